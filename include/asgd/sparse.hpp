@@ -1,0 +1,136 @@
+#pragma once
+/// @file
+/// The two types sparse problems work with: a read-only view of the shared model that is safe
+/// to read while other threads write it, and a sparse gradient that merges repeated indices.
+
+#include <asgd/version.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace asgd::inline v0 {
+
+/// Reads single coordinates of a model that other threads may be writing.
+///
+/// Each read is a relaxed `std::atomic_ref<float>` load: on x86 a plain move, and never a data
+/// race in C++'s sense, so ThreadSanitizer stays useful under Hogwild!. Under the consistent
+/// modes the model behind a reader does not change while the reader is in use.
+class model_reader {
+ public:
+  model_reader() = default;
+  explicit model_reader(std::span<const float> model) noexcept : model_(model) {}
+
+  [[nodiscard]] float operator[](std::size_t i) const noexcept {
+    assert(i < model_.size());
+    // atomic_ref<const float> is C++26; the object itself is never const, so the cast is sound.
+    return std::atomic_ref<float>(const_cast<float&>(model_[i])).load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return model_.size(); }
+
+ private:
+  std::span<const float> model_;
+};
+
+/// A sparse gradient as (index, value) entries with unique indices.
+///
+/// `add(i, v)` sums values of repeated indices, so a minibatch whose samples share features
+/// yields one entry per feature: update rules with state (momentum) must see each coordinate
+/// once per step. Coalescing uses an open-addressing table sized to the entries, so a step costs
+/// O(entries), never O(dimension).
+class sparse_gradient {
+ public:
+  /// Removes all entries; keeps the capacity.
+  void clear() noexcept {
+    for (std::uint32_t s : pos_) slot_[s] = vacant;
+    index_.clear();
+    value_.clear();
+    pos_.clear();
+  }
+
+  /// Adds `v` to the entry of coordinate `i`, creating it if needed.
+  void add(std::uint32_t i, float v) {
+    if (2 * (index_.size() + 1) > slot_.size()) grow();
+    std::size_t s = probe(i);
+    if (slot_[s] == vacant) {
+      slot_[s] = static_cast<std::uint32_t>(index_.size());
+      index_.push_back(i);
+      value_.push_back(v);
+      pos_.push_back(static_cast<std::uint32_t>(s));
+    } else {
+      value_[slot_[s]] += v;
+    }
+  }
+
+  /// Multiplies every value by `a` (turns a sum over a minibatch into a mean).
+  void scale(float a) noexcept {
+    for (float& v : value_) v *= a;
+  }
+
+  /// Keeps only the entries whose index lies in [begin, end).
+  void keep_range(std::size_t begin, std::size_t end) {
+    std::size_t out = 0;
+    for (std::size_t k = 0; k < index_.size(); ++k) {
+      if (index_[k] >= begin && index_[k] < end) {
+        index_[out] = index_[k];
+        value_[out] = value_[k];
+        ++out;
+      }
+    }
+    if (out == index_.size()) return;
+    index_.resize(out);
+    value_.resize(out);
+    rebuild();
+  }
+
+  [[nodiscard]] std::span<const std::uint32_t> indices() const noexcept { return index_; }
+  [[nodiscard]] std::span<const float> values() const noexcept { return value_; }
+  [[nodiscard]] std::size_t size() const noexcept { return index_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return index_.empty(); }
+
+ private:
+  static constexpr std::uint32_t vacant = 0xffffffffu;
+
+  // Fibonacci hashing into a power-of-two table with linear probing; returns the slot holding
+  // `i` or the empty slot where it belongs.
+  [[nodiscard]] std::size_t probe(std::uint32_t i) const noexcept {
+    const std::size_t mask = slot_.size() - 1;
+    std::size_t s = static_cast<std::size_t>((std::uint64_t{i} * 0x9E3779B97F4A7C15ull) >> shift_) & mask;
+    while (slot_[s] != vacant && index_[slot_[s]] != i) s = (s + 1) & mask;
+    return s;
+  }
+
+  void grow() {
+    const std::size_t size = std::max<std::size_t>(64, 2 * slot_.size());
+    shift_ = 64 - static_cast<unsigned>(std::countr_zero(size));
+    slot_.assign(size, vacant);
+    rebuild_slots();
+  }
+
+  void rebuild() {
+    std::fill(slot_.begin(), slot_.end(), vacant);
+    rebuild_slots();
+  }
+
+  void rebuild_slots() {
+    pos_.resize(index_.size());
+    for (std::size_t k = 0; k < index_.size(); ++k) {
+      const std::size_t s = probe(index_[k]);
+      slot_[s] = static_cast<std::uint32_t>(k);
+      pos_[k] = static_cast<std::uint32_t>(s);
+    }
+  }
+
+  std::vector<std::uint32_t> index_;
+  std::vector<float> value_;
+  std::vector<std::uint32_t> pos_;   // table slot of each entry, so clear() is O(entries)
+  std::vector<std::uint32_t> slot_;  // entry number, or `vacant`
+  unsigned shift_ = 58;
+};
+
+}  // namespace asgd::inline v0

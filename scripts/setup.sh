@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package asgd needs to build, test and benchmark. Idempotent: packages that are
+# already installed are skipped, so the README's commands can call it on every run.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config   # toolchain
+  libeigen3-dev libboost-dev                     # asgd::asgd dependencies (dense math, Boost.Lockfree)
+  doctest-dev libbenchmark-dev                   # tests and benchmarks
+  clang libclang-rt-14-dev                       # second compiler; sanitizer runtimes for clang
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

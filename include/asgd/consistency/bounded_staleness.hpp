@@ -1,0 +1,134 @@
+#pragma once
+/// @file
+/// Stale synchronous parallel (SSP): HOGWILD! with a bound on how far workers drift apart.
+
+#include <asgd/detail/memory.hpp>
+#include <asgd/detail/shared_array_store.hpp>
+#include <asgd/types.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <ostream>
+#include <span>
+#include <string_view>
+
+namespace asgd::inline v0::consistency {
+
+/// Stale synchronous parallel SGD (Ho et al., NIPS 2013) on a shared-memory model. Each worker
+/// has a clock, the number of updates it applied. A worker at clock c starts its next step only
+/// when every worker still running has applied at least c - K updates, so no worker runs more
+/// than K updates ahead of the slowest. Reads and writes are HOGWILD!'s (relaxed, racy).
+/// K = 0 makes every step a bulk-synchronous round.
+///
+/// Guarantees: the clock bound above (the store records the largest lead it allowed, see
+/// `max_lead`); lock-free updates; waiting workers sleep (atomic wait) rather than spin.
+/// Non-guarantees: HOGWILD!'s (torn reads, lost updates); the bound is on clocks, so staleness
+/// in updates can reach about K * workers.
+template <std::size_t K>
+struct bounded_staleness {
+  using policy_kind = consistency_mode_tag;
+  static constexpr std::string_view name = "bounded_staleness";
+  static constexpr bool lockstep = false;
+  static constexpr std::size_t max_workers = 4096;
+  static constexpr std::size_t bound = K;
+
+  class store {
+    using base = detail::shared_array_store<detail::write_kind::racy>;
+    static constexpr std::uint64_t done = std::numeric_limits<std::uint64_t>::max();
+
+   public:
+    struct worker {
+      base::worker inner;
+      std::size_t id = 0;
+    };
+
+    store(const bounded_staleness& mode, const store_config& config, std::span<const float> initial)
+        : base_(mode, config, initial),
+          workers_(config.workers),
+          clocks_(std::make_unique<detail::padded<std::atomic<std::uint64_t>>[]>(config.workers)) {}
+
+    worker make_worker(std::size_t id) const { return {base_.make_worker(id), id}; }
+
+    detail::view_handle read(worker& w) {
+      wait_for_slowest(w.id);
+      return base_.read(w.inner);
+    }
+    detail::reader_handle read_sparse(worker& w) {
+      wait_for_slowest(w.id);
+      return base_.read_sparse(w.inner);
+    }
+
+    template <class Dir, class Lr>
+    apply_result apply(worker& w, detail::view_handle& h, param_range r, std::span<const float> g, Dir&& dir,
+                       Lr&& lr) {
+      const apply_result res = base_.apply(w.inner, h, r, g, dir, lr);
+      tick(w.id, clocks_[w.id].value.load(std::memory_order_relaxed) + 1);
+      return res;
+    }
+
+    template <class Dir, class Lr>
+    apply_result apply_sparse(worker& w, detail::reader_handle& h, std::span<const std::uint32_t> idx,
+                              std::span<const float> g, Dir&& dir, Lr&& lr) {
+      const apply_result res = base_.apply_sparse(w.inner, h, idx, g, dir, lr);
+      tick(w.id, clocks_[w.id].value.load(std::memory_order_relaxed) + 1);
+      return res;
+    }
+
+    /// A finished worker no longer holds anyone back.
+    void finish(worker& w) noexcept { tick(w.id, done); }
+
+    void copy_to(std::span<float> out) const noexcept { base_.copy_to(out); }
+    [[nodiscard]] std::uint64_t version() const noexcept { return base_.version(); }
+    [[nodiscard]] store_stats stats() const noexcept { return base_.stats(); }
+
+    /// The largest (own clock - slowest running clock) with which a worker was let start a
+    /// step; never above K.
+    [[nodiscard]] std::uint64_t max_lead() const noexcept { return max_lead_.load(std::memory_order_relaxed); }
+
+   private:
+    void tick(std::size_t id, std::uint64_t clock) noexcept {
+      clocks_[id].value.store(clock, std::memory_order_release);
+      ticks_.value.fetch_add(1, std::memory_order_release);
+      ticks_.value.notify_all();
+    }
+
+    // Smallest clock among running workers, or `own` when all others are done.
+    [[nodiscard]] std::uint64_t slowest(std::uint64_t own) const noexcept {
+      std::uint64_t m = own;
+      for (std::size_t i = 0; i < workers_; ++i) m = std::min(m, clocks_[i].value.load(std::memory_order_acquire));
+      return m;
+    }
+
+    void wait_for_slowest(std::size_t id) noexcept {
+      const std::uint64_t own = clocks_[id].value.load(std::memory_order_relaxed);
+      for (;;) {
+        const std::uint64_t seen = ticks_.value.load(std::memory_order_acquire);
+        const std::uint64_t lead = own - slowest(own);
+        if (lead <= K) {
+          std::uint64_t prev = max_lead_.load(std::memory_order_relaxed);
+          while (lead > prev && !max_lead_.compare_exchange_weak(prev, lead, std::memory_order_relaxed)) {
+          }
+          return;
+        }
+        ticks_.value.wait(seen, std::memory_order_acquire);
+      }
+    }
+
+    base base_;
+    std::size_t workers_;
+    std::unique_ptr<detail::padded<std::atomic<std::uint64_t>>[]> clocks_;
+    detail::padded<std::atomic<std::uint64_t>> ticks_{};
+    std::atomic<std::uint64_t> max_lead_{0};
+  };
+
+  friend bool operator==(const bounded_staleness&, const bounded_staleness&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const bounded_staleness&) {
+    return os << "bounded_staleness<" << K << ">{}";
+  }
+};
+
+}  // namespace asgd::inline v0::consistency

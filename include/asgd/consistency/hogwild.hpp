@@ -1,0 +1,35 @@
+#pragma once
+/// @file
+/// HOGWILD!: lock-free, inconsistent reads and writes of one shared model.
+
+#include <asgd/detail/shared_array_store.hpp>
+#include <asgd/types.hpp>
+
+#include <cstddef>
+#include <ostream>
+#include <string_view>
+
+namespace asgd::inline v0::consistency {
+
+/// HOGWILD! (Niu, Recht, Re, Wright; NIPS 2011). Workers read the shared model coordinate by
+/// coordinate while others write it, and write each coordinate with a load and a store.
+///
+/// Guarantees: lock-free and wait-free steps; no data race in C++'s sense (every shared access
+/// is a relaxed `std::atomic_ref<float>` operation). Non-guarantees: a dense read may mix
+/// coordinates of different updates (torn view); two concurrent updates of one coordinate may
+/// lose one of them; runs with more than one worker are not reproducible. Dense gradients read
+/// a private copy of the model made at the start of the step; sparse gradients read only
+/// their coordinates, in place.
+struct hogwild {
+  using policy_kind = consistency_mode_tag;
+  static constexpr std::string_view name = "hogwild";
+  static constexpr bool lockstep = false;
+  static constexpr std::size_t max_workers = 4096;
+
+  using store = detail::shared_array_store<detail::write_kind::racy>;
+
+  friend bool operator==(const hogwild&, const hogwild&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const hogwild&) { return os << "hogwild{}"; }
+};
+
+}  // namespace asgd::inline v0::consistency

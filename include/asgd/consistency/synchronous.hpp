@@ -1,0 +1,159 @@
+#pragma once
+/// @file
+/// Synchronous parallel SGD: every worker's gradient on the same model, one update per round.
+
+#include <asgd/detail/memory.hpp>
+#include <asgd/detail/step.hpp>
+#include <asgd/types.hpp>
+
+#include <algorithm>
+#include <barrier>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace asgd::inline v0::consistency {
+
+/// The SYNC baseline (Leashed-SGD's paper; mini-batch SGD on threads). Each round every worker
+/// computes a gradient on the same model; after a barrier each worker averages the round's
+/// gradients over its own slice of the parameters and applies the update rule there, with its
+/// own optimizer state for that slice; a second barrier ends the round. So a round is one
+/// update with a minibatch of `workers * batch` samples.
+///
+/// Guarantees: consistent (every gradient sees the model after the previous round); no update
+/// is lost; staleness is 0; with one worker it is sequential SGD. Non-guarantees: the slowest
+/// worker sets the pace (two barriers per round: about 2 us here, more under oversubscription);
+/// with partial block selectors, coordinates no worker chose get a zero gradient in that round.
+struct synchronous {
+  using policy_kind = consistency_mode_tag;
+  static constexpr std::string_view name = "synchronous";
+  static constexpr bool lockstep = true;
+  static constexpr std::size_t max_workers = 4096;
+
+  class store {
+   public:
+    struct worker {
+      std::size_t id = 0;
+      std::vector<std::uint32_t> touched;  // sparse rounds: coordinates of the own slice seen
+    };
+
+    store(const synchronous& /*mode*/, const store_config& config, std::span<const float> initial)
+        : workers_(config.workers),
+          model_(config.dimension),
+          sum_(config.dimension),
+          seen_(config.dimension, 0),
+          deposits_(config.workers),
+          barrier_(static_cast<std::ptrdiff_t>(config.workers)) {
+      std::copy(initial.begin(), initial.end(), model_.data());
+      // Slices start on cache-line boundaries, so no two workers write one line.
+      constexpr std::size_t per_line = detail::cache_line / sizeof(float);
+      const std::size_t d = config.dimension;
+      for (std::size_t w = 0; w < workers_; ++w) {
+        auto at = [&](std::size_t k) { return std::min(d, (k * d / workers_ + per_line - 1) / per_line * per_line); };
+        slices_.push_back({at(w), w + 1 == workers_ ? d : at(w + 1)});
+      }
+    }
+
+    worker make_worker(std::size_t id) const { return {id, {}}; }
+
+    // Between the end of one round and the first barrier of the next, nobody writes the model.
+    detail::view_handle read(worker& /*w*/) const noexcept { return {model_.span(), version_}; }
+    detail::reader_handle read_sparse(worker& /*w*/) const noexcept {
+      return {model_reader(model_.span()), version_};
+    }
+
+    template <class Dir, class Lr>
+    apply_result apply(worker& w, detail::view_handle& /*h*/, param_range r, std::span<const float> g, Dir&& dir,
+                       Lr&& lr) {
+      deposit& mine = deposits_[w.id];
+      mine.range = r;
+      mine.values.assign(g.begin(), g.end());
+      barrier_.arrive_and_wait();  // every gradient deposited; nobody reads the model any more
+
+      const param_range own = slices_[w.id];
+      float* sum = sum_.data();
+      std::fill(sum + own.begin, sum + own.end, 0.0f);
+      for (const deposit& dep : deposits_) {
+        const std::size_t a = std::max(own.begin, dep.range.begin);
+        const std::size_t b = std::min(own.end, dep.range.end);
+        for (std::size_t i = a; i < b; ++i) sum[i] += dep.values[i - dep.range.begin];
+      }
+      const float mean = 1.0f / static_cast<float>(workers_);
+      for (std::size_t i = own.begin; i < own.end; ++i) sum[i] *= mean;
+      detail::step_dense<detail::write_kind::plain>(model_.data(), own, {sum + own.begin, own.size()}, dir,
+                                                    static_cast<float>(lr(0)));
+      return end_round(w);
+    }
+
+    template <class Dir, class Lr>
+    apply_result apply_sparse(worker& w, detail::reader_handle& /*h*/, std::span<const std::uint32_t> idx,
+                              std::span<const float> g, Dir&& dir, Lr&& lr) {
+      deposit& mine = deposits_[w.id];
+      mine.indices.assign(idx.begin(), idx.end());
+      mine.values.assign(g.begin(), g.end());
+      barrier_.arrive_and_wait();
+
+      const param_range own = slices_[w.id];
+      float* sum = sum_.data();
+      w.touched.clear();
+      for (const deposit& dep : deposits_) {
+        for (std::size_t k = 0; k < dep.indices.size(); ++k) {
+          const std::uint32_t i = dep.indices[k];
+          if (!own.contains(i)) continue;
+          if (!seen_[i]) {
+            seen_[i] = 1;
+            sum[i] = 0.0f;
+            w.touched.push_back(i);
+          }
+          sum[i] += dep.values[k];
+        }
+      }
+      const float mean = 1.0f / static_cast<float>(workers_);
+      const auto step = static_cast<float>(lr(0));
+      float* x = model_.data();
+      for (std::uint32_t i : w.touched) {
+        x[i] -= step * dir(i, sum[i] * mean, x[i]);
+        seen_[i] = 0;
+      }
+      return end_round(w);
+    }
+
+    /// A worker that leaves stops counting at the barriers, so the others never wait for it.
+    void finish(worker& /*w*/) { barrier_.arrive_and_drop(); }
+
+    void copy_to(std::span<float> out) const noexcept { std::copy_n(model_.data(), model_.size(), out.data()); }
+    [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
+    [[nodiscard]] store_stats stats() const noexcept { return {}; }
+
+   private:
+    struct deposit {
+      param_range range;
+      std::vector<std::uint32_t> indices;
+      std::vector<float> values;
+    };
+
+    apply_result end_round(worker& w) {
+      if (w.id == 0) ++version_;  // read by everyone only after the barrier below
+      barrier_.arrive_and_wait();
+      return {true, 0, 0};
+    }
+
+    std::size_t workers_;
+    detail::float_buffer model_;
+    detail::float_buffer sum_;        // the round's mean gradient; each worker uses its slice
+    std::vector<std::uint8_t> seen_;  // sparse rounds: coordinate already in `touched`
+    std::vector<param_range> slices_;
+    std::vector<deposit> deposits_;
+    std::uint64_t version_ = 0;
+    std::barrier<> barrier_;
+  };
+
+  friend bool operator==(const synchronous&, const synchronous&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const synchronous&) { return os << "synchronous{}"; }
+};
+
+}  // namespace asgd::inline v0::consistency

@@ -1,0 +1,65 @@
+#pragma once
+// Internal: cache-line padding and the aligned, pre-faulted model buffers every store uses.
+
+#include <asgd/version.hpp>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <span>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace asgd::inline v0::detail {
+
+/// Bytes per cache line on the machines we target; per-thread counters are padded to it
+/// because false sharing between the two cores costs 3.5x (MACHINE.md section 7).
+inline constexpr std::size_t cache_line = 64;
+
+/// A value alone on its cache line.
+template <class T>
+struct alignas(cache_line) padded {
+  T value{};
+};
+
+/// A zero-initialised float array, 64-byte aligned, and 2 MiB aligned with transparent huge
+/// pages requested when it is at least 2 MiB: the first touch of a fresh 4 KiB page costs
+/// 12 us on this VM and a huge page 50x less per byte (MACHINE.md section 0). Pages are touched
+/// here, at construction, so no step pays for them.
+class float_buffer {
+ public:
+  float_buffer() = default;
+  explicit float_buffer(std::size_t n) : size_(n) {
+    if (n == 0) return;
+    constexpr std::size_t huge = std::size_t{2} << 20;
+    const std::size_t bytes = n * sizeof(float);
+    const std::size_t align = bytes >= huge ? huge : cache_line;
+    const std::size_t rounded = (bytes + align - 1) / align * align;
+    void* p = std::aligned_alloc(align, rounded);
+    if (p == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (align == huge) ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only; failure is harmless
+#endif
+    std::memset(p, 0, rounded);
+    data_.reset(static_cast<float*>(p));
+  }
+
+  [[nodiscard]] float* data() noexcept { return data_.get(); }
+  [[nodiscard]] const float* data() const noexcept { return data_.get(); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::span<float> span() noexcept { return {data_.get(), size_}; }
+  [[nodiscard]] std::span<const float> span() const noexcept { return {data_.get(), size_}; }
+
+ private:
+  struct free_deleter {
+    void operator()(float* p) const noexcept { std::free(p); }
+  };
+  std::unique_ptr<float, free_deleter> data_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace asgd::inline v0::detail

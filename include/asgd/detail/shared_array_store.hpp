@@ -1,0 +1,80 @@
+#pragma once
+// Internal: one model array shared by all workers without locks; the store behind hogwild,
+// atomic_add and bounded_staleness, which differ only in how they write (and, for
+// bounded_staleness, in when a worker may start a step).
+
+#include <asgd/detail/memory.hpp>
+#include <asgd/detail/racy.hpp>
+#include <asgd/detail/step.hpp>
+#include <asgd/types.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace asgd::inline v0::detail {
+
+template <write_kind W>
+class shared_array_store {
+ public:
+  /// A worker's private copy of the model, read for each dense gradient.
+  struct worker {
+    float_buffer snapshot;
+  };
+
+  template <class Mode>
+  shared_array_store(const Mode& /*mode*/, const store_config& config, std::span<const float> initial)
+      : model_(config.dimension) {
+    std::copy(initial.begin(), initial.end(), model_.data());
+  }
+
+  worker make_worker(std::size_t /*id*/) const { return {float_buffer(model_.size())}; }
+
+  /// Copies the model coordinate by coordinate while others write it: the copy may mix
+  /// coordinates from different updates (an inconsistent read, as in HOGWILD!).
+  view_handle read(worker& w) noexcept {
+    const std::uint64_t v = version_.value.load(std::memory_order_relaxed);
+    racy_copy(model_.data(), w.snapshot.data(), model_.size());
+    return {w.snapshot.span(), v};
+  }
+
+  /// Sparse gradients read the shared model in place, one relaxed load per coordinate.
+  reader_handle read_sparse(worker& /*w*/) noexcept {
+    return {model_reader(model_.span()), version_.value.load(std::memory_order_relaxed)};
+  }
+
+  template <class Dir, class Lr>
+  apply_result apply(worker& /*w*/, view_handle& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
+    const std::uint64_t tau = claim_version(h.version());
+    step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)));
+    return {true, tau, 0};
+  }
+
+  template <class Dir, class Lr>
+  apply_result apply_sparse(worker& /*w*/, reader_handle& h, std::span<const std::uint32_t> idx,
+                            std::span<const float> g, Dir&& dir, Lr&& lr) {
+    const std::uint64_t tau = claim_version(h.version());
+    step_sparse<W>(model_.data(), idx, g, dir, static_cast<float>(lr(tau)));
+    return {true, tau, 0};
+  }
+
+  void finish(worker& /*w*/) noexcept {}
+
+  void copy_to(std::span<float> out) const noexcept { racy_copy(model_.data(), out.data(), model_.size()); }
+  [[nodiscard]] std::uint64_t version() const noexcept { return version_.value.load(std::memory_order_relaxed); }
+  [[nodiscard]] store_stats stats() const noexcept { return {}; }
+
+ private:
+  // Staleness: updates that began between this worker's read and this update (a relaxed
+  // counter; no update is ordered by it).
+  std::uint64_t claim_version(std::uint64_t read_version) noexcept {
+    return version_.value.fetch_add(1, std::memory_order_relaxed) - read_version;
+  }
+
+  float_buffer model_;
+  padded<std::atomic<std::uint64_t>> version_{};
+};
+
+}  // namespace asgd::inline v0::detail

@@ -1,0 +1,87 @@
+#pragma once
+// Internal: the loops that write one update into a model, in the three ways the stores write,
+// plus the plain view handles that stores without pins or locks return from read().
+
+#include <asgd/detail/racy.hpp>
+#include <asgd/sparse.hpp>
+#include <asgd/types.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace asgd::inline v0::detail {
+
+/// How a store writes its model.
+enum class write_kind {
+  plain,   // no concurrent reader or writer (one thread, or under a lock, or in a private phase)
+  racy,    // relaxed load + relaxed store per coordinate: lost updates possible (HOGWILD!)
+  atomic,  // relaxed atomic add per coordinate: no update is lost
+};
+
+/// `x[i] <- x[i] - lr * dir(i, g[k], x[i])` for i = r.begin + k, k < r.size().
+template <write_kind W, class Dir>
+void step_dense(float* x, param_range r, std::span<const float> g, Dir& dir, float lr) noexcept {
+  const std::size_t n = r.size();
+  float* xr = x + r.begin;
+  if constexpr (W == write_kind::plain) {
+    for (std::size_t k = 0; k < n; ++k) xr[k] -= lr * dir(r.begin + k, g[k], xr[k]);
+  } else if constexpr (W == write_kind::racy) {
+    for (std::size_t k = 0; k < n; ++k) {
+      const float v = racy_load(xr[k]);
+      racy_store(xr[k], v - lr * dir(r.begin + k, g[k], v));
+    }
+  } else {
+    for (std::size_t k = 0; k < n; ++k) atomic_add(xr[k], -lr * dir(r.begin + k, g[k], racy_load(xr[k])));
+  }
+}
+
+/// The same for sparse entries (unique indices).
+template <write_kind W, class Dir>
+void step_sparse(float* x, std::span<const std::uint32_t> idx, std::span<const float> g, Dir& dir,
+                 float lr) noexcept {
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    const std::size_t i = idx[k];
+    if constexpr (W == write_kind::plain) {
+      x[i] -= lr * dir(i, g[k], x[i]);
+    } else if constexpr (W == write_kind::racy) {
+      const float v = racy_load(x[i]);
+      racy_store(x[i], v - lr * dir(i, g[k], v));
+    } else {
+      atomic_add(x[i], -lr * dir(i, g[k], racy_load(x[i])));
+    }
+  }
+}
+
+/// `out[k] = dir(r.begin + k, g[k], x[r.begin + k])`: directions computed ahead of a write
+/// (outside a lock, or once before Leashed-SGD's publication attempts).
+template <class Dir>
+void directions(param_range r, std::span<const float> g, std::span<const float> x, Dir& dir, float* out) noexcept {
+  for (std::size_t k = 0; k < r.size(); ++k) out[k] = dir(r.begin + k, g[k], x[r.begin + k]);
+}
+
+/// A read handle that owns nothing: the view stays valid by the store's own protocol.
+class view_handle {
+ public:
+  view_handle(std::span<const float> values, std::uint64_t version) noexcept : values_(values), version_(version) {}
+  [[nodiscard]] std::span<const float> values() const noexcept { return values_; }
+  [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
+
+ private:
+  std::span<const float> values_;
+  std::uint64_t version_;
+};
+
+/// A sparse read handle that owns nothing.
+class reader_handle {
+ public:
+  reader_handle(model_reader reader, std::uint64_t version) noexcept : reader_(reader), version_(version) {}
+  [[nodiscard]] model_reader reader() const noexcept { return reader_; }
+  [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
+
+ private:
+  model_reader reader_;
+  std::uint64_t version_;
+};
+
+}  // namespace asgd::inline v0::detail

@@ -1,0 +1,45 @@
+#pragma once
+/// @file
+/// The umbrella header: every host-side part of asgd (no CUDA, NCCL or MPI includes).
+
+#include <asgd/version.hpp>
+
+#include <asgd/concepts.hpp>
+#include <asgd/random.hpp>
+#include <asgd/report.hpp>
+#include <asgd/schedule.hpp>
+#include <asgd/settings.hpp>
+#include <asgd/sparse.hpp>
+#include <asgd/trainer.hpp>
+#include <asgd/types.hpp>
+
+#include <asgd/update/momentum.hpp>
+#include <asgd/update/nesterov.hpp>
+#include <asgd/update/sgd.hpp>
+
+#include <asgd/select/alternate_full_partial.hpp>
+#include <asgd/select/full.hpp>
+#include <asgd/select/partitioned.hpp>
+#include <asgd/select/random_block.hpp>
+#include <asgd/select/random_from_owned.hpp>
+#include <asgd/select/round_robin.hpp>
+#include <asgd/select/split.hpp>
+
+#include <asgd/consistency/atomic_add.hpp>
+#include <asgd/consistency/bounded_staleness.hpp>
+#include <asgd/consistency/hogwild.hpp>
+#include <asgd/consistency/leashed.hpp>
+#include <asgd/consistency/locked.hpp>
+#include <asgd/consistency/sequential.hpp>
+#include <asgd/consistency/synchronous.hpp>
+
+#include <asgd/topology/none.hpp>
+#include <asgd/transport/in_process.hpp>
+#include <asgd/quantize/identity.hpp>
+
+#include <asgd/metrics/histogram.hpp>
+
+#include <asgd/problems/data.hpp>
+#include <asgd/problems/linear.hpp>
+#include <asgd/problems/softmax_regression.hpp>
+#include <asgd/problems/synthetic.hpp>

@@ -1,0 +1,56 @@
+#pragma once
+// Internal: one worker's minibatch sampler: shuffled passes over its samples, reshuffled at
+// the end of every pass, identical on every platform for a given seed.
+
+#include <asgd/random.hpp>
+#include <asgd/settings.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <span>
+#include <vector>
+
+namespace asgd::inline v0::detail {
+
+class batch_sampler {
+ public:
+  batch_sampler(std::size_t samples, sampling order, std::size_t worker, std::size_t workers, std::uint64_t seed)
+      : engine_(seed, 0xda7a0000 + worker) {
+    std::size_t lo = 0;
+    std::size_t hi = samples;
+    if (order == sampling::sharded) {
+      lo = worker * samples / workers;
+      hi = (worker + 1) * samples / workers;
+    }
+    pool_.resize(hi - lo);
+    std::iota(pool_.begin(), pool_.end(), lo);
+    shuffle(pool_.begin(), pool_.end(), engine_);
+  }
+
+  /// The next `size` sample indices; a pass that ends inside a batch continues with the next,
+  /// freshly shuffled pass.
+  std::span<const std::size_t> next(std::size_t size) {
+    batch_.resize(size);
+    for (std::size_t k = 0; k < size; ++k) {
+      if (position_ == pool_.size()) {
+        shuffle(pool_.begin(), pool_.end(), engine_);
+        position_ = 0;
+        ++passes_;
+      }
+      batch_[k] = pool_[position_++];
+    }
+    return batch_;
+  }
+
+  [[nodiscard]] std::uint64_t passes() const noexcept { return passes_; }
+
+ private:
+  rng engine_;
+  std::vector<std::size_t> pool_;
+  std::vector<std::size_t> batch_;
+  std::size_t position_ = 0;
+  std::uint64_t passes_ = 0;
+};
+
+}  // namespace asgd::inline v0::detail

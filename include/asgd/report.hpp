@@ -1,0 +1,124 @@
+#pragma once
+/// @file
+/// What a training run reports, and its JSON form.
+
+#include <asgd/detail/files.hpp>
+#include <asgd/detail/json.hpp>
+#include <asgd/metrics/histogram.hpp>
+#include <asgd/settings.hpp>
+#include <asgd/types.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace asgd::inline v0 {
+
+/// Training loss of one epoch.
+struct epoch_record {
+  std::size_t epoch = 0;       ///< 1-based
+  double train_loss = 0.0;     ///< mean minibatch loss over the epoch's minibatches
+  double seconds = 0.0;        ///< wall time from the start of the run to the epoch's end
+  std::optional<evaluation> eval;  ///< filled by runs that evaluate at epoch ends
+};
+
+/// One point of the loss curve.
+struct loss_point {
+  double seconds = 0.0;       ///< wall time of the last minibatch of the interval
+  std::uint64_t samples = 0;  ///< samples processed up to the end of the interval
+  double epoch = 0.0;         ///< samples / samples per epoch
+  double loss = 0.0;          ///< mean minibatch loss over the interval
+};
+
+/// The result of `trainer::run()`.
+struct report {
+  // What ran.
+  std::string problem;
+  std::string consistency;
+  std::string update_rule;
+  std::string selector;
+  settings used;
+
+  // Throughput.
+  double wall_seconds = 0.0;
+  std::uint64_t steps = 0;    ///< minibatches processed
+  std::uint64_t samples = 0;  ///< samples processed (steps * batch)
+  double samples_per_second = 0.0;
+  std::uint64_t updates_applied = 0;
+  std::uint64_t updates_dropped = 0;  ///< Leashed-SGD gradients past the persistence bound
+  std::uint64_t model_version = 0;    ///< updates the store counted as applied
+
+  // Convergence.
+  std::vector<epoch_record> epochs;
+  std::vector<loss_point> loss_curve;
+  std::optional<evaluation> final_evaluation;
+
+  // Asynchrony.
+  metrics::histogram staleness{256};    ///< per applied update
+  metrics::histogram cas_retries{256};  ///< failed publications per step (Leashed-SGD; else all 0)
+  std::size_t peak_live_versions = 1;   ///< most model buffers alive at once (Leashed-SGD)
+  std::size_t allocated_versions = 1;   ///< model buffers ever allocated (Leashed-SGD)
+
+  [[nodiscard]] std::string to_json() const {
+    detail::json_writer j;
+    j.begin_object();
+    j.field("asgd_version", version_string);
+    j.field("problem", problem).field("consistency", consistency).field("update_rule", update_rule);
+    j.field("selector", selector);
+    std::ostringstream s;
+    s << used;
+    j.field("settings", s.str());
+    j.field("threads", std::uint64_t{used.threads}).field("batch", std::uint64_t{used.batch});
+    j.field("lr", used.lr).field("seed", used.seed);
+    j.field("wall_seconds", wall_seconds).field("steps", steps).field("samples", samples);
+    j.field("samples_per_second", samples_per_second);
+    j.field("updates_applied", updates_applied).field("updates_dropped", updates_dropped);
+    j.field("model_version", model_version);
+    j.key("epochs").begin_array();
+    for (const auto& e : epochs) {
+      j.begin_object().field("epoch", std::uint64_t{e.epoch}).field("train_loss", e.train_loss);
+      j.field("seconds", e.seconds);
+      if (e.eval) j.field("eval_loss", e.eval->loss).field("eval_accuracy", e.eval->accuracy);
+      j.end_object();
+    }
+    j.end_array();
+    j.key("loss_curve").begin_array();
+    for (const auto& p : loss_curve) {
+      j.begin_object().field("seconds", p.seconds).field("samples", p.samples).field("epoch", p.epoch);
+      j.field("loss", p.loss).end_object();
+    }
+    j.end_array();
+    if (final_evaluation) {
+      j.key("final_evaluation").begin_object();
+      j.field("loss", final_evaluation->loss).field("accuracy", final_evaluation->accuracy).end_object();
+    }
+    write_histogram(j, "staleness", staleness);
+    write_histogram(j, "cas_retries", cas_retries);
+    j.field("peak_live_versions", std::uint64_t{peak_live_versions});
+    j.field("allocated_versions", std::uint64_t{allocated_versions});
+    j.end_object();
+    return j.str();
+  }
+
+  /// Writes to_json() to `path` atomically (temporary file, fsync, rename).
+  void write_json(const std::filesystem::path& path) const { detail::write_file_atomically(path, to_json() + "\n"); }
+
+ private:
+  static void write_histogram(detail::json_writer& j, std::string_view name, const metrics::histogram& h) {
+    j.key(name).begin_object();
+    j.field("total", h.total()).field("mean", h.mean()).field("max", h.max());
+    j.field("p50", h.quantile(0.5)).field("p99", h.quantile(0.99));
+    // Counts up to the last non-zero bin (the last bin is ">= bins-1").
+    std::size_t n = h.counts().size();
+    while (n > 1 && h.counts()[n - 1] == 0) --n;
+    j.key("counts").begin_array();
+    for (std::size_t i = 0; i < n; ++i) j.value(h.counts()[i]);
+    j.end_array().end_object();
+  }
+};
+
+}  // namespace asgd::inline v0

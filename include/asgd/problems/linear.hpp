@@ -1,0 +1,166 @@
+#pragma once
+/// @file
+/// Linear models: least squares and logistic regression over dense or CSR sparse data.
+
+#include <asgd/concepts.hpp>
+#include <asgd/problems/data.hpp>
+#include <asgd/sparse.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <memory>
+#include <ostream>
+#include <span>
+#include <string_view>
+#include <type_traits>
+
+namespace asgd::inline v0::problems {
+
+/// Squared loss `(z - y)^2 / 2` of a prediction z against target y.
+struct squared_loss {
+  static constexpr std::string_view name = "least_squares";
+  static constexpr bool classifies = false;
+  /// loss and d loss / d z
+  static void eval(float z, float y, float& loss, float& slope) noexcept {
+    const float r = z - y;
+    loss = 0.5f * r * r;
+    slope = r;
+  }
+};
+
+/// Logistic loss `log(1 + exp(-y z))` for labels y in {-1, +1}.
+struct logistic_loss {
+  static constexpr std::string_view name = "logistic_regression";
+  static constexpr bool classifies = true;
+  static void eval(float z, float y, float& loss, float& slope) noexcept {
+    const float m = -y * z;
+    // softplus(m) without overflow, and its derivative sigmoid(m)
+    loss = m > 0.0f ? m + std::log1p(std::exp(-m)) : std::log1p(std::exp(m));
+    const float s = m > 0.0f ? 1.0f / (1.0f + std::exp(-m)) : std::exp(m) / (1.0f + std::exp(m));
+    slope = -y * s;
+  }
+};
+
+/// A linear model `z = <a, x>` with loss `Loss` over `Data` (dense_data or csr_data). The data
+/// is shared between copies (one per worker), so copying is cheap.
+///
+/// Capabilities: dense gradient; gradient of a block of coordinates (the prediction needs the
+/// whole model, the gradient only the block); over csr_data, a sparse gradient that reads and
+/// writes only the coordinates of the batch's features (HOGWILD!'s regime); evaluation (mean
+/// loss, and accuracy for classification).
+template <class Loss, class Data>
+class linear_model {
+  static constexpr bool sparse = std::is_same_v<Data, csr_data>;
+
+ public:
+  static constexpr std::string_view name = Loss::name;
+
+  explicit linear_model(std::shared_ptr<const Data> data) : data_(std::move(data)) { data_->validate(); }
+
+  [[nodiscard]] std::size_t dimension() const noexcept { return data_->cols; }
+  [[nodiscard]] std::size_t num_samples() const noexcept { return data_->rows; }
+  [[nodiscard]] const Data& data() const noexcept { return *data_; }
+
+  float gradient(std::span<const float> x, batch_view batch, std::span<float> g) const {
+    return block_gradient(x, batch, g, {0, dimension()});
+  }
+
+  float gradient(std::span<const float> x, batch_view batch, std::span<float> g, param_range r) const {
+    return block_gradient(x, batch, g, r);
+  }
+
+  /// Sparse gradient: touches only the coordinates of the batch's features.
+  float gradient(model_reader x, batch_view batch, sparse_gradient& g) const
+    requires sparse
+  {
+    const Data& d = *data_;
+    const float inv = 1.0f / static_cast<float>(batch.size());
+    float total = 0.0f;
+    for (std::size_t i : batch) {
+      float z = 0.0f;
+      for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) z += d.value[k] * x[d.column[k]];
+      float loss = 0.0f, slope = 0.0f;
+      Loss::eval(z, d.targets[i], loss, slope);
+      total += loss;
+      for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) g.add(d.column[k], slope * inv * d.value[k]);
+    }
+    return total * inv;
+  }
+
+  /// Mean loss over all samples, and the share classified correctly (sign of z) for
+  /// classification losses.
+  [[nodiscard]] evaluation evaluate(std::span<const float> x) const {
+    double total = 0.0;
+    std::size_t correct = 0;
+    for (std::size_t i = 0; i < num_samples(); ++i) {
+      const float z = predict(x, i);
+      float loss = 0.0f, slope = 0.0f;
+      Loss::eval(z, data_->targets[i], loss, slope);
+      total += loss;
+      correct += (z >= 0.0f) == (data_->targets[i] > 0.0f);
+    }
+    const double n = static_cast<double>(num_samples());
+    evaluation e;
+    e.loss = total / n;
+    if constexpr (Loss::classifies) e.accuracy = static_cast<double>(correct) / n;
+    return e;
+  }
+
+  /// The prediction z of sample i.
+  [[nodiscard]] float predict(std::span<const float> x, std::size_t i) const noexcept {
+    const Data& d = *data_;
+    if constexpr (sparse) {
+      float z = 0.0f;
+      for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) z += d.value[k] * x[d.column[k]];
+      return z;
+    } else {
+      return Eigen::Map<const Eigen::VectorXf>(d.row(i).data(), static_cast<Eigen::Index>(d.cols))
+          .dot(Eigen::Map<const Eigen::VectorXf>(x.data(), static_cast<Eigen::Index>(d.cols)));
+    }
+  }
+
+  friend std::ostream& operator<<(std::ostream& os, const linear_model& m) {
+    return os << Loss::name << (sparse ? "{sparse, " : "{dense, ") << m.num_samples() << " x " << m.dimension()
+              << '}';
+  }
+
+ private:
+  float block_gradient(std::span<const float> x, batch_view batch, std::span<float> g, param_range r) const {
+    const Data& d = *data_;
+    std::fill(g.begin(), g.end(), 0.0f);
+    const float inv = 1.0f / static_cast<float>(batch.size());
+    float total = 0.0f;
+    for (std::size_t i : batch) {
+      float loss = 0.0f, slope = 0.0f;
+      Loss::eval(predict(x, i), d.targets[i], loss, slope);
+      total += loss;
+      const float c = slope * inv;
+      if constexpr (sparse) {
+        for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) {
+          if (r.contains(d.column[k])) g[d.column[k] - r.begin] += c * d.value[k];
+        }
+      } else {
+        const auto n = static_cast<Eigen::Index>(r.size());
+        Eigen::Map<Eigen::VectorXf>(g.data(), n) +=
+            c * Eigen::Map<const Eigen::VectorXf>(d.row(i).data() + r.begin, n);
+      }
+    }
+    return total * inv;
+  }
+
+  std::shared_ptr<const Data> data_;
+};
+
+/// Least squares `mean (<a, x> - y)^2 / 2` over dense rows.
+using least_squares = linear_model<squared_loss, dense_data>;
+/// Logistic regression (labels +1/-1) over dense rows.
+using logistic_regression = linear_model<logistic_loss, dense_data>;
+/// Least squares over sparse rows, with sparse gradients.
+using sparse_least_squares = linear_model<squared_loss, csr_data>;
+/// Logistic regression over sparse rows, with sparse gradients.
+using sparse_logistic_regression = linear_model<logistic_loss, csr_data>;
+
+}  // namespace asgd::inline v0::problems

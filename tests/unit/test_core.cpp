@@ -1,0 +1,139 @@
+// Vocabulary types, the random engine, sparse gradients, histograms, JSON and atomic files.
+
+#include "../support.hpp"
+
+#include <asgd/detail/files.hpp>
+#include <asgd/detail/json.hpp>
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+
+TEST_SUITE("core") {
+  TEST_CASE("version_string matches the version macros") {
+    const std::string expected = std::to_string(ASGD_VERSION_MAJOR) + "." + std::to_string(ASGD_VERSION_MINOR) + "." +
+                                 std::to_string(ASGD_VERSION_PATCH);
+    CHECK(asgd::version_string == expected);
+  }
+
+  TEST_CASE("rng is deterministic, separates streams, and below() stays in range without bias") {
+    asgd::rng a(42), b(42), c(42, 1);
+    for (int i = 0; i < 100; ++i) CHECK(a() == b());
+    asgd::rng d(42);
+    int same = 0;
+    for (int i = 0; i < 100; ++i) same += d() == c();
+    CHECK(same == 0);
+
+    asgd::rng g(7);
+    std::vector<int> counts(6, 0);
+    const int n = 60000;
+    for (int i = 0; i < n; ++i) {
+      const auto v = g.below(6);
+      REQUIRE(v < 6);
+      ++counts[v];
+    }
+    for (int cnt : counts) CHECK(std::abs(cnt - n / 6) < 5 * std::sqrt(n / 6.0));  // 5 sigma
+
+    double sum = 0, sum2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const double x = g.normal();
+      sum += x;
+      sum2 += x * x;
+    }
+    CHECK(std::abs(sum / n) < 0.03);
+    CHECK(std::abs(sum2 / n - 1.0) < 0.03);
+  }
+
+  TEST_CASE("shuffle is a permutation and reproducible") {
+    std::vector<int> v(100), w;
+    std::iota(v.begin(), v.end(), 0);
+    w = v;
+    asgd::rng g1(3), g2(3);
+    asgd::shuffle(v.begin(), v.end(), g1);
+    asgd::shuffle(w.begin(), w.end(), g2);
+    CHECK(v == w);
+    CHECK(std::set<int>(v.begin(), v.end()).size() == 100);
+    CHECK_FALSE(std::is_sorted(v.begin(), v.end()));
+  }
+
+  TEST_CASE("sparse_gradient merges repeated indices and is reusable") {
+    asgd::sparse_gradient g;
+    asgd::rng r(1);
+    std::map<std::uint32_t, double> expect;
+    for (int round = 0; round < 3; ++round) {
+      g.clear();
+      expect.clear();
+      for (int k = 0; k < 2000; ++k) {
+        const auto i = static_cast<std::uint32_t>(r.below(300));
+        const float v = static_cast<float>(k % 7) - 3.0f;
+        g.add(i, v);
+        expect[i] += v;
+      }
+      REQUIRE(g.size() == expect.size());
+      std::set<std::uint32_t> seen;
+      for (std::size_t k = 0; k < g.size(); ++k) {
+        const auto i = g.indices()[k];
+        CHECK(seen.insert(i).second);
+        CHECK(g.values()[k] == doctest::Approx(expect[i]));
+      }
+    }
+    g.scale(0.5f);
+    g.keep_range(100, 200);
+    for (auto i : g.indices()) CHECK((i >= 100 && i < 200));
+    const auto kept = g.size();
+    g.add(150, 1.0f);  // still coalesces after keep_range
+    g.add(150, 1.0f);
+    CHECK(g.size() <= kept + 1);
+  }
+
+  TEST_CASE("histogram counts, merges and clamps to its last bin") {
+    asgd::metrics::histogram h(4), k(4);
+    h.add(0);
+    h.add(1);
+    h.add(9);
+    k.add(2, 3);
+    h.merge(k);
+    CHECK(h.total() == 6);
+    CHECK(h.sum() == 0 + 1 + 9 + 6);
+    CHECK(h.max() == 9);
+    CHECK(h.counts() == std::vector<std::uint64_t>{1, 1, 3, 1});
+    CHECK(h.quantile(0.5) == 2);
+  }
+
+  TEST_CASE("json_writer escapes strings and writes non-finite numbers as null") {
+    asgd::detail::json_writer j;
+    j.begin_object().field("s", std::string_view("a\"b\\c\n")).field("nan", std::nan("")).field("n", std::uint64_t{3});
+    j.key("list").begin_array().value(1.5).value(true).end_array().end_object();
+    CHECK(j.str() == R"({"s": "a\"b\\c\n", "nan": null, "n": 3, "list": [1.5, true]})");
+  }
+
+  TEST_CASE("write_file_atomically replaces the file whole, and leaves nothing behind on failure") {
+    const auto dir = std::filesystem::temp_directory_path() / ("asgd_core_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto file = dir / "out.json";
+    asgd::detail::write_file_atomically(file, "first");
+    asgd::detail::write_file_atomically(file, "second");
+    std::ifstream in(file);
+    std::string content((std::istreambuf_iterator<char>(in)), {});
+    CHECK(content == "second");
+    CHECK(std::distance(std::filesystem::directory_iterator(dir), {}) == 1);
+
+    const auto missing = dir / "no_such_dir" / "x.json";
+    CHECK_THROWS_WITH_AS(asgd::detail::write_file_atomically(missing, "x"),
+                         doctest::Contains(("cannot write " + missing.string()).c_str()), std::runtime_error);
+    CHECK(std::distance(std::filesystem::directory_iterator(dir), {}) == 1);
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("param_range") {
+    constexpr asgd::param_range r{3, 7};
+    static_assert(r.size() == 4 && r.contains(3) && !r.contains(7) && !r.empty());
+    std::ostringstream os;
+    os << r;
+    CHECK(os.str() == "[3, 7)");
+  }
+}

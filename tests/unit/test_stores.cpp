@@ -1,0 +1,155 @@
+// Consistency stores, one worker at a time: what read and apply do to the model, versions and
+// staleness. The concurrent behaviour is in concurrency/.
+
+#include "../support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+namespace {
+
+template <class Mode>
+void single_worker_semantics(const Mode& mode) {
+  const std::vector<float> init{1.0f, 2.0f, 3.0f, 4.0f};
+  typename Mode::store store(mode, {4, 1}, init);
+  auto w = store.make_worker(0);
+  asgd_test::identity_direction dir;
+
+  {
+    auto h = store.read(w);
+    CHECK(std::vector<float>(h.values().begin(), h.values().end()) == init);
+    CHECK(h.version() == 0);
+    const std::vector<float> g{10.0f, 20.0f};
+    const auto res = store.apply(w, h, {1, 3}, g, dir, asgd_test::constant_lr{0.5});
+    CHECK(res.applied);
+    CHECK(res.staleness == 0);
+  }
+  std::vector<float> out(4);
+  store.copy_to(out);
+  CHECK(out == std::vector<float>{1.0f, -3.0f, -7.0f, 4.0f});
+  CHECK(store.version() == 1);
+
+  {
+    auto h = store.read_sparse(w);
+    CHECK(h.reader()[2] == -7.0f);
+    CHECK(h.version() == 1);
+    const std::vector<std::uint32_t> idx{3, 0};
+    const std::vector<float> g{1.0f, 2.0f};
+    const auto res = store.apply_sparse(w, h, idx, g, dir, asgd_test::constant_lr{1.0});
+    CHECK(res.applied);
+  }
+  store.copy_to(out);
+  CHECK(out == std::vector<float>{-1.0f, -3.0f, -7.0f, 3.0f});
+  CHECK(store.version() == 2);
+
+  // Staleness counts the updates applied since the read.
+  if constexpr (!Mode::lockstep && Mode::max_workers > 1) {
+    auto w2 = store.make_worker(0);
+    auto old = store.read(w2);
+    for (int k = 0; k < 3; ++k) {
+      auto h = store.read(w);
+      const std::vector<float> g(4, 0.0f);
+      store.apply(w, h, {0, 4}, g, dir, asgd_test::constant_lr{1.0});
+    }
+    const std::vector<float> g(4, 0.0f);
+    CHECK(store.apply(w2, old, {0, 4}, g, dir, asgd_test::constant_lr{1.0}).staleness == 3);
+    store.finish(w2);
+  }
+  store.finish(w);
+}
+
+}  // namespace
+
+TEST_SUITE("stores") {
+  TEST_CASE_TEMPLATE("one worker: read, apply, sparse apply, version, staleness", Mode, asgd::consistency::sequential,
+                     asgd::consistency::synchronous, asgd::consistency::locked, asgd::consistency::hogwild,
+                     asgd::consistency::atomic_add, asgd::consistency::leashed,
+                     asgd::consistency::bounded_staleness<2>) {
+    single_worker_semantics(Mode{});
+  }
+
+  TEST_CASE("the direction sees the gradient and the value, and the learning rate sees the staleness") {
+    asgd::consistency::hogwild::store store(asgd::consistency::hogwild{}, {2, 1}, std::vector<float>{1.0f, 1.0f});
+    auto w = store.make_worker(0);
+    auto h = store.read(w);
+    std::vector<std::pair<float, float>> seen;
+    auto dir = [&](std::size_t, float g, float x) {
+      seen.emplace_back(g, x);
+      return 2.0f * g;
+    };
+    std::uint64_t tau_seen = 99;
+    auto lr = [&](std::uint64_t tau) {
+      tau_seen = tau;
+      return 0.25;
+    };
+    store.apply(w, h, {0, 2}, std::vector<float>{1.0f, 3.0f}, dir, lr);
+    CHECK(tau_seen == 0);
+    CHECK(seen == std::vector<std::pair<float, float>>{{1.0f, 1.0f}, {3.0f, 1.0f}});
+    std::vector<float> out(2);
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{0.5f, -0.5f});
+  }
+
+  TEST_CASE("leashed: every publication is a new version; buffers are recycled") {
+    asgd::consistency::leashed mode;
+    asgd::consistency::leashed::store store(mode, {1000, 2}, std::vector<float>(1000, 0.0f));
+    auto w = store.make_worker(0);
+    asgd_test::identity_direction dir;
+    const std::vector<float> g(1000, -1.0f);
+    for (int k = 0; k < 50; ++k) {
+      auto h = store.read(w);
+      CHECK(h.version() == static_cast<std::uint64_t>(k));
+      const auto res = store.apply(w, h, {0, 1000}, g, dir, asgd_test::constant_lr{1.0});
+      CHECK(res.applied);
+      CHECK(res.retries == 0);
+    }
+    CHECK(store.version() == 50);
+    std::vector<float> out(1000);
+    store.copy_to(out);
+    CHECK(out[0] == 50.0f);
+    CHECK(out[999] == 50.0f);
+    CHECK(store.stats().allocated_versions <= 2);  // the published one and the one being built
+    CHECK(store.live_versions() == 1);
+    store.finish(w);
+  }
+
+  TEST_CASE("leashed: a gradient pinned on an old version still sees it while others publish") {
+    asgd::consistency::leashed::store store(asgd::consistency::leashed{}, {3, 2}, std::vector<float>{1, 2, 3});
+    auto a = store.make_worker(0), b = store.make_worker(1);
+    auto old = store.read(a);
+    for (int k = 0; k < 5; ++k) {
+      auto h = store.read(b);
+      store.apply(b, h, {0, 3}, std::vector<float>{1, 1, 1}, asgd_test::identity_direction{}, asgd_test::constant_lr{1.0});
+    }
+    CHECK(std::vector<float>(old.values().begin(), old.values().end()) == std::vector<float>{1, 2, 3});
+    CHECK(store.live_versions() <= 3);  // old pinned, newest published, b's spare
+    const auto res = store.apply(a, old, {0, 1}, std::vector<float>{1}, asgd_test::identity_direction{},
+                                 asgd_test::constant_lr{1.0});
+    CHECK(res.staleness == 5);
+    std::vector<float> out(3);
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{-5, -3, -2});
+    store.finish(a);
+    store.finish(b);
+  }
+
+  TEST_CASE("locked: the sparse view holds the lock until its update is applied") {
+    asgd::consistency::locked::store store(asgd::consistency::locked{}, {2, 2}, std::vector<float>{0, 0});
+    auto w = store.make_worker(0);
+    auto h = store.read_sparse(w);
+    std::atomic<bool> copied{false};
+    std::thread other([&] {
+      std::vector<float> out(2);
+      store.copy_to(out);  // blocks until the sparse update releases the lock
+      copied = true;
+      CHECK(out[1] == -1.0f);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK_FALSE(copied.load());
+    const std::vector<std::uint32_t> idx{1};
+    store.apply_sparse(w, h, idx, std::vector<float>{1}, asgd_test::identity_direction{}, asgd_test::constant_lr{1.0});
+    other.join();
+    CHECK(copied.load());
+  }
+}

@@ -1,0 +1,207 @@
+// The trainer: policy values, settings validation, reproducibility, reports, errors, and
+// partial back-propagation through block selectors.
+
+#include "../support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+using ls = asgd::problems::least_squares;
+
+ls small_problem() { return asgd::problems::make_least_squares(400, 8, 0.1, 1).problem; }
+
+// A problem that records which blocks its gradients were asked for, to see partial
+// back-propagation happen, and can be told to fail.
+struct recording_problem {
+  static constexpr std::string_view name = "recording";
+  std::size_t dim = 12;
+  std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
+  std::shared_ptr<std::multiset<std::pair<std::size_t, std::size_t>>> blocks =
+      std::make_shared<std::multiset<std::pair<std::size_t, std::size_t>>>();
+  std::uint64_t fail_at = std::uint64_t(-1);  // call count at which the loss turns NaN
+  std::shared_ptr<std::atomic<std::uint64_t>> calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  bool throw_instead = false;
+
+  [[nodiscard]] std::size_t dimension() const { return dim; }
+  [[nodiscard]] std::size_t num_samples() const { return 100; }
+  [[nodiscard]] asgd::block_layout layout() const { return {{"a", {0, 4}}, {"b", {4, 8}}, {"c", {8, 12}}}; }
+  float gradient(std::span<const float> x, asgd::batch_view b, std::span<float> g) {
+    return gradient(x, b, g, {0, dim});
+  }
+  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g, asgd::param_range r) {
+    {
+      std::lock_guard lock(*mutex);
+      blocks->insert({r.begin, r.end});
+    }
+    std::fill(g.begin(), g.end(), 0.1f);
+    if (calls->fetch_add(1) + 1 == fail_at) {
+      if (throw_instead) throw std::runtime_error("recording_problem failed on purpose");
+      return std::nanf("");
+    }
+    return 1.0f;
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("trainer") {
+  TEST_CASE("policy values given to the constructor, in any order, reach the trainer") {
+    asgd::trainer<ls, asgd::consistency::leashed, asgd::update::momentum> t{
+        small_problem(), {}, asgd::consistency::leashed{.persistence = 3}, asgd::update::momentum{.mu = 0.5f}};
+    CHECK(t.update_rule().mu == 0.5f);
+    CHECK(t.consistency().persistence == 3);
+  }
+
+  TEST_CASE("bad settings throw std::invalid_argument naming the field and the value") {
+    auto fails = [](asgd::settings s, const std::string& text) {
+      asgd::trainer<ls> t{small_problem(), s};
+      CHECK_THROWS_WITH_AS(t.run(), doctest::Contains(text.c_str()), std::invalid_argument);
+    };
+    fails({.threads = 0}, "settings.threads = 0");
+    fails({.threads = 9}, "settings.threads = 9: exceeds the problem's 8 parameters");
+    fails({.epochs = 0}, "settings.epochs = 0");
+    fails({.batch = 0}, "settings.batch = 0");
+    fails({.batch = 401}, "settings.batch = 401: exceeds the problem's 400 samples");
+    fails({.lr = -0.5f}, "settings.lr = -0.5");
+    fails({.lr = std::nanf("")}, "settings.lr = nan");
+    fails({.lr_schedule = asgd::schedule::multistep({2.0, 1.0})}, "milestones must increase");
+    fails({.staleness = {.type = asgd::staleness_scaling::kind::fleet, .beta = -1}}, "staleness_scaling.beta = -1");
+
+    asgd::trainer<ls, asgd::consistency::sequential> seq{small_problem(), {.threads = 2}};
+    CHECK_THROWS_WITH_AS(seq.run(), doctest::Contains("consistency::sequential{} runs at most 1 worker thread"),
+                         std::invalid_argument);
+    asgd::trainer<ls, asgd::update::momentum> mom{small_problem(), {}, asgd::update::momentum{.mu = 2.0f}};
+    CHECK_THROWS_WITH_AS(mom.run(), doctest::Contains("update::momentum.mu = 2"), std::invalid_argument);
+  }
+
+  TEST_CASE("sequential runs are bit-reproducible given the seed, and differ with another seed") {
+    auto inst = asgd::problems::make_logistic_regression(1000, 10, 4);
+    auto run = [&](std::uint64_t seed) {
+      asgd::trainer<asgd::problems::logistic_regression, asgd::consistency::sequential, asgd::update::nesterov,
+                    asgd::select::random_block>
+          t{inst.problem, {.epochs = 2, .batch = 7, .lr = 0.05f, .seed = seed}};
+      const auto r = t.run();
+      std::vector<double> curve;
+      for (const auto& p : r.loss_curve) curve.push_back(p.loss);
+      return std::pair{std::vector<float>(t.parameters().begin(), t.parameters().end()), curve};
+    };
+    const auto a = run(11), b = run(11), c = run(12);
+    CHECK(a.first == b.first);  // bit for bit
+    CHECK(a.second == b.second);
+    CHECK(a.first != c.first);
+  }
+
+  TEST_CASE("a cosine schedule without a length spans the whole run") {
+    auto run = [](asgd::schedule s) {
+      asgd::trainer<ls, asgd::consistency::sequential> t{small_problem(), {.epochs = 4, .batch = 8, .lr_schedule = s}};
+      t.run();
+      return std::vector<float>(t.parameters().begin(), t.parameters().end());
+    };
+    CHECK(run(asgd::schedule::cosine()) == run(asgd::schedule::cosine(4.0)));
+    CHECK(run(asgd::schedule::cosine()) != run(asgd::schedule::cosine(1.0)));
+  }
+
+  TEST_CASE("the report adds up and serialises to JSON") {
+    asgd::trainer<ls, asgd::consistency::locked> t{small_problem(),
+                                                   {.threads = 2, .epochs = 3, .batch = 10, .lr = 0.05f}};
+    const auto r = t.run();
+    CHECK(r.steps == 3 * 40);
+    CHECK(r.samples == r.steps * 10);
+    CHECK(r.updates_applied == r.steps);
+    CHECK(r.model_version == r.steps);
+    CHECK(r.staleness.total() == r.steps);
+    REQUIRE(r.epochs.size() == 3);
+    CHECK(r.epochs[2].train_loss < r.epochs[0].train_loss);
+    CHECK(r.epochs[0].seconds <= r.epochs[2].seconds);
+    CHECK(r.loss_curve.size() == 3 * 20);
+    CHECK(r.loss_curve.back().samples == r.samples);
+    REQUIRE(r.final_evaluation.has_value());
+    CHECK(r.final_evaluation->loss < r.epochs[0].train_loss);
+    CHECK(r.samples_per_second > 0);
+
+    const std::string json = r.to_json();
+    for (const char* key : {"\"consistency\": \"locked{}\"", "\"epochs\": [", "\"loss_curve\": [",
+                            "\"staleness\": {\"total\": 120", "\"cas_retries\"", "\"peak_live_versions\": 1",
+                            "\"final_evaluation\"", "\"samples_per_second\""}) {
+      CHECK_MESSAGE(json.find(key) != std::string::npos, key);
+    }
+    CHECK(std::count(json.begin(), json.end(), '{') == std::count(json.begin(), json.end(), '}'));
+  }
+
+  TEST_CASE("steps overrides epochs; lockstep modes round up to whole rounds") {
+    asgd::trainer<ls, asgd::consistency::hogwild> h{small_problem(), {.threads = 2, .steps = 33, .batch = 4}};
+    CHECK(h.run().steps == 33);
+    asgd::trainer<ls, asgd::consistency::synchronous> s{small_problem(), {.threads = 4, .steps = 33, .batch = 4}};
+    const auto r = s.run();
+    CHECK(r.steps == 36);
+    CHECK(r.model_version == 9);  // one update per round of 4 gradients
+  }
+
+  TEST_CASE("a block selector on a problem with block gradients computes only the chosen blocks") {
+    recording_problem p;
+    asgd::trainer<recording_problem, asgd::consistency::hogwild, asgd::select::round_robin> t{
+        p, {.threads = 1, .steps = 30, .batch = 1}};
+    t.run();
+    CHECK(p.blocks->count({0, 4}) == 10);
+    CHECK(p.blocks->count({4, 8}) == 10);
+    CHECK(p.blocks->count({8, 12}) == 10);
+    CHECK(p.blocks->count({0, 12}) == 0);  // never a full gradient
+    // Only the chosen block moved: 10 steps of 0.1 * lr each.
+    for (float v : t.parameters()) CHECK(v == doctest::Approx(-10 * 0.1 * 0.01));
+  }
+
+  TEST_CASE("partitioned: each worker computes and updates only its own part") {
+    recording_problem p;
+    // bounded_staleness<0> makes the three workers advance together, so all three take steps.
+    asgd::trainer<recording_problem, asgd::consistency::bounded_staleness<0>, asgd::select::partitioned> t{
+        p, {.threads = 3, .steps = 60, .batch = 1}};
+    t.run();
+    std::set<std::pair<std::size_t, std::size_t>> distinct(p.blocks->begin(), p.blocks->end());
+    CHECK(distinct == std::set<std::pair<std::size_t, std::size_t>>{{0, 4}, {4, 8}, {8, 12}});
+    CHECK(p.blocks->size() == 60);
+    for (float v : t.parameters()) CHECK(v == doctest::Approx(-20 * 0.1 * 0.01));  // 20 steps per part
+  }
+
+  TEST_CASE_TEMPLATE("a NaN loss stops the run with an error naming the step, worker and mode", Mode,
+                     asgd::consistency::sequential, asgd::consistency::hogwild, asgd::consistency::synchronous,
+                     asgd::consistency::leashed, asgd::consistency::bounded_staleness<1>) {
+    recording_problem p;
+    p.fail_at = 50;
+    const std::size_t threads = Mode::max_workers == 1 ? 1 : 3;
+    asgd::trainer<recording_problem, Mode> t{p, {.threads = threads, .steps = 10000, .batch = 1}};
+    std::string what;
+    try {
+      t.run();
+    } catch (const asgd::training_error& e) {
+      what = e.what();
+    }
+    CHECK(what.find("the loss is nan at step") != std::string::npos);
+    CHECK(what.find("on worker") != std::string::npos);
+    CHECK(what.find(std::string("consistency::") + std::string(Mode::name)) != std::string::npos);
+    CHECK(p.calls->load() < 10000);  // the others stopped too
+  }
+
+  TEST_CASE_TEMPLATE("an exception in one worker's gradient ends the run without a hang", Mode,
+                     asgd::consistency::synchronous, asgd::consistency::locked, asgd::consistency::bounded_staleness<0>) {
+    recording_problem p;
+    p.fail_at = 20;
+    p.throw_instead = true;
+    asgd::trainer<recording_problem, Mode> t{p, {.threads = 4, .steps = 100000, .batch = 1}};
+    CHECK_THROWS_WITH_AS(t.run(), "recording_problem failed on purpose", std::runtime_error);
+  }
+
+  TEST_CASE("a problem layout that does not tile the model is refused") {
+    struct gappy : recording_problem {
+      [[nodiscard]] asgd::block_layout layout() const { return {{"a", {0, 4}}, {"b", {5, 12}}}; }
+    };
+    asgd::trainer<gappy, asgd::select::round_robin> t{gappy{}, {.steps = 1, .batch = 1}};
+    CHECK_THROWS_WITH_AS(t.run(), doctest::Contains("block 'b' [5, 12) must be non-empty and start at 4"),
+                         std::invalid_argument);
+  }
+}

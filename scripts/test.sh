@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Sets up everything and runs asgd's tests. This is the README's test command; CI runs it.
+#
+#   scripts/test.sh            all of the below, in this order
+#   scripts/test.sh release    Release build (warnings are errors): every test except benchmarks
+#                              (unit, concurrency, compile_fail, packaging, example, docs)
+#   scripts/test.sh tsan       ThreadSanitizer build: the concurrency tests and the stores
+#   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: every test
+#                              except compile_fail, packaging and benchmarks
+#   scripts/test.sh clang      Clang build of the library, tests and examples: the unit tests
+#
+# Build trees go to build-<name>/. A sanitizer report fails the test that produced it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+jobs=$(nproc)
+export CTEST_OUTPUT_ON_FAILURE=1
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+export ASAN_OPTIONS="detect_leaks=1 abort_on_error=0 strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1"
+
+configure() {  # configure DIR ARGS...
+  local dir=$1
+  shift
+  local log
+  log=$(cmake -S . -B "$dir" -G Ninja -Wdev "$@" 2>&1) || { echo "$log"; return 1; }
+  # A mistyped option is silently ignored by CMake; make it fatal.
+  if grep -q "Manually-specified variables were not used" <<<"$log"; then
+    echo "$log"
+    echo "test.sh: CMake ignored an option (see above)" >&2
+    return 1
+  fi
+  grep -- "-- asgd" <<<"$log" || true
+}
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+run_release() {
+  step "Release build, all tests but benchmarks"
+  configure build-release -DCMAKE_BUILD_TYPE=Release -DASGD_WERROR=ON
+  cmake --build build-release -j "$jobs"
+  (cd build-release && ctest -j "$jobs" -LE bench)
+}
+
+run_tsan() {
+  step "ThreadSanitizer: concurrency tests and stores"
+  configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASGD_SANITIZER=thread -DASGD_BUILD_EXAMPLES=OFF \
+    -DASGD_BUILD_BENCHMARKS=OFF
+  cmake --build build-tsan -j "$jobs" --target test_concurrency test_consistency test_transport
+  (cd build-tsan && ctest -j "$jobs" -R '^test_(concurrency|consistency|transport):')
+}
+
+run_asan() {
+  step "AddressSanitizer + UndefinedBehaviorSanitizer: all tests"
+  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DASGD_SANITIZER=address,undefined" \
+    -DASGD_BUILD_BENCHMARKS=OFF
+  cmake --build build-asan -j "$jobs"
+  (cd build-asan && ctest -j "$jobs" -LE 'bench|compile_fail|packaging')
+}
+
+run_clang() {
+  step "Clang build: unit tests"
+  configure build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DASGD_WERROR=ON \
+    -DASGD_BUILD_BENCHMARKS=OFF
+  cmake --build build-clang -j "$jobs"
+  (cd build-clang && ctest -j "$jobs" -L unit)
+}
+
+what=${1:-all}
+case "$what" in
+  release | tsan | asan | clang) "run_$what" ;;
+  all)
+    run_release
+    run_tsan
+    run_asan
+    run_clang
+    ;;
+  *)
+    echo "usage: scripts/test.sh [all|release|tsan|asan|clang]" >&2
+    exit 2
+    ;;
+esac
+step "all requested test runs passed"

@@ -1,0 +1,310 @@
+// The consistency stores' cost per update, against the machine's copy bandwidth.
+//
+// What one iteration measures (per thread): the store protocol of one worker step without the
+// gradient computation: read the model (hogwild, atomic_add, locked and bounded_staleness copy
+// it into the worker's buffer; leashed pins a version; sequential and synchronous hand out the
+// model) and apply one update from a gradient already in memory. "update_only" rows skip the
+// read (HOGWILD!'s write path alone).
+//   dense:  the update covers all d coordinates;
+//   sparse: 1% of them (at least one), random and unique, read through a model_reader.
+// Bytes counted per update: 12 per updated coordinate (read x, read g, write x), the floor of
+// any update; a mode that moves more (copies, CAS loops) shows it as a lower ratio.
+// Copy bandwidth: STREAM's copy a[i] = b[i] over d floats split among the threads, counted as
+// STREAM counts it (8 B per element), measured right before the modes at the same d and
+// thread count, so the ratio update GB/s / copy GB/s compares numbers taken minutes apart at
+// most (timings on this VM drift 1.5-3x between runs, MACHINE.md section 6).
+//
+//   bench_consistency                                  # full matrix, about 3 minutes here
+//   bench_consistency --benchmark_filter='/10000000/'  # only d = 1e7
+#include "bench_support.hpp"
+
+#include <asgd/asgd.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr std::int64_t sizes[] = {1000, 100000, 10000000};
+constexpr int thread_counts[] = {1, 2, 4};
+
+// ---- copy bandwidth -----------------------------------------------------------------------
+struct copy_fixture {
+  static inline std::vector<float> a, b;
+  static void setup(const benchmark::State& s) {
+    a.assign(static_cast<std::size_t>(s.range(0)), 1.0f);
+    b.assign(static_cast<std::size_t>(s.range(0)), 2.0f);
+  }
+  static void teardown(const benchmark::State&) {
+    a = {};
+    b = {};
+  }
+};
+
+void bm_copy(benchmark::State& state) {
+  const auto d = static_cast<std::size_t>(state.range(0));
+  const auto t = static_cast<std::size_t>(state.thread_index());
+  const auto n = static_cast<std::size_t>(state.threads());
+  const std::size_t lo = t * d / n, hi = (t + 1) * d / n;
+  for (auto _ : state) {
+    std::memcpy(copy_fixture::a.data() + lo, copy_fixture::b.data() + lo, (hi - lo) * sizeof(float));
+    benchmark::ClobberMemory();
+  }
+  const double bytes = 8.0 * static_cast<double>(hi - lo) * static_cast<double>(state.iterations());
+  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
+}
+
+// ---- store updates ------------------------------------------------------------------------
+template <class Mode>
+struct store_fixture {
+  static inline std::unique_ptr<typename Mode::store> store;
+  static void setup(const benchmark::State& s) {
+    const auto d = static_cast<std::size_t>(s.range(0));
+    const std::vector<float> zero(d, 0.0f);
+    store = std::make_unique<typename Mode::store>(Mode{}, asgd::store_config{d, static_cast<std::size_t>(s.threads())},
+                                                   zero);
+  }
+  static void teardown(const benchmark::State&) { store.reset(); }
+};
+
+struct plain_direction {
+  float operator()(std::size_t, float g, float) const noexcept { return g; }
+};
+struct fixed_lr {
+  double operator()(std::uint64_t) const noexcept { return 1e-3; }
+};
+
+enum class kind { dense, sparse, update_only };
+
+template <class Mode, kind K>
+void bm_update(benchmark::State& state) {
+  auto& store = *store_fixture<Mode>::store;
+  const auto d = static_cast<std::size_t>(state.range(0));
+  auto w = store.make_worker(static_cast<std::size_t>(state.thread_index()));
+  const std::size_t touched = K == kind::sparse ? std::max<std::size_t>(1, d / 100) : d;
+  const std::vector<float> g(touched, 1e-6f);
+
+  // Sparse: a few sets of unique random coordinates per thread, used in turn.
+  std::vector<std::vector<std::uint32_t>> index_sets;
+  if constexpr (K == kind::sparse) {
+    asgd::rng r(7, static_cast<std::uint64_t>(state.thread_index()));
+    std::vector<std::uint32_t> all(d);
+    std::iota(all.begin(), all.end(), 0u);
+    for (int s = 0; s < 8; ++s) {
+      for (std::size_t k = 0; k < touched; ++k) std::swap(all[k], all[k + r.below(d - k)]);
+      index_sets.emplace_back(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(touched));
+    }
+  }
+
+  std::size_t round = 0;
+  if constexpr (K == kind::update_only) {
+    auto h = store.read(w);
+    for (auto _ : state) store.apply(w, h, {0, d}, g, plain_direction{}, fixed_lr{});
+  } else {
+    for (auto _ : state) {
+      if constexpr (K == kind::dense) {
+        auto h = store.read(w);
+        store.apply(w, h, {0, d}, g, plain_direction{}, fixed_lr{});
+      } else {
+        auto h = store.read_sparse(w);
+        store.apply_sparse(w, h, index_sets[round++ & 7], g, plain_direction{}, fixed_lr{});
+      }
+    }
+  }
+  if constexpr (!Mode::lockstep) store.finish(w);
+  const auto iterations = static_cast<double>(state.iterations());
+  state.counters["updates/s"] = benchmark::Counter(iterations, benchmark::Counter::kIsRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(12.0 * static_cast<double>(touched) * iterations / 1e9, benchmark::Counter::kIsRate);
+}
+
+// ---- the headline pair: HOGWILD!'s dense update against a copy, interleaved ----------------
+// Each iteration times, back to back on the thread's slice (d / threads floats): a copy, the
+// hogwild update, and the plain vectorised SGD kernel x -= lr * g on other arrays (MACHINE.md's
+// "SGD kernel", the bound of any update). Per-iteration ratios are immune to the slow drift of
+// this VM; the counters give their median, minimum and maximum.
+struct paired_fixture {
+  static inline std::vector<float> a, b, x, g;
+  static inline std::unique_ptr<asgd::consistency::hogwild::store> store;
+  static void setup(const benchmark::State& s) {
+    const auto d = static_cast<std::size_t>(s.range(0));
+    copy_fixture::setup(s);
+    a.swap(copy_fixture::a);
+    b.swap(copy_fixture::b);
+    x.assign(d, 0.0f);
+    g.assign(d, 1e-6f);
+    store = std::make_unique<asgd::consistency::hogwild::store>(
+        asgd::consistency::hogwild{}, asgd::store_config{d, static_cast<std::size_t>(s.threads())},
+        std::vector<float>(d, 0.0f));
+  }
+  static void teardown(const benchmark::State&) {
+    a = {};
+    b = {};
+    x = {};
+    g = {};
+    store.reset();
+  }
+};
+
+void bm_paired(benchmark::State& state) {
+  using clock = std::chrono::steady_clock;
+  const auto d = static_cast<std::size_t>(state.range(0));
+  const auto t = static_cast<std::size_t>(state.thread_index());
+  const auto n = static_cast<std::size_t>(state.threads());
+  const std::size_t lo = t * d / n, hi = (t + 1) * d / n;
+  auto& store = *paired_fixture::store;
+  auto w = store.make_worker(t);
+  auto h = store.read(w);
+  const std::vector<float> g(hi - lo, 1e-6f);
+  std::vector<double> ratios, kernel_ratios;
+  double copy_s = 0, update_s = 0, kernel_s = 0;
+  float* kx = paired_fixture::x.data();
+  const float* kg = paired_fixture::g.data();
+  for (auto _ : state) {
+    const auto t0 = clock::now();
+    std::memcpy(paired_fixture::a.data() + lo, paired_fixture::b.data() + lo, (hi - lo) * sizeof(float));
+    benchmark::ClobberMemory();
+    const auto t1 = clock::now();
+    store.apply(w, h, {lo, hi}, g, plain_direction{}, fixed_lr{});
+    benchmark::ClobberMemory();
+    const auto t2 = clock::now();
+    for (std::size_t i = lo; i < hi; ++i) kx[i] -= 1e-3f * kg[i];
+    benchmark::ClobberMemory();
+    const auto t3 = clock::now();
+    const double c = std::chrono::duration<double>(t1 - t0).count(), u = std::chrono::duration<double>(t2 - t1).count(),
+                 k = std::chrono::duration<double>(t3 - t2).count();
+    copy_s += c;
+    update_s += u;
+    kernel_s += k;
+    ratios.push_back((12.0 / u) / (8.0 / c));
+    kernel_ratios.push_back(k / u);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  std::sort(kernel_ratios.begin(), kernel_ratios.end());
+  const double bytes = static_cast<double>(hi - lo) * static_cast<double>(state.iterations());
+  using counter = benchmark::Counter;
+  state.counters["copy GB/s"] = counter(8.0 * bytes / 1e9 / copy_s * static_cast<double>(n), counter::kAvgThreads);
+  state.counters["update GB/s"] = counter(12.0 * bytes / 1e9 / update_s * static_cast<double>(n), counter::kAvgThreads);
+  state.counters["ratio median"] = counter(ratios[ratios.size() / 2], counter::kAvgThreads);
+  state.counters["ratio min"] = counter(ratios.front(), counter::kAvgThreads);
+  state.counters["ratio max"] = counter(ratios.back(), counter::kAvgThreads);
+  state.counters["kernel GB/s"] = counter(12.0 * bytes / 1e9 / kernel_s * static_cast<double>(n), counter::kAvgThreads);
+  state.counters["of kernel median"] = counter(kernel_ratios[kernel_ratios.size() / 2], counter::kAvgThreads);
+  state.counters["of kernel min"] = counter(kernel_ratios.front(), counter::kAvgThreads);
+  state.counters["of kernel max"] = counter(kernel_ratios.back(), counter::kAvgThreads);
+  state.counters["pairs"] = counter(static_cast<double>(ratios.size()));
+}
+
+template <class Mode, kind K>
+void register_update(const char* mode, const char* k, std::int64_t d, int threads) {
+  benchmark::RegisterBenchmark((std::string("update/") + mode + "/" + k).c_str(), bm_update<Mode, K>)
+      ->Arg(d)
+      ->Threads(threads)
+      ->UseRealTime()
+      ->Setup(store_fixture<Mode>::setup)
+      ->Teardown(store_fixture<Mode>::teardown);
+}
+
+template <class Mode>
+void register_mode(const char* mode, std::int64_t d, int threads) {
+  if (Mode::max_workers < static_cast<std::size_t>(threads)) return;
+  register_update<Mode, kind::dense>(mode, "dense", d, threads);
+  register_update<Mode, kind::sparse>(mode, "sparse", d, threads);
+}
+
+const bool registered = [] {
+  namespace c = asgd::consistency;
+  for (int t : {1, 2}) {
+    benchmark::RegisterBenchmark("paired/hogwild_update_vs_copy", bm_paired)
+        ->Arg(10000000)
+        ->Threads(t)
+        ->UseRealTime()
+        ->MinTime(2.0)
+        ->Setup(paired_fixture::setup)
+        ->Teardown(paired_fixture::teardown);
+  }
+  for (std::int64_t d : sizes) {
+    for (int t : thread_counts) {
+      benchmark::RegisterBenchmark("copy", bm_copy)
+          ->Arg(d)
+          ->Threads(t)
+          ->UseRealTime()
+          ->Setup(copy_fixture::setup)
+          ->Teardown(copy_fixture::teardown);
+      register_update<c::hogwild, kind::update_only>("hogwild", "update_only", d, t);
+      register_update<c::atomic_add, kind::update_only>("atomic_add", "update_only", d, t);
+      register_mode<c::sequential>("sequential", d, t);
+      register_mode<c::synchronous>("synchronous", d, t);
+      register_mode<c::locked>("locked", d, t);
+      register_mode<c::hogwild>("hogwild", d, t);
+      register_mode<c::atomic_add>("atomic_add", d, t);
+      register_mode<c::leashed>("leashed", d, t);
+      register_mode<c::bounded_staleness<4>>("bounded_staleness", d, t);
+    }
+  }
+  return true;
+}();
+
+// ---- the summary ----------------------------------------------------------------------------
+const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
+  auto get = [&](const std::string& name, const char* counter) -> double {
+    const auto it = r.results.find(name);
+    if (it == r.results.end()) return 0.0;
+    const auto c = it->second.find(counter);
+    return c == it->second.end() ? 0.0 : c->second;
+  };
+  const char* modes[] = {"sequential", "synchronous", "locked", "hogwild", "atomic_add", "leashed", "bounded_staleness"};
+  for (int t : {1, 2}) {
+    const std::string name = "paired/hogwild_update_vs_copy/10000000/min_time:2.000/real_time/threads:" + std::to_string(t);
+    if (r.results.count(name) == 0) continue;
+    std::printf("\nheadline, d = 1e7, %d thread(s), %g interleaved iterations:\n", t, get(name, "pairs"));
+    std::printf("  hogwild update %.2f GB/s (12 B/element), copy %.2f GB/s (8 B/element), plain SGD kernel %.2f GB/s\n",
+                get(name, "update GB/s"), get(name, "copy GB/s"), get(name, "kernel GB/s"));
+    std::printf("  update / copy:   median %.3f (min %.3f, max %.3f)\n", get(name, "ratio median"),
+                get(name, "ratio min"), get(name, "ratio max"));
+    std::printf("  update / kernel: median %.3f (min %.3f, max %.3f)\n", get(name, "of kernel median"),
+                get(name, "of kernel min"), get(name, "of kernel max"));
+  }
+  std::printf("\nratio = update GB/s (12 B per updated coordinate) / copy GB/s (STREAM, 8 B per element), same d and threads\n");
+  std::printf("%-12s %9s %8s %10s | %-18s %14s %9s %7s\n", "kind", "d", "threads", "copy GB/s", "mode", "updates/s",
+              "GB/s", "ratio");
+  for (const char* k : {"update_only", "dense", "sparse"}) {
+    for (std::int64_t d : sizes) {
+      for (int t : thread_counts) {
+        const std::string suffix = "/" + std::to_string(d) + "/real_time/threads:" + std::to_string(t);
+        const double copy = get("copy" + suffix, "GB/s");
+        for (const char* m : modes) {
+          const std::string name = std::string("update/") + m + "/" + k + suffix;
+          if (r.results.count(name) == 0) continue;
+          const double gbs = get(name, "GB/s");
+          std::printf("%-12s %9lld %8d %10.2f | %-18s %14.4g %9.3f %7.3f\n", k, static_cast<long long>(d), t, copy, m,
+                      get(name, "updates/s"), gbs, copy > 0 ? gbs / copy : 0.0);
+        }
+      }
+    }
+  }
+  std::printf("\noverheads (updates/s ratios, same d and threads): leashed / locked and atomic_add / hogwild\n");
+  std::printf("%-7s %9s %8s %16s %19s\n", "kind", "d", "threads", "leashed/locked", "atomic_add/hogwild");
+  for (const char* k : {"dense", "sparse"}) {
+    for (std::int64_t d : sizes) {
+      for (int t : thread_counts) {
+        const std::string suffix = std::string("/") + k + "/" + std::to_string(d) + "/real_time/threads:" + std::to_string(t);
+        auto ups = [&](const char* m) { return get(std::string("update/") + m + suffix, "updates/s"); };
+        const double ll = ups("locked") > 0 ? ups("leashed") / ups("locked") : 0.0;
+        const double ah = ups("hogwild") > 0 ? ups("atomic_add") / ups("hogwild") : 0.0;
+        if (ll == 0.0 && ah == 0.0) continue;
+        std::printf("%-7s %9lld %8d %16.3f %19.3f\n", k, static_cast<long long>(d), t, ll, ah);
+      }
+    }
+  }
+});
+
+}  // namespace

@@ -1,0 +1,46 @@
+#pragma once
+// Shared by asgd's benchmarks: a console reporter that also keeps every run's counters, and a
+// registry of summary printers that turn them into ratio tables after the runs.
+
+#include <benchmark/benchmark.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace asgd_bench {
+
+/// Prints as the console reporter does and remembers each run's name and counters.
+class recorder : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs) {
+      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
+      auto& entry = results[r.benchmark_name()];
+      for (const auto& [k, c] : r.counters) entry[k] = c.value;
+      entry["real_time_ns"] = r.GetAdjustedRealTime();
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  std::map<std::string, std::map<std::string, double>> results;
+};
+
+using summary = std::function<void(const recorder&)>;
+
+inline std::vector<summary>& summaries() {
+  static std::vector<summary> s;
+  return s;
+}
+
+/// Registers a summary printed after all benchmarks ran.
+inline bool add_summary(summary s) {
+  summaries().push_back(std::move(s));
+  return true;
+}
+
+inline void print_summaries(const recorder& r) {
+  for (const auto& s : summaries()) s(r);
+}
+
+}  // namespace asgd_bench

@@ -77,11 +77,11 @@ class trainer {
   static_assert(detail::check_averaging_topology<topology_type>(), "asgd: see the topology error above");
   static_assert(detail::check_transport<transport_type>(), "asgd: see the transport error above");
   static_assert(detail::check_quantizer<quantizer_type>(), "asgd: see the quantizer error above");
-  // This trainer runs one node; the node trainer, which averages between nodes, takes the
-  // topology. Use topology::none here.
+  // This trainer runs one node. Averaging between nodes needs an averager beside the workers
+  // (the node trainer on the roadmap); here the topology must be topology::none.
   static_assert(std::is_same_v<topology_type, topology::none>,
-                "asgd: asgd::trainer trains one node and takes topology::none; averaging between nodes is done by "
-                "the node trainer. See docs/policies/topology.md");
+                "asgd: asgd::trainer trains one node and takes topology::none; averaging between nodes needs the "
+                "node trainer. See docs/policies/topology.md");
 
   /// @param problem  the problem; each worker thread gets its own copy
   /// @param config   run settings, checked by run()

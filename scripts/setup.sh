@@ -7,7 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config   # toolchain
   libeigen3-dev libboost-dev                     # asgd::asgd dependencies (dense math, Boost.Lockfree)
   doctest-dev libbenchmark-dev                   # tests and benchmarks
-  clang libclang-rt-14-dev                       # second compiler; sanitizer runtimes for clang
+  zlib1g-dev                                     # gzip for IDX files
+  dataset-fashion-mnist                          # the real data (/usr/share/datasets/fashion-mnist)
+  clang libclang-rt-14-dev                       # second compiler; sanitizer runtimes and libFuzzer for clang
 )
 
 missing=()

@@ -39,7 +39,11 @@
 
 #include <asgd/metrics/histogram.hpp>
 
+#include <asgd/data/idx.hpp>
+#include <asgd/data/images.hpp>
+
 #include <asgd/problems/data.hpp>
 #include <asgd/problems/linear.hpp>
+#include <asgd/problems/network.hpp>
 #include <asgd/problems/softmax_regression.hpp>
 #include <asgd/problems/synthetic.hpp>

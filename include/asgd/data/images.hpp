@@ -1,0 +1,87 @@
+#pragma once
+/// @file
+/// Labelled image sets from IDX files, and Fashion-MNIST from Debian's dataset-fashion-mnist.
+
+#include <asgd/data/idx.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace asgd::inline v0::data {
+
+/// Images with one class label each. Pixels are floats in [0, 1], image after image, row-major.
+struct image_set {
+  std::size_t rows = 0;  ///< image height
+  std::size_t cols = 0;  ///< image width
+  std::size_t classes = 10;
+  std::vector<float> pixels;
+  std::vector<std::uint8_t> labels;
+
+  [[nodiscard]] std::size_t size() const noexcept { return labels.size(); }
+  [[nodiscard]] std::size_t pixels_per_image() const noexcept { return rows * cols; }
+  [[nodiscard]] std::span<const float> image(std::size_t i) const noexcept {
+    return {pixels.data() + i * pixels_per_image(), pixels_per_image()};
+  }
+};
+
+/// Builds an image set from parsed IDX arrays (3-dimensional images, 1-dimensional labels).
+/// @throws data_error naming the files: count mismatch, label out of range
+inline image_set make_image_set(const idx_array& images, const idx_array& labels, std::size_t classes,
+                                const std::string& images_name, const std::string& labels_name) {
+  if (images.dims.size() != 3 || labels.dims.size() != 1) {
+    throw data_error("asgd: " + images_name + ", " + labels_name + ": expected 3-dimensional images and 1-dimensional labels");
+  }
+  if (images.dims[0] != labels.dims[0]) {
+    throw data_error("asgd: " + images_name + " holds " + std::to_string(images.dims[0]) + " images but " +
+                     labels_name + " holds " + std::to_string(labels.dims[0]) + " labels");
+  }
+  image_set s;
+  s.rows = images.dims[1];
+  s.cols = images.dims[2];
+  s.classes = classes;
+  for (std::size_t i = 0; i < labels.values.size(); ++i) {
+    if (labels.values[i] >= classes) {
+      throw data_error("asgd: " + labels_name + ": label " + std::to_string(labels.values[i]) + " of sample " +
+                       std::to_string(i) + " is out of range (" + std::to_string(classes) + " classes)");
+    }
+  }
+  s.labels = labels.values;
+  s.pixels.resize(images.values.size());
+  for (std::size_t i = 0; i < images.values.size(); ++i) s.pixels[i] = static_cast<float>(images.values[i]) / 255.0f;
+  return s;
+}
+
+/// Reads an image file and its label file (IDX, gzip'd or not).
+/// @throws data_error naming the file and the fault
+inline image_set load_idx_images(const std::filesystem::path& images, const std::filesystem::path& labels,
+                                 std::size_t classes = 10) {
+  return make_image_set(read_idx(images, 3), read_idx(labels, 1), classes, images.string(), labels.string());
+}
+
+/// Where Debian's dataset-fashion-mnist package puts the data.
+inline const std::filesystem::path fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
+
+/// A training set and a test set.
+struct train_test {
+  image_set train;
+  image_set test;
+};
+
+/// Reads {train,t10k}-{images-idx3,labels-idx1}-ubyte(.gz) from `dir`: Fashion-MNIST, or MNIST,
+/// which uses the same names and format. Plain files are taken when there is no .gz.
+/// @throws data_error naming the missing or faulty file
+inline train_test load_mnist_like(const std::filesystem::path& dir = fashion_mnist_dir) {
+  auto file = [&](const std::string& stem) {
+    const auto gz = dir / (stem + ".gz");
+    std::error_code ec;
+    return std::filesystem::exists(gz, ec) || !std::filesystem::exists(dir / stem, ec) ? gz : dir / stem;
+  };
+  return {load_idx_images(file("train-images-idx3-ubyte"), file("train-labels-idx1-ubyte")),
+          load_idx_images(file("t10k-images-idx3-ubyte"), file("t10k-labels-idx1-ubyte"))};
+}
+
+}  // namespace asgd::inline v0::data

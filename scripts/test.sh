@@ -4,7 +4,7 @@
 #   scripts/test.sh            all of the below, in this order
 #   scripts/test.sh release    Release build (warnings are errors): every test except benchmarks
 #                              (unit, concurrency, compile_fail, packaging, example, docs)
-#   scripts/test.sh tsan       ThreadSanitizer build: the concurrency tests and the stores
+#   scripts/test.sh tsan       ThreadSanitizer build: the concurrency tests, the stores and the trainer
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: every test
 #                              except compile_fail, packaging and benchmarks
 #   scripts/test.sh clang      Clang build of the library, tests and examples: the unit tests
@@ -44,11 +44,11 @@ run_release() {
 }
 
 run_tsan() {
-  step "ThreadSanitizer: concurrency tests and stores"
+  step "ThreadSanitizer: concurrency tests, stores and the trainer"
   configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASGD_SANITIZER=thread -DASGD_BUILD_EXAMPLES=OFF \
     -DASGD_BUILD_BENCHMARKS=OFF
-  cmake --build build-tsan -j "$jobs" --target test_concurrency test_consistency test_transport
-  (cd build-tsan && ctest -j "$jobs" -R '^test_(concurrency|consistency|transport):')
+  cmake --build build-tsan -j "$jobs" --target test_concurrency test_consistency test_transport test_trainer
+  (cd build-tsan && ctest -j "$jobs" -R '^test_(concurrency|consistency|transport|trainer):')
 }
 
 run_asan() {

@@ -57,6 +57,22 @@ class rng {
     return static_cast<std::uint64_t>(m >> 64);
   }
 
+  /// The engine's complete state, for checkpoints: four state words, the kept normal value
+  /// and whether one is kept.
+  struct snapshot {
+    std::uint64_t words[4];
+    double spare;
+    bool has_spare;
+  };
+  [[nodiscard]] snapshot save() const noexcept {
+    return {{state_[0], state_[1], state_[2], state_[3]}, spare_, has_spare_};
+  }
+  void restore(const snapshot& s) noexcept {
+    for (int i = 0; i < 4; ++i) state_[i] = s.words[i];
+    spare_ = s.spare;
+    has_spare_ = s.has_spare;
+  }
+
   /// Standard normal (Box-Muller; the second value of each pair is kept for the next call).
   double normal() noexcept {
     if (has_spare_) {

@@ -22,13 +22,26 @@ namespace asgd::inline v0 {
 struct epoch_record {
   std::size_t epoch = 0;       ///< 1-based
   double train_loss = 0.0;     ///< mean minibatch loss over the epoch's minibatches
-  double seconds = 0.0;        ///< wall time from the start of the run to the epoch's end
+  double seconds = 0.0;        ///< training time (pauses excluded) from the start to the epoch's end
   std::optional<evaluation> eval;  ///< filled by runs that evaluate at epoch ends
+};
+
+/// What a trainer's on_epoch callback receives at the end of an epoch.
+struct epoch_progress {
+  std::size_t epoch = 0;            ///< epochs completed (1-based)
+  std::size_t epochs = 0;           ///< epochs in the run
+  std::uint64_t steps = 0;          ///< minibatches done
+  std::uint64_t total_steps = 0;    ///< minibatches in the run
+  double train_loss = 0.0;          ///< mean minibatch loss over the epoch
+  std::optional<evaluation> eval;   ///< the model at the epoch's end, when the problem can evaluate
+  double seconds = 0.0;             ///< training time so far (pauses excluded)
+  double samples_per_second = 0.0;  ///< over this run's training time
+  double eta_seconds = 0.0;         ///< at this run's rate
 };
 
 /// One point of the loss curve.
 struct loss_point {
-  double seconds = 0.0;       ///< wall time of the last minibatch of the interval
+  double seconds = 0.0;       ///< training time (pauses excluded) at the interval's last minibatch
   std::uint64_t samples = 0;  ///< samples processed up to the end of the interval
   double epoch = 0.0;         ///< samples / samples per epoch
   double loss = 0.0;          ///< mean minibatch loss over the interval
@@ -44,10 +57,12 @@ struct report {
   settings used;
 
   // Throughput.
-  double wall_seconds = 0.0;
+  double wall_seconds = 0.0;   ///< from start to end, pauses included
+  double pause_seconds = 0.0;  ///< spent in evaluations and checkpoints while workers waited
   std::uint64_t steps = 0;    ///< minibatches processed
   std::uint64_t samples = 0;  ///< samples processed (steps * batch)
-  double samples_per_second = 0.0;
+  double samples_per_second = 0.0;  ///< samples / (wall_seconds - pause_seconds)
+  std::uint64_t resumed_at_step = 0;  ///< the checkpoint's step when the run was resumed, else 0
   std::uint64_t updates_applied = 0;
   std::uint64_t updates_dropped = 0;  ///< Leashed-SGD gradients past the persistence bound
   std::uint64_t model_version = 0;    ///< updates the store counted as applied
@@ -74,7 +89,8 @@ struct report {
     j.field("settings", s.str());
     j.field("threads", std::uint64_t{used.threads}).field("batch", std::uint64_t{used.batch});
     j.field("lr", used.lr).field("seed", used.seed);
-    j.field("wall_seconds", wall_seconds).field("steps", steps).field("samples", samples);
+    j.field("wall_seconds", wall_seconds).field("pause_seconds", pause_seconds);
+    j.field("steps", steps).field("samples", samples).field("resumed_at_step", resumed_at_step);
     j.field("samples_per_second", samples_per_second);
     j.field("updates_applied", updates_applied).field("updates_dropped", updates_dropped);
     j.field("model_version", model_version);

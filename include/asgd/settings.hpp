@@ -36,7 +36,8 @@ struct settings {
   sampling sample_order = sampling::shared;
 
   std::size_t log_every = 0;  ///< minibatches per loss-curve point; 0 = about 20 points per epoch
-  bool evaluate = true;       ///< evaluate the final model when the problem can
+  bool evaluate = true;         ///< evaluate the final model when the problem can
+  bool evaluate_epochs = false;  ///< also evaluate at every epoch's end (all workers pause)
 
   void validate() const {
     detail::require(threads >= 1, "settings", "threads", threads, "must be at least 1");
@@ -55,7 +56,8 @@ struct settings {
               << ", .batch = " << s.batch << ", .lr = " << s.lr << ", .seed = " << s.seed
               << ", .lr_schedule = " << s.lr_schedule << ", .staleness = " << s.staleness
               << ", .sample_order = " << (s.sample_order == sampling::shared ? "shared" : "sharded")
-              << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false") << '}';
+              << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false")
+              << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false") << '}';
   }
 };
 

@@ -2,6 +2,7 @@
 /// @file
 /// `asgd::trainer`: one problem, policies in any order, threads sharing one model.
 
+#include <asgd/checkpoint.hpp>
 #include <asgd/concepts.hpp>
 #include <asgd/consistency/hogwild.hpp>
 #include <asgd/detail/checks.hpp>
@@ -19,12 +20,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <stdexcept>
@@ -94,8 +99,29 @@ class trainer {
 
   /// Runs the training; returns the report. The trained model is then in parameters().
   /// @throws std::invalid_argument for bad settings or knobs, naming the field and value
-  /// @throws training_error when the loss becomes NaN or infinite
+  /// @throws training_error when the loss or a parameter becomes NaN or infinite
+  /// @throws checkpoint_error when the checkpoint given to resume_from() cannot be used
   report run();
+
+  /// Calls `f` at the end of every epoch, while all workers wait (so the model it sees is
+  /// consistent in every mode), with the epoch's training loss, the evaluation of the model
+  /// when the problem has one, throughput and the estimated time left.
+  void on_epoch(std::function<void(const epoch_progress&)> f) { on_epoch_ = std::move(f); }
+
+  /// Writes a checkpoint to `file` every `every_steps` minibatches (and never half of one: it
+  /// is written to a temporary file, flushed and renamed). Workers pause while it is written,
+  /// so it holds one consistent state: the model, every worker's optimizer, selector and
+  /// sampler state, the step and the statistics so far. 0 steps turns checkpointing off.
+  void checkpoint_to(std::filesystem::path file, std::uint64_t every_steps) {
+    checkpoint_file_ = std::move(file);
+    checkpoint_every_ = every_steps;
+  }
+
+  /// Makes the next run() continue from the checkpoint in `file`, which must come from a run
+  /// with the same problem, policies, threads, batch, seed and sampling. The settings' epochs
+  /// or steps may be larger than the checkpointed run's. A resumed sequential run ends with the
+  /// same model, bit for bit, as one that was never interrupted.
+  void resume_from(std::filesystem::path file) { resume_file_ = std::move(file); }
 
   /// The model after the last run() (empty before).
   [[nodiscard]] std::span<const float> parameters() const noexcept { return parameters_; }
@@ -109,6 +135,7 @@ class trainer {
 
  private:
   using store_type = typename consistency_type::store;
+  using store_worker = typename store_type::worker;
 
   template <class V>
   void assign(V&& v) {
@@ -141,10 +168,11 @@ class trainer {
     std::uint64_t log_every = 1;
     block_layout layout;
     schedule lr_schedule;  // the settings' schedule with the run's length filled in
+    bool epoch_pauses = false;
   };
 
-  // What each worker counts; written by its worker only, read after join.
-  struct alignas(detail::cache_line) worker_stats {
+  // What each worker counts; written by its worker only, read in pauses and after join.
+  struct worker_stats {
     metrics::histogram staleness{256};
     metrics::histogram retries{256};
     std::uint64_t steps = 0;
@@ -158,19 +186,52 @@ class trainer {
     std::vector<double> epoch_time;
   };
 
+  // Everything private to one worker, made before the threads start.
+  struct alignas(detail::cache_line) worker_context {
+    std::size_t id = 0;
+    Problem problem;
+    typename update_rule_type::state update_state;
+    typename block_selector_type::state selection;
+    detail::batch_sampler sampler;
+    store_worker part;
+    std::vector<float> gradient;
+    sparse_gradient sparse;
+    std::uint64_t local = 0;  // steps taken by this worker (lockstep modes: its round)
+    worker_stats stats;
+  };
+
   struct shared_state {
     alignas(detail::cache_line) std::atomic<std::uint64_t> next_step{0};
     alignas(detail::cache_line) std::atomic<bool> stop{false};
     std::mutex error_mutex;
     std::exception_ptr error;
     std::chrono::steady_clock::time_point start;
+    // Written only in pauses, while every worker waits at the barrier.
+    std::uint64_t segment_end = 0;
+    std::uint64_t reported_step = 0;    // last step at which epochs were reported
+    std::uint64_t checkpointed_step = 0;
+    double paused = 0.0;                // seconds spent in pauses
+    double time_offset = 0.0;           // training seconds before a resume
+    std::uint64_t version_offset = 0;   // updates applied before a resume
+    std::uint64_t started_at = 0;       // the step this run started from (a checkpoint's, or 0)
+    std::uint64_t restored_steps = 0;   // steps the workers' statistics held at the start
+    std::vector<std::optional<evaluation>> epoch_eval;
   };
 
   plan make_plan() const;
-  using store_worker = typename store_type::worker;
-  void work(std::size_t id, const plan& p, store_type& store, store_worker& sw, shared_state& shared,
-            worker_stats& stats) const;
-  report summarize(const plan& p, const store_type& store, std::vector<worker_stats>& stats, double seconds);
+  std::uint64_t next_boundary(const plan& p, std::uint64_t k) const;
+  double training_seconds(const shared_state& sh) const;
+  void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, std::barrier<std::function<void()>>& pause);
+  void step(worker_context& c, std::uint64_t k, const plan& p, store_type& store, shared_state& sh);
+  void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh);
+  void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,
+                        const shared_state& sh, std::uint64_t step, double trained_seconds) const;
+  void write_identity(byte_writer& w, const plan& p) const;
+  void check_identity(byte_reader& r, const plan& p) const;
+  void read_checkpoint_header(byte_reader& r, const plan& p, shared_state& sh, std::vector<float>& model);
+  void read_checkpoint_workers(byte_reader& r, std::vector<worker_context>& ctx);
+  report summarize(const plan& p, const store_type& store, std::vector<worker_context>& ctx, shared_state& sh,
+                   double seconds);
 
   Problem problem_;
   settings settings_;
@@ -180,6 +241,10 @@ class trainer {
   [[no_unique_address]] topology_type topology_{};
   transport_type transport_{};
   [[no_unique_address]] quantizer_type quantizer_{};
+  std::function<void(const epoch_progress&)> on_epoch_;
+  std::filesystem::path checkpoint_file_;
+  std::uint64_t checkpoint_every_ = 0;
+  std::filesystem::path resume_file_;
   std::vector<float> parameters_;
 };
 
@@ -218,6 +283,22 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   if (p.lr_schedule.total_epochs == 0.0) {
     p.lr_schedule.total_epochs = static_cast<double>(p.total_steps) / static_cast<double>(p.steps_per_epoch);
   }
+  p.epoch_pauses = settings_.evaluate_epochs || static_cast<bool>(on_epoch_);
+  if (checkpoint_every_ > 0 || !resume_file_.empty()) {
+    if constexpr (!checkpointable_policy<update_rule_type>) {
+      throw std::invalid_argument("asgd: update rule " + detail::describe(update_) +
+                                  " cannot be checkpointed: give it save(const state&, byte_writer&) and "
+                                  "load(state&, byte_reader&)");
+    }
+    if constexpr (!checkpointable_policy<block_selector_type>) {
+      throw std::invalid_argument("asgd: block selector " + detail::describe(selector_) +
+                                  " cannot be checkpointed: give it save(const state&, byte_writer&) and "
+                                  "load(state&, byte_reader&)");
+    }
+    if (checkpoint_every_ > 0 && checkpoint_file_.empty()) {
+      throw std::invalid_argument("asgd: checkpoint_to() needs a file name");
+    }
+  }
 
   if constexpr (layered_problem<Problem>) {
     p.layout = problem_.layout();
@@ -241,142 +322,399 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   return p;
 }
 
+// The step at which workers next pause: an epoch's end (when epochs are evaluated or
+// reported), a checkpoint, or the end of the run. Lockstep modes pause between rounds.
 template <class Problem, class... Policies>
-report trainer<Problem, Policies...>::run() {
-  const plan p = make_plan();
-
-  std::vector<float> initial(p.dimension, 0.0f);
-  if constexpr (initializable_problem<Problem>) problem_.initialize(std::span<float>(initial), settings_.seed);
-  store_type store(consistency_, store_config{p.dimension, p.workers}, std::span<const float>(initial));
-
-  const std::size_t intervals = static_cast<std::size_t>((p.total_steps + p.log_every - 1) / p.log_every);
-  const std::size_t epochs = static_cast<std::size_t>((p.total_steps + p.steps_per_epoch - 1) / p.steps_per_epoch);
-  std::vector<worker_stats> stats(p.workers);
-  for (auto& s : stats) {
-    s.interval_loss.assign(intervals, 0.0);
-    s.interval_count.assign(intervals, 0);
-    s.interval_time.assign(intervals, 0.0);
-    s.epoch_loss.assign(epochs, 0.0);
-    s.epoch_count.assign(epochs, 0);
-    s.epoch_time.assign(epochs, 0.0);
-  }
-
-  // Workers' store parts are made here, so an allocation failure throws before any thread
-  // waits for another.
-  std::vector<store_worker> parts;
-  parts.reserve(p.workers);
-  for (std::size_t w = 0; w < p.workers; ++w) parts.push_back(store.make_worker(w));
-
-  shared_state shared;
-  shared.start = std::chrono::steady_clock::now();
-  {
-    std::vector<std::thread> threads;
-    threads.reserve(p.workers);
-    for (std::size_t w = 0; w < p.workers; ++w) {
-      threads.emplace_back([&, w] { work(w, p, store, parts[w], shared, stats[w]); });
-    }
-    for (auto& t : threads) t.join();
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - shared.start).count();
-  if (shared.error) std::rethrow_exception(shared.error);
-  return summarize(p, store, stats, seconds);
+std::uint64_t trainer<Problem, Policies...>::next_boundary(const plan& p, std::uint64_t k) const {
+  auto round = [&](std::uint64_t b) {
+    if constexpr (consistency_type::lockstep) return (b + p.workers - 1) / p.workers * p.workers;
+    return b;
+  };
+  std::uint64_t b = p.total_steps;
+  if (p.epoch_pauses) b = std::min(b, round((k / p.steps_per_epoch + 1) * p.steps_per_epoch));
+  if (checkpoint_every_ > 0) b = std::min(b, round((k / checkpoint_every_ + 1) * checkpoint_every_));
+  return b;
 }
 
 template <class Problem, class... Policies>
-void trainer<Problem, Policies...>::work(std::size_t id, const plan& p, store_type& store, store_worker& sw,
-                                         shared_state& shared, worker_stats& st) const {
+double trainer<Problem, Policies...>::training_seconds(const shared_state& sh) const {
+  return sh.time_offset + std::chrono::duration<double>(std::chrono::steady_clock::now() - sh.start).count() -
+         sh.paused;
+}
+
+template <class Problem, class... Policies>
+report trainer<Problem, Policies...>::run() {
+  const plan p = make_plan();
+  shared_state sh;
+
+  std::vector<float> initial(p.dimension, 0.0f);
+  if constexpr (initializable_problem<Problem>) problem_.initialize(std::span<float>(initial), settings_.seed);
+  std::vector<std::uint8_t> resume_bytes;
+  std::optional<byte_reader> resume;
+  if (!resume_file_.empty()) {
+    resume_bytes = read_checkpoint_file(resume_file_);
+    resume.emplace(open_checkpoint(resume_bytes, resume_file_.string()), resume_file_.string());
+    read_checkpoint_header(*resume, p, sh, initial);
+  }
+  store_type store(consistency_, store_config{p.dimension, p.workers}, std::span<const float>(initial));
+
+  // Every worker's private part is made here, so an allocation failure throws before any
+  // thread waits for another.
+  const std::size_t intervals = static_cast<std::size_t>((p.total_steps + p.log_every - 1) / p.log_every);
+  const std::size_t epochs = static_cast<std::size_t>((p.total_steps + p.steps_per_epoch - 1) / p.steps_per_epoch);
+  std::vector<worker_context> ctx;
+  ctx.reserve(p.workers);
+  for (std::size_t w = 0; w < p.workers; ++w) {
+    ctx.push_back({w, problem_, update_.make_state(p.dimension),
+                   selector_.make_state({p.layout, p.dimension, w, p.workers, settings_.seed}),
+                   detail::batch_sampler(p.samples, settings_.sample_order, w, p.workers, settings_.seed),
+                   store.make_worker(w), std::vector<float>(sparse_problem<Problem> ? 0 : p.dimension),
+                   sparse_gradient{}, 0, worker_stats{}});
+    auto& st = ctx.back().stats;
+    st.interval_loss.assign(intervals, 0.0);
+    st.interval_count.assign(intervals, 0);
+    st.interval_time.assign(intervals, 0.0);
+    st.epoch_loss.assign(epochs, 0.0);
+    st.epoch_count.assign(epochs, 0);
+    st.epoch_time.assign(epochs, 0.0);
+  }
+  sh.epoch_eval.assign(epochs, std::nullopt);
+  if (resume) {
+    read_checkpoint_workers(*resume, ctx);
+    for (const auto& c : ctx) sh.restored_steps += c.stats.steps;
+  }
+
+  std::function<void()> completion = [&]() noexcept { on_pause(p, store, ctx, sh); };
+  std::barrier<std::function<void()>> pause(static_cast<std::ptrdiff_t>(p.workers), std::move(completion));
+  sh.next_step.store(sh.reported_step, std::memory_order_relaxed);
+  sh.segment_end = next_boundary(p, sh.reported_step);
+  sh.start = std::chrono::steady_clock::now();
+  {
+    std::vector<std::thread> threads;
+    threads.reserve(p.workers);
+    for (auto& c : ctx) threads.emplace_back([&, cp = &c] { work(*cp, p, store, sh, pause); });
+    for (auto& t : threads) t.join();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sh.start).count();
+  if (sh.error) std::rethrow_exception(sh.error);
+  if (checkpoint_every_ > 0 && sh.checkpointed_step < p.total_steps) {
+    // The end of the run is a checkpoint too, so a longer run can continue from it.
+    parameters_.assign(p.dimension, 0.0f);
+    store.copy_to(std::span<float>(parameters_));
+    write_checkpoint(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
+  }
+  return summarize(p, store, ctx, sh, seconds);
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store_type& store, shared_state& sh,
+                                         std::barrier<std::function<void()>>& pause) {
   try {
-    Problem problem = problem_;  // the worker's own copy: its scratch space is private
-    auto state = update_.make_state(p.dimension);
-    auto selection = selector_.make_state({p.layout, p.dimension, id, p.workers, settings_.seed});
-    detail::batch_sampler sampler(p.samples, settings_.sample_order, id, p.workers, settings_.seed);
-    std::vector<float> gradient(sparse_problem<Problem> ? 0 : p.dimension);
-    sparse_gradient sparse;
-    const update_rule_type& rule = update_;
-    auto dir = [&rule, &state](std::size_t i, float g, float x) { return rule.direction(state, i, g, x); };
-    const auto full = param_range{0, p.dimension};
-    const auto steps_per_epoch = static_cast<double>(p.steps_per_epoch);
-
-    for (std::uint64_t local = 0;; ++local) {
-      const std::uint64_t k = consistency_type::lockstep ? local * p.workers + id
-                                                         : shared.next_step.fetch_add(1, std::memory_order_relaxed);
-      if (k >= p.total_steps || shared.stop.load(std::memory_order_relaxed)) break;
-      const double epoch = static_cast<double>(k) / steps_per_epoch;
-      const double lr_now = settings_.lr * p.lr_schedule.factor(epoch);
-      auto lr = [&](std::uint64_t tau) { return lr_now * settings_.staleness.factor(tau, p.workers); };
-      const auto batch = sampler.next(settings_.batch);
-      const param_range range = selector_.select(selection, {k, epoch, local});
-      if (range.empty() || range.end > p.dimension) {
-        std::ostringstream os;
-        os << "asgd: block selector " << detail::describe(selector_) << " chose " << range << " outside [0, "
-           << p.dimension << ")";
-        throw std::logic_error(os.str());
+    for (;;) {
+      const std::uint64_t end = sh.segment_end;  // set in the last pause, before this worker was released
+      for (;;) {
+        const std::uint64_t k = consistency_type::lockstep
+                                    ? c.local * p.workers + c.id
+                                    : sh.next_step.fetch_add(1, std::memory_order_relaxed);
+        if (k >= end || sh.stop.load(std::memory_order_relaxed)) break;
+        step(c, k, p, store, sh);
+        ++c.local;
       }
-
-      float loss = 0.0f;
-      apply_result res;
-      auto check = [&] {
-        if (std::isfinite(loss)) return;
-        std::ostringstream os;
-        os << "asgd: the loss is " << loss << " at step " << k << " (epoch " << epoch << ") on worker " << id
-           << " under consistency::" << detail::describe(consistency_) << " with lr " << lr_now
-           << "; lower the learning rate or check the data";
-        throw training_error(os.str());
-      };
-      if constexpr (sparse_problem<Problem>) {
-        auto h = store.read_sparse(sw);
-        sparse.clear();
-        loss = static_cast<float>(problem.gradient(h.reader(), batch, sparse));
-        check();
-        if (range != full) sparse.keep_range(range.begin, range.end);
-        res = store.apply_sparse(sw, h, sparse.indices(), sparse.values(), dir, lr);
-      } else {
-        auto h = store.read(sw);
-        std::span<float> g(gradient);
-        if (range == full) {
-          loss = static_cast<float>(problem.gradient(h.values(), batch, g));
-        } else if constexpr (block_gradient_problem<Problem>) {
-          g = g.first(range.size());
-          loss = static_cast<float>(problem.gradient(h.values(), batch, g, range));
-        } else {
-          loss = static_cast<float>(problem.gradient(h.values(), batch, g));
-          g = g.subspan(range.begin, range.size());
-        }
-        check();
-        res = store.apply(sw, h, range, std::span<const float>(g), dir, lr);
-      }
-
-      const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - shared.start).count();
-      ++st.steps;
-      if (res.applied) {
-        ++st.applied;
-        st.staleness.add(res.staleness);
-      } else {
-        ++st.dropped;
-      }
-      st.retries.add(res.retries);
-      const auto interval = static_cast<std::size_t>(k / p.log_every);
-      st.interval_loss[interval] += loss;
-      ++st.interval_count[interval];
-      st.interval_time[interval] = now;
-      const auto e = static_cast<std::size_t>(k / p.steps_per_epoch);
-      st.epoch_loss[e] += loss;
-      ++st.epoch_count[e];
-      st.epoch_time[e] = now;
+      if (end >= p.total_steps || sh.stop.load(std::memory_order_relaxed)) break;
+      if constexpr (requires { store.pause(c.part); }) store.pause(c.part);
+      pause.arrive_and_wait();  // on_pause runs on one thread while all wait
     }
   } catch (...) {
     {
-      std::lock_guard lock(shared.error_mutex);
-      if (!shared.error) shared.error = std::current_exception();
+      std::lock_guard lock(sh.error_mutex);
+      if (!sh.error) sh.error = std::current_exception();
     }
-    shared.stop.store(true, std::memory_order_relaxed);
+    sh.stop.store(true, std::memory_order_relaxed);
+    pause.arrive_and_drop();  // nobody waits for this worker at a pause
   }
-  store.finish(sw);
+  store.finish(c.part);
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, const plan& p, store_type& store,
+                                         shared_state& sh) {
+  const double epoch = static_cast<double>(k) / static_cast<double>(p.steps_per_epoch);
+  const double lr_now = settings_.lr * p.lr_schedule.factor(epoch);
+  auto lr = [&](std::uint64_t tau) { return lr_now * settings_.staleness.factor(tau, p.workers); };
+  const update_rule_type& rule = update_;
+  auto dir = [&rule, &c](std::size_t i, float g, float x) { return rule.direction(c.update_state, i, g, x); };
+  const auto batch = c.sampler.next(settings_.batch);
+  const param_range range = selector_.select(c.selection, {k, epoch, c.local});
+  const auto full = param_range{0, p.dimension};
+  if (range.empty() || range.end > p.dimension) {
+    std::ostringstream os;
+    os << "asgd: block selector " << detail::describe(selector_) << " chose " << range << " outside [0, "
+       << p.dimension << ")";
+    throw std::logic_error(os.str());
+  }
+
+  float loss = 0.0f;
+  apply_result res;
+  auto check = [&] {
+    if (std::isfinite(loss)) return;
+    std::ostringstream os;
+    os << "asgd: the loss is " << loss << " at step " << k << " (epoch " << epoch << ") on worker " << c.id
+       << " under consistency::" << detail::describe(consistency_) << " with lr " << lr_now
+       << "; lower the learning rate or check the data";
+    throw training_error(os.str());
+  };
+  if constexpr (sparse_problem<Problem>) {
+    auto h = store.read_sparse(c.part);
+    c.sparse.clear();
+    loss = static_cast<float>(c.problem.gradient(h.reader(), batch, c.sparse));
+    check();
+    if (range != full) c.sparse.keep_range(range.begin, range.end);
+    res = store.apply_sparse(c.part, h, c.sparse.indices(), c.sparse.values(), dir, lr);
+  } else {
+    auto h = store.read(c.part);
+    std::span<float> g(c.gradient);
+    if (range == full) {
+      loss = static_cast<float>(c.problem.gradient(h.values(), batch, g));
+    } else if constexpr (block_gradient_problem<Problem>) {
+      g = g.first(range.size());
+      loss = static_cast<float>(c.problem.gradient(h.values(), batch, g, range));
+    } else {
+      loss = static_cast<float>(c.problem.gradient(h.values(), batch, g));
+      g = g.subspan(range.begin, range.size());
+    }
+    check();
+    res = store.apply(c.part, h, range, std::span<const float>(g), dir, lr);
+  }
+
+  worker_stats& st = c.stats;
+  const double now = training_seconds(sh);
+  ++st.steps;
+  if (res.applied) {
+    ++st.applied;
+    st.staleness.add(res.staleness);
+  } else {
+    ++st.dropped;
+  }
+  st.retries.add(res.retries);
+  const auto interval = static_cast<std::size_t>(k / p.log_every);
+  st.interval_loss[interval] += loss;
+  ++st.interval_count[interval];
+  st.interval_time[interval] = now;
+  const auto e = static_cast<std::size_t>(k / p.steps_per_epoch);
+  st.epoch_loss[e] += loss;
+  ++st.epoch_count[e];
+  st.epoch_time[e] = now;
+}
+
+// Runs on one thread while every other worker waits: checks the parameters, reports finished
+// epochs, writes a checkpoint when one is due, and opens the next segment.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx,
+                                             shared_state& sh) {
+  const std::uint64_t k = sh.segment_end;  // every step before k is done, none after it begun
+  try {
+    if (!sh.stop.load(std::memory_order_relaxed)) {
+      const auto t0 = std::chrono::steady_clock::now();
+      parameters_.assign(p.dimension, 0.0f);
+      store.copy_to(std::span<float>(parameters_));
+      for (std::size_t i = 0; i < p.dimension; ++i) {
+        if (!std::isfinite(parameters_[i])) {
+          std::ostringstream os;
+          os << "asgd: parameter " << i << " is " << parameters_[i] << " after step " << k << " (epoch "
+             << static_cast<double>(k) / static_cast<double>(p.steps_per_epoch) << ") under consistency::"
+             << detail::describe(consistency_) << "; lower the learning rate or check the data";
+          throw training_error(os.str());
+        }
+      }
+      const std::uint64_t first_epoch = sh.reported_step / p.steps_per_epoch;
+      const std::uint64_t done_epochs = k / p.steps_per_epoch;
+      if (p.epoch_pauses && done_epochs > first_epoch) {
+        std::optional<evaluation> eval;
+        if constexpr (evaluable_problem<Problem>) eval = problem_.evaluate(std::span<const float>(parameters_));
+        const double trained = training_seconds(sh) - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        for (std::uint64_t e = first_epoch; e < done_epochs; ++e) {
+          double loss = 0.0;
+          std::uint64_t count = 0;
+          for (const auto& c : ctx) {
+            loss += c.stats.epoch_loss[e];
+            count += c.stats.epoch_count[e];
+          }
+          sh.epoch_eval[e] = eval;
+          if (!on_epoch_) continue;
+          epoch_progress ep;
+          ep.epoch = static_cast<std::size_t>(e + 1);
+          ep.epochs = sh.epoch_eval.size();
+          ep.steps = k;
+          ep.total_steps = p.total_steps;
+          ep.train_loss = count > 0 ? loss / static_cast<double>(count) : 0.0;
+          ep.eval = eval;
+          ep.seconds = trained;
+          const double run_seconds = trained - sh.time_offset;
+          const double done_here = static_cast<double>(k - sh.started_at);
+          ep.samples_per_second = run_seconds > 0 ? done_here * static_cast<double>(settings_.batch) / run_seconds : 0.0;
+          ep.eta_seconds =
+              done_here > 0 ? run_seconds * static_cast<double>(p.total_steps - k) / done_here : 0.0;
+          on_epoch_(ep);
+        }
+      }
+      sh.reported_step = k;
+      if (checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_) {
+        write_checkpoint(p, store, ctx, sh, k,
+                         training_seconds(sh) - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        sh.checkpointed_step = k;
+      }
+      sh.paused += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } catch (...) {
+    std::lock_guard lock(sh.error_mutex);
+    if (!sh.error) sh.error = std::current_exception();
+    sh.stop.store(true, std::memory_order_relaxed);
+  }
+  for (auto& c : ctx) {
+    if constexpr (requires { store.resume(c.part); }) store.resume(c.part);
+  }
+  sh.next_step.store(k, std::memory_order_relaxed);
+  sh.segment_end = next_boundary(p, k);
+}
+
+namespace detail {
+// Writes the first n entries of v (those a checkpoint's step has reached).
+template <class T>
+void write_values(byte_writer& w, const std::vector<T>& v, std::size_t n) {
+  n = std::min(n, v.size());
+  w.u64(n);
+  for (const T& x : std::span<const T>(v.data(), n)) {
+    if constexpr (std::is_floating_point_v<T>)
+      w.f64(static_cast<double>(x));
+    else
+      w.u64(static_cast<std::uint64_t>(x));
+  }
+}
+// Reads what write_values wrote into `v`, which may be longer (a resumed run with more epochs).
+template <class T>
+void read_values(byte_reader& r, std::vector<T>& v, std::string_view what) {
+  const std::uint64_t n = r.u64();
+  if (n > v.size()) r.fail(std::string(what) + " holds " + std::to_string(n) + " entries, this run has " + std::to_string(v.size()));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_floating_point_v<T>)
+      v[i] = static_cast<T>(r.f64());
+    else
+      v[i] = static_cast<T>(r.u64());
+  }
+}
+}  // namespace detail
+
+// What a checkpoint must share with the run that reads it.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::write_identity(byte_writer& w, const plan& p) const {
+  w.string(detail::describe(problem_));
+  w.string(detail::describe(consistency_));
+  w.string(detail::describe(update_));
+  w.string(detail::describe(selector_));
+  for (std::uint64_t v : {std::uint64_t{p.dimension}, std::uint64_t{p.workers}, std::uint64_t{settings_.batch},
+                          settings_.seed, p.steps_per_epoch, p.log_every,
+                          static_cast<std::uint64_t>(settings_.sample_order)})
+    w.u64(v);
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::check_identity(byte_reader& r, const plan& p) const {
+  r.expect(r.string(), detail::describe(problem_), "problem");
+  r.expect(r.string(), detail::describe(consistency_), "consistency mode");
+  r.expect(r.string(), detail::describe(update_), "update rule");
+  r.expect(r.string(), detail::describe(selector_), "block selector");
+  r.expect(r.u64(), std::uint64_t{p.dimension}, "dimension");
+  r.expect(r.u64(), std::uint64_t{p.workers}, "threads");
+  r.expect(r.u64(), std::uint64_t{settings_.batch}, "batch");
+  r.expect(r.u64(), settings_.seed, "seed");
+  r.expect(r.u64(), p.steps_per_epoch, "steps per epoch (samples / batch)");
+  r.expect(r.u64(), p.log_every, "log_every");
+  r.expect(r.u64(), static_cast<std::uint64_t>(settings_.sample_order), "sample order");
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::write_checkpoint(const plan& p, const store_type& store,
+                                                     const std::vector<worker_context>& ctx, const shared_state& sh,
+                                                     std::uint64_t step, double trained_seconds) const {
+  if constexpr (checkpointable_policy<update_rule_type> && checkpointable_policy<block_selector_type>) {
+    byte_writer w;
+    w.string(version_string);
+    write_identity(w, p);
+    w.u64(step);
+    w.u64(sh.version_offset + store.version());
+    w.f64(trained_seconds);
+    w.floats(parameters_);
+    // Statistics up to the checkpoint's step only, so a shorter or longer run can resume.
+    const auto intervals = static_cast<std::size_t>((step + p.log_every - 1) / p.log_every);
+    const auto epochs = static_cast<std::size_t>((step + p.steps_per_epoch - 1) / p.steps_per_epoch);
+    for (const auto& c : ctx) {
+      update_.save(c.update_state, w);
+      selector_.save(c.selection, w);
+      c.sampler.save(w);
+      w.u64(c.local);
+      const worker_stats& st = c.stats;
+      w.u64(st.steps);
+      w.u64(st.applied);
+      w.u64(st.dropped);
+      st.staleness.save(w);
+      st.retries.save(w);
+      detail::write_values(w, st.interval_loss, intervals);
+      detail::write_values(w, st.interval_count, intervals);
+      detail::write_values(w, st.interval_time, intervals);
+      detail::write_values(w, st.epoch_loss, epochs);
+      detail::write_values(w, st.epoch_count, epochs);
+      detail::write_values(w, st.epoch_time, epochs);
+    }
+    const auto file = seal_checkpoint(w.bytes());
+    detail::write_file_atomically(checkpoint_file_,
+                                  std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
+  }
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::read_checkpoint_header(byte_reader& r, const plan& p, shared_state& sh,
+                                                           std::vector<float>& model) {
+  (void)r.string();  // the asgd version that wrote it; the format version was checked
+  check_identity(r, p);
+  const std::uint64_t step = r.u64();
+  if (step > p.total_steps) {
+    r.fail("the checkpoint is at step " + std::to_string(step) + ", past this run's " +
+           std::to_string(p.total_steps) + " steps");
+  }
+  sh.version_offset = r.u64();
+  sh.time_offset = r.f64();
+  r.floats(std::span<float>(model), "the model");
+  sh.reported_step = sh.checkpointed_step = sh.started_at = step;
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, std::vector<worker_context>& ctx) {
+  if constexpr (checkpointable_policy<update_rule_type> && checkpointable_policy<block_selector_type>) {
+    for (auto& c : ctx) {
+      update_.load(c.update_state, r);
+      selector_.load(c.selection, r);
+      c.sampler.load(r);
+      c.local = r.u64();
+      worker_stats& st = c.stats;
+      st.steps = r.u64();
+      st.applied = r.u64();
+      st.dropped = r.u64();
+      st.staleness.load(r);
+      st.retries.load(r);
+      detail::read_values(r, st.interval_loss, "the loss curve");
+      detail::read_values(r, st.interval_count, "the loss curve");
+      detail::read_values(r, st.interval_time, "the loss curve");
+      detail::read_values(r, st.epoch_loss, "the epoch losses");
+      detail::read_values(r, st.epoch_count, "the epoch losses");
+      detail::read_values(r, st.epoch_time, "the epoch losses");
+    }
+    if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the last worker");
+  }
 }
 
 template <class Problem, class... Policies>
 report trainer<Problem, Policies...>::summarize(const plan& p, const store_type& store,
-                                                std::vector<worker_stats>& stats, double seconds) {
+                                                std::vector<worker_context>& ctx, shared_state& sh, double seconds) {
   report r;
   r.problem = detail::describe(problem_);
   r.consistency = detail::describe(consistency_);
@@ -384,8 +722,11 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
   r.selector = detail::describe(selector_);
   r.used = settings_;
   r.wall_seconds = seconds;
+  r.pause_seconds = sh.paused;
+  r.resumed_at_step = sh.started_at;
 
-  for (const auto& s : stats) {
+  for (const auto& c : ctx) {
+    const worker_stats& s = c.stats;
     r.steps += s.steps;
     r.updates_applied += s.applied;
     r.updates_dropped += s.dropped;
@@ -393,20 +734,22 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     r.cas_retries.merge(s.retries);
   }
   r.samples = r.steps * settings_.batch;
-  r.samples_per_second = seconds > 0 ? static_cast<double>(r.samples) / seconds : 0.0;
-  r.model_version = store.version();
+  const double trained = seconds - sh.paused;
+  const auto this_run = static_cast<double>((r.steps - sh.restored_steps) * settings_.batch);
+  r.samples_per_second = trained > 0 ? this_run / trained : 0.0;
+  r.model_version = sh.version_offset + store.version();
   const store_stats ss = store.stats();
   r.peak_live_versions = ss.peak_live_versions;
   r.allocated_versions = ss.allocated_versions;
 
-  const auto& first = stats.front();
+  const auto& first = ctx.front().stats;
   for (std::size_t j = 0; j < first.interval_loss.size(); ++j) {
     double loss = 0.0, time = 0.0;
     std::uint64_t count = 0;
-    for (const auto& s : stats) {
-      loss += s.interval_loss[j];
-      count += s.interval_count[j];
-      time = std::max(time, s.interval_time[j]);
+    for (const auto& c : ctx) {
+      loss += c.stats.interval_loss[j];
+      count += c.stats.interval_count[j];
+      time = std::max(time, c.stats.interval_time[j]);
     }
     if (count == 0) continue;
     const std::uint64_t steps_done = std::min<std::uint64_t>((j + 1) * p.log_every, p.total_steps);
@@ -414,22 +757,24 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     r.loss_curve.push_back({time, samples, static_cast<double>(samples) / static_cast<double>(p.samples),
                             loss / static_cast<double>(count)});
   }
-  for (std::size_t e = 0; e < first.epoch_loss.size(); ++e) {
-    double loss = 0.0, time = 0.0;
-    std::uint64_t count = 0;
-    for (const auto& s : stats) {
-      loss += s.epoch_loss[e];
-      count += s.epoch_count[e];
-      time = std::max(time, s.epoch_time[e]);
-    }
-    if (count == 0) continue;
-    r.epochs.push_back({e + 1, loss / static_cast<double>(count), time, std::nullopt});
-  }
 
   parameters_.assign(p.dimension, 0.0f);
   store.copy_to(std::span<float>(parameters_));
   if constexpr (evaluable_problem<Problem>) {
     if (settings_.evaluate) r.final_evaluation = problem_.evaluate(std::span<const float>(parameters_));
+  }
+  for (std::size_t e = 0; e < first.epoch_loss.size(); ++e) {
+    double loss = 0.0, time = 0.0;
+    std::uint64_t count = 0;
+    for (const auto& c : ctx) {
+      loss += c.stats.epoch_loss[e];
+      count += c.stats.epoch_count[e];
+      time = std::max(time, c.stats.epoch_time[e]);
+    }
+    if (count == 0) continue;
+    std::optional<evaluation> eval = sh.epoch_eval[e];
+    if (!eval && p.epoch_pauses && e + 1 == first.epoch_loss.size()) eval = r.final_evaluation;
+    r.epochs.push_back({e + 1, loss / static_cast<double>(count), time, eval});
   }
   return r;
 }

@@ -21,20 +21,24 @@ namespace asgd::inline v0::consistency {
 /// Stale synchronous parallel SGD (Ho et al., NIPS 2013) on a shared-memory model. Each worker
 /// has a clock, the number of updates it applied. A worker at clock c starts its next step only
 /// when every worker still running has applied at least c - K updates, so no worker runs more
-/// than K updates ahead of the slowest. Reads and writes are HOGWILD!'s (relaxed, racy).
-/// K = 0 makes every step a bulk-synchronous round.
+/// than K = `bound` updates ahead of the slowest. Reads and writes are HOGWILD!'s (relaxed,
+/// racy). K = 0 makes every step a bulk-synchronous round. The template argument is the
+/// default of the run-time knob: `bounded_staleness<8>` and `bounded_staleness<>{.bound = 8}`
+/// are the same mode.
 ///
-/// Guarantees: the clock bound above (the store records the largest lead it allowed, see
-/// `max_lead`); lock-free updates; waiting workers sleep (atomic wait) rather than spin.
+/// Guarantees: the clock bound above among running workers (the store records the largest
+/// lead it allowed, see `max_lead`); a worker that finished, or is paused at an evaluation or
+/// checkpoint, holds nobody back; lock-free updates; waiting workers sleep (atomic wait).
 /// Non-guarantees: HOGWILD!'s (torn reads, lost updates); the bound is on clocks, so staleness
 /// in updates can reach about K * workers.
-template <std::size_t K>
+template <std::size_t K = 4>
 struct bounded_staleness {
   using policy_kind = consistency_mode_tag;
   static constexpr std::string_view name = "bounded_staleness";
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
-  static constexpr std::size_t bound = K;
+
+  std::size_t bound = K;  ///< K: how many updates a worker may lead the slowest running one
 
   class store {
     using base = detail::shared_array_store<detail::write_kind::racy>;
@@ -44,14 +48,16 @@ struct bounded_staleness {
     struct worker {
       base::worker inner;
       std::size_t id = 0;
+      std::uint64_t paused_clock = 0;
     };
 
     store(const bounded_staleness& mode, const store_config& config, std::span<const float> initial)
         : base_(mode, config, initial),
+          bound_(mode.bound),
           workers_(config.workers),
           clocks_(std::make_unique<detail::padded<std::atomic<std::uint64_t>>[]>(config.workers)) {}
 
-    worker make_worker(std::size_t id) const { return {base_.make_worker(id), id}; }
+    worker make_worker(std::size_t id) const { return {base_.make_worker(id), id, 0}; }
 
     detail::view_handle read(worker& w) {
       wait_for_slowest(w.id);
@@ -81,12 +87,20 @@ struct bounded_staleness {
     /// A finished worker no longer holds anyone back.
     void finish(worker& w) noexcept { tick(w.id, done); }
 
+    /// A paused worker (the trainer pauses all of them for an evaluation or a checkpoint) holds
+    /// nobody back until resume() gives it its clock again.
+    void pause(worker& w) noexcept {
+      w.paused_clock = clocks_[w.id].value.load(std::memory_order_relaxed);
+      tick(w.id, done);
+    }
+    void resume(worker& w) noexcept { clocks_[w.id].value.store(w.paused_clock, std::memory_order_release); }
+
     void copy_to(std::span<float> out) const noexcept { base_.copy_to(out); }
     [[nodiscard]] std::uint64_t version() const noexcept { return base_.version(); }
     [[nodiscard]] store_stats stats() const noexcept { return base_.stats(); }
 
     /// The largest (own clock - slowest running clock) with which a worker was let start a
-    /// step; never above K.
+    /// step; never above the bound.
     [[nodiscard]] std::uint64_t max_lead() const noexcept { return max_lead_.load(std::memory_order_relaxed); }
 
    private:
@@ -108,7 +122,7 @@ struct bounded_staleness {
       for (;;) {
         const std::uint64_t seen = ticks_.value.load(std::memory_order_acquire);
         const std::uint64_t lead = own - slowest(own);
-        if (lead <= K) {
+        if (lead <= bound_) {
           std::uint64_t prev = max_lead_.load(std::memory_order_relaxed);
           while (lead > prev && !max_lead_.compare_exchange_weak(prev, lead, std::memory_order_relaxed)) {
           }
@@ -119,6 +133,7 @@ struct bounded_staleness {
     }
 
     base base_;
+    std::size_t bound_;
     std::size_t workers_;
     std::unique_ptr<detail::padded<std::atomic<std::uint64_t>>[]> clocks_;
     detail::padded<std::atomic<std::uint64_t>> ticks_{};
@@ -126,8 +141,8 @@ struct bounded_staleness {
   };
 
   friend bool operator==(const bounded_staleness&, const bounded_staleness&) = default;
-  friend std::ostream& operator<<(std::ostream& os, const bounded_staleness&) {
-    return os << "bounded_staleness<" << K << ">{}";
+  friend std::ostream& operator<<(std::ostream& os, const bounded_staleness& m) {
+    return os << "bounded_staleness{.bound = " << m.bound << '}';
   }
 };
 

@@ -2,6 +2,7 @@
 // Internal: one worker's minibatch sampler: shuffled passes over its samples, reshuffled at
 // the end of every pass, identical on every platform for a given seed.
 
+#include <asgd/checkpoint.hpp>
 #include <asgd/random.hpp>
 #include <asgd/settings.hpp>
 
@@ -23,6 +24,7 @@ class batch_sampler {
       lo = worker * samples / workers;
       hi = (worker + 1) * samples / workers;
     }
+    bound_ = samples;
     pool_.resize(hi - lo);
     std::iota(pool_.begin(), pool_.end(), lo);
     shuffle(pool_.begin(), pool_.end(), engine_);
@@ -45,8 +47,28 @@ class batch_sampler {
 
   [[nodiscard]] std::uint64_t passes() const noexcept { return passes_; }
 
+  void save(byte_writer& w) const {
+    save_rng(engine_, w);
+    w.integers(std::span<const std::size_t>(pool_));
+    w.u64(position_);
+    w.u64(passes_);
+  }
+
+  void load(byte_reader& r) {
+    load_rng(engine_, r);
+    auto pool = r.integers<std::size_t>("a sampler's permutation");
+    r.expect(pool.size(), pool_.size(), "a sampler over samples:");
+    for (std::size_t i : pool)
+      if (i >= bound_) r.fail("a sampler's permutation names sample " + std::to_string(i));
+    pool_ = std::move(pool);
+    position_ = r.u64();
+    if (position_ > pool_.size()) r.fail("a sampler's position is past its permutation");
+    passes_ = r.u64();
+  }
+
  private:
   rng engine_;
+  std::size_t bound_ = 0;  // samples in the data set
   std::vector<std::size_t> pool_;
   std::vector<std::size_t> batch_;
   std::size_t position_ = 0;

@@ -2,6 +2,7 @@
 /// @file
 /// A histogram of small non-negative counts (staleness, CAS retries).
 
+#include <asgd/checkpoint.hpp>
 #include <asgd/version.hpp>
 
 #include <algorithm>
@@ -40,6 +41,21 @@ class histogram {
     return total_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(total_);
   }
   [[nodiscard]] const std::vector<std::uint64_t>& counts() const noexcept { return counts_; }
+
+  void save(byte_writer& w) const {
+    w.integers(std::span<const std::uint64_t>(counts_));
+    w.u64(total_);
+    w.u64(sum_);
+    w.u64(max_);
+  }
+  void load(byte_reader& r) {
+    auto counts = r.integers<std::uint64_t>("a histogram");
+    r.expect(counts.size(), counts_.size(), "a histogram of bins:");
+    counts_ = std::move(counts);
+    total_ = r.u64();
+    sum_ = r.u64();
+    max_ = r.u64();
+  }
 
   /// The smallest value v with at least q * total() values <= v (within the exact bins).
   [[nodiscard]] std::uint64_t quantile(double q) const noexcept {

@@ -4,6 +4,7 @@
 
 #include <asgd/detail/validate.hpp>
 #include <asgd/select/split.hpp>
+#include <asgd/checkpoint.hpp>
 #include <asgd/types.hpp>
 
 #include <ostream>
@@ -36,6 +37,9 @@ struct alternate_full_partial {
     s.partial = !s.partial;
     return r;
   }
+
+  void save(const state& s, byte_writer& w) const { w.boolean(s.partial); }
+  void load(state& s, byte_reader& r) const { s.partial = r.boolean(); }
 
   friend bool operator==(const alternate_full_partial&, const alternate_full_partial&) = default;
   friend std::ostream& operator<<(std::ostream& os, const alternate_full_partial& s) {

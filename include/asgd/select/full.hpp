@@ -2,6 +2,7 @@
 /// @file
 /// Every step updates the whole model.
 
+#include <asgd/checkpoint.hpp>
 #include <asgd/types.hpp>
 
 #include <ostream>
@@ -19,6 +20,10 @@ struct full {
   };
   [[nodiscard]] state make_state(const selection_context& ctx) const { return {{0, ctx.dimension}}; }
   [[nodiscard]] param_range select(state& s, const step_info& /*info*/) const noexcept { return s.all; }
+
+  // Nothing changes after make_state.
+  void save(const state& /*s*/, byte_writer& /*w*/) const {}
+  void load(state& /*s*/, byte_reader& /*r*/) const {}
 
   friend bool operator==(const full&, const full&) = default;
   friend std::ostream& operator<<(std::ostream& os, const full&) { return os << "full{}"; }

@@ -3,6 +3,7 @@
 /// PASSM: each worker owns one contiguous part of the model and updates only that part.
 
 #include <asgd/select/split.hpp>
+#include <asgd/checkpoint.hpp>
 #include <asgd/types.hpp>
 
 #include <ostream>
@@ -25,6 +26,10 @@ struct partitioned {
     return {split_layout(ctx.layout, ctx.workers)[ctx.worker]};
   }
   [[nodiscard]] param_range select(state& s, const step_info& /*info*/) const noexcept { return s.own; }
+
+  // Nothing changes after make_state.
+  void save(const state& /*s*/, byte_writer& /*w*/) const {}
+  void load(state& /*s*/, byte_reader& /*r*/) const {}
 
   friend bool operator==(const partitioned&, const partitioned&) = default;
   friend std::ostream& operator<<(std::ostream& os, const partitioned&) { return os << "partitioned{}"; }

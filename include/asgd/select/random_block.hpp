@@ -4,6 +4,7 @@
 
 #include <asgd/random.hpp>
 #include <asgd/select/split.hpp>
+#include <asgd/checkpoint.hpp>
 #include <asgd/types.hpp>
 
 #include <cstddef>
@@ -32,6 +33,9 @@ struct random_block {
   [[nodiscard]] param_range select(state& s, const step_info& /*info*/) const noexcept {
     return s.all[s.engine.below(s.all.size())];
   }
+
+  void save(const state& s, byte_writer& w) const { save_rng(s.engine, w); }
+  void load(state& s, byte_reader& r) const { load_rng(s.engine, r); }
 
   friend bool operator==(const random_block&, const random_block&) = default;
   friend std::ostream& operator<<(std::ostream& os, const random_block& s) {

@@ -5,6 +5,7 @@
 #include <asgd/detail/validate.hpp>
 #include <asgd/random.hpp>
 #include <asgd/select/split.hpp>
+#include <asgd/checkpoint.hpp>
 #include <asgd/types.hpp>
 
 #include <cstddef>
@@ -43,6 +44,9 @@ struct random_from_owned {
   [[nodiscard]] param_range select(state& s, const step_info& /*info*/) const noexcept {
     return s.owned[s.engine.below(s.owned.size())];
   }
+
+  void save(const state& s, byte_writer& w) const { save_rng(s.engine, w); }
+  void load(state& s, byte_reader& r) const { load_rng(s.engine, r); }
 
   friend bool operator==(const random_from_owned&, const random_from_owned&) = default;
   friend std::ostream& operator<<(std::ostream& os, const random_from_owned& s) {

@@ -3,6 +3,7 @@
 /// Each worker walks through the blocks in turn, starting at its own.
 
 #include <asgd/select/split.hpp>
+#include <asgd/checkpoint.hpp>
 #include <asgd/types.hpp>
 
 #include <cstddef>
@@ -32,6 +33,10 @@ struct round_robin {
   [[nodiscard]] param_range select(state& s, const step_info& info) const noexcept {
     return s.all[(s.offset + info.local_step) % s.all.size()];
   }
+
+  // Nothing changes after make_state.
+  void save(const state& /*s*/, byte_writer& /*w*/) const {}
+  void load(state& /*s*/, byte_reader& /*r*/) const {}
 
   friend bool operator==(const round_robin&, const round_robin&) = default;
   friend std::ostream& operator<<(std::ostream& os, const round_robin& s) {

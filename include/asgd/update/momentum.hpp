@@ -2,6 +2,7 @@
 /// @file
 /// Heavy-ball momentum with PyTorch's semantics (dampening 0).
 
+#include <asgd/checkpoint.hpp>
 #include <asgd/detail/validate.hpp>
 #include <asgd/types.hpp>
 
@@ -35,6 +36,9 @@ struct momentum {
     m = mu * m + (g + weight_decay * x);
     return m;
   }
+
+  void save(const state& s, byte_writer& w) const { w.floats(s.buffer); }
+  void load(state& s, byte_reader& r) const { r.floats(s.buffer, "the momentum buffer"); }
 
   void validate() const {
     detail::require_in(mu, 0.0, 0.999999, "update::momentum", "mu");

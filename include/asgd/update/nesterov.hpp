@@ -2,6 +2,7 @@
 /// @file
 /// Nesterov momentum with PyTorch's semantics (dampening 0).
 
+#include <asgd/checkpoint.hpp>
 #include <asgd/detail/validate.hpp>
 #include <asgd/types.hpp>
 
@@ -34,6 +35,9 @@ struct nesterov {
     m = mu * m + d;
     return d + mu * m;
   }
+
+  void save(const state& s, byte_writer& w) const { w.floats(s.buffer); }
+  void load(state& s, byte_reader& r) const { r.floats(s.buffer, "the momentum buffer"); }
 
   void validate() const {
     detail::require_in(mu, 0.0, 0.999999, "update::nesterov", "mu");

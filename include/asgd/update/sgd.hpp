@@ -2,6 +2,7 @@
 /// @file
 /// Plain stochastic gradient descent with optional L2 weight decay.
 
+#include <asgd/checkpoint.hpp>
 #include <asgd/detail/validate.hpp>
 #include <asgd/types.hpp>
 
@@ -26,6 +27,9 @@ struct sgd {
   [[nodiscard]] float direction(state& /*s*/, std::size_t /*i*/, float g, float x) const noexcept {
     return g + weight_decay * x;
   }
+
+  void save(const state& /*s*/, byte_writer& /*w*/) const {}
+  void load(state& /*s*/, byte_reader& /*r*/) const {}
 
   void validate() const {
     detail::require_in(weight_decay, 0.0, std::numeric_limits<float>::max(), "update::sgd", "weight_decay");

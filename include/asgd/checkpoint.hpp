@@ -1,0 +1,249 @@
+#pragma once
+/// @file
+/// The checkpoint file format: a versioned, checksummed container of named sections, with a
+/// byte writer and a bounds-checked reader that policies use to save and restore their state.
+///
+/// Layout: the 8 bytes "ASGDCKPT", the format version (u32), the payload size (u64), the
+/// payload's CRC-32 (u32, zlib's), then the payload. Integers are little-endian. A reader
+/// never reads past its bytes: every fault is a checkpoint_error naming the file and the fault.
+
+#include <asgd/random.hpp>
+#include <asgd/version.hpp>
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace asgd::inline v0 {
+
+static_assert(std::endian::native == std::endian::little, "asgd: checkpoints assume a little-endian machine");
+
+/// A checkpoint that cannot be used: corrupt, truncated, of another format version, or written
+/// by a run that does not match this one. The message names the file and the fault.
+class checkpoint_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The current checkpoint format version.
+inline constexpr std::uint32_t checkpoint_format = 1;
+
+/// Appends values to a byte buffer.
+class byte_writer {
+ public:
+  void u64(std::uint64_t v) { raw(&v, sizeof v); }
+  void f64(double v) { raw(&v, sizeof v); }
+  void boolean(bool v) { u64(v ? 1 : 0); }
+  void string(std::string_view s) {
+    u64(s.size());
+    raw(s.data(), s.size());
+  }
+  void floats(std::span<const float> v) {
+    u64(v.size());
+    raw(v.data(), v.size_bytes());
+  }
+  template <class T>
+  void integers(std::span<const T> v) {
+    u64(v.size());
+    for (T x : v) u64(static_cast<std::uint64_t>(x));
+  }
+
+  [[nodiscard]] const std::vector<std::uint8_t>& bytes() const noexcept { return bytes_; }
+
+ private:
+  void raw(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    bytes_.insert(bytes_.end(), b, b + n);
+  }
+  std::vector<std::uint8_t> bytes_;
+};
+
+/// Reads values back, checking every length against what is left.
+class byte_reader {
+ public:
+  byte_reader(std::span<const std::uint8_t> bytes, std::string name) : bytes_(bytes), name_(std::move(name)) {}
+
+  std::uint64_t u64() {
+    std::uint64_t v = 0;
+    raw(&v, sizeof v, "an integer");
+    return v;
+  }
+  double f64() {
+    double v = 0;
+    raw(&v, sizeof v, "a number");
+    return v;
+  }
+  bool boolean() {
+    const std::uint64_t v = u64();
+    if (v > 1) fail("a flag holds " + std::to_string(v));
+    return v == 1;
+  }
+  std::string string() {
+    const std::uint64_t n = length(1, "a string");
+    std::string s(n, '\0');
+    raw(s.data(), n, "a string");
+    return s;
+  }
+  /// Reads a float array that must have exactly `expected` elements.
+  void floats(std::span<float> out, std::string_view what) {
+    const std::uint64_t n = length(sizeof(float), what);
+    if (n != out.size()) {
+      fail(std::string(what) + " holds " + std::to_string(n) + " values, expected " + std::to_string(out.size()));
+    }
+    raw(out.data(), out.size_bytes(), what);
+  }
+  /// Reads a float array of any length (bounded by what is left).
+  std::vector<float> floats(std::string_view what) {
+    std::vector<float> v(length(sizeof(float), what));
+    raw(v.data(), v.size() * sizeof(float), what);
+    return v;
+  }
+  template <class T>
+  std::vector<T> integers(std::string_view what) {
+    std::vector<T> v(length(8, what));
+    for (auto& x : v) x = static_cast<T>(u64());
+    return v;
+  }
+  /// Checks that a value read equals what this run has.
+  template <class V>
+  void expect(const V& found, const V& wanted, std::string_view what) {
+    if (found == wanted) return;
+    std::string f, w;
+    if constexpr (std::is_arithmetic_v<V>) {
+      f = std::to_string(found);
+      w = std::to_string(wanted);
+    } else {
+      f = found;
+      w = wanted;
+    }
+    throw checkpoint_error("asgd: " + name_ + ": written with " + std::string(what) + " " + f + ", this run has " + w);
+  }
+
+  [[nodiscard]] std::size_t remaining() const noexcept { return bytes_.size() - at_; }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw checkpoint_error("asgd: " + name_ + ": " + what + " (at byte " + std::to_string(at_) + ")");
+  }
+
+ private:
+  std::uint64_t length(std::size_t element, std::string_view what) {
+    const std::uint64_t n = u64();
+    if (n > remaining() / element) fail("truncated: " + std::string(what) + " claims " + std::to_string(n) + " elements");
+    return n;
+  }
+  void raw(void* p, std::size_t n, std::string_view what) {
+    if (n > remaining()) fail("truncated while reading " + std::string(what));
+    if (n > 0) std::memcpy(p, bytes_.data() + at_, n);
+    at_ += n;
+  }
+
+  std::span<const std::uint8_t> bytes_;
+  std::string name_;
+  std::size_t at_ = 0;
+};
+
+namespace detail {
+inline constexpr char checkpoint_magic[8] = {'A', 'S', 'G', 'D', 'C', 'K', 'P', 'T'};
+inline constexpr std::size_t checkpoint_header = 8 + 4 + 8 + 4;
+
+inline std::uint32_t crc(std::span<const std::uint8_t> b) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  std::size_t at = 0;
+  while (at < b.size()) {  // crc32 takes uInt lengths
+    const auto n = static_cast<uInt>(std::min<std::size_t>(b.size() - at, 1u << 30));
+    c = crc32(c, b.data() + at, n);
+    at += n;
+  }
+  return static_cast<std::uint32_t>(c);
+}
+}  // namespace detail
+
+/// The complete file image of a checkpoint with `payload`.
+inline std::vector<std::uint8_t> seal_checkpoint(std::span<const std::uint8_t> payload) {
+  std::vector<std::uint8_t> out(detail::checkpoint_header);
+  std::memcpy(out.data(), detail::checkpoint_magic, 8);
+  const std::uint32_t version = checkpoint_format;
+  const std::uint64_t size = payload.size();
+  const std::uint32_t sum = detail::crc(payload);
+  std::memcpy(out.data() + 8, &version, 4);
+  std::memcpy(out.data() + 12, &size, 8);
+  std::memcpy(out.data() + 20, &sum, 4);
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+/// Checks a checkpoint's header and checksum; returns its payload.
+/// @throws checkpoint_error naming `name`: not a checkpoint, another format version, size or
+///         checksum mismatch
+inline std::span<const std::uint8_t> open_checkpoint(std::span<const std::uint8_t> file, const std::string& name) {
+  if (file.size() < detail::checkpoint_header || std::memcmp(file.data(), detail::checkpoint_magic, 8) != 0) {
+    throw checkpoint_error("asgd: " + name + ": not an asgd checkpoint (no ASGDCKPT header)");
+  }
+  std::uint32_t version = 0, sum = 0;
+  std::uint64_t size = 0;
+  std::memcpy(&version, file.data() + 8, 4);
+  std::memcpy(&size, file.data() + 12, 8);
+  std::memcpy(&sum, file.data() + 20, 4);
+  if (version != checkpoint_format) {
+    throw checkpoint_error("asgd: " + name + ": checkpoint format " + std::to_string(version) + ", this asgd reads " +
+                           std::to_string(checkpoint_format));
+  }
+  const auto payload = file.subspan(detail::checkpoint_header);
+  if (payload.size() != size) {
+    throw checkpoint_error("asgd: " + name + ": truncated or padded: the header announces " + std::to_string(size) +
+                           " bytes of payload, the file has " + std::to_string(payload.size()));
+  }
+  if (detail::crc(payload) != sum) throw checkpoint_error("asgd: " + name + ": checksum mismatch (the file is corrupt)");
+  return payload;
+}
+
+/// Reads a whole file (for open_checkpoint).
+/// @throws checkpoint_error when it cannot be read
+inline std::vector<std::uint8_t> read_checkpoint_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw checkpoint_error("asgd: " + path.string() + ": no such file");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw checkpoint_error("asgd: " + path.string() + ": read error");
+  return bytes;
+}
+
+/// Writes a random engine's complete state.
+inline void save_rng(const rng& g, byte_writer& w) {
+  const auto s = g.save();
+  for (auto word : s.words) w.u64(word);
+  w.f64(s.spare);
+  w.boolean(s.has_spare);
+}
+
+/// Restores a random engine written by save_rng.
+inline void load_rng(rng& g, byte_reader& r) {
+  rng::snapshot s{};
+  for (auto& word : s.words) word = r.u64();
+  s.spare = r.f64();
+  s.has_spare = r.boolean();
+  g.restore(s);
+}
+
+/// An update rule or block selector whose per-worker state can be checkpointed:
+/// `p.save(const state&, byte_writer&)` and `p.load(state&, byte_reader&)` (the state passed to
+/// load was made by make_state for the same run).
+template <class P>
+concept checkpointable_policy = requires(const P& p, const typename P::state& cs, typename P::state& s,
+                                         byte_writer& w, byte_reader& r) {
+  p.save(cs, w);
+  p.load(s, r);
+};
+
+}  // namespace asgd::inline v0

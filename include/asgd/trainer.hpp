@@ -105,7 +105,8 @@ class trainer {
 
   /// Calls `f` at the end of every epoch, while all workers wait (so the model it sees is
   /// consistent in every mode), with the epoch's training loss, the evaluation of the model
-  /// when the problem has one, throughput and the estimated time left.
+  /// when the problem has one, throughput and the estimated time left. The last epoch's call
+  /// comes after the workers stopped, with the final evaluation.
   void on_epoch(std::function<void(const epoch_progress&)> f) { on_epoch_ = std::move(f); }
 
   /// Writes a checkpoint to `file` every `every_steps` minibatches (and never half of one: it
@@ -403,7 +404,20 @@ report trainer<Problem, Policies...>::run() {
     store.copy_to(std::span<float>(parameters_));
     write_checkpoint(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
   }
-  return summarize(p, store, ctx, sh, seconds);
+  report r = summarize(p, store, ctx, sh, seconds);
+  if (on_epoch_ && !r.epochs.empty() && sh.reported_step < p.total_steps) {
+    const epoch_record& last = r.epochs.back();
+    epoch_progress ep;
+    ep.epoch = last.epoch;
+    ep.epochs = r.epochs.size();
+    ep.steps = ep.total_steps = p.total_steps;
+    ep.train_loss = last.train_loss;
+    ep.eval = last.eval;
+    ep.seconds = seconds - sh.paused + sh.time_offset;
+    ep.samples_per_second = r.samples_per_second;
+    on_epoch_(ep);
+  }
+  return r;
 }
 
 template <class Problem, class... Policies>

@@ -71,11 +71,12 @@ TEST_SUITE("checkpoint") {
     std::vector<asgd::epoch_progress> seen;
     t.on_epoch([&](const asgd::epoch_progress& e) { seen.push_back(e); });
     const auto r = t.run();
-    REQUIRE(seen.size() == 3);  // the last epoch ends the run, which reports it
+    REQUIRE(seen.size() == 4);  // the last one after the workers stopped
     for (std::size_t e = 0; e < seen.size(); ++e) {
       CHECK(seen[e].epoch == e + 1);
       CHECK(seen[e].epochs == 4);
       CHECK(seen[e].steps == (e + 1) * 250);
+      CHECK(seen[e].total_steps == 1000);
       CHECK(seen[e].train_loss == doctest::Approx(r.epochs[e].train_loss));
       REQUIRE(seen[e].eval.has_value());
       CHECK(seen[e].eval->accuracy > 0.5);
@@ -109,7 +110,7 @@ TEST_SUITE("checkpoint") {
     std::size_t calls = 0;
     t.on_epoch([&](const asgd::epoch_progress&) { ++calls; });
     const auto r = t.run();
-    CHECK(calls == 2);
+    CHECK(calls == 3);
     CHECK(r.updates_applied + r.updates_dropped == r.steps);
     CHECK(r.final_evaluation->accuracy > instance().reference_accuracy - 0.05);
   }

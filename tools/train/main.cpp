@@ -1,0 +1,148 @@
+// asgd-train: trains an MLP, the Leashed-SGD CNN or LeNet-5 on Fashion-MNIST with any
+// consistency mode, update rule and block selector; prints progress, a summary, or a table
+// comparing modes; writes the full report as JSON.
+#include "options.hpp"
+#include "run.hpp"
+
+#include <asgd/asgd.hpp>
+#include <asgd/detail/files.hpp>
+#include <asgd/detail/json.hpp>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace asgd_train {
+
+asgd::report run_mode(const std::string& mode, const asgd::problems::network& net, const options& o,
+                      const progress_fn& progress) {
+  using fn = asgd::report (*)(const asgd::problems::network&, const options&, const progress_fn&);
+  static const std::map<std::string, fn> modes = {
+      {"sequential", run_sequential}, {"synchronous", run_synchronous}, {"locked", run_locked},
+      {"hogwild", run_hogwild},       {"atomic_add", run_atomic_add},   {"leashed", run_leashed},
+      {"bounded_staleness", run_bounded_staleness}};
+  return modes.at(mode)(net, o, progress);
+}
+
+namespace {
+
+std::string thousands(double v) {
+  char buf[64];
+  if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.0fk", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+
+asgd::problems::network make_network(const options& o, std::shared_ptr<const asgd::data::image_set> train,
+                                     std::shared_ptr<const asgd::data::image_set> test) {
+  if (o.model == "cnn") return asgd::problems::make_cnn(std::move(train), std::move(test));
+  if (o.model == "lenet5") return asgd::problems::make_lenet5(std::move(train), std::move(test));
+  return asgd::problems::make_mlp(std::move(train), std::move(test), o.hidden);
+}
+
+void print_progress(const std::string& mode, bool compare, const asgd::epoch_progress& e) {
+  std::fprintf(stderr, "%s%sepoch %zu/%zu  train loss %.4f", compare ? mode.c_str() : "", compare ? ": " : "", e.epoch,
+               e.epochs, e.train_loss);
+  if (e.eval) std::fprintf(stderr, "  test loss %.4f  test acc %.2f%%", e.eval->loss, 100.0 * e.eval->accuracy);
+  std::fprintf(stderr, "  %s samples/s  elapsed %.1f s  ETA %.1f s\n", thousands(e.samples_per_second).c_str(),
+               e.seconds, e.eta_seconds);
+}
+
+void print_summary(const asgd::problems::network& net, const options& o, const asgd::report& r) {
+  std::printf("%s: %s, %zu thread(s), %s, %s steps\n", r.problem.c_str(), r.consistency.c_str(), r.used.threads,
+              r.update_rule.c_str(), r.selector.c_str());
+  std::printf("  batch %zu, lr %g (%s), seed %llu, %zu epoch(s) = %llu steps%s\n", r.used.batch,
+              static_cast<double>(r.used.lr), [&] {
+                std::ostringstream os;
+                os << r.used.lr_schedule;
+                return os.str();
+              }().c_str(),
+              static_cast<unsigned long long>(r.used.seed), r.epochs.size(), static_cast<unsigned long long>(r.steps),
+              r.resumed_at_step > 0 ? (" (resumed at step " + std::to_string(r.resumed_at_step) + ")").c_str() : "");
+  std::printf("  time %.2f s (%.2f s evaluating), %s samples/s, %.2f GFLOP/s\n", r.wall_seconds, r.pause_seconds,
+              thousands(r.samples_per_second).c_str(), r.samples_per_second * net.flops_per_sample() / 1e9);
+  if (r.final_evaluation) {
+    std::printf("  test accuracy %.2f%%, test loss %.4f\n", 100.0 * r.final_evaluation->accuracy,
+                r.final_evaluation->loss);
+  }
+  std::printf("  updates %llu applied, %llu dropped; staleness mean %.2f, max %llu; peak model versions %zu\n",
+              static_cast<unsigned long long>(r.updates_applied), static_cast<unsigned long long>(r.updates_dropped),
+              r.staleness.mean(), static_cast<unsigned long long>(r.staleness.max()), r.peak_live_versions);
+  (void)o;
+}
+
+void print_table(const std::vector<std::pair<std::string, asgd::report>>& runs) {
+  std::printf("\n%-18s %7s %9s %10s %9s %9s %9s %8s %8s\n", "mode", "threads", "time [s]", "samples/s", "test acc",
+              "test loss", "stale", "dropped", "versions");
+  for (const auto& [mode, r] : runs) {
+    std::printf("%-18s %7zu %9.2f %10s %8.2f%% %9.4f %9.2f %8llu %8zu\n", mode.c_str(), r.used.threads,
+                r.wall_seconds - r.pause_seconds, thousands(r.samples_per_second).c_str(),
+                r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0,
+                r.final_evaluation ? r.final_evaluation->loss : 0.0, r.staleness.mean(),
+                static_cast<unsigned long long>(r.updates_dropped), r.peak_live_versions);
+  }
+  std::printf("(time excludes the per-epoch evaluations)\n");
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+}  // namespace
+}  // namespace asgd_train
+
+int main(int argc, char** argv) {
+  using namespace asgd_train;
+  options o;
+  try {
+    o = parse(argc, argv);
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+  if (o.help) {
+    std::fputs(help_text().c_str(), stdout);
+    return 0;
+  }
+  try {
+    auto data = asgd::data::load_mnist_like(o.data);
+    if (o.standardize) asgd::data::standardize(data);
+    auto train = std::make_shared<const asgd::data::image_set>(std::move(data.train));
+    auto test = std::make_shared<const asgd::data::image_set>(std::move(data.test));
+    const auto net = make_network(o, train, test);
+    std::fprintf(stderr, "asgd-train: %s on %zu training and %zu test images (%s)\n",
+                 asgd::detail::describe(net).c_str(), train->size(), test->size(), o.data.string().c_str());
+
+    std::vector<std::pair<std::string, asgd::report>> runs;
+    for (const auto& mode : o.modes) {
+      progress_fn progress;
+      if (!o.quiet) progress = [&](const asgd::epoch_progress& e) { print_progress(mode, o.compare, e); };
+      runs.emplace_back(mode, run_mode(mode, net, o, progress));
+      if (!o.compare) print_summary(net, o, runs.back().second);
+    }
+    if (o.compare) print_table(runs);
+
+    if (!o.json.empty()) {
+      std::string out = "{\"tool\": \"asgd-train\", \"command\": ";
+      asgd::detail::json_writer cmd;
+      cmd.value(command_line(argc, argv));
+      out += cmd.str() + ", \"model\": \"" + o.model + "\", \"flops_per_sample\": " +
+             std::to_string(net.flops_per_sample()) + ", \"runs\": [";
+      for (std::size_t i = 0; i < runs.size(); ++i) out += (i ? ", " : "") + runs[i].second.to_json();
+      out += "]}\n";
+      asgd::detail::write_file_atomically(o.json, out);
+    }
+    return 0;
+  } catch (const std::invalid_argument& e) {  // settings the trainer refused (e.g. batch > samples)
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {  // data, divergence, checkpoint, file errors
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}

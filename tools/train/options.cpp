@@ -1,0 +1,249 @@
+#include "options.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <sstream>
+
+namespace asgd_train {
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s;
+}
+
+[[noreturn]] void bad(const std::string& option, const std::string& value, const std::string& accepts) {
+  throw usage_error("asgd-train: " + option + " '" + value + "': " + accepts);
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, sep)) out.push_back(cur);
+  if (!s.empty() && s.back() == sep) out.emplace_back();
+  return out;
+}
+
+template <class T>
+T integer(const std::string& option, const std::string& v, T lo, T hi) {
+  T out{};
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || end != v.data() + v.size() || out < lo || out > hi) {
+    bad(option, v, "expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  return out;
+}
+
+double real(const std::string& option, const std::string& v, double lo, double hi, bool open_lo = false) {
+  std::size_t used = 0;
+  double out = 0.0;
+  try {
+    out = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty() || !std::isfinite(out) || out < lo || out > hi || (open_lo && out == lo)) {
+    std::ostringstream why;
+    why << "expects a number in " << (open_lo ? "(" : "[") << lo << ", " << hi << "]";
+    bad(option, v, why.str());
+  }
+  return out;
+}
+
+std::string one_of(const std::string& option, const std::string& v, const std::vector<std::string>& allowed) {
+  for (const auto& a : allowed)
+    if (a == v) return v;
+  bad(option, v, "expects one of " + join(allowed));
+}
+
+asgd::schedule parse_schedule(const std::string& v) {
+  const auto parts = split(v, ':');
+  const std::string accepts = "expects constant, cosine, multistep:E1,E2,...[:GAMMA] or backoff:BETA";
+  if (v == "constant") return asgd::schedule::constant();
+  if (v == "cosine") return asgd::schedule::cosine();
+  if (parts.size() >= 2 && parts[0] == "multistep" && parts.size() <= 3) {
+    std::vector<double> at;
+    for (const auto& e : split(parts[1], ',')) at.push_back(real("--schedule", e, 0.0, 1e6));
+    for (std::size_t i = 1; i < at.size(); ++i)
+      if (at[i] <= at[i - 1]) bad("--schedule", v, "multistep epochs must increase");
+    const double gamma = parts.size() == 3 ? real("--schedule", parts[2], 0.0, 1.0, true) : 0.1;
+    return asgd::schedule::multistep(at, gamma);
+  }
+  if (parts.size() == 2 && parts[0] == "backoff") return asgd::schedule::backoff(real("--schedule", parts[1], 0.0, 1.0, true));
+  bad("--schedule", v, accepts);
+}
+
+}  // namespace
+
+std::string help_text() {
+  return R"(asgd-train: train a network on Fashion-MNIST with threads sharing one model.
+
+usage: asgd-train [options]
+
+model and data
+  --model mlp|cnn|lenet5          network (default mlp); cnn is Leashed-SGD's CNN
+  --hidden N[,N...]               MLP hidden layers (default 128)
+  --data DIR                      IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+                                  (default /usr/share/datasets/fashion-mnist; MNIST works too)
+  --no-standardize                keep pixels in [0, 1] instead of zero mean, unit variance
+
+how threads share the model
+  --mode MODE                     sequential, synchronous, locked, hogwild (default), atomic_add,
+                                  leashed, bounded_staleness
+  --compare MODE[,MODE...]        run each mode with the same settings; print a table
+  --threads N                     worker threads (default 2; sequential uses 1)
+  --persistence N|unbounded       leashed: failed CAS before a gradient is dropped (default unbounded)
+  --staleness-bound K             bounded_staleness: updates a worker may lead (default 4)
+  --staleness-scaling none|inverse|fleet   step scaling by staleness (default none)
+
+what a step does
+  --epochs N                      passes over the training set (default 1)
+  --steps N                       minibatches in total instead of epochs
+  --batch N                       samples per minibatch (default 16)
+  --lr X                          learning rate (default 0.01)
+  --momentum X                    momentum, 0 for plain SGD (default 0.9)
+  --nesterov                      Nesterov momentum
+  --weight-decay X                L2 weight decay (default 0)
+  --schedule S                    constant, cosine (default), multistep:E1,E2[:GAMMA], backoff:BETA
+  --warmup EPOCHS                 linear learning-rate warm-up (default 0)
+  --select SELECTOR               full (default), partitioned, random_from_owned, random_block,
+                                  round_robin, alternate_full_partial
+  --blocks N                      random_block and round_robin: number of blocks (default: layers)
+  --select-warmup EPOCHS          alternate_full_partial: full steps before alternating (default 1)
+  --sampling shared|sharded       each worker shuffles all samples, or its own share (default shared)
+  --seed N                        initial model, sampling and block choices (default 1)
+
+output and failure
+  --json FILE                     the full report as JSON, written atomically
+  --checkpoint FILE               write checkpoints (atomically) to FILE ...
+  --checkpoint-every N            ... every N minibatches (and at the end)
+  --resume FILE                   continue from a checkpoint of the same configuration
+  --quiet                         no per-epoch progress on stderr
+  --help                          this text
+
+Progress goes to stderr, the summary to stdout. Exit status: 0 done, 1 failed (bad data,
+diverged training, unusable checkpoint), 2 bad command line.
+)";
+}
+
+options parse(int argc, const char* const* argv) {
+  options o;
+  bool saw_mode = false, saw_compare = false;
+  for (int i = 1; i < argc; ++i) {
+    // "--option value" or "--option=value"
+    std::string arg = argv[i], value;
+    const auto eq = arg.find('=');
+    const bool inline_value = arg.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (inline_value) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    auto flag = [&] {
+      if (inline_value) bad(arg, value, "takes no value");
+    };
+    auto take = [&]() -> std::string {
+      if (inline_value) return value;
+      if (i + 1 >= argc) throw usage_error("asgd-train: " + arg + " needs a value (see --help)");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      flag();
+      o.help = true;
+    } else if (arg == "--model") {
+      o.model = one_of(arg, take(), all_models);
+    } else if (arg == "--hidden") {
+      const std::string v = take();
+      o.hidden.clear();
+      for (const auto& h : split(v, ',')) o.hidden.push_back(integer<std::size_t>(arg, h, 1, 1 << 16));
+    } else if (arg == "--data") {
+      o.data = take();
+    } else if (arg == "--no-standardize") {
+      flag();
+      o.standardize = false;
+    } else if (arg == "--mode") {
+      o.modes = {one_of(arg, take(), all_modes)};
+      saw_mode = true;
+    } else if (arg == "--compare") {
+      const std::string v = take();
+      o.modes.clear();
+      for (const auto& m : split(v, ',')) o.modes.push_back(one_of(arg, m, all_modes));
+      o.compare = true;
+      saw_compare = true;
+    } else if (arg == "--threads") {
+      o.threads = integer<std::size_t>(arg, take(), 1, 4096);
+    } else if (arg == "--persistence") {
+      const std::string v = take();
+      o.persistence = v == "unbounded" ? asgd::consistency::leashed::unbounded
+                                       : integer<std::size_t>(arg, v, 0, 1000000);
+    } else if (arg == "--staleness-bound") {
+      o.staleness_bound = integer<std::size_t>(arg, take(), 0, 1000000);
+    } else if (arg == "--staleness-scaling") {
+      const std::string v = one_of(arg, take(), {"none", "inverse", "fleet"});
+      using k = asgd::staleness_scaling::kind;
+      o.staleness.type = v == "none" ? k::none : v == "inverse" ? k::inverse : k::fleet;
+    } else if (arg == "--epochs") {
+      o.epochs = integer<std::size_t>(arg, take(), 1, 100000);
+    } else if (arg == "--steps") {
+      o.steps = integer<std::size_t>(arg, take(), 1, std::size_t{1} << 40);
+    } else if (arg == "--batch") {
+      o.batch = integer<std::size_t>(arg, take(), 1, 1 << 20);
+    } else if (arg == "--lr") {
+      o.lr = static_cast<float>(real(arg, take(), 0.0, 1e3, true));
+    } else if (arg == "--momentum") {
+      o.momentum = static_cast<float>(real(arg, take(), 0.0, 0.999));
+    } else if (arg == "--nesterov") {
+      flag();
+      o.nesterov = true;
+    } else if (arg == "--weight-decay") {
+      o.weight_decay = static_cast<float>(real(arg, take(), 0.0, 1e3));
+    } else if (arg == "--schedule") {
+      const double warmup = o.lr_schedule.warmup_epochs;
+      o.lr_schedule = parse_schedule(take());
+      o.lr_schedule.warmup_epochs = warmup;
+    } else if (arg == "--warmup") {
+      o.lr_schedule.warmup_epochs = real(arg, take(), 0.0, 1e6);
+    } else if (arg == "--select") {
+      o.select = one_of(arg, take(), all_selectors);
+    } else if (arg == "--blocks") {
+      o.blocks = integer<std::size_t>(arg, take(), 1, std::size_t{1} << 30);
+    } else if (arg == "--select-warmup") {
+      o.select_warmup = real(arg, take(), 0.0, 1e6);
+    } else if (arg == "--sampling") {
+      o.sample_order = one_of(arg, take(), {"shared", "sharded"}) == "shared" ? asgd::sampling::shared
+                                                                              : asgd::sampling::sharded;
+    } else if (arg == "--seed") {
+      o.seed = integer<std::uint64_t>(arg, take(), 0, ~std::uint64_t{0});
+    } else if (arg == "--json") {
+      o.json = take();
+    } else if (arg == "--checkpoint") {
+      o.checkpoint = take();
+    } else if (arg == "--checkpoint-every") {
+      o.checkpoint_every = integer<std::uint64_t>(arg, take(), 1, ~std::uint64_t{0});
+    } else if (arg == "--resume") {
+      o.resume = take();
+    } else if (arg == "--quiet") {
+      flag();
+      o.quiet = true;
+    } else {
+      throw usage_error("asgd-train: unknown option '" + std::string(argv[i]) + "' (see --help)");
+    }
+  }
+  if (saw_mode && saw_compare) throw usage_error("asgd-train: give --mode or --compare, not both");
+  if (!o.checkpoint.empty() && o.checkpoint_every == 0) {
+    throw usage_error("asgd-train: --checkpoint needs --checkpoint-every N");
+  }
+  if (o.checkpoint.empty() && o.checkpoint_every > 0) {
+    throw usage_error("asgd-train: --checkpoint-every needs --checkpoint FILE");
+  }
+  if (o.compare && (!o.checkpoint.empty() || !o.resume.empty())) {
+    throw usage_error("asgd-train: --checkpoint and --resume apply to one run, not to --compare");
+  }
+  if (o.model != "mlp" && o.hidden != std::vector<std::size_t>{128}) {
+    throw usage_error("asgd-train: --hidden applies to --model mlp only");
+  }
+  return o;
+}
+
+}  // namespace asgd_train

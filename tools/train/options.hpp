@@ -1,0 +1,65 @@
+#pragma once
+// asgd-train's command line: the options, their defaults, and the parser that names the
+// option and the accepted values when something is wrong.
+
+#include <asgd/asgd.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace asgd_train {
+
+/// A bad command line: the message names the option and what it accepts (exit status 2).
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+inline const std::vector<std::string> all_models = {"mlp", "cnn", "lenet5"};
+inline const std::vector<std::string> all_modes = {"sequential", "synchronous", "locked", "hogwild",
+                                                   "atomic_add", "leashed", "bounded_staleness"};
+inline const std::vector<std::string> all_selectors = {"full", "partitioned", "random_from_owned",
+                                                       "random_block", "round_robin", "alternate_full_partial"};
+
+struct options {
+  std::string model = "mlp";
+  std::vector<std::size_t> hidden = {128};
+  std::vector<std::string> modes = {"hogwild"};
+  bool compare = false;
+  std::size_t threads = 2;
+  std::size_t epochs = 1;
+  std::size_t steps = 0;
+  std::size_t batch = 16;
+  float lr = 0.01f;
+  float momentum = 0.9f;
+  bool nesterov = false;
+  float weight_decay = 0.0f;
+  asgd::schedule lr_schedule = asgd::schedule::cosine();
+  std::string select = "full";
+  std::size_t blocks = 0;
+  double select_warmup = 1.0;
+  std::size_t persistence = asgd::consistency::leashed::unbounded;
+  std::size_t staleness_bound = 4;
+  asgd::staleness_scaling staleness = {};
+  asgd::sampling sample_order = asgd::sampling::shared;
+  std::uint64_t seed = 1;
+  std::filesystem::path data = asgd::data::fashion_mnist_dir;
+  bool standardize = true;
+  std::filesystem::path json;
+  std::filesystem::path checkpoint;
+  std::uint64_t checkpoint_every = 0;
+  std::filesystem::path resume;
+  bool quiet = false;
+  bool help = false;
+};
+
+/// Parses argv; throws usage_error naming the option and the accepted values.
+options parse(int argc, const char* const* argv);
+
+/// The --help text.
+std::string help_text();
+
+}  // namespace asgd_train

@@ -8,6 +8,7 @@
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: every test
 #                              except compile_fail, packaging and benchmarks
 #   scripts/test.sh clang      Clang build of the library, tests and examples: the unit tests
+#   scripts/test.sh fuzz       libFuzzer (Clang, ASan+UBSan) on the IDX and checkpoint readers, 30 s each
 #
 # Build trees go to build-<name>/. A sanitizer report fails the test that produced it.
 set -euo pipefail
@@ -67,17 +68,41 @@ run_clang() {
   (cd build-clang && ctest -j "$jobs" -L unit)
 }
 
+run_fuzz() {
+  step "libFuzzer: the IDX and checkpoint readers, ${ASGD_FUZZ_SECONDS:-30} s each"
+  configure build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DASGD_BUILD_FUZZERS=ON \
+    -DASGD_BUILD_TESTS=OFF -DASGD_BUILD_EXAMPLES=OFF -DASGD_BUILD_BENCHMARKS=OFF -DASGD_BUILD_TOOLS=OFF
+  cmake --build build-fuzz -j "$jobs"
+  rm -rf build-fuzz/seeds build-fuzz/artifacts && mkdir -p build-fuzz/artifacts
+  build-fuzz/tools/asgd-fuzz-seeds build-fuzz/seeds
+  for target in idx checkpoint; do
+    mkdir -p "build-fuzz/corpus/$target"
+    # A crash, a sanitizer report or an exception other than the reader's own error fails here.
+    local status=0
+    build-fuzz/tools/asgd-fuzz-$target -max_total_time="${ASGD_FUZZ_SECONDS:-30}" -error_exitcode=1 \
+      -artifact_prefix=build-fuzz/artifacts/ -print_final_stats=1 "build-fuzz/corpus/$target" \
+      "build-fuzz/seeds/$target" >"build-fuzz/$target.log" 2>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+      tail -60 "build-fuzz/$target.log"
+      echo "fuzzing $target failed (status $status); the input is in build-fuzz/artifacts/" >&2
+      return 1
+    fi
+    echo "$target: $(grep -E '^stat::number_of_executed_units' "build-fuzz/$target.log") (no crash)"
+  done
+}
+
 what=${1:-all}
 case "$what" in
-  release | tsan | asan | clang) "run_$what" ;;
+  release | tsan | asan | clang | fuzz) "run_$what" ;;
   all)
     run_release
     run_tsan
     run_asan
     run_clang
+    run_fuzz
     ;;
   *)
-    echo "usage: scripts/test.sh [all|release|tsan|asan|clang]" >&2
+    echo "usage: scripts/test.sh [all|release|tsan|asan|clang|fuzz]" >&2
     exit 2
     ;;
 esac

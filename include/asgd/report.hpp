@@ -26,6 +26,14 @@ struct epoch_record {
   std::optional<evaluation> eval;  ///< filled by runs that evaluate at epoch ends
 };
 
+/// The model evaluated during a run (settings::evaluations_per_epoch, evaluate_epochs).
+struct evaluation_point {
+  std::uint64_t step = 0;  ///< minibatches done
+  double epoch = 0.0;      ///< step / steps per epoch
+  double seconds = 0.0;    ///< training time (pauses excluded)
+  evaluation eval;
+};
+
 /// What a trainer's on_epoch callback receives at the end of an epoch.
 struct epoch_progress {
   std::size_t epoch = 0;            ///< epochs completed (1-based)
@@ -70,6 +78,7 @@ struct report {
   // Convergence.
   std::vector<epoch_record> epochs;
   std::vector<loss_point> loss_curve;
+  std::vector<evaluation_point> evaluations;  ///< during the run, then the final one
   std::optional<evaluation> final_evaluation;
 
   // Asynchrony.
@@ -106,6 +115,12 @@ struct report {
     for (const auto& p : loss_curve) {
       j.begin_object().field("seconds", p.seconds).field("samples", p.samples).field("epoch", p.epoch);
       j.field("loss", p.loss).end_object();
+    }
+    j.end_array();
+    j.key("evaluations").begin_array();
+    for (const auto& e : evaluations) {
+      j.begin_object().field("step", e.step).field("epoch", e.epoch).field("seconds", e.seconds);
+      j.field("loss", e.eval.loss).field("accuracy", e.eval.accuracy).end_object();
     }
     j.end_array();
     if (final_evaluation) {

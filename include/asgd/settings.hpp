@@ -38,6 +38,7 @@ struct settings {
   std::size_t log_every = 0;  ///< minibatches per loss-curve point; 0 = about 20 points per epoch
   bool evaluate = true;         ///< evaluate the final model when the problem can
   bool evaluate_epochs = false;  ///< also evaluate at every epoch's end (all workers pause)
+  std::size_t evaluations_per_epoch = 0;  ///< evaluate this often within each epoch too (0: only as above)
 
   void validate() const {
     detail::require(threads >= 1, "settings", "threads", threads, "must be at least 1");
@@ -46,6 +47,8 @@ struct settings {
     detail::require(epochs <= 1000000, "settings", "epochs", epochs, "must be at most 1e6");
     detail::require(batch >= 1, "settings", "batch", batch, "must be at least 1");
     detail::require(std::isfinite(lr) && lr > 0.0f, "settings", "lr", lr, "must be a finite number > 0");
+    detail::require(evaluations_per_epoch <= 1000, "settings", "evaluations_per_epoch", evaluations_per_epoch,
+                    "must be at most 1000");
     lr_schedule.validate();
     staleness.validate();
   }
@@ -57,7 +60,8 @@ struct settings {
               << ", .lr_schedule = " << s.lr_schedule << ", .staleness = " << s.staleness
               << ", .sample_order = " << (s.sample_order == sampling::shared ? "shared" : "sharded")
               << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false")
-              << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false") << '}';
+              << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false")
+              << ", .evaluations_per_epoch = " << s.evaluations_per_epoch << '}';
   }
 };
 

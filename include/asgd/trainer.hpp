@@ -170,6 +170,7 @@ class trainer {
     block_layout layout;
     schedule lr_schedule;  // the settings' schedule with the run's length filled in
     bool epoch_pauses = false;
+    std::uint64_t evaluate_every = 0;  // steps between evaluations within epochs (0: none)
   };
 
   // What each worker counts; written by its worker only, read in pauses and after join.
@@ -217,14 +218,27 @@ class trainer {
     std::uint64_t started_at = 0;       // the step this run started from (a checkpoint's, or 0)
     std::uint64_t restored_steps = 0;   // steps the workers' statistics held at the start
     std::vector<std::optional<evaluation>> epoch_eval;
+    std::vector<evaluation_point> evaluations;
   };
 
+  // The barrier's completion: std::barrier requires a callable that cannot throw.
+  struct pause_completion {
+    trainer* self;
+    const plan* p;
+    store_type* store;
+    std::vector<worker_context>* ctx;
+    shared_state* sh;
+    void operator()() noexcept { self->on_pause(*p, *store, *ctx, *sh); }
+  };
+  using pause_barrier = std::barrier<pause_completion>;
+
   plan make_plan() const;
+  void check_finite(const plan& p, std::uint64_t step) const;
   std::uint64_t next_boundary(const plan& p, std::uint64_t k) const;
   double training_seconds(const shared_state& sh) const;
-  void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, std::barrier<std::function<void()>>& pause);
+  void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, pause_barrier& pause);
   void step(worker_context& c, std::uint64_t k, const plan& p, store_type& store, shared_state& sh);
-  void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh);
+  void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
   void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,
                         const shared_state& sh, std::uint64_t step, double trained_seconds) const;
   void write_identity(byte_writer& w, const plan& p) const;
@@ -285,6 +299,9 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
     p.lr_schedule.total_epochs = static_cast<double>(p.total_steps) / static_cast<double>(p.steps_per_epoch);
   }
   p.epoch_pauses = settings_.evaluate_epochs || static_cast<bool>(on_epoch_);
+  if (settings_.evaluations_per_epoch > 0) {
+    p.evaluate_every = std::max<std::uint64_t>(1, p.steps_per_epoch / settings_.evaluations_per_epoch);
+  }
   if (checkpoint_every_ > 0 || !resume_file_.empty()) {
     if constexpr (!checkpointable_policy<update_rule_type>) {
       throw std::invalid_argument("asgd: update rule " + detail::describe(update_) +
@@ -323,6 +340,19 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   return p;
 }
 
+// Throws training_error naming the first NaN or infinite entry of parameters_.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::check_finite(const plan& p, std::uint64_t step) const {
+  for (std::size_t i = 0; i < p.dimension; ++i) {
+    if (std::isfinite(parameters_[i])) continue;
+    std::ostringstream os;
+    os << "asgd: parameter " << i << " is " << parameters_[i] << " after step " << step << " (epoch "
+       << static_cast<double>(step) / static_cast<double>(p.steps_per_epoch) << ") under consistency::"
+       << detail::describe(consistency_) << "; lower the learning rate or check the data";
+    throw training_error(os.str());
+  }
+}
+
 // The step at which workers next pause: an epoch's end (when epochs are evaluated or
 // reported), a checkpoint, or the end of the run. Lockstep modes pause between rounds.
 template <class Problem, class... Policies>
@@ -334,6 +364,7 @@ std::uint64_t trainer<Problem, Policies...>::next_boundary(const plan& p, std::u
   std::uint64_t b = p.total_steps;
   if (p.epoch_pauses) b = std::min(b, round((k / p.steps_per_epoch + 1) * p.steps_per_epoch));
   if (checkpoint_every_ > 0) b = std::min(b, round((k / checkpoint_every_ + 1) * checkpoint_every_));
+  if (p.evaluate_every > 0) b = std::min(b, round((k / p.evaluate_every + 1) * p.evaluate_every));
   return b;
 }
 
@@ -385,8 +416,7 @@ report trainer<Problem, Policies...>::run() {
     for (const auto& c : ctx) sh.restored_steps += c.stats.steps;
   }
 
-  std::function<void()> completion = [&]() noexcept { on_pause(p, store, ctx, sh); };
-  std::barrier<std::function<void()>> pause(static_cast<std::ptrdiff_t>(p.workers), std::move(completion));
+  pause_barrier pause(static_cast<std::ptrdiff_t>(p.workers), pause_completion{this, &p, &store, &ctx, &sh});
   sh.next_step.store(sh.reported_step, std::memory_order_relaxed);
   sh.segment_end = next_boundary(p, sh.reported_step);
   sh.start = std::chrono::steady_clock::now();
@@ -402,6 +432,7 @@ report trainer<Problem, Policies...>::run() {
     // The end of the run is a checkpoint too, so a longer run can continue from it.
     parameters_.assign(p.dimension, 0.0f);
     store.copy_to(std::span<float>(parameters_));
+    check_finite(p, p.total_steps);
     write_checkpoint(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
   }
   report r = summarize(p, store, ctx, sh, seconds);
@@ -422,7 +453,7 @@ report trainer<Problem, Policies...>::run() {
 
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store_type& store, shared_state& sh,
-                                         std::barrier<std::function<void()>>& pause) {
+                                         pause_barrier& pause) {
   try {
     for (;;) {
       const std::uint64_t end = sh.segment_end;  // set in the last pause, before this worker was released
@@ -524,28 +555,29 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, con
 // epochs, writes a checkpoint when one is due, and opens the next segment.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx,
-                                             shared_state& sh) {
+                                             shared_state& sh) noexcept {
   const std::uint64_t k = sh.segment_end;  // every step before k is done, none after it begun
   try {
     if (!sh.stop.load(std::memory_order_relaxed)) {
       const auto t0 = std::chrono::steady_clock::now();
       parameters_.assign(p.dimension, 0.0f);
       store.copy_to(std::span<float>(parameters_));
-      for (std::size_t i = 0; i < p.dimension; ++i) {
-        if (!std::isfinite(parameters_[i])) {
-          std::ostringstream os;
-          os << "asgd: parameter " << i << " is " << parameters_[i] << " after step " << k << " (epoch "
-             << static_cast<double>(k) / static_cast<double>(p.steps_per_epoch) << ") under consistency::"
-             << detail::describe(consistency_) << "; lower the learning rate or check the data";
-          throw training_error(os.str());
-        }
-      }
+      check_finite(p, k);
       const std::uint64_t first_epoch = sh.reported_step / p.steps_per_epoch;
       const std::uint64_t done_epochs = k / p.steps_per_epoch;
-      if (p.epoch_pauses && done_epochs > first_epoch) {
-        std::optional<evaluation> eval;
-        if constexpr (evaluable_problem<Problem>) eval = problem_.evaluate(std::span<const float>(parameters_));
-        const double trained = training_seconds(sh) - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const bool epoch_end = p.epoch_pauses && done_epochs > first_epoch;
+      const bool eval_due = p.evaluate_every > 0 && k / p.evaluate_every > sh.reported_step / p.evaluate_every;
+      const double trained =
+          training_seconds(sh) - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::optional<evaluation> eval;
+      if constexpr (evaluable_problem<Problem>) {
+        if (epoch_end || eval_due) {
+          eval = problem_.evaluate(std::span<const float>(parameters_));
+          sh.evaluations.push_back(
+              {k, static_cast<double>(k) / static_cast<double>(p.steps_per_epoch), trained, *eval});
+        }
+      }
+      if (epoch_end) {
         for (std::uint64_t e = first_epoch; e < done_epochs; ++e) {
           double loss = 0.0;
           std::uint64_t count = 0;
@@ -573,8 +605,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       }
       sh.reported_step = k;
       if (checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_) {
-        write_checkpoint(p, store, ctx, sh, k,
-                         training_seconds(sh) - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        write_checkpoint(p, store, ctx, sh, k, trained);
         sh.checkpointed_step = k;
       }
       sh.paused += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -776,6 +807,11 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
   store.copy_to(std::span<float>(parameters_));
   if constexpr (evaluable_problem<Problem>) {
     if (settings_.evaluate) r.final_evaluation = problem_.evaluate(std::span<const float>(parameters_));
+  }
+  r.evaluations = sh.evaluations;
+  if (r.final_evaluation && (p.epoch_pauses || p.evaluate_every > 0)) {
+    r.evaluations.push_back({p.total_steps, static_cast<double>(p.total_steps) / static_cast<double>(p.steps_per_epoch),
+                             seconds - sh.paused + sh.time_offset, *r.final_evaluation});
   }
   for (std::size_t e = 0; e < first.epoch_loss.size(); ++e) {
     double loss = 0.0, time = 0.0;

@@ -89,6 +89,22 @@ TEST_SUITE("checkpoint") {
     CHECK(r.epochs[3].eval.has_value());  // the last one is the final evaluation
   }
 
+  TEST_CASE("evaluations_per_epoch records an evaluation curve, ending with the final model") {
+    auto s = base_settings(2);
+    s.evaluations_per_epoch = 4;
+    trainer_t<asgd::consistency::hogwild> t{instance().problem, s};
+    const auto r = t.run();
+    REQUIRE(r.evaluations.size() == 9);  // every 62 of the 500 steps, and the end
+    for (std::size_t i = 1; i < r.evaluations.size(); ++i) {
+      CHECK(r.evaluations[i].step > r.evaluations[i - 1].step);
+      CHECK(r.evaluations[i].seconds >= r.evaluations[i - 1].seconds);
+    }
+    CHECK(r.evaluations.front().step == 62);
+    CHECK(r.evaluations.back().step == 500);
+    CHECK(r.evaluations.back().eval.accuracy == r.final_evaluation->accuracy);
+    CHECK(r.to_json().find("\"evaluations\": [{\"step\": 62") != std::string::npos);
+  }
+
   TEST_CASE("epoch pauses do not change a sequential run") {
     trainer_t<> a{instance().problem, base_settings(3)};
     a.run();

@@ -117,6 +117,7 @@ what a step does
 
 output and failure
   --json FILE                     the full report as JSON, written atomically
+  --evals-per-epoch N             also evaluate the test set N times per epoch (for curves)
   --checkpoint FILE               write checkpoints (atomically) to FILE ...
   --checkpoint-every N            ... every N minibatches (and at the end)
   --resume FILE                   continue from a checkpoint of the same configuration
@@ -223,6 +224,8 @@ options parse(int argc, const char* const* argv) {
       o.checkpoint_every = integer<std::uint64_t>(arg, take(), 1, ~std::uint64_t{0});
     } else if (arg == "--resume") {
       o.resume = take();
+    } else if (arg == "--evals-per-epoch") {
+      o.evals_per_epoch = integer<std::size_t>(arg, take(), 0, 1000);
     } else if (arg == "--quiet") {
       flag();
       o.quiet = true;

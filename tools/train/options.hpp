@@ -52,6 +52,7 @@ struct options {
   std::filesystem::path checkpoint;
   std::uint64_t checkpoint_every = 0;
   std::filesystem::path resume;
+  std::size_t evals_per_epoch = 0;
   bool quiet = false;
   bool help = false;
 };

@@ -39,7 +39,8 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
           .staleness = o.staleness,
           .sample_order = o.sample_order,
           .evaluate = true,
-          .evaluate_epochs = true};
+          .evaluate_epochs = true,
+          .evaluations_per_epoch = o.evals_per_epoch};
 }
 
 template <class Mode, class Rule, class Selector>

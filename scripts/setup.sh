@@ -9,6 +9,7 @@ packages=(
   doctest-dev libbenchmark-dev                   # tests and benchmarks
   zlib1g-dev                                     # gzip for IDX files
   dataset-fashion-mnist                          # the real data (/usr/share/datasets/fashion-mnist)
+  python3-matplotlib                             # the reproduction plots (experiments/)
   clang libclang-rt-14-dev                       # second compiler; sanitizer runtimes and libFuzzer for clang
 )
 

@@ -41,6 +41,33 @@
 
 namespace asgd::inline v0 {
 
+namespace detail {
+// Writes the first n entries of v (those a checkpoint's step has reached).
+template <class T>
+void write_values(byte_writer& w, const std::vector<T>& v, std::size_t n) {
+  n = std::min(n, v.size());
+  w.u64(n);
+  for (const T& x : std::span<const T>(v.data(), n)) {
+    if constexpr (std::is_floating_point_v<T>)
+      w.f64(static_cast<double>(x));
+    else
+      w.u64(static_cast<std::uint64_t>(x));
+  }
+}
+// Reads what write_values wrote into `v`, which may be longer (a resumed run with more epochs).
+template <class T>
+void read_values(byte_reader& r, std::vector<T>& v, std::string_view what) {
+  const std::uint64_t n = r.u64();
+  if (n > v.size()) r.fail(std::string(what) + " holds " + std::to_string(n) + " entries, this run has " + std::to_string(v.size()));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_floating_point_v<T>)
+      v[i] = static_cast<T>(r.f64());
+    else
+      v[i] = static_cast<T>(r.u64());
+  }
+}
+}  // namespace detail
+
 /// Thrown when training breaks down (a NaN or infinite loss); the message names the step, the
 /// epoch, the worker and the consistency mode.
 class training_error : public std::runtime_error {
@@ -173,6 +200,35 @@ class trainer {
     std::uint64_t evaluate_every = 0;  // steps between evaluations within epochs (0: none)
   };
 
+  // Minibatch losses binned by step: per loss-curve interval, or per epoch.
+  struct loss_series {
+    std::vector<double> loss;
+    std::vector<std::uint64_t> count;
+    std::vector<double> time;  // training seconds at the bin's last minibatch
+
+    void resize(std::size_t bins) {
+      loss.assign(bins, 0.0);
+      count.assign(bins, 0);
+      time.assign(bins, 0.0);
+    }
+    void add(std::size_t bin, float l, double now) {
+      loss[bin] += l;
+      ++count[bin];
+      time[bin] = now;
+    }
+    // The first `bins` bins (those a checkpoint's step has reached).
+    void save(byte_writer& w, std::size_t bins) const {
+      detail::write_values(w, loss, bins);
+      detail::write_values(w, count, bins);
+      detail::write_values(w, time, bins);
+    }
+    void load(byte_reader& r, std::string_view what) {
+      detail::read_values(r, loss, what);
+      detail::read_values(r, count, what);
+      detail::read_values(r, time, what);
+    }
+  };
+
   // What each worker counts; written by its worker only, read in pauses and after join.
   struct worker_stats {
     metrics::histogram staleness{256};
@@ -180,12 +236,8 @@ class trainer {
     std::uint64_t steps = 0;
     std::uint64_t applied = 0;
     std::uint64_t dropped = 0;
-    std::vector<double> interval_loss;
-    std::vector<std::uint64_t> interval_count;
-    std::vector<double> interval_time;
-    std::vector<double> epoch_loss;
-    std::vector<std::uint64_t> epoch_count;
-    std::vector<double> epoch_time;
+    loss_series intervals;  // the loss curve's bins (log_every steps each)
+    loss_series epochs;
   };
 
   // Everything private to one worker, made before the threads start.
@@ -201,6 +253,24 @@ class trainer {
     std::uint64_t local = 0;  // steps taken by this worker (lockstep modes: its round)
     worker_stats stats;
   };
+
+  // Bin `i` of one series summed over the workers: mean loss, count, latest time.
+  struct bin_total {
+    double loss = 0.0;
+    std::uint64_t count = 0;
+    double time = 0.0;
+  };
+  static bin_total total(const std::vector<worker_context>& ctx, loss_series worker_stats::*series, std::size_t i) {
+    bin_total t;
+    for (const auto& c : ctx) {
+      const loss_series& s = c.stats.*series;
+      t.loss += s.loss[i];
+      t.count += s.count[i];
+      t.time = std::max(t.time, s.time[i]);
+    }
+    if (t.count > 0) t.loss /= static_cast<double>(t.count);
+    return t;
+  }
 
   struct shared_state {
     alignas(detail::cache_line) std::atomic<std::uint64_t> next_step{0};
@@ -403,12 +473,8 @@ report trainer<Problem, Policies...>::run() {
                    store.make_worker(w), std::vector<float>(sparse_problem<Problem> ? 0 : p.dimension),
                    sparse_gradient{}, 0, worker_stats{}});
     auto& st = ctx.back().stats;
-    st.interval_loss.assign(intervals, 0.0);
-    st.interval_count.assign(intervals, 0);
-    st.interval_time.assign(intervals, 0.0);
-    st.epoch_loss.assign(epochs, 0.0);
-    st.epoch_count.assign(epochs, 0);
-    st.epoch_time.assign(epochs, 0.0);
+    st.intervals.resize(intervals);
+    st.epochs.resize(epochs);
   }
   sh.epoch_eval.assign(epochs, std::nullopt);
   if (resume) {
@@ -541,14 +607,8 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, con
     ++st.dropped;
   }
   st.retries.add(res.retries);
-  const auto interval = static_cast<std::size_t>(k / p.log_every);
-  st.interval_loss[interval] += loss;
-  ++st.interval_count[interval];
-  st.interval_time[interval] = now;
-  const auto e = static_cast<std::size_t>(k / p.steps_per_epoch);
-  st.epoch_loss[e] += loss;
-  ++st.epoch_count[e];
-  st.epoch_time[e] = now;
+  st.intervals.add(static_cast<std::size_t>(k / p.log_every), loss, now);
+  st.epochs.add(static_cast<std::size_t>(k / p.steps_per_epoch), loss, now);
 }
 
 // Runs on one thread while every other worker waits: checks the parameters, reports finished
@@ -579,12 +639,6 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       }
       if (epoch_end) {
         for (std::uint64_t e = first_epoch; e < done_epochs; ++e) {
-          double loss = 0.0;
-          std::uint64_t count = 0;
-          for (const auto& c : ctx) {
-            loss += c.stats.epoch_loss[e];
-            count += c.stats.epoch_count[e];
-          }
           sh.epoch_eval[e] = eval;
           if (!on_epoch_) continue;
           epoch_progress ep;
@@ -592,7 +646,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
           ep.epochs = sh.epoch_eval.size();
           ep.steps = k;
           ep.total_steps = p.total_steps;
-          ep.train_loss = count > 0 ? loss / static_cast<double>(count) : 0.0;
+          ep.train_loss = total(ctx, &worker_stats::epochs, static_cast<std::size_t>(e)).loss;
           ep.eval = eval;
           ep.seconds = trained;
           const double run_seconds = trained - sh.time_offset;
@@ -622,32 +676,6 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   sh.segment_end = next_boundary(p, k);
 }
 
-namespace detail {
-// Writes the first n entries of v (those a checkpoint's step has reached).
-template <class T>
-void write_values(byte_writer& w, const std::vector<T>& v, std::size_t n) {
-  n = std::min(n, v.size());
-  w.u64(n);
-  for (const T& x : std::span<const T>(v.data(), n)) {
-    if constexpr (std::is_floating_point_v<T>)
-      w.f64(static_cast<double>(x));
-    else
-      w.u64(static_cast<std::uint64_t>(x));
-  }
-}
-// Reads what write_values wrote into `v`, which may be longer (a resumed run with more epochs).
-template <class T>
-void read_values(byte_reader& r, std::vector<T>& v, std::string_view what) {
-  const std::uint64_t n = r.u64();
-  if (n > v.size()) r.fail(std::string(what) + " holds " + std::to_string(n) + " entries, this run has " + std::to_string(v.size()));
-  for (std::uint64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_floating_point_v<T>)
-      v[i] = static_cast<T>(r.f64());
-    else
-      v[i] = static_cast<T>(r.u64());
-  }
-}
-}  // namespace detail
 
 // What a checkpoint must share with the run that reads it.
 template <class Problem, class... Policies>
@@ -703,12 +731,8 @@ void trainer<Problem, Policies...>::write_checkpoint(const plan& p, const store_
       w.u64(st.dropped);
       st.staleness.save(w);
       st.retries.save(w);
-      detail::write_values(w, st.interval_loss, intervals);
-      detail::write_values(w, st.interval_count, intervals);
-      detail::write_values(w, st.interval_time, intervals);
-      detail::write_values(w, st.epoch_loss, epochs);
-      detail::write_values(w, st.epoch_count, epochs);
-      detail::write_values(w, st.epoch_time, epochs);
+      st.intervals.save(w, intervals);
+      st.epochs.save(w, epochs);
     }
     const auto file = seal_checkpoint(w.bytes());
     detail::write_file_atomically(checkpoint_file_,
@@ -746,12 +770,8 @@ void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, std:
       st.dropped = r.u64();
       st.staleness.load(r);
       st.retries.load(r);
-      detail::read_values(r, st.interval_loss, "the loss curve");
-      detail::read_values(r, st.interval_count, "the loss curve");
-      detail::read_values(r, st.interval_time, "the loss curve");
-      detail::read_values(r, st.epoch_loss, "the epoch losses");
-      detail::read_values(r, st.epoch_count, "the epoch losses");
-      detail::read_values(r, st.epoch_time, "the epoch losses");
+      st.intervals.load(r, "the loss curve");
+      st.epochs.load(r, "the epoch losses");
     }
     if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the last worker");
   }
@@ -787,20 +807,13 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
   r.peak_live_versions = ss.peak_live_versions;
   r.allocated_versions = ss.allocated_versions;
 
-  const auto& first = ctx.front().stats;
-  for (std::size_t j = 0; j < first.interval_loss.size(); ++j) {
-    double loss = 0.0, time = 0.0;
-    std::uint64_t count = 0;
-    for (const auto& c : ctx) {
-      loss += c.stats.interval_loss[j];
-      count += c.stats.interval_count[j];
-      time = std::max(time, c.stats.interval_time[j]);
-    }
-    if (count == 0) continue;
+  const std::size_t intervals = ctx.front().stats.intervals.loss.size();
+  for (std::size_t j = 0; j < intervals; ++j) {
+    const bin_total t = total(ctx, &worker_stats::intervals, j);
+    if (t.count == 0) continue;
     const std::uint64_t steps_done = std::min<std::uint64_t>((j + 1) * p.log_every, p.total_steps);
     const std::uint64_t samples = steps_done * settings_.batch;
-    r.loss_curve.push_back({time, samples, static_cast<double>(samples) / static_cast<double>(p.samples),
-                            loss / static_cast<double>(count)});
+    r.loss_curve.push_back({t.time, samples, static_cast<double>(samples) / static_cast<double>(p.samples), t.loss});
   }
 
   parameters_.assign(p.dimension, 0.0f);
@@ -813,18 +826,13 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     r.evaluations.push_back({p.total_steps, static_cast<double>(p.total_steps) / static_cast<double>(p.steps_per_epoch),
                              seconds - sh.paused + sh.time_offset, *r.final_evaluation});
   }
-  for (std::size_t e = 0; e < first.epoch_loss.size(); ++e) {
-    double loss = 0.0, time = 0.0;
-    std::uint64_t count = 0;
-    for (const auto& c : ctx) {
-      loss += c.stats.epoch_loss[e];
-      count += c.stats.epoch_count[e];
-      time = std::max(time, c.stats.epoch_time[e]);
-    }
-    if (count == 0) continue;
+  const std::size_t epochs = ctx.front().stats.epochs.loss.size();
+  for (std::size_t e = 0; e < epochs; ++e) {
+    const bin_total t = total(ctx, &worker_stats::epochs, e);
+    if (t.count == 0) continue;
     std::optional<evaluation> eval = sh.epoch_eval[e];
-    if (!eval && p.epoch_pauses && e + 1 == first.epoch_loss.size()) eval = r.final_evaluation;
-    r.epochs.push_back({e + 1, loss / static_cast<double>(count), time, eval});
+    if (!eval && p.epoch_pauses && e + 1 == epochs) eval = r.final_evaluation;
+    r.epochs.push_back({e + 1, t.loss, t.time, eval});
   }
   return r;
 }

@@ -71,6 +71,26 @@ std::vector<float> normal_equations(std::size_t rows, std::size_t cols, RowVisit
 
 inline float sigmoid(double z) { return static_cast<float>(1.0 / (1.0 + std::exp(-z))); }
 
+// `rows` rows of N(0, 1) features and their products z_i = <a_i, truth>; targets left to fill.
+inline std::shared_ptr<dense_data> gaussian_rows(std::size_t rows, const std::vector<double>& truth, rng& g,
+                                                 std::vector<double>& z) {
+  const std::size_t cols = truth.size();
+  auto data = std::make_shared<dense_data>();
+  data->rows = rows;
+  data->cols = cols;
+  data->features.resize(rows * cols);
+  data->targets.resize(rows);
+  z.assign(rows, 0.0);
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t j = 0; j < cols; ++j) {
+      const auto a = static_cast<float>(g.normal());
+      data->features[i * cols + j] = a;
+      z[i] += a * truth[j];
+    }
+  }
+  return data;
+}
+
 }  // namespace detail_synthetic
 
 /// Dense least squares: features N(0, 1), a true model N(0, 1), targets `<a, x_true> + noise *
@@ -79,22 +99,10 @@ inline least_squares_instance<least_squares> make_least_squares(std::size_t rows
                                                                 std::uint64_t seed) {
   detail_synthetic::require_shape(rows, cols, "make_least_squares");
   rng g(seed, 0x15);
-  auto data = std::make_shared<dense_data>();
-  data->rows = rows;
-  data->cols = cols;
-  data->features.resize(rows * cols);
-  data->targets.resize(rows);
-  std::vector<double> truth(cols);
+  std::vector<double> truth(cols), z;
   for (auto& t : truth) t = g.normal();
-  for (std::size_t i = 0; i < rows; ++i) {
-    double y = 0.0;
-    for (std::size_t j = 0; j < cols; ++j) {
-      const auto a = static_cast<float>(g.normal());
-      data->features[i * cols + j] = a;
-      y += a * truth[j];
-    }
-    data->targets[i] = static_cast<float>(y + noise * g.normal());
-  }
+  auto data = detail_synthetic::gaussian_rows(rows, truth, g, z);
+  for (std::size_t i = 0; i < rows; ++i) data->targets[i] = static_cast<float>(z[i] + noise * g.normal());
   double loss = 0.0;
   auto optimum = detail_synthetic::normal_equations(
       rows, cols,
@@ -113,27 +121,17 @@ inline classification_instance<logistic_regression> make_logistic_regression(std
                                                                              double scale = 4.0) {
   detail_synthetic::require_shape(rows, cols, "make_logistic_regression");
   rng g(seed, 0x10);
-  auto data = std::make_shared<dense_data>();
-  data->rows = rows;
-  data->cols = cols;
-  data->features.resize(rows * cols);
-  data->targets.resize(rows);
-  std::vector<float> truth(cols);
+  std::vector<double> truth(cols), z;
   for (auto& t : truth) t = static_cast<float>(g.normal() * scale / std::sqrt(static_cast<double>(cols)));
+  auto data = detail_synthetic::gaussian_rows(rows, truth, g, z);
   std::size_t correct = 0;
   for (std::size_t i = 0; i < rows; ++i) {
-    double z = 0.0;
-    for (std::size_t j = 0; j < cols; ++j) {
-      const auto a = static_cast<float>(g.normal());
-      data->features[i * cols + j] = a;
-      z += a * truth[j];
-    }
-    const float y = g.uniform() < detail_synthetic::sigmoid(z) ? 1.0f : -1.0f;
+    const float y = g.uniform() < detail_synthetic::sigmoid(z[i]) ? 1.0f : -1.0f;
     data->targets[i] = y;
-    correct += (z >= 0.0) == (y > 0.0f);
+    correct += (z[i] >= 0.0) == (y > 0.0f);
   }
   const double acc = static_cast<double>(correct) / static_cast<double>(rows);
-  return {logistic_regression(std::move(data)), std::move(truth), acc};
+  return {logistic_regression(std::move(data)), std::vector<float>(truth.begin(), truth.end()), acc};
 }
 
 namespace detail_synthetic {

@@ -5,8 +5,10 @@
 #   scripts/test.sh release    Release build (warnings are errors): every test except benchmarks
 #                              (unit, concurrency, compile_fail, packaging, example, docs)
 #   scripts/test.sh tsan       ThreadSanitizer build: the concurrency tests, the stores and the trainer
-#   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: every test
-#                              except compile_fail, packaging and benchmarks
+#   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: every test of
+#                              the library (unit, concurrency, examples, docs); not asgd-train's
+#                              command-line tests (its 84 trainer instantiations take minutes to
+#                              build with ASan; the Release run has them, the fuzzers its readers)
 #   scripts/test.sh clang      Clang build of the library, tests and examples: the unit tests
 #   scripts/test.sh fuzz       libFuzzer (Clang, ASan+UBSan) on the IDX and checkpoint readers, 30 s each
 #
@@ -55,7 +57,7 @@ run_tsan() {
 run_asan() {
   step "AddressSanitizer + UndefinedBehaviorSanitizer: all tests"
   configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DASGD_SANITIZER=address,undefined" \
-    -DASGD_BUILD_BENCHMARKS=OFF
+    -DASGD_BUILD_BENCHMARKS=OFF -DASGD_BUILD_TOOLS=OFF
   cmake --build build-asan -j "$jobs"
   (cd build-asan && ctest -j "$jobs" -LE 'bench|compile_fail|packaging')
 }
@@ -63,7 +65,7 @@ run_asan() {
 run_clang() {
   step "Clang build: unit tests"
   configure build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DASGD_WERROR=ON \
-    -DASGD_BUILD_BENCHMARKS=OFF
+    -DASGD_BUILD_BENCHMARKS=OFF -DASGD_BUILD_TOOLS=OFF
   cmake --build build-clang -j "$jobs"
   (cd build-clang && ctest -j "$jobs" -L unit)
 }

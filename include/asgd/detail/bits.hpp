@@ -1,0 +1,96 @@
+#pragma once
+// Internal: packing fixed-width unsigned fields into bytes (little-endian bit order), and
+// floats into bytes, for the quantizers' wire formats.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace asgd::inline v0::detail {
+
+// Appends fields of `width` bits (1..32) to a byte vector.
+class bit_writer {
+ public:
+  explicit bit_writer(std::vector<std::byte>& out) : out_(out) {}
+  ~bit_writer() { flush(); }
+  bit_writer(const bit_writer&) = delete;
+  bit_writer& operator=(const bit_writer&) = delete;
+
+  void put(std::uint32_t value, unsigned width) {
+    acc_ |= std::uint64_t{value} << filled_;
+    filled_ += width;
+    while (filled_ >= 8) {
+      out_.push_back(static_cast<std::byte>(acc_ & 0xffu));
+      acc_ >>= 8;
+      filled_ -= 8;
+    }
+  }
+  void put_float(float f) {
+    std::uint32_t u = 0;
+    std::memcpy(&u, &f, sizeof u);
+    put(u & 0xffffu, 16);
+    put(u >> 16, 16);
+  }
+  // Pads the last byte with zero bits.
+  void flush() {
+    if (filled_ > 0) out_.push_back(static_cast<std::byte>(acc_ & 0xffu));
+    acc_ = 0;
+    filled_ = 0;
+  }
+
+ private:
+  std::vector<std::byte>& out_;
+  std::uint64_t acc_ = 0;
+  unsigned filled_ = 0;
+};
+
+// Reads what bit_writer wrote; reading past the end throws, naming `what`.
+class bit_reader {
+ public:
+  bit_reader(std::span<const std::byte> in, const char* what) : in_(in), what_(what) {}
+
+  std::uint32_t get(unsigned width) {
+    while (filled_ < width) {
+      if (at_ == in_.size()) {
+        throw std::invalid_argument(std::string("asgd: ") + what_ + ": the encoding ends early (" +
+                                    std::to_string(in_.size()) + " bytes)");
+      }
+      acc_ |= std::uint64_t{static_cast<std::uint8_t>(in_[at_++])} << filled_;
+      filled_ += 8;
+    }
+    const auto v = static_cast<std::uint32_t>(acc_ & ((std::uint64_t{1} << width) - 1));
+    acc_ >>= width;
+    filled_ -= width;
+    return v;
+  }
+  float get_float() {
+    const std::uint32_t lo = get(16);
+    const std::uint32_t u = lo | (get(16) << 16);
+    float f = 0.0f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  }
+
+ private:
+  std::span<const std::byte> in_;
+  const char* what_;
+  std::size_t at_ = 0;
+  std::uint64_t acc_ = 0;
+  unsigned filled_ = 0;
+};
+
+// Checks that an encoding of `n` values has the size the quantizer promises.
+inline void require_encoded_size(const char* quantizer, std::size_t got, std::size_t bits, std::size_t n) {
+  const std::size_t want = (bits + 7) / 8;
+  if (got != want) {
+    throw std::invalid_argument(std::string("asgd: ") + quantizer + " cannot decode " + std::to_string(got) +
+                                " bytes into " + std::to_string(n) + " floats (expects " + std::to_string(want) +
+                                ")");
+  }
+}
+
+}  // namespace asgd::inline v0::detail

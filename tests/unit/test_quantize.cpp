@@ -1,0 +1,178 @@
+// Quantizers: exact round trips where promised, IEEE rounding for fp16/bf16, QSGD unbiased
+// with the variance its formula gives, the lattice quantizer exact near its reference, and
+// every encoding exactly as long as encoded_bits() says.
+
+#include "../support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace {
+
+namespace q = asgd::quantize;
+
+template <class Q>
+std::vector<float> round_trip(const Q& quant, const std::vector<float>& x, const std::vector<float>& reference,
+                              asgd::rng& g) {
+  std::vector<std::byte> bytes;
+  quant.encode(x, bytes, g);
+  CHECK(bytes.size() == (quant.encoded_bits(x.size()) + 7) / 8);
+  std::vector<float> out(x.size());
+  quant.decode(bytes, reference, out);
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("quantize") {
+  TEST_CASE("quantize::identity round-trips floats at 32 bits each") {
+    q::identity quant;
+    const std::vector<float> x{1.5f, -2.0f, 3.25f};
+    std::vector<std::byte> bytes{std::byte{7}};  // encode appends
+    asgd::rng g;
+    quant.encode(x, bytes, g);
+    CHECK(bytes.size() == 1 + 12);
+    std::vector<float> out(3);
+    quant.decode(std::span<const std::byte>(bytes).subspan(1), x, out);
+    CHECK(out == x);
+    CHECK(quant.encoded_bits(3) == 96);
+    CHECK_THROWS_WITH_AS(quant.decode(std::span<const std::byte>(bytes), x, out),
+                         doctest::Contains("13 bytes into 3 floats"), std::invalid_argument);
+  }
+
+  TEST_CASE("quantize::fp16 rounds to nearest even, saturates to infinity, keeps NaN") {
+    using h = q::fp16;
+    for (float v : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 0x1p-14f, 0x1p-24f, 1024.0f + 1.0f}) {
+      CAPTURE(v);
+      CHECK(h::to_float(h::to_half(v)) == v);  // exactly representable
+    }
+    CHECK(std::signbit(h::to_float(h::to_half(-0.0f))));
+    // 1 + 2^-11 lies halfway between 1 and 1 + 2^-10: ties go to the even mantissa (1).
+    CHECK(h::to_float(h::to_half(1.0f + 0x1p-11f)) == 1.0f);
+    CHECK(h::to_float(h::to_half(1.0f + 3 * 0x1p-11f)) == 1.0f + 2 * 0x1p-10f);
+    CHECK(h::to_float(h::to_half(1.0f + 0x1p-11f + 0x1p-20f)) == 1.0f + 0x1p-10f);
+    CHECK(std::isinf(h::to_float(h::to_half(70000.0f))));
+    CHECK(h::to_float(h::to_half(65519.0f)) == 65504.0f);  // below the rounding boundary
+    CHECK(std::isinf(h::to_float(h::to_half(65520.0f))));  // at it: rounds up to infinity
+    CHECK(std::isnan(h::to_float(h::to_half(std::numeric_limits<float>::quiet_NaN()))));
+    CHECK(h::to_float(h::to_half(0x1p-26f)) == 0.0f);        // below half the smallest subnormal
+    CHECK(h::to_float(h::to_half(0x1.8p-24f)) == 0x1p-23f);  // 1.5 subnormal units round to 2 (even)
+    // Against the compiler's own conversion, where it has one; else the error bound.
+    asgd::rng g(5);
+    for (int k = 0; k < 20000; ++k) {
+      const auto v = static_cast<float>(std::ldexp(g.uniform() * 2.0 - 1.0, static_cast<int>(g.below(40)) - 28));
+#if defined(__FLT16_MAX__) && !defined(__clang__)
+      CHECK(h::to_float(h::to_half(v)) == static_cast<float>(static_cast<_Float16>(v)));
+#endif
+      if (std::fabs(v) >= 0x1p-14f) CHECK(std::fabs(h::to_float(h::to_half(v)) - v) <= std::fabs(v) * 0x1p-11f);
+    }
+    const std::vector<float> x{0.5f, -3.0f, 1e-3f};
+    const auto out = round_trip(q::fp16{}, x, x, g);
+    CHECK(out[0] == 0.5f);
+    CHECK(out[2] == doctest::Approx(1e-3).epsilon(1e-3));
+    CHECK(q::fp16{}.encoded_bits(10) == 160);
+  }
+
+  TEST_CASE("quantize::bf16 keeps float's range with 8 significant bits") {
+    using b = q::bf16;
+    CHECK(b::to_float(b::to_bf16(1.0f)) == 1.0f);
+    CHECK(b::to_float(b::to_bf16(1e30f)) == doctest::Approx(1e30).epsilon(1e-2));
+    CHECK(b::to_float(b::to_bf16(1.0f + 0x1p-8f)) == 1.0f);                  // a tie: to even
+    CHECK(b::to_float(b::to_bf16(1.0f + 3 * 0x1p-8f)) == 1.0f + 0x1p-6f);    // a tie: to even (up)
+    CHECK(std::isnan(b::to_float(b::to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+    CHECK(std::isinf(b::to_float(b::to_bf16(std::numeric_limits<float>::infinity()))));
+    asgd::rng g(6);
+    for (int k = 0; k < 10000; ++k) {
+      const auto v = static_cast<float>(g.normal() * 100.0);
+      CHECK(std::fabs(b::to_float(b::to_bf16(v)) - v) <= std::fabs(v) * 0x1p-8f);
+    }
+  }
+
+  TEST_CASE("quantize::qsgd is unbiased and its variance is (N/s)^2 p (1-p)") {
+    const q::qsgd<4> quant{.bucket = 16};  // 7 levels: coarse, so the variance is large
+    static_assert(q::qsgd<4>::levels == 7 && q::qsgd<8>::levels == 127);
+    asgd::rng data(9);
+    std::vector<float> x(40);
+    for (auto& v : x) v = static_cast<float>(data.normal());
+    x[3] = 0.0f;
+    // The formula, per coordinate, from the bucket norms.
+    std::vector<double> expected_var(x.size());
+    for (std::size_t lo = 0; lo < x.size(); lo += quant.bucket) {
+      const std::size_t hi = std::min(x.size(), lo + quant.bucket);
+      double sq = 0.0;
+      for (std::size_t i = lo; i < hi; ++i) sq += double(x[i]) * x[i];
+      const double norm = static_cast<float>(std::sqrt(sq));
+      for (std::size_t i = lo; i < hi; ++i) {
+        const double r = 7.0 * std::fabs(x[i]) / norm;
+        const double p = r - std::floor(r);
+        expected_var[i] = (norm / 7.0) * (norm / 7.0) * p * (1.0 - p);
+      }
+    }
+    constexpr int draws = 20000;
+    std::vector<double> sum(x.size(), 0.0), sum2(x.size(), 0.0);
+    asgd::rng g(10);
+    for (int k = 0; k < draws; ++k) {
+      std::vector<std::byte> bytes;
+      quant.encode(x, bytes, g);
+      REQUIRE(bytes.size() == (40 * 4 + 3 * 32 + 7) / 8);
+      std::vector<float> out(x.size());
+      quant.decode(bytes, x, out);
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        sum[i] += out[i];
+        sum2[i] += double(out[i]) * out[i];
+      }
+    }
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      CAPTURE(i);
+      const double mean = sum[i] / draws;
+      const double var = sum2[i] / draws - mean * mean;
+      // Unbiased: the mean of 20000 draws is within 5 standard errors of x_i.
+      CHECK(std::fabs(mean - x[i]) <= 5.0 * std::sqrt(expected_var[i] / draws) + 1e-6);
+      // The variance matches the formula to within 10% (plus float rounding of the levels).
+      CHECK(std::fabs(var - expected_var[i]) <= 0.1 * expected_var[i] + 1e-6);
+    }
+    CHECK(sum[3] == 0.0);  // zero stays zero
+    CHECK(q::qsgd<8>{}.encoded_bits(1000) == 8 * 1000 + 2 * 32);
+    CHECK_THROWS_WITH_AS(q::qsgd<8>{.bucket = 0}.validate(), doctest::Contains("bucket = 0"), std::invalid_argument);
+    std::vector<float> out(5);
+    CHECK_THROWS_WITH_AS(q::qsgd<8>{}.decode(std::vector<std::byte>(3), out, out), doctest::Contains("expects 9"),
+                         std::invalid_argument);
+  }
+
+  TEST_CASE("quantize::qsgd with many levels is close, and exact on the bucket's largest value") {
+    asgd::rng g(12);
+    const std::vector<float> x{3.0f, 0.0f, 0.0f, 4.0f};  // norm 5
+    const auto out = round_trip(q::qsgd<8>{.bucket = 4}, x, x, g);
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::fabs(out[i] - x[i]) <= 5.0f / 127.0f + 1e-6f);
+    const std::vector<float> single{-2.0f};  // |v| = norm: always the top level
+    CHECK(round_trip(q::qsgd<8>{}, single, single, g)[0] == doctest::Approx(-2.0).epsilon(1e-6));
+  }
+
+  TEST_CASE("quantize::lattice decodes exactly near its reference and wrongly far from it") {
+    const q::lattice quant{.epsilon = 0.01, .bits = 8};  // q = 256 cells: a window of +-1.27
+    asgd::rng g(13);
+    std::vector<float> x(200), ref(200);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      x[i] = static_cast<float>(g.normal() * 5.0);
+      ref[i] = x[i] + static_cast<float>((g.uniform() * 2.0 - 1.0) * 1.2);  // within eps (q-1)/2 = 1.275
+    }
+    const auto out = round_trip(quant, x, ref, g);
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::fabs(out[i] - x[i]) <= 0.005f + 1e-5f);
+    // A reference 2 away: the nearest point with the same residue is 2.56 off.
+    const std::vector<float> far_ref{x[0] + 2.0f};
+    const auto wrong = round_trip(quant, {x[0]}, far_ref, g);
+    CHECK(std::fabs(wrong[0] - x[0]) == doctest::Approx(2.56).epsilon(0.01));
+    CHECK(quant.encoded_bits(200) == 1600);
+    CHECK_THROWS_WITH_AS(q::lattice{.epsilon = 0}.validate(), doctest::Contains("epsilon"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(q::lattice{.bits = 30}.validate(), doctest::Contains("[2, 24]"), std::invalid_argument);
+    std::vector<std::byte> bytes;
+    const std::vector<float> nan{std::numeric_limits<float>::quiet_NaN()};
+    CHECK_THROWS_WITH_AS(quant.encode(nan, bytes, g), doctest::Contains("non-finite value at 0"),
+                         std::invalid_argument);
+  }
+}

@@ -4,12 +4,13 @@
 #   scripts/test.sh            all of the below, in this order
 #   scripts/test.sh release    Release build (warnings are errors): every test except benchmarks
 #                              (unit, concurrency, compile_fail, packaging, example, docs)
-#   scripts/test.sh tsan       ThreadSanitizer build: the concurrency tests, the stores and the trainer
+#   scripts/test.sh tsan       ThreadSanitizer build: the concurrency tests, the stores, the trainer,
+#                              the transport and averaging nodes
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: every test of
 #                              the library (unit, concurrency, examples, docs); not asgd-train's
 #                              command-line tests (its 84 trainer instantiations take minutes to
 #                              build with ASan; the Release run has them, the fuzzers its readers)
-#   scripts/test.sh clang      Clang build of the library, tests and examples: the unit tests
+#   scripts/test.sh clang      Clang build of the library and tests: the unit tests
 #   scripts/test.sh fuzz       libFuzzer (Clang, ASan+UBSan) on the IDX and checkpoint readers, 30 s each
 #
 # Build trees go to build-<name>/. A sanitizer report fails the test that produced it.
@@ -47,11 +48,11 @@ run_release() {
 }
 
 run_tsan() {
-  step "ThreadSanitizer: concurrency tests, stores and the trainer"
+  step "ThreadSanitizer: concurrency tests, stores, trainer, transport and nodes"
   configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASGD_SANITIZER=thread -DASGD_BUILD_EXAMPLES=OFF \
     -DASGD_BUILD_BENCHMARKS=OFF
-  cmake --build build-tsan -j "$jobs" --target test_concurrency test_consistency test_transport test_trainer
-  (cd build-tsan && ctest -j "$jobs" -R '^test_(concurrency|consistency|transport|trainer):')
+  cmake --build build-tsan -j "$jobs" --target test_concurrency test_consistency test_transport test_trainer test_nodes
+  (cd build-tsan && ctest -j "$jobs" -R '^test_(concurrency|consistency|transport|trainer|nodes):')
 }
 
 run_asan() {
@@ -65,7 +66,7 @@ run_asan() {
 run_clang() {
   step "Clang build: unit tests"
   configure build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DASGD_WERROR=ON \
-    -DASGD_BUILD_BENCHMARKS=OFF -DASGD_BUILD_TOOLS=OFF
+    -DASGD_BUILD_BENCHMARKS=OFF -DASGD_BUILD_TOOLS=OFF -DASGD_BUILD_EXAMPLES=OFF
   cmake --build build-clang -j "$jobs"
   (cd build-clang && ctest -j "$jobs" -L unit)
 }

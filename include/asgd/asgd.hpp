@@ -33,11 +33,25 @@
 #include <asgd/consistency/sequential.hpp>
 #include <asgd/consistency/synchronous.hpp>
 
+#include <asgd/topology/all_reduce.hpp>
+#include <asgd/topology/exponential.hpp>
+#include <asgd/topology/federated.hpp>
 #include <asgd/topology/none.hpp>
+#include <asgd/topology/random_pairs.hpp>
+#include <asgd/topology/ring.hpp>
+#include <asgd/topology/torus.hpp>
+
+#include <asgd/transport/error.hpp>
 #include <asgd/transport/in_process.hpp>
+
+#include <asgd/quantize/bf16.hpp>
+#include <asgd/quantize/fp16.hpp>
 #include <asgd/quantize/identity.hpp>
+#include <asgd/quantize/lattice.hpp>
+#include <asgd/quantize/qsgd.hpp>
 
 #include <asgd/metrics/histogram.hpp>
+#include <asgd/nodes.hpp>
 
 #include <asgd/data/idx.hpp>
 #include <asgd/data/images.hpp>

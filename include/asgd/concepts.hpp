@@ -238,6 +238,17 @@ concept consistency_mode_has_lifecycle =
       { cs.version() } -> std::convertible_to<std::uint64_t>;
       { cs.stats() } -> std::same_as<store_stats>;
     };
+/// Optional, required of a node's mode (a trainer whose topology averages): `M::concurrent_mix`
+/// is a `bool` constant, and `store.mix(delta)` adds the `std::span<const float>` `delta` to the
+/// model in place (an averaging round's `x += avg - snapshot`): while workers run when
+/// `concurrent_mix` is true, else only while they wait (blocking averaging).
+template <class M>
+concept consistency_mode_can_mix =
+    consistency_mode_has_store<M> && requires(detail::store_t<M>& s, std::span<const float> delta) {
+      { M::concurrent_mix } -> std::convertible_to<bool>;
+      s.mix(delta);
+    };
+
 template <class M>
 concept consistency_mode = consistency_mode_has_tag<M> && consistency_mode_has_traits<M> &&
                            consistency_mode_has_store<M> && consistency_mode_has_read<M> &&
@@ -266,10 +277,12 @@ concept averaging_topology = averaging_topology_has_tag<T> && averaging_topology
 ///   1. `using policy_kind = asgd::transport_tag;`
 ///   2. `t.node_id()` and `t.node_count()` convert to `std::size_t`.
 ///   3. `t.all_reduce_mean(v)` replaces the `std::span<float>` `v` of every node by the mean over
-///      all nodes (a collective: every node calls it).
-///   4. `t.exchange(peers, send, received)` sends the bytes `send` to every node in `peers` and
-///      receives each peer's bytes into `received[k]` (a collective over the nodes that name
-///      each other).
+///      all nodes (a collective: every node calls it, in the same order).
+///   4. `t.exchange(round, peers, send, received)` sends the bytes `send` to every node in `peers`
+///      and receives, from each of them, its bytes of the same `round` into `received[k]`
+///      (point to point: a node waits only for the peers it names; peers name each other).
+/// Both throw `asgd::transport_error` (naming the operation, round and peer) when a peer fails
+/// or does not answer within the transport's timeout: a lost node ends a run, never hangs it.
 template <class T>
 concept transport_has_tag = detail::has_policy_kind<T, transport_tag>;
 template <class T>
@@ -279,10 +292,10 @@ concept transport_has_identity = requires(const T& t) {
 };
 template <class T>
 concept transport_has_collectives =
-    requires(T& t, std::span<float> v, std::span<const std::size_t> peers, std::span<const std::byte> send,
-             std::vector<std::vector<std::byte>>& received) {
+    requires(T& t, std::span<float> v, std::uint64_t round, std::span<const std::size_t> peers,
+             std::span<const std::byte> send, std::vector<std::vector<std::byte>>& received) {
       t.all_reduce_mean(v);
-      t.exchange(peers, send, received);
+      t.exchange(round, peers, send, received);
     };
 template <class T>
 concept communication_transport = transport_has_tag<T> && transport_has_identity<T> && transport_has_collectives<T>;

@@ -55,6 +55,30 @@ struct loss_point {
   double loss = 0.0;          ///< mean minibatch loss over the interval
 };
 
+/// The consensus distance measured after an averaging round.
+struct consensus_point {
+  std::uint64_t round = 0;  ///< rounds done
+  double distance = 0.0;    ///< sum over nodes of |x_i - mean|^2
+};
+
+/// What a node (a trainer whose topology averages) measured of its averaging.
+struct node_report {
+  std::size_t node = 0;
+  std::size_t nodes = 1;
+  std::string topology;
+  std::string transport;
+  std::string quantizer;
+  bool blocking = false;
+  std::uint64_t rounds = 0;          ///< averaging rounds this node took part in
+  double exchange_seconds = 0.0;     ///< time in rounds: snapshot, encode, exchange, decode, mix
+  double overlap = 0.0;              ///< share of exchange_seconds during which the workers kept computing
+  std::uint64_t bytes_sent = 0;      ///< bytes this node sent to peers (all-reduce: its ring share)
+  std::uint64_t bits_sent = 0;       ///< the quantizer's bits for the same payloads
+  std::vector<consensus_point> consensus;       ///< during the run (settings.averaging.consensus_every)
+  double final_consensus_distance = 0.0;        ///< after the last step, before the final average
+  bool final_average = false;                   ///< all nodes averaged once more at the end
+};
+
 /// The result of `trainer::run()`.
 struct report {
   // What ran.
@@ -86,6 +110,9 @@ struct report {
   metrics::histogram cas_retries{256};  ///< failed publications per step (Leashed-SGD; else all 0)
   std::size_t peak_live_versions = 1;   ///< most model buffers alive at once (Leashed-SGD)
   std::size_t allocated_versions = 1;   ///< model buffers ever allocated (Leashed-SGD)
+
+  // Averaging between nodes (a trainer whose topology averages; empty for a lone node).
+  std::optional<node_report> node;
 
   [[nodiscard]] std::string to_json() const {
     detail::json_writer j;
@@ -131,6 +158,19 @@ struct report {
     write_histogram(j, "cas_retries", cas_retries);
     j.field("peak_live_versions", std::uint64_t{peak_live_versions});
     j.field("allocated_versions", std::uint64_t{allocated_versions});
+    if (node) {
+      const node_report& n = *node;
+      j.key("node").begin_object();
+      j.field("node", std::uint64_t{n.node}).field("nodes", std::uint64_t{n.nodes});
+      j.field("topology", n.topology).field("transport", n.transport).field("quantizer", n.quantizer);
+      j.field("blocking", n.blocking).field("rounds", n.rounds).field("exchange_seconds", n.exchange_seconds);
+      j.field("overlap", n.overlap).field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
+      j.key("consensus").begin_array();
+      for (const auto& c : n.consensus) j.begin_object().field("round", c.round).field("distance", c.distance).end_object();
+      j.end_array();
+      j.field("final_consensus_distance", n.final_consensus_distance).field("final_average", n.final_average);
+      j.end_object();
+    }
     j.end_object();
     return j.str();
   }

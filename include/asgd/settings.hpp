@@ -21,6 +21,31 @@ enum class sampling {
   sharded,  ///< worker w shuffles only its 1/workers share of the samples
 };
 
+/// When a node averages its model with other nodes (a trainer whose topology is not
+/// `topology::none`). Steps count the node's minibatches, all its workers together (LAP-SGD's
+/// node-wide counter).
+struct averaging_settings {
+  std::size_t every = 8;              ///< H: node steps between averaging rounds, >= 1
+  double local_after_epoch = 0.0;     ///< post-local SGD: average after every step before this epoch, every H after
+  bool blocking = false;              ///< workers pause while the node averages (local SGD's classic form)
+  bool final_average = true;          ///< all nodes average once more after the last step (a global mean)
+  std::size_t consensus_every = 0;    ///< rounds between consensus-distance measurements (0: only at the end)
+
+  void validate() const {
+    detail::require(every >= 1, "settings.averaging", "every", every, "must be at least 1");
+    detail::require(std::isfinite(local_after_epoch) && local_after_epoch >= 0.0, "settings.averaging",
+                    "local_after_epoch", local_after_epoch, "must be a finite number >= 0");
+  }
+
+  friend bool operator==(const averaging_settings&, const averaging_settings&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const averaging_settings& a) {
+    return os << "{.every = " << a.every << ", .local_after_epoch = " << a.local_after_epoch
+              << ", .blocking = " << (a.blocking ? "true" : "false")
+              << ", .final_average = " << (a.final_average ? "true" : "false")
+              << ", .consensus_every = " << a.consensus_every << '}';
+  }
+};
+
 /// Settings of one training run. Every field has a default; `validate()` (called by
 /// `trainer::run`) throws std::invalid_argument naming the first bad field and its value.
 struct settings {
@@ -39,6 +64,7 @@ struct settings {
   bool evaluate = true;         ///< evaluate the final model when the problem can
   bool evaluate_epochs = false;  ///< also evaluate at every epoch's end (all workers pause)
   std::size_t evaluations_per_epoch = 0;  ///< evaluate this often within each epoch too (0: only as above)
+  averaging_settings averaging = {};      ///< between nodes; ignored by a single node
 
   void validate() const {
     detail::require(threads >= 1, "settings", "threads", threads, "must be at least 1");
@@ -51,6 +77,7 @@ struct settings {
                     "must be at most 1000");
     lr_schedule.validate();
     staleness.validate();
+    averaging.validate();
   }
 
   friend bool operator==(const settings&, const settings&) = default;
@@ -61,7 +88,7 @@ struct settings {
               << ", .sample_order = " << (s.sample_order == sampling::shared ? "shared" : "sharded")
               << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false")
               << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false")
-              << ", .evaluations_per_epoch = " << s.evaluations_per_epoch << '}';
+              << ", .evaluations_per_epoch = " << s.evaluations_per_epoch << ", .averaging = " << s.averaging << '}';
   }
 };
 

@@ -5,6 +5,7 @@
 #include <asgd/checkpoint.hpp>
 #include <asgd/concepts.hpp>
 #include <asgd/consistency/hogwild.hpp>
+#include <asgd/detail/averager.hpp>
 #include <asgd/detail/checks.hpp>
 #include <asgd/detail/describe.hpp>
 #include <asgd/detail/memory.hpp>
@@ -28,12 +29,14 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -109,11 +112,13 @@ class trainer {
   static_assert(detail::check_averaging_topology<topology_type>(), "asgd: see the topology error above");
   static_assert(detail::check_transport<transport_type>(), "asgd: see the transport error above");
   static_assert(detail::check_quantizer<quantizer_type>(), "asgd: see the quantizer error above");
-  // This trainer runs one node. Averaging between nodes needs an averager beside the workers
-  // (the node trainer on the roadmap); here the topology must be topology::none.
-  static_assert(std::is_same_v<topology_type, topology::none>,
-                "asgd: asgd::trainer trains one node and takes topology::none; averaging between nodes needs the "
-                "node trainer. See docs/policies/topology.md");
+
+  /// True when the trainer is a node that averages with others (its topology is not `none`).
+  static constexpr bool averages = !std::is_same_v<topology_type, topology::none>;
+  // A node's averager adds `avg - snapshot` into the shared model: the mode must say how.
+  static_assert(!averages || consistency_mode_can_mix<consistency_type>,
+                "asgd: this consistency mode cannot be a node's: its store has no mix(delta) and concurrent_mix "
+                "(concept consistency_mode, optional clause 11). See docs/policies/consistency.md");
 
   /// @param problem  the problem; each worker thread gets its own copy
   /// @param config   run settings, checked by run()
@@ -160,6 +165,9 @@ class trainer {
   [[nodiscard]] const update_rule_type& update_rule() const noexcept { return update_; }
   [[nodiscard]] const block_selector_type& block_selector() const noexcept { return selector_; }
   [[nodiscard]] const consistency_type& consistency() const noexcept { return consistency_; }
+  [[nodiscard]] const topology_type& topology() const noexcept { return topology_; }
+  [[nodiscard]] const transport_type& transport() const noexcept { return transport_; }
+  [[nodiscard]] const quantizer_type& quantizer() const noexcept { return quantizer_; }
 
  private:
   using store_type = typename consistency_type::store;
@@ -198,6 +206,25 @@ class trainer {
     schedule lr_schedule;  // the settings' schedule with the run's length filled in
     bool epoch_pauses = false;
     std::uint64_t evaluate_every = 0;  // steps between evaluations within epochs (0: none)
+    // Averaging between nodes.
+    std::size_t node = 0;
+    std::size_t nodes = 1;
+    param_range shard;                    // this node's samples
+    bool averaging = false;               // a node with peers: rounds happen
+    std::vector<std::uint64_t> triggers;  // round r happens once the node has done triggers[r] steps
+  };
+
+  // The averaging side of a run (used only when plan::averaging).
+  using averager_type = detail::averager<topology_type, transport_type, quantizer_type>;
+  struct averaging_state {
+    std::unique_ptr<averager_type> averager;
+    std::vector<float> snapshot;
+    std::vector<float> mixed;
+    std::size_t next_round = 0;  // rounds done
+    double exchange_seconds = 0.0;
+    double overlap_seconds = 0.0;
+    std::vector<consensus_point> consensus;
+    double final_consensus = 0.0;
   };
 
   // Minibatch losses binned by step: per loss-curve interval, or per epoch.
@@ -275,6 +302,14 @@ class trainer {
   struct shared_state {
     alignas(detail::cache_line) std::atomic<std::uint64_t> next_step{0};
     alignas(detail::cache_line) std::atomic<bool> stop{false};
+    // A node's averager waits for `done_steps` to reach `wake_at`; a worker that takes it there
+    // bumps `wake` and notifies (the averager sets wake_at to "never" while it is busy).
+    alignas(detail::cache_line) std::atomic<std::uint64_t> done_steps{0};
+    alignas(detail::cache_line) std::atomic<std::uint64_t> wake_at{~std::uint64_t{0}};
+    std::atomic<std::uint32_t> wake{0};
+    std::atomic<bool> workers_done{false};
+    std::chrono::steady_clock::time_point workers_end;  // written before workers_done is set
+    averaging_state avg;
     std::mutex error_mutex;
     std::exception_ptr error;
     std::chrono::steady_clock::time_point start;
@@ -309,6 +344,10 @@ class trainer {
   void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, pause_barrier& pause);
   void step(worker_context& c, std::uint64_t k, const plan& p, store_type& store, shared_state& sh);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
+  void wake_averager(shared_state& sh) const;
+  void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps);
+  void average_in_background(const plan& p, store_type& store, shared_state& sh);
+  void finish_averaging(const plan& p, store_type& store, shared_state& sh);
   void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,
                         const shared_state& sh, std::uint64_t step, double trained_seconds) const;
   void write_identity(byte_writer& w, const plan& p) const;
@@ -341,12 +380,25 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   detail::validate_if_possible(update_);
   detail::validate_if_possible(selector_);
   detail::validate_if_possible(consistency_);
+  detail::validate_if_possible(topology_);
+  detail::validate_if_possible(quantizer_);
 
   plan p;
   p.dimension = static_cast<std::size_t>(problem_.dimension());
   p.samples = static_cast<std::size_t>(problem_.num_samples());
   p.workers = settings_.threads;
   const std::string mode = "consistency::" + std::string(detail::describe(consistency_));
+  if constexpr (averages) {
+    p.node = transport_.node_id();
+    p.nodes = transport_.node_count();
+    p.averaging = p.nodes > 1;
+  }
+  // Node k trains on its share of the samples (all of them for a lone node).
+  p.shard = {p.node * p.samples / p.nodes, (p.node + 1) * p.samples / p.nodes};
+  const std::string share =
+      p.nodes > 1 ? "node " + std::to_string(p.node) + "'s " + std::to_string(p.shard.size()) + " of the problem's " +
+                        std::to_string(p.samples) + " samples"
+                  : "the problem's " + std::to_string(p.samples) + " samples";
 
   detail::require(p.dimension >= 1, "problem", "dimension()", p.dimension, "must be at least 1");
   detail::require(p.samples >= 1, "problem", "num_samples()", p.samples, "must be at least 1");
@@ -354,12 +406,13 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
                   mode + " runs at most " + std::to_string(consistency_type::max_workers) + " worker thread(s)");
   detail::require(p.workers <= p.dimension, "settings", "threads", p.workers,
                   "exceeds the problem's " + std::to_string(p.dimension) + " parameters");
-  detail::require(settings_.batch <= p.samples, "settings", "batch", settings_.batch,
-                  "exceeds the problem's " + std::to_string(p.samples) + " samples");
-  detail::require(settings_.sample_order != sampling::sharded || p.workers <= p.samples, "settings", "threads",
+  detail::require(settings_.batch <= p.shard.size(), "settings", "batch", settings_.batch, "exceeds " + share);
+  detail::require(settings_.sample_order != sampling::sharded || p.workers <= p.shard.size(), "settings", "threads",
                   p.workers, "exceeds the samples, so a sharded worker would have none");
 
-  p.steps_per_epoch = (p.samples + settings_.batch - 1) / settings_.batch;
+  // An epoch is one pass over the data by all nodes together, so every node has the same
+  // number of steps (and of averaging rounds) whatever its share.
+  p.steps_per_epoch = (p.samples + p.nodes * settings_.batch - 1) / (p.nodes * settings_.batch);
   p.total_steps = settings_.steps > 0 ? settings_.steps : settings_.epochs * p.steps_per_epoch;
   // Lockstep modes take their steps in rounds of one step per worker.
   if constexpr (consistency_type::lockstep) p.total_steps = (p.total_steps + p.workers - 1) / p.workers * p.workers;
@@ -371,6 +424,27 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   p.epoch_pauses = settings_.evaluate_epochs || static_cast<bool>(on_epoch_);
   if (settings_.evaluations_per_epoch > 0) {
     p.evaluate_every = std::max<std::uint64_t>(1, p.steps_per_epoch / settings_.evaluations_per_epoch);
+  }
+  if (p.averaging) {
+    const averaging_settings& a = settings_.averaging;
+    if constexpr (averages) {
+      if (!a.blocking && !consistency_type::concurrent_mix) {
+        throw std::invalid_argument("asgd: settings.averaging.blocking = false, but " + mode +
+                                    " cannot mix an average into its model while workers run; set blocking = true");
+      }
+    }
+    if (checkpoint_every_ > 0 || !resume_file_.empty()) {
+      throw std::invalid_argument("asgd: checkpoints of averaging nodes are not supported (node " +
+                                  std::to_string(p.node) + " of " + std::to_string(p.nodes) + ")");
+    }
+    // Post-local SGD: a round after every step until the switch, then every H steps.
+    const auto local_from =
+        static_cast<std::uint64_t>(std::llround(a.local_after_epoch * static_cast<double>(p.steps_per_epoch)));
+    for (std::uint64_t k = 0;;) {
+      k += k < local_from ? 1 : a.every;
+      if (k > p.total_steps) break;
+      p.triggers.push_back(k);
+    }
   }
   if (checkpoint_every_ > 0 || !resume_file_.empty()) {
     if constexpr (!checkpointable_policy<update_rule_type>) {
@@ -435,6 +509,10 @@ std::uint64_t trainer<Problem, Policies...>::next_boundary(const plan& p, std::u
   if (p.epoch_pauses) b = std::min(b, round((k / p.steps_per_epoch + 1) * p.steps_per_epoch));
   if (checkpoint_every_ > 0) b = std::min(b, round((k / checkpoint_every_ + 1) * checkpoint_every_));
   if (p.evaluate_every > 0) b = std::min(b, round((k / p.evaluate_every + 1) * p.evaluate_every));
+  if (p.averaging && settings_.averaging.blocking) {  // workers wait while the node averages
+    const auto next = std::upper_bound(p.triggers.begin(), p.triggers.end(), k);
+    if (next != p.triggers.end()) b = std::min(b, round(*next));
+  }
   return b;
 }
 
@@ -458,7 +536,8 @@ report trainer<Problem, Policies...>::run() {
     resume.emplace(open_checkpoint(resume_bytes, resume_file_.string()), resume_file_.string());
     read_checkpoint_header(*resume, p, sh, initial);
   }
-  store_type store(consistency_, store_config{p.dimension, p.workers}, std::span<const float>(initial));
+  store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u},
+                   std::span<const float>(initial));
 
   // Every worker's private part is made here, so an allocation failure throws before any
   // thread waits for another.
@@ -469,7 +548,7 @@ report trainer<Problem, Policies...>::run() {
   for (std::size_t w = 0; w < p.workers; ++w) {
     ctx.push_back({w, problem_, update_.make_state(p.dimension),
                    selector_.make_state({p.layout, p.dimension, w, p.workers, settings_.seed}),
-                   detail::batch_sampler(p.samples, settings_.sample_order, w, p.workers, settings_.seed),
+                   detail::batch_sampler(p.shard, settings_.sample_order, w, p.workers, settings_.seed, p.node),
                    store.make_worker(w), std::vector<float>(sparse_problem<Problem> ? 0 : p.dimension),
                    sparse_gradient{}, 0, worker_stats{}});
     auto& st = ctx.back().stats;
@@ -482,18 +561,48 @@ report trainer<Problem, Policies...>::run() {
     for (const auto& c : ctx) sh.restored_steps += c.stats.steps;
   }
 
+  if (p.averaging) {
+    sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed);
+    sh.avg.snapshot.assign(p.dimension, 0.0f);
+    sh.avg.mixed.assign(p.dimension, 0.0f);
+    const std::pair<const char*, std::uint64_t> schedule[] = {
+        {"the dimension", p.dimension}, {"the steps per node", p.total_steps}, {"the averaging rounds", p.triggers.size()},
+        {"settings.seed (it draws the random matchings)", settings_.seed}};
+    sh.avg.averager->handshake(schedule);
+  }
   pause_barrier pause(static_cast<std::ptrdiff_t>(p.workers), pause_completion{this, &p, &store, &ctx, &sh});
   sh.next_step.store(sh.reported_step, std::memory_order_relaxed);
   sh.segment_end = next_boundary(p, sh.reported_step);
   sh.start = std::chrono::steady_clock::now();
   {
+    std::thread averager;
+    if (p.averaging && !settings_.averaging.blocking) averager = std::thread([&] { average_in_background(p, store, sh); });
     std::vector<std::thread> threads;
     threads.reserve(p.workers);
     for (auto& c : ctx) threads.emplace_back([&, cp = &c] { work(*cp, p, store, sh, pause); });
     for (auto& t : threads) t.join();
+    sh.workers_end = std::chrono::steady_clock::now();
+    sh.workers_done.store(true, std::memory_order_release);
+    if (averager.joinable()) {
+      wake_averager(sh);
+      averager.join();
+    }
+    if (p.averaging && !sh.error) {
+      try {
+        finish_averaging(p, store, sh);
+      } catch (...) {
+        sh.error = std::current_exception();
+      }
+    }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sh.start).count();
-  if (sh.error) std::rethrow_exception(sh.error);
+  if (sh.error) {
+    if constexpr (requires(transport_type& t) { t.leave(std::string_view{}); }) {
+      // Peers waiting for this node learn at once that it is gone, instead of at their timeout.
+      if (p.averaging) transport_.leave("its run failed");
+    }
+    std::rethrow_exception(sh.error);
+  }
   if (checkpoint_every_ > 0 && sh.checkpointed_step < p.total_steps) {
     // The end of the run is a checkpoint too, so a longer run can continue from it.
     parameters_.assign(p.dimension, 0.0f);
@@ -541,6 +650,7 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
       if (!sh.error) sh.error = std::current_exception();
     }
     sh.stop.store(true, std::memory_order_relaxed);
+    if (p.averaging) wake_averager(sh);
     pause.arrive_and_drop();  // nobody waits for this worker at a pause
   }
   store.finish(c.part);
@@ -609,6 +719,90 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, con
   st.retries.add(res.retries);
   st.intervals.add(static_cast<std::size_t>(k / p.log_every), loss, now);
   st.epochs.add(static_cast<std::size_t>(k / p.steps_per_epoch), loss, now);
+  if (p.averaging) {
+    // Sequentially consistent with the averager's store of wake_at and load of done_steps:
+    // either it sees this step, or this worker sees its wake_at and wakes it.
+    const std::uint64_t done = sh.done_steps.fetch_add(1, std::memory_order_seq_cst) + 1;
+    if (done >= sh.wake_at.load(std::memory_order_seq_cst)) wake_averager(sh);
+  }
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
+  sh.wake.fetch_add(1, std::memory_order_release);
+  sh.wake.notify_all();
+}
+
+// One averaging round, from the node's side: snapshot, exchange and mix by the topology, then
+// add (mix - snapshot) into the model in place, so updates made meanwhile are kept (LAP-SGD).
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
+                                                   std::uint64_t done_steps) {
+  averaging_state& a = sh.avg;
+  while (a.next_round < p.triggers.size() && p.triggers[a.next_round] <= done_steps) {
+    const auto t0 = std::chrono::steady_clock::now();
+    store.copy_to(std::span<float>(a.snapshot));
+    a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
+    for (std::size_t i = 0; i < p.dimension; ++i) a.mixed[i] -= a.snapshot[i];
+    store.mix(std::span<const float>(a.mixed));
+    const auto t1 = std::chrono::steady_clock::now();
+    a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();
+    if (!settings_.averaging.blocking) {
+      // Workers computed through the round, unless they finished during it.
+      const auto computing_until = sh.workers_done.load(std::memory_order_acquire) ? std::min(t1, sh.workers_end) : t1;
+      if (computing_until > t0) a.overlap_seconds += std::chrono::duration<double>(computing_until - t0).count();
+    }
+    ++a.next_round;
+    const std::size_t every = settings_.averaging.consensus_every;
+    if (every > 0 && a.next_round % every == 0) {
+      store.copy_to(std::span<float>(a.snapshot));
+      a.consensus.push_back({a.next_round, a.averager->consensus_distance(a.snapshot)});
+    }
+  }
+}
+
+// The averager thread of a non-blocking node: it sleeps until the workers have taken the next
+// round's steps, runs the round, and repeats; it never holds anything the workers wait for.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::average_in_background(const plan& p, store_type& store, shared_state& sh) {
+  try {
+    while (sh.avg.next_round < p.triggers.size()) {
+      const std::uint64_t due = p.triggers[sh.avg.next_round];
+      for (;;) {
+        const std::uint32_t seen = sh.wake.load(std::memory_order_acquire);
+        sh.wake_at.store(due, std::memory_order_seq_cst);
+        if (sh.done_steps.load(std::memory_order_seq_cst) >= due) break;
+        if (sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire)) {
+          sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+          return;  // the run failed; finish_averaging is not called
+        }
+        sh.wake.wait(seen, std::memory_order_acquire);
+      }
+      sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+      average_rounds(p, store, sh, sh.done_steps.load(std::memory_order_acquire));
+    }
+  } catch (...) {
+    {
+      std::lock_guard lock(sh.error_mutex);
+      if (!sh.error) sh.error = std::current_exception();
+    }
+    sh.stop.store(true, std::memory_order_relaxed);
+  }
+}
+
+// After the last step: the rounds still due (blocking nodes take their last ones here), the
+// consensus distance, and the final global average.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& store, shared_state& sh) {
+  averaging_state& a = sh.avg;
+  average_rounds(p, store, sh, p.total_steps);
+  store.copy_to(std::span<float>(a.snapshot));
+  a.final_consensus = a.averager->consensus_distance(a.snapshot);
+  if (settings_.averaging.final_average) {
+    a.averager->global_mean(a.snapshot, std::span<float>(a.mixed));
+    for (std::size_t i = 0; i < p.dimension; ++i) a.mixed[i] -= a.snapshot[i];
+    store.mix(std::span<const float>(a.mixed));
+  }
 }
 
 // Runs on one thread while every other worker waits: checks the parameters, reports finished
@@ -619,6 +813,8 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   const std::uint64_t k = sh.segment_end;  // every step before k is done, none after it begun
   try {
     if (!sh.stop.load(std::memory_order_relaxed)) {
+      // A blocking node averages here, while its workers wait; that is training time.
+      if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
       const auto t0 = std::chrono::steady_clock::now();
       parameters_.assign(p.dimension, 0.0f);
       store.copy_to(std::span<float>(parameters_));
@@ -806,6 +1002,27 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
   const store_stats ss = store.stats();
   r.peak_live_versions = ss.peak_live_versions;
   r.allocated_versions = ss.allocated_versions;
+  if constexpr (averages) {
+    node_report n;
+    n.node = p.node;
+    n.nodes = p.nodes;
+    n.topology = detail::describe(topology_);
+    n.transport = detail::describe(transport_);
+    n.quantizer = detail::describe(quantizer_);
+    n.blocking = settings_.averaging.blocking;
+    const averaging_state& a = sh.avg;
+    n.rounds = a.next_round;
+    n.exchange_seconds = a.exchange_seconds;
+    n.overlap = a.exchange_seconds > 0 ? a.overlap_seconds / a.exchange_seconds : 0.0;
+    if (a.averager) {
+      n.bytes_sent = a.averager->bytes_sent();
+      n.bits_sent = a.averager->bits_sent();
+    }
+    n.consensus = a.consensus;
+    n.final_consensus_distance = a.final_consensus;
+    n.final_average = p.averaging && settings_.averaging.final_average;
+    r.node = std::move(n);
+  }
 
   const std::size_t intervals = ctx.front().stats.intervals.loss.size();
   for (std::size_t j = 0; j < intervals; ++j) {

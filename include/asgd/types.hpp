@@ -69,6 +69,7 @@ struct apply_result {
 struct store_config {
   std::size_t dimension = 0;  ///< model parameters
   std::size_t workers = 1;    ///< worker threads that will call read/apply
+  std::size_t averagers = 0;  ///< averager threads that will call mix (0 or 1)
 };
 
 /// Counters a store keeps over its lifetime.

@@ -30,8 +30,28 @@ static_assert(a::consistency_mode<a::consistency::bounded_staleness<0>>);
 static_assert(a::consistency_mode<a::consistency::bounded_staleness<8>>);
 
 static_assert(a::averaging_topology<a::topology::none>);
+static_assert(a::averaging_topology<a::topology::all_reduce>);
+static_assert(a::averaging_topology<a::topology::ring>);
+static_assert(a::averaging_topology<a::topology::torus>);
+static_assert(a::averaging_topology<a::topology::exponential>);
+static_assert(a::averaging_topology<a::topology::random_pairs>);
+static_assert(a::averaging_topology<a::topology::federated>);
 static_assert(a::communication_transport<a::transport::in_process>);
 static_assert(a::quantizer<a::quantize::identity>);
+static_assert(a::quantizer<a::quantize::fp16>);
+static_assert(a::quantizer<a::quantize::bf16>);
+static_assert(a::quantizer<a::quantize::qsgd<8>>);
+static_assert(a::quantizer<a::quantize::qsgd<2>>);
+static_assert(a::quantizer<a::quantize::lattice>);
+
+// Every shipped mode can be a node's (mix an average into its model).
+static_assert(a::consistency_mode_can_mix<a::consistency::sequential>);
+static_assert(a::consistency_mode_can_mix<a::consistency::synchronous>);
+static_assert(a::consistency_mode_can_mix<a::consistency::locked>);
+static_assert(a::consistency_mode_can_mix<a::consistency::hogwild>);
+static_assert(a::consistency_mode_can_mix<a::consistency::atomic_add>);
+static_assert(a::consistency_mode_can_mix<a::consistency::leashed>);
+static_assert(a::consistency_mode_can_mix<a::consistency::bounded_staleness<2>>);
 
 // Kinds do not overlap: a policy models exactly one concept.
 static_assert(!a::update_rule<a::select::full> && !a::block_selector<a::update::sgd>);

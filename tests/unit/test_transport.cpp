@@ -1,67 +1,146 @@
-// The default topology, transport and quantizer.
+// The in-process transport: all-reduce and point-to-point exchange between node threads, the
+// simulated link, and clear errors (never a hang) when a peer is missing or leaves.
 
 #include "../support.hpp"
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
+namespace {
+using asgd::transport::in_process;
+using clock_type = std::chrono::steady_clock;
+
+double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+std::vector<std::byte> bytes_of(std::size_t k, std::size_t n = 1) {
+  return std::vector<std::byte>(n, std::byte(static_cast<unsigned char>(k)));
+}
+}  // namespace
+
 TEST_SUITE("transport") {
-  TEST_CASE("topology::none keeps every node to itself") {
-    const auto row = asgd::topology::none{}.neighbours(3, 1, 4, 9);
-    CHECK(row.self_weight == 1.0f);
-    CHECK(row.peers.empty());
-  }
-
-  TEST_CASE("quantize::identity round-trips floats at 32 bits each") {
-    asgd::quantize::identity q;
-    const std::vector<float> x{1.5f, -2.0f, 3.25f};
-    std::vector<std::byte> bytes{std::byte{7}};  // encode appends
-    asgd::rng g;
-    q.encode(x, bytes, g);
-    CHECK(bytes.size() == 1 + 12);
-    std::vector<float> out(3);
-    q.decode(std::span<const std::byte>(bytes).subspan(1), x, out);
-    CHECK(out == x);
-    CHECK(q.encoded_bits(3) == 96);
-    CHECK_THROWS_WITH_AS(q.decode(std::span<const std::byte>(bytes), x, out), doctest::Contains("13 bytes into 3 floats"),
-                         std::invalid_argument);
-  }
-
   TEST_CASE("in_process: a lone node averages with itself") {
-    asgd::transport::in_process t;
+    in_process t;
     CHECK(t.node_count() == 1);
     std::vector<float> v{1, 2, 3};
     t.all_reduce_mean(v);
     CHECK(v == std::vector<float>{1, 2, 3});
   }
 
-  TEST_CASE("in_process: nodes on threads all-reduce and exchange") {
+  TEST_CASE("in_process: nodes on threads all-reduce and exchange, rounds apart" * doctest::timeout(60)) {
     constexpr std::size_t nodes = 3;
-    auto group = asgd::transport::in_process::group(nodes);
+    auto group = in_process::group(nodes);
     std::vector<std::vector<float>> models(nodes);
     std::vector<std::vector<std::vector<std::byte>>> got(nodes);
     std::vector<std::thread> threads;
     for (std::size_t k = 0; k < nodes; ++k) {
       threads.emplace_back([&, k] {
         auto& t = group[k];
-        for (int round = 0; round < 20; ++round) {
+        for (std::uint64_t round = 0; round < 20; ++round) {
           models[k].assign(7, static_cast<float>(k) + static_cast<float>(round));
           t.all_reduce_mean(models[k]);
           const std::vector<std::size_t> peers{(k + 1) % nodes, (k + nodes - 1) % nodes};
-          const std::byte me{static_cast<unsigned char>(k)};
-          t.exchange(peers, std::span<const std::byte>(&me, 1), got[k]);
+          const auto me = bytes_of(k * 100 + round);
+          t.exchange(round, peers, me, got[k]);
+          REQUIRE(got[k].size() == 2);
+          CHECK(got[k][0] == bytes_of(((k + 1) % nodes) * 100 + round));
+          CHECK(got[k][1] == bytes_of(((k + nodes - 1) % nodes) * 100 + round));
         }
       });
     }
     for (auto& th : threads) th.join();
-    for (std::size_t k = 0; k < nodes; ++k) {
+    for (std::size_t k = 0; k < nodes; ++k)
       for (float v : models[k]) CHECK(v == doctest::Approx(1.0 + 19));  // mean of 19, 20, 21
-      REQUIRE(got[k].size() == 2);
-      CHECK(got[k][0] == std::vector<std::byte>{std::byte(static_cast<unsigned char>((k + 1) % nodes))});
-      CHECK(got[k][1] == std::vector<std::byte>{std::byte(static_cast<unsigned char>((k + nodes - 1) % nodes))});
+    CHECK_THROWS_AS((void)in_process::group(0), std::invalid_argument);
+  }
+
+  TEST_CASE("in_process: exchange waits only for the named peer" * doctest::timeout(60)) {
+    // Nodes 0 and 1 exchange ten rounds while node 2 sleeps; node 2 then exchanges with nobody.
+    auto group = in_process::group(3, {.timeout = 5.0});
+    std::thread pair([&] {
+      std::vector<std::vector<std::byte>> got;
+      const std::vector<std::size_t> peer{0};
+      for (std::uint64_t r = 0; r < 10; ++r) group[1].exchange(r, peer, bytes_of(1, 8), got);
+    });
+    std::vector<std::vector<std::byte>> got;
+    const std::vector<std::size_t> peer{1};
+    for (std::uint64_t r = 0; r < 10; ++r) {
+      group[0].exchange(r, peer, bytes_of(0, 8), got);
+      CHECK(got[0] == bytes_of(1, 8));
     }
-    CHECK_THROWS_AS((void)asgd::transport::in_process::group(0), std::invalid_argument);
+    pair.join();
+    group[2].exchange(0, {}, bytes_of(2), got);
+    CHECK(got.empty());
+  }
+
+  TEST_CASE("in_process: the simulated link delays messages by latency, size and straggler" * doctest::timeout(60)) {
+    const in_process::link slow{.latency = 0.02, .bandwidth = 1e6, .straggler = 1, .straggler_delay = 0.05};
+    auto group = in_process::group(2, slow);
+    std::vector<std::vector<std::byte>> got0, got1;
+    const auto t0 = clock_type::now();
+    std::thread other([&] { group[1].exchange(0, std::vector<std::size_t>{0}, bytes_of(1, 10000), got1); });
+    group[0].exchange(0, std::vector<std::size_t>{1}, bytes_of(0, 10000), got0);
+    const double node0 = since(t0);
+    other.join();
+    const double node1 = since(t0);
+    // Node 0 receives from the straggler: 0.02 + 10000 / 1e6 + 0.05 = 0.08 s at least.
+    CHECK(node0 >= 0.079);
+    CHECK(node1 >= 0.029);  // node 1 receives from node 0: 0.03 s
+    CHECK(got0[0] == bytes_of(1, 10000));
+    CHECK_THROWS_WITH_AS((void)in_process::group(2, {.latency = -1.0}), doctest::Contains("must be finite and >= 0"),
+                         std::invalid_argument);
+  }
+
+  TEST_CASE("in_process: a missing peer is a clear error within the timeout, not a hang" * doctest::timeout(60)) {
+    auto group = in_process::group(2, {.timeout = 0.2});
+    std::vector<std::vector<std::byte>> got;
+    const auto t0 = clock_type::now();
+    CHECK_THROWS_WITH_AS(group[0].exchange(7, std::vector<std::size_t>{1}, bytes_of(0), got),
+                         doctest::Contains("node 0: exchange: round 7: no message from node 1 within 0.2 s"),
+                         asgd::transport_error);
+    CHECK(since(t0) < 5.0);
+    // The group is now failed: the other node learns at once, in any operation.
+    std::vector<float> v{1};
+    CHECK_THROWS_WITH_AS(group[1].all_reduce_mean(v), doctest::Contains("node 0 gave up in exchange"),
+                         asgd::transport_error);
+  }
+
+  TEST_CASE("in_process: an all-reduce a node never joins times out; leave() ends waits at once" *
+            doctest::timeout(60)) {
+    {
+      auto group = in_process::group(3, {.timeout = 0.2});
+      std::vector<float> v{1, 2};
+      CHECK_THROWS_WITH_AS(group[0].all_reduce_mean(v), doctest::Contains("waited 0.2 s for the other nodes"),
+                           asgd::transport_error);
+    }
+    {
+      auto group = in_process::group(2, {.timeout = 30.0});
+      std::thread leaver([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        group[1].leave("its worker threw");
+      });
+      std::vector<std::vector<std::byte>> got;
+      const auto t0 = clock_type::now();
+      CHECK_THROWS_WITH_AS(group[0].exchange(0, std::vector<std::size_t>{1}, bytes_of(0), got),
+                           doctest::Contains("node 1 left: its worker threw"), asgd::transport_error);
+      CHECK(since(t0) < 10.0);  // long before the 30 s timeout
+      leaver.join();
+    }
+    {
+      auto group = in_process::group(2);
+      std::thread other([&] {
+        std::vector<float> w{1, 2, 3};
+        CHECK_THROWS_AS(group[1].all_reduce_mean(w), asgd::transport_error);
+      });
+      std::vector<float> v{1, 2};
+      CHECK_THROWS_AS(group[0].all_reduce_mean(v), asgd::transport_error);
+      other.join();
+    }
+    auto group = in_process::group(2);
+    std::vector<std::vector<std::byte>> got;
+    CHECK_THROWS_WITH_AS(group[0].exchange(0, std::vector<std::size_t>{0}, bytes_of(0), got),
+                         doctest::Contains("peer 0 is not another node of 2"), asgd::transport_error);
   }
 }

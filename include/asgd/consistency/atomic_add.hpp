@@ -23,6 +23,7 @@ struct atomic_add {
   static constexpr std::string_view name = "atomic_add";
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
+  static constexpr bool concurrent_mix = true;
 
   using store = detail::shared_array_store<detail::write_kind::atomic>;
 

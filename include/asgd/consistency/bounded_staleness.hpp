@@ -37,6 +37,7 @@ struct bounded_staleness {
   static constexpr std::string_view name = "bounded_staleness";
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
+  static constexpr bool concurrent_mix = true;
 
   std::size_t bound = K;  ///< K: how many updates a worker may lead the slowest running one
 
@@ -96,6 +97,7 @@ struct bounded_staleness {
     void resume(worker& w) noexcept { clocks_[w.id].value.store(w.paused_clock, std::memory_order_release); }
 
     void copy_to(std::span<float> out) const noexcept { base_.copy_to(out); }
+    void mix(std::span<const float> delta) noexcept { base_.mix(delta); }
     [[nodiscard]] std::uint64_t version() const noexcept { return base_.version(); }
     [[nodiscard]] store_stats stats() const noexcept { return base_.stats(); }
 

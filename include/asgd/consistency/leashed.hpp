@@ -40,7 +40,8 @@ namespace asgd::inline v0::consistency {
 /// applies exactly one update to its predecessor (versions 0, 1, 2, ... with no gap, so the
 /// staleness is exact); lock-free (a failed CAS means another worker succeeded); at most
 /// 2 * workers + 1 model buffers exist at once (each worker pins at most one version and builds
-/// at most one; plus the published one). Non-guarantees: dropped gradients (finite
+/// at most one; plus the published one; a node's averager counts as one more worker). An
+/// averaging round's mix is published like an update: a new version, by CAS, never dropped. Non-guarantees: dropped gradients (finite
 /// persistence) are lost, though their momentum has moved; every update costs a full model
 /// copy, so sparse problems lose their sparsity here.
 struct leashed {
@@ -48,6 +49,7 @@ struct leashed {
   static constexpr std::string_view name = "leashed";
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
+  static constexpr bool concurrent_mix = true;
 
   /// `persistence` value that never drops a gradient (the paper's default).
   static constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
@@ -111,9 +113,10 @@ class leashed::store {
   store(const leashed& mode, const store_config& config, std::span<const float> initial)
       : mode_(mode),
         dimension_(config.dimension),
-        capacity_(2 * config.workers + 1),
+        capacity_(2 * (config.workers + config.averagers) + 1),
         slots_(std::make_unique<slot[]>(capacity_)),
-        free_(capacity_) {
+        free_(capacity_),
+        mixer_{config.averagers > 0 ? detail::float_buffer(config.dimension) : detail::float_buffer(), no_slot} {
     const slot_id first = take_slot();
     std::copy(initial.begin(), initial.end(), slots_[first].data.data());
     slots_[first].version = 0;
@@ -141,7 +144,9 @@ class leashed::store {
       for (std::size_t i = a; i < b; ++i) to[i] = from[i] - step * d[i - r.begin];
       std::copy(from + b, from + hi, to + b);
     };
-    return publish(w, h, build, lr);
+    const std::uint64_t read_version = h.version();
+    h.release();
+    return publish(w, read_version, build, lr, mode_.persistence);
   }
 
   template <class Dir, class Lr>
@@ -156,11 +161,28 @@ class leashed::store {
       if (hi != dim) return;
       for (std::size_t k = 0; k < idx.size(); ++k) to[idx[k]] -= step * d[k];
     };
-    return publish(w, h, build, lr);
+    const std::uint64_t read_version = h.version();
+    h.release();
+    return publish(w, read_version, build, lr, mode_.persistence);
   }
 
   void finish(worker& w) noexcept {
     if (w.building != no_slot) recycle(std::exchange(w.building, no_slot));
+  }
+
+  /// Publishes the newest version plus `delta` (an averaging round's mix), retrying until its
+  /// CAS succeeds. One averager thread at a time (the store was built with averagers = 1).
+  void mix(std::span<const float> delta) {
+    if (mixer_.direction.size() != dimension_) {
+      throw std::logic_error("asgd: leashed store built without an averager (store_config.averagers = 0) was asked to mix");
+    }
+    const float* d = delta.data();
+    auto build = [d](const float* from, float* to, float /*step*/, std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) to[i] = from[i] + d[i];
+    };
+    auto unit = [](std::uint64_t) { return 1.0; };
+    (void)publish(mixer_, 0, build, unit, unbounded);
+    finish(mixer_);
   }
 
   /// Copies the newest version (a consistent model).
@@ -206,10 +228,10 @@ class leashed::store {
 
   // Builds the successor of the newest version and publishes it, until one CAS succeeds or the
   // persistence bound is spent.
+  // The caller has released its read pin: from here on it pins at most one version and builds
+  // at most one.
   template <class Build, class Lr>
-  apply_result publish(worker& w, pinned& h, Build& build, Lr& lr) {
-    const std::uint64_t read_version = h.version();
-    h.release();  // from here on this worker pins at most one version and builds at most one
+  apply_result publish(worker& w, std::uint64_t read_version, Build& build, Lr& lr, std::size_t persistence) {
     if (w.building == no_slot) w.building = take_slot();
     slot& next = slots_[w.building];
     const std::size_t chunk = mode_.check_concurrent_updates ? check_every : dimension_;
@@ -233,7 +255,7 @@ class leashed::store {
       }
       unpin(current);
       ++failures;
-      if (failures > mode_.persistence) return {false, tau, failures};
+      if (failures > persistence) return {false, tau, failures};
     }
   }
 
@@ -259,7 +281,8 @@ class leashed::store {
       const std::size_t fresh = next_unused_.fetch_add(1, std::memory_order_relaxed);
       if (fresh >= capacity_) {
         // Unreachable while each worker pins at most one version and builds at most one.
-        throw std::logic_error("asgd: leashed store needs more than 2 * workers + 1 = " + std::to_string(capacity_) +
+        throw std::logic_error("asgd: leashed store needs more than 2 * (workers + averagers) + 1 = " +
+                               std::to_string(capacity_) +
                                " model versions; this is a bug in asgd");
       }
       id = static_cast<slot_id>(fresh);
@@ -287,6 +310,7 @@ class leashed::store {
   alignas(detail::cache_line) std::atomic<std::size_t> next_unused_{0};
   mutable std::atomic<std::size_t> live_{0};
   std::atomic<std::size_t> peak_live_{0};
+  worker mixer_;  // the averager's building buffer (its direction buffer only marks it present)
 };
 
 }  // namespace asgd::inline v0::consistency

@@ -31,6 +31,7 @@ struct locked {
   static constexpr std::string_view name = "locked";
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
+  static constexpr bool concurrent_mix = true;
 
   class store {
    public:
@@ -99,6 +100,13 @@ struct locked {
     }
 
     void finish(worker& /*w*/) noexcept {}
+
+    /// Adds `delta` to the model under the lock (an averaging round's mix).
+    void mix(std::span<const float> delta) {
+      std::lock_guard lock(mutex_);
+      detail::add_dense<detail::write_kind::plain>(model_.data(), delta);
+    }
+
     void copy_to(std::span<float> out) const {
       std::lock_guard lock(mutex_);
       std::copy_n(model_.data(), model_.size(), out.data());

@@ -24,6 +24,8 @@ struct sequential {
   static constexpr std::string_view name = "sequential";
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 1;
+  /// The model is plain memory: an averaging round may mix only while the worker waits.
+  static constexpr bool concurrent_mix = false;
 
   class store {
    public:
@@ -55,6 +57,10 @@ struct sequential {
     }
 
     void finish(worker& /*w*/) noexcept {}
+    /// Adds `delta` to the model; only while the worker waits (concurrent_mix is false).
+    void mix(std::span<const float> delta) noexcept {
+      detail::add_dense<detail::write_kind::plain>(model_.data(), delta);
+    }
     void copy_to(std::span<float> out) const noexcept { std::copy_n(model_.data(), model_.size(), out.data()); }
     [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
     [[nodiscard]] store_stats stats() const noexcept { return {}; }

@@ -33,6 +33,9 @@ struct synchronous {
   static constexpr std::string_view name = "synchronous";
   static constexpr bool lockstep = true;
   static constexpr std::size_t max_workers = 4096;
+  /// The model is plain memory between rounds: an averaging round may mix only while the
+  /// workers wait.
+  static constexpr bool concurrent_mix = false;
 
   class store {
    public:
@@ -124,6 +127,11 @@ struct synchronous {
 
     /// A worker that leaves stops counting at the barriers, so the others never wait for it.
     void finish(worker& /*w*/) { barrier_.arrive_and_drop(); }
+
+    /// Adds `delta` to the model; only while the workers wait (concurrent_mix is false).
+    void mix(std::span<const float> delta) noexcept {
+      detail::add_dense<detail::write_kind::plain>(model_.data(), delta);
+    }
 
     void copy_to(std::span<float> out) const noexcept { std::copy_n(model_.data(), model_.size(), out.data()); }
     [[nodiscard]] std::uint64_t version() const noexcept { return version_; }

@@ -5,6 +5,7 @@
 #include <asgd/checkpoint.hpp>
 #include <asgd/random.hpp>
 #include <asgd/settings.hpp>
+#include <asgd/types.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -16,15 +17,18 @@ namespace asgd::inline v0::detail {
 
 class batch_sampler {
  public:
-  batch_sampler(std::size_t samples, sampling order, std::size_t worker, std::size_t workers, std::uint64_t seed)
-      : engine_(seed, 0xda7a0000 + worker) {
-    std::size_t lo = 0;
-    std::size_t hi = samples;
+  // Samples from [shard.begin, shard.end) (a node's share of the data; all of it for a lone
+  // node). Node 0's streams are those of a lone node, so single-node runs keep their seeds.
+  batch_sampler(param_range shard, sampling order, std::size_t worker, std::size_t workers, std::uint64_t seed,
+                std::size_t node = 0)
+      : engine_(seed, 0xda7a0000 + worker + (std::uint64_t{node} << 32)) {
+    std::size_t lo = shard.begin;
+    std::size_t hi = shard.end;
     if (order == sampling::sharded) {
-      lo = worker * samples / workers;
-      hi = (worker + 1) * samples / workers;
+      lo = shard.begin + worker * shard.size() / workers;
+      hi = shard.begin + (worker + 1) * shard.size() / workers;
     }
-    bound_ = samples;
+    bound_ = shard.end;
     pool_.resize(hi - lo);
     std::iota(pool_.begin(), pool_.end(), lo);
     shuffle(pool_.begin(), pool_.end(), engine_);
@@ -68,7 +72,7 @@ class batch_sampler {
 
  private:
   rng engine_;
-  std::size_t bound_ = 0;  // samples in the data set
+  std::size_t bound_ = 0;  // end of the samples this sampler may name
   std::vector<std::size_t> pool_;
   std::vector<std::size_t> batch_;
   std::size_t position_ = 0;

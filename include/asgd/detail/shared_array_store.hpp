@@ -62,6 +62,10 @@ class shared_array_store {
 
   void finish(worker& /*w*/) noexcept {}
 
+  /// Adds `delta` to the model in place while workers run (an averaging round's mix), written
+  /// the way updates are: racy stores may lose coordinates a worker writes at the same moment.
+  void mix(std::span<const float> delta) noexcept { add_dense<W>(model_.data(), delta); }
+
   void copy_to(std::span<float> out) const noexcept { racy_copy(model_.data(), out.data(), model_.size()); }
   [[nodiscard]] std::uint64_t version() const noexcept { return version_.value.load(std::memory_order_relaxed); }
   [[nodiscard]] store_stats stats() const noexcept { return {}; }

@@ -53,6 +53,14 @@ void step_sparse(float* x, std::span<const std::uint32_t> idx, std::span<const f
   }
 }
 
+/// `x[i] <- x[i] + delta[i]` for every i: an averaging round's in-place mix (LAP-SGD's
+/// `x += avg - snapshot`), written the store's way.
+template <write_kind W>
+void add_dense(float* x, std::span<const float> delta) noexcept {
+  auto negate = [](std::size_t, float d, float) { return -d; };
+  step_dense<W>(x, param_range{0, delta.size()}, delta, negate, 1.0f);
+}
+
 /// `out[k] = dir(r.begin + k, g[k], x[r.begin + k])`: directions computed ahead of a write
 /// (outside a lock, or once before Leashed-SGD's publication attempts).
 template <class Dir>

@@ -2,40 +2,84 @@
 /// @file
 /// Nodes as thread groups of one process, exchanging through shared memory.
 
+#include <asgd/transport/error.hpp>
 #include <asgd/types.hpp>
 
 #include <algorithm>
-#include <barrier>
+#include <chrono>
+#include <condition_variable>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <span>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace asgd::inline v0::transport {
 
 /// The default transport: the nodes of a run are thread groups in one process and exchange
-/// through shared memory. A default-constructed endpoint is a lone node; `group(n)` makes the
-/// endpoints of n nodes that share one hub, one per node thread.
+/// through shared memory. A default-constructed endpoint is a lone node; `group(n, link)` makes
+/// the endpoints of n nodes that share one hub, one per node thread.
 ///
-/// Both operations are collectives: every node of the group calls them the same number of
-/// times, in the same order (each blocks until all have arrived). Moving bytes costs memcpy
-/// bandwidth, nothing like a network link, so benchmarks report bytes, not seconds.
+/// `all_reduce_mean` is a collective (every node calls it, in the same order); `exchange` is
+/// point to point: a node waits only for the peers it names, and messages are matched by
+/// (sender, round), so nodes may run several rounds apart. Sends never block.
+///
+/// The optional `link` simulates a network on one machine: a latency per message, a bandwidth
+/// (a message of b bytes arrives latency + b / bandwidth after it was sent) and a straggler
+/// (one node whose messages are all delayed by a further `straggler_delay`), so
+/// heterogeneous-network behaviour can be studied without one. Without it, moving bytes costs
+/// memcpy bandwidth, nothing like a network link, so benchmarks report bytes, not seconds.
+///
+/// A node waits at most `timeout` for a peer; then it throws transport_error naming the
+/// operation, the round and the peer, and the hub is marked failed, so every other node's
+/// wait ends at once with an error too (never a hang).
 class in_process {
  public:
   using policy_kind = transport_tag;
   static constexpr std::string_view name = "in_process";
 
+  /// A simulated network between the nodes of a group.
+  struct link {
+    double latency = 0.0;          ///< seconds added to every message
+    double bandwidth = 0.0;        ///< bytes per second; 0 = unlimited
+    std::size_t straggler = 0;     ///< the node whose messages are delayed further
+    double straggler_delay = 0.0;  ///< seconds added to each of the straggler's messages (0: none)
+    double timeout = 60.0;         ///< seconds a node waits for a peer before it gives up
+
+    void validate() const {
+      auto bad = [](double v) { return !(v >= 0.0 && std::isfinite(v)); };
+      if (bad(latency) || bad(bandwidth) || bad(straggler_delay) || !(timeout > 0.0 && std::isfinite(timeout))) {
+        std::ostringstream os;
+        os << "asgd: transport::in_process::link{.latency = " << latency << ", .bandwidth = " << bandwidth
+           << ", .straggler_delay = " << straggler_delay << ", .timeout = " << timeout
+           << "}: times and bandwidth must be finite and >= 0, the timeout > 0";
+        throw std::invalid_argument(os.str());
+      }
+    }
+  };
+
   /// A lone node.
-  in_process() : in_process(std::make_shared<hub>(1), 0) {}
+  in_process() : in_process(std::make_shared<hub>(1, link{}), 0) {}
 
   /// The endpoints of `nodes` nodes sharing one hub; hand endpoint k to node k's thread.
-  [[nodiscard]] static std::vector<in_process> group(std::size_t nodes) {
+  /// @throws std::invalid_argument for 0 nodes.
+  [[nodiscard]] static std::vector<in_process> group(std::size_t nodes) { return group(nodes, link{}); }
+
+  /// The same over the simulated link `l`.
+  /// @throws std::invalid_argument for 0 nodes or a bad link.
+  [[nodiscard]] static std::vector<in_process> group(std::size_t nodes, const link& l) {
     if (nodes == 0) throw std::invalid_argument("asgd: transport::in_process::group needs at least one node");
-    auto h = std::make_shared<hub>(nodes);
+    l.validate();
+    auto h = std::make_shared<hub>(nodes, l);
     std::vector<in_process> out;
     out.reserve(nodes);
     for (std::size_t k = 0; k < nodes; ++k) out.push_back(in_process(h, k));
@@ -45,53 +89,99 @@ class in_process {
   [[nodiscard]] std::size_t node_id() const noexcept { return node_; }
   [[nodiscard]] std::size_t node_count() const noexcept { return hub_->nodes; }
 
-  /// Replaces `v` on every node by the element-wise mean over the nodes. Node k averages the
-  /// k-th slice of all nodes' vectors (a reduce-scatter), then every node gathers the slices.
-  /// @throws std::invalid_argument (on the caller) when the nodes' lengths differ.
+  /// Replaces `v` on every node by the element-wise mean over the nodes. The last node to
+  /// arrive computes the mean and writes it into every node's vector (all wait for it).
+  /// @throws transport_error when the nodes' lengths differ, or a node does not arrive in time.
   void all_reduce_mean(std::span<float> v) {
     hub& h = *hub_;
-    h.vectors[node_] = v;
-    h.barrier.arrive_and_wait();
-    const std::size_t n = v.size();
+    delay_own_message(v.size_bytes());
+    std::unique_lock lock(h.mutex);
+    h.check_failed(node_, "all_reduce_mean");
+    const std::uint64_t generation = h.reduce_generation;
+    h.contributions[node_] = v;
+    if (++h.arrived < h.nodes) {
+      const auto deadline = std::chrono::steady_clock::now() + h.timeout();
+      const bool done = h.changed.wait_until(lock, deadline, [&] {
+        return h.reduce_generation != generation || !h.failure.empty();
+      });
+      if (h.reduce_generation != generation) return;
+      h.check_failed(node_, "all_reduce_mean");
+      if (!done) h.fail(node_, "all_reduce_mean", "waited " + seconds(h.settings.timeout) + " for the other nodes");
+    }
     for (std::size_t k = 0; k < h.nodes; ++k) {
-      if (h.vectors[k].size() != n) {
-        h.barrier.arrive_and_drop();
-        throw std::invalid_argument("asgd: transport::in_process::all_reduce_mean: node " + std::to_string(k) +
-                                    " sent " + std::to_string(h.vectors[k].size()) + " floats, node " +
-                                    std::to_string(node_) + " " + std::to_string(n));
+      if (h.contributions[k].size() != v.size()) {
+        h.fail(node_, "all_reduce_mean",
+               "node " + std::to_string(k) + " sent " + std::to_string(h.contributions[k].size()) + " floats, node " +
+                   std::to_string(node_) + " " + std::to_string(v.size()));
       }
     }
-    if (node_ == 0) h.mean.resize(n);
-    h.barrier.arrive_and_wait();
-    const std::size_t lo = node_ * n / h.nodes;
-    const std::size_t hi = (node_ + 1) * n / h.nodes;
     const float scale = 1.0f / static_cast<float>(h.nodes);
-    for (std::size_t i = lo; i < hi; ++i) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
       float s = 0.0f;
-      for (std::size_t k = 0; k < h.nodes; ++k) s += h.vectors[k][i];
-      h.mean[i] = s * scale;
+      for (std::size_t k = 0; k < h.nodes; ++k) s += h.contributions[k][i];
+      s *= scale;
+      for (std::size_t k = 0; k < h.nodes; ++k) h.contributions[k][i] = s;
     }
-    h.barrier.arrive_and_wait();
-    std::copy(h.mean.begin(), h.mean.end(), v.begin());
-    h.barrier.arrive_and_wait();  // `mean` is reused by the next call
+    h.arrived = 0;
+    ++h.reduce_generation;
+    h.changed.notify_all();
   }
 
-  /// Sends `send` to the nodes in `peers` and receives theirs into `received` (resized to
-  /// peers.size()). Nodes name each other: if a lists b, b lists a.
-  void exchange(std::span<const std::size_t> peers, std::span<const std::byte> send,
+  /// Sends `send` to every node in `peers` and receives, from each of them, its message of
+  /// the same `round` into `received[k]` (resized to peers.size()). Nodes name each other: if
+  /// a lists b in a round, b lists a.
+  /// @throws transport_error when a peer is out of range, or its message does not come in time.
+  void exchange(std::uint64_t round, std::span<const std::size_t> peers, std::span<const std::byte> send,
                 std::vector<std::vector<std::byte>>& received) {
     hub& h = *hub_;
-    for (std::size_t p : peers) {
-      if (p >= h.nodes) {
-        throw std::invalid_argument("asgd: transport::in_process::exchange: peer " + std::to_string(p) +
-                                    " out of range for " + std::to_string(h.nodes) + " nodes");
+    const auto now = std::chrono::steady_clock::now();
+    const auto arrives = now + h.delay(node_, send.size());
+    {
+      std::lock_guard lock(h.mutex);
+      h.check_failed(node_, "exchange");
+      for (std::size_t p : peers) {
+        if (p >= h.nodes || p == node_) {
+          h.fail(node_, "exchange", "round " + std::to_string(round) + ": peer " + std::to_string(p) +
+                                        " is not another node of " + std::to_string(h.nodes));
+        }
+        h.inbox[p].push_back({node_, round, arrives, std::vector<std::byte>(send.begin(), send.end())});
       }
     }
-    h.posted[node_] = send;
-    h.barrier.arrive_and_wait();
+    h.changed.notify_all();
     received.resize(peers.size());
-    for (std::size_t k = 0; k < peers.size(); ++k) received[k].assign(h.posted[peers[k]].begin(), h.posted[peers[k]].end());
-    h.barrier.arrive_and_wait();  // every node has copied what it needs from `send`
+    std::unique_lock lock(h.mutex);
+    const auto deadline = now + h.timeout();
+    for (std::size_t k = 0; k < peers.size(); ++k) {
+      auto& box = h.inbox[node_];
+      auto find = [&] {
+        return std::find_if(box.begin(), box.end(),
+                            [&](const message& m) { return m.from == peers[k] && m.round == round; });
+      };
+      if (!h.changed.wait_until(lock, deadline, [&] { return find() != box.end() || !h.failure.empty(); })) {
+        h.fail(node_, "exchange",
+               "round " + std::to_string(round) + ": no message from node " + std::to_string(peers[k]) + " within " +
+                   seconds(h.settings.timeout));
+      }
+      const auto it = find();
+      if (it == box.end()) h.check_failed(node_, "exchange");
+      const auto due = it->arrives;
+      received[k] = std::move(it->bytes);
+      box.erase(it);
+      if (due > std::chrono::steady_clock::now()) {  // the simulated link has not delivered it yet
+        lock.unlock();
+        std::this_thread::sleep_until(due);
+        lock.lock();
+      }
+    }
+  }
+
+  /// Marks this node as gone: every node waiting for it, now or later, gets a transport_error
+  /// naming it (a node's trainer calls this when it fails, so its peers do not wait out the
+  /// timeout).
+  void leave(std::string_view why) noexcept {
+    std::lock_guard lock(hub_->mutex);
+    if (hub_->failure.empty()) hub_->failure = "node " + std::to_string(node_) + " left: " + std::string(why);
+    hub_->changed.notify_all();
   }
 
   friend std::ostream& operator<<(std::ostream& os, const in_process& t) {
@@ -99,15 +189,63 @@ class in_process {
   }
 
  private:
-  struct hub {
-    explicit hub(std::size_t n)
-        : nodes(n), barrier(static_cast<std::ptrdiff_t>(n)), vectors(n), posted(n) {}
-    std::size_t nodes;
-    std::barrier<> barrier;
-    std::vector<std::span<float>> vectors;
-    std::vector<std::span<const std::byte>> posted;
-    std::vector<float> mean;
+  struct message {
+    std::size_t from;
+    std::uint64_t round;
+    std::chrono::steady_clock::time_point arrives;
+    std::vector<std::byte> bytes;
   };
+
+  struct hub {
+    hub(std::size_t n, const link& l) : nodes(n), settings(l), contributions(n), inbox(n) {}
+    std::size_t nodes;
+    link settings;
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::string failure;  // set once, by the first node that failed or gave up
+    std::vector<std::span<float>> contributions;
+    std::size_t arrived = 0;
+    std::uint64_t reduce_generation = 0;
+    std::vector<std::deque<message>> inbox;
+
+    [[nodiscard]] std::chrono::steady_clock::duration timeout() const {
+      return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(settings.timeout));
+    }
+    // How long a message of `bytes` from `from` takes on the simulated link.
+    [[nodiscard]] std::chrono::steady_clock::duration delay(std::size_t from, std::size_t bytes) const {
+      double s = settings.latency;
+      if (settings.bandwidth > 0.0) s += static_cast<double>(bytes) / settings.bandwidth;
+      if (from == settings.straggler) s += settings.straggler_delay;
+      return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+    }
+    // Called with the mutex held.
+    void check_failed(std::size_t node, std::string_view op) const {
+      if (!failure.empty()) {
+        throw transport_error("asgd: transport::in_process: node " + std::to_string(node) + ": " + std::string(op) +
+                              ": " + failure);
+      }
+    }
+    [[noreturn]] void fail(std::size_t node, std::string_view op, const std::string& why) {
+      const std::string what =
+          "asgd: transport::in_process: node " + std::to_string(node) + ": " + std::string(op) + ": " + why;
+      if (failure.empty()) failure = "node " + std::to_string(node) + " gave up in " + std::string(op) + " (" + why + ")";
+      changed.notify_all();
+      throw transport_error(what);
+    }
+  };
+
+  static std::string seconds(double s) {
+    std::ostringstream os;
+    os << s << " s";
+    return os.str();
+  }
+
+  // The all-reduce pays its own node's share of the simulated link before joining.
+  void delay_own_message(std::size_t bytes) const {
+    const auto d = hub_->delay(node_, bytes);
+    if (d > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(d);
+  }
 
   in_process(std::shared_ptr<hub> h, std::size_t node) : hub_(std::move(h)), node_(node) {}
 

@@ -1,0 +1,37 @@
+// Decentralized training: four nodes, each with two worker threads sharing its model
+// (HOGWILD! inside), gossiping with a random partner every 4 node steps (SwarmSGD), with
+// 8-bit QSGD on the wire. Nodes here are thread groups of this process (transport::in_process).
+//
+//   node 0 [w w] <-> node 2 [w w]      pairs change every round;
+//   node 1 [w w] <-> node 3 [w w]      each node's averager mixes in place, workers never wait
+#include <asgd/asgd.hpp>
+
+#include <cstdio>
+
+int main() {
+  auto data = asgd::problems::make_logistic_regression(/*rows=*/20000, /*cols=*/50, /*seed=*/1);
+
+  // [example-begin nodes]
+  using node = asgd::trainer<asgd::problems::logistic_regression,
+                             asgd::consistency::hogwild,     // inside a node: threads share one model
+                             asgd::topology::random_pairs,   // between nodes: SwarmSGD's gossip
+                             asgd::quantize::qsgd<8>>;       // 8 bits per coordinate on the wire
+
+  const asgd::settings s{.threads = 2, .epochs = 3, .batch = 16, .lr = 0.05f,
+                         .averaging = {.every = 4}};  // a round every 4 node steps
+  std::vector<asgd::report> reports = asgd::run_in_process(4, [&](std::size_t, asgd::transport::in_process link) {
+    return node{data.problem, s, link};  // node k's trainer; its transport endpoint is `link`
+  });
+  // [example-end nodes]
+
+  bool ok = true;
+  for (const asgd::report& r : reports) {
+    const asgd::node_report& n = *r.node;
+    std::printf("node %zu: accuracy %.3f, %llu rounds, %.1f%% of exchange time overlapped, %.2f MB sent\n", n.node,
+                r.final_evaluation->accuracy, static_cast<unsigned long long>(n.rounds), 100.0 * n.overlap,
+                static_cast<double>(n.bytes_sent) / 1e6);
+    ok = ok && r.final_evaluation->accuracy > data.reference_accuracy - 0.02;
+  }
+  std::printf("generating model's accuracy %.3f\n", data.reference_accuracy);
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,132 @@
+#pragma once
+// Internal: one node's side of an averaging round, over any topology, transport and quantizer.
+// The trainer decides when rounds happen and how the result reaches the model; this class
+// turns a snapshot of the node's model into the round's mix of it with its peers' models.
+
+#include <asgd/concepts.hpp>
+#include <asgd/quantize/identity.hpp>
+#include <asgd/random.hpp>
+#include <asgd/types.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <type_traits>
+#include <vector>
+
+namespace asgd::inline v0::detail {
+
+template <class Topology>
+concept global_mean_topology = requires { requires Topology::global_mean; };
+
+template <class Topology, class Transport, class Quantizer>
+class averager {
+ public:
+  averager(const Topology& topology, Transport& transport, const Quantizer& quantizer, std::size_t dimension,
+           std::uint64_t seed)
+      : topology_(topology),
+        transport_(transport),
+        quantizer_(quantizer),
+        seed_(seed),
+        node_(transport.node_id()),
+        nodes_(transport.node_count()),
+        decoded_(dimension) {}
+
+  [[nodiscard]] std::size_t node() const noexcept { return node_; }
+  [[nodiscard]] std::size_t nodes() const noexcept { return nodes_; }
+  [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
+  [[nodiscard]] std::uint64_t bits_sent() const noexcept { return bits_sent_; }
+
+  // Round `round`: `mixed` <- self_weight * snapshot + sum of peer weight * decoded peer model.
+  // Every node calls it for the same rounds in the same order.
+  void round(std::uint64_t round, std::span<const float> snapshot, std::span<float> mixed) {
+    if constexpr (global_mean_topology<Topology> && std::is_same_v<Quantizer, quantize::identity>) {
+      // The mean of all models is one all-reduce; a ring all-reduce sends 2 (n - 1) / n models.
+      std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
+      transport_.all_reduce_mean(mixed);
+      const std::uint64_t bytes = 2 * (nodes_ - 1) * snapshot.size_bytes() / nodes_;
+      bytes_sent_ += bytes;
+      bits_sent_ += 8 * bytes;
+      return;
+    }
+    const mixing_row row = topology_.neighbours(round, node_, nodes_, seed_);
+    for (std::size_t i = 0; i < snapshot.size(); ++i) mixed[i] = row.self_weight * snapshot[i];
+    if (row.peers.empty()) return;
+    peers_.clear();
+    for (const auto& p : row.peers) peers_.push_back(p.node);
+    send_.clear();
+    rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ round);  // a stream per node and round
+    quantizer_.encode(snapshot, send_, g);
+    transport_.exchange(round, peers_, send_, received_);
+    bytes_sent_ += send_.size() * peers_.size();
+    bits_sent_ += quantizer_.encoded_bits(snapshot.size()) * peers_.size();
+    for (std::size_t k = 0; k < row.peers.size(); ++k) {
+      const float w = row.peers[k].weight;
+      if (w == 0.0f) continue;  // a one-sided partner: sent to, not mixed in
+      quantizer_.decode(received_[k], snapshot, decoded_);
+      for (std::size_t i = 0; i < snapshot.size(); ++i) mixed[i] += w * decoded_[i];
+    }
+  }
+
+  // Checks, before the first step, that every node runs the same schedule: a node with another
+  // seed (another random matching), dimension, step count or round count would wait forever
+  // for partners that never come. Each value travels as 16-bit chunks (exact in a float); a
+  // chunk whose mean differs from this node's own shows the mismatch. A collective.
+  void handshake(std::span<const std::pair<const char*, std::uint64_t>> values) {
+    std::vector<float> chunks;
+    for (const auto& [what, v] : values)
+      for (int shift = 0; shift < 64; shift += 16) chunks.push_back(static_cast<float>((v >> shift) & 0xffffu));
+    std::vector<float> mean = chunks;
+    transport_.all_reduce_mean(mean);
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      for (std::size_t c = 4 * k; c < 4 * k + 4; ++c) {
+        if (mean[c] != chunks[c]) {
+          throw std::invalid_argument("asgd: node " + std::to_string(node_) + " of " + std::to_string(nodes_) +
+                                      ": the nodes disagree on " + values[k].first + " (this node's is " +
+                                      std::to_string(values[k].second) +
+                                      "); every node must run the same problem size, settings and seed");
+        }
+      }
+    }
+  }
+
+  // The mean of all nodes' models into `mean` (a collective).
+  void global_mean(std::span<const float> model, std::span<float> mean) {
+    std::copy(model.begin(), model.end(), mean.begin());
+    transport_.all_reduce_mean(mean);
+  }
+
+  // Sum over nodes of |x_i - mean|^2 (a collective: two all-reduces).
+  double consensus_distance(std::span<const float> model) {
+    mean_.resize(model.size());
+    global_mean(model, mean_);
+    double local = 0.0;
+    for (std::size_t i = 0; i < model.size(); ++i) {
+      const double d = static_cast<double>(model[i]) - static_cast<double>(mean_[i]);
+      local += d * d;
+    }
+    float total[1] = {static_cast<float>(local)};
+    transport_.all_reduce_mean(total);
+    return static_cast<double>(total[0]) * static_cast<double>(nodes_);
+  }
+
+ private:
+  const Topology& topology_;
+  Transport& transport_;
+  const Quantizer& quantizer_;
+  std::uint64_t seed_;
+  std::size_t node_;
+  std::size_t nodes_;
+  std::vector<std::size_t> peers_;
+  std::vector<std::byte> send_;
+  std::vector<std::vector<std::byte>> received_;
+  std::vector<float> decoded_;
+  std::vector<float> mean_;
+  std::uint64_t bytes_sent_ = 0;
+  std::uint64_t bits_sent_ = 0;
+};
+
+}  // namespace asgd::inline v0::detail

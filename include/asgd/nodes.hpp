@@ -1,0 +1,59 @@
+#pragma once
+/// @file
+/// Running several averaging nodes as thread groups of one process.
+
+#include <asgd/report.hpp>
+#include <asgd/transport/in_process.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace asgd::inline v0 {
+
+/// Runs `nodes` nodes in this process, one thread each (plus each node's own workers and
+/// averager), connected by one `transport::in_process` group over the simulated `link`.
+/// `make(k, endpoint)` returns node k's trainer (its transport value is `endpoint`); every
+/// node must use the same settings and seed. Returns the reports in node order.
+///
+/// A node that fails leaves the group, so the others end with a transport_error at once; the
+/// first error of the lowest-numbered failing node is rethrown after every node has stopped.
+template <class Make>
+std::vector<report> run_in_process(std::size_t nodes, Make&& make, const transport::in_process::link& link = {}) {
+  auto endpoints = transport::in_process::group(nodes, link);
+  std::vector<report> reports(nodes);
+  std::vector<std::exception_ptr> errors(nodes);
+  {
+    std::vector<std::thread> threads;
+    threads.reserve(nodes);
+    for (std::size_t k = 0; k < nodes; ++k) {
+      threads.emplace_back([&, k] {
+        try {
+          auto trainer = make(k, endpoints[k]);
+          reports[k] = trainer.run();
+        } catch (...) {
+          errors[k] = std::current_exception();
+          endpoints[k].leave("it threw");
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  // A node's own failure explains its peers' transport errors: prefer it.
+  for (const auto& e : errors) {
+    if (!e) continue;
+    try {
+      std::rethrow_exception(e);
+    } catch (const transport_error&) {
+    } catch (...) {
+      throw;
+    }
+  }
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return reports;
+}
+
+}  // namespace asgd::inline v0

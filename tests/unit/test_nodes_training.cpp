@@ -1,0 +1,209 @@
+// Decentralized training: nodes reach a single node's accuracy at equal total samples, over
+// every topology and with quantized gossip; a straggler slows its partners but the run ends;
+// a crashed or stalled node ends the run with a clear error; bad node settings are refused.
+
+#include "../support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace c = asgd::consistency;
+namespace t = asgd::topology;
+namespace q = asgd::quantize;
+using asgd::problems::logistic_regression;
+
+const auto& data() {
+  static const auto d = asgd::problems::make_logistic_regression(/*rows=*/16000, /*cols=*/40, /*seed=*/3);
+  return d;
+}
+
+const asgd::settings base{.threads = 2, .epochs = 3, .batch = 16, .lr = 0.05f, .seed = 5};
+
+double single_node_accuracy() {
+  static const double acc = [] {
+    asgd::trainer<logistic_regression, c::hogwild> tr{data().problem, base};
+    return tr.run().final_evaluation->accuracy;
+  }();
+  return acc;
+}
+
+// 4 nodes of hogwild with `Topo` and `Quant`; every node's final accuracy against one node's.
+template <class Topo, class Quant = q::identity>
+std::vector<asgd::report> train_nodes(Topo topo, Quant quant = {}, bool blocking = false, std::size_t every = 8) {
+  asgd::settings s = base;
+  s.averaging = {.every = every, .blocking = blocking};
+  return asgd::run_in_process(4, [&](std::size_t, asgd::transport::in_process ep) {
+    return asgd::trainer<logistic_regression, c::hogwild, Topo, Quant>{data().problem, s, topo, quant, ep};
+  });
+}
+
+void check_accuracy(const std::vector<asgd::report>& reports) {
+  const double single = single_node_accuracy();
+  for (const auto& r : reports) {
+    CHECK(r.final_evaluation->accuracy >= single - 0.01);
+    REQUIRE(r.node);
+    CHECK(r.node->final_average);
+    CHECK(r.steps == 3 * ((16000 + 63) / 64));  // each node: its quarter, three times over
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("nodes") {
+  TEST_CASE("decentralized logistic regression matches one node at equal total samples" * doctest::timeout(300)) {
+    CAPTURE(single_node_accuracy());
+    CHECK(single_node_accuracy() >= data().reference_accuracy - 0.02);
+    check_accuracy(train_nodes(t::all_reduce{}));
+    check_accuracy(train_nodes(t::all_reduce{}, q::identity{}, /*blocking=*/true));  // local SGD
+    check_accuracy(train_nodes(t::ring{}));
+    check_accuracy(train_nodes(t::torus{}));
+    check_accuracy(train_nodes(t::exponential{}));
+    check_accuracy(train_nodes(t::random_pairs{}, q::identity{}, false, 4));  // SwarmSGD, H = 4
+    check_accuracy(train_nodes(t::random_pairs{.one_sided = true}, q::identity{}, false, 4));
+    check_accuracy(train_nodes(t::federated{.fraction = 0.5}));
+  }
+
+  TEST_CASE("quantized gossip trains and counts its bits" * doctest::timeout(300)) {
+    const auto plain = train_nodes(t::random_pairs{}, q::identity{}, false, 4);
+    const auto qsgd = train_nodes(t::random_pairs{}, q::qsgd<8>{}, false, 4);
+    check_accuracy(qsgd);
+    check_accuracy(train_nodes(t::random_pairs{}, q::fp16{}, false, 4));
+    check_accuracy(train_nodes(t::random_pairs{}, q::bf16{}, false, 4));
+    check_accuracy(train_nodes(t::ring{}, q::lattice{.epsilon = 1e-5, .bits = 16}));
+    // Bits per exchanged model: 32 per float unquantized; 8 per float + 32 per 512-float bucket.
+    const std::uint64_t d = data().problem.dimension();
+    for (std::size_t k = 0; k < 4; ++k) {
+      const auto& p = *plain[k].node;
+      const auto& s = *qsgd[k].node;
+      CHECK(p.rounds == s.rounds);
+      CHECK(p.bits_sent == 8 * p.bytes_sent);
+      const std::uint64_t models = p.bits_sent / (32 * d);
+      CHECK(p.bits_sent == models * 32 * d);
+      CHECK(s.bits_sent == models * (8 * d + 32 * ((d + 511) / 512)));
+    }
+  }
+
+  TEST_CASE("averaging schedule: post-local switch, node-wide steps, report and JSON" * doctest::timeout(120)) {
+    asgd::settings s = base;
+    s.epochs = 2;
+    s.averaging = {.every = 10, .local_after_epoch = 0.5, .consensus_every = 20};
+    const auto reports = asgd::run_in_process(2, [&](std::size_t, asgd::transport::in_process ep) {
+      return asgd::trainer<logistic_regression, c::leashed, t::ring>{data().problem, s, ep};
+    });
+    const std::uint64_t per_epoch = (16000 + 31) / 32;  // 2 nodes, batch 16
+    const std::uint64_t total = 2 * per_epoch;
+    const std::uint64_t local_from = per_epoch / 2;
+    for (const auto& r : reports) {
+      CHECK(r.steps == total);
+      CHECK(r.node->rounds == local_from + (total - local_from) / 10);
+      CHECK(r.node->consensus.size() == r.node->rounds / 20);
+      for (const auto& p : r.node->consensus) CHECK(p.distance >= 0.0);
+      const auto json = r.to_json();
+      CHECK(json.find("\"node\": {\"node\": ") != std::string::npos);
+      CHECK(json.find("\"topology\": \"ring{}\"") != std::string::npos);
+      CHECK(json.find("\"final_consensus_distance\": ") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a straggler slows its partners but the run ends" * doctest::timeout(300)) {
+    asgd::settings s = base;
+    s.epochs = 1;
+    s.averaging = {.every = 16};
+    const asgd::transport::in_process::link link{.straggler = 2, .straggler_delay = 0.02};
+    const auto reports = asgd::run_in_process(
+        4,
+        [&](std::size_t, asgd::transport::in_process ep) {
+          return asgd::trainer<logistic_regression, c::hogwild, t::ring>{data().problem, s, ep};
+        },
+        link);
+    const std::uint64_t rounds = reports[0].node->rounds;
+    CHECK(rounds > 10);
+    for (const auto& r : reports) CHECK(r.node->rounds == rounds);
+    // Node 1 finishes round r only after the straggler's round-r message, which the straggler
+    // sends after node 1's round r - 1 message reached it: every two rounds cost node 1 at
+    // least one delay, whatever the compute.
+    for (std::size_t k : {1u, 3u}) CHECK(reports[k].wall_seconds >= 0.02 * static_cast<double>(rounds / 2));
+    CHECK(reports[1].final_evaluation->accuracy >= single_node_accuracy() - 0.02);
+  }
+
+  TEST_CASE("a crashed node ends the run at once; a stalled one within the timeout" * doctest::timeout(120)) {
+    asgd::settings s{.threads = 1, .steps = 2000, .batch = 4, .lr = 1e-4f, .averaging = {.every = 4}};
+    // Node 1's gradient throws at its 300th call: its own error is what the run reports.
+    struct crashing : asgd_test::equal_coordinates {
+      std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+      float gradient(std::span<const float> x, asgd::batch_view b, std::span<float> g) const {
+        if (calls->fetch_add(1) == 300) throw std::runtime_error("node 1 crashed");
+        return equal_coordinates::gradient(x, b, g);
+      }
+    };
+    using crash_trainer = asgd::trainer<crashing, c::hogwild, t::ring>;
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS(asgd::run_in_process(2,
+                                              [&](std::size_t k, asgd::transport::in_process ep) {
+                                                crashing p;
+                                                if (k == 0) *p.calls = -1000000;  // node 0 never crashes
+                                                return crash_trainer{p, s, ep};
+                                              }),
+                         "node 1 crashed", std::runtime_error);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+
+    // Node 1 stalls for 3 s mid-run; node 0 gives up after 0.3 s with a transport error.
+    struct stalling : asgd_test::equal_coordinates {
+      std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+      bool stalls = false;
+      float gradient(std::span<const float> x, asgd::batch_view b, std::span<float> g) const {
+        if (stalls && calls->fetch_add(1) == 300) std::this_thread::sleep_for(std::chrono::seconds(3));
+        return equal_coordinates::gradient(x, b, g);
+      }
+    };
+    using stall_trainer = asgd::trainer<stalling, c::hogwild, t::ring>;
+    const auto t1 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS(asgd::run_in_process(
+                             2,
+                             [&](std::size_t k, asgd::transport::in_process ep) {
+                               stalling p;
+                               p.stalls = k == 1;
+                               return stall_trainer{p, s, ep};
+                             },
+                             {.timeout = 0.3}),
+                         doctest::Contains("no message from node 1 within 0.3 s"), asgd::transport_error);
+    CHECK(std::chrono::steady_clock::now() - t1 < std::chrono::seconds(30));
+  }
+
+  TEST_CASE("nodes that disagree on their schedule, or modes that cannot mix, are refused" * doctest::timeout(120)) {
+    using trainer = asgd::trainer<logistic_regression, c::hogwild, t::random_pairs>;
+    CHECK_THROWS_WITH_AS(asgd::run_in_process(2,
+                                              [&](std::size_t k, asgd::transport::in_process ep) {
+                                                asgd::settings s = base;
+                                                s.seed = 5 + k;  // another seed: other matchings
+                                                return trainer{data().problem, s, ep};
+                                              }),
+                         doctest::Contains("the nodes disagree on settings.seed"), std::invalid_argument);
+    using seq = asgd::trainer<logistic_regression, c::sequential, t::ring>;
+    asgd::settings s = base;
+    s.threads = 1;
+    CHECK_THROWS_WITH_AS(asgd::run_in_process(2,
+                                              [&](std::size_t, asgd::transport::in_process ep) {
+                                                return seq{data().problem, s, ep};
+                                              }),
+                         doctest::Contains("cannot mix an average into its model while workers run"),
+                         std::invalid_argument);
+    s.averaging.every = 0;
+    CHECK_THROWS_WITH_AS(asgd::run_in_process(2,
+                                              [&](std::size_t, asgd::transport::in_process ep) {
+                                                return seq{data().problem, s, ep};
+                                              }),
+                         doctest::Contains("settings.averaging.every = 0"), std::invalid_argument);
+    // A lone node with a topology trains like a single node (no rounds).
+    trainer lone{data().problem, base};
+    const auto r = lone.run();
+    CHECK(r.node->nodes == 1);
+    CHECK(r.node->rounds == 0);
+  }
+}

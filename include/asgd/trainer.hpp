@@ -225,6 +225,13 @@ class trainer {
     double overlap_seconds = 0.0;
     std::vector<consensus_point> consensus;
     double final_consensus = 0.0;
+
+    // Moves the store's model from `snapshot` to `mixed` in place: adds mixed - snapshot, so
+    // updates the workers made since the snapshot are kept (LAP-SGD's x += avg - snapshot).
+    void mix_into(store_type& store) {
+      for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] -= snapshot[i];
+      store.mix(std::span<const float>(mixed));
+    }
   };
 
   // Minibatch losses binned by step: per loss-curve interval, or per epoch.
@@ -743,8 +750,7 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
     const auto t0 = std::chrono::steady_clock::now();
     store.copy_to(std::span<float>(a.snapshot));
     a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
-    for (std::size_t i = 0; i < p.dimension; ++i) a.mixed[i] -= a.snapshot[i];
-    store.mix(std::span<const float>(a.mixed));
+    a.mix_into(store);
     const auto t1 = std::chrono::steady_clock::now();
     a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();
     if (!settings_.averaging.blocking) {
@@ -756,7 +762,7 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
     const std::size_t every = settings_.averaging.consensus_every;
     if (every > 0 && a.next_round % every == 0) {
       store.copy_to(std::span<float>(a.snapshot));
-      a.consensus.push_back({a.next_round, a.averager->consensus_distance(a.snapshot)});
+      a.consensus.push_back({a.next_round, a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed))});
     }
   }
 }
@@ -797,12 +803,9 @@ void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& 
   averaging_state& a = sh.avg;
   average_rounds(p, store, sh, p.total_steps);
   store.copy_to(std::span<float>(a.snapshot));
-  a.final_consensus = a.averager->consensus_distance(a.snapshot);
-  if (settings_.averaging.final_average) {
-    a.averager->global_mean(a.snapshot, std::span<float>(a.mixed));
-    for (std::size_t i = 0; i < p.dimension; ++i) a.mixed[i] -= a.snapshot[i];
-    store.mix(std::span<const float>(a.mixed));
-  }
+  // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
+  a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));
+  if (settings_.averaging.final_average) a.mix_into(store);
 }
 
 // Runs on one thread while every other worker waits: checks the parameters, reports finished

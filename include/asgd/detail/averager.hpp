@@ -93,19 +93,14 @@ class averager {
     }
   }
 
-  // The mean of all nodes' models into `mean` (a collective).
-  void global_mean(std::span<const float> model, std::span<float> mean) {
+  // Sum over nodes of |x_i - mean|^2, leaving the mean of all nodes' models in `mean` (a
+  // collective: two all-reduces, the model's and the distance's).
+  double consensus_distance(std::span<const float> model, std::span<float> mean) {
     std::copy(model.begin(), model.end(), mean.begin());
     transport_.all_reduce_mean(mean);
-  }
-
-  // Sum over nodes of |x_i - mean|^2 (a collective: two all-reduces).
-  double consensus_distance(std::span<const float> model) {
-    mean_.resize(model.size());
-    global_mean(model, mean_);
     double local = 0.0;
     for (std::size_t i = 0; i < model.size(); ++i) {
-      const double d = static_cast<double>(model[i]) - static_cast<double>(mean_[i]);
+      const double d = static_cast<double>(model[i]) - static_cast<double>(mean[i]);
       local += d * d;
     }
     float total[1] = {static_cast<float>(local)};
@@ -124,7 +119,6 @@ class averager {
   std::vector<std::byte> send_;
   std::vector<std::vector<std::byte>> received_;
   std::vector<float> decoded_;
-  std::vector<float> mean_;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t bits_sent_ = 0;
 };

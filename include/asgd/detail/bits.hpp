@@ -93,4 +93,18 @@ inline void require_encoded_size(const char* quantizer, std::size_t got, std::si
   }
 }
 
+// Encodes each float as one 16-bit field (`to16`), and decodes such an encoding with `from16`:
+// the wire format of the 16-bit float quantizers.
+template <class To16>
+void encode_16bit(std::span<const float> x, std::vector<std::byte>& out, To16 to16) {
+  bit_writer w(out);
+  for (float v : x) w.put(to16(v), 16);
+}
+template <class From16>
+void decode_16bit(const char* quantizer, std::span<const std::byte> bytes, std::span<float> out, From16 from16) {
+  require_encoded_size(quantizer, bytes.size(), 16 * out.size(), out.size());
+  bit_reader r(bytes, quantizer);
+  for (float& v : out) v = from16(static_cast<std::uint16_t>(r.get(16)));
+}
+
 }  // namespace asgd::inline v0::detail

@@ -37,15 +37,12 @@ struct bf16 {
   }
 
   void encode(std::span<const float> x, std::vector<std::byte>& out, rng& /*g*/) const {
-    detail::bit_writer w(out);
-    for (float v : x) w.put(to_bf16(v), 16);
+    detail::encode_16bit(x, out, to_bf16);
   }
 
   /// @throws std::invalid_argument when `bytes` is not 2 bytes per float of `out`.
   void decode(std::span<const std::byte> bytes, std::span<const float> /*reference*/, std::span<float> out) const {
-    detail::require_encoded_size("quantize::bf16", bytes.size(), encoded_bits(out.size()), out.size());
-    detail::bit_reader r(bytes, "quantize::bf16");
-    for (float& v : out) v = to_float(static_cast<std::uint16_t>(r.get(16)));
+    detail::decode_16bit("quantize::bf16", bytes, out, to_float);
   }
 
   [[nodiscard]] std::size_t encoded_bits(std::size_t n) const noexcept { return 16 * n; }

@@ -231,7 +231,7 @@ class leashed::store {
   // The caller has released its read pin: from here on it pins at most one version and builds
   // at most one.
   template <class Build, class Lr>
-  apply_result publish(worker& w, std::uint64_t read_version, Build& build, Lr& lr, std::size_t persistence) {
+  apply_result publish(worker& w, std::uint64_t read_version, Build& build, Lr& lr, std::size_t max_failures) {
     if (w.building == no_slot) w.building = take_slot();
     slot& next = slots_[w.building];
     const std::size_t chunk = mode_.check_concurrent_updates ? check_every : dimension_;
@@ -255,7 +255,7 @@ class leashed::store {
       }
       unpin(current);
       ++failures;
-      if (failures > persistence) return {false, tau, failures};
+      if (failures > max_failures) return {false, tau, failures};
     }
   }
 

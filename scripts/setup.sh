@@ -8,6 +8,7 @@ packages=(
   libeigen3-dev libboost-dev                     # asgd::asgd dependencies (dense math, Boost.Lockfree)
   doctest-dev libbenchmark-dev                   # tests and benchmarks
   zlib1g-dev                                     # gzip for IDX files
+  libopenmpi-dev openmpi-bin                     # asgd::mpi, the MPI transport, and mpirun for its tests
   dataset-fashion-mnist                          # the real data (/usr/share/datasets/fashion-mnist)
   python3-matplotlib                             # the reproduction plots (experiments/)
   clang libclang-rt-14-dev                       # second compiler; sanitizer runtimes and libFuzzer for clang

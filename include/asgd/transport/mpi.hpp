@@ -1,0 +1,333 @@
+#pragma once
+/// @file
+/// Nodes as MPI ranks: one process per node, on one machine or many. Link `asgd::mpi`.
+///
+/// Not part of <asgd/asgd.hpp>: only programs that link MPI include it.
+
+#include <asgd/transport/error.hpp>
+#include <asgd/types.hpp>
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <span>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace asgd::inline v0::transport {
+
+/// Each MPI rank is one node (node id = rank). `all_reduce_mean` is a non-blocking
+/// `MPI_Iallreduce`; `exchange` posts `MPI_Isend`s to the round's peers and receives their
+/// messages with matched probes (`MPI_Improbe` + `MPI_Imrecv`, so a message of any length is
+/// taken whole), the MPI tag being the averaging round. The calling thread drives progress by
+/// polling (`MPI_Test`, backing off to sleeps of at most 200 us so worker threads on the same
+/// cores keep running), and gives up after `timeout` seconds with a transport_error that names
+/// the MPI call, the rank, the round and the peer: a rank that stops answering ends the run,
+/// it never hangs it.
+///
+/// The transport works on its own duplicate of the communicator (its messages never meet the
+/// program's) with `MPI_ERRORS_RETURN`, and every MPI error becomes a transport_error naming
+/// the call. Constructing one is collective over the communicator (`MPI_Comm_dup`): every rank
+/// constructs its transports, and so its trainers, in the same order. Copies share one
+/// communicator. A trainer calls the transport from one thread at a time (its averager, or a
+/// worker during a blocking round), which is what `MPI_THREAD_SERIALIZED` allows.
+///
+/// Create an `environment` at the top of main before anything else that uses MPI.
+class mpi {
+ public:
+  using policy_kind = transport_tag;
+  static constexpr std::string_view name = "mpi";
+
+  /// Initialises MPI with `MPI_THREAD_SERIALIZED` for the lifetime of the object and finalises
+  /// it at the end. If MPI is already initialised, only checks the thread level and leaves
+  /// finalising to whoever initialised it.
+  ///
+  /// After a transport_error (or `leave`), leaving the scope calls `MPI_Abort` instead: a rank
+  /// that did not answer may never finish its side of a pending collective, and `MPI_Finalize`
+  /// would wait for it forever. Catch and print the error inside the scope.
+  class environment {
+   public:
+    /// @throws std::runtime_error when MPI cannot give `MPI_THREAD_SERIALIZED`.
+    environment(int& argc, char**& argv) { start(&argc, &argv); }
+    environment() { start(nullptr, nullptr); }
+    environment(const environment&) = delete;
+    environment& operator=(const environment&) = delete;
+    ~environment() {
+      if (!owner_) return;
+      int finalized = 0;
+      MPI_Finalized(&finalized);
+      if (finalized) return;
+      if (failed().load()) MPI_Abort(MPI_COMM_WORLD, 1);
+      MPI_Finalize();
+    }
+
+   private:
+    void start(int* argc, char*** argv) {
+      int initialized = 0;
+      MPI_Initialized(&initialized);
+      int provided = 0;
+      if (initialized) {
+        MPI_Query_thread(&provided);
+      } else {
+        check("MPI_Init_thread", MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), -1);
+        owner_ = true;
+      }
+      if (provided < MPI_THREAD_SERIALIZED) {
+        throw std::runtime_error(
+            "asgd: transport::mpi::environment: the MPI library gives thread level " + std::to_string(provided) +
+            ", below MPI_THREAD_SERIALIZED (" + std::to_string(MPI_THREAD_SERIALIZED) +
+            "), which a trainer needs: its averager thread, not the main thread, calls MPI");
+      }
+    }
+    bool owner_ = false;
+  };
+
+  /// Settings of the transport.
+  struct options {
+    double timeout = 60.0;  ///< seconds a rank waits for a peer before it gives up
+
+    void validate() const {
+      if (!(timeout > 0.0 && std::isfinite(timeout))) {
+        std::ostringstream os;
+        os << "asgd: transport::mpi::options{.timeout = " << timeout << "}: the timeout must be finite and > 0";
+        throw std::invalid_argument(os.str());
+      }
+    }
+  };
+
+  /// The ranks of MPI_COMM_WORLD. Collective.
+  /// @throws std::logic_error when MPI is not initialised (no environment yet).
+  mpi() : mpi(MPI_COMM_WORLD, options{}) {}
+
+  /// The same, with `o`. Collective.
+  explicit mpi(const options& o) : mpi(MPI_COMM_WORLD, o) {}
+
+  /// The ranks of `comm` (duplicated; the caller keeps `comm`). Collective over `comm`.
+  mpi(MPI_Comm comm, const options& o) {
+    o.validate();
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!initialized || finalized) {
+      throw std::logic_error(
+          "asgd: transport::mpi: MPI is not initialised; create an asgd::transport::mpi::environment at the top "
+          "of main, before any trainer or transport that uses MPI");
+    }
+    state_ = std::make_shared<state>(comm, o);
+  }
+
+  [[nodiscard]] std::size_t node_id() const noexcept { return static_cast<std::size_t>(state_->rank); }
+  [[nodiscard]] std::size_t node_count() const noexcept { return static_cast<std::size_t>(state_->size); }
+  [[nodiscard]] const options& settings() const noexcept { return state_->opts; }
+  /// The transport's own communicator (a duplicate), e.g. to bootstrap another library.
+  [[nodiscard]] MPI_Comm communicator() const noexcept { return state_->comm; }
+
+  /// Replaces `v` on every rank by the element-wise mean over the ranks (MPI_Iallreduce with
+  /// MPI_SUM, then a scale). Every rank passes the same length (the trainer's start-of-run
+  /// handshake checks the model's dimension).
+  /// @throws transport_error on an MPI error, or when a rank does not take part within the timeout.
+  void all_reduce_mean(std::span<float> v) {
+    state& s = *state_;
+    s.check_usable("all_reduce_mean");
+    const int count = s.count(v.size(), "MPI_Iallreduce");
+    MPI_Request request = MPI_REQUEST_NULL;
+    s.call("MPI_Iallreduce", MPI_Iallreduce(MPI_IN_PLACE, v.data(), count, MPI_FLOAT, MPI_SUM, s.comm, &request));
+    s.wait_until_complete(request, [] { return std::string("all_reduce_mean: MPI_Iallreduce (a collective)"); },
+                          "the other ranks did not all join");
+    const float scale = 1.0f / static_cast<float>(s.size);
+    for (float& x : v) x *= scale;
+  }
+
+  /// Sends `send` to every rank in `peers` and receives, from each of them, its message of the
+  /// same `round` into `received[k]` (resized to peers.size()). Ranks name each other: if a
+  /// lists b in a round, b lists a.
+  /// @throws transport_error when a peer is out of range, an MPI call fails, or a peer's message
+  /// does not come within the timeout.
+  void exchange(std::uint64_t round, std::span<const std::size_t> peers, std::span<const std::byte> send,
+                std::vector<std::vector<std::byte>>& received) {
+    state& s = *state_;
+    s.check_usable("exchange");
+    const int tag = static_cast<int>(round % (static_cast<std::uint64_t>(s.tag_upper_bound) + 1));
+    const int count = s.count(send.size(), "MPI_Isend");
+    for (std::size_t p : peers) {
+      if (p >= node_count() || p == node_id()) {
+        s.refuse("exchange", "round " + std::to_string(round) + ": peer " + std::to_string(p) +
+                                 " is not another rank of " + std::to_string(s.size));
+      }
+    }
+    // Post every send first: the peers' receives are what complete them.
+    s.sends.assign(peers.size(), MPI_REQUEST_NULL);
+    for (std::size_t k = 0; k < peers.size(); ++k) {
+      s.call("MPI_Isend", MPI_Isend(send.data(), count, MPI_BYTE, static_cast<int>(peers[k]), tag, s.comm, &s.sends[k]),
+             round, peers[k]);
+    }
+    received.resize(peers.size());
+    for (std::size_t k = 0; k < peers.size(); ++k) {
+      const int peer = static_cast<int>(peers[k]);
+      auto what = [&] {
+        return "exchange: round " + std::to_string(round) + ": the message from rank " + std::to_string(peer);
+      };
+      MPI_Message message = MPI_MESSAGE_NULL;
+      MPI_Status status;
+      s.poll_until([&] {
+        int found = 0;
+        s.call("MPI_Improbe", MPI_Improbe(peer, tag, s.comm, &found, &message, &status), round, peers[k]);
+        return found != 0;
+      }, what, "it did not arrive");
+      int bytes = 0;
+      s.call("MPI_Get_count", MPI_Get_count(&status, MPI_BYTE, &bytes), round, peers[k]);
+      received[k].resize(static_cast<std::size_t>(bytes));
+      MPI_Request request = MPI_REQUEST_NULL;
+      s.call("MPI_Imrecv", MPI_Imrecv(received[k].data(), bytes, MPI_BYTE, &message, &request), round, peers[k]);
+      s.wait_until_complete(request, what, "it did not finish arriving");
+    }
+    // `send` belongs to the caller: every send completes before this returns.
+    for (std::size_t k = 0; k < peers.size(); ++k) {
+      s.wait_until_complete(s.sends[k], [&] {
+        return "exchange: round " + std::to_string(round) + ": the message to rank " + std::to_string(peers[k]);
+      }, "the peer did not take it");
+    }
+  }
+
+  /// Marks this rank as failed (its trainer calls it when its run fails), so the environment
+  /// aborts the job at the end of its scope instead of waiting in MPI_Finalize for ranks that
+  /// wait for this one. MPI cannot tell the peers sooner than that.
+  void leave(std::string_view /*why*/) noexcept { failed().store(true); }
+
+  friend std::ostream& operator<<(std::ostream& os, const mpi& t) {
+    return os << "mpi{.rank = " << t.node_id() << ", .ranks = " << t.node_count()
+              << ", .timeout = " << t.settings().timeout << '}';
+  }
+
+ private:
+  // Set by any transport of the process that failed; the environment then aborts.
+  static std::atomic<bool>& failed() noexcept {
+    static std::atomic<bool> flag{false};
+    return flag;
+  }
+
+  static std::string error_text(int code) {
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) return "MPI error code " + std::to_string(code);
+    return std::string(text, static_cast<std::size_t>(length));
+  }
+
+  // Environment-level check (no rank known yet).
+  static void check(const char* call, int code, int rank) {
+    if (code == MPI_SUCCESS) return;
+    throw transport_error("asgd: transport::mpi: " + (rank >= 0 ? "rank " + std::to_string(rank) + ": " : "") +
+                          call + " failed: " + error_text(code));
+  }
+
+  struct state {
+    state(MPI_Comm parent, const options& o) : opts(o) {
+      check("MPI_Comm_dup", MPI_Comm_dup(parent, &comm), -1);
+      check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN), -1);
+      check("MPI_Comm_rank", MPI_Comm_rank(comm, &rank), -1);
+      check("MPI_Comm_size", MPI_Comm_size(comm, &size), -1);
+      int* upper = nullptr;
+      int has = 0;
+      check("MPI_Comm_get_attr", MPI_Comm_get_attr(comm, MPI_TAG_UB, &upper, &has), rank);
+      tag_upper_bound = has && upper ? *upper : 32767;  // the standard's guaranteed minimum
+    }
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+    ~state() {
+      int finalized = 0;
+      MPI_Finalized(&finalized);
+      // After a failure requests may still be pending on it; the job is aborting anyway.
+      if (!finalized && !failed().load()) MPI_Comm_free(&comm);
+    }
+
+    MPI_Comm comm = MPI_COMM_NULL;
+    int rank = 0;
+    int size = 1;
+    int tag_upper_bound = 32767;
+    options opts;
+    bool broken = false;
+    std::vector<MPI_Request> sends;
+
+    [[nodiscard]] std::string who() const { return "asgd: transport::mpi: rank " + std::to_string(rank) + ": "; }
+
+    void check_usable(std::string_view op) const {
+      if (broken) {
+        throw transport_error(who() + std::string(op) +
+                              ": an earlier operation of this transport failed; the communicator cannot be used again");
+      }
+    }
+    // A bad argument, found before any MPI call: the communicator stays usable.
+    [[noreturn]] void refuse(std::string_view op, const std::string& why) const {
+      throw transport_error(who() + std::string(op) + ": " + why);
+    }
+    // A failed or unanswered MPI operation: requests may be left pending, so this transport is
+    // unusable and the environment aborts the job at the end of its scope.
+    [[noreturn]] void fail(std::string_view op, const std::string& why) {
+      broken = true;
+      failed().store(true);
+      throw transport_error(who() + std::string(op) + ": " + why);
+    }
+    void call(const char* name, int code, std::uint64_t round = 0, std::size_t peer = SIZE_MAX) {
+      if (code == MPI_SUCCESS) return;
+      std::string where = name;
+      if (peer != SIZE_MAX) where += " (round " + std::to_string(round) + ", peer rank " + std::to_string(peer) + ")";
+      fail(where, "failed: " + error_text(code));
+    }
+    [[nodiscard]] int count(std::size_t n, const char* name) const {
+      if (n > static_cast<std::size_t>(INT_MAX)) {
+        refuse(name, "a message of " + std::to_string(n) + " elements is more than MPI's int count can say (" +
+                       std::to_string(INT_MAX) + ")");
+      }
+      return static_cast<int>(n);
+    }
+
+    // Polls `done` until it holds; after `opts.timeout` seconds fails with what() + why.
+    // Spins (yielding) briefly, then sleeps 1, 2, 4 ... 200 us between polls: an MPI library
+    // makes progress only inside its calls, and worker threads need the cores meanwhile.
+    template <class Done, class What>
+    void poll_until(Done done, What what, const char* why) {
+      const auto start = std::chrono::steady_clock::now();
+      const auto limit = std::chrono::duration<double>(opts.timeout);
+      std::chrono::microseconds pause{0};
+      for (int polls = 0; !done(); ++polls) {
+        if (std::chrono::steady_clock::now() - start > limit) {
+          std::ostringstream os;
+          os << why << " within the timeout of " << opts.timeout << " s";
+          fail(what(), os.str());
+        }
+        if (polls < 64) {
+          std::this_thread::yield();
+        } else {
+          std::this_thread::sleep_for(pause);
+          pause = std::min(std::max(2 * pause, std::chrono::microseconds{1}), std::chrono::microseconds{200});
+        }
+      }
+    }
+    template <class What>
+    void wait_until_complete(MPI_Request& request, What what, const char* why) {
+      poll_until([&] {
+        int complete = 0;
+        const int code = MPI_Test(&request, &complete, MPI_STATUS_IGNORE);
+        if (code != MPI_SUCCESS) fail(what(), "MPI_Test failed: " + error_text(code));
+        return complete != 0;
+      }, what, why);
+    }
+  };
+
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace asgd::inline v0::transport

@@ -1,0 +1,227 @@
+// transport::mpi under mpirun: every rank runs every test case (they are collective), checking
+// the same invariants as the in-process nodes: the transport's own operations, then training
+// nodes whose zero gradient isolates the averaging (the mean is kept, consensus is reached) for
+// all_reduce, ring and random_pairs, decentralized logistic regression against one node, and a
+// straggling rank. `--stall-test` instead runs the lost-rank scenario (see stall_test below).
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <asgd/asgd.hpp>
+#include <asgd/transport/mpi.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace c = asgd::consistency;
+namespace t = asgd::topology;
+using asgd::transport::mpi;
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+int world_size() {
+  int n = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+
+// The sum over ranks, in double (the test's own reduction, independent of the transport's).
+std::vector<double> sum_over_ranks(std::span<const float> x) {
+  std::vector<double> in(x.begin(), x.end()), out(x.size());
+  MPI_Allreduce(in.data(), out.data(), static_cast<int>(in.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  return out;
+}
+
+// Gradient zero: only averaging moves the model. Rank k starts at (k - (n-1)/2) + 0.01 i.
+struct still_problem {
+  static constexpr std::string_view name = "still_problem";
+  float offset = 0.0f;
+  [[nodiscard]] std::size_t dimension() const { return 32; }
+  [[nodiscard]] std::size_t num_samples() const { return 1024; }
+  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+    std::fill(g.begin(), g.end(), 0.0f);
+    return 0.0f;
+  }
+  void initialize(std::span<float> x, std::uint64_t) const {
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = offset + 0.01f * static_cast<float>(i);
+  }
+};
+
+float own_offset() { return static_cast<float>(world_rank()) - 0.5f * static_cast<float>(world_size() - 1); }
+
+template <class Mode, class Topo>
+void check_mean_and_consensus(Topo topo, bool blocking) {
+  const std::size_t n = static_cast<std::size_t>(world_size());
+  asgd::settings s{.threads = Mode::max_workers > 1 ? 2u : 1u, .steps = 512, .batch = 4, .lr = 0.1f,
+                   .averaging = {.every = 8, .blocking = blocking, .final_average = false}};
+  asgd::trainer<still_problem, Mode, Topo, mpi> tr{still_problem{.offset = own_offset()}, s, topo,
+                                                   mpi(mpi::options{.timeout = 30})};
+  const asgd::report r = tr.run();
+  const auto x = tr.parameters();
+  const std::vector<double> sum = sum_over_ranks(x);
+  double own_distance = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double mean = sum[i] / static_cast<double>(n);
+    CHECK(mean == doctest::Approx(0.01 * static_cast<double>(i)).epsilon(1e-5).scale(1.0));
+    own_distance += std::pow(x[i] - mean, 2.0);
+  }
+  const double distance = sum_over_ranks(std::vector<float>{static_cast<float>(own_distance)})[0];
+  CHECK(distance < 1e-6);  // it started at n * 32 * (spread of the offsets)^2, hundreds
+  REQUIRE(r.node);
+  CHECK(r.node->node == static_cast<std::size_t>(world_rank()));
+  CHECK(r.node->nodes == n);
+  CHECK(r.node->transport.find("mpi{") == 0);
+  CHECK(r.node->rounds == 512 / 8);
+  CHECK(r.node->final_consensus_distance == doctest::Approx(distance).epsilon(0.05).scale(1e-6));
+  CHECK(r.node->bytes_sent > 0);
+}
+
+}  // namespace
+
+TEST_SUITE("mpi") {
+  TEST_CASE("transport::mpi: ranks, all_reduce_mean and exchange of messages of any length") {
+    mpi tr(mpi::options{.timeout = 30});
+    const std::size_t rank = tr.node_id(), n = tr.node_count();
+    CHECK(rank == static_cast<std::size_t>(world_rank()));
+    CHECK(n == static_cast<std::size_t>(world_size()));
+
+    std::vector<float> v(1000);
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(rank * 1000 + i);
+    tr.all_reduce_mean(v);
+    for (std::size_t i = 0; i < v.size(); i += 97)
+      CHECK(v[i] == doctest::Approx(500.0 * static_cast<double>(n - 1) + static_cast<double>(i)));
+
+    // A ring of rounds: each rank sends rank+1 + round bytes, so lengths differ by sender.
+    std::vector<std::vector<std::byte>> got;
+    for (std::uint64_t round = 0; round < 20; ++round) {
+      const std::size_t next = (rank + 1) % n, prev = (rank + n - 1) % n;
+      std::vector<std::size_t> peers{next};
+      if (prev != next) peers.push_back(prev);
+      if (n == 1) break;
+      std::vector<std::byte> send(rank + 1 + round, static_cast<std::byte>(rank * 16 + round));
+      tr.exchange(round, peers, send, got);
+      REQUIRE(got.size() == peers.size());
+      for (std::size_t k = 0; k < peers.size(); ++k) {
+        CHECK(got[k].size() == peers[k] + 1 + round);
+        CHECK(got[k].front() == static_cast<std::byte>(peers[k] * 16 + round));
+      }
+    }
+  }
+
+  TEST_CASE("transport::mpi: a peer out of range is a transport_error naming it; the transport stays usable") {
+    mpi tr(mpi::options{.timeout = 30});
+    const std::size_t bad[] = {tr.node_count()};
+    std::vector<std::vector<std::byte>> got;
+    CHECK_THROWS_WITH_AS(tr.exchange(3, bad, {}, got), doctest::Contains("is not another rank of"),
+                         asgd::transport_error);
+    std::vector<float> v{1.0f};
+    tr.all_reduce_mean(v);
+    CHECK(v[0] == 1.0f);
+  }
+
+  TEST_CASE("transport::mpi: bad options are refused") {
+    CHECK_THROWS_WITH_AS(mpi(mpi::options{.timeout = 0.0}), doctest::Contains("the timeout must be finite and > 0"),
+                         std::invalid_argument);
+  }
+
+  TEST_CASE("all_reduce, ring, random_pairs over MPI: the mean is kept and consensus is reached"
+            * doctest::timeout(300)) {
+    check_mean_and_consensus<c::leashed>(t::all_reduce{}, false);
+    check_mean_and_consensus<c::leashed>(t::ring{}, false);
+    check_mean_and_consensus<c::leashed>(t::random_pairs{}, false);
+    check_mean_and_consensus<c::atomic_add>(t::ring{}, false);
+    check_mean_and_consensus<c::sequential>(t::random_pairs{}, true);
+    check_mean_and_consensus<c::hogwild>(t::all_reduce{}, true);
+  }
+
+  TEST_CASE("decentralized logistic regression over MPI matches one node at equal total samples"
+            * doctest::timeout(300)) {
+    using asgd::problems::logistic_regression;
+    const auto d = asgd::problems::make_logistic_regression(16000, 40, 3);
+    const asgd::settings base{.threads = 2, .epochs = 3, .batch = 16, .lr = 0.05f, .seed = 5};
+    asgd::trainer<logistic_regression, c::hogwild> one{d.problem, base};
+    const double single = one.run().final_evaluation->accuracy;
+    asgd::settings s = base;
+    s.averaging = {.every = 8};
+    asgd::trainer<logistic_regression, c::hogwild, t::ring, asgd::quantize::qsgd<8>, mpi> node{
+        d.problem, s, mpi(mpi::options{.timeout = 60})};
+    const asgd::report r = node.run();
+    CAPTURE(single);
+    CHECK(r.final_evaluation->accuracy >= single - 0.01);
+    const std::size_t n = static_cast<std::size_t>(world_size());
+    CHECK(r.steps == 3 * ((16000 + 16 * n - 1) / (16 * n)));  // each rank: its share, three times over
+  }
+
+  TEST_CASE("a straggling rank slows its partners but the exchange completes") {
+    mpi tr(mpi::options{.timeout = 30});
+    const std::size_t rank = tr.node_id(), n = tr.node_count();
+    if (n < 2) return;
+    std::vector<std::vector<std::byte>> got;
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint64_t round = 0; round < 4; ++round) {
+      if (rank == n - 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const std::size_t partner = rank ^ 1u;
+      if (partner >= n) continue;
+      const std::size_t peers[] = {partner};
+      std::vector<std::byte> send(64, static_cast<std::byte>(rank));
+      tr.exchange(round, peers, send, got);
+      CHECK(got.at(0).at(0) == static_cast<std::byte>(partner));
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (rank == ((n - 1) ^ 1u)) CHECK(seconds >= 0.35);  // it waited for the straggler each round
+  }
+}
+
+namespace {
+
+// Rank 0 all-reduces with a 2 s timeout while the last rank never joins (it sleeps far longer).
+// Rank 0 must report a transport_error naming the call within the timeout; leaving the
+// environment's scope then aborts the job, which ends the sleeping rank too (no hang). CTest
+// checks the message and that mpirun returns long before the sleeper would wake.
+int stall_test() {
+  mpi tr(mpi::options{.timeout = 2});
+  if (tr.node_id() + 1 == tr.node_count()) {
+    std::this_thread::sleep_for(std::chrono::seconds(600));
+    return 1;
+  }
+  std::vector<float> v(16, 1.0f);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    tr.all_reduce_mean(v);
+  } catch (const asgd::transport_error& e) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("rank %zu: transport_error after %.2f s (%s): %s\n", tr.node_id(), s, s < 4.0 ? "in time" : "too late",
+                e.what());
+    std::fflush(stdout);
+    return s < 4.0 ? 0 : 1;
+  }
+  std::printf("rank %zu: the all-reduce completed without the stalled rank\n", tr.node_id());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mpi::environment env(argc, argv);
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--stall-test") == 0) return stall_test();
+
+  doctest::Context context(argc, argv);
+  if (world_rank() != 0) context.setOption("minimal", true);  // rank 0 prints the summary; all print failures
+  int failed = context.run();
+  if (context.shouldExit()) return failed;
+  int any = 0;
+  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return any;
+}

@@ -37,17 +37,20 @@
 #include <asgd/topology/exponential.hpp>
 #include <asgd/topology/federated.hpp>
 #include <asgd/topology/none.hpp>
+#include <asgd/topology/one_of.hpp>
 #include <asgd/topology/random_pairs.hpp>
 #include <asgd/topology/ring.hpp>
 #include <asgd/topology/torus.hpp>
 
 #include <asgd/transport/error.hpp>
 #include <asgd/transport/in_process.hpp>
+#include <asgd/transport/one_of.hpp>
 
 #include <asgd/quantize/bf16.hpp>
 #include <asgd/quantize/fp16.hpp>
 #include <asgd/quantize/identity.hpp>
 #include <asgd/quantize/lattice.hpp>
+#include <asgd/quantize/one_of.hpp>
 #include <asgd/quantize/qsgd.hpp>
 
 #include <asgd/metrics/histogram.hpp>

@@ -103,3 +103,81 @@ TEST_SUITE("nodes") {
     check_every_topology<Mode>(true);
   }
 }
+
+namespace {
+
+// A gradient that moves the model, so averaging rounds mix something that changes.
+struct stepping {
+  static constexpr std::string_view name = "stepping";
+  float offset = 0.0f;
+  [[nodiscard]] std::size_t dimension() const { return 32; }
+  [[nodiscard]] std::size_t num_samples() const { return 1024; }
+  float gradient(std::span<const float> x, asgd::batch_view b, std::span<float> g) const {
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] = x[i] - static_cast<float>(b.front() % 7);
+    return 0.0f;
+  }
+  void initialize(std::span<float> x, std::uint64_t) const {
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = offset + 0.01f * static_cast<float>(i);
+  }
+};
+
+// Four sequential nodes averaging while they pause are deterministic: the same topology and
+// quantizer, held by a one_of or named directly, must give bit-identical models.
+template <class Topo, class Quant>
+std::vector<std::vector<float>> deterministic_nodes(Topo topo, Quant quant) {
+  const asgd::settings s{.threads = 1, .steps = 256, .batch = 4, .lr = 0.05f, .averaging = {.every = 8, .blocking = true}};
+  std::vector<std::vector<float>> models(4);
+  auto group = asgd::transport::in_process::group(4);
+  std::vector<asgd::trainer<stepping, c::sequential, Topo, Quant>> trainers;
+  for (std::size_t k = 0; k < 4; ++k) trainers.emplace_back(stepping{.offset = offset_of(k)}, s, topo, quant, group[k]);
+  std::vector<std::thread> th;
+  std::vector<asgd::report> reports(4);
+  for (std::size_t k = 0; k < 4; ++k) th.emplace_back([&, k] { reports[k] = trainers[k].run(); });
+  for (auto& x : th) x.join();
+  for (std::size_t k = 0; k < 4; ++k) {
+    models[k].assign(trainers[k].parameters().begin(), trainers[k].parameters().end());
+    models[k].push_back(static_cast<float>(reports[k].node->bytes_sent));  // the path taken shows in the bytes
+  }
+  return models;
+}
+
+}  // namespace
+
+TEST_SUITE("nodes") {
+  TEST_CASE("topology::one_of and quantize::one_of run exactly as the policy they hold" * doctest::timeout(120)) {
+    using any_topology = t::one_of<t::all_reduce, t::ring, t::random_pairs>;
+    using any_quantizer = asgd::quantize::one_of<asgd::quantize::identity, asgd::quantize::qsgd<8>>;
+    // all_reduce with the identity: the all-reduce path (its bytes), not n - 1 exchanges.
+    CHECK(deterministic_nodes(any_topology{t::all_reduce{}}, any_quantizer{}) ==
+          deterministic_nodes(t::all_reduce{}, asgd::quantize::identity{}));
+    CHECK(deterministic_nodes(any_topology{t::ring{}}, any_quantizer{asgd::quantize::qsgd<8>{}}) ==
+          deterministic_nodes(t::ring{}, asgd::quantize::qsgd<8>{}));
+    CHECK(deterministic_nodes(any_topology{t::random_pairs{}}, any_quantizer{}) ==
+          deterministic_nodes(t::random_pairs{}, asgd::quantize::identity{}));
+
+    any_topology topo = t::ring{};
+    CHECK(asgd::detail::describe(topo) == asgd::detail::describe(t::ring{}));
+    CHECK(topo.holds<t::ring>());
+    asgd::topology::one_of<t::federated> bad = t::federated{.fraction = 2.0};
+    CHECK_THROWS_AS(bad.validate(), std::invalid_argument);
+  }
+
+  TEST_CASE("transport::one_of forwards to the transport it holds") {
+    using any_transport = asgd::transport::one_of<asgd::transport::in_process>;
+    auto group = asgd::transport::in_process::group(2);
+    any_transport a = group[0], b = group[1];
+    CHECK(a.node_id() == 0);
+    CHECK(b.node_id() == 1);
+    CHECK(b.node_count() == 2);
+    std::vector<float> va{1.0f}, vb{3.0f};
+    std::thread other([&] { b.all_reduce_mean(vb); });
+    a.all_reduce_mean(va);
+    other.join();
+    CHECK(va[0] == 2.0f);
+    CHECK(vb[0] == 2.0f);
+    b.leave("test");
+    std::vector<std::vector<std::byte>> got;
+    const std::size_t peer[] = {1};
+    CHECK_THROWS_WITH_AS(a.exchange(0, peer, {}, got), doctest::Contains("node 1 left: test"), asgd::transport_error);
+  }
+}

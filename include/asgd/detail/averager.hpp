@@ -4,6 +4,7 @@
 // turns a snapshot of the node's model into the round's mix of it with its peers' models.
 
 #include <asgd/concepts.hpp>
+#include <asgd/detail/policy_choice.hpp>
 #include <asgd/quantize/identity.hpp>
 #include <asgd/random.hpp>
 #include <asgd/types.hpp>
@@ -41,34 +42,12 @@ class averager {
   [[nodiscard]] std::uint64_t bits_sent() const noexcept { return bits_sent_; }
 
   // Round `round`: `mixed` <- self_weight * snapshot + sum of peer weight * decoded peer model.
-  // Every node calls it for the same rounds in the same order.
+  // Every node calls it for the same rounds in the same order. A policy chosen at run time
+  // (one_of) is visited here, once per round, so the round itself runs on the policy held.
   void round(std::uint64_t round, std::span<const float> snapshot, std::span<float> mixed) {
-    if constexpr (global_mean_topology<Topology> && std::is_same_v<Quantizer, quantize::identity>) {
-      // The mean of all models is one all-reduce; a ring all-reduce sends 2 (n - 1) / n models.
-      std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
-      transport_.all_reduce_mean(mixed);
-      const std::uint64_t bytes = 2 * (nodes_ - 1) * snapshot.size_bytes() / nodes_;
-      bytes_sent_ += bytes;
-      bits_sent_ += 8 * bytes;
-      return;
-    }
-    const mixing_row row = topology_.neighbours(round, node_, nodes_, seed_);
-    for (std::size_t i = 0; i < snapshot.size(); ++i) mixed[i] = row.self_weight * snapshot[i];
-    if (row.peers.empty()) return;
-    peers_.clear();
-    for (const auto& p : row.peers) peers_.push_back(p.node);
-    send_.clear();
-    rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ round);  // a stream per node and round
-    quantizer_.encode(snapshot, send_, g);
-    transport_.exchange(round, peers_, send_, received_);
-    bytes_sent_ += send_.size() * peers_.size();
-    bits_sent_ += quantizer_.encoded_bits(snapshot.size()) * peers_.size();
-    for (std::size_t k = 0; k < row.peers.size(); ++k) {
-      const float w = row.peers[k].weight;
-      if (w == 0.0f) continue;  // a one-sided partner: sent to, not mixed in
-      quantizer_.decode(received_[k], snapshot, decoded_);
-      for (std::size_t i = 0; i < snapshot.size(); ++i) mixed[i] += w * decoded_[i];
-    }
+    with_chosen(topology_, [&](const auto& topo) {
+      with_chosen(quantizer_, [&](const auto& quant) { round_with(topo, quant, round, snapshot, mixed); });
+    });
   }
 
   // Checks, before the first step, that every node runs the same schedule: a node with another
@@ -109,6 +88,37 @@ class averager {
   }
 
  private:
+  template <class T, class Q>
+  void round_with(const T& topo, const Q& quant, std::uint64_t round, std::span<const float> snapshot,
+                  std::span<float> mixed) {
+    if constexpr (global_mean_topology<T> && std::is_same_v<Q, quantize::identity>) {
+      // The mean of all models is one all-reduce; a ring all-reduce sends 2 (n - 1) / n models.
+      std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
+      transport_.all_reduce_mean(mixed);
+      const std::uint64_t bytes = 2 * (nodes_ - 1) * snapshot.size_bytes() / nodes_;
+      bytes_sent_ += bytes;
+      bits_sent_ += 8 * bytes;
+      return;
+    }
+    const mixing_row row = topo.neighbours(round, node_, nodes_, seed_);
+    for (std::size_t i = 0; i < snapshot.size(); ++i) mixed[i] = row.self_weight * snapshot[i];
+    if (row.peers.empty()) return;
+    peers_.clear();
+    for (const auto& p : row.peers) peers_.push_back(p.node);
+    send_.clear();
+    rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ round);  // a stream per node and round
+    quant.encode(snapshot, send_, g);
+    transport_.exchange(round, peers_, send_, received_);
+    bytes_sent_ += send_.size() * peers_.size();
+    bits_sent_ += quant.encoded_bits(snapshot.size()) * peers_.size();
+    for (std::size_t k = 0; k < row.peers.size(); ++k) {
+      const float w = row.peers[k].weight;
+      if (w == 0.0f) continue;  // a one-sided partner: sent to, not mixed in
+      quant.decode(received_[k], snapshot, decoded_);
+      for (std::size_t i = 0; i < snapshot.size(); ++i) mixed[i] += w * decoded_[i];
+    }
+  }
+
   const Topology& topology_;
   Transport& transport_;
   const Quantizer& quantizer_;

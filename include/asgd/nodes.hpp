@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <exception>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -15,8 +16,9 @@ namespace asgd::inline v0 {
 
 /// Runs `nodes` nodes in this process, one thread each (plus each node's own workers and
 /// averager), connected by one `transport::in_process` group over the simulated `link`.
-/// `make(k, endpoint)` returns node k's trainer (its transport value is `endpoint`); every
-/// node must use the same settings and seed. Returns the reports in node order.
+/// `make(k, endpoint)` returns node k's trainer (its transport value is `endpoint`), or runs it
+/// and returns its `report`; every node must use the same settings and seed. Returns the
+/// reports in node order.
 ///
 /// A node that fails leaves the group, so the others end with a transport_error at once; the
 /// first error of the lowest-numbered failing node is rethrown after every node has stopped.
@@ -31,8 +33,12 @@ std::vector<report> run_in_process(std::size_t nodes, Make&& make, const transpo
     for (std::size_t k = 0; k < nodes; ++k) {
       threads.emplace_back([&, k] {
         try {
-          auto trainer = make(k, endpoints[k]);
-          reports[k] = trainer.run();
+          if constexpr (std::is_same_v<decltype(make(k, endpoints[k])), report>) {
+            reports[k] = make(k, endpoints[k]);
+          } else {
+            auto trainer = make(k, endpoints[k]);
+            reports[k] = trainer.run();
+          }
         } catch (...) {
           errors[k] = std::current_exception();
           endpoints[k].leave("it threw");

@@ -11,19 +11,21 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace asgd_train {
 
-asgd::report run_mode(const std::string& mode, const asgd::problems::network& net, const options& o,
-                      const progress_fn& progress) {
-  using fn = asgd::report (*)(const asgd::problems::network&, const options&, const progress_fn&);
+bool built_with_mpi() { return ASGD_TRAIN_WITH_MPI != 0; }
+
+asgd::report run_mode(const std::string& mode, const run_inputs& in) {
+  using fn = asgd::report (*)(const run_inputs&);
   static const std::map<std::string, fn> modes = {
       {"sequential", run_sequential}, {"synchronous", run_synchronous}, {"locked", run_locked},
       {"hogwild", run_hogwild},       {"atomic_add", run_atomic_add},   {"leashed", run_leashed},
       {"bounded_staleness", run_bounded_staleness}};
-  return modes.at(mode)(net, o, progress);
+  return modes.at(mode)(in);
 }
 
 namespace {
@@ -74,6 +76,23 @@ void print_summary(const asgd::problems::network& net, const options& o, const a
   (void)o;
 }
 
+// The averaging part of a node run: one line for the setup, one per node this process saw.
+void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
+  const asgd::node_report& n0 = *reports.front().node;
+  std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s averaging every %zu steps%s\n", n0.nodes,
+              o.transport.c_str(), n0.topology.c_str(), n0.quantizer.c_str(), n0.blocking ? "blocking" : "non-blocking",
+              o.averaging.every, n0.final_average ? ", then a final global average" : "");
+  for (const auto& r : reports) {
+    const asgd::node_report& n = *r.node;
+    std::printf("  node %zu: test acc %.2f%%, %llu rounds, %.3f s exchanging (%.0f%% overlapped), %.2f MB sent, "
+                "consensus distance %.3g\n",
+                n.node, r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0,
+                static_cast<unsigned long long>(n.rounds), n.exchange_seconds, 100.0 * n.overlap,
+                static_cast<double>(n.bytes_sent) / 1e6, n.final_consensus_distance);
+  }
+  if (reports.size() < n0.nodes) std::printf("  (the other ranks printed nothing; every rank ran the same schedule)\n");
+}
+
 void print_table(const std::vector<std::pair<std::string, asgd::report>>& runs) {
   std::printf("\n%-18s %7s %9s %10s %9s %9s %9s %8s %8s\n", "mode", "threads", "time [s]", "samples/s", "test acc",
               "test loss", "stale", "dropped", "versions");
@@ -96,6 +115,78 @@ std::string command_line(int argc, char** argv) {
 }  // namespace
 }  // namespace asgd_train
 
+namespace asgd_train {
+namespace {
+
+// Trains every mode of `o`; under mpi this process is one rank (`mpi_endpoint`).
+int train_all(const options& o, int argc, char** argv, std::optional<any_transport> mpi_endpoint) {
+  const bool over_mpi = mpi_endpoint.has_value();
+  const std::size_t rank = over_mpi ? mpi_endpoint->node_id() : 0;
+  const bool lead = rank == 0;  // node 0 prints
+  auto data = asgd::data::load_mnist_like(o.data);
+  if (o.standardize) asgd::data::standardize(data);
+  auto train = std::make_shared<const asgd::data::image_set>(std::move(data.train));
+  auto test = std::make_shared<const asgd::data::image_set>(std::move(data.test));
+  const auto net = make_network(o, train, test);
+  if (lead) {
+    std::fprintf(stderr, "asgd-train: %s on %zu training and %zu test images (%s)\n",
+                 asgd::detail::describe(net).c_str(), train->size(), test->size(), o.data.string().c_str());
+  }
+
+  std::vector<std::pair<std::string, std::vector<asgd::report>>> runs;
+  for (const auto& mode : o.modes) {
+    progress_fn progress;
+    if (!o.quiet && lead) progress = [&](const asgd::epoch_progress& e) { print_progress(mode, o.compare, e); };
+    std::vector<asgd::report> reports;
+    if (over_mpi) {
+      reports.push_back(run_mode(mode, {net, o, progress, *mpi_endpoint}));
+    } else if (o.nodes > 1) {
+      const asgd::transport::in_process::link link{.latency = o.latency, .bandwidth = o.bandwidth, .straggler = 0,
+                                                   .straggler_delay = o.straggler_delay, .timeout = o.timeout};
+      const progress_fn none;
+      reports = asgd::run_in_process(
+          o.nodes,
+          [&](std::size_t k, asgd::transport::in_process endpoint) {
+            return run_mode(mode, {net, o, k == 0 ? progress : none, any_transport{std::move(endpoint)}});
+          },
+          link);
+    } else {
+      reports.push_back(run_mode(mode, {net, o, progress, any_transport{asgd::transport::in_process{}}}));
+    }
+    runs.emplace_back(mode, std::move(reports));
+    if (lead && !o.compare) {
+      print_summary(net, o, runs.back().second.front());
+      if (runs.back().second.front().node->nodes > 1) print_nodes(runs.back().second, o);
+    }
+  }
+  if (!lead) return 0;
+  if (o.compare) {
+    std::vector<std::pair<std::string, asgd::report>> first;
+    for (const auto& [mode, reports] : runs) first.emplace_back(mode, reports.front());
+    print_table(first);
+  }
+  if (!o.json.empty()) {
+    std::string out = "{\"tool\": \"asgd-train\", \"command\": ";
+    asgd::detail::json_writer cmd;
+    cmd.value(command_line(argc, argv));
+    out += cmd.str() + ", \"model\": \"" + o.model + "\", \"flops_per_sample\": " +
+           std::to_string(net.flops_per_sample()) + ", \"runs\": [";
+    bool first = true;
+    for (const auto& [mode, reports] : runs) {  // every node's report (under mpi, rank 0's)
+      for (const auto& r : reports) {
+        out += (first ? "" : ", ") + r.to_json();
+        first = false;
+      }
+    }
+    out += "]}\n";
+    asgd::detail::write_file_atomically(o.json, out);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace asgd_train
+
 int main(int argc, char** argv) {
   using namespace asgd_train;
   options o;
@@ -109,39 +200,24 @@ int main(int argc, char** argv) {
     std::fputs(help_text().c_str(), stdout);
     return 0;
   }
+#if ASGD_TRAIN_WITH_MPI
+  // Outlives train_all, so an error is printed before the environment ends MPI (or, after a
+  // lost rank, aborts the job).
+  std::optional<asgd::transport::mpi::environment> mpi_env;
+#endif
   try {
-    auto data = asgd::data::load_mnist_like(o.data);
-    if (o.standardize) asgd::data::standardize(data);
-    auto train = std::make_shared<const asgd::data::image_set>(std::move(data.train));
-    auto test = std::make_shared<const asgd::data::image_set>(std::move(data.test));
-    const auto net = make_network(o, train, test);
-    std::fprintf(stderr, "asgd-train: %s on %zu training and %zu test images (%s)\n",
-                 asgd::detail::describe(net).c_str(), train->size(), test->size(), o.data.string().c_str());
-
-    std::vector<std::pair<std::string, asgd::report>> runs;
-    for (const auto& mode : o.modes) {
-      progress_fn progress;
-      if (!o.quiet) progress = [&](const asgd::epoch_progress& e) { print_progress(mode, o.compare, e); };
-      runs.emplace_back(mode, run_mode(mode, net, o, progress));
-      if (!o.compare) print_summary(net, o, runs.back().second);
+    std::optional<any_transport> mpi_endpoint;
+#if ASGD_TRAIN_WITH_MPI
+    if (o.transport == "mpi") {
+      mpi_env.emplace(argc, argv);
+      mpi_endpoint = any_transport{asgd::transport::mpi(asgd::transport::mpi::options{.timeout = o.timeout})};
     }
-    if (o.compare) print_table(runs);
-
-    if (!o.json.empty()) {
-      std::string out = "{\"tool\": \"asgd-train\", \"command\": ";
-      asgd::detail::json_writer cmd;
-      cmd.value(command_line(argc, argv));
-      out += cmd.str() + ", \"model\": \"" + o.model + "\", \"flops_per_sample\": " +
-             std::to_string(net.flops_per_sample()) + ", \"runs\": [";
-      for (std::size_t i = 0; i < runs.size(); ++i) out += (i ? ", " : "") + runs[i].second.to_json();
-      out += "]}\n";
-      asgd::detail::write_file_atomically(o.json, out);
-    }
-    return 0;
+#endif
+    return train_all(o, argc, argv, std::move(mpi_endpoint));
   } catch (const std::invalid_argument& e) {  // settings the trainer refused (e.g. batch > samples)
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
-  } catch (const std::exception& e) {  // data, divergence, checkpoint, file errors
+  } catch (const std::exception& e) {  // data, divergence, checkpoint, file, lost-node errors
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }

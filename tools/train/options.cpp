@@ -113,7 +113,26 @@ what a step does
   --blocks N                      random_block and round_robin: number of blocks (default: layers)
   --select-warmup EPOCHS          alternate_full_partial: full steps before alternating (default 1)
   --sampling shared|sharded       each worker shuffles all samples, or its own share (default shared)
-  --seed N                        initial model, sampling and block choices (default 1)
+  --seed N                        initial model, sampling, block choices, matchings (default 1)
+
+nodes that average (each node: --threads workers on its share of the data, plus an averager)
+  --nodes N                       nodes in this process (default 1: no averaging)
+  --transport in_process|mpi      nodes as thread groups (default), or one node per MPI rank:
+                                  mpirun -np N asgd-train --transport mpi ...
+  --topology T                    all_reduce (default), ring, torus, exponential, random_pairs,
+                                  random_pairs_one_sided, federated
+  --avg-every H                   node steps between averaging rounds (default 8)
+  --local-after EPOCHS            post-local SGD: average every step before, every H after (0)
+  --blocking                      workers pause while the node averages (local SGD); default:
+                                  non-blocking in-place averaging (LAP-SGD)
+  --no-final-average              skip the global average after the last step
+  --consensus-every N             measure the consensus distance every N rounds (default: at the end)
+  --quantize Q                    identity (default), fp16, bf16, qsgd8, qsgd4, lattice
+  --fraction X                    federated: share of the nodes averaging each round (default 0.5)
+  --lattice-epsilon X             lattice: cell size (default 1e-4)
+  --latency S, --bandwidth B/s, --straggler-delay S
+                                  in_process: simulated link (node 0 is the straggler)
+  --timeout S                     seconds a node waits for a peer before it fails (default 60)
 
 output and failure
   --json FILE                     the full report as JSON, written atomically
@@ -125,13 +144,15 @@ output and failure
   --help                          this text
 
 Progress goes to stderr, the summary to stdout. Exit status: 0 done, 1 failed (bad data,
-diverged training, unusable checkpoint), 2 bad command line.
+diverged training, unusable checkpoint, a lost node), 2 bad command line. With nodes, node
+(rank) 0 prints the progress and the summary, and --json holds every node's report (under
+mpi, rank 0's).
 )";
 }
 
 options parse(int argc, const char* const* argv) {
   options o;
-  bool saw_mode = false, saw_compare = false;
+  bool saw_mode = false, saw_compare = false, saw_nodes = false;
   for (int i = 1; i < argc; ++i) {
     // "--option value" or "--option=value"
     std::string arg = argv[i], value;
@@ -226,6 +247,39 @@ options parse(int argc, const char* const* argv) {
       o.resume = take();
     } else if (arg == "--evals-per-epoch") {
       o.evals_per_epoch = integer<std::size_t>(arg, take(), 0, 1000);
+    } else if (arg == "--nodes") {
+      o.nodes = integer<std::size_t>(arg, take(), 1, 1024);
+      saw_nodes = true;
+    } else if (arg == "--transport") {
+      o.transport = one_of(arg, take(), {"in_process", "mpi"});
+    } else if (arg == "--topology") {
+      o.topology = one_of(arg, take(), all_topologies);
+    } else if (arg == "--avg-every") {
+      o.averaging.every = integer<std::size_t>(arg, take(), 1, std::size_t{1} << 30);
+    } else if (arg == "--local-after") {
+      o.averaging.local_after_epoch = real(arg, take(), 0.0, 1e6);
+    } else if (arg == "--blocking") {
+      flag();
+      o.averaging.blocking = true;
+    } else if (arg == "--no-final-average") {
+      flag();
+      o.averaging.final_average = false;
+    } else if (arg == "--consensus-every") {
+      o.averaging.consensus_every = integer<std::size_t>(arg, take(), 0, std::size_t{1} << 30);
+    } else if (arg == "--quantize") {
+      o.quantize = one_of(arg, take(), all_quantizers);
+    } else if (arg == "--fraction") {
+      o.fraction = real(arg, take(), 0.0, 1.0, true);
+    } else if (arg == "--lattice-epsilon") {
+      o.lattice_epsilon = real(arg, take(), 0.0, 1e6, true);
+    } else if (arg == "--latency") {
+      o.latency = real(arg, take(), 0.0, 1e3);
+    } else if (arg == "--bandwidth") {
+      o.bandwidth = real(arg, take(), 0.0, 1e15);
+    } else if (arg == "--straggler-delay") {
+      o.straggler_delay = real(arg, take(), 0.0, 1e3);
+    } else if (arg == "--timeout") {
+      o.timeout = real(arg, take(), 0.0, 1e6, true);
     } else if (arg == "--quiet") {
       flag();
       o.quiet = true;
@@ -242,6 +296,21 @@ options parse(int argc, const char* const* argv) {
   }
   if (o.compare && (!o.checkpoint.empty() || !o.resume.empty())) {
     throw usage_error("asgd-train: --checkpoint and --resume apply to one run, not to --compare");
+  }
+  if (o.transport == "mpi" && !built_with_mpi()) {
+    throw usage_error("asgd-train: --transport mpi: this asgd-train was built without MPI (configure with "
+                      "-DASGD_ENABLE_MPI=ON and Open MPI installed)");
+  }
+  if (o.transport == "mpi" && saw_nodes) {
+    throw usage_error("asgd-train: --nodes applies to --transport in_process; under mpi every rank is a node "
+                      "(mpirun -np N)");
+  }
+  if (o.transport == "in_process" && o.nodes > 1 && (!o.checkpoint.empty() || !o.resume.empty())) {
+    throw usage_error("asgd-train: --checkpoint and --resume apply to a single node, not to --nodes " +
+                      std::to_string(o.nodes));
+  }
+  if (o.transport == "mpi" && (!o.checkpoint.empty() || !o.resume.empty())) {
+    throw usage_error("asgd-train: --checkpoint and --resume apply to a single node, not to --transport mpi");
   }
   if (o.model != "mlp" && o.hidden != std::vector<std::size_t>{128}) {
     throw usage_error("asgd-train: --hidden applies to --model mlp only");

@@ -23,6 +23,10 @@ inline const std::vector<std::string> all_modes = {"sequential", "synchronous", 
                                                    "atomic_add", "leashed", "bounded_staleness"};
 inline const std::vector<std::string> all_selectors = {"full", "partitioned", "random_from_owned",
                                                        "random_block", "round_robin", "alternate_full_partial"};
+inline const std::vector<std::string> all_topologies = {"all_reduce",   "ring",      "torus",
+                                                        "exponential",  "random_pairs", "random_pairs_one_sided",
+                                                        "federated"};
+inline const std::vector<std::string> all_quantizers = {"identity", "fp16", "bf16", "qsgd8", "qsgd4", "lattice"};
 
 struct options {
   std::string model = "mlp";
@@ -53,9 +57,24 @@ struct options {
   std::uint64_t checkpoint_every = 0;
   std::filesystem::path resume;
   std::size_t evals_per_epoch = 0;
+  // Nodes that average (in_process: --nodes threads groups; mpi: one node per rank).
+  std::size_t nodes = 1;
+  std::string transport = "in_process";
+  std::string topology = "all_reduce";
+  std::string quantize = "identity";
+  asgd::averaging_settings averaging = {};
+  double fraction = 0.5;         // federated
+  double lattice_epsilon = 1e-4;  // lattice
+  double latency = 0.0;          // in_process's simulated link
+  double bandwidth = 0.0;
+  double straggler_delay = 0.0;
+  double timeout = 60.0;
   bool quiet = false;
   bool help = false;
 };
+
+/// True when this asgd-train was built with the MPI transport.
+bool built_with_mpi();
 
 /// Parses argv; throws usage_error naming the option and the accepted values.
 options parse(int argc, const char* const* argv);

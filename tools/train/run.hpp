@@ -1,11 +1,15 @@
 #pragma once
 // Turning asgd-train's options into a trainer: the policy types are chosen at run time, so each
 // consistency mode's instantiations live in their own translation unit (run_<mode>.cpp) and
-// compile in parallel.
+// compile in parallel. Topology, quantizer and transport are one_of choices, so every run (a
+// lone node included: one node never averages) uses one trainer type per mode, rule and selector.
 
 #include "options.hpp"
 
 #include <asgd/asgd.hpp>
+#if ASGD_TRAIN_WITH_MPI
+#include <asgd/transport/mpi.hpp>
+#endif
 
 #include <functional>
 #include <string>
@@ -14,18 +18,36 @@ namespace asgd_train {
 
 using progress_fn = std::function<void(const asgd::epoch_progress&)>;
 
-/// Runs one training with options `o` under consistency mode `mode`.
-asgd::report run_mode(const std::string& mode, const asgd::problems::network& net, const options& o,
-                      const progress_fn& progress);
+using any_topology = asgd::topology::one_of<asgd::topology::all_reduce, asgd::topology::ring, asgd::topology::torus,
+                                            asgd::topology::exponential, asgd::topology::random_pairs,
+                                            asgd::topology::federated>;
+using any_quantizer = asgd::quantize::one_of<asgd::quantize::identity, asgd::quantize::fp16, asgd::quantize::bf16,
+                                             asgd::quantize::qsgd<8>, asgd::quantize::qsgd<4>, asgd::quantize::lattice>;
+#if ASGD_TRAIN_WITH_MPI
+using any_transport = asgd::transport::one_of<asgd::transport::in_process, asgd::transport::mpi>;
+#else
+using any_transport = asgd::transport::one_of<asgd::transport::in_process>;
+#endif
+
+/// What every run needs besides its mode: the network, the options, progress, its transport.
+struct run_inputs {
+  const asgd::problems::network& net;
+  const options& o;
+  const progress_fn& progress;
+  any_transport transport;
+};
+
+/// Runs one training with options `in.o` under consistency mode `mode`.
+asgd::report run_mode(const std::string& mode, const run_inputs& in);
 
 // One per mode, defined in run_<mode>.cpp.
-asgd::report run_sequential(const asgd::problems::network&, const options&, const progress_fn&);
-asgd::report run_synchronous(const asgd::problems::network&, const options&, const progress_fn&);
-asgd::report run_locked(const asgd::problems::network&, const options&, const progress_fn&);
-asgd::report run_hogwild(const asgd::problems::network&, const options&, const progress_fn&);
-asgd::report run_atomic_add(const asgd::problems::network&, const options&, const progress_fn&);
-asgd::report run_leashed(const asgd::problems::network&, const options&, const progress_fn&);
-asgd::report run_bounded_staleness(const asgd::problems::network&, const options&, const progress_fn&);
+asgd::report run_sequential(const run_inputs&);
+asgd::report run_synchronous(const run_inputs&);
+asgd::report run_locked(const run_inputs&);
+asgd::report run_hogwild(const run_inputs&);
+asgd::report run_atomic_add(const run_inputs&);
+asgd::report run_leashed(const run_inputs&);
+asgd::report run_bounded_staleness(const run_inputs&);
 
 /// The settings of a run: sequential runs one thread whatever --threads says.
 inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
@@ -40,44 +62,63 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
           .sample_order = o.sample_order,
           .evaluate = true,
           .evaluate_epochs = true,
-          .evaluations_per_epoch = o.evals_per_epoch};
+          .evaluations_per_epoch = o.evals_per_epoch,
+          .averaging = o.averaging};
+}
+
+inline any_topology topology_for(const options& o) {
+  namespace t = asgd::topology;
+  if (o.topology == "ring") return t::ring{};
+  if (o.topology == "torus") return t::torus{};
+  if (o.topology == "exponential") return t::exponential{};
+  if (o.topology == "random_pairs") return t::random_pairs{};
+  if (o.topology == "random_pairs_one_sided") return t::random_pairs{.one_sided = true};
+  if (o.topology == "federated") return t::federated{.fraction = o.fraction};
+  return t::all_reduce{};
+}
+
+inline any_quantizer quantizer_for(const options& o) {
+  namespace q = asgd::quantize;
+  if (o.quantize == "fp16") return q::fp16{};
+  if (o.quantize == "bf16") return q::bf16{};
+  if (o.quantize == "qsgd8") return q::qsgd<8>{};
+  if (o.quantize == "qsgd4") return q::qsgd<4>{};
+  if (o.quantize == "lattice") return q::lattice{.epsilon = o.lattice_epsilon};
+  return q::identity{};
 }
 
 template <class Mode, class Rule, class Selector>
-asgd::report train(const asgd::problems::network& net, const options& o, const Mode& mode, const Rule& rule,
-                   const Selector& selector, const progress_fn& progress) {
-  asgd::trainer<asgd::problems::network, Mode, Rule, Selector> t{net, settings_for(o, Mode::max_workers), mode, rule,
-                                                                 selector};
-  if (progress) t.on_epoch(progress);
+asgd::report train(const run_inputs& in, const Mode& mode, const Rule& rule, const Selector& selector) {
+  const options& o = in.o;
+  asgd::trainer<asgd::problems::network, Mode, Rule, Selector, any_topology, any_quantizer, any_transport> t{
+      in.net, settings_for(o, Mode::max_workers), mode, rule, selector, topology_for(o), quantizer_for(o),
+      in.transport};
+  if (in.progress) t.on_epoch(in.progress);
   if (!o.checkpoint.empty()) t.checkpoint_to(o.checkpoint, o.checkpoint_every);
   if (!o.resume.empty()) t.resume_from(o.resume);
   return t.run();
 }
 
 template <class Mode, class Rule>
-asgd::report with_selector(const asgd::problems::network& net, const options& o, const Mode& mode, const Rule& rule,
-                           const progress_fn& progress) {
+asgd::report with_selector(const run_inputs& in, const Mode& mode, const Rule& rule) {
   namespace s = asgd::select;
-  if (o.select == "partitioned") return train(net, o, mode, rule, s::partitioned{}, progress);
-  if (o.select == "random_from_owned") return train(net, o, mode, rule, s::random_from_owned{}, progress);
-  if (o.select == "random_block") return train(net, o, mode, rule, s::random_block{.blocks = o.blocks}, progress);
-  if (o.select == "round_robin") return train(net, o, mode, rule, s::round_robin{.blocks = o.blocks}, progress);
+  const options& o = in.o;
+  if (o.select == "partitioned") return train(in, mode, rule, s::partitioned{});
+  if (o.select == "random_from_owned") return train(in, mode, rule, s::random_from_owned{});
+  if (o.select == "random_block") return train(in, mode, rule, s::random_block{.blocks = o.blocks});
+  if (o.select == "round_robin") return train(in, mode, rule, s::round_robin{.blocks = o.blocks});
   if (o.select == "alternate_full_partial")
-    return train(net, o, mode, rule, s::alternate_full_partial{.warmup_epochs = o.select_warmup}, progress);
-  return train(net, o, mode, rule, s::full{}, progress);
+    return train(in, mode, rule, s::alternate_full_partial{.warmup_epochs = o.select_warmup});
+  return train(in, mode, rule, s::full{});
 }
 
 /// Momentum 0 is plain SGD (PyTorch's momentum formula with mu = 0), so two rule types cover
 /// --momentum and --nesterov.
 template <class Mode>
-asgd::report with_rule(const asgd::problems::network& net, const options& o, const Mode& mode,
-                       const progress_fn& progress) {
-  if (o.nesterov) {
-    return with_selector(net, o, mode, asgd::update::nesterov{.mu = o.momentum, .weight_decay = o.weight_decay},
-                         progress);
-  }
-  return with_selector(net, o, mode, asgd::update::momentum{.mu = o.momentum, .weight_decay = o.weight_decay},
-                       progress);
+asgd::report with_rule(const run_inputs& in, const Mode& mode) {
+  const options& o = in.o;
+  if (o.nesterov) return with_selector(in, mode, asgd::update::nesterov{.mu = o.momentum, .weight_decay = o.weight_decay});
+  return with_selector(in, mode, asgd::update::momentum{.mu = o.momentum, .weight_decay = o.weight_decay});
 }
 
 }  // namespace asgd_train

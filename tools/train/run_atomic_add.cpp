@@ -1,7 +1,7 @@
 #include "run.hpp"
 
 namespace asgd_train {
-asgd::report run_atomic_add(const asgd::problems::network& net, const options& o, const progress_fn& progress) {
-  return with_rule(net, o, asgd::consistency::atomic_add{}, progress);
+asgd::report run_atomic_add(const run_inputs& in) {
+  return with_rule(in, asgd::consistency::atomic_add{});
 }
 }  // namespace asgd_train

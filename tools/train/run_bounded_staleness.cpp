@@ -1,7 +1,7 @@
 #include "run.hpp"
 
 namespace asgd_train {
-asgd::report run_bounded_staleness(const asgd::problems::network& net, const options& o, const progress_fn& progress) {
-  return with_rule(net, o, asgd::consistency::bounded_staleness<>{.bound = o.staleness_bound}, progress);
+asgd::report run_bounded_staleness(const run_inputs& in) {
+  return with_rule(in, asgd::consistency::bounded_staleness<>{.bound = in.o.staleness_bound});
 }
 }  // namespace asgd_train

@@ -1,7 +1,7 @@
 #include "run.hpp"
 
 namespace asgd_train {
-asgd::report run_hogwild(const asgd::problems::network& net, const options& o, const progress_fn& progress) {
-  return with_rule(net, o, asgd::consistency::hogwild{}, progress);
+asgd::report run_hogwild(const run_inputs& in) {
+  return with_rule(in, asgd::consistency::hogwild{});
 }
 }  // namespace asgd_train

@@ -1,7 +1,7 @@
 #include "run.hpp"
 
 namespace asgd_train {
-asgd::report run_leashed(const asgd::problems::network& net, const options& o, const progress_fn& progress) {
-  return with_rule(net, o, asgd::consistency::leashed{.persistence = o.persistence}, progress);
+asgd::report run_leashed(const run_inputs& in) {
+  return with_rule(in, asgd::consistency::leashed{.persistence = in.o.persistence});
 }
 }  // namespace asgd_train

@@ -1,7 +1,7 @@
 #include "run.hpp"
 
 namespace asgd_train {
-asgd::report run_locked(const asgd::problems::network& net, const options& o, const progress_fn& progress) {
-  return with_rule(net, o, asgd::consistency::locked{}, progress);
+asgd::report run_locked(const run_inputs& in) {
+  return with_rule(in, asgd::consistency::locked{});
 }
 }  // namespace asgd_train

@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -205,5 +207,70 @@ TEST_SUITE("nodes") {
     const auto r = lone.run();
     CHECK(r.node->nodes == 1);
     CHECK(r.node->rounds == 0);
+  }
+}
+
+namespace {
+
+// The Fashion-MNIST MLP (784-128-10), standardised pixels; scripts/setup.sh installs the data.
+const asgd::problems::network& fashion_mlp() {
+  static const asgd::problems::network net = [] {
+    const auto dir = asgd::data::fashion_mnist_dir;
+    if (!std::filesystem::exists(dir / "train-images-idx3-ubyte.gz")) {
+      throw std::runtime_error(dir.string() + " is missing: scripts/setup.sh installs dataset-fashion-mnist");
+    }
+    auto d = asgd::data::load_mnist_like(dir);
+    asgd::data::standardize(d);
+    return asgd::problems::make_mlp(std::make_shared<const asgd::data::image_set>(std::move(d.train)),
+                                    std::make_shared<const asgd::data::image_set>(std::move(d.test)), {128});
+  }();
+  return net;
+}
+
+}  // namespace
+
+TEST_SUITE("nodes") {
+  // Equal total samples and workers: one node of 2 workers makes 2 passes over the data; each of
+  // 2 nodes of 1 worker makes 2 passes over its half (an epoch is one pass by all nodes
+  // together). The nodes' learning rate is scaled by the node count (averaging n models that
+  // each took a step of lr on b samples is one step of lr on n b samples). LAP-SGD: non-blocking
+  // global averaging; gossip with 8-bit QSGD; a round every 8 node steps, a final average.
+  // (At 4 nodes the gap is larger on this 2-epoch budget: docs/results.md.)
+  TEST_CASE("Fashion-MNIST MLP: 2 nodes reach one node's test accuracy within 1 point" * doctest::timeout(600)) {
+    using asgd::problems::network;
+    const network& net = fashion_mlp();
+    const asgd::settings base{.threads = 2, .epochs = 2, .batch = 16, .lr = 0.01f, .seed = 1,
+                              .lr_schedule = asgd::schedule::cosine()};
+    const asgd::update::momentum rule{.mu = 0.9f};
+    asgd::trainer<network, c::hogwild, asgd::update::momentum> one{net, base, rule};
+    const asgd::report single = one.run();
+    const double single_acc = single.final_evaluation->accuracy;
+    CAPTURE(single_acc);
+    CHECK(single_acc > 0.86);
+
+    constexpr std::size_t nodes = 2;
+    asgd::settings s = base;
+    s.threads = 1;
+    s.lr = base.lr * static_cast<float>(nodes);
+    s.averaging = {.every = 8};
+    const auto lap = asgd::run_in_process(nodes, [&](std::size_t, asgd::transport::in_process ep) {
+      return asgd::trainer<network, c::hogwild, asgd::update::momentum, t::all_reduce>{net, s, rule, ep};
+    });
+    const auto swarm = asgd::run_in_process(nodes, [&](std::size_t, asgd::transport::in_process ep) {
+      return asgd::trainer<network, c::hogwild, asgd::update::momentum, t::random_pairs, q::qsgd<8>>{net, s, rule,
+                                                                                                    ep};
+    });
+    for (const auto* run : {&lap, &swarm}) {
+      for (const asgd::report& r : *run) {
+        CAPTURE(r.node->topology);
+        CAPTURE(r.node->node);
+        // Equal total samples, up to each node rounding its share of an epoch up to whole batches.
+        CHECK(r.samples * nodes >= single.samples);
+        CHECK(r.samples * nodes <= single.samples + nodes * 16 * 2);
+        CHECK(r.final_evaluation->accuracy >= single_acc - 0.01);
+      }
+      MESSAGE("one node " << single_acc << ", 2 nodes of " << run->front().node->topology << ": node 0 "
+                          << run->front().final_evaluation->accuracy);
+    }
   }
 }

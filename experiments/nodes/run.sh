@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The decentralized reproduction (LAP-SGD / LPP-SGD, SwarmSGD, D-PSGD, local SGD) on the
+# Fashion-MNIST MLP: 4 nodes x 2 worker threads each (oversubscribed on a 2-core machine), nodes
+# as thread groups (transport in_process), 2 epochs, the test set evaluated 4 times per epoch,
+# against one node of 2 threads at equal total samples. One JSON report per run (every node's).
+#
+#   experiments/nodes/run.sh [--out DIR] [--seeds N] [--smoke]     (3 seeds: about 2 minutes here)
+#
+# --smoke runs a fraction of an epoch of two configurations, for the test suite.
+# Then: experiments/nodes/plot.py DIR docs/results
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out="$root/build-release/experiments/nodes"
+seeds=3
+smoke=0
+while (($#)); do
+  case "$1" in
+    --out) out=$2; shift 2 ;;
+    --seeds) seeds=$2; shift 2 ;;
+    --smoke) smoke=1; shift ;;
+    *) echo "usage: run.sh [--out DIR] [--seeds N] [--smoke]" >&2; exit 2 ;;
+  esac
+done
+train=${ASGD_TRAIN:-$root/build-release/tools/asgd-train}
+if [ ! -x "$train" ]; then
+  cmake -S "$root" -B "$root/build-release" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$root/build-release" --target asgd-train >/dev/null
+fi
+mkdir -p "$out"
+
+# Momentum SGD (0.9), batch 16 per worker step, cosine schedule. Nodes take lr 0.02: averaging
+# n models that each stepped on b samples is one step on n b samples (linear scaling, halved).
+common=(--batch 16 --momentum 0.9 --schedule cosine --evals-per-epoch 4 --threads 2 --quiet)
+nodes=(--nodes 4 --lr 0.02 --consensus-every 25)
+
+run() {  # run LABEL SEED ARGS...
+  local label=$1 seed=$2
+  shift 2
+  local file="$out/mlp_${label}_s${seed}.json"
+  if [ -s "$file" ]; then return; fi  # resumable: finished runs are kept
+  echo "$(date +%T) $label seed=$seed"
+  "$train" "${common[@]}" --seed "$seed" --json "$file" "$@" >/dev/null
+}
+
+if ((smoke)); then
+  run single 1 --steps 300 --lr 0.01
+  run swarm-h4-qsgd8 1 --steps 300 "${nodes[@]}" --topology random_pairs --avg-every 4 --quantize qsgd8
+  exit 0
+fi
+
+for ((seed = 1; seed <= seeds; ++seed)); do
+  run single "$seed" --epochs 2 --lr 0.01
+  run sync-allreduce "$seed" --epochs 2 "${nodes[@]}" --topology all_reduce --avg-every 1 --blocking
+  run local-sgd-h8 "$seed" --epochs 2 "${nodes[@]}" --topology all_reduce --avg-every 8 --blocking
+  run lap-sgd-h8 "$seed" --epochs 2 "${nodes[@]}" --topology all_reduce --avg-every 8
+  run lpp-sgd-h8 "$seed" --epochs 2 "${nodes[@]}" --topology all_reduce --avg-every 8 \
+    --select alternate_full_partial --select-warmup 1
+  run swarm-h4 "$seed" --epochs 2 "${nodes[@]}" --topology random_pairs --avg-every 4
+  run swarm-h4-qsgd8 "$seed" --epochs 2 "${nodes[@]}" --topology random_pairs --avg-every 4 --quantize qsgd8
+  run dpsgd-ring "$seed" --epochs 2 "${nodes[@]}" --topology ring --avg-every 1
+done

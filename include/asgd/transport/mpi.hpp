@@ -280,15 +280,15 @@ class mpi {
       failed().store(true);
       throw transport_error(who() + std::string(op) + ": " + why);
     }
-    void call(const char* name, int code, std::uint64_t round = 0, std::size_t peer = SIZE_MAX) {
+    void call(const char* function, int code, std::uint64_t round = 0, std::size_t peer = SIZE_MAX) {
       if (code == MPI_SUCCESS) return;
-      std::string where = name;
+      std::string where = function;
       if (peer != SIZE_MAX) where += " (round " + std::to_string(round) + ", peer rank " + std::to_string(peer) + ")";
       fail(where, "failed: " + error_text(code));
     }
-    [[nodiscard]] int count(std::size_t n, const char* name) const {
+    [[nodiscard]] int count(std::size_t n, const char* function) const {
       if (n > static_cast<std::size_t>(INT_MAX)) {
-        refuse(name, "a message of " + std::to_string(n) + " elements is more than MPI's int count can say (" +
+        refuse(function, "a message of " + std::to_string(n) + " elements is more than MPI's int count can say (" +
                        std::to_string(INT_MAX) + ")");
       }
       return static_cast<int>(n);

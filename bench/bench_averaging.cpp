@@ -1,0 +1,163 @@
+// Averaging rounds: latency and GB/s against model size, per topology (and quantizer), over the
+// in-process transport; and the share of exchange time that non-blocking averaging hides behind
+// the workers on the Fashion-MNIST MLP.
+//
+// bm_round/<d>/threads:<n>: n nodes (one benchmark thread each, the node id is the thread index)
+// run averaging rounds of a d-float model in lockstep; one iteration is one round of every node
+// (detail::averager::round: snapshot -> encode -> exchange or all-reduce -> decode -> mix). GB/s
+// counts the model bytes one node averages per second (4 d per round); `wire GB/s` the bytes it
+// sent. bm_copy/<d> is memcpy of d floats measured in the same process, the bound of a round
+// that must at least read every peer's model once: `ratio to copy` in the summary table.
+//
+// bm_mlp_overlap/<blocking>: 4 nodes x 2 worker threads train the MLP for 2,000 node steps,
+// averaging every 8 (LAP-SGD when 0, blocking local SGD when 1); counters: overlap (the share of
+// exchange time during which the node's workers kept computing), exchange seconds, and the
+// run's wall time. Needs Fashion-MNIST (scripts/setup.sh).
+//
+//   bench_averaging                                   # everything, about 2 minutes here
+//   bench_averaging --benchmark_filter=bm_mlp_overlap
+#include "bench_support.hpp"
+
+#include <asgd/asgd.hpp>
+#include <asgd/detail/averager.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace t = asgd::topology;
+namespace q = asgd::quantize;
+using asgd::transport::in_process;
+
+constexpr std::int64_t sizes[] = {10000, 100000, 1000000, 10000000};
+
+void bm_copy(benchmark::State& state) {
+  const auto d = static_cast<std::size_t>(state.range(0));
+  std::vector<float> a(d, 1.0f), b(d, 2.0f);
+  for (auto _ : state) {
+    std::memcpy(a.data(), b.data(), d * sizeof(float));
+    benchmark::ClobberMemory();
+  }
+  state.counters["GB/s"] =
+      benchmark::Counter(4.0 * static_cast<double>(d) * static_cast<double>(state.iterations()) / 1e9,
+                         benchmark::Counter::kIsRate);
+}
+
+// One run's nodes: endpoints, averagers and buffers, built before the threads start.
+template <class Topo, class Quant>
+struct round_fixture {
+  struct node {
+    explicit node(in_process ep, std::size_t d)
+        : endpoint(std::move(ep)),
+          averager(topology, endpoint, quantizer, d, 1),
+          snapshot(d, static_cast<float>(endpoint.node_id())),
+          mixed(d) {}
+    Topo topology{};
+    Quant quantizer{};
+    in_process endpoint;
+    asgd::detail::averager<Topo, in_process, Quant> averager;
+    std::vector<float> snapshot, mixed;
+  };
+  static inline std::vector<std::unique_ptr<node>> nodes;
+  static void setup(const benchmark::State& s) {
+    const auto d = static_cast<std::size_t>(s.range(0));
+    auto group = in_process::group(static_cast<std::size_t>(s.threads()));
+    nodes.clear();
+    for (auto& ep : group) nodes.push_back(std::make_unique<node>(std::move(ep), d));
+  }
+  static void teardown(const benchmark::State&) { nodes.clear(); }
+};
+
+template <class Topo, class Quant>
+void bm_round(benchmark::State& state) {
+  auto& n = *round_fixture<Topo, Quant>::nodes[static_cast<std::size_t>(state.thread_index())];
+  std::uint64_t round = 0;
+  for (auto _ : state) {
+    n.averager.round(round++, n.snapshot, n.mixed);
+    benchmark::ClobberMemory();
+  }
+  const auto iterations = static_cast<double>(state.iterations());
+  const auto d = static_cast<double>(n.snapshot.size());
+  // Per node: the counters are averaged over the nodes (threads), not summed.
+  state.counters["GB/s"] = benchmark::Counter(4.0 * d * iterations / 1e9, benchmark::Counter::kAvgThreadsRate);
+  state.counters["wire GB/s"] =
+      benchmark::Counter(static_cast<double>(n.averager.bytes_sent()) / 1e9, benchmark::Counter::kAvgThreadsRate);
+}
+
+template <class Topo, class Quant>
+void register_rounds(const std::string& name) {
+  for (int nodes : {2, 4}) {
+    auto* b = benchmark::RegisterBenchmark(("bm_round<" + name + ">").c_str(), bm_round<Topo, Quant>);
+    for (auto d : sizes) b->Arg(d);
+    b->Threads(nodes)->UseRealTime()->Unit(benchmark::kMicrosecond);
+    b->Setup(round_fixture<Topo, Quant>::setup)->Teardown(round_fixture<Topo, Quant>::teardown);
+  }
+}
+
+// ---- overlap on the MLP ------------------------------------------------------------------------
+void bm_mlp_overlap(benchmark::State& state) {
+  static const asgd::problems::network net = [] {
+    auto d = asgd::data::load_mnist_like();
+    asgd::data::standardize(d);
+    return asgd::problems::make_mlp(std::make_shared<const asgd::data::image_set>(std::move(d.train)),
+                                    std::make_shared<const asgd::data::image_set>(std::move(d.test)), {128});
+  }();
+  const bool blocking = state.range(0) != 0;
+  const asgd::settings s{.threads = 2, .steps = 2000, .batch = 16, .lr = 0.02f, .evaluate = false,
+                         .averaging = {.every = 8, .blocking = blocking}};
+  double overlap = 0.0, exchange = 0.0;
+  for (auto _ : state) {
+    const auto reports = asgd::run_in_process(4, [&](std::size_t, in_process ep) {
+      return asgd::trainer<asgd::problems::network, asgd::consistency::hogwild, t::all_reduce>{net, s, ep};
+    });
+    for (const auto& r : reports) {
+      overlap += r.node->overlap / 4.0;
+      exchange += r.node->exchange_seconds / 4.0;
+    }
+  }
+  const auto iterations = static_cast<double>(state.iterations());
+  state.counters["overlap"] = overlap / iterations;
+  state.counters["exchange_s"] = exchange / iterations;
+}
+
+const bool registered = [] {
+  for (auto d : sizes) benchmark::RegisterBenchmark("bm_copy", bm_copy)->Arg(d)->Unit(benchmark::kMicrosecond);
+  register_rounds<t::all_reduce, q::identity>("all_reduce");
+  register_rounds<t::ring, q::identity>("ring");
+  register_rounds<t::random_pairs, q::identity>("random_pairs");
+  register_rounds<t::random_pairs, q::qsgd<8>>("random_pairs,qsgd8");
+  benchmark::RegisterBenchmark("bm_mlp_overlap", bm_mlp_overlap)
+      ->Arg(0)
+      ->Arg(1)
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  return true;
+}();
+
+// The table: each round's GB/s as a share of memcpy's at the same size.
+const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
+  std::printf("\n%-58s %12s %10s %10s\n", "averaging round (per node)", "latency [us]", "GB/s", "ratio to copy");
+  for (const auto& [name, counters] : r.results) {
+    if (name.rfind("bm_round", 0) != 0) continue;
+    const auto slash = name.find('/');
+    const std::string d = name.substr(slash + 1, name.find('/', slash + 1) - slash - 1);
+    const auto copy = r.results.find("bm_copy/" + d);
+    const double ratio = copy == r.results.end() ? 0.0 : counters.at("GB/s") / copy->second.at("GB/s");
+    // The recorder keeps the time in the benchmark's unit: microseconds for the rounds.
+    std::printf("%-58s %12.1f %10.2f %10.3f\n", name.c_str(), counters.at("real_time_ns"), counters.at("GB/s"), ratio);
+  }
+  for (const auto& [name, counters] : r.results) {
+    if (name.rfind("bm_mlp_overlap", 0) != 0) continue;
+    std::printf("%-58s overlap %.0f%%, %.3f s exchanging per node\n", name.c_str(), 100.0 * counters.at("overlap"),
+                counters.at("exchange_s"));
+  }
+});
+
+}  // namespace

@@ -19,11 +19,7 @@ while (($#)); do
     *) echo "usage: run.sh [--out DIR] [--smoke]" >&2; exit 2 ;;
   esac
 done
-train=${ASGD_TRAIN:-$root/build-release/tools/asgd-train}
-if [ ! -x "$train" ]; then
-  cmake -S "$root" -B "$root/build-release" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$root/build-release" --target asgd-train >/dev/null
-fi
+source "$root/experiments/asgd_train.sh"
 mkdir -p "$out"
 
 # Shared settings: momentum SGD (0.9), batch 16, lr 0.01 with a cosine schedule, shared sampling.

@@ -320,6 +320,14 @@ class trainer {
     std::mutex error_mutex;
     std::exception_ptr error;
     std::chrono::steady_clock::time_point start;
+    // Keeps the first error of any thread (worker, averager, pause) and stops the run.
+    void fail(std::exception_ptr e) {
+      {
+        std::lock_guard lock(error_mutex);
+        if (!error) error = std::move(e);
+      }
+      stop.store(true, std::memory_order_relaxed);
+    }
     // Written only in pauses, while every worker waits at the barrier.
     std::uint64_t segment_end = 0;
     std::uint64_t reported_step = 0;    // last step at which epochs were reported
@@ -652,11 +660,7 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
       pause.arrive_and_wait();  // on_pause runs on one thread while all wait
     }
   } catch (...) {
-    {
-      std::lock_guard lock(sh.error_mutex);
-      if (!sh.error) sh.error = std::current_exception();
-    }
-    sh.stop.store(true, std::memory_order_relaxed);
+    sh.fail(std::current_exception());
     if (p.averaging) wake_averager(sh);
     pause.arrive_and_drop();  // nobody waits for this worker at a pause
   }
@@ -788,11 +792,7 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
       average_rounds(p, store, sh, sh.done_steps.load(std::memory_order_acquire));
     }
   } catch (...) {
-    {
-      std::lock_guard lock(sh.error_mutex);
-      if (!sh.error) sh.error = std::current_exception();
-    }
-    sh.stop.store(true, std::memory_order_relaxed);
+    sh.fail(std::current_exception());
   }
 }
 
@@ -864,9 +864,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       sh.paused += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
   } catch (...) {
-    std::lock_guard lock(sh.error_mutex);
-    if (!sh.error) sh.error = std::current_exception();
-    sh.stop.store(true, std::memory_order_relaxed);
+    sh.fail(std::current_exception());
   }
   for (auto& c : ctx) {
     if constexpr (requires { store.resume(c.part); }) store.resume(c.part);

@@ -136,16 +136,28 @@ class in_process {
     hub& h = *hub_;
     const auto now = std::chrono::steady_clock::now();
     const auto arrives = now + h.delay(node_, send.size());
+    // Messages reuse buffers that earlier rounds delivered (a model-sized allocation per
+    // message would page-fault every round), and are copied outside the hub's lock.
+    std::vector<std::vector<std::byte>> outgoing(peers.size());
     {
       std::lock_guard lock(h.mutex);
       h.check_failed(node_, "exchange");
-      for (std::size_t p : peers) {
-        if (p >= h.nodes || p == node_) {
-          h.fail(node_, "exchange", "round " + std::to_string(round) + ": peer " + std::to_string(p) +
+      for (std::size_t k = 0; k < peers.size(); ++k) {
+        if (peers[k] >= h.nodes || peers[k] == node_) {
+          h.fail(node_, "exchange", "round " + std::to_string(round) + ": peer " + std::to_string(peers[k]) +
                                         " is not another node of " + std::to_string(h.nodes));
         }
-        h.inbox[p].push_back({node_, round, arrives, std::vector<std::byte>(send.begin(), send.end())});
+        if (!h.spare.empty()) {
+          outgoing[k] = std::move(h.spare.back());
+          h.spare.pop_back();
+        }
       }
+    }
+    for (auto& bytes : outgoing) bytes.assign(send.begin(), send.end());
+    {
+      std::lock_guard lock(h.mutex);
+      for (std::size_t k = 0; k < peers.size(); ++k)
+        h.inbox[peers[k]].push_back({node_, round, arrives, std::move(outgoing[k])});
     }
     h.changed.notify_all();
     received.resize(peers.size());
@@ -165,7 +177,8 @@ class in_process {
       const auto it = find();
       if (it == box.end()) h.check_failed(node_, "exchange");
       const auto due = it->arrives;
-      received[k] = std::move(it->bytes);
+      std::swap(received[k], it->bytes);
+      if (it->bytes.capacity() > 0) h.spare.push_back(std::move(it->bytes));  // the caller's old buffer
       box.erase(it);
       if (due > std::chrono::steady_clock::now()) {  // the simulated link has not delivered it yet
         lock.unlock();
@@ -207,6 +220,9 @@ class in_process {
     std::size_t arrived = 0;
     std::uint64_t reduce_generation = 0;
     std::vector<std::deque<message>> inbox;
+    // Delivered messages' buffers, for the next messages: at most one per message in flight or
+    // held by a receiver, so bounded by the nodes' peers per round.
+    std::vector<std::vector<std::byte>> spare;
 
     [[nodiscard]] std::chrono::steady_clock::duration timeout() const {
       return std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -16,7 +16,7 @@
 //
 //   bench_averaging                                   # everything, about 2 minutes here
 //   bench_averaging --benchmark_filter=bm_mlp_overlap
-#include "bench_support.hpp"
+#include "averaging_table.hpp"
 
 #include <asgd/asgd.hpp>
 #include <asgd/detail/averager.hpp>
@@ -24,7 +24,6 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,20 +33,6 @@ namespace {
 namespace t = asgd::topology;
 namespace q = asgd::quantize;
 using asgd::transport::in_process;
-
-constexpr std::int64_t sizes[] = {10000, 100000, 1000000, 10000000};
-
-void bm_copy(benchmark::State& state) {
-  const auto d = static_cast<std::size_t>(state.range(0));
-  std::vector<float> a(d, 1.0f), b(d, 2.0f);
-  for (auto _ : state) {
-    std::memcpy(a.data(), b.data(), d * sizeof(float));
-    benchmark::ClobberMemory();
-  }
-  state.counters["GB/s"] =
-      benchmark::Counter(4.0 * static_cast<double>(d) * static_cast<double>(state.iterations()) / 1e9,
-                         benchmark::Counter::kIsRate);
-}
 
 // One run's nodes: endpoints, averagers and buffers, built before the threads start.
 template <class Topo, class Quant>
@@ -77,7 +62,10 @@ struct round_fixture {
 template <class Topo, class Quant>
 void bm_round(benchmark::State& state) {
   auto& n = *round_fixture<Topo, Quant>::nodes[static_cast<std::size_t>(state.thread_index())];
-  std::uint64_t round = 0;
+  // One untimed round first: it allocates the message buffers, which later rounds reuse.
+  n.averager.round(0, n.snapshot, n.mixed);
+  const std::uint64_t sent_before = n.averager.bytes_sent();
+  std::uint64_t round = 1;
   for (auto _ : state) {
     n.averager.round(round++, n.snapshot, n.mixed);
     benchmark::ClobberMemory();
@@ -87,14 +75,14 @@ void bm_round(benchmark::State& state) {
   // Per node: the counters are averaged over the nodes (threads), not summed.
   state.counters["GB/s"] = benchmark::Counter(4.0 * d * iterations / 1e9, benchmark::Counter::kAvgThreadsRate);
   state.counters["wire GB/s"] =
-      benchmark::Counter(static_cast<double>(n.averager.bytes_sent()) / 1e9, benchmark::Counter::kAvgThreadsRate);
+      benchmark::Counter(static_cast<double>(n.averager.bytes_sent() - sent_before) / 1e9, benchmark::Counter::kAvgThreadsRate);
 }
 
 template <class Topo, class Quant>
 void register_rounds(const std::string& name) {
   for (int nodes : {2, 4}) {
     auto* b = benchmark::RegisterBenchmark(("bm_round<" + name + ">").c_str(), bm_round<Topo, Quant>);
-    for (auto d : sizes) b->Arg(d);
+    for (auto d : asgd_bench::model_sizes) b->Arg(d);
     b->Threads(nodes)->UseRealTime()->Unit(benchmark::kMicrosecond);
     b->Setup(round_fixture<Topo, Quant>::setup)->Teardown(round_fixture<Topo, Quant>::teardown);
   }
@@ -127,7 +115,8 @@ void bm_mlp_overlap(benchmark::State& state) {
 }
 
 const bool registered = [] {
-  for (auto d : sizes) benchmark::RegisterBenchmark("bm_copy", bm_copy)->Arg(d)->Unit(benchmark::kMicrosecond);
+  for (auto d : asgd_bench::model_sizes)
+    benchmark::RegisterBenchmark("bm_copy", asgd_bench::bm_copy)->Arg(d)->Unit(benchmark::kMicrosecond);
   register_rounds<t::all_reduce, q::identity>("all_reduce");
   register_rounds<t::ring, q::identity>("ring");
   register_rounds<t::random_pairs, q::identity>("random_pairs");
@@ -143,16 +132,7 @@ const bool registered = [] {
 
 // The table: each round's GB/s as a share of memcpy's at the same size.
 const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
-  std::printf("\n%-58s %12s %10s %10s\n", "averaging round (per node)", "latency [us]", "GB/s", "ratio to copy");
-  for (const auto& [name, counters] : r.results) {
-    if (name.rfind("bm_round", 0) != 0) continue;
-    const auto slash = name.find('/');
-    const std::string d = name.substr(slash + 1, name.find('/', slash + 1) - slash - 1);
-    const auto copy = r.results.find("bm_copy/" + d);
-    const double ratio = copy == r.results.end() ? 0.0 : counters.at("GB/s") / copy->second.at("GB/s");
-    // The recorder keeps the time in the benchmark's unit: microseconds for the rounds.
-    std::printf("%-58s %12.1f %10.2f %10.3f\n", name.c_str(), counters.at("real_time_ns"), counters.at("GB/s"), ratio);
-  }
+  asgd_bench::print_round_table(r, "averaging round, in_process (per node)");
   for (const auto& [name, counters] : r.results) {
     if (name.rfind("bm_mlp_overlap", 0) != 0) continue;
     std::printf("%-58s overlap %.0f%%, %.3f s exchanging per node\n", name.c_str(), 100.0 * counters.at("overlap"),

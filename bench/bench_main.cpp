@@ -3,17 +3,10 @@
 // numbers measured in this same process; see bench_support.hpp).
 #include "bench_support.hpp"
 
-#include <asgd/version.hpp>
-
 #include <benchmark/benchmark.h>
 
-#include <thread>
-
 int main(int argc, char** argv) {
-  benchmark::AddCustomContext("asgd_version", std::string(asgd::version_string));
-  benchmark::AddCustomContext("git", ASGD_GIT);
-  benchmark::AddCustomContext("compiler", ASGD_COMPILER);
-  benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
+  asgd_bench::add_context();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   asgd_bench::recorder reporter;

@@ -2,14 +2,26 @@
 // Shared by asgd's benchmarks: a console reporter that also keeps every run's counters, and a
 // registry of summary printers that turn them into ratio tables after the runs.
 
+#include <asgd/version.hpp>
+
 #include <benchmark/benchmark.h>
 
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace asgd_bench {
+
+/// Records what the figures belong to: asgd's version and git hash, the compiler, the cores.
+/// ASGD_GIT and ASGD_COMPILER come from bench/CMakeLists.txt.
+inline void add_context() {
+  benchmark::AddCustomContext("asgd_version", std::string(asgd::version_string));
+  benchmark::AddCustomContext("git", ASGD_GIT);
+  benchmark::AddCustomContext("compiler", ASGD_COMPILER);
+  benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
+}
 
 /// Prints as the console reporter does and remembers each run's name and counters.
 class recorder : public benchmark::ConsoleReporter {

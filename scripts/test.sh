@@ -8,11 +8,11 @@
 #                              the transport and averaging nodes
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: the tests of
 #                              the library (unit, concurrency, examples, docs) except the
-#                              convergence matrix (Release runs it) and MPI; not asgd-train's
+#                              convergence tests (Release runs them) and MPI; not asgd-train's
 #                              command-line tests (its 84 trainer instantiations take minutes to
 #                              build with ASan; the Release run has them, the fuzzers its readers)
 #   scripts/test.sh clang      Clang build of the library and tests: the unit and MPI tests but the
-#                              convergence matrix
+#                              convergence tests
 #   scripts/test.sh fuzz       libFuzzer (Clang, ASan+UBSan) on the IDX and checkpoint readers, 30 s each
 #
 # Build trees go to build-<name>/. A sanitizer report fails the test that produced it.
@@ -55,9 +55,7 @@ run_tsan() {
   configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASGD_SANITIZER=thread -DASGD_BUILD_EXAMPLES=OFF \
     -DASGD_BUILD_BENCHMARKS=OFF -DASGD_ENABLE_MPI=OFF
   cmake --build build-tsan -j "$jobs" --target test_concurrency test_consistency test_transport test_trainer test_nodes
-  # The Fashion-MNIST node test trains three MLPs, minutes under TSan; the node mechanics it uses
-  # are the logistic-regression node tests', which run here.
-  (cd build-tsan && ctest -j "$jobs" -R '^test_(concurrency|consistency|transport|trainer|nodes):' -E 'Fashion-MNIST')
+  (cd build-tsan && ctest -j "$jobs" -R '^test_(concurrency|consistency|transport|trainer|nodes):')
 }
 
 run_asan() {

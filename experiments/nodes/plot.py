@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 """Plots and the summary table of the decentralized reproduction (experiments/nodes/run.sh).
 
-    experiments/nodes/plot.py RESULTS_DIR OUTPUT_DIR
+    experiments/nodes/plot.py RESULTS_DIR OUTPUT_DIR [NAME]
 
 Reads RESULTS_DIR/mlp_<config>_s<seed>.json (asgd-train reports: every node's, node 0 first)
-and writes to OUTPUT_DIR:
-  nodes_vs_time.png      node 0's test loss and accuracy against training time (seed 1)
-  nodes_vs_samples.png   the same against the samples all nodes processed together
-  nodes_bits.png         megabytes each node sent, per configuration
-  nodes_summary.md       the table docs/results.md quotes
+and writes to OUTPUT_DIR, NAME being "nodes" unless given (e.g. nodes_e8 for a longer run):
+  NAME_vs_time.png      node 0's test loss and accuracy against training time (seed 1)
+  NAME_vs_samples.png   the same against the samples all nodes processed together
+  NAME_bits.png         megabytes each node sent, per configuration
+  NAME_summary.md       the table docs/results.md quotes
 Uses Debian's python3-matplotlib.
 """
 import json
@@ -134,17 +134,18 @@ def summary(runs):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: plot.py RESULTS_DIR OUTPUT_DIR")
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: plot.py RESULTS_DIR OUTPUT_DIR [NAME]")
     runs = load(sys.argv[1])
     if not runs:
         sys.exit(f"plot.py: no mlp_<config>_s<seed>.json reports in {sys.argv[1]}")
     out = sys.argv[2]
+    name = sys.argv[3] if len(sys.argv) == 4 else "nodes"
     os.makedirs(out, exist_ok=True)
-    curves(runs, "seconds", os.path.join(out, "nodes_vs_time.png"))
-    curves(runs, "samples", os.path.join(out, "nodes_vs_samples.png"))
-    bits(runs, os.path.join(out, "nodes_bits.png"))
-    with open(os.path.join(out, "nodes_summary.md"), "w") as f:
+    curves(runs, "seconds", os.path.join(out, f"{name}_vs_time.png"))
+    curves(runs, "samples", os.path.join(out, f"{name}_vs_samples.png"))
+    bits(runs, os.path.join(out, f"{name}_bits.png"))
+    with open(os.path.join(out, f"{name}_summary.md"), "w") as f:
         f.write(summary(runs))
 
 

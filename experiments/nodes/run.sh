@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
 # The decentralized reproduction (LAP-SGD / LPP-SGD, SwarmSGD, D-PSGD, local SGD) on the
 # Fashion-MNIST MLP: 4 nodes x 2 worker threads each (oversubscribed on a 2-core machine), nodes
-# as thread groups (transport in_process), 2 epochs, the test set evaluated 4 times per epoch,
+# as thread groups (transport in_process), 2 epochs (or --epochs), the test set evaluated 4 times per epoch,
 # against one node of 2 threads at equal total samples. One JSON report per run (every node's).
 #
-#   experiments/nodes/run.sh [--out DIR] [--seeds N] [--smoke]     (3 seeds: about 2 minutes here)
+#   experiments/nodes/run.sh [--out DIR] [--seeds N] [--epochs E] [--smoke]
+#
+# 3 seeds of 2 epochs: about 2 minutes here; --epochs 8 (the longer budget at which the nodes
+# catch up with one node): about 9 minutes, written to build-release/experiments/nodes-e8.
 #
 # --smoke runs a fraction of an epoch of two configurations, for the test suite.
-# Then: experiments/nodes/plot.py DIR docs/results
+# Then: experiments/nodes/plot.py DIR docs/results [NAME]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-out="$root/build-release/experiments/nodes"
+out=
 seeds=3
+epochs=2
 smoke=0
 while (($#)); do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    *) echo "usage: run.sh [--out DIR] [--seeds N] [--smoke]" >&2; exit 2 ;;
+    *) echo "usage: run.sh [--out DIR] [--seeds N] [--epochs E] [--smoke]" >&2; exit 2 ;;
   esac
 done
+if [ -z "$out" ]; then
+  out="$root/build-release/experiments/nodes"
+  if [ "$epochs" != 2 ]; then out+="-e$epochs"; fi
+fi
 source "$root/experiments/asgd_train.sh"
 mkdir -p "$out"
 
@@ -45,13 +54,13 @@ if ((smoke)); then
 fi
 
 for ((seed = 1; seed <= seeds; ++seed)); do
-  run single "$seed" --epochs 2 --lr 0.01
-  run sync-allreduce "$seed" --epochs 2 "${nodes[@]}" --topology all_reduce --avg-every 1 --blocking
-  run local-sgd-h8 "$seed" --epochs 2 "${nodes[@]}" --topology all_reduce --avg-every 8 --blocking
-  run lap-sgd-h8 "$seed" --epochs 2 "${nodes[@]}" --topology all_reduce --avg-every 8
-  run lpp-sgd-h8 "$seed" --epochs 2 "${nodes[@]}" --topology all_reduce --avg-every 8 \
+  run single "$seed" --epochs "$epochs" --lr 0.01
+  run sync-allreduce "$seed" --epochs "$epochs" "${nodes[@]}" --topology all_reduce --avg-every 1 --blocking
+  run local-sgd-h8 "$seed" --epochs "$epochs" "${nodes[@]}" --topology all_reduce --avg-every 8 --blocking
+  run lap-sgd-h8 "$seed" --epochs "$epochs" "${nodes[@]}" --topology all_reduce --avg-every 8
+  run lpp-sgd-h8 "$seed" --epochs "$epochs" "${nodes[@]}" --topology all_reduce --avg-every 8 \
     --select alternate_full_partial --select-warmup 1
-  run swarm-h4 "$seed" --epochs 2 "${nodes[@]}" --topology random_pairs --avg-every 4
-  run swarm-h4-qsgd8 "$seed" --epochs 2 "${nodes[@]}" --topology random_pairs --avg-every 4 --quantize qsgd8
-  run dpsgd-ring "$seed" --epochs 2 "${nodes[@]}" --topology ring --avg-every 1
+  run swarm-h4 "$seed" --epochs "$epochs" "${nodes[@]}" --topology random_pairs --avg-every 4
+  run swarm-h4-qsgd8 "$seed" --epochs "$epochs" "${nodes[@]}" --topology random_pairs --avg-every 4 --quantize qsgd8
+  run dpsgd-ring "$seed" --epochs "$epochs" "${nodes[@]}" --topology ring --avg-every 1
 done

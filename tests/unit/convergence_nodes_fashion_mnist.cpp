@@ -1,0 +1,127 @@
+// Decentralized training on real data: nodes of the Fashion-MNIST MLP reach one node's test
+// accuracy at equal total samples (2 nodes in 2 epochs; 4 nodes in 8). Part of the convergence
+// tests: minutes under the sanitizers, so only the Release run has them; the node mechanics they
+// use are tested everywhere by test_nodes_training.cpp's logistic-regression nodes.
+
+#include "../support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+namespace {
+namespace c = asgd::consistency;
+namespace t = asgd::topology;
+namespace q = asgd::quantize;
+}  // namespace
+
+namespace {
+
+// The Fashion-MNIST MLP (784-128-10), standardised pixels; scripts/setup.sh installs the data.
+const asgd::problems::network& fashion_mlp() {
+  static const asgd::problems::network net = [] {
+    const auto dir = asgd::data::fashion_mnist_dir;
+    if (!std::filesystem::exists(dir / "train-images-idx3-ubyte.gz")) {
+      throw std::runtime_error(dir.string() + " is missing: scripts/setup.sh installs dataset-fashion-mnist");
+    }
+    auto d = asgd::data::load_mnist_like(dir);
+    asgd::data::standardize(d);
+    return asgd::problems::make_mlp(std::make_shared<const asgd::data::image_set>(std::move(d.train)),
+                                    std::make_shared<const asgd::data::image_set>(std::move(d.test)), {128});
+  }();
+  return net;
+}
+
+}  // namespace
+
+TEST_SUITE("nodes") {
+  // Equal total samples and workers: one node of 2 workers makes 2 passes over the data; each of
+  // 2 nodes of 1 worker makes 2 passes over its half (an epoch is one pass by all nodes
+  // together). The nodes' learning rate is scaled by the node count (averaging n models that
+  // each took a step of lr on b samples is one step of lr on n b samples). LAP-SGD: non-blocking
+  // global averaging; gossip with 8-bit QSGD; a round every 8 node steps, a final average.
+  // (At 4 nodes the gap is larger on this 2-epoch budget; the next test runs 4 nodes longer.)
+  TEST_CASE("Fashion-MNIST MLP: 2 nodes reach one node's test accuracy within 1 point" * doctest::timeout(600)) {
+    using asgd::problems::network;
+    const network& net = fashion_mlp();
+    const asgd::settings base{.threads = 2, .epochs = 2, .batch = 16, .lr = 0.01f, .seed = 1,
+                              .lr_schedule = asgd::schedule::cosine()};
+    const asgd::update::momentum rule{.mu = 0.9f};
+    asgd::trainer<network, c::hogwild, asgd::update::momentum> one{net, base, rule};
+    const asgd::report single = one.run();
+    const double single_acc = single.final_evaluation->accuracy;
+    CAPTURE(single_acc);
+    CHECK(single_acc > 0.86);
+
+    constexpr std::size_t nodes = 2;
+    asgd::settings s = base;
+    s.threads = 1;
+    s.lr = base.lr * static_cast<float>(nodes);
+    s.averaging = {.every = 8};
+    const auto lap = asgd::run_in_process(nodes, [&](std::size_t, asgd::transport::in_process ep) {
+      return asgd::trainer<network, c::hogwild, asgd::update::momentum, t::all_reduce>{net, s, rule, ep};
+    });
+    const auto swarm = asgd::run_in_process(nodes, [&](std::size_t, asgd::transport::in_process ep) {
+      return asgd::trainer<network, c::hogwild, asgd::update::momentum, t::random_pairs, q::qsgd<8>>{net, s, rule,
+                                                                                                    ep};
+    });
+    for (const auto* run : {&lap, &swarm}) {
+      for (const asgd::report& r : *run) {
+        CAPTURE(r.node->topology);
+        CAPTURE(r.node->node);
+        // Equal total samples, up to each node rounding its share of an epoch up to whole batches.
+        CHECK(r.samples * nodes >= single.samples);
+        CHECK(r.samples * nodes <= single.samples + nodes * 16 * 2);
+        CHECK(r.final_evaluation->accuracy >= single_acc - 0.01);
+      }
+      MESSAGE("one node " << single_acc << ", 2 nodes of " << run->front().node->topology << ": node 0 "
+                          << run->front().final_evaluation->accuracy);
+    }
+  }
+
+  // 4 nodes of 1 worker against one node of 2 workers, 8 epochs: with a quarter of the data per
+  // node, the nodes take a quarter of the steps, so the 2-epoch gap (1-2 points here,
+  // docs/results.md) is a short-budget effect; at 8 epochs this test saw gaps of 0.3-0.6 points
+  // (LAP-SGD), 0.0-0.3 (ring) and 0.2-0.4 (pairs) over 3 runs. lr twice one node's: half the
+  // linear scaling.
+  // LAP-SGD (global average every 8 steps, non-blocking), D-PSGD (ring, every step), SwarmSGD
+  // (random pairs every 4 steps).
+  TEST_CASE("Fashion-MNIST MLP: 4 nodes reach one node's test accuracy within 1 point in 8 epochs" *
+            doctest::timeout(900)) {
+    using asgd::problems::network;
+    const network& net = fashion_mlp();
+    const asgd::settings base{.threads = 2, .epochs = 8, .batch = 16, .lr = 0.01f, .seed = 2,
+                              .lr_schedule = asgd::schedule::cosine()};
+    const asgd::update::momentum rule{.mu = 0.9f};
+    asgd::trainer<network, c::hogwild, asgd::update::momentum> one{net, base, rule};
+    const asgd::report single = one.run();
+    const double single_acc = single.final_evaluation->accuracy;
+    CAPTURE(single_acc);
+    CHECK(single_acc > 0.875);
+
+    constexpr std::size_t nodes = 4;
+    asgd::settings s = base;
+    s.threads = 1;
+    s.lr = 2 * base.lr;
+    const auto run = [&]<class Topo>(Topo, std::size_t every) {
+      s.averaging = {.every = every};
+      return asgd::run_in_process(nodes, [&](std::size_t, asgd::transport::in_process ep) {
+        return asgd::trainer<network, c::hogwild, asgd::update::momentum, Topo>{net, s, rule, ep};
+      });
+    };
+    for (const auto& reports : {run(t::all_reduce{}, 8), run(t::ring{}, 1), run(t::random_pairs{}, 4)}) {
+      for (const asgd::report& r : reports) {
+        CAPTURE(r.node->topology);
+        CAPTURE(r.node->node);
+        CHECK(r.samples * nodes >= single.samples);
+        CHECK(r.samples * nodes <= single.samples + nodes * 16 * base.epochs);
+        CHECK(r.final_evaluation->accuracy >= single_acc - 0.01);
+      }
+      MESSAGE("one node " << single_acc << ", 4 nodes of " << reports.front().node->topology << ": node 0 "
+                          << reports.front().final_evaluation->accuracy);
+    }
+  }
+}

@@ -89,7 +89,11 @@ class rng {
   }
 
  private:
+#if defined(__CUDACC__)
+  using u128 = unsigned __int128;  // nvcc's front end takes no __extension__ before an alias
+#else
   __extension__ using u128 = unsigned __int128;  // GCC and Clang; __extension__ keeps -Wpedantic quiet
+#endif
 
   static constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
   static constexpr std::uint64_t splitmix(std::uint64_t& z) noexcept {

@@ -1,14 +1,21 @@
-// The update kernels on a GPU (label gpu): each rule and write mode against the host reference,
-// concurrent workers on their own streams, and refused launches. Without a CUDA device the
+// The kernels on a GPU (label gpu): each update rule and write mode against the host reference,
+// concurrent workers on their own streams, refused launches; the quantizer kernels against the
+// host quantizers' bits and the qsgd8 host reference. Without a CUDA device the
 // program says so and exits with 77, which CTest reports as skipped.
 
 #define DOCTEST_CONFIG_IMPLEMENT
+#include <asgd/cuda/quantize.cuh>
 #include <asgd/cuda/update.cuh>
+#include <asgd/quantize/bf16.hpp>
+#include <asgd/quantize/fp16.hpp>
+#include <asgd/quantize/qsgd.hpp>
 
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -96,6 +103,79 @@ TEST_SUITE("gpu") {
     CHECK_THROWS_AS(cu::update_block<cu::hogwild_writes>(momentum, dx.data(), 10, 0, dg.data(), 4, nullptr, 0.1f,
                                                          nullptr),
                     std::invalid_argument);
+  }
+}
+
+TEST_SUITE("gpu") {
+  TEST_CASE("fp16 and bf16 kernels give the host quantizers' bits") {
+    auto x = random_floats(100'000, 5);
+    for (std::size_t i = 0; i < x.size(); i += 7) x[i] *= 1e5f;    // beyond fp16's range: infinities
+    for (std::size_t i = 3; i < x.size(); i += 11) x[i] *= 1e-7f;  // fp16 subnormals and zeros
+    cu::device_array<float> dx{std::span<const float>(x)}, back(x.size());
+    cu::device_array<std::uint16_t> bits(x.size());
+    for (const bool half : {true, false}) {
+      CAPTURE(half);
+      if (half) {
+        cu::encode_fp16(dx.data(), x.size(), bits.data(), nullptr);
+        cu::decode_fp16(bits.data(), x.size(), back.data(), nullptr);
+      } else {
+        cu::encode_bf16(dx.data(), x.size(), bits.data(), nullptr);
+        cu::decode_bf16(bits.data(), x.size(), back.data(), nullptr);
+      }
+      cu::check("cudaDeviceSynchronize", cudaDeviceSynchronize());
+      const auto got = bits.download();
+      const auto decoded = back.download();
+      std::size_t wrong_bits = 0, wrong_values = 0;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const std::uint16_t want = half ? asgd::quantize::fp16::to_half(x[i]) : asgd::quantize::bf16::to_bf16(x[i]);
+        const float want_value = half ? asgd::quantize::fp16::to_float(want) : asgd::quantize::bf16::to_float(want);
+        if (got[i] != want) ++wrong_bits;
+        if (std::memcmp(&decoded[i], &want_value, sizeof(float)) != 0) ++wrong_values;
+      }
+      CHECK(wrong_bits == 0);
+      CHECK(wrong_values == 0);
+    }
+  }
+
+  TEST_CASE("qsgd8 kernel: the host reference's bytes, decoded by the kernel and the host alike") {
+    const std::size_t n = 300'001, bucket = 512;
+    const auto x = random_floats(n, 9);
+    std::vector<std::byte> reference;
+    cu::qsgd8_reference_encode(x, bucket, 11, reference);
+    cu::device_array<float> dx{std::span<const float>(x)}, decoded(n);
+    cu::device_array<std::uint8_t> bytes(cu::qsgd8_encoded_bytes(n, bucket));
+    cu::qsgd8_encoder encoder(bucket);
+    encoder.encode(dx.data(), n, 11, bytes.data(), nullptr);
+    cu::decode_qsgd8(bytes.data(), n, bucket, decoded.data(), nullptr);
+    cu::check("cudaDeviceSynchronize", cudaDeviceSynchronize());
+    encoder.check();
+    const auto got = bytes.download();
+    REQUIRE(got.size() == reference.size());
+    // The kernel sums a bucket's squares in another order: a norm may differ in its last bit,
+    // and then a coordinate may round to the neighbouring level. Nearly every byte is equal.
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) differ += got[i] != static_cast<std::uint8_t>(reference[i]) ? 1 : 0;
+    CHECK(differ * 1000 < got.size());
+    std::vector<std::byte> as_bytes(got.size());
+    std::memcpy(as_bytes.data(), got.data(), got.size());
+    std::vector<float> host_decoded(n);
+    asgd::quantize::qsgd<8>{.bucket = bucket}.decode(as_bytes, x, host_decoded);
+    const auto device_decoded = decoded.download();
+    std::size_t mismatched = 0;
+    for (std::size_t i = 0; i < n; ++i) mismatched += device_decoded[i] != host_decoded[i] ? 1 : 0;
+    CHECK(mismatched == 0);
+  }
+
+  TEST_CASE("qsgd8 kernel: a non-finite bucket is reported by check(), naming the bucket") {
+    std::vector<float> x(2048, 0.25f);
+    x[1500] = std::numeric_limits<float>::quiet_NaN();
+    cu::device_array<float> dx{std::span<const float>(x)};
+    cu::device_array<std::uint8_t> bytes(cu::qsgd8_encoded_bytes(x.size(), 512));
+    cu::qsgd8_encoder encoder(512);
+    encoder.encode(dx.data(), x.size(), 1, bytes.data(), nullptr);
+    cu::check("cudaDeviceSynchronize", cudaDeviceSynchronize());
+    CHECK_THROWS_WITH_AS(encoder.check(), "asgd: cuda::qsgd8 cannot encode a bucket with a non-finite value (at 1024)",
+                         std::invalid_argument);
   }
 }
 

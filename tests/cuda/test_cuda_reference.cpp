@@ -1,11 +1,18 @@
 // The CUDA back end's host reference, on the CPU (every build; no GPU, no CUDA headers): the
 // device update math of <asgd/cuda/rules.hpp> is the host library's update rules, coordinate
-// for coordinate, and bad blocks are refused with a message that says what was wrong.
+// for coordinate, and bad blocks are refused with a message that says what was wrong; the
+// device 8-bit QSGD (<asgd/cuda/qsgd8.hpp>) writes the host qsgd<8>'s wire format, the host
+// decoder reads it, and it is unbiased.
 
+#include <asgd/cuda/qsgd8.hpp>
 #include <asgd/cuda/rules.hpp>
+#include <asgd/quantize/qsgd.hpp>
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -72,5 +79,74 @@ TEST_SUITE("cuda") {
   TEST_CASE("cuda host reference: device_math checks the rule as the host does") {
     CHECK_THROWS_AS((void)asgd::cuda::device_math(asgd::update::momentum{.mu = 1.5f}), std::invalid_argument);
     CHECK_THROWS_AS((void)asgd::cuda::device_math(asgd::update::sgd{.weight_decay = -1.0f}), std::invalid_argument);
+  }
+
+  TEST_CASE("cuda host reference: qsgd8 writes the host qsgd<8> format, within one level, norms equal") {
+    const std::size_t bucket = 100;
+    const auto x = random_floats(1050, 3);  // 10 full buckets and a short one
+    std::vector<std::byte> device_format;
+    asgd::cuda::qsgd8_reference_encode(x, bucket, 42, device_format);
+    const asgd::quantize::qsgd<8> host{.bucket = bucket};
+    CHECK(device_format.size() * 8 == host.encoded_bits(x.size()));
+    CHECK(device_format.size() == asgd::cuda::qsgd8_encoded_bytes(x.size(), bucket));
+    std::vector<std::byte> host_format;
+    asgd::rng g(7);
+    host.encode(x, host_format, g);
+    std::vector<float> decoded(x.size());
+    host.decode(device_format, x, decoded);
+    for (std::size_t lo = 0, at = 0; lo < x.size(); lo += bucket, at += 4 + bucket) {
+      CAPTURE(lo);
+      float norm = 0.0f, host_norm = 0.0f;
+      std::memcpy(&norm, device_format.data() + at, 4);
+      std::memcpy(&host_norm, host_format.data() + at, 4);
+      CHECK(norm == host_norm);
+      const float unit = norm / 127.0f;
+      for (std::size_t i = lo; i < std::min(x.size(), lo + bucket); ++i) {
+        CHECK(std::fabs(decoded[i] - x[i]) <= unit * 1.0001f);
+        if (decoded[i] != 0.0f) CHECK(std::signbit(decoded[i]) == std::signbit(x[i]));
+      }
+    }
+  }
+
+  TEST_CASE("cuda host reference: qsgd8 is unbiased over seeds; hashed_uniform is uniform") {
+    const std::vector<float> x{0.3f, -0.01f, 0.7f, -0.45f, 0.002f, 0.0f, -0.9f, 0.25f};
+    const asgd::quantize::qsgd<8> host{.bucket = 8};
+    constexpr int draws = 4000;
+    std::vector<double> mean(x.size(), 0.0);
+    std::vector<std::byte> bytes;
+    std::vector<float> decoded(x.size());
+    for (int seed = 0; seed < draws; ++seed) {
+      asgd::cuda::qsgd8_reference_encode(x, 8, static_cast<std::uint64_t>(seed), bytes);
+      host.decode(bytes, x, decoded);
+      for (std::size_t i = 0; i < x.size(); ++i) mean[i] += decoded[i] / draws;
+    }
+    // Each draw is within one level (unit = norm / 127) of x with variance <= unit^2 / 4, so the
+    // mean's standard deviation is <= unit / (2 sqrt(draws)); allow 5 of them.
+    double sq = 0.0;
+    for (float v : x) sq += static_cast<double>(v) * v;
+    const double unit = std::sqrt(sq) / 127.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::fabs(mean[i] - x[i]) <= 5.0 * unit / (2.0 * std::sqrt(static_cast<double>(draws))));
+    }
+    double sum = 0.0;
+    std::size_t outside = 0;
+    for (std::uint64_t i = 0; i < 100000; ++i) {
+      const double u = asgd::cuda::hashed_uniform(9, i);
+      if (u < 0.0 || u >= 1.0) ++outside;
+      sum += u;
+    }
+    CHECK(outside == 0);
+    CHECK(sum / 100000 == doctest::Approx(0.5).epsilon(0.01));
+  }
+
+  TEST_CASE("cuda host reference: qsgd8 refuses a non-finite bucket and an empty bucket size") {
+    std::vector<float> x(30, 0.5f);
+    x[17] = std::numeric_limits<float>::infinity();
+    std::vector<std::byte> out;
+    CHECK_THROWS_WITH_AS(asgd::cuda::qsgd8_reference_encode(x, 10, 1, out),
+                         "asgd: cuda::qsgd8 cannot encode a bucket with a non-finite value (at 10)",
+                         std::invalid_argument);
+    CHECK_THROWS_AS(asgd::cuda::qsgd8_reference_encode(x, 0, 1, out), std::invalid_argument);
   }
 }

@@ -46,9 +46,9 @@ step() { printf '\n=== %s ===\n' "$*"; }
 
 run_release() {
   step "Release build, all tests but benchmarks"
-  # CUDA: the device headers and GPU tests compile with the toolkit's nvcc (sm_80, sm_90); the
-  # gpu tests report "skipped" where no device is found (CI has none).
-  configure build-release -DCMAKE_BUILD_TYPE=Release -DASGD_WERROR=ON -DASGD_ENABLE_CUDA=ON \
+  # CUDA and NCCL (from the toolkit at /usr/local/cuda): the device headers and GPU tests compile
+  # with nvcc (sm_80, sm_90); the gpu tests report "skipped" where no device is found (CI has none).
+  configure build-release -DCMAKE_BUILD_TYPE=Release -DASGD_WERROR=ON -DASGD_ENABLE_CUDA=ON -DASGD_ENABLE_NCCL=ON \
     -DCMAKE_CUDA_COMPILER="${ASGD_NVCC:-/usr/local/cuda/bin/nvcc}"
   cmake --build build-release -j "$jobs"
   (cd build-release && ctest -j "$jobs" -LE bench)

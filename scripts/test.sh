@@ -66,7 +66,8 @@ run_tsan() {
 run_asan() {
   step "AddressSanitizer + UndefinedBehaviorSanitizer: all tests"
   # Not the MPI tests: Open MPI keeps allocations until exit that LeakSanitizer reports as leaks.
-  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DASGD_SANITIZER=address,undefined" \
+  # -O1, as the sanitizers' documentation advises: 11 minutes to build here against 13.5 at -O2.
+  configure build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" "-DASGD_SANITIZER=address,undefined" \
     -DASGD_BUILD_BENCHMARKS=OFF -DASGD_BUILD_TOOLS=OFF -DASGD_ENABLE_MPI=OFF -DASGD_BUILD_CONVERGENCE_TESTS=OFF
   cmake --build build-asan -j "$jobs"
   (cd build-asan && ctest -j "$jobs" -LE 'bench|compile_fail|packaging')

@@ -10,26 +10,21 @@
 #include <asgd/quantize/fp16.hpp>
 #include <asgd/quantize/qsgd.hpp>
 
+#include "support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <vector>
 
 namespace {
 
 namespace cu = asgd::cuda;
 
-std::vector<float> random_floats(std::size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(gen);
-  return v;
-}
+using asgd_test::random_floats;
 
 // Within a few float roundings: the GPU may fuse x - lr * d into one multiply-add.
 void check_close(const std::vector<float>& got, const std::vector<float>& want) {
@@ -180,13 +175,7 @@ TEST_SUITE("gpu") {
 }
 
 int main(int argc, char** argv) {
-  int devices = 0;
-  const cudaError_t code = cudaGetDeviceCount(&devices);
-  if (code != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device (cudaGetDeviceCount: %s): the gpu tests are skipped\n",
-                code != cudaSuccess ? cudaGetErrorString(code) : "0 devices");
-    return 77;
-  }
+  if (asgd_test::devices_or_skip() == 0) return asgd_test::skipped;
   cudaDeviceProp prop{};
   cu::check("cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, 0));
   std::printf("device 0: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);

@@ -8,24 +8,19 @@
 #include <asgd/cuda/rules.hpp>
 #include <asgd/quantize/qsgd.hpp>
 
+#include "support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
 namespace {
 
-std::vector<float> random_floats(std::size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(gen);
-  return v;
-}
+using asgd_test::random_floats;
 
 // Steps a block with the host rule as the host stores do (detail/step.hpp) and with the device
 // math's reference; the models and buffers must agree bit for bit, outside the block unchanged.

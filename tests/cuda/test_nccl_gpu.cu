@@ -6,6 +6,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <asgd/cuda/nccl.cuh>
 
+#include "support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -44,13 +46,8 @@ TEST_SUITE("gpu") {
 }
 
 int main(int argc, char** argv) {
-  int devices = 0;
-  const cudaError_t code = cudaGetDeviceCount(&devices);
-  if (code != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device (cudaGetDeviceCount: %s): the gpu tests are skipped\n",
-                code != cudaSuccess ? cudaGetErrorString(code) : "0 devices");
-    return 77;
-  }
+  const int devices = asgd_test::devices_or_skip();
+  if (devices == 0) return asgd_test::skipped;
   asgd::transport::mpi::environment environment(argc, argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -85,7 +85,7 @@ TEST_SUITE("nodes") {
   // 4 nodes of 1 worker against one node of 2 workers, 8 epochs: with a quarter of the data per
   // node, the nodes take a quarter of the steps, so the 2-epoch gap (1-2 points here,
   // docs/results.md) is a short-budget effect; at 8 epochs this test saw gaps of 0.3-0.6 points
-  // (LAP-SGD), 0.0-0.3 (ring) and 0.2-0.4 (pairs) over 3 runs. lr twice one node's: half the
+  // (LAP-SGD), 0.0-0.3 (ring) and 0.3-0.4 (pairs) over 3 runs. lr twice one node's: half the
   // linear scaling.
   // LAP-SGD (global average every 8 steps, non-blocking), D-PSGD (ring, every step), SwarmSGD
   // (random pairs every 4 steps).

@@ -37,6 +37,40 @@ const asgd::problems::network& fashion_mlp() {
 
 }  // namespace
 
+namespace {
+
+using asgd::problems::network;
+const asgd::update::momentum mlp_rule{.mu = 0.9f};
+
+// The baseline: one node of 2 HOGWILD! workers, batch 16, lr 0.01, cosine schedule.
+asgd::settings one_node_settings(std::size_t epochs, std::uint64_t seed) {
+  return {.threads = 2, .epochs = epochs, .batch = 16, .lr = 0.01f, .seed = seed,
+          .lr_schedule = asgd::schedule::cosine()};
+}
+
+asgd::report single_node(const asgd::settings& s) {
+  asgd::trainer<network, c::hogwild, asgd::update::momentum> one{fashion_mlp(), s, mlp_rule};
+  return one.run();
+}
+
+// Every node of a run against one node's accuracy, at equal total samples (up to each node
+// rounding its share of an epoch up to whole batches of 16).
+void check_nodes_against(const asgd::report& single, const std::vector<asgd::report>& reports, std::size_t epochs) {
+  const double single_acc = single.final_evaluation->accuracy;
+  const std::size_t nodes = reports.size();
+  for (const asgd::report& r : reports) {
+    CAPTURE(r.node->topology);
+    CAPTURE(r.node->node);
+    CHECK(r.samples * nodes >= single.samples);
+    CHECK(r.samples * nodes <= single.samples + nodes * 16 * epochs);
+    CHECK(r.final_evaluation->accuracy >= single_acc - 0.01);
+  }
+  MESSAGE("one node " << single_acc << ", " << nodes << " nodes of " << reports.front().node->topology
+                      << ": node 0 " << reports.front().final_evaluation->accuracy);
+}
+
+}  // namespace
+
 TEST_SUITE("nodes") {
   // Equal total samples and workers: one node of 2 workers makes 2 passes over the data; each of
   // 2 nodes of 1 worker makes 2 passes over its half (an epoch is one pass by all nodes
@@ -45,41 +79,31 @@ TEST_SUITE("nodes") {
   // global averaging; gossip with 8-bit QSGD; a round every 8 node steps, a final average.
   // (At 4 nodes the gap is larger on this 2-epoch budget; the next test runs 4 nodes longer.)
   TEST_CASE("Fashion-MNIST MLP: 2 nodes reach one node's test accuracy within 1 point" * doctest::timeout(600)) {
-    using asgd::problems::network;
-    const network& net = fashion_mlp();
-    const asgd::settings base{.threads = 2, .epochs = 2, .batch = 16, .lr = 0.01f, .seed = 1,
-                              .lr_schedule = asgd::schedule::cosine()};
-    const asgd::update::momentum rule{.mu = 0.9f};
-    asgd::trainer<network, c::hogwild, asgd::update::momentum> one{net, base, rule};
-    const asgd::report single = one.run();
-    const double single_acc = single.final_evaluation->accuracy;
-    CAPTURE(single_acc);
-    CHECK(single_acc > 0.86);
+    constexpr std::size_t epochs = 2, nodes = 2;
+    const asgd::settings base = one_node_settings(epochs, 1);
+    const asgd::report single = single_node(base);
+    CAPTURE(single.final_evaluation->accuracy);
+    CHECK(single.final_evaluation->accuracy > 0.86);
 
-    constexpr std::size_t nodes = 2;
+    const network& net = fashion_mlp();
     asgd::settings s = base;
     s.threads = 1;
     s.lr = base.lr * static_cast<float>(nodes);
     s.averaging = {.every = 8};
-    const auto lap = asgd::run_in_process(nodes, [&](std::size_t, asgd::transport::in_process ep) {
-      return asgd::trainer<network, c::hogwild, asgd::update::momentum, t::all_reduce>{net, s, rule, ep};
-    });
-    const auto swarm = asgd::run_in_process(nodes, [&](std::size_t, asgd::transport::in_process ep) {
-      return asgd::trainer<network, c::hogwild, asgd::update::momentum, t::random_pairs, q::qsgd<8>>{net, s, rule,
-                                                                                                    ep};
-    });
-    for (const auto* run : {&lap, &swarm}) {
-      for (const asgd::report& r : *run) {
-        CAPTURE(r.node->topology);
-        CAPTURE(r.node->node);
-        // Equal total samples, up to each node rounding its share of an epoch up to whole batches.
-        CHECK(r.samples * nodes >= single.samples);
-        CHECK(r.samples * nodes <= single.samples + nodes * 16 * 2);
-        CHECK(r.final_evaluation->accuracy >= single_acc - 0.01);
-      }
-      MESSAGE("one node " << single_acc << ", 2 nodes of " << run->front().node->topology << ": node 0 "
-                          << run->front().final_evaluation->accuracy);
-    }
+    check_nodes_against(single,
+                        asgd::run_in_process(nodes,
+                                             [&](std::size_t, asgd::transport::in_process ep) {
+                                               return asgd::trainer<network, c::hogwild, asgd::update::momentum,
+                                                                    t::all_reduce>{net, s, mlp_rule, ep};
+                                             }),
+                        epochs);
+    check_nodes_against(single,
+                        asgd::run_in_process(nodes,
+                                             [&](std::size_t, asgd::transport::in_process ep) {
+                                               return asgd::trainer<network, c::hogwild, asgd::update::momentum,
+                                                                    t::random_pairs, q::qsgd<8>>{net, s, mlp_rule, ep};
+                                             }),
+                        epochs);
   }
 
   // 4 nodes of 1 worker against one node of 2 workers, 8 epochs: with a quarter of the data per
@@ -91,37 +115,24 @@ TEST_SUITE("nodes") {
   // (random pairs every 4 steps).
   TEST_CASE("Fashion-MNIST MLP: 4 nodes reach one node's test accuracy within 1 point in 8 epochs" *
             doctest::timeout(900)) {
-    using asgd::problems::network;
-    const network& net = fashion_mlp();
-    const asgd::settings base{.threads = 2, .epochs = 8, .batch = 16, .lr = 0.01f, .seed = 2,
-                              .lr_schedule = asgd::schedule::cosine()};
-    const asgd::update::momentum rule{.mu = 0.9f};
-    asgd::trainer<network, c::hogwild, asgd::update::momentum> one{net, base, rule};
-    const asgd::report single = one.run();
-    const double single_acc = single.final_evaluation->accuracy;
-    CAPTURE(single_acc);
-    CHECK(single_acc > 0.875);
+    constexpr std::size_t epochs = 8, nodes = 4;
+    const asgd::settings base = one_node_settings(epochs, 2);
+    const asgd::report single = single_node(base);
+    CAPTURE(single.final_evaluation->accuracy);
+    CHECK(single.final_evaluation->accuracy > 0.875);
 
-    constexpr std::size_t nodes = 4;
+    const network& net = fashion_mlp();
     asgd::settings s = base;
     s.threads = 1;
     s.lr = 2 * base.lr;
     const auto run = [&]<class Topo>(Topo, std::size_t every) {
       s.averaging = {.every = every};
       return asgd::run_in_process(nodes, [&](std::size_t, asgd::transport::in_process ep) {
-        return asgd::trainer<network, c::hogwild, asgd::update::momentum, Topo>{net, s, rule, ep};
+        return asgd::trainer<network, c::hogwild, asgd::update::momentum, Topo>{net, s, mlp_rule, ep};
       });
     };
-    for (const auto& reports : {run(t::all_reduce{}, 8), run(t::ring{}, 1), run(t::random_pairs{}, 4)}) {
-      for (const asgd::report& r : reports) {
-        CAPTURE(r.node->topology);
-        CAPTURE(r.node->node);
-        CHECK(r.samples * nodes >= single.samples);
-        CHECK(r.samples * nodes <= single.samples + nodes * 16 * base.epochs);
-        CHECK(r.final_evaluation->accuracy >= single_acc - 0.01);
-      }
-      MESSAGE("one node " << single_acc << ", 4 nodes of " << reports.front().node->topology << ": node 0 "
-                          << reports.front().final_evaluation->accuracy);
-    }
+    check_nodes_against(single, run(t::all_reduce{}, 8), epochs);
+    check_nodes_against(single, run(t::ring{}, 1), epochs);
+    check_nodes_against(single, run(t::random_pairs{}, 4), epochs);
   }
 }

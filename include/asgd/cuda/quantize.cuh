@@ -7,6 +7,7 @@
 /// caller's stream; launch errors throw at once, the rest show at the stream's next sync.
 
 #include <asgd/cuda/error.cuh>
+#include <asgd/cuda/launch.cuh>
 #include <asgd/cuda/qsgd8.hpp>
 
 #include <cub/block/block_reduce.cuh>
@@ -24,38 +25,27 @@
 namespace asgd::inline v0::cuda {
 
 namespace detail {
-inline constexpr unsigned quantize_threads = 256;
-
-inline unsigned grid_for(std::size_t n) {
-  return static_cast<unsigned>(std::min<std::size_t>(4096, (n + quantize_threads - 1) / quantize_threads));
-}
-
-template <class F>
-__global__ void for_each_index(std::size_t n, F f) {
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) f(i);
-}
-
-// The element-wise codecs, as functors (device lambdas would need nvcc's --extended-lambda).
-struct fp16_encode_op {
+// The 16-bit float formats, and the element-wise encode and decode over one of them, as
+// functors (device lambdas would need nvcc's --extended-lambda).
+struct fp16_bits {
+  __device__ static std::uint16_t encode(float v) { return __half_as_ushort(__float2half_rn(v)); }
+  __device__ static float decode(std::uint16_t b) { return __half2float(__ushort_as_half(b)); }
+};
+struct bf16_bits {
+  __device__ static std::uint16_t encode(float v) { return __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
+  __device__ static float decode(std::uint16_t b) { return __bfloat162float(__ushort_as_bfloat16(b)); }
+};
+template <class Format>
+struct encode_16bit_op {
   const float* x;
   std::uint16_t* out;
-  __device__ void operator()(std::size_t i) const { out[i] = __half_as_ushort(__float2half_rn(x[i])); }
+  __device__ void operator()(std::size_t i) const { out[i] = Format::encode(x[i]); }
 };
-struct fp16_decode_op {
+template <class Format>
+struct decode_16bit_op {
   const std::uint16_t* in;
   float* out;
-  __device__ void operator()(std::size_t i) const { out[i] = __half2float(__ushort_as_half(in[i])); }
-};
-struct bf16_encode_op {
-  const float* x;
-  std::uint16_t* out;
-  __device__ void operator()(std::size_t i) const { out[i] = __bfloat16_as_ushort(__float2bfloat16_rn(x[i])); }
-};
-struct bf16_decode_op {
-  const std::uint16_t* in;
-  float* out;
-  __device__ void operator()(std::size_t i) const { out[i] = __bfloat162float(__ushort_as_bfloat16(in[i])); }
+  __device__ void operator()(std::size_t i) const { out[i] = Format::decode(in[i]); }
 };
 struct qsgd8_decode_op {
   const std::uint8_t* in;
@@ -73,18 +63,11 @@ struct qsgd8_decode_op {
   }
 };
 
-template <class Op>
-void launch_for_each(std::size_t n, Op op, cudaStream_t stream, const char* what) {
-  if (n == 0) return;
-  for_each_index<<<grid_for(n), quantize_threads, 0, stream>>>(n, op);
-  asgd::cuda::check(what, cudaGetLastError());
-}
-
 // One CUDA block per bucket: the norm by a block reduction in double (CUB), then a byte per
 // coordinate. A non-finite norm records its bucket's first index in *first_bad (atomicMin).
 __global__ void encode_qsgd8_kernel(const float* x, std::size_t n, std::size_t bucket, std::uint64_t seed,
                                     std::uint8_t* out, unsigned long long* first_bad) {
-  using reduce = cub::BlockReduce<double, quantize_threads>;
+  using reduce = cub::BlockReduce<double, launch_threads>;
   __shared__ typename reduce::TempStorage temp;
   __shared__ double scale;
   const std::size_t lo = static_cast<std::size_t>(blockIdx.x) * bucket;
@@ -108,22 +91,22 @@ __global__ void encode_qsgd8_kernel(const float* x, std::size_t n, std::size_t b
 
 /// Enqueues `out[i] = binary16(x[i])` for i < n (device pointers).
 inline void encode_fp16(const float* x, std::size_t n, std::uint16_t* out, cudaStream_t stream) {
-  detail::launch_for_each(n, detail::fp16_encode_op{x, out}, stream, "encode_fp16: kernel launch");
+  detail::launch_for_each(n, detail::encode_16bit_op<detail::fp16_bits>{x, out}, stream, "encode_fp16: kernel launch");
 }
 
 /// Enqueues `out[i] = float(binary16 in[i])` for i < n.
 inline void decode_fp16(const std::uint16_t* in, std::size_t n, float* out, cudaStream_t stream) {
-  detail::launch_for_each(n, detail::fp16_decode_op{in, out}, stream, "decode_fp16: kernel launch");
+  detail::launch_for_each(n, detail::decode_16bit_op<detail::fp16_bits>{in, out}, stream, "decode_fp16: kernel launch");
 }
 
 /// Enqueues `out[i] = bfloat16(x[i])` for i < n.
 inline void encode_bf16(const float* x, std::size_t n, std::uint16_t* out, cudaStream_t stream) {
-  detail::launch_for_each(n, detail::bf16_encode_op{x, out}, stream, "encode_bf16: kernel launch");
+  detail::launch_for_each(n, detail::encode_16bit_op<detail::bf16_bits>{x, out}, stream, "encode_bf16: kernel launch");
 }
 
 /// Enqueues `out[i] = float(bfloat16 in[i])` for i < n.
 inline void decode_bf16(const std::uint16_t* in, std::size_t n, float* out, cudaStream_t stream) {
-  detail::launch_for_each(n, detail::bf16_decode_op{in, out}, stream, "decode_bf16: kernel launch");
+  detail::launch_for_each(n, detail::decode_16bit_op<detail::bf16_bits>{in, out}, stream, "decode_bf16: kernel launch");
 }
 
 /// 8-bit QSGD of a device vector into `quantize::qsgd<8>{.bucket}`'s wire format
@@ -142,7 +125,7 @@ class qsgd8_encoder {
     if (n == 0) return;
     const std::size_t buckets = (n + bucket_ - 1) / bucket_;
     if (buckets > UINT_MAX) throw std::invalid_argument("asgd: cuda::qsgd8_encoder: more buckets than a grid holds");
-    detail::encode_qsgd8_kernel<<<static_cast<unsigned>(buckets), detail::quantize_threads, 0, stream>>>(
+    detail::encode_qsgd8_kernel<<<static_cast<unsigned>(buckets), launch_threads, 0, stream>>>(
         x, n, bucket_, seed, out, first_bad_.data());
     asgd::cuda::check("qsgd8_encoder: kernel launch", cudaGetLastError());
   }

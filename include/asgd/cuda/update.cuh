@@ -15,6 +15,7 @@
 /// the stream's next synchronisation.
 
 #include <asgd/cuda/error.cuh>
+#include <asgd/cuda/launch.cuh>
 #include <asgd/cuda/rules.hpp>
 
 #include <cuda/atomic>
@@ -44,21 +45,21 @@ struct atomic_add_writes {
 
 namespace detail {
 template <class Write, class Math>
-__global__ void update_block_kernel(float* x, std::size_t lo, const float* g, std::size_t n, float* buffer, float lr,
-                                    Math math) {
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  for (std::size_t k = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += stride) {
+struct update_op {
+  float* x;
+  std::size_t lo;
+  const float* g;
+  float* buffer;
+  float lr;
+  Math math;
+  __device__ void operator()(std::size_t k) const {
     const std::size_t i = lo + k;
     ::cuda::atomic_ref<float, ::cuda::thread_scope_device> xi(x[i]);
     const float read = xi.load(::cuda::memory_order_relaxed);
     Write::write(xi, read, lr * math.direction(buffer, i, g[k], read));
   }
-}
+};
 }  // namespace detail
-
-/// Threads per block and the most blocks of an update launch (grid-stride beyond that).
-inline constexpr unsigned update_threads = 256;
-inline constexpr unsigned update_max_blocks = 4096;
 
 /// Enqueues on `stream`: for the block's k-th coordinate i = lo + k (k < block),
 /// x[i] <- x[i] - lr * direction(buffer, i, g[k], x[i]), written as `Write` writes.
@@ -75,10 +76,8 @@ void update_block(const Math& math, float* x, std::size_t dimension, std::size_t
   }
   if (block == 0) return;
   if (x == nullptr || g == nullptr) throw std::invalid_argument("asgd: cuda::update_block: a null model or gradient");
-  const auto blocks =
-      static_cast<unsigned>(std::min<std::size_t>(update_max_blocks, (block + update_threads - 1) / update_threads));
-  detail::update_block_kernel<Write><<<blocks, update_threads, 0, stream>>>(x, lo, g, block, buffer, lr, math);
-  check("update_block: kernel launch", cudaGetLastError());
+  detail::launch_for_each(block, detail::update_op<Write, Math>{x, lo, g, buffer, lr, math}, stream,
+                          "update_block: kernel launch");
 }
 
 }  // namespace asgd::inline v0::cuda

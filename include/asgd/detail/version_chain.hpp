@@ -1,0 +1,192 @@
+#pragma once
+// Internal: the published-version protocol of Leashed-SGD, for any kind of model buffer. The
+// host store (consistency/leashed.hpp) keeps its versions in host memory; the device store
+// (cuda/versioned_store.cuh) keeps them in device memory. Both pin, build, publish and recycle
+// versions through this class, so the protocol is tested once, on the host, under ThreadSanitizer.
+//
+// The published word packs the version's slot with an external count of the pins taken through
+// it, so loading the pointer and pinning the version is one atomic fetch_add (split reference
+// counts): there is no moment in which a version could be recycled between the two. A slot's
+// internal count holds unpins minus the pins handed over when a successor replaced it; the slot
+// is recycled when that count reaches zero. Freed slots go back to a lock-free stack, never to
+// the allocator.
+
+#include <asgd/detail/index_stack.hpp>
+#include <asgd/detail/memory.hpp>
+#include <asgd/types.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace asgd::inline v0::detail {
+
+/// `Buffer` owns one model version: `Buffer(n)` allocates n floats, `data()` points at them.
+template <class Buffer>
+class version_chain {
+ public:
+  using slot_id = std::uint32_t;
+  static constexpr slot_id no_slot = std::numeric_limits<slot_id>::max();
+
+  /// A pinned version: its buffer stays as it is until the pin is released (or destroyed).
+  class pin {
+   public:
+    pin(const version_chain* c, slot_id id) noexcept : chain_(c), id_(id) {}
+    pin(pin&& o) noexcept : chain_(o.chain_), id_(std::exchange(o.id_, no_slot)) {}
+    pin& operator=(pin&&) = delete;
+    ~pin() { release(); }
+
+    [[nodiscard]] const float* data() const noexcept { return chain_->data(id_); }
+    [[nodiscard]] std::uint64_t version() const noexcept { return chain_->version(id_); }
+    void release() noexcept {
+      if (id_ != no_slot) chain_->unpin(std::exchange(id_, no_slot));
+    }
+
+   private:
+    const version_chain* chain_;
+    slot_id id_;
+  };
+
+  /// At most `capacity` versions alive at once, each of `dimension` floats; the first version
+  /// (number 0) is a buffer the caller fills through `first`.
+  template <class Fill>
+  version_chain(std::size_t capacity, std::size_t dimension, Fill&& first)
+      : capacity_(capacity), dimension_(dimension), slots_(std::make_unique<slot[]>(capacity)), free_(capacity) {
+    const slot_id id = take();
+    first(slots_[id].data.data());
+    slots_[id].version = 0;
+    head_.store(pack(id, 0), std::memory_order_release);
+  }
+
+  version_chain(const version_chain&) = delete;
+  version_chain& operator=(const version_chain&) = delete;
+
+  [[nodiscard]] pin current() const noexcept { return {this, pin_current()}; }
+  [[nodiscard]] std::size_t dimension() const noexcept { return dimension_; }
+
+  /// Builds the successor of the newest version in the caller's slot `building` (taken when it
+  /// is `no_slot`) and publishes it by compare-and-swap, until one CAS succeeds or
+  /// `max_failures` have failed. `build(from, to, step, from_slot)` writes the new version from
+  /// the newest one, with `step = lr(staleness)`; it returns false when it gave up because
+  /// `from_slot` is no longer current (see is_current; counts as a failure), and must have
+  /// finished writing when it returns true. The caller holds no pin (it pins at most one version here and builds at
+  /// most one). On success `building` is `no_slot` again; on a drop it keeps its slot.
+  template <class Build, class Lr>
+  apply_result publish(slot_id& building, std::uint64_t read_version, Build& build, Lr& lr, std::size_t max_failures) {
+    if (building == no_slot) building = take();
+    slot& next = slots_[building];
+    std::uint32_t failures = 0;
+    for (;;) {
+      const slot_id current = pin_current();
+      const slot& cur = slots_[current];
+      const std::uint64_t tau = cur.version - read_version;
+      if (build(static_cast<const float*>(cur.data.data()), next.data.data(), static_cast<float>(lr(tau)), current)) {
+        next.version = cur.version + 1;
+        if (try_replace(current, building)) {
+          building = no_slot;
+          return {true, tau, failures};
+        }
+      }
+      unpin(current);
+      ++failures;
+      if (failures > max_failures) return {false, tau, failures};
+    }
+  }
+
+  /// True while `id` is the published version (a relaxed look, for a builder giving up early).
+  [[nodiscard]] bool is_current(slot_id id) const noexcept { return id_of(head_.load(std::memory_order_relaxed)) == id; }
+
+  /// Gives back a slot that `publish` left in `building` (a dropped update's).
+  void recycle_building(slot_id& building) noexcept {
+    if (building != no_slot) recycle(std::exchange(building, no_slot));
+  }
+
+  [[nodiscard]] store_stats stats() const noexcept {
+    return {peak_live_.load(std::memory_order_relaxed),
+            std::min<std::size_t>(next_unused_.load(std::memory_order_relaxed), capacity_)};
+  }
+  /// Versions alive now (published, pinned or being built).
+  [[nodiscard]] std::size_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr std::uint64_t one_pin = std::uint64_t{1} << 32;
+
+  struct alignas(cache_line) slot {
+    std::atomic<std::int64_t> internal{0};
+    std::uint64_t version = 0;
+    Buffer data;
+  };
+
+  static constexpr std::uint64_t pack(slot_id id, std::uint32_t pins) noexcept { return (std::uint64_t{pins} << 32) | id; }
+  static constexpr slot_id id_of(std::uint64_t word) noexcept { return static_cast<slot_id>(word); }
+  static constexpr std::int64_t pins_of(std::uint64_t word) noexcept { return static_cast<std::int64_t>(word >> 32); }
+
+  [[nodiscard]] const float* data(slot_id id) const noexcept { return slots_[id].data.data(); }
+  [[nodiscard]] std::uint64_t version(slot_id id) const noexcept { return slots_[id].version; }
+
+  // Acquire pairs with the publishing CAS. (The 32-bit pin count would wrap after 2^32 pins of
+  // one version without a publication.)
+  slot_id pin_current() const noexcept { return id_of(head_.fetch_add(one_pin, std::memory_order_acquire)); }
+
+  void unpin(slot_id id) const noexcept {
+    if (slots_[id].internal.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle(id);
+  }
+
+  // Replaces `current` (pinned by the caller) by `next`. A CAS that fails only because another
+  // worker pinned `current` meanwhile is retried; one that finds another slot is a conflict.
+  bool try_replace(slot_id current, slot_id next) noexcept {
+    std::uint64_t word = head_.load(std::memory_order_relaxed);
+    while (id_of(word) == current) {
+      if (head_.compare_exchange_weak(word, pack(next, 0), std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        // Hand the pins counted in the word over to the slot's own count, less our own pin,
+        // which ends here. Whoever brings the count to zero recycles the slot.
+        const std::int64_t transfer = pins_of(word) - 1;
+        if (slots_[current].internal.fetch_add(transfer, std::memory_order_acq_rel) + transfer == 0) recycle(current);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  slot_id take() {
+    slot_id id = no_slot;
+    if (!free_.pop(id)) {
+      const std::size_t fresh = next_unused_.fetch_add(1, std::memory_order_relaxed);
+      if (fresh >= capacity_) {
+        // Unreachable while each worker pins at most one version and builds at most one.
+        throw std::logic_error("asgd: a versioned store needs more than its " + std::to_string(capacity_) +
+                               " model versions (2 * (workers + averagers) + 1); this is a bug in asgd");
+      }
+      id = static_cast<slot_id>(fresh);
+      slots_[id].data = Buffer(dimension_);
+    }
+    slots_[id].internal.store(0, std::memory_order_relaxed);
+    const std::size_t live = live_.fetch_add(1, std::memory_order_relaxed) + 1;
+    std::size_t peak = peak_live_.load(std::memory_order_relaxed);
+    while (live > peak && !peak_live_.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+    }
+    return id;
+  }
+
+  void recycle(slot_id id) const noexcept {
+    live_.fetch_sub(1, std::memory_order_relaxed);
+    free_.push(id);
+  }
+
+  std::size_t capacity_;
+  std::size_t dimension_;
+  std::unique_ptr<slot[]> slots_;
+  mutable index_stack free_;
+  alignas(cache_line) mutable std::atomic<std::uint64_t> head_{0};
+  alignas(cache_line) std::atomic<std::size_t> next_unused_{0};
+  mutable std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> peak_live_{0};
+};
+
+}  // namespace asgd::inline v0::detail

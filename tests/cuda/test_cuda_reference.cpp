@@ -2,9 +2,12 @@
 // device update math of <asgd/cuda/rules.hpp> is the host library's update rules, coordinate
 // for coordinate, and bad blocks are refused with a message that says what was wrong; the
 // device 8-bit QSGD (<asgd/cuda/qsgd8.hpp>) writes the host qsgd<8>'s wire format, the host
-// decoder reads it, and it is unbiased.
+// decoder reads it, and it is unbiased; the device MLP's layout and gradient
+// (<asgd/cuda/mlp_math.hpp>) are the host network's.
 
+#include <asgd/cuda/mlp_math.hpp>
 #include <asgd/cuda/qsgd8.hpp>
+#include <asgd/problems/network.hpp>
 #include <asgd/cuda/rules.hpp>
 #include <asgd/quantize/qsgd.hpp>
 
@@ -21,6 +24,17 @@
 namespace {
 
 using asgd_test::random_floats;
+
+// A small image set: 6 x 5 images, 4 classes, random pixels in [0, 1).
+std::shared_ptr<const asgd::data::image_set> small_images(std::size_t n) {
+  auto set = std::make_shared<asgd::data::image_set>();
+  set->rows = 6;
+  set->cols = 5;
+  set->classes = 4;
+  for (float v : random_floats(n * 30, 5)) set->pixels.push_back(0.5f * (v + 1.0f));
+  for (std::size_t i = 0; i < n; ++i) set->labels.push_back(static_cast<std::uint8_t>((i * 7) % 4));
+  return set;
+}
 
 // Steps a block with the host rule as the host stores do (detail/step.hpp) and with the device
 // math's reference; the models and buffers must agree bit for bit, outside the block unchanged.
@@ -143,5 +157,44 @@ TEST_SUITE("cuda") {
                          "asgd: cuda::qsgd8 cannot encode a bucket with a non-finite value (at 10)",
                          std::invalid_argument);
     CHECK_THROWS_AS(asgd::cuda::qsgd8_reference_encode(x, 0, 1, out), std::invalid_argument);
+  }
+
+  TEST_CASE("cuda host reference: the device MLP's layout and gradient are the host network's") {
+    const auto set = small_images(40);
+    auto net = asgd::problems::make_mlp(set, nullptr, {7, 5});
+    const auto m = asgd::cuda::mlp_layout::of(net.layout(), 30);
+    CHECK(m.widths == std::vector<std::size_t>{30, 7, 5, 4});
+    REQUIRE(m.dimension == net.dimension());
+    std::vector<float> x(m.dimension);
+    net.initialize(x, 3);
+    const std::vector<std::size_t> batch{1, 4, 9, 16, 25, 36, 2};
+    const asgd::batch_view view(batch);
+    // The whole model, then a block in the middle layer only (back-propagation stops there).
+    for (const asgd::param_range r : {asgd::param_range{0, m.dimension}, asgd::param_range{m.weights(1) + 3, m.bias(1) + 2}}) {
+      std::vector<float> host(r.size()), device(m.dimension, 0.0f);
+      const float host_loss = net.gradient(x, view, host, r);
+      const float device_loss = asgd::cuda::reference_mlp_gradient(m, x, *set, view, device, r);
+      CHECK(device_loss == doctest::Approx(host_loss).epsilon(1e-5));
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < r.size(); ++i)
+        if (std::fabs(device[r.begin + i] - host[i]) > 1e-5f * (1.0f + std::fabs(host[i]))) ++bad;
+      CHECK(bad == 0);
+    }
+  }
+
+  TEST_CASE("cuda host reference: mlp_layout refuses what is not an MLP, naming the block") {
+    using asgd::cuda::mlp_layout;
+    CHECK_THROWS_WITH_AS(mlp_layout::of(std::vector<std::size_t>{10}),
+                         "asgd: cuda::mlp_layout: an MLP needs an input and an output width", std::invalid_argument);
+    const asgd::block_layout conv{{"conv1.weight", {0, 36}}, {"conv1.bias", {36, 40}}};
+    CHECK_THROWS_WITH_AS(mlp_layout::of(conv, 784),
+                         "asgd: cuda::mlp_layout: block 'conv1.weight' is not a dense layer from 784 inputs; the "
+                         "device trains MLPs (dense and ReLU layers) only",
+                         std::invalid_argument);
+    const asgd::block_layout lonely{{"fc1.weight", {0, 20}}};
+    CHECK_THROWS_WITH_AS(mlp_layout::of(lonely, 10),
+                         "asgd: cuda::mlp_layout: block 'fc1.weight' has no bias block after it; the device trains "
+                         "MLPs (dense and ReLU layers) only",
+                         std::invalid_argument);
   }
 }

@@ -5,6 +5,7 @@
 // decoder reads it, and it is unbiased; the device MLP's layout and gradient
 // (<asgd/cuda/mlp_math.hpp>) are the host network's.
 
+#include <asgd/cuda/conflicts.hpp>
 #include <asgd/cuda/mlp_math.hpp>
 #include <asgd/cuda/qsgd8.hpp>
 #include <asgd/problems/network.hpp>
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -196,5 +198,44 @@ TEST_SUITE("cuda") {
                          "asgd: cuda::mlp_layout: block 'fc1.weight' has no bias block after it; the device trains "
                          "MLPs (dense and ReLU layers) only",
                          std::invalid_argument);
+  }
+
+  TEST_CASE("conflict_counter: a write counts the overlapping writes in flight when it begins") {
+    asgd::cuda::conflict_counter c(4);
+    CHECK(c.begin(0, {0, 10}) == 0);
+    CHECK(c.begin(1, {5, 15}) == 1);
+    CHECK(c.begin(2, {15, 20}) == 0);  // [5, 15) ends where [15, 20) begins
+    c.end(1);
+    CHECK(c.begin(3, {0, 100}) == 2);  // workers 0 and 2
+    CHECK(c.total() == 3);
+    c.end(0);
+    c.end(2);
+    c.end(3);
+    CHECK(c.begin(1, {0, 100}) == 0);
+    CHECK_THROWS_AS(c.begin(4, {0, 1}), std::out_of_range);
+  }
+
+  TEST_CASE("conflict_counter: workers on disjoint blocks never conflict; on one block they do") {
+    constexpr std::size_t workers = 6, steps = 20'000;
+    for (const bool disjoint : {true, false}) {
+      asgd::cuda::conflict_counter c(workers);
+      std::vector<std::thread> threads;
+      for (std::size_t w = 0; w < workers; ++w) {
+        threads.emplace_back([&, w] {
+          const asgd::param_range r = disjoint ? asgd::param_range{100 * w, 100 * w + 100} : asgd::param_range{0, 100};
+          for (std::size_t k = 0; k < steps; ++k) {
+            (void)c.begin(w, r);
+            c.end(w);
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+      if (disjoint) {
+        CHECK(c.total() == 0);
+      } else {
+        // Each write finds at most the other workers; more than none on 2 cores is not assured.
+        CHECK(c.total() <= workers * steps * (workers - 1));
+      }
+    }
   }
 }

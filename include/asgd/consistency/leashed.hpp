@@ -8,17 +8,14 @@
 #include <asgd/types.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <memory>
 #include <ostream>
 #include <span>
 #include <stdexcept>
-#include <string>
 #include <string_view>
-#include <utility>
+#include <utility>  // std::move
 
 namespace asgd::inline v0::consistency {
 

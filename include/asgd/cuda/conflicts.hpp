@@ -5,6 +5,7 @@
 /// (from its launch until the worker saw its stream finish). This is what block selection is
 /// meant to avoid; the counter shows what it buys. Host code only (workers are host threads).
 
+#include <asgd/detail/memory.hpp>
 #include <asgd/types.hpp>
 
 #include <atomic>
@@ -54,7 +55,7 @@ class conflict_counter {
   static std::size_t begin_of(std::uint64_t v) noexcept { return static_cast<std::size_t>(v >> 32); }
   static std::size_t end_of(std::uint64_t v) noexcept { return static_cast<std::size_t>(v & 0xffff'ffffu); }
 
-  struct alignas(64) slot {
+  struct alignas(asgd::detail::cache_line) slot {
     std::atomic<std::uint64_t> range{idle};
   };
   std::size_t workers_;

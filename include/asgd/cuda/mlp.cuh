@@ -148,9 +148,7 @@ class mlp_gradient {
     detail::launch_for_each(b, detail::softmax_op{acts_[layers].data(), images_->labels.data(), batch_.data(), classes,
                                                   1.0f / static_cast<float>(b), delta_[0].data(), loss_.data()},
                             stream_, "mlp_gradient: softmax cross-entropy");
-    std::size_t lowest = layers;
-    for (std::size_t l = 0; l < layers && lowest == layers; ++l)
-      if (m_.touches(l, r)) lowest = l;
+    const std::size_t lowest = m_.lowest_touched(r);
     int cur = 0;
     for (std::size_t l = layers; l-- > lowest;) {
       const int in = static_cast<int>(m_.in(l)), out = static_cast<int>(m_.out(l)), bi = static_cast<int>(b);

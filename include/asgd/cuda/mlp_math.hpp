@@ -36,6 +36,12 @@ struct mlp_layout {
   [[nodiscard]] bool touches(std::size_t l, param_range r) const noexcept {
     return offsets[l] < r.end && bias(l) + out(l) > r.begin;
   }
+  /// The lowest layer `r` touches, where back-propagation stops (layers() when none).
+  [[nodiscard]] std::size_t lowest_touched(param_range r) const noexcept {
+    for (std::size_t l = 0; l < layers(); ++l)
+      if (touches(l, r)) return l;
+    return layers();
+  }
 
   /// The layout of an MLP with these widths. @throws std::invalid_argument for fewer than two
   /// widths or a zero width.
@@ -134,9 +140,7 @@ inline float reference_mlp_gradient(const mlp_layout& m, std::span<const float> 
     loss += softmax_cross_entropy(acts[layers].data() + k * classes, classes, set.labels[batch[k]], scale,
                                   delta.data() + k * classes);
   }
-  std::size_t lowest = layers;
-  for (std::size_t l = 0; l < layers && lowest == layers; ++l)
-    if (m.touches(l, r)) lowest = l;
+  const std::size_t lowest = m.lowest_touched(r);
   for (std::size_t l = layers; l-- > lowest;) {
     const std::size_t in = m.in(l), out = m.out(l);
     if (m.touches(l, r)) {

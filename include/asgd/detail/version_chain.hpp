@@ -1,7 +1,7 @@
 #pragma once
 // Internal: the published-version protocol of Leashed-SGD, for any kind of model buffer. The
 // host store (consistency/leashed.hpp) keeps its versions in host memory; the device store
-// (cuda/versioned_store.cuh) keeps them in device memory. Both pin, build, publish and recycle
+// (cuda/store.cuh) keeps them in device memory. Both pin, build, publish and recycle
 // versions through this class, so the protocol is tested once, on the host, under ThreadSanitizer.
 //
 // The published word packs the version's slot with an external count of the pins taken through

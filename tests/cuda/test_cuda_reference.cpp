@@ -3,14 +3,25 @@
 // for coordinate, and bad blocks are refused with a message that says what was wrong; the
 // device 8-bit QSGD (<asgd/cuda/qsgd8.hpp>) writes the host qsgd<8>'s wire format, the host
 // decoder reads it, and it is unbiased; the device MLP's layout and gradient
-// (<asgd/cuda/mlp_math.hpp>) are the host network's.
+// (<asgd/cuda/mlp_math.hpp>) are the host network's; a GPU node's averaging round
+// (<asgd/cuda/averaging_math.hpp>) mixes as the host averager does, and its wire formats are the
+// host quantizers' byte for byte in length.
 
+#include <asgd/cuda/averaging_math.hpp>
 #include <asgd/cuda/conflicts.hpp>
+#include <asgd/detail/averager.hpp>
 #include <asgd/cuda/mlp_math.hpp>
 #include <asgd/cuda/qsgd8.hpp>
 #include <asgd/problems/network.hpp>
 #include <asgd/cuda/rules.hpp>
+#include <asgd/quantize/lattice.hpp>
+#include <asgd/quantize/one_of.hpp>
 #include <asgd/quantize/qsgd.hpp>
+#include <asgd/topology/exponential.hpp>
+#include <asgd/topology/random_pairs.hpp>
+#include <asgd/topology/ring.hpp>
+#include <asgd/topology/torus.hpp>
+#include <asgd/transport/in_process.hpp>
 
 #include "support.hpp"
 
@@ -237,5 +248,102 @@ TEST_SUITE("cuda") {
         CHECK(c.total() <= workers * steps * (workers - 1));
       }
     }
+  }
+
+  // Every node's snapshot and the host averager's mix of it, for one round over in_process.
+  template <class Topology, class Quantizer>
+  std::vector<std::vector<float>> host_round(const Topology& topo, const Quantizer& q,
+                                             const std::vector<std::vector<float>>& snapshots, std::uint64_t round) {
+    const std::size_t nodes = snapshots.size();
+    auto endpoints = asgd::transport::in_process::group(nodes);
+    std::vector<std::vector<float>> mixed(nodes, std::vector<float>(snapshots[0].size()));
+    std::vector<std::thread> threads;
+    for (std::size_t k = 0; k < nodes; ++k) {
+      threads.emplace_back([&, k] {
+        asgd::detail::averager<Topology, asgd::transport::in_process, Quantizer> a(topo, endpoints[k], q,
+                                                                                    snapshots[k].size(), 7);
+        a.round(round, snapshots[k], mixed[k]);
+      });
+    }
+    for (auto& t : threads) t.join();
+    return mixed;
+  }
+
+  template <class Topology>
+  void check_mix_matches_host(const Topology& topo, std::size_t nodes) {
+    constexpr std::size_t n = 301;
+    std::vector<std::vector<float>> snapshots;
+    for (std::size_t k = 0; k < nodes; ++k) snapshots.push_back(random_floats(n, 40 + static_cast<unsigned>(k)));
+    for (std::uint64_t round : {0u, 1u, 5u}) {
+      const auto mixed = host_round(topo, asgd::quantize::fp16{}, snapshots, round);
+      for (std::size_t k = 0; k < nodes; ++k) {
+        const asgd::mixing_row row = topo.neighbours(round, k, nodes, 7);
+        // What the device decodes: each peer's snapshot through fp16.
+        std::vector<std::vector<float>> decoded;
+        std::vector<std::span<const float>> peers;
+        for (const auto& p : row.peers) {
+          std::vector<std::byte> bytes;
+          asgd::rng g(1, 1);
+          asgd::quantize::fp16{}.encode(snapshots[p.node], bytes, g);
+          decoded.emplace_back(n);
+          asgd::quantize::fp16{}.decode(bytes, snapshots[k], decoded.back());
+        }
+        for (const auto& d : decoded) peers.emplace_back(d);
+        std::vector<float> delta(n);
+        asgd::cuda::reference_mix_delta(row, snapshots[k], peers, delta);
+        for (std::size_t i = 0; i < n; ++i) {
+          INFO("node " << k << " round " << round << " coordinate " << i);
+          REQUIRE(snapshots[k][i] + delta[i] == doctest::Approx(mixed[k][i]).epsilon(1e-5));
+        }
+      }
+    }
+  }
+
+  TEST_CASE("cuda host reference: a GPU node's mix is the host averager's, for every gossip topology") {
+    check_mix_matches_host(asgd::topology::ring{}, 4);
+    check_mix_matches_host(asgd::topology::torus{}, 4);
+    check_mix_matches_host(asgd::topology::exponential{}, 5);
+    check_mix_matches_host(asgd::topology::random_pairs{}, 4);
+    check_mix_matches_host(asgd::topology::random_pairs{.one_sided = true}, 5);
+  }
+
+  TEST_CASE("cuda host reference: reference_mix_delta refuses mismatched peers and lengths") {
+    const asgd::mixing_row row{0.5f, {{1, 0.5f}}};
+    std::vector<float> s(4, 1.0f), d(4), p(3, 2.0f);
+    CHECK_THROWS_WITH_AS(asgd::cuda::reference_mix_delta(row, s, {}, d),
+                         "asgd: cuda::reference_mix_delta: 1 peers in the row and 0 models, 4 coordinates in the "
+                         "snapshot and 4 in delta",
+                         std::invalid_argument);
+    const std::span<const float> short_peer[1] = {p};
+    CHECK_THROWS_WITH_AS(asgd::cuda::reference_mix_delta(row, s, short_peer, d),
+                         "asgd: cuda::reference_mix_delta: peer 0 has 3 coordinates, the snapshot 4",
+                         std::invalid_argument);
+    // A two-node average moves each model halfway: delta = (p - s) / 2.
+    std::vector<float> q(4, 3.0f);
+    const std::span<const float> peer[1] = {q};
+    asgd::cuda::reference_mix_delta(row, s, peer, d);
+    CHECK(d == std::vector<float>(4, 1.0f));
+  }
+
+  TEST_CASE("cuda host reference: a wire format's length is its host quantizer's encoding") {
+    namespace q = asgd::quantize;
+    using choice = q::one_of<q::identity, q::fp16, q::bf16, q::qsgd<8>, q::lattice>;
+    for (const std::size_t n : {std::size_t{1}, std::size_t{511}, std::size_t{512}, std::size_t{1300}}) {
+      const auto x = random_floats(n, 9);
+      for (const choice c : {choice{q::identity{}}, choice{q::fp16{}}, choice{q::bf16{}}, choice{q::qsgd<8>{}},
+                             choice{q::qsgd<8>{.bucket = 100}}}) {
+        std::vector<std::byte> bytes;
+        asgd::rng g(3, 3);
+        c.encode(x, bytes, g);
+        const auto wire = asgd::cuda::wire_format::of(c);
+        INFO(wire.name() << " n = " << n);
+        CHECK(wire.bytes(n) == bytes.size());
+      }
+    }
+    CHECK(asgd::cuda::wire_format::of(q::qsgd<8>{.bucket = 100}).bucket == 100);
+    CHECK_THROWS_WITH_AS((void)asgd::cuda::wire_format::of(choice{q::lattice{}}),
+                         doctest::Contains("has no device form; a GPU node takes identity, fp16, bf16 or qsgd<8>"),
+                         std::invalid_argument);
+    CHECK_THROWS_AS((void)asgd::cuda::wire_format::of(q::qsgd<8>{.bucket = 0}), std::invalid_argument);
   }
 }

@@ -1,19 +1,67 @@
-// The NCCL transport on a GPU (label gpu), one rank (this machine's one GPU): the communicator
-// bootstraps over MPI, the mean over one rank leaves the model as it is, and bad exchanges are
-// refused. Several ranks need several GPUs: `mpirun -np N test_nccl_gpu` runs the same checks
-// with the mean over N ranks. Without a CUDA device: a message and exit code 77 (skipped).
+// The NCCL transport and a GPU node's averager (label gpu), one rank per GPU: the communicator
+// bootstraps over MPI, all_reduce_mean is the mean over the ranks, bad exchanges are refused;
+// nodes of W workers each that average while they train (every mode, all-reduce and gossip
+// rounds, quantized) learn and end on one model. On one GPU that is one rank, whose rounds
+// must leave its model as they find it; `mpirun -np N test_nccl_gpu` on N GPUs runs the same
+// checks across N nodes. Without a CUDA device: a message and exit code 77 (skipped).
 
 #define DOCTEST_CONFIG_IMPLEMENT
+#include <asgd/cuda/averager.cuh>
+#include <asgd/cuda/local_async.cuh>
 #include <asgd/cuda/nccl.cuh>
+#include <asgd/quantize/fp16.hpp>
+#include <asgd/quantize/qsgd.hpp>
+#include <asgd/select/partitioned.hpp>
+#include <asgd/select/round_robin.hpp>
+#include <asgd/topology/all_reduce.hpp>
+#include <asgd/topology/ring.hpp>
+#include <asgd/topology/random_pairs.hpp>
 
+#include "mlp_problem.hpp"
 #include "support.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
 namespace cu = asgd::cuda;
+
+namespace {
+
+// The largest difference between this rank's model and rank 0's.
+float distance_to_rank0(const asgd::transport::mpi& ranks, std::vector<float> model) {
+  std::vector<float> first = model;
+  MPI_Bcast(first.data(), static_cast<int>(first.size()), MPI_FLOAT, 0, ranks.communicator());
+  float d = 0.0f;
+  for (std::size_t i = 0; i < model.size(); ++i) d = std::max(d, std::abs(model[i] - first[i]));
+  return d;
+}
+
+template <class Mode, class Selector, class Topology>
+void nodes_train(const Mode& mode, const Selector& selector, const Topology& topology, cu::wire_format wire) {
+  asgd::transport::mpi ranks;
+  cu::nccl_transport nccl(ranks);
+  const auto p = asgd_test::make_quadrant_problem(4000 * ranks.node_count(), {32}, 1);
+  const auto m = cu::mlp_layout::of(p.layout, 64);
+  cu::device_averager<Topology> averager(nccl, topology, wire, m.dimension, 5);
+  const cu::local_async_settings s{.workers = 4, .epochs = 3.0, .batch = 16, .lr = 0.05f, .seed = 3,
+                                   .node = ranks.node_id(), .nodes = ranks.node_count(), .average_every = 8};
+  const auto r = cu::train_local_async(m, *p.train, p.initial, mode, selector, asgd::update::momentum{.mu = 0.9f},
+                                       p.layout, s, averager);
+  const double accuracy = asgd_test::test_accuracy(p, r.model);
+  MESSAGE(Mode::name << ", " << wire.name() << ": accuracy " << accuracy << ", " << r.rounds << " rounds in "
+                     << averager.seconds() << " s, " << averager.bytes_sent() << " bytes sent");
+  CHECK(r.steps == 3 * 4000 / 16);
+  CHECK(r.rounds == r.steps / 8);
+  CHECK(averager.rounds() == r.rounds);
+  CHECK(accuracy > 0.9);
+  CHECK(distance_to_rank0(ranks, r.model) < 1e-5f);  // the final average: one model on every node
+}
+
+}  // namespace
 
 TEST_SUITE("gpu") {
   TEST_CASE("nccl_transport: all_reduce_mean is the mean over the ranks; bad exchanges are refused") {
@@ -42,6 +90,36 @@ TEST_SUITE("gpu") {
     CHECK_THROWS_AS(nccl.exchange(self, nullptr, 4, none, stream), std::invalid_argument);
     CHECK_THROWS_AS(nccl.exchange({}, nullptr, 4, none, stream), std::invalid_argument);
     cudaStreamDestroy(stream);
+  }
+
+  TEST_CASE("device_averager: a round adds mix - snapshot; over one rank it leaves the model as it is") {
+    asgd::transport::mpi ranks;
+    cu::nccl_transport nccl(ranks);
+    const std::size_t n = 10'000;
+    std::vector<float> x(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(ranks.node_id()) + 0.001f * static_cast<float>(i);
+    cu::device_store<cu::hogwild_writes> store(cu::hogwild_writes{}, 1, x);
+    auto w = store.make_worker(cu::sgd_math{});
+    cu::device_averager<asgd::topology::all_reduce> averager(nccl, {}, cu::wire_format::of(asgd::quantize::identity{}),
+                                                             n, 1);
+    averager.round(store, w, 0);
+    const float mean_rank = static_cast<float>(ranks.node_count() - 1) / 2.0f;
+    const auto got = store.download();
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::abs(got[i] - (mean_rank + 0.001f * static_cast<float>(i))) > 1e-5f) ++wrong;
+    CHECK(wrong == 0);
+    CHECK(averager.rounds() == 1);
+    CHECK_THROWS_AS(cu::device_averager<asgd::topology::ring>(nccl, {}, cu::wire_format{}, 0, 1), std::invalid_argument);
+  }
+
+  TEST_CASE("device_averager: nodes that average while training learn and end on one model, every mode") {
+    const auto fp16 = cu::wire_format::of(asgd::quantize::fp16{});
+    const auto qsgd8 = cu::wire_format::of(asgd::quantize::qsgd<8>{});
+    const auto full = cu::wire_format::of(asgd::quantize::identity{});
+    nodes_train(cu::hogwild_writes{}, asgd::select::partitioned{}, asgd::topology::all_reduce{}, full);
+    nodes_train(cu::atomic_add_writes{}, asgd::select::round_robin{}, asgd::topology::ring{}, fp16);
+    nodes_train(cu::versioned_publish{}, asgd::select::partitioned{}, asgd::topology::random_pairs{}, qsgd8);
   }
 }
 

@@ -11,6 +11,10 @@
 /// range touches (partial back-propagation); apply the range's part; wait for its stream.
 /// Waiting per step bounds each worker to one write in flight, which is what the conflict
 /// counter measures; the W streams still overlap one another on the device.
+///
+/// A node of several GPUs (one per MPI rank) trains on its shard of the samples and passes an
+/// averager (<asgd/cuda/averager.cuh>'s `device_averager`): every `average_every` steps of the
+/// node, a thread of its own runs a round on the averager's stream while the workers go on.
 
 #include <asgd/concepts.hpp>
 #include <asgd/cuda/conflicts.hpp>
@@ -28,6 +32,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace asgd::inline v0::cuda {
@@ -38,6 +43,10 @@ struct local_async_settings {
   std::size_t batch = 16;   ///< samples per minibatch
   float lr = 0.01f;         ///< learning rate (constant)
   std::uint64_t seed = 1;   ///< sampling and selector seeds
+  std::size_t node = 0;     ///< this node (GPU) of `nodes`: it samples from its shard of the
+  std::size_t nodes = 1;    ///< training set, node * size / nodes up to (node + 1) * size / nodes
+  std::size_t average_every = 8;  ///< node steps between averaging rounds (with an averager)
+  bool final_average = true;      ///< with an averager: the exact mean of all nodes at the end
 };
 
 struct local_async_result {
@@ -47,22 +56,49 @@ struct local_async_result {
   std::uint64_t conflicts = 0;       ///< writes that began while an overlapping write was in flight
   std::uint64_t staleness_sum = 0;   ///< sum of every applied update's staleness
   double seconds = 0.0;              ///< wall time of the workers
+  std::uint64_t rounds = 0;          ///< averaging rounds (with an averager)
   float last_loss = 0.0f;            ///< worker 0's last minibatch loss
   [[nodiscard]] double samples_per_second(std::size_t batch) const {
     return seconds > 0.0 ? static_cast<double>(steps * batch) / seconds : 0.0;
   }
 };
 
+/// The averager of a lone GPU: no rounds.
+struct no_averaging {
+  template <class Mode>
+  void round(device_store<Mode>& /*store*/, device_worker& /*w*/, std::uint64_t /*round*/) {}
+  template <class Mode>
+  void average_all(device_store<Mode>& /*store*/, device_worker& /*w*/) {}
+};
+
 /// Trains the MLP `m` on `train` from `initial` with W workers on the current CUDA device.
-/// `blocks` is the network's block layout (what the selector chooses among).
+/// `blocks` is the network's block layout (what the selector chooses among). With an
+/// `averager` other than `no_averaging`, this is one node of several: every node must call it
+/// with the same settings but `node` (rounds are collectives).
 /// @throws std::invalid_argument for bad settings; cuda_error and friends from the device,
 /// rethrown on the calling thread after every worker stopped.
-template <class Mode, block_selector Selector, class Rule>
+template <class Mode, block_selector Selector, class Rule, class Averager = no_averaging>
 local_async_result train_local_async(const mlp_layout& m, const data::image_set& train, std::span<const float> initial,
                                      const Mode& mode, const Selector& selector, const Rule& rule,
-                                     const block_layout& blocks, const local_async_settings& s) {
+                                     const block_layout& blocks, const local_async_settings& s,
+                                     Averager&& averager = {}) {
+  constexpr bool averaging = !std::is_same_v<std::remove_cvref_t<Averager>, no_averaging>;
   if (s.workers == 0 || s.batch == 0 || !(s.epochs > 0.0) || !(s.lr > 0.0f)) {
     throw std::invalid_argument("asgd: cuda::train_local_async: workers, batch, epochs and lr must be positive");
+  }
+  if (s.nodes == 0 || s.node >= s.nodes) {
+    throw std::invalid_argument("asgd: cuda::train_local_async: node " + std::to_string(s.node) + " of " +
+                                std::to_string(s.nodes) + " nodes");
+  }
+  if (averaging && s.average_every == 0) {
+    throw std::invalid_argument("asgd: cuda::train_local_async: average_every must be at least 1");
+  }
+  const std::size_t shard_begin = s.node * train.size() / s.nodes;
+  const std::size_t shard = (s.node + 1) * train.size() / s.nodes - shard_begin;
+  if (s.batch > shard) {
+    throw std::invalid_argument("asgd: cuda::train_local_async: the batch of " + std::to_string(s.batch) +
+                                " exceeds node " + std::to_string(s.node) + "'s " + std::to_string(shard) +
+                                " samples");
   }
   if (initial.size() != m.dimension) {
     throw std::invalid_argument("asgd: cuda::train_local_async: the initial model has " + std::to_string(initial.size()) +
@@ -70,10 +106,12 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
   }
   const auto math = device_math(rule);
   const device_images images(train);
-  device_store<Mode> store(mode, s.workers, initial);
+  device_store<Mode> store(mode, s.workers + (averaging ? 1 : 0), initial);  // the averager writes too
   conflict_counter conflicts(s.workers);
-  const auto total_steps = static_cast<std::uint64_t>(s.epochs * static_cast<double>(train.size()) / static_cast<double>(s.batch));
-  std::atomic<std::uint64_t> next_step{0}, dropped{0}, staleness{0};
+  const auto total_steps = static_cast<std::uint64_t>(s.epochs * static_cast<double>(shard) / static_cast<double>(s.batch));
+  const std::uint64_t rounds = averaging ? total_steps / s.average_every : 0;
+  std::atomic<std::uint64_t> next_step{0}, done_steps{0}, dropped{0}, staleness{0};
+  std::atomic<bool> stop{false};
   std::exception_ptr failure;
   std::mutex failure_lock;
   float last_loss = 0.0f;
@@ -86,12 +124,12 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
       mlp_gradient grad(m, images, s.batch, stream);
       auto worker = store.make_worker(math);
       auto state = selector.make_state({blocks, m.dimension, w, s.workers, s.seed});
-      rng gen(s.seed, 0x600d + w);
+      rng gen(s.seed, 0x600d + w + (std::uint64_t{s.node} << 32));
       std::vector<std::uint32_t> batch(s.batch);
       for (std::uint64_t local = 0;; ++local) {
         const std::uint64_t step = next_step.fetch_add(1, std::memory_order_relaxed);
         if (step >= total_steps) break;
-        for (auto& i : batch) i = static_cast<std::uint32_t>(gen.below(train.size()));
+        for (auto& i : batch) i = static_cast<std::uint32_t>(shard_begin + gen.below(shard));
         const param_range r = selector.select(
             state, {step, static_cast<double>(step * s.batch) / static_cast<double>(train.size()), local});
         auto view = store.read(worker);
@@ -105,6 +143,9 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
         } else {
           dropped.fetch_add(1, std::memory_order_relaxed);
         }
+        if (averaging && (done_steps.fetch_add(1, std::memory_order_release) + 1) % s.average_every == 0) {
+          done_steps.notify_all();
+        }
       }
       if (w == 0) last_loss = grad.loss();
       store.finish(worker);
@@ -112,16 +153,42 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
       const std::lock_guard lock(failure_lock);
       if (!failure) failure = std::current_exception();
       next_step.store(total_steps, std::memory_order_relaxed);  // the others stop at their next step
+      stop.store(true);
+      done_steps.fetch_add(1);
+      done_steps.notify_all();
     }
     if (stream != nullptr) cudaStreamDestroy(stream);
+  };
+
+  // The averager's thread: round r starts once the node took (r + 1) H steps.
+  auto averager_worker = store.make_worker(sgd_math{});
+  const auto average = [&] {
+    try {
+      for (std::uint64_t r = 0; r < rounds; ++r) {
+        const std::uint64_t target = (r + 1) * s.average_every;
+        for (std::uint64_t seen = done_steps.load(std::memory_order_acquire); seen < target && !stop.load();
+             seen = done_steps.load(std::memory_order_acquire)) {
+          done_steps.wait(seen);
+        }
+        if (stop.load()) return;
+        averager.round(store, averager_worker, r);
+      }
+    } catch (...) {
+      const std::lock_guard lock(failure_lock);
+      if (!failure) failure = std::current_exception();
+      next_step.store(total_steps, std::memory_order_relaxed);
+    }
   };
 
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (std::size_t w = 0; w < s.workers; ++w) threads.emplace_back(work, w);
+  if (averaging) threads.emplace_back(average);
   for (auto& t : threads) t.join();
-  const auto stop = std::chrono::steady_clock::now();
   if (failure) std::rethrow_exception(failure);
+  if (averaging && s.final_average) averager.average_all(store, averager_worker);
+  store.finish(averager_worker);
+  const auto finish = std::chrono::steady_clock::now();
 
   local_async_result r;
   r.model = store.download();
@@ -129,7 +196,8 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
   r.dropped = dropped.load();
   r.conflicts = conflicts.total();
   r.staleness_sum = staleness.load();
-  r.seconds = std::chrono::duration<double>(stop - start).count();
+  r.rounds = rounds;
+  r.seconds = std::chrono::duration<double>(finish - start).count();
   r.last_loss = last_loss;
   return r;
 }

@@ -178,6 +178,8 @@ TEST_SUITE("cuda") {
     const auto m = asgd::cuda::mlp_layout::of(net.layout(), 30);
     CHECK(m.widths == std::vector<std::size_t>{30, 7, 5, 4});
     REQUIRE(m.dimension == net.dimension());
+    CHECK(m.blocks() == net.layout());
+    CHECK(asgd::cuda::mlp_layout::of({30, 7, 5, 4}).blocks() == net.layout());
     std::vector<float> x(m.dimension);
     net.initialize(x, 3);
     const std::vector<std::size_t> batch{1, 4, 9, 16, 25, 36, 2};

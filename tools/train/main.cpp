@@ -1,6 +1,7 @@
 // asgd-train: trains an MLP, the Leashed-SGD CNN or LeNet-5 on Fashion-MNIST with any
 // consistency mode, update rule and block selector; prints progress, a summary, or a table
 // comparing modes; writes the full report as JSON.
+#include "gpu.hpp"
 #include "options.hpp"
 #include "run.hpp"
 
@@ -184,6 +185,108 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
   return 0;
 }
 
+std::size_t ranks_node([[maybe_unused]] const asgd::transport::mpi& ranks) {
+#if ASGD_TRAIN_WITH_MPI
+  return ranks.node_id();
+#else
+  return 0;  // never called: only --transport nccl has ranks
+#endif
+}
+
+// --device cuda: every mode of `o` on this process's GPU; under --transport nccl this process
+// is the node `ranks` names. The host builds the network (initial model, blocks) and
+// evaluates the model that comes back.
+int train_gpu_all(const options& o, int argc, char** argv, const asgd::transport::mpi* ranks) {
+  const std::size_t rank = ranks != nullptr ? ranks_node(*ranks) : 0;
+  const bool lead = rank == 0;
+  auto data = asgd::data::load_mnist_like(o.data);
+  if (o.standardize) asgd::data::standardize(data);
+  auto train = std::make_shared<const asgd::data::image_set>(std::move(data.train));
+  auto test = std::make_shared<const asgd::data::image_set>(std::move(data.test));
+  const auto net = make_network(o, train, test);
+  if (lead) {
+    std::fprintf(stderr, "asgd-train: %s on %zu training and %zu test images (%s), on the GPU\n",
+                 asgd::detail::describe(net).c_str(), train->size(), test->size(), o.data.string().c_str());
+  }
+  gpu_job job{.train = train.get(), .layout = net.layout(), .inputs = train->rows * train->cols,
+              .initial = std::vector<float>(net.dimension()), .mode = {}, .persistence = o.persistence, .select = o.select,
+              .blocks = o.blocks, .select_warmup = o.select_warmup, .nesterov = o.nesterov, .momentum = o.momentum,
+              .weight_decay = o.weight_decay, .lr = o.lr, .lr_schedule = o.lr_schedule, .workers = o.gpu_workers,
+              .epochs = static_cast<double>(o.epochs), .steps = o.steps, .batch = o.batch, .seed = o.seed,
+              .ranks = ranks, .topology = o.topology, .fraction = o.fraction, .quantize = o.quantize,
+              .average_every = o.averaging.every, .final_average = o.averaging.final_average};
+  net.initialize(job.initial, o.seed);
+
+  std::vector<std::pair<std::string, std::pair<gpu_outcome, asgd::evaluation>>> runs;
+  std::string out = "{\"tool\": \"asgd-train\", \"device\": \"cuda\", \"command\": ";
+  asgd::detail::json_writer w;
+  w.value(command_line(argc, argv));
+  out += w.str() + ", \"model\": \"" + o.model + "\", \"runs\": [";
+  for (const auto& mode : o.modes) {
+    job.mode = mode;
+    gpu_outcome r = train_on_gpu(job);
+    const asgd::evaluation e = net.evaluate(r.model);
+    const double samples_per_second = r.seconds > 0 ? static_cast<double>(r.steps * o.batch) / r.seconds : 0.0;
+    if (lead && !o.compare) {
+      std::printf("%s: %s on %s, %zu GPU worker(s), %s, %s steps\n", asgd::detail::describe(net).c_str(), mode.c_str(),
+                  r.device.c_str(), o.gpu_workers, o.nesterov ? "nesterov" : "momentum", o.select.c_str());
+      std::printf("  batch %zu, lr %g, seed %llu, %llu steps\n", o.batch, static_cast<double>(o.lr),
+                  static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.steps));
+      std::printf("  time %.2f s, %s samples/s, %.2f GFLOP/s\n", r.seconds, thousands(samples_per_second).c_str(),
+                  samples_per_second * net.flops_per_sample() / 1e9);
+      std::printf("  test accuracy %.2f%%, test loss %.4f\n", 100.0 * e.accuracy, e.loss);
+      std::printf("  updates %llu applied, %llu dropped; staleness mean %.2f; write conflicts %llu\n",
+                  static_cast<unsigned long long>(r.steps - r.dropped), static_cast<unsigned long long>(r.dropped),
+                  r.steps > r.dropped ? static_cast<double>(r.staleness_sum) / static_cast<double>(r.steps - r.dropped) : 0.0,
+                  static_cast<unsigned long long>(r.conflicts));
+      if (o.transport == "nccl") {
+        std::printf("  %zu nodes over nccl, topology %s, quantizer %s, non-blocking averaging every %zu steps%s: "
+                    "%llu rounds, %.3f s averaging, %.2f MB sent\n",
+                    r.nodes, o.topology.c_str(), o.quantize.c_str(), o.averaging.every,
+                    o.averaging.final_average ? ", then a final global average" : "",
+                    static_cast<unsigned long long>(r.rounds), r.averaging_seconds, static_cast<double>(r.bytes_sent) / 1e6);
+      }
+    }
+    asgd::detail::json_writer j;
+    j.begin_object()
+        .field("consistency", mode)
+        .field("device", r.device)
+        .field("gpu_workers", std::uint64_t{o.gpu_workers})
+        .field("selector", o.select)
+        .field("steps", r.steps)
+        .field("dropped", r.dropped)
+        .field("conflicts", r.conflicts)
+        .field("staleness_sum", r.staleness_sum)
+        .field("seconds", r.seconds)
+        .field("samples_per_second", samples_per_second)
+        .field("test_accuracy", e.accuracy)
+        .field("test_loss", e.loss)
+        .field("node", std::uint64_t{r.node})
+        .field("nodes", std::uint64_t{r.nodes})
+        .field("rounds", r.rounds)
+        .field("bytes_sent", r.bytes_sent)
+        .end_object();
+    out += (runs.empty() ? "" : ", ") + j.str();
+    runs.emplace_back(mode, std::pair{std::move(r), e});
+  }
+  out += "]}\n";
+  if (!lead) return 0;
+  if (o.compare) {
+    std::printf("\n%-12s %8s %9s %10s %9s %9s %9s %8s %10s\n", "mode", "workers", "time [s]", "samples/s", "test acc",
+                "test loss", "stale", "dropped", "conflicts");
+    for (const auto& [mode, run] : runs) {
+      const auto& [r, e] = run;
+      std::printf("%-12s %8zu %9.2f %10s %8.2f%% %9.4f %9.2f %8llu %10llu\n", mode.c_str(), o.gpu_workers, r.seconds,
+                  thousands(r.seconds > 0 ? static_cast<double>(r.steps * o.batch) / r.seconds : 0.0).c_str(),
+                  100.0 * e.accuracy, e.loss,
+                  r.steps > r.dropped ? static_cast<double>(r.staleness_sum) / static_cast<double>(r.steps - r.dropped) : 0.0,
+                  static_cast<unsigned long long>(r.dropped), static_cast<unsigned long long>(r.conflicts));
+    }
+  }
+  if (!o.json.empty()) asgd::detail::write_file_atomically(o.json, out);
+  return 0;
+}
+
 }  // namespace
 }  // namespace asgd_train
 
@@ -206,6 +309,16 @@ int main(int argc, char** argv) {
   std::optional<asgd::transport::mpi::environment> mpi_env;
 #endif
   try {
+    if (o.device == "cuda") {
+#if ASGD_TRAIN_WITH_MPI
+      if (o.transport == "nccl") {  // a node per rank; the parser refused nccl in builds without it
+        mpi_env.emplace(argc, argv);
+        const asgd::transport::mpi ranks(asgd::transport::mpi::options{.timeout = o.timeout});
+        return train_gpu_all(o, argc, argv, &ranks);
+      }
+#endif
+      return train_gpu_all(o, argc, argv, nullptr);
+    }
     std::optional<any_transport> mpi_endpoint;
 #if ASGD_TRAIN_WITH_MPI
     if (o.transport == "mpi") {

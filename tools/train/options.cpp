@@ -75,6 +75,38 @@ asgd::schedule parse_schedule(const std::string& v) {
   bad("--schedule", v, accepts);
 }
 
+// What the GPU path trains and how: refused here, before any data is read.
+void check_gpu(const options& o) {
+  const auto refuse = [](const std::string& why) { throw usage_error("asgd-train: " + why); };
+  if (o.device != "cuda") refuse("--transport nccl averages GPU nodes: add --device cuda");
+  if (o.model != "mlp") refuse("--device cuda trains --model mlp only, not " + o.model);
+  for (const auto& m : o.modes) {
+    if (m != "hogwild" && m != "atomic_add" && m != "leashed") {
+      refuse("--device cuda: --mode '" + m + "': expects one of hogwild, atomic_add, leashed");
+    }
+  }
+  if (o.transport == "mpi") refuse("--device cuda: GPU nodes average through --transport nccl, not mpi");
+  if (o.nodes > 1) refuse("--device cuda: one node per GPU: --transport nccl under mpirun, not --nodes");
+  if (!o.checkpoint.empty() || !o.resume.empty()) refuse("--checkpoint and --resume apply to --device cpu");
+  if (o.evals_per_epoch > 0) refuse("--evals-per-epoch applies to --device cpu (a GPU run is evaluated at its end)");
+  if (o.sample_order != asgd::sampling::shared) refuse("--sampling sharded applies to --device cpu");
+  if (o.staleness.type != asgd::staleness_scaling::kind::none) refuse("--staleness-scaling applies to --device cpu");
+  if (o.averaging.blocking || o.averaging.local_after_epoch > 0.0 || o.averaging.consensus_every > 0) {
+    refuse("--blocking, --local-after and --consensus-every apply to --device cpu");
+  }
+  if (o.quantize != "identity" && o.quantize != "fp16" && o.quantize != "bf16" && o.quantize != "qsgd8") {
+    refuse("--device cuda: --quantize '" + o.quantize + "': expects one of identity, fp16, bf16, qsgd8");
+  }
+  // What this build has, last: the checks above hold in every build, so they are tested in every build.
+  if (!built_with_cuda()) {
+    refuse("--device cuda: this asgd-train was built without CUDA (configure with -DASGD_ENABLE_CUDA=ON and the "
+           "CUDA toolkit installed)");
+  }
+  if (o.transport == "nccl" && !built_with_nccl()) {
+    refuse("--transport nccl: this asgd-train was built without NCCL (configure with -DASGD_ENABLE_NCCL=ON)");
+  }
+}
+
 }  // namespace
 
 std::string help_text() {
@@ -134,6 +166,14 @@ nodes that average (each node: --threads workers on its share of the data, plus 
                                   in_process: simulated link (node 0 is the straggler)
   --timeout S                     seconds a node waits for a peer before it fails (default 60)
 
+on a GPU (an asgd-train built with -DASGD_ENABLE_CUDA=ON; the MLP only)
+  --device cpu|cuda               where the workers train (default cpu)
+  --gpu-workers W                 cuda: concurrent workers on the GPU, each a stream (default 4);
+                                  --mode hogwild, atomic_add or leashed; samples drawn at random
+  --transport nccl                cuda: one node per MPI rank and GPU, averaging through NCCL:
+                                  mpirun -np N asgd-train --device cuda --transport nccl ...
+                                  (--quantize identity, fp16, bf16 or qsgd8)
+
 output and failure
   --json FILE                     the full report as JSON, written atomically
   --evals-per-epoch N             also evaluate the test set N times per epoch (for curves)
@@ -152,7 +192,7 @@ mpi, rank 0's).
 
 options parse(int argc, const char* const* argv) {
   options o;
-  bool saw_mode = false, saw_compare = false, saw_nodes = false;
+  bool saw_mode = false, saw_compare = false, saw_nodes = false, saw_gpu_workers = false;
   for (int i = 1; i < argc; ++i) {
     // "--option value" or "--option=value"
     std::string arg = argv[i], value;
@@ -251,7 +291,12 @@ options parse(int argc, const char* const* argv) {
       o.nodes = integer<std::size_t>(arg, take(), 1, 1024);
       saw_nodes = true;
     } else if (arg == "--transport") {
-      o.transport = one_of(arg, take(), {"in_process", "mpi"});
+      o.transport = one_of(arg, take(), {"in_process", "mpi", "nccl"});
+    } else if (arg == "--device") {
+      o.device = one_of(arg, take(), {"cpu", "cuda"});
+    } else if (arg == "--gpu-workers") {
+      o.gpu_workers = integer<std::size_t>(arg, take(), 1, 256);
+      saw_gpu_workers = true;
     } else if (arg == "--topology") {
       o.topology = one_of(arg, take(), all_topologies);
     } else if (arg == "--avg-every") {
@@ -312,6 +357,8 @@ options parse(int argc, const char* const* argv) {
   if (o.transport == "mpi" && (!o.checkpoint.empty() || !o.resume.empty())) {
     throw usage_error("asgd-train: --checkpoint and --resume apply to a single node, not to --transport mpi");
   }
+  if (o.device == "cuda" || o.transport == "nccl") check_gpu(o);
+  if (o.device == "cpu" && saw_gpu_workers) throw usage_error("asgd-train: --gpu-workers applies to --device cuda");
   if (o.model != "mlp" && o.hidden != std::vector<std::size_t>{128}) {
     throw usage_error("asgd-train: --hidden applies to --model mlp only");
   }

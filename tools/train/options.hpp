@@ -69,12 +69,17 @@ struct options {
   double bandwidth = 0.0;
   double straggler_delay = 0.0;
   double timeout = 60.0;
+  // --device cuda: W workers on one GPU; --transport nccl: a node per rank and GPU.
+  std::string device = "cpu";
+  std::size_t gpu_workers = 4;
   bool quiet = false;
   bool help = false;
 };
 
-/// True when this asgd-train was built with the MPI transport.
+/// True when this asgd-train was built with the MPI transport, the CUDA back end, NCCL.
 bool built_with_mpi();
+bool built_with_cuda();
+bool built_with_nccl();
 
 /// Parses argv; throws usage_error naming the option and the accepted values.
 options parse(int argc, const char* const* argv);

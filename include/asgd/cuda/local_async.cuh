@@ -21,6 +21,7 @@
 #include <asgd/cuda/mlp.cuh>
 #include <asgd/cuda/store.cuh>
 #include <asgd/random.hpp>
+#include <asgd/schedule.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -39,9 +40,11 @@ namespace asgd::inline v0::cuda {
 
 struct local_async_settings {
   std::size_t workers = 4;  ///< concurrent workers (streams) on the GPU
-  double epochs = 1.0;      ///< passes over the training set, shared by the workers
+  double epochs = 1.0;      ///< passes over the node's samples, shared by the workers
+  std::uint64_t steps = 0;  ///< minibatches in total instead of epochs (when not 0)
   std::size_t batch = 16;   ///< samples per minibatch
-  float lr = 0.01f;         ///< learning rate (constant)
+  float lr = 0.01f;         ///< base learning rate
+  schedule lr_schedule = schedule::constant();  ///< lr * factor(epoch); cosine's 0 epochs = the run's
   std::uint64_t seed = 1;   ///< sampling and selector seeds
   std::size_t node = 0;     ///< this node (GPU) of `nodes`: it samples from its shard of the
   std::size_t nodes = 1;    ///< training set, node * size / nodes up to (node + 1) * size / nodes
@@ -108,14 +111,20 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
   const device_images images(train);
   device_store<Mode> store(mode, s.workers + (averaging ? 1 : 0), initial);  // the averager writes too
   conflict_counter conflicts(s.workers);
-  const auto total_steps = static_cast<std::uint64_t>(s.epochs * static_cast<double>(shard) / static_cast<double>(s.batch));
+  const std::uint64_t total_steps =
+      s.steps > 0 ? s.steps
+                  : static_cast<std::uint64_t>(s.epochs * static_cast<double>(shard) / static_cast<double>(s.batch));
   const std::uint64_t rounds = averaging ? total_steps / s.average_every : 0;
   std::atomic<std::uint64_t> next_step{0}, done_steps{0}, dropped{0}, staleness{0};
   std::atomic<bool> stop{false};
   std::exception_ptr failure;
   std::mutex failure_lock;
   float last_loss = 0.0f;
-  const auto lr = [rate = s.lr](std::uint64_t) { return rate; };
+  schedule lr_schedule = s.lr_schedule;
+  if (lr_schedule.total_epochs == 0.0) {
+    lr_schedule.total_epochs = static_cast<double>(total_steps * s.batch) / static_cast<double>(shard);
+  }
+  lr_schedule.validate();
 
   const auto work = [&](std::size_t w) {
     cudaStream_t stream = nullptr;
@@ -130,8 +139,9 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
         const std::uint64_t step = next_step.fetch_add(1, std::memory_order_relaxed);
         if (step >= total_steps) break;
         for (auto& i : batch) i = static_cast<std::uint32_t>(shard_begin + gen.below(shard));
-        const param_range r = selector.select(
-            state, {step, static_cast<double>(step * s.batch) / static_cast<double>(train.size()), local});
+        const double epoch = static_cast<double>(step * s.batch) / static_cast<double>(shard);
+        const param_range r = selector.select(state, {step, epoch, local});
+        const auto lr = [rate = s.lr * static_cast<float>(lr_schedule.factor(epoch))](std::uint64_t) { return rate; };
         auto view = store.read(worker);
         const float* g = grad.compute(view.values, batch, r);
         (void)conflicts.begin(w, r);
@@ -163,30 +173,34 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
   // The averager's thread: round r starts once the node took (r + 1) H steps.
   auto averager_worker = store.make_worker(sgd_math{});
   const auto average = [&] {
-    try {
-      for (std::uint64_t r = 0; r < rounds; ++r) {
-        const std::uint64_t target = (r + 1) * s.average_every;
-        for (std::uint64_t seen = done_steps.load(std::memory_order_acquire); seen < target && !stop.load();
-             seen = done_steps.load(std::memory_order_acquire)) {
-          done_steps.wait(seen);
+    if constexpr (averaging) {
+      try {
+        for (std::uint64_t r = 0; r < rounds; ++r) {
+          const std::uint64_t target = (r + 1) * s.average_every;
+          for (std::uint64_t seen = done_steps.load(std::memory_order_acquire); seen < target && !stop.load();
+               seen = done_steps.load(std::memory_order_acquire)) {
+            done_steps.wait(seen);
+          }
+          if (stop.load()) return;
+          averager.round(store, averager_worker, r);
         }
-        if (stop.load()) return;
-        averager.round(store, averager_worker, r);
+      } catch (...) {
+        const std::lock_guard lock(failure_lock);
+        if (!failure) failure = std::current_exception();
+        next_step.store(total_steps, std::memory_order_relaxed);
       }
-    } catch (...) {
-      const std::lock_guard lock(failure_lock);
-      if (!failure) failure = std::current_exception();
-      next_step.store(total_steps, std::memory_order_relaxed);
     }
   };
 
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (std::size_t w = 0; w < s.workers; ++w) threads.emplace_back(work, w);
-  if (averaging) threads.emplace_back(average);
+  if constexpr (averaging) threads.emplace_back(average);
   for (auto& t : threads) t.join();
   if (failure) std::rethrow_exception(failure);
-  if (averaging && s.final_average) averager.average_all(store, averager_worker);
+  if constexpr (averaging) {
+    if (s.final_average) averager.average_all(store, averager_worker);
+  }
   store.finish(averager_worker);
   const auto finish = std::chrono::steady_clock::now();
 

@@ -85,6 +85,18 @@ struct mlp_layout {
     }
     return m;
   }
+
+  /// The block layout the host network gives this MLP ("fc1.weight", "fc1.bias", "fc2.weight",
+  /// ...), what the block selectors choose among when no host network is at hand.
+  [[nodiscard]] block_layout blocks() const {
+    block_layout layout;
+    for (std::size_t l = 0; l < layers(); ++l) {
+      const std::string layer = "fc" + std::to_string(l + 1);
+      layout.push_back({layer + ".weight", {weights(l), bias(l)}});
+      layout.push_back({layer + ".bias", {bias(l), bias(l) + out(l)}});
+    }
+    return layout;
+  }
 };
 
 /// A dense layer's output from its pre-activation `v` and bias: v + bias, through ReLU when

@@ -65,6 +65,9 @@ struct qsgd8_decode_op {
 
 // One CUDA block per bucket: the norm by a block reduction in double (CUB), then a byte per
 // coordinate. A non-finite norm records its bucket's first index in *first_bad (atomicMin).
+// A template, so that every translation unit including this header may define it (a plain
+// __global__ function defined in a header is defined once per unit and fails to link).
+template <class = void>
 __global__ void encode_qsgd8_kernel(const float* x, std::size_t n, std::size_t bucket, std::uint64_t seed,
                                     std::uint8_t* out, unsigned long long* first_bad) {
   using reduce = cub::BlockReduce<double, launch_threads>;
@@ -125,7 +128,7 @@ class qsgd8_encoder {
     if (n == 0) return;
     const std::size_t buckets = (n + bucket_ - 1) / bucket_;
     if (buckets > UINT_MAX) throw std::invalid_argument("asgd: cuda::qsgd8_encoder: more buckets than a grid holds");
-    detail::encode_qsgd8_kernel<<<static_cast<unsigned>(buckets), launch_threads, 0, stream>>>(
+    detail::encode_qsgd8_kernel<><<<static_cast<unsigned>(buckets), launch_threads, 0, stream>>>(
         x, n, bucket_, seed, out, first_bad_.data());
     asgd::cuda::check("qsgd8_encoder: kernel launch", cudaGetLastError());
   }

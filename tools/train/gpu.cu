@@ -1,0 +1,43 @@
+// asgd-train's GPU entry point: picks this process's device, opens the NCCL communicator under
+// --transport nccl, and runs the mode's translation unit.
+#include "gpu_run.cuh"
+
+#include <asgd/cuda/error.cuh>
+
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace asgd_train {
+
+bool built_with_cuda() { return true; }
+bool built_with_nccl() { return ASGD_TRAIN_WITH_NCCL != 0; }
+
+gpu_outcome train_on_gpu(const gpu_job& job) {
+  int devices = 0;
+  const cudaError_t found = cudaGetDeviceCount(&devices);
+  if (found != cudaSuccess || devices == 0) {
+    throw std::runtime_error(std::string("asgd-train: --device cuda: no CUDA device (cudaGetDeviceCount: ") +
+                             (found != cudaSuccess ? cudaGetErrorString(found) : "0 devices") + ")");
+  }
+  std::unique_ptr<gpu_nccl> nccl;
+  int device = 0;
+#if ASGD_TRAIN_WITH_NCCL
+  if (job.ranks != nullptr) device = static_cast<int>(job.ranks->node_id() % static_cast<std::size_t>(devices));
+#endif
+  asgd::cuda::check("cudaSetDevice", cudaSetDevice(device));
+  cudaDeviceProp properties{};
+  asgd::cuda::check("cudaGetDeviceProperties", cudaGetDeviceProperties(&properties, device));
+#if ASGD_TRAIN_WITH_NCCL
+  if (job.ranks != nullptr) nccl = std::make_unique<gpu_nccl>(*job.ranks);
+#endif
+  gpu_outcome out = job.mode == "atomic_add" ? train_gpu_atomic_add(job, nccl.get())
+                    : job.mode == "leashed"  ? train_gpu_leashed(job, nccl.get())
+                                             : train_gpu_hogwild(job, nccl.get());
+  out.device = properties.name;
+  return out;
+}
+
+}  // namespace asgd_train

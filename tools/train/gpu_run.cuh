@@ -1,0 +1,123 @@
+#pragma once
+// The GPU path's dispatch from a gpu_job to train_local_async: rule, selector and (under
+// --transport nccl) the node's averager, for one device store mode. Each mode's
+// instantiations compile in their own translation unit (gpu_<mode>.cu), in parallel.
+
+#include "gpu.hpp"
+
+#include <asgd/cuda/local_async.cuh>
+#include <asgd/select/alternate_full_partial.hpp>
+#include <asgd/select/full.hpp>
+#include <asgd/select/partitioned.hpp>
+#include <asgd/select/random_block.hpp>
+#include <asgd/select/random_from_owned.hpp>
+#include <asgd/select/round_robin.hpp>
+#include <asgd/update/momentum.hpp>
+#include <asgd/update/nesterov.hpp>
+
+#if ASGD_TRAIN_WITH_NCCL
+#include <asgd/cuda/averager.cuh>
+#include <asgd/topology/all_reduce.hpp>
+#include <asgd/topology/exponential.hpp>
+#include <asgd/topology/federated.hpp>
+#include <asgd/topology/one_of.hpp>
+#include <asgd/topology/random_pairs.hpp>
+#include <asgd/topology/ring.hpp>
+#include <asgd/topology/torus.hpp>
+#include <asgd/transport/mpi.hpp>
+#endif
+
+namespace asgd_train {
+
+#if ASGD_TRAIN_WITH_NCCL
+/// This rank's NCCL communicator (one per process, for every run of the process).
+class gpu_nccl {
+ public:
+  explicit gpu_nccl(const asgd::transport::mpi& ranks) : transport(ranks) {}
+  asgd::cuda::nccl_transport transport;
+};
+
+using gpu_topology = asgd::topology::one_of<asgd::topology::all_reduce, asgd::topology::ring, asgd::topology::torus,
+                                            asgd::topology::exponential, asgd::topology::random_pairs,
+                                            asgd::topology::federated>;
+
+inline gpu_topology gpu_topology_for(const gpu_job& j) {
+  namespace t = asgd::topology;
+  if (j.topology == "ring") return t::ring{};
+  if (j.topology == "torus") return t::torus{};
+  if (j.topology == "exponential") return t::exponential{};
+  if (j.topology == "random_pairs") return t::random_pairs{};
+  if (j.topology == "random_pairs_one_sided") return t::random_pairs{.one_sided = true};
+  if (j.topology == "federated") return t::federated{.fraction = j.fraction};
+  return t::all_reduce{};
+}
+
+inline asgd::cuda::wire_format gpu_wire_for(const gpu_job& j) {
+  namespace q = asgd::quantize;
+  if (j.quantize == "fp16") return asgd::cuda::wire_format::of(q::fp16{});
+  if (j.quantize == "bf16") return asgd::cuda::wire_format::of(q::bf16{});
+  if (j.quantize == "qsgd8") return asgd::cuda::wire_format::of(q::qsgd<8>{});
+  return asgd::cuda::wire_format::of(q::identity{});
+}
+#else
+class gpu_nccl {};  // never made without NCCL
+#endif
+
+template <class Mode, class Rule, class Selector>
+gpu_outcome gpu_train(const gpu_job& j, const Mode& mode, const Rule& rule, const Selector& selector,
+                      [[maybe_unused]] gpu_nccl* nccl) {
+  const auto m = asgd::cuda::mlp_layout::of(j.layout, j.inputs);
+  asgd::cuda::local_async_settings s{.workers = j.workers, .epochs = j.epochs, .steps = j.steps, .batch = j.batch, .lr = j.lr,
+                                     .lr_schedule = j.lr_schedule, .seed = j.seed};
+  gpu_outcome out;
+  const auto take = [&](asgd::cuda::local_async_result&& r) {
+    out.model = std::move(r.model);
+    out.steps = r.steps;
+    out.dropped = r.dropped;
+    out.conflicts = r.conflicts;
+    out.staleness_sum = r.staleness_sum;
+    out.seconds = r.seconds;
+    out.last_loss = r.last_loss;
+    out.rounds = r.rounds;
+  };
+#if ASGD_TRAIN_WITH_NCCL
+  if (nccl != nullptr) {
+    s.node = nccl->transport.node_id();
+    s.nodes = nccl->transport.node_count();
+    s.average_every = j.average_every;
+    s.final_average = j.final_average;
+    asgd::cuda::device_averager<gpu_topology> averager(nccl->transport, gpu_topology_for(j), gpu_wire_for(j),
+                                                       m.dimension, j.seed);
+    take(asgd::cuda::train_local_async(m, *j.train, j.initial, mode, selector, rule, j.layout, s, averager));
+    out.node = s.node;
+    out.nodes = s.nodes;
+    out.averaging_seconds = averager.seconds();
+    out.bytes_sent = averager.bytes_sent();
+    return out;
+  }
+#endif
+  take(asgd::cuda::train_local_async(m, *j.train, j.initial, mode, selector, rule, j.layout, s));
+  return out;
+}
+
+template <class Mode, class Rule>
+gpu_outcome gpu_with_selector(const gpu_job& j, const Mode& mode, const Rule& rule, gpu_nccl* nccl) {
+  namespace s = asgd::select;
+  if (j.select == "partitioned") return gpu_train(j, mode, rule, s::partitioned{}, nccl);
+  if (j.select == "random_from_owned") return gpu_train(j, mode, rule, s::random_from_owned{}, nccl);
+  if (j.select == "random_block") return gpu_train(j, mode, rule, s::random_block{.blocks = j.blocks}, nccl);
+  if (j.select == "round_robin") return gpu_train(j, mode, rule, s::round_robin{.blocks = j.blocks}, nccl);
+  if (j.select == "alternate_full_partial")
+    return gpu_train(j, mode, rule, s::alternate_full_partial{.warmup_epochs = j.select_warmup}, nccl);
+  return gpu_train(j, mode, rule, s::full{}, nccl);
+}
+
+/// Momentum 0 is plain SGD, as on the CPU path.
+template <class Mode>
+gpu_outcome gpu_with_rule(const gpu_job& j, const Mode& mode, gpu_nccl* nccl) {
+  if (j.nesterov)
+    return gpu_with_selector(j, mode, asgd::update::nesterov{.mu = j.momentum, .weight_decay = j.weight_decay}, nccl);
+  return gpu_with_selector(j, mode, asgd::update::momentum{.mu = j.momentum, .weight_decay = j.weight_decay}, nccl);
+}
+
+}  // namespace asgd_train

@@ -347,5 +347,9 @@ TEST_SUITE("cuda") {
                          doctest::Contains("has no device form; a GPU node takes identity, fp16, bf16 or qsgd<8>"),
                          std::invalid_argument);
     CHECK_THROWS_AS((void)asgd::cuda::wire_format::of(q::qsgd<8>{.bucket = 0}), std::invalid_argument);
+    const asgd::cuda::wire_format by_hand{asgd::cuda::wire_format::kind::qsgd8, 0};
+    CHECK_THROWS_WITH_AS(by_hand.validate(), "asgd: cuda::wire_format: qsgd8 needs a bucket of at least 1 coordinate",
+                         std::invalid_argument);
+    CHECK_NOTHROW(asgd::cuda::wire_format::of(q::qsgd<8>{}).validate());
   }
 }

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <span>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace asgd::inline v0::cuda {
@@ -55,12 +56,12 @@ struct snapshot_op {
 template <class Topology>
 class device_averager {
  public:
-  /// @throws std::invalid_argument for an empty model or a quantizer without a device form.
+  /// @throws std::invalid_argument for an empty model or a qsgd8 format without a bucket.
   device_averager(nccl_transport& transport, Topology topology, wire_format wire, std::size_t dimension,
                   std::uint64_t seed)
       : transport_(transport),
         topology_(std::move(topology)),
-        wire_(wire),
+        wire_((wire.validate(), wire)),
         seed_(seed),
         n_(dimension),
         snapshot_(dimension),

@@ -52,6 +52,13 @@ struct wire_format {
     });
   }
 
+  /// @throws std::invalid_argument for qsgd8 with an empty bucket (a format built by hand).
+  void validate() const {
+    if (format == kind::qsgd8 && bucket == 0) {
+      throw std::invalid_argument("asgd: cuda::wire_format: qsgd8 needs a bucket of at least 1 coordinate");
+    }
+  }
+
   /// Bytes of one encoded model of n coordinates (what the host quantizer's encode writes).
   [[nodiscard]] std::size_t bytes(std::size_t n) const noexcept {
     switch (format) {

@@ -169,11 +169,5 @@ int main(int argc, char** argv) {
   cu::check("cudaGetDeviceProperties", cudaGetDeviceProperties(&properties, 0));
   asgd_bench::add_context();
   benchmark::AddCustomContext("device", properties.name);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  asgd_bench::recorder reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  asgd_bench::print_summaries(reporter);
-  benchmark::Shutdown();
-  return 0;
+  return asgd_bench::run_benchmarks(argc, argv);
 }

@@ -7,11 +7,5 @@
 
 int main(int argc, char** argv) {
   asgd_bench::add_context();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  asgd_bench::recorder reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  asgd_bench::print_summaries(reporter);
-  benchmark::Shutdown();
-  return 0;
+  return asgd_bench::run_benchmarks(argc, argv);
 }

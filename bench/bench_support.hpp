@@ -55,4 +55,16 @@ inline void print_summaries(const recorder& r) {
   for (const auto& s : summaries()) s(r);
 }
 
+/// A benchmark program's main after its own checks: runs the registered benchmarks (with
+/// Google Benchmark's command line) and prints the summaries.
+inline int run_benchmarks(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  recorder reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  print_summaries(reporter);
+  benchmark::Shutdown();
+  return 0;
+}
+
 }  // namespace asgd_bench

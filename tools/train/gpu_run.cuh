@@ -4,6 +4,7 @@
 // instantiations compile in their own translation unit (gpu_<mode>.cu), in parallel.
 
 #include "gpu.hpp"
+#include "topology_choice.hpp"
 
 #include <asgd/cuda/local_async.cuh>
 #include <asgd/select/alternate_full_partial.hpp>
@@ -17,40 +18,18 @@
 
 #if ASGD_TRAIN_WITH_NCCL
 #include <asgd/cuda/averager.cuh>
-#include <asgd/topology/all_reduce.hpp>
-#include <asgd/topology/exponential.hpp>
-#include <asgd/topology/federated.hpp>
-#include <asgd/topology/one_of.hpp>
-#include <asgd/topology/random_pairs.hpp>
-#include <asgd/topology/ring.hpp>
-#include <asgd/topology/torus.hpp>
 #include <asgd/transport/mpi.hpp>
 #endif
 
 namespace asgd_train {
 
 #if ASGD_TRAIN_WITH_NCCL
-/// This rank's NCCL communicator (one per process, for every run of the process).
+/// This rank's NCCL communicator, opened for one run (train_on_gpu).
 class gpu_nccl {
  public:
   explicit gpu_nccl(const asgd::transport::mpi& ranks) : transport(ranks) {}
   asgd::cuda::nccl_transport transport;
 };
-
-using gpu_topology = asgd::topology::one_of<asgd::topology::all_reduce, asgd::topology::ring, asgd::topology::torus,
-                                            asgd::topology::exponential, asgd::topology::random_pairs,
-                                            asgd::topology::federated>;
-
-inline gpu_topology gpu_topology_for(const gpu_job& j) {
-  namespace t = asgd::topology;
-  if (j.topology == "ring") return t::ring{};
-  if (j.topology == "torus") return t::torus{};
-  if (j.topology == "exponential") return t::exponential{};
-  if (j.topology == "random_pairs") return t::random_pairs{};
-  if (j.topology == "random_pairs_one_sided") return t::random_pairs{.one_sided = true};
-  if (j.topology == "federated") return t::federated{.fraction = j.fraction};
-  return t::all_reduce{};
-}
 
 inline asgd::cuda::wire_format gpu_wire_for(const gpu_job& j) {
   namespace q = asgd::quantize;
@@ -67,8 +46,8 @@ template <class Mode, class Rule, class Selector>
 gpu_outcome gpu_train(const gpu_job& j, const Mode& mode, const Rule& rule, const Selector& selector,
                       [[maybe_unused]] gpu_nccl* nccl) {
   const auto m = asgd::cuda::mlp_layout::of(j.layout, j.inputs);
-  asgd::cuda::local_async_settings s{.workers = j.workers, .epochs = j.epochs, .steps = j.steps, .batch = j.batch, .lr = j.lr,
-                                     .lr_schedule = j.lr_schedule, .seed = j.seed};
+  asgd::cuda::local_async_settings s{.workers = j.workers, .epochs = j.epochs, .steps = j.steps, .batch = j.batch,
+                                     .lr = j.lr, .lr_schedule = j.lr_schedule, .seed = j.seed};
   gpu_outcome out;
   const auto take = [&](asgd::cuda::local_async_result&& r) {
     out.model = std::move(r.model);
@@ -86,8 +65,8 @@ gpu_outcome gpu_train(const gpu_job& j, const Mode& mode, const Rule& rule, cons
     s.nodes = nccl->transport.node_count();
     s.average_every = j.average_every;
     s.final_average = j.final_average;
-    asgd::cuda::device_averager<gpu_topology> averager(nccl->transport, gpu_topology_for(j), gpu_wire_for(j),
-                                                       m.dimension, j.seed);
+    asgd::cuda::device_averager<any_topology> averager(nccl->transport, topology_named(j.topology, j.fraction),
+                                                       gpu_wire_for(j), m.dimension, j.seed);
     take(asgd::cuda::train_local_async(m, *j.train, j.initial, mode, selector, rule, j.layout, s, averager));
     out.node = s.node;
     out.nodes = s.nodes;

@@ -46,6 +46,21 @@ asgd::problems::network make_network(const options& o, std::shared_ptr<const asg
   return asgd::problems::make_mlp(std::move(train), std::move(test), o.hidden);
 }
 
+// The data set of `o` (standardised unless told not to) and its network; the lead process
+// says what it trains, `where` added.
+asgd::problems::network load_network(const options& o, bool lead, const char* where) {
+  auto data = asgd::data::load_mnist_like(o.data);
+  if (o.standardize) asgd::data::standardize(data);
+  auto train = std::make_shared<const asgd::data::image_set>(std::move(data.train));
+  auto test = std::make_shared<const asgd::data::image_set>(std::move(data.test));
+  auto net = make_network(o, train, test);
+  if (lead) {
+    std::fprintf(stderr, "asgd-train: %s on %zu training and %zu test images (%s)%s\n",
+                 asgd::detail::describe(net).c_str(), train->size(), test->size(), o.data.string().c_str(), where);
+  }
+  return net;
+}
+
 void print_progress(const std::string& mode, bool compare, const asgd::epoch_progress& e) {
   std::fprintf(stderr, "%s%sepoch %zu/%zu  train loss %.4f", compare ? mode.c_str() : "", compare ? ": " : "", e.epoch,
                e.epochs, e.train_loss);
@@ -124,15 +139,7 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
   const bool over_mpi = mpi_endpoint.has_value();
   const std::size_t rank = over_mpi ? mpi_endpoint->node_id() : 0;
   const bool lead = rank == 0;  // node 0 prints
-  auto data = asgd::data::load_mnist_like(o.data);
-  if (o.standardize) asgd::data::standardize(data);
-  auto train = std::make_shared<const asgd::data::image_set>(std::move(data.train));
-  auto test = std::make_shared<const asgd::data::image_set>(std::move(data.test));
-  const auto net = make_network(o, train, test);
-  if (lead) {
-    std::fprintf(stderr, "asgd-train: %s on %zu training and %zu test images (%s)\n",
-                 asgd::detail::describe(net).c_str(), train->size(), test->size(), o.data.string().c_str());
-  }
+  const auto net = load_network(o, lead, "");
 
   std::vector<std::pair<std::string, std::vector<asgd::report>>> runs;
   for (const auto& mode : o.modes) {
@@ -199,16 +206,9 @@ std::size_t ranks_node([[maybe_unused]] const asgd::transport::mpi& ranks) {
 int train_gpu_all(const options& o, int argc, char** argv, const asgd::transport::mpi* ranks) {
   const std::size_t rank = ranks != nullptr ? ranks_node(*ranks) : 0;
   const bool lead = rank == 0;
-  auto data = asgd::data::load_mnist_like(o.data);
-  if (o.standardize) asgd::data::standardize(data);
-  auto train = std::make_shared<const asgd::data::image_set>(std::move(data.train));
-  auto test = std::make_shared<const asgd::data::image_set>(std::move(data.test));
-  const auto net = make_network(o, train, test);
-  if (lead) {
-    std::fprintf(stderr, "asgd-train: %s on %zu training and %zu test images (%s), on the GPU\n",
-                 asgd::detail::describe(net).c_str(), train->size(), test->size(), o.data.string().c_str());
-  }
-  gpu_job job{.train = train.get(), .layout = net.layout(), .inputs = train->rows * train->cols,
+  const auto net = load_network(o, lead, ", on the GPU");
+  const asgd::data::image_set* train = &net.train_set();
+  gpu_job job{.train = train, .layout = net.layout(), .inputs = train->rows * train->cols,
               .initial = std::vector<float>(net.dimension()), .mode = {}, .persistence = o.persistence, .select = o.select,
               .blocks = o.blocks, .select_warmup = o.select_warmup, .nesterov = o.nesterov, .momentum = o.momentum,
               .weight_decay = o.weight_decay, .lr = o.lr, .lr_schedule = o.lr_schedule, .workers = o.gpu_workers,

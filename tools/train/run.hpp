@@ -5,6 +5,7 @@
 // lone node included: one node never averages) uses one trainer type per mode, rule and selector.
 
 #include "options.hpp"
+#include "topology_choice.hpp"
 
 #include <asgd/asgd.hpp>
 #if ASGD_TRAIN_WITH_MPI
@@ -18,9 +19,6 @@ namespace asgd_train {
 
 using progress_fn = std::function<void(const asgd::epoch_progress&)>;
 
-using any_topology = asgd::topology::one_of<asgd::topology::all_reduce, asgd::topology::ring, asgd::topology::torus,
-                                            asgd::topology::exponential, asgd::topology::random_pairs,
-                                            asgd::topology::federated>;
 using any_quantizer = asgd::quantize::one_of<asgd::quantize::identity, asgd::quantize::fp16, asgd::quantize::bf16,
                                              asgd::quantize::qsgd<8>, asgd::quantize::qsgd<4>, asgd::quantize::lattice>;
 #if ASGD_TRAIN_WITH_MPI
@@ -66,16 +64,7 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
           .averaging = o.averaging};
 }
 
-inline any_topology topology_for(const options& o) {
-  namespace t = asgd::topology;
-  if (o.topology == "ring") return t::ring{};
-  if (o.topology == "torus") return t::torus{};
-  if (o.topology == "exponential") return t::exponential{};
-  if (o.topology == "random_pairs") return t::random_pairs{};
-  if (o.topology == "random_pairs_one_sided") return t::random_pairs{.one_sided = true};
-  if (o.topology == "federated") return t::federated{.fraction = o.fraction};
-  return t::all_reduce{};
-}
+inline any_topology topology_for(const options& o) { return topology_named(o.topology, o.fraction); }
 
 inline any_quantizer quantizer_for(const options& o) {
   namespace q = asgd::quantize;

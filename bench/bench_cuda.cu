@@ -158,11 +158,9 @@ const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int devices = 0;
-  const cudaError_t found = cudaGetDeviceCount(&devices);
-  if (found != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device (%s): the CUDA benchmarks are skipped\n",
-                found != cudaSuccess ? cudaGetErrorString(found) : "0 devices");
+  const auto devices = cu::find_devices();
+  if (devices.count == 0) {
+    std::printf("no CUDA device (%s): the CUDA benchmarks are skipped\n", devices.why.c_str());
     return 77;
   }
   cudaDeviceProp properties{};

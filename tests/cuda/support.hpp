@@ -7,6 +7,8 @@
 #include <vector>
 
 #if defined(__CUDACC__)
+#include <asgd/cuda/error.cuh>
+
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -28,14 +30,9 @@ inline constexpr int skipped = 77;
 
 /// The number of CUDA devices; 0 after printing why the GPU tests are skipped.
 inline int devices_or_skip() {
-  int devices = 0;
-  const cudaError_t code = cudaGetDeviceCount(&devices);
-  if (code != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device (cudaGetDeviceCount: %s): the gpu tests are skipped\n",
-                code != cudaSuccess ? cudaGetErrorString(code) : "0 devices");
-    return 0;
-  }
-  return devices;
+  const auto devices = asgd::cuda::find_devices();
+  if (devices.count == 0) std::printf("no CUDA device (%s): the gpu tests are skipped\n", devices.why.c_str());
+  return devices.count;
 }
 #endif
 

@@ -16,16 +16,12 @@ bool built_with_cuda() { return true; }
 bool built_with_nccl() { return ASGD_TRAIN_WITH_NCCL != 0; }
 
 gpu_outcome train_on_gpu(const gpu_job& job) {
-  int devices = 0;
-  const cudaError_t found = cudaGetDeviceCount(&devices);
-  if (found != cudaSuccess || devices == 0) {
-    throw std::runtime_error(std::string("asgd-train: --device cuda: no CUDA device (cudaGetDeviceCount: ") +
-                             (found != cudaSuccess ? cudaGetErrorString(found) : "0 devices") + ")");
-  }
+  const auto found = asgd::cuda::find_devices();
+  if (found.count == 0) throw std::runtime_error("asgd-train: --device cuda: no CUDA device (" + found.why + ")");
   std::unique_ptr<gpu_nccl> nccl;
   int device = 0;
 #if ASGD_TRAIN_WITH_NCCL
-  if (job.ranks != nullptr) device = static_cast<int>(job.ranks->node_id() % static_cast<std::size_t>(devices));
+  if (job.ranks != nullptr) device = static_cast<int>(job.ranks->node_id() % static_cast<std::size_t>(found.count));
 #endif
   asgd::cuda::check("cudaSetDevice", cudaSetDevice(device));
   cudaDeviceProp properties{};

@@ -30,6 +30,21 @@ inline void check(const char* call, cudaError_t code) {
   if (code != cudaSuccess) throw cuda_error(call, code);
 }
 
+/// The CUDA devices this process sees; with none, `why` says why (CUDA's error or "0 devices").
+struct visible_devices {
+  int count = 0;
+  std::string why;
+};
+inline visible_devices find_devices() {
+  visible_devices d;
+  const cudaError_t code = cudaGetDeviceCount(&d.count);
+  if (code != cudaSuccess) d.count = 0;
+  if (d.count == 0) {
+    d.why = std::string("cudaGetDeviceCount: ") + (code != cudaSuccess ? cudaGetErrorString(code) : "0 devices");
+  }
+  return d;
+}
+
 /// `n` elements of T in device memory (cudaMalloc), freed when it goes out of scope. Movable,
 /// not copyable; the bytes start undefined.
 template <class T>

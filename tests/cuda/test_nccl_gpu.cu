@@ -4,6 +4,7 @@
 // rounds, quantized) learn and end on one model. On one GPU that is one rank, whose rounds
 // must leave its model as they find it; `mpirun -np N test_nccl_gpu` on N GPUs runs the same
 // checks across N nodes. Without a CUDA device: a message and exit code 77 (skipped).
+// `--stall-test` (two ranks on two GPUs) checks that a rank that stops answering ends the run.
 
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <asgd/cuda/averager.cuh>
@@ -23,8 +24,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <thread>
 #include <vector>
 
 namespace cu = asgd::cuda;
@@ -77,7 +81,7 @@ TEST_SUITE("gpu") {
     cudaStream_t stream = nullptr;
     cu::check("cudaStreamCreate", cudaStreamCreate(&stream));
     nccl.all_reduce_mean(dx.data(), n, stream);
-    cu::check("cudaStreamSynchronize", cudaStreamSynchronize(stream));
+    nccl.synchronize(stream, "the test's all-reduce");
     const float mean_rank = static_cast<float>(ranks.node_count() - 1) / 2.0f;
     const auto got = dx.download();
     std::size_t wrong = 0;
@@ -123,6 +127,56 @@ TEST_SUITE("gpu") {
   }
 }
 
+namespace {
+
+// `mpirun -np 2 test_nccl_gpu --stall-test` on two GPUs: rank 1 joins the communicator, then
+// stops answering. Rank 0's exchange with it must end in a transport_error within the 2 s
+// timeout, after which the transport refuses every operation; leaving the environment's scope
+// then aborts the job, which ends the sleeping rank too (no hang). CTest reads the line printed.
+int stall_test(int devices) {
+  asgd::transport::mpi ranks(asgd::transport::mpi::options{.timeout = 2});
+  if (devices < 2 || ranks.node_count() != 2) {
+    if (ranks.node_id() == 0) {
+      std::printf("the stalled-rank test needs 2 ranks on 2 CUDA devices (here %zu ranks, %d devices): skipped\n",
+                  ranks.node_count(), devices);
+    }
+    return 0;
+  }
+  cu::nccl_transport nccl(ranks);
+  if (ranks.node_id() == 1) {
+    std::this_thread::sleep_for(std::chrono::seconds(600));
+    return 1;
+  }
+  const std::size_t n = 1024;
+  cu::device_array<float> mine(n), theirs(n);
+  cudaStream_t stream = nullptr;
+  cu::check("cudaStreamCreate", cudaStreamCreate(&stream));
+  const std::size_t peer[1] = {1};
+  std::byte* into[1] = {reinterpret_cast<std::byte*>(theirs.data())};
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    nccl.exchange(peer, reinterpret_cast<const std::byte*>(mine.data()), n * sizeof(float), into, stream);
+    nccl.synchronize(stream, "the stall test's exchange");
+  } catch (const asgd::transport_error& e) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    bool refused = false;
+    try {
+      nccl.all_reduce_mean(mine.data(), n, stream);
+    } catch (const asgd::transport_error&) {
+      refused = true;
+    }
+    std::printf("rank 0: transport_error after %.2f s (%s, %s): %s\n", s, s < 4.0 ? "in time" : "too late",
+                refused ? "then refused" : "then still used", e.what());
+    std::fflush(stdout);
+    cudaStreamDestroy(stream);
+    return s < 4.0 && refused ? 0 : 1;
+  }
+  std::printf("rank 0: the exchange completed without the stalled rank\n");
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const int devices = asgd_test::devices_or_skip();
   if (devices == 0) return asgd_test::skipped;
@@ -130,6 +184,8 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   cu::check("cudaSetDevice", cudaSetDevice(rank % devices));
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--stall-test") == 0) return stall_test(devices);
   doctest::Context context(argc, argv);
   return context.run();
 }

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -90,11 +91,14 @@ class device_averager {
   /// Round `round`, collective over the transport's ranks: mixes `store`'s model with the
   /// peers' by the topology and adds the change in place. `w` is the averager's worker in the
   /// store (made with `sgd_math`). Returns when the change is in the model.
+  /// @throws transport_error when a peer does not take part within the transport's timeout
+  /// (the transport is then aborted; see nccl_transport).
   template <class Mode>
   void round(device_store<Mode>& store, device_worker& w, std::uint64_t round) {
     const auto start = std::chrono::steady_clock::now();
     take_snapshot(store, w);
     asgd::detail::with_chosen(topology_, [&](const auto& topo) { mix(topo, round); });
+    transport_.synchronize(stream_, round_name(round));
     add_delta(store, w);
     ++rounds_;
     seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -106,6 +110,7 @@ class device_averager {
   void average_all(device_store<Mode>& store, device_worker& w) {
     take_snapshot(store, w);
     all_reduce_delta();
+    transport_.synchronize(stream_, "final average (all-reduce)");
     add_delta(store, w);
   }
 
@@ -155,10 +160,12 @@ class device_averager {
                               "device_averager: mix kernel launch");
     }
     if (wire_.format == wire_format::kind::qsgd8) {
-      check("cudaStreamSynchronize (averager encode)", cudaStreamSynchronize(stream_));
+      transport_.synchronize(stream_, round_name(round));
       qsgd_.check();
     }
   }
+
+  static std::string round_name(std::uint64_t round) { return "averaging round " + std::to_string(round); }
 
   void encode(std::uint64_t round) {
     auto* out = send_.data();

@@ -4,12 +4,12 @@
 ///
 /// Not part of <asgd/asgd.hpp>: only programs that link MPI include it.
 
+#include <asgd/detail/poll.hpp>
 #include <asgd/transport/error.hpp>
 #include <asgd/types.hpp>
 
 #include <mpi.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -23,7 +23,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 namespace asgd::inline v0::transport {
@@ -294,27 +293,14 @@ class mpi {
       return static_cast<int>(n);
     }
 
-    // Polls `done` until it holds; after `opts.timeout` seconds fails with what() + why.
-    // Spins (yielding) briefly, then sleeps 1, 2, 4 ... 200 us between polls: an MPI library
-    // makes progress only inside its calls, and worker threads need the cores meanwhile.
+    // Polls `done` until it holds (<asgd/detail/poll.hpp>); after `opts.timeout` seconds fails
+    // with what() + why.
     template <class Done, class What>
     void poll_until(Done done, What what, const char* why) {
-      const auto start = std::chrono::steady_clock::now();
-      const auto limit = std::chrono::duration<double>(opts.timeout);
-      std::chrono::microseconds pause{0};
-      for (int polls = 0; !done(); ++polls) {
-        if (std::chrono::steady_clock::now() - start > limit) {
-          std::ostringstream os;
-          os << why << " within the timeout of " << opts.timeout << " s";
-          fail(what(), os.str());
-        }
-        if (polls < 64) {
-          std::this_thread::yield();
-        } else {
-          std::this_thread::sleep_for(pause);
-          pause = std::min(std::max(2 * pause, std::chrono::microseconds{1}), std::chrono::microseconds{200});
-        }
-      }
+      if (detail::poll_until(done, std::chrono::duration<double>(opts.timeout))) return;
+      std::ostringstream os;
+      os << why << " within the timeout of " << opts.timeout << " s";
+      fail(what(), os.str());
     }
     template <class What>
     void wait_until_complete(MPI_Request& request, What what, const char* why) {

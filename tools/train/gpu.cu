@@ -15,13 +15,18 @@ namespace asgd_train {
 bool built_with_cuda() { return true; }
 bool built_with_nccl() { return ASGD_TRAIN_WITH_NCCL != 0; }
 
-gpu_outcome train_on_gpu(const gpu_job& job) {
+int cuda_devices() {
   const auto found = asgd::cuda::find_devices();
   if (found.count == 0) throw std::runtime_error("asgd-train: --device cuda: no CUDA device (" + found.why + ")");
+  return found.count;
+}
+
+gpu_outcome train_on_gpu(const gpu_job& job) {
+  [[maybe_unused]] const int devices = cuda_devices();
   std::unique_ptr<gpu_nccl> nccl;
   int device = 0;
 #if ASGD_TRAIN_WITH_NCCL
-  if (job.ranks != nullptr) device = static_cast<int>(job.ranks->node_id() % static_cast<std::size_t>(found.count));
+  if (job.ranks != nullptr) device = static_cast<int>(job.ranks->node_id() % static_cast<std::size_t>(devices));
 #endif
   asgd::cuda::check("cudaSetDevice", cudaSetDevice(device));
   cudaDeviceProp properties{};

@@ -72,6 +72,9 @@ struct gpu_outcome {
 bool built_with_cuda();
 bool built_with_nccl();
 
+/// The number of visible CUDA devices. @throws std::runtime_error saying why there is none.
+int cuda_devices();
+
 /// Trains on this process's GPU (rank modulo the visible devices).
 /// @throws std::runtime_error when there is no CUDA device, and the back end's errors.
 gpu_outcome train_on_gpu(const gpu_job& job);

@@ -206,6 +206,7 @@ std::size_t ranks_node([[maybe_unused]] const asgd::transport::mpi& ranks) {
 int train_gpu_all(const options& o, int argc, char** argv, const asgd::transport::mpi* ranks) {
   const std::size_t rank = ranks != nullptr ? ranks_node(*ranks) : 0;
   const bool lead = rank == 0;
+  cuda_devices();  // before the data loads: a machine without a GPU is told at once
   const auto net = load_network(o, lead, ", on the GPU");
   const asgd::data::image_set* train = &net.train_set();
   gpu_job job{.train = train, .layout = net.layout(), .inputs = train->rows * train->cols,

@@ -76,7 +76,7 @@ asgd::schedule parse_schedule(const std::string& v) {
 }
 
 // What the GPU path trains and how: refused here, before any data is read.
-void check_gpu(const options& o) {
+void check_gpu(const options& o, bool saw_threads) {
   const auto refuse = [](const std::string& why) { throw usage_error("asgd-train: " + why); };
   if (o.device != "cuda") refuse("--transport nccl averages GPU nodes: add --device cuda");
   if (o.model != "mlp") refuse("--device cuda trains --model mlp only, not " + o.model);
@@ -87,6 +87,7 @@ void check_gpu(const options& o) {
   }
   if (o.transport == "mpi") refuse("--device cuda: GPU nodes average through --transport nccl, not mpi");
   if (o.nodes > 1) refuse("--device cuda: one node per GPU: --transport nccl under mpirun, not --nodes");
+  if (saw_threads) refuse("--threads applies to --device cpu; on the GPU, --gpu-workers sets the workers");
   if (!o.checkpoint.empty() || !o.resume.empty()) refuse("--checkpoint and --resume apply to --device cpu");
   if (o.evals_per_epoch > 0) refuse("--evals-per-epoch applies to --device cpu (a GPU run is evaluated at its end)");
   if (o.sample_order != asgd::sampling::shared) refuse("--sampling sharded applies to --device cpu");
@@ -164,7 +165,8 @@ nodes that average (each node: --threads workers on its share of the data, plus 
   --lattice-epsilon X             lattice: cell size (default 1e-4)
   --latency S, --bandwidth B/s, --straggler-delay S
                                   in_process: simulated link (node 0 is the straggler)
-  --timeout S                     seconds a node waits for a peer before it fails (default 60)
+  --timeout S                     seconds a node waits for a peer before it fails (default 60;
+                                  --transport mpi and nccl)
 
 on a GPU (an asgd-train built with -DASGD_ENABLE_CUDA=ON; the MLP only)
   --device cpu|cuda               where the workers train (default cpu)
@@ -192,7 +194,7 @@ mpi, rank 0's).
 
 options parse(int argc, const char* const* argv) {
   options o;
-  bool saw_mode = false, saw_compare = false, saw_nodes = false, saw_gpu_workers = false;
+  bool saw_mode = false, saw_compare = false, saw_nodes = false, saw_gpu_workers = false, saw_threads = false;
   for (int i = 1; i < argc; ++i) {
     // "--option value" or "--option=value"
     std::string arg = argv[i], value;
@@ -235,6 +237,7 @@ options parse(int argc, const char* const* argv) {
       saw_compare = true;
     } else if (arg == "--threads") {
       o.threads = integer<std::size_t>(arg, take(), 1, 4096);
+      saw_threads = true;
     } else if (arg == "--persistence") {
       const std::string v = take();
       o.persistence = v == "unbounded" ? asgd::consistency::leashed::unbounded
@@ -357,7 +360,7 @@ options parse(int argc, const char* const* argv) {
   if (o.transport == "mpi" && (!o.checkpoint.empty() || !o.resume.empty())) {
     throw usage_error("asgd-train: --checkpoint and --resume apply to a single node, not to --transport mpi");
   }
-  if (o.device == "cuda" || o.transport == "nccl") check_gpu(o);
+  if (o.device == "cuda" || o.transport == "nccl") check_gpu(o, saw_threads);
   if (o.device == "cpu" && saw_gpu_workers) throw usage_error("asgd-train: --gpu-workers applies to --device cuda");
   if (o.model != "mlp" && o.hidden != std::vector<std::size_t>{128}) {
     throw usage_error("asgd-train: --hidden applies to --model mlp only");

@@ -77,13 +77,18 @@ class device_array {
   [[nodiscard]] T* data() const noexcept { return data_; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
-  /// Copies `host` (exactly size() elements) to the device; synchronous.
+  /// Copies `host` (exactly size() elements) to the device; synchronous: the data is there for
+  /// any stream once it returns.
   void upload(std::span<const T> host) {
     if (host.size() != size_) {
       throw std::invalid_argument("asgd: cuda::device_array::upload: " + std::to_string(host.size()) +
                                   " elements for an array of " + std::to_string(size_));
     }
-    if (size_ > 0) check("cudaMemcpy (host to device)", cudaMemcpy(data_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
+    if (size_ == 0) return;
+    check("cudaMemcpy (host to device)", cudaMemcpy(data_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
+    // From pageable memory cudaMemcpy may return before its DMA lands, and streams made with
+    // cudaStreamNonBlocking (the workers', the averager's) do not wait for the legacy stream.
+    check("cudaStreamSynchronize (host to device)", cudaStreamSynchronize(nullptr));
   }
   /// The array's elements on the host; synchronous.
   [[nodiscard]] std::vector<T> download() const {

@@ -59,6 +59,13 @@ struct loss_point {
 struct consensus_point {
   std::uint64_t round = 0;  ///< rounds done
   double distance = 0.0;    ///< sum over nodes of |x_i - mean|^2
+
+  /// `"consensus": [{"round": r, "distance": d}, ...]` into an open JSON object.
+  static void write_all(detail::json_writer& j, const std::vector<consensus_point>& points) {
+    j.key("consensus").begin_array();
+    for (const auto& c : points) j.begin_object().field("round", c.round).field("distance", c.distance).end_object();
+    j.end_array();
+  }
 };
 
 /// What a node (a trainer whose topology averages) measured of its averaging.
@@ -165,9 +172,7 @@ struct report {
       j.field("topology", n.topology).field("transport", n.transport).field("quantizer", n.quantizer);
       j.field("blocking", n.blocking).field("rounds", n.rounds).field("exchange_seconds", n.exchange_seconds);
       j.field("overlap", n.overlap).field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
-      j.key("consensus").begin_array();
-      for (const auto& c : n.consensus) j.begin_object().field("round", c.round).field("distance", c.distance).end_object();
-      j.end_array();
+      consensus_point::write_all(j, n.consensus);
       j.field("final_consensus_distance", n.final_consensus_distance).field("final_average", n.final_average);
       j.end_object();
     }

@@ -1,10 +1,12 @@
 // The kernels on a GPU (label gpu): each update rule and write mode against the host reference,
 // concurrent workers on their own streams, refused launches; the quantizer kernels against the
-// host quantizers' bits and the qsgd8 host reference. Without a CUDA device the
+// host quantizers' bits and the qsgd8 host reference; the Thrust reduction. Without a CUDA device the
 // program says so and exits with 77, which CTest reports as skipped.
 
 #define DOCTEST_CONFIG_IMPLEMENT
+#include <asgd/cuda/launch.cuh>
 #include <asgd/cuda/quantize.cuh>
+#include <asgd/cuda/reduce.cuh>
 #include <asgd/cuda/update.cuh>
 #include <asgd/quantize/bf16.hpp>
 #include <asgd/quantize/fp16.hpp>
@@ -25,6 +27,12 @@ namespace {
 namespace cu = asgd::cuda;
 
 using asgd_test::random_floats;
+
+struct fill_op {
+  float* x;
+  float value;
+  __device__ void operator()(std::size_t i) const { x[i] = value; }
+};
 
 // Within a few float roundings: the GPU may fuse x - lr * d into one multiply-add.
 void check_close(const std::vector<float>& got, const std::vector<float>& want) {
@@ -171,6 +179,25 @@ TEST_SUITE("gpu") {
     cu::check("cudaDeviceSynchronize", cudaDeviceSynchronize());
     CHECK_THROWS_WITH_AS(encoder.check(), "asgd: cuda::qsgd8 cannot encode a bucket with a non-finite value (at 1024)",
                          std::invalid_argument);
+  }
+
+  TEST_CASE("squared_norm (Thrust) is the host's sum of squares in double, after the stream's work") {
+    for (const std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{1} << 22}) {
+      const auto x = asgd_test::random_floats(n, 11);
+      double expected = 0.0;
+      for (float v : x) expected += static_cast<double>(v) * static_cast<double>(v);
+      cu::device_array<float> dx{std::span<const float>(x)};
+      CHECK(cu::squared_norm(dx.data(), n, nullptr) == doctest::Approx(expected).epsilon(1e-12));
+    }
+    CHECK(cu::squared_norm(nullptr, 0, nullptr) == 0.0);
+    // Work enqueued before the reduction on its stream is seen: the sum of 2^20 threes squared.
+    const std::size_t n = std::size_t{1} << 20;
+    cu::device_array<float> dx(n);
+    cudaStream_t stream = nullptr;
+    cu::check("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    cu::detail::launch_for_each(n, fill_op{dx.data(), 3.0f}, stream, "fill");
+    CHECK(cu::squared_norm(dx.data(), n, stream) == 9.0 * static_cast<double>(n));
+    cudaStreamDestroy(stream);
   }
 }
 

@@ -52,7 +52,8 @@ void nodes_train(const Mode& mode, const Selector& selector, const Topology& top
   const auto m = cu::mlp_layout::of(p.layout, 64);
   cu::device_averager<Topology> averager(nccl, topology, wire, m.dimension, 5);
   const cu::local_async_settings s{.workers = 4, .epochs = 3.0, .batch = 16, .lr = 0.05f, .seed = 3,
-                                   .node = ranks.node_id(), .nodes = ranks.node_count(), .average_every = 8};
+                                   .node = ranks.node_id(), .nodes = ranks.node_count(), .average_every = 8,
+                                   .consensus_every = 16};
   const auto r = cu::train_local_async(m, *p.train, p.initial, mode, selector, asgd::update::momentum{.mu = 0.9f},
                                        p.layout, s, averager);
   const double accuracy = asgd_test::test_accuracy(p, r.model);
@@ -61,6 +62,10 @@ void nodes_train(const Mode& mode, const Selector& selector, const Topology& top
   CHECK(r.steps == 3 * 4000 / 16);
   CHECK(r.rounds == r.steps / 8);
   CHECK(averager.rounds() == r.rounds);
+  CHECK(r.consensus.size() == r.rounds / 16);
+  for (std::size_t k = 0; k < r.consensus.size(); ++k) CHECK(r.consensus[k].round == 16 * (k + 1));
+  CHECK(std::isfinite(r.final_consensus_distance));
+  if (ranks.node_count() == 1) CHECK(r.final_consensus_distance == 0.0);
   CHECK(accuracy > 0.9);
   CHECK(distance_to_rank0(ranks, r.model) < 1e-5f);  // the final average: one model on every node
 }
@@ -115,6 +120,28 @@ TEST_SUITE("gpu") {
     CHECK(wrong == 0);
     CHECK(averager.rounds() == 1);
     CHECK_THROWS_AS(cu::device_averager<asgd::topology::ring>(nccl, {}, cu::wire_format{}, 0, 1), std::invalid_argument);
+  }
+
+  TEST_CASE("device_averager: the consensus distance is the sum over the nodes of |x_i - mean|^2") {
+    asgd::transport::mpi ranks;
+    cu::nccl_transport nccl(ranks);
+    const std::size_t n = 50'000;
+    std::vector<float> x(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = 2.0f * static_cast<float>(ranks.node_id()) + 0.001f * static_cast<float>(i % 100);
+    cu::device_store<cu::hogwild_writes> store(cu::hogwild_writes{}, 1, x);
+    auto w = store.make_worker(cu::sgd_math{});
+    cu::device_averager<asgd::topology::ring> averager(nccl, {}, cu::wire_format::of(asgd::quantize::fp16{}), n, 1);
+    // Node r's coordinates sit 2 (r - mean rank) from the mean: n * sum_r 4 (r - mean rank)^2.
+    double expected = 0.0;
+    const double mean_rank = static_cast<double>(ranks.node_count() - 1) / 2.0;
+    for (std::size_t r = 0; r < ranks.node_count(); ++r) {
+      expected += 4.0 * (static_cast<double>(r) - mean_rank) * (static_cast<double>(r) - mean_rank);
+    }
+    expected *= static_cast<double>(n);
+    CHECK(averager.consensus_distance(store, w) == doctest::Approx(expected).epsilon(1e-4));
+    CHECK(store.download() == x);  // measuring leaves the model alone
+    CHECK(averager.average_all(store, w) == doctest::Approx(expected).epsilon(1e-4));
+    CHECK(averager.consensus_distance(store, w) < 1e-6 * (1.0 + expected));  // one model everywhere now
   }
 
   TEST_CASE("device_averager: nodes that average while training learn and end on one model, every mode") {

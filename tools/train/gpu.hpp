@@ -6,6 +6,7 @@
 // the host side (main.cpp) holds the Eigen network, which does not compile under nvcc.
 
 #include <asgd/data/images.hpp>
+#include <asgd/report.hpp>
 #include <asgd/schedule.hpp>
 #include <asgd/types.hpp>
 
@@ -49,6 +50,7 @@ struct gpu_job {
   std::string quantize;
   std::size_t average_every = 8;
   bool final_average = true;
+  std::size_t consensus_every = 0;  ///< rounds between consensus-distance measurements (0: the end only)
 };
 
 /// What a GPU run did.
@@ -66,6 +68,8 @@ struct gpu_outcome {
   std::uint64_t rounds = 0;
   double averaging_seconds = 0.0;
   std::uint64_t bytes_sent = 0;
+  std::vector<asgd::consensus_point> consensus;
+  double final_consensus_distance = 0.0;  ///< before the final average
 };
 
 /// True when this asgd-train was built with the CUDA (and NCCL) back end.

@@ -58,6 +58,8 @@ gpu_outcome gpu_train(const gpu_job& j, const Mode& mode, const Rule& rule, cons
     out.seconds = r.seconds;
     out.last_loss = r.last_loss;
     out.rounds = r.rounds;
+    out.consensus = std::move(r.consensus);
+    out.final_consensus_distance = r.final_consensus_distance;
   };
 #if ASGD_TRAIN_WITH_NCCL
   if (nccl != nullptr) {
@@ -65,6 +67,7 @@ gpu_outcome gpu_train(const gpu_job& j, const Mode& mode, const Rule& rule, cons
     s.nodes = nccl->transport.node_count();
     s.average_every = j.average_every;
     s.final_average = j.final_average;
+    s.consensus_every = j.consensus_every;
     asgd::cuda::device_averager<any_topology> averager(nccl->transport, topology_named(j.topology, j.fraction),
                                                        gpu_wire_for(j), m.dimension, j.seed);
     take(asgd::cuda::train_local_async(m, *j.train, j.initial, mode, selector, rule, j.layout, s, averager));

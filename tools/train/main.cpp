@@ -215,7 +215,8 @@ int train_gpu_all(const options& o, int argc, char** argv, const asgd::transport
               .weight_decay = o.weight_decay, .lr = o.lr, .lr_schedule = o.lr_schedule, .workers = o.gpu_workers,
               .epochs = static_cast<double>(o.epochs), .steps = o.steps, .batch = o.batch, .seed = o.seed,
               .ranks = ranks, .topology = o.topology, .fraction = o.fraction, .quantize = o.quantize,
-              .average_every = o.averaging.every, .final_average = o.averaging.final_average};
+              .average_every = o.averaging.every, .final_average = o.averaging.final_average,
+              .consensus_every = o.averaging.consensus_every};
   net.initialize(job.initial, o.seed);
 
   std::vector<std::pair<std::string, std::pair<gpu_outcome, asgd::evaluation>>> runs;
@@ -242,10 +243,11 @@ int train_gpu_all(const options& o, int argc, char** argv, const asgd::transport
                   static_cast<unsigned long long>(r.conflicts));
       if (o.transport == "nccl") {
         std::printf("  %zu nodes over nccl, topology %s, quantizer %s, non-blocking averaging every %zu steps%s: "
-                    "%llu rounds, %.3f s averaging, %.2f MB sent\n",
+                    "%llu rounds, %.3f s averaging, %.2f MB sent, consensus distance %.3g\n",
                     r.nodes, o.topology.c_str(), o.quantize.c_str(), o.averaging.every,
                     o.averaging.final_average ? ", then a final global average" : "",
-                    static_cast<unsigned long long>(r.rounds), r.averaging_seconds, static_cast<double>(r.bytes_sent) / 1e6);
+                    static_cast<unsigned long long>(r.rounds), r.averaging_seconds, static_cast<double>(r.bytes_sent) / 1e6,
+                    r.final_consensus_distance);
       }
     }
     asgd::detail::json_writer j;
@@ -266,7 +268,9 @@ int train_gpu_all(const options& o, int argc, char** argv, const asgd::transport
         .field("nodes", std::uint64_t{r.nodes})
         .field("rounds", r.rounds)
         .field("bytes_sent", r.bytes_sent)
-        .end_object();
+        .field("final_consensus_distance", r.final_consensus_distance);
+    asgd::consensus_point::write_all(j, r.consensus);
+    j.end_object();
     out += (runs.empty() ? "" : ", ") + j.str();
     runs.emplace_back(mode, std::pair{std::move(r), e});
   }

@@ -92,8 +92,8 @@ void check_gpu(const options& o, bool saw_threads) {
   if (o.evals_per_epoch > 0) refuse("--evals-per-epoch applies to --device cpu (a GPU run is evaluated at its end)");
   if (o.sample_order != asgd::sampling::shared) refuse("--sampling sharded applies to --device cpu");
   if (o.staleness.type != asgd::staleness_scaling::kind::none) refuse("--staleness-scaling applies to --device cpu");
-  if (o.averaging.blocking || o.averaging.local_after_epoch > 0.0 || o.averaging.consensus_every > 0) {
-    refuse("--blocking, --local-after and --consensus-every apply to --device cpu");
+  if (o.averaging.blocking || o.averaging.local_after_epoch > 0.0) {
+    refuse("--blocking and --local-after apply to --device cpu");
   }
   if (o.quantize != "identity" && o.quantize != "fp16" && o.quantize != "bf16" && o.quantize != "qsgd8") {
     refuse("--device cuda: --quantize '" + o.quantize + "': expects one of identity, fp16, bf16, qsgd8");

@@ -21,6 +21,7 @@
 #include <asgd/cuda/launch.cuh>
 #include <asgd/cuda/nccl.cuh>
 #include <asgd/cuda/quantize.cuh>
+#include <asgd/cuda/reduce.cuh>
 #include <asgd/cuda/rules.hpp>
 #include <asgd/cuda/store.cuh>
 #include <asgd/detail/averager.hpp>
@@ -104,14 +105,25 @@ class device_averager {
     seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
-  /// The exact mean of all nodes' models, added in place (a final average; full precision
-  /// whatever the wire format). Collective.
+  /// The consensus distance: the sum over the nodes of |x_i - mean|^2, as the host averager
+  /// reports it, measured on a snapshot; the model stays as it is. Collective: two
+  /// all-reduces, the model's and the distance's.
   template <class Mode>
-  void average_all(device_store<Mode>& store, device_worker& w) {
+  double consensus_distance(device_store<Mode>& store, device_worker& w) {
     take_snapshot(store, w);
     all_reduce_delta();
-    transport_.synchronize(stream_, "final average (all-reduce)");
+    transport_.synchronize(stream_, "consensus distance (all-reduce of the models)");
+    return summed_distance();
+  }
+
+  /// The exact mean of all nodes' models, added in place (a final average; full precision
+  /// whatever the wire format). Collective. Returns the consensus distance before the average,
+  /// measured on the way.
+  template <class Mode>
+  double average_all(device_store<Mode>& store, device_worker& w) {
+    const double distance = consensus_distance(store, w);
     add_delta(store, w);
+    return distance;
   }
 
  private:
@@ -121,6 +133,16 @@ class device_averager {
     detail::launch_for_each(n_, detail::snapshot_op{view.values, snapshot_.data()}, stream_,
                             "device_averager: snapshot kernel launch");
     check("cudaStreamSynchronize (averager snapshot)", cudaStreamSynchronize(stream_));
+  }
+
+  // After all_reduce_delta: sum over the nodes of |delta|^2 = |mean - x_i|^2. This node's by
+  // Thrust; then, as the host averager does, the nodes' mean (a float all-reduce) times their count.
+  double summed_distance() {
+    const auto local = static_cast<float>(squared_norm(delta_.data(), n_, stream_));
+    distance_.upload(std::span<const float>(&local, 1));
+    transport_.all_reduce_mean(distance_.data(), 1, stream_);
+    transport_.synchronize(stream_, "consensus distance (all-reduce of the distance)");
+    return static_cast<double>(distance_.download()[0]) * static_cast<double>(transport_.node_count());
   }
 
   void all_reduce_delta() {
@@ -215,7 +237,7 @@ class device_averager {
   std::uint64_t seed_;
   std::size_t n_;
   cudaStream_t stream_ = nullptr;
-  device_array<float> snapshot_, delta_, decoded_;
+  device_array<float> snapshot_, delta_, decoded_, distance_{1};
   device_array<std::byte> send_;
   std::vector<device_array<std::byte>> received_;
   std::vector<std::size_t> peers_;

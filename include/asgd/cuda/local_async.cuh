@@ -15,12 +15,15 @@
 /// A node of several GPUs (one per MPI rank) trains on its shard of the samples and passes an
 /// averager (<asgd/cuda/averager.cuh>'s `device_averager`): every `average_every` steps of the
 /// node, a thread of its own runs a round on the averager's stream while the workers go on.
+/// It measures the consensus distance after every `consensus_every` rounds and once at the end,
+/// before the final average, as the host trainer does.
 
 #include <asgd/concepts.hpp>
 #include <asgd/cuda/conflicts.hpp>
 #include <asgd/cuda/mlp.cuh>
 #include <asgd/cuda/store.cuh>
 #include <asgd/random.hpp>
+#include <asgd/report.hpp>
 #include <asgd/schedule.hpp>
 
 #include <atomic>
@@ -34,6 +37,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace asgd::inline v0::cuda {
@@ -50,6 +54,8 @@ struct local_async_settings {
   std::size_t nodes = 1;    ///< training set, node * size / nodes up to (node + 1) * size / nodes
   std::size_t average_every = 8;  ///< node steps between averaging rounds (with an averager)
   bool final_average = true;      ///< with an averager: the exact mean of all nodes at the end
+  std::size_t consensus_every = 0;  ///< with an averager: rounds between consensus-distance
+                                    ///< measurements (0: only at the end)
 };
 
 struct local_async_result {
@@ -60,6 +66,8 @@ struct local_async_result {
   std::uint64_t staleness_sum = 0;   ///< sum of every applied update's staleness
   double seconds = 0.0;              ///< wall time of the workers
   std::uint64_t rounds = 0;          ///< averaging rounds (with an averager)
+  std::vector<consensus_point> consensus;  ///< with an averager: during the run (consensus_every)
+  double final_consensus_distance = 0.0;   ///< with an averager: after the last step, before the final average
   float last_loss = 0.0f;            ///< worker 0's last minibatch loss
   [[nodiscard]] double samples_per_second(std::size_t batch) const {
     return seconds > 0.0 ? static_cast<double>(steps * batch) / seconds : 0.0;
@@ -71,7 +79,13 @@ struct no_averaging {
   template <class Mode>
   void round(device_store<Mode>& /*store*/, device_worker& /*w*/, std::uint64_t /*round*/) {}
   template <class Mode>
-  void average_all(device_store<Mode>& /*store*/, device_worker& /*w*/) {}
+  double consensus_distance(device_store<Mode>& /*store*/, device_worker& /*w*/) {
+    return 0.0;
+  }
+  template <class Mode>
+  double average_all(device_store<Mode>& /*store*/, device_worker& /*w*/) {
+    return 0.0;
+  }
 };
 
 /// Trains the MLP `m` on `train` from `initial` with W workers on the current CUDA device.
@@ -172,6 +186,7 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
 
   // The averager's thread: round r starts once the node took (r + 1) H steps.
   auto averager_worker = store.make_worker(sgd_math{});
+  std::vector<consensus_point> consensus;  // the averager thread's, read after it joined
   const auto average = [&] {
     if constexpr (averaging) {
       try {
@@ -183,6 +198,9 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
           }
           if (stop.load()) return;
           averager.round(store, averager_worker, r);
+          if (s.consensus_every > 0 && (r + 1) % s.consensus_every == 0) {
+            consensus.push_back({r + 1, averager.consensus_distance(store, averager_worker)});
+          }
         }
       } catch (...) {
         const std::lock_guard lock(failure_lock);
@@ -198,8 +216,10 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
   if constexpr (averaging) threads.emplace_back(average);
   for (auto& t : threads) t.join();
   if (failure) std::rethrow_exception(failure);
+  double final_distance = 0.0;
   if constexpr (averaging) {
-    if (s.final_average) averager.average_all(store, averager_worker);
+    final_distance = s.final_average ? averager.average_all(store, averager_worker)
+                                     : averager.consensus_distance(store, averager_worker);
   }
   store.finish(averager_worker);
   const auto finish = std::chrono::steady_clock::now();
@@ -211,6 +231,8 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
   r.conflicts = conflicts.total();
   r.staleness_sum = staleness.load();
   r.rounds = rounds;
+  r.consensus = std::move(consensus);
+  r.final_consensus_distance = final_distance;
   r.seconds = std::chrono::duration<double>(finish - start).count();
   r.last_loss = last_loss;
   return r;

@@ -98,8 +98,10 @@ class device_averager {
   void round(device_store<Mode>& store, device_worker& w, std::uint64_t round) {
     const auto start = std::chrono::steady_clock::now();
     take_snapshot(store, w);
-    asgd::detail::with_chosen(topology_, [&](const auto& topo) { mix(topo, round); });
-    transport_.synchronize(stream_, round_name(round));
+    bool encoded_qsgd8 = false;
+    asgd::detail::with_chosen(topology_, [&](const auto& topo) { encoded_qsgd8 = mix(topo, round); });
+    transport_.synchronize(stream_, "averaging round " + std::to_string(round));
+    if (encoded_qsgd8) qsgd_.check();  // its status word is on the device, final once the stream is done
     add_delta(store, w);
     ++rounds_;
     seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -156,17 +158,19 @@ class device_averager {
   }
 
   template <class T>
-  void mix(const T& topo, std::uint64_t round) {
+  // Enqueues the round's mix on the stream; true when it encoded a qsgd8 message, whose
+  // encoder status the caller checks after the wait.
+  bool mix(const T& topo, std::uint64_t round) {
     if constexpr (asgd::detail::global_mean_topology<T>) {
       if (wire_.format == wire_format::kind::float32) {
         all_reduce_delta();
-        return;
+        return false;
       }
     }
     const mixing_row row = topo.neighbours(round, node(), nodes(), seed_);
     detail::launch_for_each(n_, detail::start_delta_op{snapshot_.data(), delta_.data(), row.self_weight}, stream_,
                             "device_averager: mix kernel launch");
-    if (row.peers.empty()) return;
+    if (row.peers.empty()) return false;
     peers_.clear();
     for (const auto& p : row.peers) peers_.push_back(p.node);
     while (received_.size() < peers_.size()) received_.emplace_back(send_.size());
@@ -181,13 +185,8 @@ class device_averager {
       detail::launch_for_each(n_, detail::add_peer_op{peer, delta_.data(), row.peers[k].weight}, stream_,
                               "device_averager: mix kernel launch");
     }
-    if (wire_.format == wire_format::kind::qsgd8) {
-      transport_.synchronize(stream_, round_name(round));
-      qsgd_.check();
-    }
+    return wire_.format == wire_format::kind::qsgd8;
   }
-
-  static std::string round_name(std::uint64_t round) { return "averaging round " + std::to_string(round); }
 
   void encode(std::uint64_t round) {
     auto* out = send_.data();

@@ -2,6 +2,7 @@
 /// @file
 /// Running several averaging nodes as thread groups of one process.
 
+#include <asgd/detail/threads.hpp>
 #include <asgd/report.hpp>
 #include <asgd/transport/in_process.hpp>
 
@@ -22,31 +23,43 @@ namespace asgd::inline v0 {
 ///
 /// A node that fails leaves the group, so the others end with a transport_error at once; the
 /// first error of the lowest-numbered failing node is rethrown after every node has stopped.
+/// When a node's thread cannot be started, the started nodes end (their peers left) and
+/// std::system_error names the node that could not start.
 template <class Make>
 std::vector<report> run_in_process(std::size_t nodes, Make&& make, const transport::in_process::link& link = {}) {
   auto endpoints = transport::in_process::group(nodes, link);
   std::vector<report> reports(nodes);
   std::vector<std::exception_ptr> errors(nodes);
+  std::exception_ptr start_error;
   {
     std::vector<std::thread> threads;
     threads.reserve(nodes);
-    for (std::size_t k = 0; k < nodes; ++k) {
-      threads.emplace_back([&, k] {
-        try {
-          if constexpr (std::is_same_v<decltype(make(k, endpoints[k])), report>) {
-            reports[k] = make(k, endpoints[k]);
-          } else {
-            auto trainer = make(k, endpoints[k]);
-            reports[k] = trainer.run();
-          }
-        } catch (...) {
-          errors[k] = std::current_exception();
-          endpoints[k].leave("it threw");
+    auto node = [&](std::size_t k) {
+      try {
+        if constexpr (std::is_same_v<decltype(make(k, endpoints[k])), report>) {
+          reports[k] = make(k, endpoints[k]);
+        } else {
+          auto trainer = make(k, endpoints[k]);
+          reports[k] = trainer.run();
         }
-      });
+      } catch (...) {
+        errors[k] = std::current_exception();
+        endpoints[k].leave("it threw");
+      }
+    };
+    try {
+      for (std::size_t k = 0; k < nodes; ++k) {
+        threads.push_back(detail::start_thread("thread of node " + std::to_string(k) + " of " + std::to_string(nodes),
+                                               [&node, k] { node(k); }));
+      }
+    } catch (...) {
+      // The started nodes learn at once that the others will never come.
+      start_error = std::current_exception();
+      for (std::size_t k = threads.size(); k < nodes; ++k) endpoints[k].leave("its thread could not be started");
     }
     for (auto& t : threads) t.join();
   }
+  if (start_error) std::rethrow_exception(start_error);
   // A node's own failure explains its peers' transport errors: prefer it.
   for (const auto& e : errors) {
     if (!e) continue;

@@ -49,6 +49,11 @@ struct averaging_settings {
 /// Settings of one training run. Every field has a default; `validate()` (called by
 /// `trainer::run`) throws std::invalid_argument naming the first bad field and its value.
 struct settings {
+  /// The longest run, in minibatches: 2^53, so that every step number is exact as a double.
+  static constexpr std::size_t max_steps = std::size_t{1} << 53;
+  /// The most loss-curve points and epochs a run records (each worker keeps its own bins).
+  static constexpr std::size_t max_bins = std::size_t{1} << 20;
+
   std::size_t threads = 1;  ///< worker threads, 1 .. the mode's max_workers
   std::size_t epochs = 1;   ///< passes over the data (ignored when `steps` > 0)
   std::size_t steps = 0;    ///< minibatches in total, over all workers; 0 = epochs * ceil(samples / batch)
@@ -71,6 +76,8 @@ struct settings {
     detail::require(threads <= 4096, "settings", "threads", threads, "must be at most 4096");
     detail::require(epochs >= 1 || steps >= 1, "settings", "epochs", epochs, "must be at least 1 when steps is 0");
     detail::require(epochs <= 1000000, "settings", "epochs", epochs, "must be at most 1e6");
+    detail::require(steps <= max_steps, "settings", "steps", steps,
+                    "must be at most 2^53 (step numbers must stay exact in a double)");
     detail::require(batch >= 1, "settings", "batch", batch, "must be at least 1");
     detail::require(std::isfinite(lr) && lr > 0.0f, "settings", "lr", lr, "must be a finite number > 0");
     detail::require(evaluations_per_epoch <= 1000, "settings", "evaluations_per_epoch", evaluations_per_epoch,

@@ -8,9 +8,11 @@
 #include <asgd/detail/averager.hpp>
 #include <asgd/detail/checks.hpp>
 #include <asgd/detail/describe.hpp>
+#include <asgd/detail/files.hpp>
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/sampler.hpp>
 #include <asgd/detail/slots.hpp>
+#include <asgd/detail/threads.hpp>
 #include <asgd/quantize/identity.hpp>
 #include <asgd/report.hpp>
 #include <asgd/select/full.hpp>
@@ -57,11 +59,13 @@ void write_values(byte_writer& w, const std::vector<T>& v, std::size_t n) {
       w.u64(static_cast<std::uint64_t>(x));
   }
 }
-// Reads what write_values wrote into `v`, which may be longer (a resumed run with more epochs).
+// Reads what write_values wrote into `v`; this run has room for `limit` entries (more than the
+// checkpoint's when it runs longer).
 template <class T>
-void read_values(byte_reader& r, std::vector<T>& v, std::string_view what) {
+void read_values(byte_reader& r, std::vector<T>& v, std::size_t limit, std::string_view what) {
   const std::uint64_t n = r.u64();
-  if (n > v.size()) r.fail(std::string(what) + " holds " + std::to_string(n) + " entries, this run has " + std::to_string(v.size()));
+  if (n > limit) r.fail(std::string(what) + " holds " + std::to_string(n) + " entries, this run has " + std::to_string(limit));
+  if (v.size() < n) v.resize(static_cast<std::size_t>(n));
   for (std::uint64_t i = 0; i < n; ++i) {
     if constexpr (std::is_floating_point_v<T>)
       v[i] = static_cast<T>(r.f64());
@@ -202,6 +206,8 @@ class trainer {
     std::uint64_t steps_per_epoch = 1;
     std::uint64_t total_steps = 0;
     std::uint64_t log_every = 1;
+    std::size_t interval_bins = 0;  // loss-curve points (log_every steps each) the run can record
+    std::size_t epoch_bins = 0;     // epochs the run starts or finishes
     block_layout layout;
     schedule lr_schedule;  // the settings' schedule with the run's length filled in
     bool epoch_pauses = false;
@@ -225,6 +231,7 @@ class trainer {
     double overlap_seconds = 0.0;
     std::vector<consensus_point> consensus;
     double final_consensus = 0.0;
+    bool final_averaged = false;  // the final global average was mixed in
 
     // Moves the store's model from `snapshot` to `mixed` in place: adds mixed - snapshot, so
     // updates the workers made since the snapshot are kept (LAP-SGD's x += avg - snapshot).
@@ -234,18 +241,20 @@ class trainer {
     }
   };
 
-  // Minibatch losses binned by step: per loss-curve interval, or per epoch.
+  // Minibatch losses binned by step: per loss-curve interval, or per epoch. The bins grow as
+  // the worker reaches them, so memory follows the steps taken, not the steps planned.
   struct loss_series {
     std::vector<double> loss;
     std::vector<std::uint64_t> count;
     std::vector<double> time;  // training seconds at the bin's last minibatch
 
-    void resize(std::size_t bins) {
-      loss.assign(bins, 0.0);
-      count.assign(bins, 0);
-      time.assign(bins, 0.0);
-    }
+    [[nodiscard]] std::size_t size() const noexcept { return loss.size(); }
     void add(std::size_t bin, float l, double now) {
+      if (bin >= loss.size()) {  // amortised: std::vector grows geometrically
+        loss.resize(bin + 1, 0.0);
+        count.resize(bin + 1, 0);
+        time.resize(bin + 1, 0.0);
+      }
       loss[bin] += l;
       ++count[bin];
       time[bin] = now;
@@ -256,10 +265,14 @@ class trainer {
       detail::write_values(w, count, bins);
       detail::write_values(w, time, bins);
     }
-    void load(byte_reader& r, std::string_view what) {
-      detail::read_values(r, loss, what);
-      detail::read_values(r, count, what);
-      detail::read_values(r, time, what);
+    void load(byte_reader& r, std::size_t limit, std::string_view what) {
+      detail::read_values(r, loss, limit, what);
+      detail::read_values(r, count, limit, what);
+      detail::read_values(r, time, limit, what);
+      const std::size_t n = std::max({loss.size(), count.size(), time.size()});
+      loss.resize(n, 0.0);
+      count.resize(n, 0);
+      time.resize(n, 0.0);
     }
   };
 
@@ -298,6 +311,7 @@ class trainer {
     bin_total t;
     for (const auto& c : ctx) {
       const loss_series& s = c.stats.*series;
+      if (i >= s.size()) continue;  // this worker never reached bin i
       t.loss += s.loss[i];
       t.count += s.count[i];
       t.time = std::max(t.time, s.time[i]);
@@ -368,7 +382,7 @@ class trainer {
   void write_identity(byte_writer& w, const plan& p) const;
   void check_identity(byte_reader& r, const plan& p) const;
   void read_checkpoint_header(byte_reader& r, const plan& p, shared_state& sh, std::vector<float>& model);
-  void read_checkpoint_workers(byte_reader& r, std::vector<worker_context>& ctx);
+  void read_checkpoint_workers(byte_reader& r, const plan& p, std::vector<worker_context>& ctx);
   report summarize(const plan& p, const store_type& store, std::vector<worker_context>& ctx, shared_state& sh,
                    double seconds);
 
@@ -428,10 +442,28 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   // An epoch is one pass over the data by all nodes together, so every node has the same
   // number of steps (and of averaging rounds) whatever its share.
   p.steps_per_epoch = (p.samples + p.nodes * settings_.batch - 1) / (p.nodes * settings_.batch);
+  // Bounded before any product or rounding that could wrap (settings.steps <= 2^53 was checked).
+  constexpr std::uint64_t max_steps = settings::max_steps;
+  detail::require(settings_.steps > 0 || settings_.epochs <= max_steps / p.steps_per_epoch, "settings", "epochs",
+                  settings_.epochs, "times " + std::to_string(p.steps_per_epoch) + " steps per epoch exceeds 2^53 steps");
   p.total_steps = settings_.steps > 0 ? settings_.steps : settings_.epochs * p.steps_per_epoch;
   // Lockstep modes take their steps in rounds of one step per worker.
   if constexpr (consistency_type::lockstep) p.total_steps = (p.total_steps + p.workers - 1) / p.workers * p.workers;
-  p.log_every = settings_.log_every > 0 ? settings_.log_every : std::max<std::uint64_t>(1, p.steps_per_epoch / 20);
+  const auto bins = [](std::uint64_t steps, std::uint64_t per_bin) { return steps / per_bin + (steps % per_bin != 0); };
+  p.epoch_bins = static_cast<std::size_t>(bins(p.total_steps, p.steps_per_epoch));
+  detail::require(p.epoch_bins <= settings::max_bins, "settings", settings_.steps > 0 ? "steps" : "epochs",
+                  settings_.steps > 0 ? settings_.steps : settings_.epochs,
+                  "makes " + std::to_string(p.epoch_bins) + " epochs of " + std::to_string(p.steps_per_epoch) +
+                      " steps; a run records at most 2^20 epochs (raise the batch, or take fewer steps)");
+  if (settings_.log_every > 0) {
+    p.log_every = settings_.log_every;
+    detail::require(bins(p.total_steps, p.log_every) <= settings::max_bins, "settings", "log_every", p.log_every,
+                    "makes " + std::to_string(bins(p.total_steps, p.log_every)) + " loss-curve points of " +
+                        std::to_string(p.total_steps) + " steps; at most 2^20 (raise log_every)");
+  } else {  // about 20 points an epoch, and never more than max_bins
+    p.log_every = std::max<std::uint64_t>({1, p.steps_per_epoch / 20, bins(p.total_steps, settings::max_bins)});
+  }
+  p.interval_bins = static_cast<std::size_t>(bins(p.total_steps, p.log_every));
   p.lr_schedule = settings_.lr_schedule;
   if (p.lr_schedule.total_epochs == 0.0) {
     p.lr_schedule.total_epochs = static_cast<double>(p.total_steps) / static_cast<double>(p.steps_per_epoch);
@@ -475,6 +507,8 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
     if (checkpoint_every_ > 0 && checkpoint_file_.empty()) {
       throw std::invalid_argument("asgd: checkpoint_to() needs a file name");
     }
+    // A checkpoint that cannot be written fails now, not at its first pause.
+    if (checkpoint_every_ > 0) detail::check_writable(checkpoint_file_, "checkpoints to");
   }
 
   if constexpr (layered_problem<Problem>) {
@@ -556,8 +590,6 @@ report trainer<Problem, Policies...>::run() {
 
   // Every worker's private part is made here, so an allocation failure throws before any
   // thread waits for another.
-  const std::size_t intervals = static_cast<std::size_t>((p.total_steps + p.log_every - 1) / p.log_every);
-  const std::size_t epochs = static_cast<std::size_t>((p.total_steps + p.steps_per_epoch - 1) / p.steps_per_epoch);
   std::vector<worker_context> ctx;
   ctx.reserve(p.workers);
   for (std::size_t w = 0; w < p.workers; ++w) {
@@ -566,13 +598,9 @@ report trainer<Problem, Policies...>::run() {
                    detail::batch_sampler(p.shard, settings_.sample_order, w, p.workers, settings_.seed, p.node),
                    store.make_worker(w), std::vector<float>(sparse_problem<Problem> ? 0 : p.dimension),
                    sparse_gradient{}, 0, worker_stats{}});
-    auto& st = ctx.back().stats;
-    st.intervals.resize(intervals);
-    st.epochs.resize(epochs);
   }
-  sh.epoch_eval.assign(epochs, std::nullopt);
   if (resume) {
-    read_checkpoint_workers(*resume, ctx);
+    read_checkpoint_workers(*resume, p, ctx);
     for (const auto& c : ctx) sh.restored_steps += c.stats.steps;
   }
 
@@ -591,10 +619,27 @@ report trainer<Problem, Policies...>::run() {
   sh.start = std::chrono::steady_clock::now();
   {
     std::thread averager;
-    if (p.averaging && !settings_.averaging.blocking) averager = std::thread([&] { average_in_background(p, store, sh); });
     std::vector<std::thread> threads;
     threads.reserve(p.workers);
-    for (auto& c : ctx) threads.emplace_back([&, cp = &c] { work(*cp, p, store, sh, pause); });
+    try {
+      if (p.averaging && !settings_.averaging.blocking) {
+        averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
+      }
+      for (auto& c : ctx) {
+        threads.push_back(detail::start_thread(
+            "worker thread " + std::to_string(c.id) + " of " + std::to_string(p.workers),
+            [&, cp = &c] { work(*cp, p, store, sh, pause); }));
+      }
+    } catch (...) {
+      // The started workers must not wait for those that never ran: they leave the pause and
+      // the store in their place, and the stop flag ends the others' loops.
+      sh.fail(std::current_exception());
+      for (std::size_t w = threads.size(); w < ctx.size(); ++w) {
+        pause.arrive_and_drop();
+        store.finish(ctx[w].part);
+      }
+      if (p.averaging) wake_averager(sh);
+    }
     for (auto& t : threads) t.join();
     sh.workers_end = std::chrono::steady_clock::now();
     sh.workers_done.store(true, std::memory_order_release);
@@ -655,15 +700,21 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
         step(c, k, p, store, sh);
         ++c.local;
       }
-      if (end >= p.total_steps || sh.stop.load(std::memory_order_relaxed)) break;
+      if (sh.stop.load(std::memory_order_relaxed)) break;
+      if (end >= p.total_steps) {  // the run is over: every worker leaves here, none waits
+        store.finish(c.part);
+        return;
+      }
       if constexpr (requires { store.pause(c.part); }) store.pause(c.part);
       pause.arrive_and_wait();  // on_pause runs on one thread while all wait
     }
   } catch (...) {
     sh.fail(std::current_exception());
-    if (p.averaging) wake_averager(sh);
-    pause.arrive_and_drop();  // nobody waits for this worker at a pause
   }
+  // Stopped early, by its own error or another thread's: workers that already wait at a pause
+  // must not wait for this one, nor the averager for its steps.
+  if (p.averaging) wake_averager(sh);
+  pause.arrive_and_drop();
   store.finish(c.part);
 }
 
@@ -805,7 +856,10 @@ void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& 
   store.copy_to(std::span<float>(a.snapshot));
   // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
   a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));
-  if (settings_.averaging.final_average) a.mix_into(store);
+  if (settings_.averaging.final_average) {
+    a.mix_into(store);
+    a.final_averaged = true;
+  }
 }
 
 // Runs on one thread while every other worker waits: checks the parameters, reports finished
@@ -837,12 +891,13 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
         }
       }
       if (epoch_end) {
+        if (sh.epoch_eval.size() < done_epochs) sh.epoch_eval.resize(static_cast<std::size_t>(done_epochs));
         for (std::uint64_t e = first_epoch; e < done_epochs; ++e) {
           sh.epoch_eval[e] = eval;
           if (!on_epoch_) continue;
           epoch_progress ep;
           ep.epoch = static_cast<std::size_t>(e + 1);
-          ep.epochs = sh.epoch_eval.size();
+          ep.epochs = p.epoch_bins;
           ep.steps = k;
           ep.total_steps = p.total_steps;
           ep.train_loss = total(ctx, &worker_stats::epochs, static_cast<std::size_t>(e)).loss;
@@ -954,7 +1009,8 @@ void trainer<Problem, Policies...>::read_checkpoint_header(byte_reader& r, const
 }
 
 template <class Problem, class... Policies>
-void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, std::vector<worker_context>& ctx) {
+void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, const plan& p,
+                                                            std::vector<worker_context>& ctx) {
   if constexpr (checkpointable_policy<update_rule_type> && checkpointable_policy<block_selector_type>) {
     for (auto& c : ctx) {
       update_.load(c.update_state, r);
@@ -967,8 +1023,8 @@ void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, std:
       st.dropped = r.u64();
       st.staleness.load(r);
       st.retries.load(r);
-      st.intervals.load(r, "the loss curve");
-      st.epochs.load(r, "the epoch losses");
+      st.intervals.load(r, p.interval_bins, "the loss curve");
+      st.epochs.load(r, p.epoch_bins, "the epoch losses");
     }
     if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the last worker");
   }
@@ -1021,11 +1077,16 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     }
     n.consensus = a.consensus;
     n.final_consensus_distance = a.final_consensus;
-    n.final_average = p.averaging && settings_.averaging.final_average;
+    n.final_average = a.final_averaged;
     r.node = std::move(n);
   }
 
-  const std::size_t intervals = ctx.front().stats.intervals.loss.size();
+  std::size_t intervals = 0;
+  std::size_t epochs = 0;
+  for (const auto& c : ctx) {
+    intervals = std::max(intervals, c.stats.intervals.size());
+    epochs = std::max(epochs, c.stats.epochs.size());
+  }
   for (std::size_t j = 0; j < intervals; ++j) {
     const bin_total t = total(ctx, &worker_stats::intervals, j);
     if (t.count == 0) continue;
@@ -1044,11 +1105,10 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     r.evaluations.push_back({p.total_steps, static_cast<double>(p.total_steps) / static_cast<double>(p.steps_per_epoch),
                              seconds - sh.paused + sh.time_offset, *r.final_evaluation});
   }
-  const std::size_t epochs = ctx.front().stats.epochs.loss.size();
   for (std::size_t e = 0; e < epochs; ++e) {
     const bin_total t = total(ctx, &worker_stats::epochs, e);
     if (t.count == 0) continue;
-    std::optional<evaluation> eval = sh.epoch_eval[e];
+    std::optional<evaluation> eval = e < sh.epoch_eval.size() ? sh.epoch_eval[e] : std::nullopt;
     if (!eval && p.epoch_pauses && e + 1 == epochs) eval = r.final_evaluation;
     r.epochs.push_back({e + 1, t.loss, t.time, eval});
   }

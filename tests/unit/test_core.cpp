@@ -13,6 +13,10 @@
 #include <set>
 #include <string>
 
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+
 TEST_SUITE("core") {
   TEST_CASE("version_string matches the version macros") {
     const std::string expected = std::to_string(ASGD_VERSION_MAJOR) + "." + std::to_string(ASGD_VERSION_MINOR) + "." +
@@ -127,6 +131,59 @@ TEST_SUITE("core") {
                          doctest::Contains(("cannot write " + missing.string()).c_str()), std::runtime_error);
     CHECK(std::distance(std::filesystem::directory_iterator(dir), {}) == 1);
     std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("write_file_atomically removes what writers killed mid-write left, and only that") {
+    namespace fs = std::filesystem;
+    const auto dir = fs::temp_directory_path() / ("asgd_orphans_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto file = dir / "run.ckpt";
+    const std::string host = asgd::detail::host_name();
+    // A writer killed (SIGKILL) with its temporary file open, as kill -9 during a checkpoint.
+    const ::pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      const std::string tmp = file.string() + ".tmp." + host + "." + std::to_string(::getpid());
+      std::ofstream(tmp) << "half a checkpoint";
+      ::kill(::getpid(), SIGKILL);
+      ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status));
+    const fs::path orphan = file.string() + ".tmp." + host + "." + std::to_string(child);
+    REQUIRE(fs::exists(orphan));
+    // A live writer's file (this process's parent is alive), another host's, another file's.
+    const fs::path live = file.string() + ".tmp." + host + "." + std::to_string(::getppid());
+    const fs::path other_host = file.string() + ".tmp.elsewhere-" + host + "." + std::to_string(child);
+    const fs::path other_file = (dir / "other.ckpt").string() + ".tmp." + host + "." + std::to_string(child);
+    for (const auto& p : {live, other_host, other_file}) std::ofstream(p) << "x";
+    asgd::detail::write_file_atomically(file, "whole");
+    CHECK_FALSE(fs::exists(orphan));
+    CHECK(fs::exists(live));
+    CHECK(fs::exists(other_host));
+    CHECK(fs::exists(other_file));
+    CHECK(fs::file_size(file) == 5);
+    fs::remove_all(dir);
+  }
+
+  TEST_CASE("check_writable refuses an output path that could not be written, saying why") {
+    namespace fs = std::filesystem;
+    const auto dir = fs::temp_directory_path() / ("asgd_writable_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    CHECK_NOTHROW(asgd::detail::check_writable(dir / "out.json", "the report to"));
+    CHECK_THROWS_WITH_AS(asgd::detail::check_writable(dir, "the report to"),
+                         doctest::Contains(("cannot write the report to '" + dir.string() + "': it is a directory").c_str()),
+                         std::runtime_error);
+    CHECK_THROWS_WITH_AS(asgd::detail::check_writable(dir / "nope" / "out.json", "the report to"),
+                         doctest::Contains(("the directory '" + (dir / "nope").string() + "' does not exist").c_str()),
+                         std::runtime_error);
+    std::ofstream(dir / "plain") << "x";
+    CHECK_THROWS_WITH_AS(asgd::detail::check_writable(dir / "plain" / "out.json", "the report to"),
+                         doctest::Contains(("'" + (dir / "plain").string() + "' is not a directory").c_str()), std::runtime_error);
+    CHECK_THROWS_WITH_AS(asgd::detail::check_writable("", "the report to"), doctest::Contains("the file name is empty"),
+                         std::runtime_error);
+    fs::remove_all(dir);
   }
 
   TEST_CASE("param_range") {

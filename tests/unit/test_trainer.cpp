@@ -196,6 +196,37 @@ TEST_SUITE("trainer") {
     CHECK_THROWS_WITH_AS(t.run(), "recording_problem failed on purpose", std::runtime_error);
   }
 
+  TEST_CASE("run lengths that would wrap a step count or fill memory with bins are refused before the run") {
+    // steps near 2^64 wrapped the bin counts to zero (and the first step wrote through null).
+    for (const std::size_t steps : {~std::size_t{0}, ~std::size_t{0} - 5, (std::size_t{1} << 53) + 1}) {
+      asgd::trainer<recording_problem> t{recording_problem{}, {.steps = steps, .batch = 1}};
+      CHECK_THROWS_WITH_AS(t.run(), doctest::Contains("settings.steps"), std::invalid_argument);
+    }
+    // 2^53 steps of a 100-sample problem are 9e13 epochs: more than a run records.
+    asgd::trainer<recording_problem> epochs{recording_problem{}, {.steps = std::size_t{1} << 53, .batch = 1}};
+    CHECK_THROWS_WITH_AS(epochs.run(), doctest::Contains("a run records at most 2^20 epochs"), std::invalid_argument);
+    // One loss-curve point per step for 2^21 steps.
+    struct large : recording_problem {
+      [[nodiscard]] std::size_t num_samples() const { return 1u << 20; }
+    };
+    asgd::trainer<large> points{large{}, {.steps = std::size_t{1} << 21, .batch = 1, .log_every = 1}};
+    CHECK_THROWS_WITH_AS(points.run(), doctest::Contains("settings.log_every = 1: makes 2097152 loss-curve points"),
+                         std::invalid_argument);
+    // epochs times steps per epoch past 2^53.
+    struct huge : recording_problem {
+      [[nodiscard]] std::size_t num_samples() const { return std::size_t{1} << 40; }
+    };
+    asgd::trainer<huge> product{huge{}, {.epochs = 1000000, .batch = 1}};
+    CHECK_THROWS_WITH_AS(product.run(), doctest::Contains("exceeds 2^53 steps"), std::invalid_argument);
+  }
+
+  TEST_CASE("the default loss curve has about 20 points an epoch and grows with the steps taken") {
+    asgd::trainer<recording_problem> t{recording_problem{}, {.epochs = 3, .batch = 1}};
+    const auto r = t.run();
+    CHECK(r.loss_curve.size() == 60);  // 100 steps an epoch, a point every 5
+    CHECK(r.epochs.size() == 3);
+  }
+
   TEST_CASE("a problem layout that does not tile the model is refused") {
     struct gappy : recording_problem {
       [[nodiscard]] asgd::block_layout layout() const { return {{"a", {0, 4}}, {"b", {5, 12}}}; }

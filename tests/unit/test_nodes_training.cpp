@@ -55,9 +55,89 @@ void check_accuracy(const std::vector<asgd::report>& reports) {
   }
 }
 
+// A model that never moves by itself (zero gradients), starting where its node says: what the
+// nodes' models become is then the averaging alone.
+struct still_model {
+  static constexpr std::string_view name = "still";
+  float start = 0.0f;
+  [[nodiscard]] std::size_t dimension() const { return 64; }
+  [[nodiscard]] std::size_t num_samples() const { return 256; }
+  void initialize(std::span<float> x, std::uint64_t) const {
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = start + 0.01f * static_cast<float>(i);
+  }
+  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+    std::fill(g.begin(), g.end(), 0.0f);
+    return 0.0f;
+  }
+};
+
+// Node k of `nodes` starts at k on every coordinate (plus a ramp); returns every node's final model.
+template <class Topo, class Quant>
+std::vector<std::vector<float>> still_nodes(std::size_t nodes, asgd::averaging_settings avg,
+                                            std::vector<asgd::report>* reports = nullptr) {
+  std::vector<std::vector<float>> models(nodes);
+  auto r = asgd::run_in_process(nodes, [&](std::size_t k, asgd::transport::in_process ep) {
+    asgd::trainer<still_model, c::hogwild, Topo, Quant> tr{
+        still_model{static_cast<float>(k)}, {.threads = 1, .steps = 400, .batch = 4, .averaging = avg}, ep};
+    auto rep = tr.run();
+    models[k].assign(tr.parameters().begin(), tr.parameters().end());
+    return rep;
+  });
+  if (reports) *reports = std::move(r);
+  return models;
+}
+
 }  // namespace
 
 TEST_SUITE("nodes") {
+  TEST_CASE("the final global average leaves every node with the mean of the nodes' models" * doctest::timeout(120)) {
+    std::vector<asgd::report> reports;
+    // A ring with two rounds (every 200 of 400 steps) leaves the nodes apart (each round shrinks
+    // their differences to a third at best); the final average joins them.
+    const auto models = still_nodes<t::ring, q::identity>(4, {.every = 200}, &reports);
+    for (std::size_t k = 0; k < 4; ++k) {
+      CAPTURE(k);
+      REQUIRE(reports[k].node);
+      CHECK(reports[k].node->final_average);
+      CHECK(reports[k].node->final_consensus_distance > 0.01);  // apart before it
+      for (std::size_t i = 0; i < 64; ++i) {
+        // The mean of 0, 1, 2, 3, plus the ramp, which every node shares.
+        CHECK(models[k][i] == doctest::Approx(1.5 + 0.01 * static_cast<double>(i)).epsilon(1e-6));
+        CHECK(models[k][i] == doctest::Approx(models[0][i]).epsilon(1e-6));
+      }
+    }
+    // Without it, the nodes stay apart, and the report says no final average happened.
+    const auto apart = still_nodes<t::ring, q::identity>(4, {.every = 200, .final_average = false}, &reports);
+    CHECK_FALSE(reports[0].node->final_average);
+    CHECK(std::abs(apart[0][0] - apart[2][0]) > 0.01f);
+  }
+
+  TEST_CASE("quantized gossip with zero gradients keeps the nodes' mean and brings them together" *
+            doctest::timeout(120)) {
+    std::vector<asgd::report> reports;
+    const auto models =
+        still_nodes<t::random_pairs, q::qsgd<8>>(4, {.every = 4, .final_average = false}, &reports);
+    // 100 rounds of pairwise averaging of 8-bit quantized whole models: the consensus distance
+    // falls from 4 * 64 * 1.25 = 320 to the quantization noise. QSGD's rounding is unbiased, so
+    // the mean walks randomly (about 0.1 a coordinate after 100 rounds, measured up to 0.19),
+    // but not in one direction: its drift averaged over the 64 coordinates stays near 0, where a
+    // biased quantizer (rounding toward zero) would move every coordinate the same way.
+    double largest = 0.0, average = 0.0;
+    for (std::size_t i = 0; i < 64; ++i) {
+      double mean = 0.0;
+      for (const auto& m : models) mean += m[i] / 4.0;
+      const double drift = mean - (1.5 + 0.01 * static_cast<double>(i));
+      largest = std::max(largest, std::abs(drift));
+      average += drift / 64.0;
+    }
+    MESSAGE("qsgd8 gossip, zero gradients: drift of the mean " << average << " on average, " << largest
+                                                               << " at most; consensus distance "
+                                                               << reports[0].node->final_consensus_distance);
+    CHECK(std::abs(average) < 0.05);
+    CHECK(largest < 0.5);
+    for (const auto& r : reports) CHECK(r.node->final_consensus_distance < 3.2);  // below 1% of the start
+  }
+
   TEST_CASE("decentralized logistic regression matches one node at equal total samples" * doctest::timeout(300)) {
     CAPTURE(single_node_accuracy());
     CHECK(single_node_accuracy() >= data().reference_accuracy - 0.02);
@@ -187,6 +267,24 @@ TEST_SUITE("nodes") {
                                                 return trainer{data().problem, s, ep};
                                               }),
                          doctest::Contains("the nodes disagree on settings.seed"), std::invalid_argument);
+    // Three nodes whose middle one has the mean of the others' seeds: every node refuses, and
+    // the message names the smallest and the largest value.
+    std::vector<std::string> refused(3);
+    (void)asgd::run_in_process(3, [&](std::size_t k, asgd::transport::in_process ep) {
+      asgd::settings s = base;
+      s.seed = 4 + k;
+      try {
+        (void)trainer{data().problem, s, ep}.run();
+      } catch (const std::invalid_argument& e) {
+        refused[k] = e.what();
+      }
+      return asgd::report{};
+    });
+    for (std::size_t k = 0; k < 3; ++k) {
+      CAPTURE(k);
+      CHECK(refused[k].find("the nodes disagree on settings.seed (it draws the random matchings): node 0 has 4, node 2 "
+                            "has 6 (this node " + std::to_string(4 + k) + ")") != std::string::npos);
+    }
     using seq = asgd::trainer<logistic_regression, c::sequential, t::ring>;
     asgd::settings s = base;
     s.threads = 1;

@@ -9,6 +9,7 @@
 #include <asgd/random.hpp>
 #include <asgd/types.hpp>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -52,23 +53,39 @@ class averager {
 
   // Checks, before the first step, that every node runs the same schedule: a node with another
   // seed (another random matching), dimension, step count or round count would wait forever
-  // for partners that never come. Each value travels as 16-bit chunks (exact in a float); a
-  // chunk whose mean differs from this node's own shows the mismatch. A collective.
+  // for partners that never come. Every node learns every node's values (an all-gather built
+  // from the mean: node k fills only its own slot, so slot k's mean times the node count is
+  // node k's value; 16-bit chunks stay exact), and all of them refuse when the smallest and the
+  // largest differ, naming both. A collective.
   void handshake(std::span<const std::pair<const char*, std::uint64_t>> values) {
-    std::vector<float> chunks;
-    for (const auto& [what, v] : values)
-      for (int shift = 0; shift < 64; shift += 16) chunks.push_back(static_cast<float>((v >> shift) & 0xffffu));
-    std::vector<float> mean = chunks;
-    transport_.all_reduce_mean(mean);
-    for (std::size_t k = 0; k < values.size(); ++k) {
-      for (std::size_t c = 4 * k; c < 4 * k + 4; ++c) {
-        if (mean[c] != chunks[c]) {
-          throw std::invalid_argument("asgd: node " + std::to_string(node_) + " of " + std::to_string(nodes_) +
-                                      ": the nodes disagree on " + values[k].first + " (this node's is " +
-                                      std::to_string(values[k].second) +
-                                      "); every node must run the same problem size, settings and seed");
-        }
+    constexpr std::size_t chunks = 4;  // 16-bit pieces of a 64-bit value
+    const std::size_t slot = values.size() * chunks;
+    std::vector<float> all(slot * nodes_, 0.0f);
+    for (std::size_t k = 0; k < values.size(); ++k)
+      for (std::size_t c = 0; c < chunks; ++c)
+        all[node_ * slot + k * chunks + c] = static_cast<float>((values[k].second >> (16 * c)) & 0xffffu);
+    transport_.all_reduce_mean(all);
+    auto value_of = [&](std::size_t node, std::size_t k) {
+      std::uint64_t v = 0;
+      for (std::size_t c = 0; c < chunks; ++c) {
+        const double piece = std::round(static_cast<double>(all[node * slot + k * chunks + c]) * static_cast<double>(nodes_));
+        v |= static_cast<std::uint64_t>(piece) << (16 * c);
       }
+      return v;
+    };
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      std::size_t lo = 0, hi = 0;
+      for (std::size_t n = 1; n < nodes_; ++n) {
+        if (value_of(n, k) < value_of(lo, k)) lo = n;
+        if (value_of(n, k) > value_of(hi, k)) hi = n;
+      }
+      if (value_of(lo, k) == value_of(hi, k)) continue;
+      throw std::invalid_argument("asgd: node " + std::to_string(node_) + " of " + std::to_string(nodes_) +
+                                  ": the nodes disagree on " + values[k].first + ": node " + std::to_string(lo) +
+                                  " has " + std::to_string(value_of(lo, k)) + ", node " + std::to_string(hi) + " has " +
+                                  std::to_string(value_of(hi, k)) + " (this node " +
+                                  std::to_string(values[k].second) +
+                                  "); every node must run the same problem size, settings and seed");
     }
   }
 

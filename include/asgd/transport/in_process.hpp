@@ -99,6 +99,7 @@ class in_process {
     h.check_failed(node_, "all_reduce_mean");
     const std::uint64_t generation = h.reduce_generation;
     h.contributions[node_] = v;
+    h.joined[node_] = generation + 1;
     if (++h.arrived < h.nodes) {
       const auto deadline = std::chrono::steady_clock::now() + h.timeout();
       const bool done = h.changed.wait_until(lock, deadline, [&] {
@@ -106,7 +107,12 @@ class in_process {
       });
       if (h.reduce_generation != generation) return;
       h.check_failed(node_, "all_reduce_mean");
-      if (!done) h.fail(node_, "all_reduce_mean", "waited " + seconds(h.settings.timeout) + " for the other nodes");
+      if (!done) {
+        std::string missing;
+        for (std::size_t k = 0; k < h.nodes; ++k)
+          if (h.joined[k] != generation + 1) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+        h.fail(node_, "all_reduce_mean", "waited " + seconds(h.settings.timeout) + " for node(s) " + missing);
+      }
     }
     for (std::size_t k = 0; k < h.nodes; ++k) {
       if (h.contributions[k].size() != v.size()) {
@@ -210,13 +216,14 @@ class in_process {
   };
 
   struct hub {
-    hub(std::size_t n, const link& l) : nodes(n), settings(l), contributions(n), inbox(n) {}
+    hub(std::size_t n, const link& l) : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n) {}
     std::size_t nodes;
     link settings;
     std::mutex mutex;
     std::condition_variable changed;
     std::string failure;  // set once, by the first node that failed or gave up
     std::vector<std::span<float>> contributions;
+    std::vector<std::uint64_t> joined;  // node k's contribution is in when joined[k] == reduce_generation + 1
     std::size_t arrived = 0;
     std::uint64_t reduce_generation = 0;
     std::vector<std::deque<message>> inbox;

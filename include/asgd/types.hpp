@@ -70,6 +70,8 @@ struct store_config {
   std::size_t dimension = 0;  ///< model parameters
   std::size_t workers = 1;    ///< worker threads that will call read/apply
   std::size_t averagers = 0;  ///< averager threads that will call mix (0 or 1)
+  std::size_t readers = 0;    ///< other threads that call copy_to while workers run (Leashed keeps a
+                              ///< version for each, so it sizes its pool by them)
 };
 
 /// Counters a store keeps over its lifetime.

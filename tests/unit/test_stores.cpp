@@ -43,17 +43,21 @@ void single_worker_semantics(const Mode& mode) {
   CHECK(out == std::vector<float>{-1.0f, -3.0f, -7.0f, 3.0f});
   CHECK(store.version() == 2);
 
-  // Staleness counts the updates applied since the read.
+  // Staleness counts the updates applied since the read, and the stale update lands on the
+  // newest model: a store that wrote back its read snapshot plus the update would lose the
+  // three updates in between.
   if constexpr (!Mode::lockstep && Mode::max_workers > 1) {
     auto w2 = store.make_worker(0);
     auto old = store.read(w2);
     for (int k = 0; k < 3; ++k) {
       auto h = store.read(w);
-      const std::vector<float> g(4, 0.0f);
+      const std::vector<float> g(4, 1.0f);
       store.apply(w, h, {0, 4}, g, dir, asgd_test::constant_lr{1.0});
     }
-    const std::vector<float> g(4, 0.0f);
+    const std::vector<float> g(4, 0.5f);
     CHECK(store.apply(w2, old, {0, 4}, g, dir, asgd_test::constant_lr{1.0}).staleness == 3);
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{-4.5f, -6.5f, -10.5f, -0.5f});
     store.finish(w2);
   }
   store.finish(w);
@@ -132,6 +136,31 @@ TEST_SUITE("stores") {
     CHECK(out == std::vector<float>{-5, -3, -2});
     store.finish(a);
     store.finish(b);
+  }
+
+  TEST_CASE("leashed: a pool sized for its readers serves them; one too small says what to count") {
+    const std::vector<float> init{1, 2, 3};
+    auto hold_two_versions = [&](const asgd::store_config& config) {
+      asgd::consistency::leashed::store store(asgd::consistency::leashed{}, config, init);
+      auto w = store.make_worker(0), r1 = store.make_worker(0), r2 = store.make_worker(0);
+      auto step = [&] {
+        auto h = store.read(w);
+        store.apply(w, h, {0, 3}, std::vector<float>{1, 1, 1}, asgd_test::identity_direction{},
+                    asgd_test::constant_lr{1.0});
+      };
+      auto first = store.read(r1);  // two readers keep versions 0 and 1 while the worker goes on
+      step();
+      auto second = store.read(r2);
+      step();
+      step();
+      store.finish(w);
+      return store.version();
+    };
+    CHECK(hold_two_versions({.dimension = 3, .workers = 1, .readers = 2}) == 3);
+    CHECK_THROWS_WITH_AS(hold_two_versions({.dimension = 3, .workers = 1}),
+                         doctest::Contains("count the threads that call copy_to while workers run in "
+                                           "store_config::readers"),
+                         std::logic_error);
   }
 
   TEST_CASE("locked: the sparse view holds the lock until its update is applied") {

@@ -37,7 +37,8 @@ namespace asgd::inline v0::consistency {
 /// applies exactly one update to its predecessor (versions 0, 1, 2, ... with no gap, so the
 /// staleness is exact); lock-free (a failed CAS means another worker succeeded); at most
 /// 2 * workers + 1 model buffers exist at once (each worker pins at most one version and builds
-/// at most one; plus the published one; a node's averager counts as one more worker). An
+/// at most one; plus the published one; a node's averager counts as one more worker, and each
+/// of store_config's `readers`, threads that copy the model while workers run, adds one). An
 /// averaging round's mix is published like an update: a new version, by CAS, never dropped. Non-guarantees: dropped gradients (finite
 /// persistence) are lost, though their momentum has moved; every update costs a full model
 /// copy, so sparse problems lose their sparsity here.
@@ -100,7 +101,7 @@ class leashed::store {
   store(const leashed& mode, const store_config& config, std::span<const float> initial)
       : mode_(mode),
         dimension_(config.dimension),
-        chain_(2 * (config.workers + config.averagers) + 1, config.dimension,
+        chain_(2 * (config.workers + config.averagers) + 1 + config.readers, config.dimension,
                [&](float* first) { std::copy(initial.begin(), initial.end(), first); }),
         mixer_{config.averagers > 0 ? detail::float_buffer(config.dimension) : detail::float_buffer(), chain::no_slot} {}
 

@@ -159,9 +159,12 @@ class version_chain {
     if (!free_.pop(id)) {
       const std::size_t fresh = next_unused_.fetch_add(1, std::memory_order_relaxed);
       if (fresh >= capacity_) {
-        // Unreachable while each worker pins at most one version and builds at most one.
-        throw std::logic_error("asgd: a versioned store needs more than its " + std::to_string(capacity_) +
-                               " model versions (2 * (workers + averagers) + 1); this is a bug in asgd");
+        // Unreachable while the threads using the store are those it was sized for: each worker
+        // or averager pins at most one version and builds at most one, each reader pins one.
+        throw std::logic_error("asgd: a versioned store (Leashed-SGD) needs more than the " + std::to_string(capacity_) +
+                               " model versions it was built for (2 * (workers + averagers) + 1 + readers): more "
+                               "threads read or update it at once than its store_config counts; count the threads "
+                               "that call copy_to while workers run in store_config::readers");
       }
       id = static_cast<slot_id>(fresh);
       slots_[id].data = Buffer(dimension_);

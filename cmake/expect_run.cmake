@@ -1,8 +1,14 @@
 # Runs a command and checks its exit status and output, for command-line tests.
 #   cmake -DCOMMAND=<cmd|arg|arg...> -DSTATUS=<expected exit status> [-DOUTPUT=<regex>]
-#         [-DFILE=<path that must exist afterwards>] -P expect_run.cmake
-# Arguments are separated by | because CTest passes one string.
+#         [-DFILE=<path that must exist afterwards, removed before the run>]
+#         [-DJSON_RUNS=<runs the JSON report FILE must hold, each with steps and an accuracy>]
+#         -P expect_run.cmake
+# Arguments are separated by | because CTest passes one string. FILE is removed first, so an
+# output left by an earlier run cannot stand in for one this run failed to write.
 string(REPLACE "|" ";" COMMAND "${COMMAND}")
+if(DEFINED FILE)
+  file(REMOVE "${FILE}")
+endif()
 execute_process(COMMAND ${COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 set(log "${out}${err}")
 if(NOT "${rc}" STREQUAL "${STATUS}")
@@ -13,5 +19,24 @@ if(DEFINED OUTPUT AND NOT log MATCHES "${OUTPUT}")
 endif()
 if(DEFINED FILE AND NOT EXISTS "${FILE}")
   message(FATAL_ERROR "${FILE} was not written:\n${log}")
+endif()
+if(DEFINED JSON_RUNS)
+  file(READ "${FILE}" json)
+  string(JSON tool ERROR_VARIABLE bad GET "${json}" tool)
+  if(bad OR NOT tool STREQUAL "asgd-train")
+    message(FATAL_ERROR "${FILE} is not asgd-train's JSON report (${bad}):\n${json}")
+  endif()
+  string(JSON runs LENGTH "${json}" runs)
+  if(NOT runs EQUAL JSON_RUNS)
+    message(FATAL_ERROR "${FILE} holds ${runs} runs, expected ${JSON_RUNS}")
+  endif()
+  math(EXPR last "${runs} - 1")
+  foreach(i RANGE ${last})
+    string(JSON steps GET "${json}" runs ${i} steps)
+    string(JSON accuracy GET "${json}" runs ${i} final_evaluation accuracy)
+    if(steps LESS_EQUAL 0 OR accuracy LESS_EQUAL 0.2 OR accuracy GREATER 1)
+      message(FATAL_ERROR "${FILE}: run ${i} has ${steps} steps and accuracy ${accuracy}")
+    endif()
+  endforeach()
 endif()
 message(STATUS "${log}")

@@ -2,10 +2,10 @@
 # Sets up everything and runs asgd's tests. This is the README's test command; CI runs it.
 #
 #   scripts/test.sh            all of the below, in this order
-#   scripts/test.sh release    Release build (warnings are errors): every test except benchmarks
-#                              (unit, concurrency, mpi under mpirun, compile_fail, packaging, example, docs,
-#                              gpu: skipped without a device); nvcc compiles the CUDA headers (ASGD_NVCC
-#                              names another nvcc than /usr/local/cuda/bin/nvcc)
+#   scripts/test.sh release    Release build (warnings are errors): every test (unit, concurrency, faults,
+#                              mpi under mpirun, cli, compile_fail, packaging, example, docs, the
+#                              benchmarks' smoke runs; gpu: skipped without a device); nvcc compiles the
+#                              CUDA headers (ASGD_NVCC names another nvcc than /usr/local/cuda/bin/nvcc)
 #   scripts/test.sh tsan       ThreadSanitizer build: the concurrency tests, the stores, the trainer,
 #                              the transport, averaging nodes and the fault-injection matrix
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: the tests of
@@ -45,13 +45,13 @@ configure() {  # configure DIR ARGS...
 step() { printf '\n=== %s ===\n' "$*"; }
 
 run_release() {
-  step "Release build, all tests but benchmarks"
+  step "Release build, all tests (benchmarks as smoke runs)"
   # CUDA and NCCL (from the toolkit at /usr/local/cuda): the device headers and GPU tests compile
   # with nvcc (sm_80, sm_90); the gpu tests report "skipped" where no device is found (CI has none).
   configure build-release -DCMAKE_BUILD_TYPE=Release -DASGD_WERROR=ON -DASGD_ENABLE_CUDA=ON -DASGD_ENABLE_NCCL=ON \
     -DCMAKE_CUDA_COMPILER="${ASGD_NVCC:-/usr/local/cuda/bin/nvcc}"
   cmake --build build-release -j "$jobs"
-  (cd build-release && ctest -j "$jobs" --no-tests=error -LE bench)
+  (cd build-release && ctest -j "$jobs" --no-tests=error -LE '^bench$')
 }
 
 run_tsan() {

@@ -86,6 +86,7 @@ TEST_SUITE("core") {
       }
     }
     g.scale(0.5f);
+    for (std::size_t k = 0; k < g.size(); ++k) CHECK(g.values()[k] == doctest::Approx(0.5 * expect[g.indices()[k]]));
     g.keep_range(100, 200);
     for (auto i : g.indices()) CHECK((i >= 100 && i < 200));
     const auto kept = g.size();

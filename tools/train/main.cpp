@@ -314,6 +314,9 @@ int main(int argc, char** argv) {
   std::optional<asgd::transport::mpi::environment> mpi_env;
 #endif
   try {
+    // Outputs that cannot be written fail now, not after the run (exit 1, like missing data).
+    if (!o.json.empty()) asgd::detail::check_writable(o.json, "the report to");
+    if (!o.checkpoint.empty()) asgd::detail::check_writable(o.checkpoint, "checkpoints to");
     if (o.device == "cuda") {
 #if ASGD_TRAIN_WITH_MPI
       if (o.transport == "nccl") {  // a node per rank; the parser refused nccl in builds without it

@@ -66,6 +66,7 @@ asgd::schedule parse_schedule(const std::string& v) {
   if (parts.size() >= 2 && parts[0] == "multistep" && parts.size() <= 3) {
     std::vector<double> at;
     for (const auto& e : split(parts[1], ',')) at.push_back(real("--schedule", e, 0.0, 1e6));
+    if (at.empty()) bad("--schedule", v, "multistep needs at least one epoch, e.g. multistep:30,60");
     for (std::size_t i = 1; i < at.size(); ++i)
       if (at[i] <= at[i - 1]) bad("--schedule", v, "multistep epochs must increase");
     const double gamma = parts.size() == 3 ? real("--schedule", parts[2], 0.0, 1.0, true) : 0.1;
@@ -186,7 +187,8 @@ output and failure
   --help                          this text
 
 Progress goes to stderr, the summary to stdout. Exit status: 0 done, 1 failed (bad data,
-diverged training, unusable checkpoint, a lost node), 2 bad command line. With nodes, node
+diverged training, unusable checkpoint, an output that cannot be written, a lost node), 2 bad
+command line (an option, a value, or settings the trainer refuses). With nodes, node
 (rank) 0 prints the progress and the summary, and --json holds every node's report (under
 mpi, rank 0's).
 )";
@@ -208,9 +210,13 @@ options parse(int argc, const char* const* argv) {
       if (inline_value) bad(arg, value, "takes no value");
     };
     auto take = [&]() -> std::string {
-      if (inline_value) return value;
-      if (i + 1 >= argc) throw usage_error("asgd-train: " + arg + " needs a value (see --help)");
-      return argv[++i];
+      if (!inline_value) {
+        if (i + 1 >= argc) throw usage_error("asgd-train: " + arg + " needs a value (see --help)");
+        value = argv[++i];
+      }
+      // An empty value (--json '', --compare '') would silently do nothing.
+      if (value.empty()) throw usage_error("asgd-train: " + arg + " needs a value, not an empty one (see --help)");
+      return value;
     };
     if (arg == "--help" || arg == "-h") {
       flag();

@@ -10,6 +10,7 @@
 
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -126,9 +127,13 @@ inline idx_array parse_idx(std::span<const std::uint8_t> bytes, std::size_t expe
 inline idx_array read_idx(const std::filesystem::path& path, std::size_t expected_dims) {
   const std::string name = path.string();
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) detail::fail(name, "no such file");
+  const auto status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found) detail::fail(name, "no such file");
+  if (status.type() == std::filesystem::file_type::directory) detail::fail(name, "is a directory, not a file");
+  if (ec) detail::fail(name, "cannot read: " + ec.message());
+  if (status.type() != std::filesystem::file_type::regular) detail::fail(name, "is not a regular file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) detail::fail(name, "cannot open for reading");
+  if (!in) detail::fail(name, std::string("cannot open for reading: ") + std::strerror(errno));
   const std::vector<std::uint8_t> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) detail::fail(name, "read error");
   return parse_idx(gunzip_if_compressed(raw, name), expected_dims, name);

@@ -78,7 +78,8 @@ struct train_test {
 
 /// Reads {train,t10k}-{images-idx3,labels-idx1}-ubyte(.gz) from `dir`: Fashion-MNIST, or MNIST,
 /// which uses the same names and format. Plain files are taken when there is no .gz.
-/// @throws data_error naming the missing or faulty file
+/// @throws data_error naming the missing or faulty file, or both image files when the test
+///         images differ in shape from the training images
 inline train_test load_mnist_like(const std::filesystem::path& dir = fashion_mnist_dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
@@ -90,8 +91,16 @@ inline train_test load_mnist_like(const std::filesystem::path& dir = fashion_mni
     return std::filesystem::exists(gz, ec) || !std::filesystem::exists(dir / stem, ec) ? gz : dir / stem;
   };
   train_test d;
-  d.train = load_idx_images(file("train-images-idx3-ubyte"), file("train-labels-idx1-ubyte"));
-  d.test = load_idx_images(file("t10k-images-idx3-ubyte"), file("t10k-labels-idx1-ubyte"));
+  const auto train_images = file("train-images-idx3-ubyte");
+  const auto test_images = file("t10k-images-idx3-ubyte");
+  d.train = load_idx_images(train_images, file("train-labels-idx1-ubyte"));
+  d.test = load_idx_images(test_images, file("t10k-labels-idx1-ubyte"));
+  if (d.test.rows != d.train.rows || d.test.cols != d.train.cols) {
+    throw data_error("asgd: " + test_images.string() + " holds " + std::to_string(d.test.rows) + "x" +
+                     std::to_string(d.test.cols) + " images, " + train_images.string() + " " +
+                     std::to_string(d.train.rows) + "x" + std::to_string(d.train.cols) +
+                     ": the test set must have the training set's shape");
+  }
   return d;
 }
 

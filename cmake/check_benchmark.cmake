@@ -1,0 +1,30 @@
+# Runs a Google Benchmark binary and checks what it wrote, for the benchmark smoke tests: Google
+# Benchmark exits 0 even when a benchmark reports an error (SkipWithError) or the filter matches
+# nothing, so the exit status alone proves little.
+#   cmake -DCOMMAND=<cmd@@arg@@arg...> -DJSON=<the --benchmark_out file> -P check_benchmark.cmake
+# Arguments are separated by @@ because CTest passes one string (and filters hold |).
+string(REPLACE "@@" ";" COMMAND "${COMMAND}")
+file(REMOVE "${JSON}")
+execute_process(COMMAND ${COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message(STATUS "${out}${err}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the benchmark exited with status ${rc}")
+endif()
+if(NOT EXISTS "${JSON}")
+  message(FATAL_ERROR "the benchmark wrote no ${JSON}")
+endif()
+file(READ "${JSON}" json)
+string(JSON count ERROR_VARIABLE bad LENGTH "${json}" benchmarks)
+if(bad OR count EQUAL 0)
+  message(FATAL_ERROR "${JSON} holds no benchmark results (${bad}): the filter matched nothing?")
+endif()
+math(EXPR last "${count} - 1")
+foreach(i RANGE ${last})
+  string(JSON name GET "${json}" benchmarks ${i} name)
+  string(JSON failed ERROR_VARIABLE absent GET "${json}" benchmarks ${i} error_occurred)
+  if(NOT absent AND failed)
+    string(JSON why ERROR_VARIABLE none GET "${json}" benchmarks ${i} error_message)
+    message(FATAL_ERROR "benchmark ${name} reported an error: ${why}")
+  endif()
+endforeach()
+message(STATUS "${count} benchmark results, none with an error")

@@ -163,6 +163,21 @@ TEST_SUITE("mpi") {
     CHECK(r.steps == 3 * ((16000 + 16 * n - 1) / (16 * n)));  // each rank: its share, three times over
   }
 
+  TEST_CASE("ranks that disagree on their schedule all refuse before the first step, naming the extremes") {
+    // Seeds 4, 5, 6, ...: under 3 ranks the middle one's is the mean of the others', which a
+    // comparison with the mean let through.
+    using asgd::problems::least_squares;
+    const auto d = asgd::problems::make_least_squares(400, 8, 0.1, 1);
+    const std::size_t rank = static_cast<std::size_t>(world_rank()), n = static_cast<std::size_t>(world_size());
+    if (n < 2) return;
+    asgd::trainer<least_squares, c::hogwild, t::ring, mpi> node{
+        d.problem, {.threads = 1, .steps = 100, .batch = 4, .seed = 4 + rank}, mpi(mpi::options{.timeout = 30})};
+    const std::string expected = "the nodes disagree on settings.seed (it draws the random matchings): node 0 has 4, "
+                                 "node " + std::to_string(n - 1) + " has " + std::to_string(3 + n) + " (this node " +
+                                 std::to_string(4 + rank) + ")";
+    CHECK_THROWS_WITH_AS(node.run(), doctest::Contains(expected.c_str()), std::invalid_argument);
+  }
+
   TEST_CASE("a straggling rank slows its partners but the exchange completes") {
     mpi tr(mpi::options{.timeout = 30});
     const std::size_t rank = tr.node_id(), n = tr.node_count();

@@ -269,6 +269,8 @@ class trainer {
       detail::read_values(r, loss, limit, what);
       detail::read_values(r, count, limit, what);
       detail::read_values(r, time, limit, what);
+      // A checkpoint holds as many of each; one crafted with fewer of some must not leave add()
+      // indexing past the shorter vectors.
       const std::size_t n = std::max({loss.size(), count.size(), time.size()});
       loss.resize(n, 0.0);
       count.resize(n, 0);

@@ -190,27 +190,35 @@ TEST_SUITE("concurrency") {
   }
 
   TEST_CASE("hogwild may lose updates but never invents one" * doctest::timeout(600)) {
-    constexpr std::size_t dim = 4, per_thread = 20000;
+    // Every thread adds 1 to a shared block [0, 4) and to a block of its own, once a step.
+    constexpr std::size_t shared = 4, per_thread = 20000, dim = shared * (1 + many_threads);
     asgd::consistency::hogwild::store store(asgd::consistency::hogwild{}, {dim, many_threads},
                                             std::vector<float>(dim, 0.0f));
-    const std::vector<float> g(dim, -1.0f);
+    const std::vector<float> g(shared, -1.0f);
     run_threads(many_threads, [&](std::size_t t) {
       auto w = store.make_worker(t);
+      const asgd::param_range own{shared * (t + 1), shared * (t + 2)};
       for (std::size_t k = 0; k < per_thread; ++k) {
         auto h = store.read(w);
-        store.apply(w, h, {0, dim}, g, asgd_test::identity_direction{}, asgd_test::constant_lr{1.0});
+        store.apply(w, h, {0, shared}, g, asgd_test::identity_direction{}, asgd_test::constant_lr{1.0});
+        auto mine = store.read(w);
+        store.apply(w, mine, own, g, asgd_test::identity_direction{}, asgd_test::constant_lr{1.0});
       }
     });
     std::vector<float> out(dim);
     store.copy_to(out);
-    // An update is lost only when two read-modify-writes of one coordinate overlap, and at most
-    // two threads run at once here, so most survive (measured: over 99%); a store that wrote
-    // back stale snapshots would lose most of them.
-    for (float x : out) {
-      CHECK(x <= static_cast<float>(many_threads * per_thread));
-      CHECK(x >= 0.5f * static_cast<float>(many_threads * per_thread));
+    // Shared coordinates lose the updates that overlapping read-modify-writes clobber: how many
+    // depends on preemption (over 99% kept in Release, 30-80% under ASan with 16 threads on 2
+    // cores; HOGWILD! promises no fraction), so they are checked only for invented updates and
+    // for keeping at least one thread's worth...
+    for (std::size_t i = 0; i < shared; ++i) {
+      CHECK(out[i] <= static_cast<float>(many_threads * per_thread));
+      CHECK(out[i] >= static_cast<float>(per_thread));
     }
-    MESSAGE("hogwild kept " << out[0] << " of " << many_threads * per_thread << " unit updates");
+    // ...while nothing is lost without a conflict: each thread's own block holds every one of
+    // its updates, whatever the others did to the coordinates beside it (PASSM's premise).
+    for (std::size_t i = shared; i < dim; ++i) CHECK(out[i] == static_cast<float>(per_thread));
+    MESSAGE("hogwild kept " << out[0] << " of " << many_threads * per_thread << " unit updates on shared coordinates");
   }
 
   TEST_CASE_TEMPLATE("consistent modes never show a torn read" * doctest::timeout(600), Mode,

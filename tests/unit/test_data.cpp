@@ -60,6 +60,21 @@ std::vector<std::uint8_t> labels_bytes(std::vector<std::uint8_t> labels) {
 }  // namespace
 
 TEST_SUITE("data") {
+  TEST_CASE("gunzip sizes its output from the trailer, and grows it when the trailer understates it") {
+    std::vector<std::uint8_t> big(300000);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>((i * 2654435761u) >> 24);
+    const auto one = gzip(big);
+    CHECK(asgd::data::gunzip_if_compressed(one, "one") == big);
+    // Two gzip members: the trailer is the second's (10 bytes), so the output starts at 64 KiB
+    // and must grow to the first member's 300000 bytes, which is what is read (as before).
+    auto two = one;
+    const auto tail = gzip(std::vector<std::uint8_t>(10, 7));
+    two.insert(two.end(), tail.begin(), tail.end());
+    CHECK(asgd::data::gunzip_if_compressed(two, "two") == big);
+    CHECK_THROWS_WITH_AS(asgd::data::gunzip_if_compressed(one, "small", 100000),
+                         "asgd: small: decompresses to more than 100000 bytes", asgd::data::data_error);
+  }
+
   TEST_CASE("gzip'd and plain IDX files read the same") {
     temp_dir t;
     const auto raw = idx_bytes({3, 4, 5}, 60);

@@ -6,10 +6,12 @@
 /// dimensions), one big-endian 32-bit size per dimension, then the data in row-major order.
 /// Every fault is reported as a data_error naming the file and what is wrong with it.
 
+#include <asgd/detail/memory.hpp>
 #include <asgd/version.hpp>
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace asgd::inline v0::data {
@@ -48,30 +51,56 @@ namespace detail {
 
 }  // namespace detail
 
+/// True when `bytes` start with gzip's magic (1f 8b).
+inline bool is_gzip(std::span<const std::uint8_t> bytes) noexcept {
+  return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
+}
+
 /// The bytes of `compressed` gunzipped when they start with gzip's magic (1f 8b), else
-/// returned as they are. At most `limit` bytes are produced.
+/// returned as they are. At most `limit` bytes are produced. The output is sized once from the
+/// gzip trailer's length (and grown if the trailer understates it), inflated in place and
+/// backed by huge pages: no chunk copies, no page fault per 4 KiB of a 47 MB image file.
 /// @throws data_error naming `name` on a corrupt or truncated gzip stream, or past `limit`
 inline std::vector<std::uint8_t> gunzip_if_compressed(std::span<const std::uint8_t> bytes, const std::string& name,
                                                       std::size_t limit = std::size_t{1} << 31) {
-  if (bytes.size() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b) return {bytes.begin(), bytes.end()};
+  if (!is_gzip(bytes)) return {bytes.begin(), bytes.end()};
   z_stream z{};
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) detail::fail(name, "cannot initialise zlib");
+  // ISIZE, the last 4 bytes (little-endian): the uncompressed length modulo 2^32. A hint only,
+  // and no more than deflate's largest ratio (1032:1) allows, so a forged trailer cannot make
+  // a small input allocate gigabytes.
+  std::size_t expected = std::size_t{1} << 16;
+  if (bytes.size() >= 18) {
+    const std::uint8_t* t = bytes.data() + bytes.size() - 4;
+    const std::size_t isize = std::uint32_t{t[0]} | std::uint32_t{t[1]} << 8 | std::uint32_t{t[2]} << 16 |
+                              std::uint32_t{t[3]} << 24;
+    expected = std::max(expected, std::min(isize, 1032 * bytes.size()));
+  }
   std::vector<std::uint8_t> out;
-  std::uint8_t chunk[1 << 16];
+  asgd::detail::resize_on_huge_pages(out, std::min(expected, limit + 1));
   z.next_in = const_cast<Bytef*>(bytes.data());
   z.avail_in = static_cast<uInt>(bytes.size());
+  std::size_t done = 0;
   int rc = Z_OK;
   while (rc != Z_STREAM_END) {
-    z.next_out = chunk;
-    z.avail_out = sizeof chunk;
+    if (done == out.size()) {  // the trailer understated the length (or lied): grow
+      if (out.size() > limit) {
+        inflateEnd(&z);
+        detail::fail(name, "decompresses to more than " + std::to_string(limit) + " bytes");
+      }
+      asgd::detail::resize_on_huge_pages(out, std::min(2 * out.size(), limit + 1));
+    }
+    z.next_out = out.data() + done;
+    z.avail_out = static_cast<uInt>(std::min<std::size_t>(out.size() - done, std::numeric_limits<uInt>::max()));
+    const uInt offered = z.avail_out;
     rc = inflate(&z, Z_NO_FLUSH);
     if (rc != Z_OK && rc != Z_STREAM_END) {
       const std::string why = z.msg != nullptr ? z.msg : (rc == Z_BUF_ERROR ? "unexpected end of data" : "error");
       inflateEnd(&z);
       detail::fail(name, "corrupt gzip data (" + why + ")");
     }
-    out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
-    if (out.size() > limit) {
+    done += offered - z.avail_out;
+    if (done > limit) {
       inflateEnd(&z);
       detail::fail(name, "decompresses to more than " + std::to_string(limit) + " bytes");
     }
@@ -81,44 +110,64 @@ inline std::vector<std::uint8_t> gunzip_if_compressed(std::span<const std::uint8
     }
   }
   inflateEnd(&z);
+  out.resize(done);
   return out;
 }
+
+namespace detail {
+
+// Checks an IDX image of unsigned bytes with `expected_dims` dimensions: the header, then the
+// payload's length against it. Returns the dimensions and the header's length.
+inline std::pair<std::vector<std::uint32_t>, std::size_t> check_idx(std::span<const std::uint8_t> bytes,
+                                                                     std::size_t expected_dims,
+                                                                     const std::string& name) {
+  if (bytes.size() < 4) fail(name, "too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
+  char found[16], wanted[16];
+  std::snprintf(found, sizeof found, "%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3]);
+  std::snprintf(wanted, sizeof wanted, "0000%02x%02zx", idx_ubyte, expected_dims);
+  if (bytes[0] != 0 || bytes[1] != 0 || bytes[2] != idx_ubyte || bytes[3] != expected_dims) {
+    fail(name, std::string("wrong magic number 0x") + found + ", expected 0x" + wanted + " (unsigned bytes, " +
+                   std::to_string(expected_dims) + " dimensions)");
+  }
+  const std::size_t header = 4 + 4 * expected_dims;
+  if (bytes.size() < header) fail(name, "truncated header");
+  std::vector<std::uint32_t> dims;
+  std::size_t count = 1;
+  for (std::size_t d = 0; d < expected_dims; ++d) {
+    const std::uint8_t* p = bytes.data() + 4 + 4 * d;
+    const std::uint32_t n = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+    if (n == 0) fail(name, "dimension " + std::to_string(d) + " is 0");
+    if (count > (std::size_t{1} << 32) / n) fail(name, "the header's sizes exceed 4 GiB");
+    count *= n;
+    dims.push_back(n);
+  }
+  const std::size_t payload = bytes.size() - header;
+  if (payload < count) {
+    fail(name, "truncated payload: the header announces " + std::to_string(count) + " bytes, the file has " +
+                   std::to_string(payload));
+  }
+  if (payload > count) {
+    fail(name, std::to_string(payload - count) + " bytes after the " + std::to_string(count) + " the header announces");
+  }
+  return {std::move(dims), header};
+}
+
+}  // namespace detail
 
 /// Parses an uncompressed IDX image of unsigned bytes with `expected_dims` dimensions.
 /// @throws data_error naming `name`: wrong magic number (the bytes found and the expected
 ///         ones), a dimension of 0, a payload shorter or longer than the header says
 inline idx_array parse_idx(std::span<const std::uint8_t> bytes, std::size_t expected_dims, const std::string& name) {
-  if (bytes.size() < 4) detail::fail(name, "too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
-  char found[16], wanted[16];
-  std::snprintf(found, sizeof found, "%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3]);
-  std::snprintf(wanted, sizeof wanted, "0000%02x%02zx", idx_ubyte, expected_dims);
-  if (bytes[0] != 0 || bytes[1] != 0 || bytes[2] != idx_ubyte || bytes[3] != expected_dims) {
-    detail::fail(name, std::string("wrong magic number 0x") + found + ", expected 0x" + wanted + " (unsigned bytes, " +
-                           std::to_string(expected_dims) + " dimensions)");
-  }
-  const std::size_t header = 4 + 4 * expected_dims;
-  if (bytes.size() < header) detail::fail(name, "truncated header");
-  idx_array a;
-  std::size_t count = 1;
-  for (std::size_t d = 0; d < expected_dims; ++d) {
-    const std::uint8_t* p = bytes.data() + 4 + 4 * d;
-    const std::uint32_t n = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
-    if (n == 0) detail::fail(name, "dimension " + std::to_string(d) + " is 0");
-    if (count > (std::size_t{1} << 32) / n) detail::fail(name, "the header's sizes exceed 4 GiB");
-    count *= n;
-    a.dims.push_back(n);
-  }
-  const std::size_t payload = bytes.size() - header;
-  if (payload < count) {
-    detail::fail(name, "truncated payload: the header announces " + std::to_string(count) + " bytes, the file has " +
-                           std::to_string(payload));
-  }
-  if (payload > count) {
-    detail::fail(name, std::to_string(payload - count) + " bytes after the " + std::to_string(count) +
-                           " the header announces");
-  }
-  a.values.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
-  return a;
+  auto [dims, header] = detail::check_idx(bytes, expected_dims, name);
+  return {std::move(dims), {bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end()}};
+}
+
+/// The same, taking the bytes over: the payload stays in their buffer (the header is moved
+/// out of its way), so a large file is not copied into a fresh allocation.
+inline idx_array parse_idx(std::vector<std::uint8_t>&& bytes, std::size_t expected_dims, const std::string& name) {
+  auto [dims, header] = detail::check_idx(bytes, expected_dims, name);
+  bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(header));
+  return {std::move(dims), std::move(bytes)};
 }
 
 /// Reads and parses an IDX file, gzip-compressed or not.
@@ -134,9 +183,16 @@ inline idx_array read_idx(const std::filesystem::path& path, std::size_t expecte
   if (status.type() != std::filesystem::file_type::regular) detail::fail(name, "is not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) detail::fail(name, std::string("cannot open for reading: ") + std::strerror(errno));
-  const std::vector<std::uint8_t> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) detail::fail(name, "read error");
-  return parse_idx(gunzip_if_compressed(raw, name), expected_dims, name);
+  // One read of the whole file (its size as stat says; a file that changes meanwhile is
+  // caught by the length checks that follow).
+  std::vector<std::uint8_t> raw;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) detail::fail(name, "cannot read: " + ec.message());
+  asgd::detail::resize_on_huge_pages(raw, static_cast<std::size_t>(size));
+  in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
+  if (in.bad() || static_cast<std::size_t>(in.gcount()) != raw.size()) detail::fail(name, "read error");
+  if (is_gzip(raw)) return parse_idx(gunzip_if_compressed(raw, name), expected_dims, name);
+  return parse_idx(std::move(raw), expected_dims, name);
 }
 
 }  // namespace asgd::inline v0::data

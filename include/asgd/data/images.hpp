@@ -53,7 +53,9 @@ inline image_set make_image_set(const idx_array& images, const idx_array& labels
     }
   }
   s.labels = labels.values;
-  s.pixels.resize(images.values.size());
+  // 188 MB of floats for Fashion-MNIST's training set: on huge pages, touching them costs a
+  // memset instead of 12 us per 4 KiB page (0.56 s here).
+  asgd::detail::resize_on_huge_pages(s.pixels, images.values.size());
   for (std::size_t i = 0; i < images.values.size(); ++i) s.pixels[i] = static_cast<float>(images.values[i]) / 255.0f;
   return s;
 }

@@ -242,34 +242,22 @@ class trainer {
   };
 
   // Minibatch losses binned by step: per loss-curve interval, or per epoch. The bins grow as
-  // the worker reaches them, so memory follows the steps taken, not the steps planned. A bin's
-  // time is taken when the worker leaves it (enters another, pauses or stops), not at every
-  // step: reading the clock cost a third of the trainer's own time per step.
+  // the worker reaches them, so memory follows the steps taken, not the steps planned.
   struct loss_series {
-    static constexpr std::size_t none = ~std::size_t{0};
     std::vector<double> loss;
     std::vector<std::uint64_t> count;
-    std::vector<double> time;  // training seconds at the end of the worker's last minibatch in the bin
-    std::size_t open = none;   // the bin this worker's steps go to
+    std::vector<double> time;  // training seconds at the bin's last minibatch
 
     [[nodiscard]] std::size_t size() const noexcept { return loss.size(); }
-    // Before a step into `bin` (the caller checked that bin != open): the open bin ends `now`.
-    void enter(std::size_t bin, double now) {
-      close(now);
-      open = bin;
+    void add(std::size_t bin, float l, double now) {
       if (bin >= loss.size()) {  // amortised: std::vector grows geometrically
         loss.resize(bin + 1, 0.0);
         count.resize(bin + 1, 0);
         time.resize(bin + 1, 0.0);
       }
-    }
-    void add(float l) {
-      loss[open] += l;
-      ++count[open];
-    }
-    // At a pause or the end: the open bin's time is `now` (it stays open for the steps to come).
-    void close(double now) {
-      if (open != none) time[open] = now;
+      loss[bin] += l;
+      ++count[bin];
+      time[bin] = now;
     }
     // The first `bins` bins (those a checkpoint's step has reached).
     void save(byte_writer& w, std::size_t bins) const {
@@ -388,12 +376,6 @@ class trainer {
   void step(worker_context& c, std::uint64_t k, const plan& p, store_type& store, shared_state& sh);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
   void wake_averager(shared_state& sh) const;
-  // The worker's open loss bins end now (before a pause or the end of its work).
-  void close_bins(worker_context& c, const shared_state& sh) const {
-    const double now = training_seconds(sh);
-    c.stats.intervals.close(now);
-    c.stats.epochs.close(now);
-  }
   void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps);
   void average_in_background(const plan& p, store_type& store, shared_state& sh);
   void finish_averaging(const plan& p, store_type& store, shared_state& sh);
@@ -721,7 +703,6 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
         ++c.local;
       }
       if (sh.stop.load(std::memory_order_relaxed)) break;
-      close_bins(c, sh);
       if (end >= p.total_steps) {  // the run is over: every worker leaves here, none waits
         store.finish(c.part);
         return;
@@ -747,14 +728,6 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, con
   auto lr = [&](std::uint64_t tau) { return lr_now * settings_.staleness.factor(tau, p.workers); };
   const update_rule_type& rule = update_;
   auto dir = [&rule, &c](std::size_t i, float g, float x) { return rule.direction(c.update_state, i, g, x); };
-  worker_stats& st = c.stats;
-  const auto interval = static_cast<std::size_t>(k / p.log_every);
-  const auto epoch_bin = static_cast<std::size_t>(k / p.steps_per_epoch);
-  if (interval != st.intervals.open || epoch_bin != st.epochs.open) {
-    const double now = training_seconds(sh);
-    if (interval != st.intervals.open) st.intervals.enter(interval, now);
-    if (epoch_bin != st.epochs.open) st.epochs.enter(epoch_bin, now);
-  }
   const auto batch = c.sampler.next(settings_.batch);
   const param_range range = selector_.select(c.selection, {k, epoch, c.local});
   const auto full = param_range{0, p.dimension};
@@ -798,6 +771,8 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, con
     res = store.apply(c.part, h, range, std::span<const float>(g), dir, lr);
   }
 
+  worker_stats& st = c.stats;
+  const double now = training_seconds(sh);
   ++st.steps;
   if (res.applied) {
     ++st.applied;
@@ -806,8 +781,8 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, con
     ++st.dropped;
   }
   st.retries.add(res.retries);
-  st.intervals.add(loss);
-  st.epochs.add(loss);
+  st.intervals.add(static_cast<std::size_t>(k / p.log_every), loss, now);
+  st.epochs.add(static_cast<std::size_t>(k / p.steps_per_epoch), loss, now);
   if (p.averaging) {
     // Sequentially consistent with the averager's store of wake_at and load of done_steps:
     // either it sees this step, or this worker sees its wake_at and wakes it.

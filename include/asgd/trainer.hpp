@@ -47,6 +47,9 @@
 namespace asgd::inline v0 {
 
 namespace detail {
+// ceil(n / d) without the overflow of (n + d - 1) / d near 2^64.
+constexpr std::uint64_t ceil_div(std::uint64_t n, std::uint64_t d) noexcept { return n / d + (n % d != 0); }
+
 // Writes the first n entries of v (those a checkpoint's step has reached).
 template <class T>
 void write_values(byte_writer& w, const std::vector<T>& v, std::size_t n) {
@@ -451,7 +454,7 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   p.total_steps = settings_.steps > 0 ? settings_.steps : settings_.epochs * p.steps_per_epoch;
   // Lockstep modes take their steps in rounds of one step per worker.
   if constexpr (consistency_type::lockstep) p.total_steps = (p.total_steps + p.workers - 1) / p.workers * p.workers;
-  const auto bins = [](std::uint64_t steps, std::uint64_t per_bin) { return steps / per_bin + (steps % per_bin != 0); };
+  const auto bins = detail::ceil_div;
   p.epoch_bins = static_cast<std::size_t>(bins(p.total_steps, p.steps_per_epoch));
   detail::require(p.epoch_bins <= settings::max_bins, "settings", settings_.steps > 0 ? "steps" : "epochs",
                   settings_.steps > 0 ? settings_.steps : settings_.epochs,
@@ -972,8 +975,8 @@ void trainer<Problem, Policies...>::write_checkpoint(const plan& p, const store_
     w.f64(trained_seconds);
     w.floats(parameters_);
     // Statistics up to the checkpoint's step only, so a shorter or longer run can resume.
-    const auto intervals = static_cast<std::size_t>((step + p.log_every - 1) / p.log_every);
-    const auto epochs = static_cast<std::size_t>((step + p.steps_per_epoch - 1) / p.steps_per_epoch);
+    const auto intervals = static_cast<std::size_t>(detail::ceil_div(step, p.log_every));
+    const auto epochs = static_cast<std::size_t>(detail::ceil_div(step, p.steps_per_epoch));
     for (const auto& c : ctx) {
       update_.save(c.update_state, w);
       selector_.save(c.selection, w);

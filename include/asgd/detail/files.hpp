@@ -51,10 +51,10 @@ inline std::string host_name() {
 }
 
 /// Removes the temporary files that write_file_atomically left beside `path` in processes of
-/// this host that no longer exist (killed while writing); those of live processes and of other
-/// hosts stay. Best effort: a file that cannot be removed is left alone.
-inline void remove_orphaned_temporaries(const std::filesystem::path& path) {
-  const std::string prefix = path.filename().string() + ".tmp." + host_name() + ".";
+/// host `host` (this one) that no longer exist (killed while writing); those of live processes
+/// and of other hosts stay. Best effort: a file that cannot be removed is left alone.
+inline void remove_orphaned_temporaries(const std::filesystem::path& path, const std::string& host) {
+  const std::string prefix = path.filename().string() + ".tmp." + host + ".";
   std::error_code ec;
   for (std::filesystem::directory_iterator it(directory_of(path), ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
@@ -76,8 +76,9 @@ inline void remove_orphaned_temporaries(const std::filesystem::path& path) {
 /// std::runtime_error names the file and the failing call. Temporaries that killed processes of
 /// this host left beside `path` are removed first.
 inline void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
-  remove_orphaned_temporaries(path);
-  const std::filesystem::path tmp = path.string() + ".tmp." + host_name() + "." + std::to_string(::getpid());
+  const std::string host = host_name();
+  remove_orphaned_temporaries(path, host);
+  const std::filesystem::path tmp = path.string() + ".tmp." + host + "." + std::to_string(::getpid());
   auto fail = [&](const char* what) {
     const std::string reason = std::strerror(errno);
     std::error_code ignored;

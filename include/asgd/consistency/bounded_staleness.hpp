@@ -62,6 +62,9 @@ struct bounded_staleness {
 
     detail::view_handle read(worker& w) {
       wait_for_slowest(w.id);
+      // The whole copy is made after the wait: the read must see every update the clocks
+      // waited for, which the worker's own last update could not have read.
+      base_.refresh(w.inner);
       return base_.read(w.inner);
     }
     detail::reader_handle read_sparse(worker& w) {

@@ -19,9 +19,13 @@ namespace asgd::inline v0::detail {
 template <write_kind W>
 class shared_array_store {
  public:
-  /// A worker's private copy of the model, read for each dense gradient.
+  /// A worker's private copy of the model, read for each dense gradient. A racy update writes
+  /// its new values into the copy as well, so the next read copies only the coordinates that
+  /// update did not write.
   struct worker {
     float_buffer snapshot;
+    param_range current{0, 0};   // coordinates of `snapshot` the last update wrote
+    std::uint64_t version = 0;   // the model's version just after that update
   };
 
   template <class Mode>
@@ -32,12 +36,21 @@ class shared_array_store {
 
   worker make_worker(std::size_t /*id*/) const { return {float_buffer(model_.size())}; }
 
-  /// Copies the model coordinate by coordinate while others write it: the copy may mix
-  /// coordinates from different updates (an inconsistent read, as in HOGWILD!).
+  /// The model as this worker sees it: coordinates copied while others write them, so the view
+  /// may mix coordinates from different updates (an inconsistent read, as in HOGWILD!). Those
+  /// the worker's last update wrote were read then, block by block, and are not copied again:
+  /// HOGWILD!'s read of a coordinate is that update's read of it, one step's bookkeeping earlier.
   view_handle read(worker& w) noexcept {
-    const std::uint64_t v = version_.value.load(std::memory_order_relaxed);
-    racy_copy(model_.data(), w.snapshot.data(), model_.size());
-    return {w.snapshot.span(), v};
+    const param_range c = w.current;
+    if (c.empty()) {
+      w.version = version_.value.load(std::memory_order_relaxed);
+      racy_copy(model_.data(), w.snapshot.data(), model_.size());
+    } else {
+      racy_copy(model_.data(), w.snapshot.data(), c.begin);
+      racy_copy(model_.data() + c.end, w.snapshot.data() + c.end, model_.size() - c.end);
+    }
+    w.current = {0, 0};
+    return {w.snapshot.span(), w.version};
   }
 
   /// Sparse gradients read the shared model in place, one relaxed load per coordinate.
@@ -45,16 +58,28 @@ class shared_array_store {
     return {model_reader(model_.span()), version_.value.load(std::memory_order_relaxed)};
   }
 
+  /// The next read copies the whole model again (after a pause, or wherever the worker must see
+  /// every update made before this moment).
+  void refresh(worker& w) noexcept { w.current = {0, 0}; }
+  void pause(worker& w) noexcept { refresh(w); }
+
   template <class Dir, class Lr>
-  apply_result apply(worker& /*w*/, view_handle& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
+  apply_result apply(worker& w, view_handle& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
     const std::uint64_t tau = claim_version(h.version());
-    step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)));
+    if constexpr (W == write_kind::racy) {
+      step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)), w.snapshot.data());
+      w.current = r;
+      w.version = h.version() + tau + 1;
+    } else {
+      step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)));
+    }
     return {true, tau, 0};
   }
 
   template <class Dir, class Lr>
-  apply_result apply_sparse(worker& /*w*/, reader_handle& h, std::span<const std::uint32_t> idx,
+  apply_result apply_sparse(worker& w, reader_handle& h, std::span<const std::uint32_t> idx,
                             std::span<const float> g, Dir&& dir, Lr&& lr) {
+    w.current = {0, 0};  // the snapshot does not follow sparse writes
     const std::uint64_t tau = claim_version(h.version());
     step_sparse<W>(model_.data(), idx, g, dir, static_cast<float>(lr(tau)));
     return {true, tau, 0};
@@ -71,8 +96,8 @@ class shared_array_store {
   [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
  private:
-  // Staleness: updates that began between this worker's read and this update (a relaxed
-  // counter; no update is ordered by it).
+  // Staleness: updates that began between this worker's read and its update. The version is a
+  // relaxed counter; no update is ordered by it.
   std::uint64_t claim_version(std::uint64_t read_version) noexcept {
     return version_.value.fetch_add(1, std::memory_order_relaxed) - read_version;
   }

@@ -19,18 +19,19 @@ enum class write_kind {
   atomic,  // relaxed atomic add per coordinate: no update is lost
 };
 
-/// `x[i] <- x[i] - lr * dir(i, g[k], x[i])` for i = r.begin + k, k < r.size().
+/// `x[i] <- x[i] - lr * dir(i, g[k], x[i])` for i = r.begin + k, k < r.size(). A racy write
+/// also stores each new value into `also[i]` when `also` is not null.
 template <write_kind W, class Dir>
-void step_dense(float* x, param_range r, std::span<const float> g, Dir& dir, float lr) noexcept {
+void step_dense(float* x, param_range r, std::span<const float> g, Dir& dir, float lr,
+                float* also = nullptr) noexcept {
   const std::size_t n = r.size();
   float* xr = x + r.begin;
   if constexpr (W == write_kind::plain) {
     for (std::size_t k = 0; k < n; ++k) xr[k] -= lr * dir(r.begin + k, g[k], xr[k]);
   } else if constexpr (W == write_kind::racy) {
-    for (std::size_t k = 0; k < n; ++k) {
-      const float v = racy_load(xr[k]);
-      racy_store(xr[k], v - lr * dir(r.begin + k, g[k], v));
-    }
+    racy_update(
+        xr, n, [&](std::size_t k, float v) { return v - lr * dir(r.begin + k, g[k], v); },
+        also == nullptr ? nullptr : also + r.begin);
   } else {
     for (std::size_t k = 0; k < n; ++k) atomic_add(xr[k], -lr * dir(r.begin + k, g[k], racy_load(xr[k])));
   }

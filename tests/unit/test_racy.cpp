@@ -1,0 +1,120 @@
+// The racy loads and stores behind HOGWILD!: the vector path (x86-64 with AVX) must compute
+// exactly what the one-float-at-a-time path computes, at every alignment and length, and the
+// hogwild store's read must see what its worker's last update wrote plus everything else.
+
+#include "../support.hpp"
+
+#include <asgd/detail/racy.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+namespace {
+
+// Lengths around the vector path's edges: empty, shorter than a vector, a block and a bit.
+const std::size_t lengths[] = {0, 1, 3, 4, 5, 15, 16, 17, 63, 255, 256, 257, 511, 512, 700, 1029};
+
+std::vector<float> ramp(std::size_t n) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = 0.25f * static_cast<float>(i) - 7.0f;
+  return v;
+}
+
+}  // namespace
+
+TEST_SUITE("racy access") {
+  TEST_CASE("the vector path is what this build uses where it may") {
+    MESSAGE("16-byte vector racy access: " << (asgd::detail::racy_vector_access() ? "yes" : "no"));
+#if defined(ASGD_DETAIL_TSAN) || !defined(__x86_64__)
+    CHECK_FALSE(asgd::detail::racy_vector_access());
+#endif
+  }
+
+  TEST_CASE("racy_copy copies every float at every alignment and length") {
+    for (std::size_t offset = 0; offset < 4; ++offset) {
+      for (std::size_t n : lengths) {
+        const std::vector<float> src = ramp(n + offset);
+        std::vector<float> dst(n + 1, -1.0f);
+        asgd::detail::racy_copy(src.data() + offset, dst.data(), n);
+        for (std::size_t i = 0; i < n; ++i) REQUIRE(dst[i] == src[offset + i]);
+        CHECK(dst[n] == -1.0f);  // nothing written past the end
+      }
+    }
+  }
+
+  TEST_CASE("racy_update applies f to every float once, at its index, at every alignment and length") {
+    for (std::size_t offset = 0; offset < 4; ++offset) {
+      for (std::size_t n : lengths) {
+        for (bool with_copy : {false, true}) {
+          std::vector<float> x = ramp(n + offset + 1);
+          const std::vector<float> before = x;
+          std::vector<float> also(n + 1, -1.0f);
+          std::vector<int> calls(n, 0);
+          asgd::detail::racy_update(
+              x.data() + offset, n,
+              [&](std::size_t k, float v) {
+                ++calls[k];
+                return 2.0f * v + static_cast<float>(k);
+              },
+              with_copy ? also.data() : nullptr);
+          for (std::size_t k = 0; k < n; ++k) {
+            REQUIRE(calls[k] == 1);
+            const float want = 2.0f * before[offset + k] + static_cast<float>(k);
+            REQUIRE(x[offset + k] == want);
+            REQUIRE(also[k] == (with_copy ? want : -1.0f));
+          }
+          for (std::size_t i = 0; i < offset; ++i) CHECK(x[i] == before[i]);
+          CHECK(x[offset + n] == before[offset + n]);
+          CHECK(also[n] == -1.0f);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("hogwild: a read sees the worker's own last update and every other write") {
+    // Two workers on one store, one after the other: w's second read must hold w's update in
+    // the coordinates it wrote (from its update, not a copy) and v's update everywhere.
+    const std::size_t d = 600;
+    asgd::consistency::hogwild::store store(asgd::consistency::hogwild{}, {d, 2}, std::vector<float>(d, 1.0f));
+    auto w = store.make_worker(0);
+    auto v = store.make_worker(1);
+    asgd_test::identity_direction dir;
+    const std::vector<float> ones(d, 1.0f);
+
+    auto hw = store.read(w);
+    store.apply(w, hw, {100, 400}, std::span<const float>(ones).subspan(0, 300), dir, asgd_test::constant_lr{0.5});
+    auto hv = store.read(v);
+    CHECK(hv.values()[99] == 1.0f);
+    CHECK(hv.values()[100] == 0.5f);
+    CHECK(hv.values()[399] == 0.5f);
+    CHECK(hv.values()[400] == 1.0f);
+    store.apply(v, hv, {0, d}, ones, dir, asgd_test::constant_lr{0.25});
+
+    auto hw2 = store.read(w);
+    // Inside [100, 400) w's view is what its update wrote (0.5); v's later write there is seen
+    // at w's next update, as HOGWILD! allows. Outside, the copy sees v's write (0.75).
+    for (std::size_t i = 0; i < d; ++i) REQUIRE(hw2.values()[i] == ((i >= 100 && i < 400) ? 0.5f : 0.75f));
+    CHECK(hw2.version() == 1);  // w read version 0 and its update made it 1
+    // w's next update reads the shared model, so v's write inside [100, 400) is not lost.
+    store.apply(w, hw2, {0, d}, ones, dir, asgd_test::constant_lr{0.125});
+    std::vector<float> out(d);
+    store.copy_to(out);
+    for (std::size_t i = 0; i < d; ++i) {
+      const float want = (i >= 100 && i < 400) ? 0.125f : 0.625f;
+      REQUIRE(out[i] == want);
+    }
+
+    // After a pause (an averaging round may have rewritten the model) the read copies it all.
+    std::vector<float> delta(d, 1.0f);
+    store.mix(delta);
+    store.pause(w);
+    auto hw3 = store.read(w);
+    for (std::size_t i = 0; i < d; ++i) REQUIRE(hw3.values()[i] == out[i] + 1.0f);
+    CHECK(hw3.version() == store.version());
+    store.finish(w);
+    store.finish(v);
+  }
+}

@@ -113,7 +113,7 @@ struct report {
   std::optional<evaluation> final_evaluation;
 
   // Asynchrony.
-  metrics::histogram staleness{256};    ///< per applied update
+  metrics::histogram staleness{256};    ///< per applied update measured (every `used.staleness_every`-th)
   metrics::histogram cas_retries{256};  ///< failed publications per step (Leashed-SGD; else all 0)
   std::size_t peak_live_versions = 1;   ///< most model buffers alive at once (Leashed-SGD)
   std::size_t allocated_versions = 1;   ///< model buffers ever allocated (Leashed-SGD)
@@ -132,6 +132,7 @@ struct report {
     j.field("settings", s.str());
     j.field("threads", std::uint64_t{used.threads}).field("batch", std::uint64_t{used.batch});
     j.field("lr", used.lr).field("seed", used.seed);
+    j.field("staleness_every", std::uint64_t{used.staleness_every});
     j.field("wall_seconds", wall_seconds).field("pause_seconds", pause_seconds);
     j.field("steps", steps).field("samples", samples).field("resumed_at_step", resumed_at_step);
     j.field("samples_per_second", samples_per_second);

@@ -63,6 +63,10 @@ struct settings {
 
   schedule lr_schedule = {};                ///< lr multiplier over epochs
   staleness_scaling staleness = {};         ///< lr multiplier by staleness
+  /// Measure the staleness of every n-th update of each worker where measuring costs a shared
+  /// access per step (hogwild, atomic_add, bounded_staleness); other modes measure every update
+  /// for free. 0 = automatic: 1 when `staleness` scales the step by it, else 64.
+  std::size_t staleness_every = 0;
   sampling sample_order = sampling::shared;
 
   std::size_t log_every = 0;  ///< minibatches per loss-curve point; 0 = about 20 points per epoch
@@ -84,6 +88,11 @@ struct settings {
                     "must be at most 1000");
     lr_schedule.validate();
     staleness.validate();
+    detail::require(staleness_every <= 1000000, "settings", "staleness_every", staleness_every,
+                    "must be at most 1e6 (0 = automatic)");
+    detail::require(staleness_every <= 1 || staleness.type == staleness_scaling::kind::none, "settings",
+                    "staleness_every", staleness_every,
+                    "must be 0 or 1 when staleness scaling is on (the step of every update depends on its staleness)");
     averaging.validate();
   }
 
@@ -92,6 +101,7 @@ struct settings {
     return os << "{.threads = " << s.threads << ", .epochs = " << s.epochs << ", .steps = " << s.steps
               << ", .batch = " << s.batch << ", .lr = " << s.lr << ", .seed = " << s.seed
               << ", .lr_schedule = " << s.lr_schedule << ", .staleness = " << s.staleness
+              << ", .staleness_every = " << s.staleness_every
               << ", .sample_order = " << (s.sample_order == sampling::shared ? "shared" : "sharded")
               << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false")
               << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false")

@@ -215,6 +215,7 @@ class trainer {
     schedule lr_schedule;  // the settings' schedule with the run's length filled in
     bool epoch_pauses = false;
     std::uint64_t evaluate_every = 0;  // steps between evaluations within epochs (0: none)
+    std::uint64_t staleness_every = 1;  // settings.staleness_every resolved
     // Averaging between nodes.
     std::size_t node = 0;
     std::size_t nodes = 1;
@@ -324,6 +325,9 @@ class trainer {
     if (t.count > 0) t.loss /= static_cast<double>(t.count);
     return t;
   }
+
+  // The most steps a worker claims at once.
+  static constexpr std::uint64_t max_claim = 64;
 
   struct shared_state {
     alignas(detail::cache_line) std::atomic<std::uint64_t> next_step{0};
@@ -477,6 +481,9 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   if (settings_.evaluations_per_epoch > 0) {
     p.evaluate_every = std::max<std::uint64_t>(1, p.steps_per_epoch / settings_.evaluations_per_epoch);
   }
+  p.staleness_every = settings_.staleness_every > 0                              ? settings_.staleness_every
+                      : settings_.staleness.type != staleness_scaling::kind::none ? 1
+                                                                                  : 64;
   if (p.averaging) {
     const averaging_settings& a = settings_.averaging;
     if constexpr (averages) {
@@ -590,7 +597,7 @@ report trainer<Problem, Policies...>::run() {
     resume.emplace(open_checkpoint(resume_bytes, resume_file_.string()), resume_file_.string());
     read_checkpoint_header(*resume, p, sh, initial);
   }
-  store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u},
+  store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every},
                    std::span<const float>(initial));
 
   // Every worker's private part is made here, so an allocation failure throws before any
@@ -697,13 +704,23 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
   try {
     for (;;) {
       const std::uint64_t end = sh.segment_end;  // set in the last pause, before this worker was released
+      // Free-running modes claim steps in chunks, so that workers rarely write the shared
+      // counter (each claim hands its cache line to another core). A chunk is at most 1/16 of a
+      // worker's share of what is left, so the workers still reach the segment's end together.
+      std::uint64_t k = 0, claimed_end = 0;
       for (;;) {
-        const std::uint64_t k = consistency_type::lockstep
-                                    ? c.local * p.workers + c.id
-                                    : sh.next_step.fetch_add(1, std::memory_order_relaxed);
+        if constexpr (consistency_type::lockstep) {
+          k = c.local * p.workers + c.id;
+        } else if (k >= claimed_end) {
+          const std::uint64_t left = end > claimed_end ? end - claimed_end : 0;
+          const std::uint64_t chunk = std::clamp<std::uint64_t>(left / (16 * p.workers), 1, max_claim);
+          k = sh.next_step.fetch_add(chunk, std::memory_order_relaxed);
+          claimed_end = k + chunk;
+        }
         if (k >= end || sh.stop.load(std::memory_order_relaxed)) break;
         step(c, k, p, store, sh);
         ++c.local;
+        ++k;
       }
       if (sh.stop.load(std::memory_order_relaxed)) break;
       if (end >= p.total_steps) {  // the run is over: every worker leaves here, none waits
@@ -779,7 +796,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, con
   ++st.steps;
   if (res.applied) {
     ++st.applied;
-    st.staleness.add(res.staleness);
+    if (res.staleness_measured) st.staleness.add(res.staleness);
   } else {
     ++st.dropped;
   }
@@ -1044,6 +1061,7 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
   r.update_rule = detail::describe(update_);
   r.selector = detail::describe(selector_);
   r.used = settings_;
+  r.used.staleness_every = p.staleness_every;
   r.wall_seconds = seconds;
   r.pause_seconds = sh.paused;
   r.resumed_at_step = sh.started_at;

@@ -63,6 +63,7 @@ struct apply_result {
   bool applied = true;          ///< false when the update was dropped (Leashed persistence bound)
   std::uint64_t staleness = 0;  ///< updates published between the read and this update
   std::uint32_t retries = 0;    ///< failed publication attempts (Leashed CAS failures)
+  bool staleness_measured = true;  ///< false: `staleness` was not measured for this update (sampling)
 };
 
 /// How a store is sized when the trainer builds it.
@@ -72,6 +73,9 @@ struct store_config {
   std::size_t averagers = 0;  ///< averager threads that will call mix (0 or 1)
   std::size_t readers = 0;    ///< other threads that call copy_to while workers run (Leashed keeps a
                               ///< version for each, so it sizes its pool by them)
+  /// Stores that pay a shared access to measure staleness measure it on every n-th update of
+  /// each worker only (1: every update, as a learning rate that depends on it requires).
+  std::uint64_t staleness_every = 1;
 };
 
 /// Counters a store keeps over its lifetime.

@@ -72,6 +72,8 @@ TEST_SUITE("trainer") {
     fails({.lr = std::nanf("")}, "settings.lr = nan");
     fails({.lr_schedule = asgd::schedule::multistep({2.0, 1.0})}, "milestones must increase");
     fails({.staleness = {.type = asgd::staleness_scaling::kind::fleet, .beta = -1}}, "staleness_scaling.beta = -1");
+    fails({.staleness = {.type = asgd::staleness_scaling::kind::inverse}, .staleness_every = 8},
+          "settings.staleness_every = 8: must be 0 or 1 when staleness scaling is on");
 
     asgd::trainer<ls, asgd::consistency::sequential> seq{small_problem(), {.threads = 2}};
     CHECK_THROWS_WITH_AS(seq.run(), doctest::Contains("consistency::sequential{} runs at most 1 worker thread"),
@@ -132,6 +134,32 @@ TEST_SUITE("trainer") {
       CHECK_MESSAGE(json.find(key) != std::string::npos, key);
     }
     CHECK(std::count(json.begin(), json.end(), '{') == std::count(json.begin(), json.end(), '}'));
+  }
+
+  TEST_CASE("staleness is measured on every n-th update of each worker where it costs a shared access") {
+    using hog = asgd::consistency::hogwild;
+    // One worker: updates 1, 65, 129, ... are measured (ceil(300 / 64) = 5), each with staleness 0.
+    asgd::trainer<ls, hog> one{small_problem(), {.steps = 300, .batch = 4}};
+    auto r = one.run();
+    CHECK(r.used.staleness_every == 64);
+    CHECK(r.staleness.total() == 5);
+    CHECK(r.staleness.max() == 0);
+    CHECK(r.model_version == 300);
+    CHECK(r.to_json().find("\"staleness_every\": 64") != std::string::npos);
+    // Every update, when asked or when the learning rate depends on it; three workers' counts
+    // still add up to the steps.
+    asgd::trainer<ls, hog> all{small_problem(), {.threads = 3, .steps = 300, .batch = 4, .staleness_every = 1}};
+    r = all.run();
+    CHECK(r.staleness.total() == 300);
+    CHECK(r.model_version == 300);
+    asgd::trainer<ls, hog> scaled{small_problem(), {.threads = 3, .steps = 300, .batch = 4,
+                                                    .staleness = {.type = asgd::staleness_scaling::kind::inverse}}};
+    r = scaled.run();
+    CHECK(r.used.staleness_every == 1);
+    CHECK(r.staleness.total() == 300);
+    // Modes that measure for free measure every update whatever the setting.
+    asgd::trainer<ls, asgd::consistency::locked> locked{small_problem(), {.threads = 2, .steps = 300, .batch = 4}};
+    CHECK(locked.run().staleness.total() == 300);
   }
 
   TEST_CASE("steps overrides epochs; lockstep modes round up to whole rounds") {

@@ -12,7 +12,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <stdexcept>
+#include <string>
 
 namespace asgd::inline v0::detail {
 
@@ -24,17 +27,28 @@ class shared_array_store {
   /// update did not write.
   struct worker {
     float_buffer snapshot;
-    param_range current{0, 0};   // coordinates of `snapshot` the last update wrote
-    std::uint64_t version = 0;   // the model's version just after that update
+    std::size_t id = 0;
+    param_range current{0, 0};  // coordinates of `snapshot` the last update wrote
+    std::uint64_t version = 0;  // the model's version when the snapshot was read (if measured)
+    std::uint64_t updates = 0;  // this worker's updates (its counter's value)
   };
 
   template <class Mode>
   shared_array_store(const Mode& /*mode*/, const store_config& config, std::span<const float> initial)
-      : model_(config.dimension) {
+      : model_(config.dimension),
+        workers_(config.workers),
+        staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
+        applied_(std::make_unique<counter[]>(config.workers)) {
     std::copy(initial.begin(), initial.end(), model_.data());
   }
 
-  worker make_worker(std::size_t /*id*/) const { return {float_buffer(model_.size())}; }
+  worker make_worker(std::size_t id) const {
+    if (id >= workers_) {
+      throw std::out_of_range("asgd: worker id " + std::to_string(id) + " of a store made for " +
+                              std::to_string(workers_) + " workers");
+    }
+    return {float_buffer(model_.size()), id};
+  }
 
   /// The model as this worker sees it: coordinates copied while others write them, so the view
   /// may mix coordinates from different updates (an inconsistent read, as in HOGWILD!). Those
@@ -43,7 +57,7 @@ class shared_array_store {
   view_handle read(worker& w) noexcept {
     const param_range c = w.current;
     if (c.empty()) {
-      w.version = version_.value.load(std::memory_order_relaxed);
+      w.version = measures(w) ? version() : 0;
       racy_copy(model_.data(), w.snapshot.data(), model_.size());
     } else {
       racy_copy(model_.data(), w.snapshot.data(), c.begin);
@@ -54,8 +68,8 @@ class shared_array_store {
   }
 
   /// Sparse gradients read the shared model in place, one relaxed load per coordinate.
-  reader_handle read_sparse(worker& /*w*/) noexcept {
-    return {model_reader(model_.span()), version_.value.load(std::memory_order_relaxed)};
+  reader_handle read_sparse(worker& w) noexcept {
+    return {model_reader(model_.span()), measures(w) ? version() : 0};
   }
 
   /// The next read copies the whole model again (after a pause, or wherever the worker must see
@@ -65,24 +79,29 @@ class shared_array_store {
 
   template <class Dir, class Lr>
   apply_result apply(worker& w, view_handle& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
-    const std::uint64_t tau = claim_version(h.version());
+    const bool measured = measures(w);
+    const std::uint64_t tau = measured ? staleness(h.version()) : 0;
     if constexpr (W == write_kind::racy) {
       step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)), w.snapshot.data());
       w.current = r;
-      w.version = h.version() + tau + 1;
     } else {
       step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)));
     }
-    return {true, tau, 0};
+    count_update(w);
+    // The next step's read of these coordinates is this update's: its version is now's.
+    if constexpr (W == write_kind::racy) w.version = measures(w) ? version() : 0;
+    return {true, tau, 0, measured};
   }
 
   template <class Dir, class Lr>
   apply_result apply_sparse(worker& w, reader_handle& h, std::span<const std::uint32_t> idx,
                             std::span<const float> g, Dir&& dir, Lr&& lr) {
     w.current = {0, 0};  // the snapshot does not follow sparse writes
-    const std::uint64_t tau = claim_version(h.version());
+    const bool measured = measures(w);
+    const std::uint64_t tau = measured ? staleness(h.version()) : 0;
     step_sparse<W>(model_.data(), idx, g, dir, static_cast<float>(lr(tau)));
-    return {true, tau, 0};
+    count_update(w);
+    return {true, tau, 0, measured};
   }
 
   void finish(worker& /*w*/) noexcept {}
@@ -92,18 +111,37 @@ class shared_array_store {
   void mix(std::span<const float> delta) noexcept { add_dense<W>(model_.data(), delta); }
 
   void copy_to(std::span<float> out) const noexcept { racy_copy(model_.data(), out.data(), model_.size()); }
-  [[nodiscard]] std::uint64_t version() const noexcept { return version_.value.load(std::memory_order_relaxed); }
+  /// Updates applied so far, summed over the workers' counters.
+  [[nodiscard]] std::uint64_t version() const noexcept {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < workers_; ++i) v += applied_[i].value.load(std::memory_order_relaxed);
+    return v;
+  }
   [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
  private:
-  // Staleness: updates that began between this worker's read and its update. The version is a
-  // relaxed counter; no update is ordered by it.
-  std::uint64_t claim_version(std::uint64_t read_version) noexcept {
-    return version_.value.fetch_add(1, std::memory_order_relaxed) - read_version;
+  using counter = padded<std::atomic<std::uint64_t>>;
+
+  // Staleness: updates applied between this worker's read and its update. Each worker counts
+  // its updates on its own cache line, so a step writes no line another worker writes; reading
+  // the others' counters does cost a cache miss per counter, so it is done only on the updates
+  // that measure their staleness (every staleness_every-th of each worker; every one when the
+  // learning rate depends on it). Counters are relaxed: no update is ordered by them.
+  [[nodiscard]] bool measures(const worker& w) const noexcept { return w.updates % staleness_every_ == 0; }
+  [[nodiscard]] std::uint64_t staleness(std::uint64_t read_version) const noexcept {
+    const std::uint64_t now = version();
+    return now > read_version ? now - read_version : 0;
+  }
+  void count_update(worker& w) noexcept {
+    counter& c = applied_[w.id];
+    w.updates = c.value.load(std::memory_order_relaxed) + 1;
+    c.value.store(w.updates, std::memory_order_relaxed);
   }
 
   float_buffer model_;
-  padded<std::atomic<std::uint64_t>> version_{};
+  std::size_t workers_;
+  std::uint64_t staleness_every_;
+  std::unique_ptr<counter[]> applied_;
 };
 
 }  // namespace asgd::inline v0::detail

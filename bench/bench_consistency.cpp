@@ -128,9 +128,11 @@ void bm_update(benchmark::State& state) {
 
 // ---- the headline pair: HOGWILD!'s dense update against a copy, interleaved ----------------
 // Each iteration times, back to back on the thread's slice (d / threads floats): a copy, the
-// hogwild update, and the plain vectorised SGD kernel x -= lr * g on other arrays (MACHINE.md's
-// "SGD kernel", the bound of any update). Per-iteration ratios are immune to the slow drift of
-// this VM; the counters give their median, minimum and maximum.
+// hogwild read (which copies only what the worker's last update did not write: the other
+// threads' slices) and update, and the plain vectorised SGD kernel x -= lr * g on other arrays
+// (the bound of any update). Per-iteration ratios are immune to the slow drift of this VM; the
+// counters give their median, minimum and maximum. d = 101,770 is the MLP's model (in cache),
+// d = 1e7 a model in DRAM.
 struct paired_fixture {
   static inline std::vector<float> a, b, x, g;
   static inline std::unique_ptr<asgd::consistency::hogwild::store> store;
@@ -162,15 +164,18 @@ void bm_paired(benchmark::State& state) {
   const std::size_t lo = t * d / n, hi = (t + 1) * d / n;
   auto& store = *paired_fixture::store;
   auto w = store.make_worker(t);
-  auto h = store.read(w);
   const std::vector<float> g(hi - lo, 1e-6f);
-  std::vector<double> ratios, kernel_ratios;
-  double copy_s = 0, update_s = 0, kernel_s = 0;
+  std::vector<double> ratios, kernel_ratios, step_ratios;
+  double copy_s = 0, update_s = 0, kernel_s = 0, read_s = 0;
   float* kx = paired_fixture::x.data();
   const float* kg = paired_fixture::g.data();
   for (auto _ : state) {
     const auto t0 = clock::now();
     std::memcpy(paired_fixture::a.data() + lo, paired_fixture::b.data() + lo, (hi - lo) * sizeof(float));
+    benchmark::ClobberMemory();
+    const auto tr = clock::now();
+    // The step's read: after this worker's own update only what it did not write is copied.
+    auto h = store.read(w);
     benchmark::ClobberMemory();
     const auto t1 = clock::now();
     store.apply(w, h, {lo, hi}, g, plain_direction{}, fixed_lr{});
@@ -179,16 +184,19 @@ void bm_paired(benchmark::State& state) {
     for (std::size_t i = lo; i < hi; ++i) kx[i] -= 1e-3f * kg[i];
     benchmark::ClobberMemory();
     const auto t3 = clock::now();
-    const double c = std::chrono::duration<double>(t1 - t0).count(), u = std::chrono::duration<double>(t2 - t1).count(),
-                 k = std::chrono::duration<double>(t3 - t2).count();
+    const double c = std::chrono::duration<double>(tr - t0).count(), u = std::chrono::duration<double>(t2 - t1).count(),
+                 k = std::chrono::duration<double>(t3 - t2).count(), rd = std::chrono::duration<double>(t1 - tr).count();
     copy_s += c;
     update_s += u;
     kernel_s += k;
+    read_s += rd;
     ratios.push_back((12.0 / u) / (8.0 / c));
     kernel_ratios.push_back(k / u);
+    step_ratios.push_back(k / (u + rd));
   }
   std::sort(ratios.begin(), ratios.end());
   std::sort(kernel_ratios.begin(), kernel_ratios.end());
+  std::sort(step_ratios.begin(), step_ratios.end());
   const double bytes = static_cast<double>(hi - lo) * static_cast<double>(state.iterations());
   using counter = benchmark::Counter;
   state.counters["copy GB/s"] = counter(8.0 * bytes / 1e9 / copy_s * static_cast<double>(n), counter::kAvgThreads);
@@ -200,6 +208,10 @@ void bm_paired(benchmark::State& state) {
   state.counters["of kernel median"] = counter(kernel_ratios[kernel_ratios.size() / 2], counter::kAvgThreads);
   state.counters["of kernel min"] = counter(kernel_ratios.front(), counter::kAvgThreads);
   state.counters["of kernel max"] = counter(kernel_ratios.back(), counter::kAvgThreads);
+  state.counters["step of kernel median"] = counter(step_ratios[step_ratios.size() / 2], counter::kAvgThreads);
+  state.counters["step of kernel min"] = counter(step_ratios.front(), counter::kAvgThreads);
+  state.counters["step of kernel max"] = counter(step_ratios.back(), counter::kAvgThreads);
+  state.counters["read us"] = counter(1e6 * read_s / static_cast<double>(state.iterations()), counter::kAvgThreads);
   state.counters["pairs"] = counter(static_cast<double>(ratios.size()));
 }
 
@@ -222,14 +234,16 @@ void register_mode(const char* mode, std::int64_t d, int threads) {
 
 const bool registered = [] {
   namespace c = asgd::consistency;
-  for (int t : {1, 2}) {
-    benchmark::RegisterBenchmark("paired/hogwild_update_vs_copy", bm_paired)
-        ->Arg(10000000)
-        ->Threads(t)
-        ->UseRealTime()
-        ->MinTime(2.0)
-        ->Setup(paired_fixture::setup)
-        ->Teardown(paired_fixture::teardown);
+  for (std::int64_t d : {101770, 10000000}) {
+    for (int t : {1, 2}) {
+      benchmark::RegisterBenchmark("paired/hogwild_update_vs_copy", bm_paired)
+          ->Arg(d)
+          ->Threads(t)
+          ->UseRealTime()
+          ->MinTime(2.0)
+          ->Setup(paired_fixture::setup)
+          ->Teardown(paired_fixture::teardown);
+    }
   }
   for (std::int64_t d : sizes) {
     for (int t : thread_counts) {
@@ -262,16 +276,22 @@ const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
     return c == it->second.end() ? 0.0 : c->second;
   };
   const char* modes[] = {"sequential", "synchronous", "locked", "hogwild", "atomic_add", "leashed", "bounded_staleness"};
+  for (const char* d : {"101770", "10000000"}) {
   for (int t : {1, 2}) {
-    const std::string name = "paired/hogwild_update_vs_copy/10000000/min_time:2.000/real_time/threads:" + std::to_string(t);
+    const std::string name = std::string("paired/hogwild_update_vs_copy/") + d +
+                             "/min_time:2.000/real_time/threads:" + std::to_string(t);
     if (r.results.count(name) == 0) continue;
-    std::printf("\nheadline, d = 1e7, %d thread(s), %g interleaved iterations:\n", t, get(name, "pairs"));
+    std::printf("\nheadline, d = %s, %d thread(s), %g interleaved iterations:\n", d, t, get(name, "pairs"));
     std::printf("  hogwild update %.2f GB/s (12 B/element), copy %.2f GB/s (8 B/element), plain SGD kernel %.2f GB/s\n",
                 get(name, "update GB/s"), get(name, "copy GB/s"), get(name, "kernel GB/s"));
     std::printf("  update / copy:   median %.3f (min %.3f, max %.3f)\n", get(name, "ratio median"),
                 get(name, "ratio min"), get(name, "ratio max"));
     std::printf("  update / kernel: median %.3f (min %.3f, max %.3f)\n", get(name, "of kernel median"),
                 get(name, "of kernel min"), get(name, "of kernel max"));
+    std::printf("  read + update / kernel: median %.3f (min %.3f, max %.3f); read %.1f us\n",
+                get(name, "step of kernel median"), get(name, "step of kernel min"), get(name, "step of kernel max"),
+                get(name, "read us"));
+  }
   }
   std::printf("\nratio = update GB/s (12 B per updated coordinate) / copy GB/s (STREAM, 8 B per element), same d and threads\n");
   std::printf("%-12s %9s %8s %10s | %-18s %14s %9s %7s\n", "kind", "d", "threads", "copy GB/s", "mode", "updates/s",

@@ -10,10 +10,13 @@
 #include <asgd/detail/json.hpp>
 
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace asgd_train {
@@ -69,6 +72,21 @@ void print_progress(const std::string& mode, bool compare, const asgd::epoch_pro
                e.seconds, e.eta_seconds);
 }
 
+// Training seconds until the first evaluation at `percent` test accuracy or more, if one was.
+std::optional<double> time_to_accuracy(const asgd::report& r, double percent) {
+  for (const auto& e : r.evaluations) {
+    if (100.0 * e.eval.accuracy >= percent) return e.seconds;
+  }
+  return std::nullopt;
+}
+
+std::string seconds_or_dash(std::optional<double> s) {
+  if (!s) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", *s);
+  return buf;
+}
+
 void print_summary(const asgd::problems::network& net, const options& o, const asgd::report& r) {
   std::printf("%s: %s, %zu thread(s), %s, %s steps\n", r.problem.c_str(), r.consistency.c_str(), r.used.threads,
               r.update_rule.c_str(), r.selector.c_str());
@@ -89,7 +107,14 @@ void print_summary(const asgd::problems::network& net, const options& o, const a
   std::printf("  updates %llu applied, %llu dropped; staleness mean %.2f, max %llu; peak model versions %zu\n",
               static_cast<unsigned long long>(r.updates_applied), static_cast<unsigned long long>(r.updates_dropped),
               r.staleness.mean(), static_cast<unsigned long long>(r.staleness.max()), r.peak_live_versions);
-  (void)o;
+  if (o.target_accuracy > 0.0) {
+    const auto t = time_to_accuracy(r, o.target_accuracy);
+    if (t) {
+      std::printf("  %.2f%% test accuracy after %.2f s of training\n", o.target_accuracy, *t);
+    } else {
+      std::printf("  %.2f%% test accuracy not reached (%zu evaluations)\n", o.target_accuracy, r.evaluations.size());
+    }
+  }
 }
 
 // The averaging part of a node run: one line for the setup, one per node this process saw.
@@ -109,17 +134,36 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
   if (reports.size() < n0.nodes) std::printf("  (the other ranks printed nothing; every rank ran the same schedule)\n");
 }
 
-void print_table(const std::vector<std::pair<std::string, asgd::report>>& runs) {
-  std::printf("\n%-18s %7s %9s %10s %9s %9s %9s %8s %8s\n", "mode", "threads", "time [s]", "samples/s", "test acc",
-              "test loss", "stale", "dropped", "versions");
+// The --compare table. `sequential` and `calibration` are the reference rates (0: not run): the
+// speed-up columns divide by them.
+void print_table(const std::vector<std::pair<std::string, asgd::report>>& runs, const options& o, double sequential,
+                 double calibration) {
+  char target[32];
+  std::snprintf(target, sizeof target, "to %g%% [s]", o.target_accuracy);
+  std::printf("\n%-18s %7s %9s %10s %6s %7s %9s %9s %9s %8s %8s", "mode", "threads", "time [s]", "samples/s", "x seq",
+              "x calib", "test acc", "test loss", "stale", "dropped", "versions");
+  if (o.target_accuracy > 0.0) std::printf(" %12s", target);
+  std::printf("\n");
+  auto ratio = [](double a, double b) {
+    char buf[16];
+    if (b <= 0.0) return std::string("-");
+    std::snprintf(buf, sizeof buf, "%.2f", a / b);
+    return std::string(buf);
+  };
   for (const auto& [mode, r] : runs) {
-    std::printf("%-18s %7zu %9.2f %10s %8.2f%% %9.4f %9.2f %8llu %8zu\n", mode.c_str(), r.used.threads,
+    std::printf("%-18s %7zu %9.2f %10s %6s %7s %8.2f%% %9.4f %9.2f %8llu %8zu", mode.c_str(), r.used.threads,
                 r.wall_seconds - r.pause_seconds, thousands(r.samples_per_second).c_str(),
+                ratio(r.samples_per_second, sequential).c_str(), ratio(r.samples_per_second, calibration).c_str(),
                 r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0,
                 r.final_evaluation ? r.final_evaluation->loss : 0.0, r.staleness.mean(),
                 static_cast<unsigned long long>(r.updates_dropped), r.peak_live_versions);
+    if (o.target_accuracy > 0.0) std::printf(" %12s", seconds_or_dash(time_to_accuracy(r, o.target_accuracy)).c_str());
+    std::printf("\n");
   }
-  std::printf("(time excludes the per-epoch evaluations)\n");
+  std::printf("(time excludes the evaluations; x seq: samples/s over sequential SGD's on one thread;\n"
+              " x calib: over the calibration, --threads sequential trainers at once on private models,\n"
+              " the machine's ceiling for the same work%s)\n",
+              o.target_accuracy > 0.0 ? "; to P%: training seconds to that test accuracy" : "");
 }
 
 std::string command_line(int argc, char** argv) {
@@ -171,7 +215,40 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
   if (o.compare) {
     std::vector<std::pair<std::string, asgd::report>> first;
     for (const auto& [mode, reports] : runs) first.emplace_back(mode, reports.front());
-    print_table(first);
+    double sequential = 0.0, calibration = 0.0;
+    if (!over_mpi && o.nodes == 1) {
+      // The references, run after the modes: sequential SGD (unless it was compared already) and
+      // the calibration, o.threads sequential trainers at once, each on its own model and seed.
+      for (const auto& [mode, r] : first) {
+        if (mode == "sequential") sequential = r.samples_per_second;
+      }
+      const progress_fn none;
+      if (sequential == 0.0) {
+        first.emplace_back("sequential", run_mode("sequential", {net, o, none, any_transport{asgd::transport::in_process{}}}));
+        sequential = first.back().second.samples_per_second;
+      }
+      std::vector<double> rates(o.threads, 0.0);
+      std::vector<std::thread> threads;
+      std::exception_ptr error;
+      std::mutex error_mutex;
+      for (std::size_t w = 0; w < o.threads; ++w) {
+        threads.emplace_back([&, w] {
+          try {
+            options own = o;
+            own.seed = o.seed + w;
+            rates[w] = run_mode("sequential", {net, own, none, any_transport{asgd::transport::in_process{}}})
+                           .samples_per_second;
+          } catch (...) {
+            std::lock_guard lock(error_mutex);
+            if (!error) error = std::current_exception();
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+      if (error) std::rethrow_exception(error);
+      for (double r : rates) calibration += r;
+    }
+    print_table(first, o, sequential, calibration);
   }
   if (!o.json.empty()) {
     std::string out = "{\"tool\": \"asgd-train\", \"command\": ";

@@ -90,6 +90,7 @@ void check_gpu(const options& o, bool saw_threads) {
   if (o.nodes > 1) refuse("--device cuda: one node per GPU: --transport nccl under mpirun, not --nodes");
   if (saw_threads) refuse("--threads applies to --device cpu; on the GPU, --gpu-workers sets the workers");
   if (!o.checkpoint.empty() || !o.resume.empty()) refuse("--checkpoint and --resume apply to --device cpu");
+  if (o.target_accuracy > 0.0) refuse("--target-accuracy applies to --device cpu (a GPU run is evaluated at its end)");
   if (o.evals_per_epoch > 0) refuse("--evals-per-epoch applies to --device cpu (a GPU run is evaluated at its end)");
   if (o.sample_order != asgd::sampling::shared) refuse("--sampling sharded applies to --device cpu");
   if (o.staleness.type != asgd::staleness_scaling::kind::none) refuse("--staleness-scaling applies to --device cpu");
@@ -180,6 +181,8 @@ on a GPU (an asgd-train built with -DASGD_ENABLE_CUDA=ON; the MLP only)
 output and failure
   --json FILE                     the full report as JSON, written atomically
   --evals-per-epoch N             also evaluate the test set N times per epoch (for curves)
+  --target-accuracy P             report the training time to P% test accuracy (evaluates
+                                  10 times per epoch unless --evals-per-epoch says otherwise)
   --checkpoint FILE               write checkpoints (atomically) to FILE ...
   --checkpoint-every N            ... every N minibatches (and at the end)
   --resume FILE                   continue from a checkpoint of the same configuration
@@ -196,7 +199,8 @@ mpi, rank 0's).
 
 options parse(int argc, const char* const* argv) {
   options o;
-  bool saw_mode = false, saw_compare = false, saw_nodes = false, saw_gpu_workers = false, saw_threads = false;
+  bool saw_mode = false, saw_compare = false, saw_nodes = false, saw_gpu_workers = false, saw_threads = false,
+       saw_evals = false;
   for (int i = 1; i < argc; ++i) {
     // "--option value" or "--option=value"
     std::string arg = argv[i], value;
@@ -296,6 +300,9 @@ options parse(int argc, const char* const* argv) {
       o.resume = take();
     } else if (arg == "--evals-per-epoch") {
       o.evals_per_epoch = integer<std::size_t>(arg, take(), 0, 1000);
+      saw_evals = true;
+    } else if (arg == "--target-accuracy") {
+      o.target_accuracy = real(arg, take(), 0.0, 100.0, true);
     } else if (arg == "--nodes") {
       o.nodes = integer<std::size_t>(arg, take(), 1, 1024);
       saw_nodes = true;
@@ -342,6 +349,10 @@ options parse(int argc, const char* const* argv) {
     }
   }
   if (saw_mode && saw_compare) throw usage_error("asgd-train: give --mode or --compare, not both");
+  if (o.target_accuracy > 0.0 && !saw_evals) o.evals_per_epoch = 10;
+  if (o.target_accuracy > 0.0 && o.evals_per_epoch == 0) {
+    throw usage_error("asgd-train: --target-accuracy needs evaluations during training: --evals-per-epoch 0 has none");
+  }
   if (!o.checkpoint.empty() && o.checkpoint_every == 0) {
     throw usage_error("asgd-train: --checkpoint needs --checkpoint-every N");
   }

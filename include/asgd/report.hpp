@@ -22,7 +22,9 @@ namespace asgd::inline v0 {
 struct epoch_record {
   std::size_t epoch = 0;       ///< 1-based
   double train_loss = 0.0;     ///< mean minibatch loss over the epoch's minibatches
-  double seconds = 0.0;        ///< training time (pauses excluded) from the start to the epoch's end
+  /// training time (pauses excluded) from the start until this epoch's minibatches and all
+  /// earlier ones were done (a descheduled worker may finish an early one late)
+  double seconds = 0.0;
   std::optional<evaluation> eval;  ///< filled by runs that evaluate at epoch ends
 };
 
@@ -49,7 +51,7 @@ struct epoch_progress {
 
 /// One point of the loss curve.
 struct loss_point {
-  double seconds = 0.0;       ///< training time (pauses excluded) at the interval's last minibatch
+  double seconds = 0.0;       ///< training time (pauses excluded) when this and every earlier interval were done
   std::uint64_t samples = 0;  ///< samples processed up to the end of the interval
   double epoch = 0.0;         ///< samples / samples per epoch
   double loss = 0.0;          ///< mean minibatch loss over the interval

@@ -380,7 +380,7 @@ class trainer {
   std::uint64_t next_boundary(const plan& p, std::uint64_t k) const;
   double training_seconds(const shared_state& sh) const;
   void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, pause_barrier& pause);
-  void step(worker_context& c, std::uint64_t k, const plan& p, store_type& store, shared_state& sh);
+  void step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p, store_type& store, shared_state& sh);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
   void wake_averager(shared_state& sh) const;
   void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps);
@@ -707,18 +707,27 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
       // Free-running modes claim steps in chunks, so that workers rarely write the shared
       // counter (each claim hands its cache line to another core). A chunk is at most 1/16 of a
       // worker's share of what is left, so the workers still reach the segment's end together.
-      std::uint64_t k = 0, claimed_end = 0;
+      std::uint64_t k = 0, claimed_end = 0, chunk = 1;
       for (;;) {
         if constexpr (consistency_type::lockstep) {
           k = c.local * p.workers + c.id;
         } else if (k >= claimed_end) {
           const std::uint64_t left = end > claimed_end ? end - claimed_end : 0;
-          const std::uint64_t chunk = std::clamp<std::uint64_t>(left / (16 * p.workers), 1, max_claim);
+          chunk = std::clamp<std::uint64_t>(left / (16 * p.workers), 1, max_claim);
           k = sh.next_step.fetch_add(chunk, std::memory_order_relaxed);
           claimed_end = k + chunk;
         }
         if (k >= end || sh.stop.load(std::memory_order_relaxed)) break;
-        step(c, k, p, store, sh);
+        // The schedule follows the run's progress: a worker that was descheduled while holding
+        // claimed steps (the others claimed more than a round of chunks the size of its own
+        // since; chunks only shrink) gives them the learning rate of where the run is now, not
+        // of where it was when it claimed them.
+        std::uint64_t at = k;
+        if constexpr (!consistency_type::lockstep) {
+          const std::uint64_t now = sh.next_step.load(std::memory_order_relaxed);
+          if (now > claimed_end + p.workers * chunk) at = std::min(now, end) - 1;
+        }
+        step(c, k, at, p, store, sh);
         ++c.local;
         ++k;
       }
@@ -741,9 +750,10 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
 }
 
 template <class Problem, class... Policies>
-void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, const plan& p, store_type& store,
-                                         shared_state& sh) {
-  const double epoch = static_cast<double>(k) / static_cast<double>(p.steps_per_epoch);
+void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p,
+                                         store_type& store, shared_state& sh) {
+  // Step k of the run, taken where the run's progress is `at` (k, unless this worker fell behind).
+  const double epoch = static_cast<double>(at) / static_cast<double>(p.steps_per_epoch);
   const double lr_now = settings_.lr * p.lr_schedule.factor(epoch);
   auto lr = [&](std::uint64_t tau) { return lr_now * settings_.staleness.factor(tau, p.workers); };
   const update_rule_type& rule = update_;
@@ -1110,12 +1120,17 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     intervals = std::max(intervals, c.stats.intervals.size());
     epochs = std::max(epochs, c.stats.epochs.size());
   }
+  // A bin's time is its last minibatch's; a worker descheduled while it held steps of an early
+  // bin finishes that bin after later ones, so a point's time is the latest of it and all
+  // before it: when the run had done everything up to that point. Times never go backwards.
+  double done_by = 0.0;
   for (std::size_t j = 0; j < intervals; ++j) {
     const bin_total t = total(ctx, &worker_stats::intervals, j);
     if (t.count == 0) continue;
     const std::uint64_t steps_done = std::min<std::uint64_t>((j + 1) * p.log_every, p.total_steps);
     const std::uint64_t samples = steps_done * settings_.batch;
-    r.loss_curve.push_back({t.time, samples, static_cast<double>(samples) / static_cast<double>(p.samples), t.loss});
+    done_by = std::max(done_by, t.time);
+    r.loss_curve.push_back({done_by, samples, static_cast<double>(samples) / static_cast<double>(p.samples), t.loss});
   }
 
   parameters_.assign(p.dimension, 0.0f);
@@ -1128,12 +1143,14 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     r.evaluations.push_back({p.total_steps, static_cast<double>(p.total_steps) / static_cast<double>(p.steps_per_epoch),
                              seconds - sh.paused + sh.time_offset, *r.final_evaluation});
   }
+  done_by = 0.0;
   for (std::size_t e = 0; e < epochs; ++e) {
     const bin_total t = total(ctx, &worker_stats::epochs, e);
     if (t.count == 0) continue;
     std::optional<evaluation> eval = e < sh.epoch_eval.size() ? sh.epoch_eval[e] : std::nullopt;
     if (!eval && p.epoch_pauses && e + 1 == epochs) eval = r.final_evaluation;
-    r.epochs.push_back({e + 1, t.loss, t.time, eval});
+    done_by = std::max(done_by, t.time);
+    r.epochs.push_back({e + 1, t.loss, done_by, eval});
   }
   return r;
 }

@@ -707,7 +707,9 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
       // Free-running modes claim steps in chunks, so that workers rarely write the shared
       // counter (each claim hands its cache line to another core). A chunk is at most 1/16 of a
       // worker's share of what is left, so the workers still reach the segment's end together.
-      std::uint64_t k = 0, claimed_end = 0, chunk = 1;
+      // (What is left is estimated from the end of this worker's last claim: the segment's start
+      // at first, which the last pause stored in next_step.)
+      std::uint64_t claimed_end = sh.next_step.load(std::memory_order_relaxed), k = claimed_end, chunk = 1;
       for (;;) {
         if constexpr (consistency_type::lockstep) {
           k = c.local * p.workers + c.id;

@@ -64,11 +64,6 @@ double samples_per_second(std::size_t threads, std::size_t batch, std::size_t st
   return t.run().samples_per_second;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 void bm_mlp(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(0));
   const std::size_t steps = 48000 / batch;  // 48 000 samples per measurement
@@ -97,18 +92,18 @@ void bm_mlp(benchmark::State& state) {
     lsh2.push_back(l2);
   }
   auto& c = state.counters;
-  c["gemm GFLOP/s"] = median(gemm_gflops);
-  c["square GFLOP/s"] = median(square_gflops);
-  c["seq GFLOP/s"] = median(seq_gflops);
-  c["seq samples/s"] = median(seq);
-  c["step / gemm"] = median(of_gemm);
-  c["step / square"] = median(of_square);
-  c["hogwild 1T samples/s"] = median(hog1);
-  c["hogwild 2T samples/s"] = median(hog2);
-  c["leashed 1T samples/s"] = median(lsh1);
-  c["leashed 2T samples/s"] = median(lsh2);
-  c["hogwild 2T/1T"] = median(hog_scaling);
-  c["leashed 2T/1T"] = median(leashed_scaling);
+  c["gemm GFLOP/s"] = asgd_bench::median(gemm_gflops);
+  c["square GFLOP/s"] = asgd_bench::median(square_gflops);
+  c["seq GFLOP/s"] = asgd_bench::median(seq_gflops);
+  c["seq samples/s"] = asgd_bench::median(seq);
+  c["step / gemm"] = asgd_bench::median(of_gemm);
+  c["step / square"] = asgd_bench::median(of_square);
+  c["hogwild 1T samples/s"] = asgd_bench::median(hog1);
+  c["hogwild 2T samples/s"] = asgd_bench::median(hog2);
+  c["leashed 1T samples/s"] = asgd_bench::median(lsh1);
+  c["leashed 2T samples/s"] = asgd_bench::median(lsh2);
+  c["hogwild 2T/1T"] = asgd_bench::median(hog_scaling);
+  c["leashed 2T/1T"] = asgd_bench::median(leashed_scaling);
   c["hogwild 2T/1T min"] = *std::min_element(hog_scaling.begin(), hog_scaling.end());
   c["leashed 2T/1T min"] = *std::min_element(leashed_scaling.begin(), leashed_scaling.end());
   c["step / gemm min"] = *std::min_element(of_gemm.begin(), of_gemm.end());

@@ -100,11 +100,6 @@ struct series {
   std::vector<double> values;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 void bm_scaling_sparse(benchmark::State& state) {
   namespace c = asgd::consistency;
   std::vector<series> s = {{"sequential 1T", {}}, {"independent 2x1T", {}}, {"hogwild 1T", {}},
@@ -123,20 +118,20 @@ void bm_scaling_sparse(benchmark::State& state) {
     s[5].values.push_back(samples_per_second<c::leashed>(steps, 2));
     s[6].values.push_back(samples_per_second<c::locked>(steps, 2));
   }
-  const double seq = median(s[0].values), ceiling = median(s[1].values);
+  const double seq = asgd_bench::median(s[0].values), ceiling = asgd_bench::median(s[1].values);
   for (const auto& x : s) {
     const auto [lo, hi] = std::minmax_element(x.values.begin(), x.values.end());
-    state.counters[x.name + " samples/s"] = median(x.values);
+    state.counters[x.name + " samples/s"] = asgd_bench::median(x.values);
     state.counters[x.name + " min"] = *lo;
     state.counters[x.name + " max"] = *hi;
-    state.counters[x.name + " / sequential"] = median(x.values) / seq;
-    state.counters[x.name + " / ceiling"] = median(x.values) / ceiling;
+    state.counters[x.name + " / sequential"] = asgd_bench::median(x.values) / seq;
+    state.counters[x.name + " / ceiling"] = asgd_bench::median(x.values) / ceiling;
   }
   // Per-round ratios, immune to the drift between rounds.
   std::vector<double> hog_ratio;
   for (std::size_t i = 0; i < s[0].values.size(); ++i) hog_ratio.push_back(s[3].values[i] / s[2].values[i]);
-  state.counters["hogwild 2T / 1T"] = median(hog_ratio);
-  state.counters["handover ns"] = median(handover);
+  state.counters["hogwild 2T / 1T"] = asgd_bench::median(hog_ratio);
+  state.counters["handover ns"] = asgd_bench::median(handover);
 }
 
 // The measurement, and a short run for the smoke test.

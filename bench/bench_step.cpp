@@ -51,11 +51,6 @@ double plain_ns_per_step() {
   return 1e9 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(steps);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 template <class Mode>
 void bm_step_overhead(benchmark::State& state) {
   std::vector<double> plain, one, two;
@@ -65,11 +60,11 @@ void bm_step_overhead(benchmark::State& state) {
     if constexpr (Mode::max_workers > 1) two.push_back(trainer_ns_per_step<Mode>(2));
   }
   auto& c = state.counters;
-  c["plain ns/step"] = median(plain);
-  c["1T ns/step"] = median(one);
-  c["1T overhead ns"] = median(one) - median(plain);
+  c["plain ns/step"] = asgd_bench::median(plain);
+  c["1T ns/step"] = asgd_bench::median(one);
+  c["1T overhead ns"] = asgd_bench::median(one) - asgd_bench::median(plain);
   if (!two.empty()) {
-    c["2T ns/step"] = median(two);
+    c["2T ns/step"] = asgd_bench::median(two);
     c["2T min ns/step"] = *std::min_element(two.begin(), two.end());
   }
 }

@@ -6,6 +6,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <string>
@@ -13,6 +14,12 @@
 #include <vector>
 
 namespace asgd_bench {
+
+/// The median of a benchmark's repetitions (the upper one for an even count).
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 /// Records what the figures belong to: asgd's version and git hash, the compiler, the cores.
 /// ASGD_GIT and ASGD_COMPILER come from bench/CMakeLists.txt.

@@ -80,10 +80,11 @@ std::optional<double> time_to_accuracy(const asgd::report& r, double percent) {
   return std::nullopt;
 }
 
-std::string seconds_or_dash(std::optional<double> s) {
-  if (!s) return "-";
+// A table cell: two decimals, or "-" for a value that does not exist.
+std::string two_decimals_or_dash(std::optional<double> v) {
+  if (!v) return "-";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", *s);
+  std::snprintf(buf, sizeof buf, "%.2f", *v);
   return buf;
 }
 
@@ -144,12 +145,7 @@ void print_table(const std::vector<std::pair<std::string, asgd::report>>& runs, 
               "x calib", "test acc", "test loss", "stale", "dropped", "versions");
   if (o.target_accuracy > 0.0) std::printf(" %12s", target);
   std::printf("\n");
-  auto ratio = [](double a, double b) {
-    char buf[16];
-    if (b <= 0.0) return std::string("-");
-    std::snprintf(buf, sizeof buf, "%.2f", a / b);
-    return std::string(buf);
-  };
+  auto ratio = [](double a, double b) { return two_decimals_or_dash(b > 0.0 ? std::optional(a / b) : std::nullopt); };
   for (const auto& [mode, r] : runs) {
     std::printf("%-18s %7zu %9.2f %10s %6s %7s %8.2f%% %9.4f %9.2f %8llu %8zu", mode.c_str(), r.used.threads,
                 r.wall_seconds - r.pause_seconds, thousands(r.samples_per_second).c_str(),
@@ -157,7 +153,7 @@ void print_table(const std::vector<std::pair<std::string, asgd::report>>& runs, 
                 r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0,
                 r.final_evaluation ? r.final_evaluation->loss : 0.0, r.staleness.mean(),
                 static_cast<unsigned long long>(r.updates_dropped), r.peak_live_versions);
-    if (o.target_accuracy > 0.0) std::printf(" %12s", seconds_or_dash(time_to_accuracy(r, o.target_accuracy)).c_str());
+    if (o.target_accuracy > 0.0) std::printf(" %12s", two_decimals_or_dash(time_to_accuracy(r, o.target_accuracy)).c_str());
     std::printf("\n");
   }
   std::printf("(time excludes the evaluations; x seq: samples/s over sequential SGD's on one thread;\n"

@@ -86,8 +86,8 @@ const asgd::data::image_set& random_images() {
     s.classes = 10;
     asgd::rng g(11, 1);
     const std::size_t n = 60'000;
-    s.pixels.resize(n * 784);
-    for (auto& p : s.pixels) p = static_cast<float>(g.uniform());
+    s.pixel_bytes.resize(n * 784);
+    for (auto& p : s.pixel_bytes) p = static_cast<std::uint8_t>(g.below(256));
     for (std::size_t i = 0; i < n; ++i) s.labels.push_back(static_cast<std::uint8_t>(g.below(10)));
     return s;
   }();

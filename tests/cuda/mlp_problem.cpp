@@ -18,7 +18,8 @@ std::shared_ptr<const asgd::data::image_set> quadrant_images(std::size_t n, unsi
     set->labels.push_back(static_cast<std::uint8_t>(c));
     for (std::size_t p = 0; p < 64; ++p) {
       const std::size_t quadrant = (p / 8 >= 4 ? 2 : 0) + (p % 8 >= 4 ? 1 : 0);
-      set->pixels.push_back((quadrant == c ? 0.8f : 0.1f) + 0.1f * noise[i * 64 + p]);
+      const float value = (quadrant == c ? 0.8f : 0.1f) + 0.1f * noise[i * 64 + p];  // in [0, 1]
+      set->pixel_bytes.push_back(static_cast<std::uint8_t>(255.0f * value + 0.5f));
     }
   }
   return set;

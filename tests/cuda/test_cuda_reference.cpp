@@ -38,13 +38,13 @@ namespace {
 
 using asgd_test::random_floats;
 
-// A small image set: 6 x 5 images, 4 classes, random pixels in [0, 1).
+// A small image set: 6 x 5 images, 4 classes, random pixels in [0, 1].
 std::shared_ptr<const asgd::data::image_set> small_images(std::size_t n) {
   auto set = std::make_shared<asgd::data::image_set>();
   set->rows = 6;
   set->cols = 5;
   set->classes = 4;
-  for (float v : random_floats(n * 30, 5)) set->pixels.push_back(0.5f * (v + 1.0f));
+  for (float v : random_floats(n * 30, 5)) set->pixel_bytes.push_back(static_cast<std::uint8_t>(127.5f * (v + 1.0f)));
   for (std::size_t i = 0; i < n; ++i) set->labels.push_back(static_cast<std::uint8_t>((i * 7) % 4));
   return set;
 }

@@ -119,7 +119,10 @@ TEST_SUITE("data") {
     const auto ok = asgd::data::load_idx_images(images, t.write("ok.idx", labels_bytes({1, 9, 2})));
     CHECK(ok.size() == 3);
     CHECK(ok.rows == 2);
-    CHECK(ok.image(2)[3] == doctest::Approx((11 % 7) / 255.0));
+    CHECK(ok.image(2)[3] == 11 % 7);
+    float decoded[4];
+    ok.decode(2, decoded);
+    CHECK(decoded[3] == doctest::Approx((11 % 7) / 255.0));
   }
 
   TEST_CASE("Fashion-MNIST from Debian's dataset-fashion-mnist") {
@@ -134,6 +137,23 @@ TEST_SUITE("data") {
     std::vector<std::size_t> per_class(10, 0);
     for (auto l : d.test.labels) ++per_class[l];
     CHECK(per_class == std::vector<std::size_t>(10, 1000));  // the test set is balanced
-    for (float p : d.train.image(0)) REQUIRE((p >= 0.0f && p <= 1.0f));
+    CHECK(d.train.value(0) == 0.0f);  // [0, 1] until standardised
+    CHECK(d.train.value(255) == doctest::Approx(1.0));
+    auto standard = d;
+    const auto [mean, sd] = asgd::data::standardize(standard);
+    CHECK(mean == doctest::Approx(0.2860).epsilon(1e-3));
+    CHECK(sd == doctest::Approx(0.3530).epsilon(1e-3));
+    // The training set's decoded pixels now have mean 0 and variance 1; the test set shares the map.
+    double sum = 0.0, sum2 = 0.0;
+    std::vector<float> image(standard.train.pixels_per_image());
+    for (std::size_t i = 0; i < standard.train.size(); ++i) {
+      standard.train.decode(i, image.data());
+      for (float p : image) sum += p, sum2 += double{p} * p;
+    }
+    const double n = static_cast<double>(standard.train.pixel_bytes.size());
+    CHECK(sum / n == doctest::Approx(0.0).epsilon(1e-5));
+    CHECK(sum2 / n == doctest::Approx(1.0).epsilon(1e-5));
+    CHECK(standard.test.scale == standard.train.scale);
+    CHECK(standard.test.shift == standard.train.shift);
   }
 }

@@ -31,27 +31,35 @@ inline void check_cublas(const char* call, cublasStatus_t status) {
   }
 }
 
-/// A training set in device memory: pixels (image after image) and labels.
+/// A training set in device memory: pixel bytes (image after image), their decoding, labels.
 struct device_images {
   std::size_t pixels_per_image = 0;
   std::size_t size = 0;
-  device_array<float> pixels;
+  float scale = 1.0f;  ///< a pixel's value is scale * byte + shift
+  float shift = 0.0f;
+  device_array<std::uint8_t> pixel_bytes;
   device_array<std::uint8_t> labels;
 
   explicit device_images(const data::image_set& set)
       : pixels_per_image(set.pixels_per_image()),
         size(set.size()),
-        pixels(std::span<const float>(set.pixels)),
+        scale(set.scale),
+        shift(set.shift),
+        pixel_bytes(std::span<const std::uint8_t>(set.pixel_bytes)),
         labels(std::span<const std::uint8_t>(set.labels)) {}
 };
 
 namespace detail {
-struct gather_op {  // a[k][j] = pixels[batch[k]][j]
-  const float* pixels;
+struct gather_op {  // a[k][j] = scale * bytes[batch[k]][j] + shift
+  const std::uint8_t* bytes;
+  float scale;
+  float shift;
   const std::uint32_t* batch;
   std::size_t width;
   float* a;
-  __device__ void operator()(std::size_t i) const { a[i] = pixels[batch[i / width] * width + i % width]; }
+  __device__ void operator()(std::size_t i) const {
+    a[i] = scale * static_cast<float>(bytes[batch[i / width] * width + i % width]) + shift;
+  }
 };
 struct bias_activation_op {  // y[k][o] = bias_activation(y[k][o], b[o], relu)
   float* y;
@@ -132,7 +140,7 @@ class mlp_gradient {
                                                       cudaMemcpyHostToDevice, stream_));
     check("cudaMemsetAsync (loss)", cudaMemsetAsync(loss_.data(), 0, sizeof(float), stream_));
     const std::size_t layers = m_.layers();
-    detail::launch_for_each(b * m_.in(0), detail::gather_op{images_->pixels.data(), batch_.data(), m_.in(0), acts_[0].data()},
+    detail::launch_for_each(b * m_.in(0), detail::gather_op{images_->pixel_bytes.data(), images_->scale, images_->shift, batch_.data(), m_.in(0), acts_[0].data()},
                             stream_, "mlp_gradient: gather");
     const float one = 1.0f, zero = 0.0f;
     for (std::size_t l = 0; l < layers; ++l) {

@@ -132,7 +132,7 @@ inline float reference_mlp_gradient(const mlp_layout& m, std::span<const float> 
   std::vector<std::vector<float>> acts(layers + 1);
   acts[0].resize(b * m.in(0));
   for (std::size_t k = 0; k < b; ++k)
-    for (std::size_t j = 0; j < m.in(0); ++j) acts[0][k * m.in(0) + j] = set.image(batch[k])[j];
+    for (std::size_t j = 0; j < m.in(0); ++j) acts[0][k * m.in(0) + j] = set.value(set.image(batch[k])[j]);
   for (std::size_t l = 0; l < layers; ++l) {
     const float* w = x.data() + m.weights(l);
     const float* bias = x.data() + m.bias(l);

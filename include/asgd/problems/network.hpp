@@ -269,7 +269,7 @@ class network {
     const std::size_t b = batch.size();
     reserve(b);
     const std::size_t in0 = stages_.front().in;
-    for (std::size_t k = 0; k < b; ++k) std::copy_n(set.image(batch[k]).data(), in0, acts_[0].data() + k * in0);
+    for (std::size_t k = 0; k < b; ++k) set.decode(batch[k], acts_[0].data() + k * in0);
     for (std::size_t l = 0; l < stages_.size(); ++l) forward_stage(l, x, b);
     // Softmax in place over the logits; loss and accuracy against the labels.
     forward_result r;

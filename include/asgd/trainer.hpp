@@ -13,6 +13,7 @@
 #include <asgd/detail/sampler.hpp>
 #include <asgd/detail/slots.hpp>
 #include <asgd/detail/threads.hpp>
+#include <asgd/detail/time_stamp.hpp>
 #include <asgd/quantize/identity.hpp>
 #include <asgd/report.hpp>
 #include <asgd/select/full.hpp>
@@ -251,17 +252,29 @@ class trainer {
     std::vector<double> loss;
     std::vector<std::uint64_t> count;
     std::vector<double> time;  // training seconds at the bin's last minibatch
+    // The raw time stamp of the bin's last minibatch in the current segment (0: none), turned
+    // into `time` at the segment's end (fold): a step reads the cheap clock only.
+    std::vector<std::uint64_t> stamp;
 
     [[nodiscard]] std::size_t size() const noexcept { return loss.size(); }
-    void add(std::size_t bin, float l, double now) {
+    void add(std::size_t bin, float l, std::uint64_t now) {
       if (bin >= loss.size()) {  // amortised: std::vector grows geometrically
         loss.resize(bin + 1, 0.0);
         count.resize(bin + 1, 0);
         time.resize(bin + 1, 0.0);
+        stamp.resize(bin + 1, 0);
       }
       loss[bin] += l;
       ++count[bin];
-      time[bin] = now;
+      stamp[bin] = now;
+    }
+    // Places this segment's stamps in seconds between its start and end anchors.
+    void fold(detail::time_anchor from, detail::time_anchor to) {
+      for (std::size_t i = 0; i < stamp.size(); ++i) {
+        if (stamp[i] == 0) continue;
+        time[i] = detail::seconds_at(stamp[i], from, to);
+        stamp[i] = 0;
+      }
     }
     // The first `bins` bins (those a checkpoint's step has reached).
     void save(byte_writer& w, std::size_t bins) const {
@@ -279,6 +292,7 @@ class trainer {
       loss.resize(n, 0.0);
       count.resize(n, 0);
       time.resize(n, 0.0);
+      stamp.assign(n, 0);
     }
   };
 
@@ -356,6 +370,7 @@ class trainer {
     std::uint64_t reported_step = 0;    // last step at which epochs were reported
     std::uint64_t checkpointed_step = 0;
     double paused = 0.0;                // seconds spent in pauses
+    detail::time_anchor segment_start;  // the clocks when the workers last started or resumed
     double time_offset = 0.0;           // training seconds before a resume
     std::uint64_t version_offset = 0;   // updates applied before a resume
     std::uint64_t started_at = 0;       // the step this run started from (a checkpoint's, or 0)
@@ -379,6 +394,14 @@ class trainer {
   void check_finite(const plan& p, std::uint64_t step) const;
   std::uint64_t next_boundary(const plan& p, std::uint64_t k) const;
   double training_seconds(const shared_state& sh) const;
+  // Both clocks now; and the stamps of the segment that ends now, placed in seconds.
+  detail::time_anchor anchor_now(const shared_state& sh) const { return {detail::time_stamp(), training_seconds(sh)}; }
+  static void fold_times(std::vector<worker_context>& ctx, detail::time_anchor from, detail::time_anchor to) {
+    for (auto& c : ctx) {
+      c.stats.intervals.fold(from, to);
+      c.stats.epochs.fold(from, to);
+    }
+  }
   void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, pause_barrier& pause);
   void step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p, store_type& store, shared_state& sh);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
@@ -629,6 +652,7 @@ report trainer<Problem, Policies...>::run() {
   sh.next_step.store(sh.reported_step, std::memory_order_relaxed);
   sh.segment_end = next_boundary(p, sh.reported_step);
   sh.start = std::chrono::steady_clock::now();
+  sh.segment_start = {detail::time_stamp(), sh.time_offset};
   {
     std::thread averager;
     std::vector<std::thread> threads;
@@ -654,6 +678,7 @@ report trainer<Problem, Policies...>::run() {
     }
     for (auto& t : threads) t.join();
     sh.workers_end = std::chrono::steady_clock::now();
+    fold_times(ctx, sh.segment_start, anchor_now(sh));
     sh.workers_done.store(true, std::memory_order_release);
     if (averager.joinable()) {
       wake_averager(sh);
@@ -804,7 +829,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   }
 
   worker_stats& st = c.stats;
-  const double now = training_seconds(sh);
+  const std::uint64_t now = detail::time_stamp();
   ++st.steps;
   if (res.applied) {
     ++st.applied;
@@ -902,6 +927,7 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx,
                                              shared_state& sh) noexcept {
   const std::uint64_t k = sh.segment_end;  // every step before k is done, none after it begun
+  fold_times(ctx, sh.segment_start, anchor_now(sh));
   try {
     if (!sh.stop.load(std::memory_order_relaxed)) {
       // A blocking node averages here, while its workers wait; that is training time.
@@ -960,6 +986,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   }
   sh.next_step.store(k, std::memory_order_relaxed);
   sh.segment_end = next_boundary(p, k);
+  sh.segment_start = anchor_now(sh);
 }
 
 

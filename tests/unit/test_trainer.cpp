@@ -109,6 +109,50 @@ TEST_SUITE("trainer") {
     CHECK(run(asgd::schedule::cosine()) != run(asgd::schedule::cosine(1.0)));
   }
 
+  TEST_CASE("loss-curve times are training times, placed between the pauses around their steps") {
+    // Steps stamp their bins with a raw counter, placed in seconds between the clocks read at
+    // the ends of their segment: a point whose steps all ran before an evaluation's pause is no
+    // later than that evaluation, one with a step after it no earlier.
+    asgd::trainer<ls, asgd::consistency::hogwild> t{
+        small_problem(), {.threads = 2, .epochs = 3, .batch = 10, .lr = 0.05f, .evaluations_per_epoch = 4}};
+    const auto r = t.run();
+    REQUIRE(r.evaluations.size() >= 9);
+    REQUIRE(r.loss_curve.size() == 3 * 20);
+    double previous = 0.0;
+    for (const auto& point : r.loss_curve) {
+      CHECK(point.seconds >= previous);
+      previous = point.seconds;
+      CHECK(point.seconds <= r.wall_seconds - r.pause_seconds);
+      const std::uint64_t last_step = point.samples / 10;  // steps [.., last_step) are in the point
+      for (const auto& e : r.evaluations) {
+        INFO("point at " << point.samples << " samples, " << point.seconds << " s; evaluation at step " << e.step
+                         << ", " << e.seconds << " s");
+        if (last_step <= e.step) {
+          CHECK(point.seconds <= e.seconds);
+        } else {
+          CHECK(point.seconds >= e.seconds);
+        }
+      }
+    }
+    for (std::size_t e = 1; e < r.epochs.size(); ++e) CHECK(r.epochs[e - 1].seconds <= r.epochs[e].seconds);
+  }
+
+  TEST_CASE("time stamps are placed linearly between their anchors and never outside them") {
+    using asgd::detail::seconds_at;
+    const asgd::detail::time_anchor from{1000, 2.0}, to{3000, 4.0};
+    CHECK(seconds_at(1000, from, to) == 2.0);
+    CHECK(seconds_at(2000, from, to) == 3.0);
+    CHECK(seconds_at(2500, from, to) == 3.5);
+    CHECK(seconds_at(3000, from, to) == 4.0);
+    CHECK(seconds_at(10, from, to) == 2.0);       // a counter behind the anchor: the segment's start
+    CHECK(seconds_at(99999, from, to) == 4.0);    // ahead of it: the segment's end
+    CHECK(seconds_at(5, {7, 1.0}, {7, 1.0}) == 1.0);  // an empty segment
+    // Consecutive stamps of one thread never go backwards.
+    const auto a = asgd::detail::time_stamp();
+    const auto b = asgd::detail::time_stamp();
+    CHECK(b >= a);
+  }
+
   TEST_CASE("the report adds up and serialises to JSON") {
     asgd::trainer<ls, asgd::consistency::locked> t{small_problem(),
                                                    {.threads = 2, .epochs = 3, .batch = 10, .lr = 0.05f}};

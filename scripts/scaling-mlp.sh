@@ -17,7 +17,7 @@ trap 'rm -rf "$dir"' EXIT
 rate() {  # samples/s and accuracy (%) of a report
   python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; print(round(r['samples_per_second']), round(100*r['final_evaluation']['accuracy'], 2))" "$1"
 }
-runs=("sequential 1" "hogwild 1" "hogwild 2" "leashed 2" "locked 2" "synchronous 2" "bounded_staleness 2")
+runs=("sequential 1" "hogwild 1" "hogwild 2" "replicas 2" "leashed 2" "locked 2" "synchronous 2" "bounded_staleness 2")
 for r in $(seq "$rounds"); do
   for m in "${runs[@]}"; do
     set -- $m

@@ -30,6 +30,7 @@
 #include <asgd/consistency/hogwild.hpp>
 #include <asgd/consistency/leashed.hpp>
 #include <asgd/consistency/locked.hpp>
+#include <asgd/consistency/replicas.hpp>
 #include <asgd/consistency/sequential.hpp>
 #include <asgd/consistency/synchronous.hpp>
 

@@ -319,7 +319,7 @@ TEST_SUITE("concurrency") {
   TEST_CASE_TEMPLATE("every mode trains under 16 threads: counts add up" * doctest::timeout(600), Mode,
                      asgd::consistency::synchronous, asgd::consistency::locked, asgd::consistency::hogwild,
                      asgd::consistency::atomic_add, asgd::consistency::leashed,
-                     asgd::consistency::bounded_staleness<2>) {
+                     asgd::consistency::bounded_staleness<2>, asgd::consistency::replicas) {
     auto dense = asgd::problems::make_logistic_regression(3000, 24, 5);
     asgd::trainer<asgd::problems::logistic_regression, Mode, asgd::update::momentum, asgd::select::random_block> t{
         dense.problem, {.threads = many_threads, .epochs = 2, .batch = 4, .lr = 0.02f, .staleness_every = 1}};
@@ -341,7 +341,8 @@ TEST_SUITE("concurrency") {
     // 65th, 129th... update: between ceil(U / 64) and that plus one per worker of U updates.
     constexpr bool sampled = std::is_same_v<Mode, asgd::consistency::hogwild> ||
                              std::is_same_v<Mode, asgd::consistency::atomic_add> ||
-                             std::is_same_v<Mode, asgd::consistency::bounded_staleness<2>>;
+                             std::is_same_v<Mode, asgd::consistency::bounded_staleness<2>> ||
+                             std::is_same_v<Mode, asgd::consistency::replicas>;
     CHECK(rs.used.staleness_every == 64);
     if constexpr (sampled) {
       const std::uint64_t least = (rs.updates_applied + 63) / 64;

@@ -268,7 +268,7 @@ TEST_SUITE("faults") {
 
   TEST_CASE_TEMPLATE("a fault mid-run ends run() with its error, every thread joined, never a hang", Mode,
                      c::sequential, c::synchronous, c::locked, c::hogwild, c::atomic_add, c::leashed,
-                     c::bounded_staleness<2>) {
+                     c::bounded_staleness<2>, c::replicas) {
     run_matrix<Mode>();
   }
 }

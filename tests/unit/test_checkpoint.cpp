@@ -123,7 +123,7 @@ TEST_SUITE("checkpoint") {
   TEST_CASE_TEMPLATE("every mode pauses at epoch ends without deadlock", Mode, asgd::consistency::synchronous,
                      asgd::consistency::locked, asgd::consistency::hogwild, asgd::consistency::atomic_add,
                      asgd::consistency::leashed, asgd::consistency::bounded_staleness<0>,
-                     asgd::consistency::bounded_staleness<2>) {
+                     asgd::consistency::bounded_staleness<2>, asgd::consistency::replicas) {
     auto s = base_settings(3, 4);
     s.evaluate_epochs = true;
     trainer_t<Mode> t{instance().problem, s};

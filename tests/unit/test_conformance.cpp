@@ -28,6 +28,7 @@ static_assert(a::consistency_mode<a::consistency::atomic_add>);
 static_assert(a::consistency_mode<a::consistency::leashed>);
 static_assert(a::consistency_mode<a::consistency::bounded_staleness<0>>);
 static_assert(a::consistency_mode<a::consistency::bounded_staleness<8>>);
+static_assert(a::consistency_mode<a::consistency::replicas>);
 
 static_assert(a::averaging_topology<a::topology::none>);
 static_assert(a::averaging_topology<a::topology::all_reduce>);
@@ -52,6 +53,7 @@ static_assert(a::consistency_mode_can_mix<a::consistency::hogwild>);
 static_assert(a::consistency_mode_can_mix<a::consistency::atomic_add>);
 static_assert(a::consistency_mode_can_mix<a::consistency::leashed>);
 static_assert(a::consistency_mode_can_mix<a::consistency::bounded_staleness<2>>);
+static_assert(a::consistency_mode_can_mix<a::consistency::replicas>);
 
 // Kinds do not overlap: a policy models exactly one concept.
 static_assert(!a::update_rule<a::select::full> && !a::block_selector<a::update::sgd>);

@@ -73,6 +73,60 @@ TEST_SUITE("stores") {
     single_worker_semantics(Mode{});
   }
 
+  TEST_CASE("replicas: updates stay in the worker's replica until its sync, then add to the shared model") {
+    const std::vector<float> init{1.0f, 2.0f, 3.0f, 4.0f};
+    asgd::consistency::replicas::store store(asgd::consistency::replicas{.sync_every = 2}, {4, 2, 0, 0, 1}, init);
+    auto a = store.make_worker(0);
+    auto b = store.make_worker(1);
+    asgd_test::identity_direction dir;
+    const asgd_test::constant_lr lr{1.0};
+    std::vector<float> out(4);
+    auto step = [&](auto& w, asgd::param_range r, std::vector<float> g) {
+      auto h = store.read(w);
+      return store.apply(w, h, r, g, dir, lr);
+    };
+
+    CHECK(step(a, {0, 4}, {1, 1, 1, 1}).staleness == 0);
+    store.copy_to(out);
+    CHECK(out == init);  // in a's replica only
+    CHECK(store.version() == 1);
+    {
+      auto h = store.read(a);
+      CHECK(std::vector<float>(h.values().begin(), h.values().end()) == std::vector<float>{0, 1, 2, 3});
+    }
+    // b took the shared model without a's update: that update is stale to b.
+    CHECK(step(b, {0, 2}, {10, 10}).staleness == 1);
+    step(a, {0, 4}, {1, 1, 1, 1});  // a's second update: a syncs
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{-1, 0, 1, 2});
+    // b's second update: b syncs; both workers' changes are summed, none overwrites the other.
+    CHECK(step(b, {3, 4}, {1}).staleness == 2);
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{-11, -10, 1, 1});
+    {
+      auto h = store.read(b);  // b took the sum back at its sync
+      CHECK(std::vector<float>(h.values().begin(), h.values().end()) == out);
+    }
+    // A pause adds the unsynced change; the next read takes the shared model afresh.
+    step(a, {2, 3}, {5});
+    store.pause(a);
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{-11, -10, -4, 1});
+    {
+      auto h = store.read(a);
+      CHECK(std::vector<float>(h.values().begin(), h.values().end()) == out);
+    }
+    // So does a finish.
+    step(b, {0, 1}, {1});
+    store.finish(b);
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{-12, -10, -4, 1});
+    store.finish(a);
+    CHECK(store.version() == 6);
+    CHECK_THROWS_WITH_AS(asgd::consistency::replicas::store(asgd::consistency::replicas{.sync_every = 0}, {4, 1}, init),
+                         "asgd: replicas.sync_every = 0: must be in [1, 2^20]", std::invalid_argument);
+  }
+
   TEST_CASE("the direction sees the gradient and the value, and the learning rate sees the staleness") {
     asgd::consistency::hogwild::store store(asgd::consistency::hogwild{}, {2, 1}, std::vector<float>{1.0f, 1.0f});
     auto w = store.make_worker(0);

@@ -137,6 +137,29 @@ TEST_SUITE("trainer") {
     for (std::size_t e = 1; e < r.epochs.size(); ++e) CHECK(r.epochs[e - 1].seconds <= r.epochs[e].seconds);
   }
 
+  TEST_CASE("replicas with one worker is sequential SGD, bit for bit, through pauses, dense and sparse") {
+    for (std::size_t h : {1, 3, 8}) {
+      CAPTURE(h);
+      const asgd::settings s{.threads = 1, .epochs = 3, .batch = 10, .lr = 0.05f, .evaluations_per_epoch = 3};
+      asgd::trainer<ls, asgd::consistency::sequential, asgd::update::momentum> seq{small_problem(), s};
+      asgd::trainer<ls, asgd::consistency::replicas, asgd::update::momentum> rep{small_problem(), s,
+                                                                               asgd::consistency::replicas{.sync_every = h}};
+      seq.run();
+      rep.run();
+      CHECK(std::vector<float>(rep.parameters().begin(), rep.parameters().end()) ==
+            std::vector<float>(seq.parameters().begin(), seq.parameters().end()));
+      auto sparse = asgd::problems::make_sparse_logistic_regression(500, 100, 5, 3).problem;
+      const asgd::settings ss{.threads = 1, .epochs = 2, .batch = 2, .lr = 0.05f};
+      asgd::trainer<asgd::problems::sparse_logistic_regression, asgd::consistency::sequential> sseq{sparse, ss};
+      asgd::trainer<asgd::problems::sparse_logistic_regression, asgd::consistency::replicas> srep{
+          sparse, ss, asgd::consistency::replicas{.sync_every = h}};
+      sseq.run();
+      srep.run();
+      CHECK(std::vector<float>(srep.parameters().begin(), srep.parameters().end()) ==
+            std::vector<float>(sseq.parameters().begin(), sseq.parameters().end()));
+    }
+  }
+
   TEST_CASE("time stamps are placed linearly between their anchors and never outside them") {
     using asgd::detail::seconds_at;
     const asgd::detail::time_anchor from{1000, 2.0}, to{3000, 4.0};
@@ -254,7 +277,8 @@ TEST_SUITE("trainer") {
 
   TEST_CASE_TEMPLATE("a NaN loss stops the run with an error naming the step, worker and mode", Mode,
                      asgd::consistency::sequential, asgd::consistency::hogwild, asgd::consistency::synchronous,
-                     asgd::consistency::leashed, asgd::consistency::bounded_staleness<1>) {
+                     asgd::consistency::leashed, asgd::consistency::bounded_staleness<1>,
+                     asgd::consistency::replicas) {
     recording_problem p;
     p.fail_at = 50;
     const std::size_t threads = Mode::max_workers == 1 ? 1 : 3;

@@ -28,7 +28,7 @@ asgd::report run_mode(const std::string& mode, const run_inputs& in) {
   static const std::map<std::string, fn> modes = {
       {"sequential", run_sequential}, {"synchronous", run_synchronous}, {"locked", run_locked},
       {"hogwild", run_hogwild},       {"atomic_add", run_atomic_add},   {"leashed", run_leashed},
-      {"bounded_staleness", run_bounded_staleness}};
+      {"bounded_staleness", run_bounded_staleness}, {"replicas", run_replicas}};
   return modes.at(mode)(in);
 }
 

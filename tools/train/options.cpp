@@ -126,11 +126,13 @@ model and data
 
 how threads share the model
   --mode MODE                     sequential, synchronous, locked, hogwild (default), atomic_add,
-                                  leashed, bounded_staleness
+                                  leashed, bounded_staleness, replicas
   --compare MODE[,MODE...]        run each mode with the same settings; print a table
   --threads N                     worker threads (default 2; sequential uses 1)
   --persistence N|unbounded       leashed: failed CAS before a gradient is dropped (default unbounded)
   --staleness-bound K             bounded_staleness: updates a worker may lead (default 4)
+  --sync-every H                  replicas: a worker's steps between adding its change to the
+                                  shared model and taking the sum back (default 4)
   --staleness-scaling none|inverse|fleet   step scaling by staleness (default none)
 
 what a step does
@@ -254,6 +256,8 @@ options parse(int argc, const char* const* argv) {
                                        : integer<std::size_t>(arg, v, 0, 1000000);
     } else if (arg == "--staleness-bound") {
       o.staleness_bound = integer<std::size_t>(arg, take(), 0, 1000000);
+    } else if (arg == "--sync-every") {
+      o.sync_every = integer<std::size_t>(arg, take(), 1, std::size_t{1} << 20);
     } else if (arg == "--staleness-scaling") {
       const std::string v = one_of(arg, take(), {"none", "inverse", "fleet"});
       using k = asgd::staleness_scaling::kind;

@@ -20,7 +20,7 @@ struct usage_error : std::runtime_error {
 
 inline const std::vector<std::string> all_models = {"mlp", "cnn", "lenet5"};
 inline const std::vector<std::string> all_modes = {"sequential", "synchronous", "locked", "hogwild",
-                                                   "atomic_add", "leashed", "bounded_staleness"};
+                                                   "atomic_add", "leashed", "bounded_staleness", "replicas"};
 inline const std::vector<std::string> all_selectors = {"full", "partitioned", "random_from_owned",
                                                        "random_block", "round_robin", "alternate_full_partial"};
 inline const std::vector<std::string> all_topologies = {"all_reduce",   "ring",      "torus",
@@ -47,6 +47,7 @@ struct options {
   double select_warmup = 1.0;
   std::size_t persistence = asgd::consistency::leashed::unbounded;
   std::size_t staleness_bound = 4;
+  std::size_t sync_every = 4;
   asgd::staleness_scaling staleness = {};
   asgd::sampling sample_order = asgd::sampling::shared;
   std::uint64_t seed = 1;

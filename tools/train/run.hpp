@@ -46,6 +46,7 @@ asgd::report run_hogwild(const run_inputs&);
 asgd::report run_atomic_add(const run_inputs&);
 asgd::report run_leashed(const run_inputs&);
 asgd::report run_bounded_staleness(const run_inputs&);
+asgd::report run_replicas(const run_inputs&);
 
 /// The settings of a run: sequential runs one thread whatever --threads says.
 inline asgd::settings settings_for(const options& o, std::size_t max_workers) {

@@ -1,0 +1,215 @@
+#pragma once
+/// @file
+/// Per-worker replicas: each worker trains its own copy of the model and adds what it learned
+/// to the shared model every few steps, in place (Downpour SGD's push and fetch, in one process).
+
+#include <asgd/detail/memory.hpp>
+#include <asgd/detail/racy.hpp>
+#include <asgd/detail/step.hpp>
+#include <asgd/detail/validate.hpp>
+#include <asgd/types.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <ostream>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace asgd::inline v0::consistency {
+
+/// Per-worker replicas with delayed, summed pushes. Each worker computes gradients on, and
+/// applies its updates to, a private replica; after every `sync_every` of its updates it adds
+/// the replica's change since its last sync to the shared model and takes the sum back as its
+/// replica, in one pass (`shared += replica - base; replica = base = shared`). This is Downpour
+/// SGD's worker loop (Dean et al., NIPS 2012) with n_push = n_fetch = `sync_every`, run on one
+/// shared array in place instead of a parameter server. `sync_every = 1` is HOGWILD! with the
+/// update written twice.
+///
+/// Why: HOGWILD! writes the shared model on every step, so two cores hand its cache lines back
+/// and forth; here a worker touches the shared model once per `sync_every` steps and otherwise
+/// runs at the speed of sequential SGD on private memory.
+///
+/// Guarantees: every worker's updates reach the shared model once each (summed, as sequential
+/// SGD sums its steps), at the latest at the worker's next sync, pause or finish, so an
+/// evaluation, checkpoint or the final model includes all of them; every float is read and
+/// written whole; no data race in C++'s sense (shared accesses as in `hogwild`).
+/// Non-guarantees: a gradient does not see the other workers' updates made since this worker's
+/// last sync (staleness up to about `sync_every` x workers updates, measured as in `hogwild`);
+/// two workers syncing the same coordinate at the same moment may lose one's change (the pass
+/// is HOGWILD!'s racy read-modify-write); not reproducible with more than one worker.
+struct replicas {
+  using policy_kind = consistency_mode_tag;
+  static constexpr std::string_view name = "replicas";
+  static constexpr bool lockstep = false;
+  static constexpr std::size_t max_workers = 4096;
+  static constexpr bool concurrent_mix = true;
+
+  std::size_t sync_every = 4;  ///< a worker's updates between its syncs with the shared model
+
+  void validate() const {
+    detail::require(sync_every >= 1 && sync_every <= (std::size_t{1} << 20), "replicas", "sync_every", sync_every,
+                    "must be in [1, 2^20]");
+  }
+
+  friend bool operator==(const replicas&, const replicas&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const replicas& m) {
+    return os << "replicas{.sync_every = " << m.sync_every << '}';
+  }
+
+  class store {
+   public:
+    /// A worker's replica, and the shared values it last took (its change since is what the
+    /// next sync adds).
+    struct worker {
+      detail::float_buffer replica;
+      detail::float_buffer base;
+      std::size_t id = 0;
+      std::uint64_t since_sync = 0;   // updates applied to the replica since the last sync
+      std::uint64_t updates = 0;      // this worker's updates (its counter's value)
+      std::uint64_t others_seen = 0;  // the other workers' updates in the shared model when the replica was taken
+      bool stale = true;              // the next read takes the shared model first
+    };
+
+    store(const replicas& mode, const store_config& config, std::span<const float> initial)
+        : model_(config.dimension),
+          workers_(config.workers),
+          sync_every_(mode.sync_every),
+          staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
+          applied_(std::make_unique<counter[]>(config.workers)),
+          pushed_(std::make_unique<counter[]>(config.workers)) {
+      mode.validate();
+      std::copy(initial.begin(), initial.end(), model_.data());
+    }
+
+    worker make_worker(std::size_t id) const {
+      if (id >= workers_) {
+        throw std::out_of_range("asgd: worker id " + std::to_string(id) + " of a store made for " +
+                                std::to_string(workers_) + " workers");
+      }
+      return {detail::float_buffer(model_.size()), detail::float_buffer(model_.size()), id};
+    }
+
+    /// The worker's replica: its own updates, and the shared model as of its last sync.
+    detail::view_handle read(worker& w) noexcept {
+      if (w.stale) take(w);
+      return {w.replica.span(), 0};
+    }
+    detail::reader_handle read_sparse(worker& w) noexcept {
+      if (w.stale) take(w);
+      return {model_reader(w.replica.span()), 0};
+    }
+
+    template <class Dir, class Lr>
+    apply_result apply(worker& w, detail::view_handle& /*h*/, param_range r, std::span<const float> g, Dir&& dir,
+                       Lr&& lr) {
+      const bool measured = measures(w);
+      const std::uint64_t tau = measured ? staleness(w) : 0;
+      detail::step_dense<detail::write_kind::plain>(w.replica.data(), r, g, dir, static_cast<float>(lr(tau)));
+      return after_update(w, tau, measured);
+    }
+
+    template <class Dir, class Lr>
+    apply_result apply_sparse(worker& w, detail::reader_handle& /*h*/, std::span<const std::uint32_t> idx,
+                              std::span<const float> g, Dir&& dir, Lr&& lr) {
+      const bool measured = measures(w);
+      const std::uint64_t tau = measured ? staleness(w) : 0;
+      detail::step_sparse<detail::write_kind::plain>(w.replica.data(), idx, g, dir, static_cast<float>(lr(tau)));
+      return after_update(w, tau, measured);
+    }
+
+    /// A pausing or finishing worker adds its unsynced change, so the shared model holds every
+    /// update; after a pause it takes the shared model afresh (others' changes, an averaging mix).
+    void pause(worker& w) noexcept {
+      push(w);
+      w.stale = true;
+    }
+    void finish(worker& w) noexcept { push(w); }
+
+    /// Adds `delta` to the shared model in place while workers run (an averaging round's mix);
+    /// each worker takes it at its next sync.
+    void mix(std::span<const float> delta) noexcept { detail::add_dense<detail::write_kind::racy>(model_.data(), delta); }
+
+    void copy_to(std::span<float> out) const noexcept { detail::racy_copy(model_.data(), out.data(), model_.size()); }
+    /// Updates applied to replicas so far, summed over the workers' counters.
+    [[nodiscard]] std::uint64_t version() const noexcept {
+      std::uint64_t v = 0;
+      for (std::size_t i = 0; i < workers_; ++i) v += applied_[i].value.load(std::memory_order_relaxed);
+      return v;
+    }
+    [[nodiscard]] store_stats stats() const noexcept { return {}; }
+
+   private:
+    using counter = detail::padded<std::atomic<std::uint64_t>>;
+
+    apply_result after_update(worker& w, std::uint64_t tau, bool measured) noexcept {
+      w.updates = applied_[w.id].value.load(std::memory_order_relaxed) + 1;
+      applied_[w.id].value.store(w.updates, std::memory_order_relaxed);
+      if (++w.since_sync >= sync_every_) sync(w);
+      return {true, tau, 0, measured};
+    }
+
+    // shared += replica - base, and replica = base = the new shared values: one racy pass.
+    // Computed as replica + (shared - base), which is the replica exactly where no other worker
+    // changed the coordinate since this one took it (one worker is sequential SGD, bit for bit).
+    void sync(worker& w) noexcept {
+      const float* base = w.base.data();
+      float* replica = w.replica.data();
+      detail::racy_update(
+          model_.data(), model_.size(), [&](std::size_t k, float shared) { return replica[k] + (shared - base[k]); },
+          replica);
+      std::memcpy(w.base.data(), replica, model_.size() * sizeof(float));
+      pushed_[w.id].value.store(w.updates, std::memory_order_relaxed);
+      w.since_sync = 0;
+      w.others_seen = others_pushed(w);
+    }
+    // Only the change: the replica is taken afresh at the next read.
+    void push(worker& w) noexcept {
+      if (w.since_sync == 0) return;
+      const float* base = w.base.data();
+      const float* replica = w.replica.data();
+      detail::racy_update(model_.data(), model_.size(),
+                          [&](std::size_t k, float shared) { return replica[k] + (shared - base[k]); });
+      pushed_[w.id].value.store(w.updates, std::memory_order_relaxed);
+      w.since_sync = 0;
+    }
+    void take(worker& w) noexcept {
+      detail::racy_copy(model_.data(), w.replica.data(), model_.size());
+      std::memcpy(w.base.data(), w.replica.data(), model_.size() * sizeof(float));
+      w.since_sync = 0;
+      w.stale = false;
+      w.others_seen = others_pushed(w);
+    }
+
+    // Staleness of an update: the other workers' updates its replica does not hold, i.e. all
+    // they applied minus those they had pushed when the replica was taken (the worker's own are
+    // all in its replica). The pushed counts are read once a sync; reading every applied count
+    // costs a miss each, so staleness is measured on every staleness_every-th update only.
+    [[nodiscard]] bool measures(const worker& w) const noexcept { return w.updates % staleness_every_ == 0; }
+    [[nodiscard]] std::uint64_t others_pushed(const worker& w) const noexcept {
+      std::uint64_t v = 0;
+      for (std::size_t i = 0; i < workers_; ++i) {
+        if (i != w.id) v += pushed_[i].value.load(std::memory_order_relaxed);
+      }
+      return v;
+    }
+    [[nodiscard]] std::uint64_t staleness(const worker& w) const noexcept {
+      const std::uint64_t now = version() - w.updates;  // the others' applied updates
+      return now > w.others_seen ? now - w.others_seen : 0;
+    }
+
+    detail::float_buffer model_;
+    std::size_t workers_;
+    std::uint64_t sync_every_;
+    std::uint64_t staleness_every_;
+    std::unique_ptr<counter[]> applied_;  // updates applied to each worker's replica
+    std::unique_ptr<counter[]> pushed_;   // of those, added to the shared model
+  };
+};
+
+}  // namespace asgd::inline v0::consistency

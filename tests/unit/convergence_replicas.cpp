@@ -1,0 +1,3 @@
+#include "convergence.hpp"
+
+ASGD_CONVERGENCE_TESTS(asgd::consistency::replicas)

@@ -81,8 +81,8 @@ struct replicas {
           workers_(config.workers),
           sync_every_(mode.sync_every),
           staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
-          applied_(std::make_unique<counter[]>(config.workers)),
-          pushed_(std::make_unique<counter[]>(config.workers)) {
+          applied_(config.workers),
+          pushed_(config.workers) {
       mode.validate();
       std::copy(initial.begin(), initial.end(), model_.data());
     }
@@ -137,19 +137,12 @@ struct replicas {
 
     void copy_to(std::span<float> out) const noexcept { detail::racy_copy(model_.data(), out.data(), model_.size()); }
     /// Updates applied to replicas so far, summed over the workers' counters.
-    [[nodiscard]] std::uint64_t version() const noexcept {
-      std::uint64_t v = 0;
-      for (std::size_t i = 0; i < workers_; ++i) v += applied_[i].value.load(std::memory_order_relaxed);
-      return v;
-    }
+    [[nodiscard]] std::uint64_t version() const noexcept { return applied_.sum(); }
     [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
    private:
-    using counter = detail::padded<std::atomic<std::uint64_t>>;
-
     apply_result after_update(worker& w, std::uint64_t tau, bool measured) noexcept {
-      w.updates = applied_[w.id].value.load(std::memory_order_relaxed) + 1;
-      applied_[w.id].value.store(w.updates, std::memory_order_relaxed);
+      w.updates = applied_.bump(w.id);
       if (++w.since_sync >= sync_every_) sync(w);
       return {true, tau, 0, measured};
     }
@@ -164,7 +157,7 @@ struct replicas {
           model_.data(), model_.size(), [&](std::size_t k, float shared) { return replica[k] + (shared - base[k]); },
           replica);
       std::memcpy(w.base.data(), replica, model_.size() * sizeof(float));
-      pushed_[w.id].value.store(w.updates, std::memory_order_relaxed);
+      pushed_.set(w.id, w.updates);
       w.since_sync = 0;
       w.others_seen = others_pushed(w);
     }
@@ -175,7 +168,7 @@ struct replicas {
       const float* replica = w.replica.data();
       detail::racy_update(model_.data(), model_.size(),
                           [&](std::size_t k, float shared) { return replica[k] + (shared - base[k]); });
-      pushed_[w.id].value.store(w.updates, std::memory_order_relaxed);
+      pushed_.set(w.id, w.updates);
       w.since_sync = 0;
     }
     void take(worker& w) noexcept {
@@ -192,11 +185,7 @@ struct replicas {
     // costs a miss each, so staleness is measured on every staleness_every-th update only.
     [[nodiscard]] bool measures(const worker& w) const noexcept { return w.updates % staleness_every_ == 0; }
     [[nodiscard]] std::uint64_t others_pushed(const worker& w) const noexcept {
-      std::uint64_t v = 0;
-      for (std::size_t i = 0; i < workers_; ++i) {
-        if (i != w.id) v += pushed_[i].value.load(std::memory_order_relaxed);
-      }
-      return v;
+      return pushed_.sum() - pushed_.get(w.id);
     }
     [[nodiscard]] std::uint64_t staleness(const worker& w) const noexcept {
       const std::uint64_t now = version() - w.updates;  // the others' applied updates
@@ -207,8 +196,8 @@ struct replicas {
     std::size_t workers_;
     std::uint64_t sync_every_;
     std::uint64_t staleness_every_;
-    std::unique_ptr<counter[]> applied_;  // updates applied to each worker's replica
-    std::unique_ptr<counter[]> pushed_;   // of those, added to the shared model
+    detail::worker_counters applied_;  // updates applied to each worker's replica
+    detail::worker_counters pushed_;   // of those, added to the shared model
   };
 };
 

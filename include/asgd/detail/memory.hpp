@@ -1,8 +1,9 @@
 #pragma once
-// Internal: cache-line padding and the aligned, pre-faulted model buffers every store uses.
+// Internal: cache-line padding, per-worker counters, and the aligned, pre-faulted model buffers every store uses.
 
 #include <asgd/version.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -26,6 +27,34 @@ inline constexpr std::size_t cache_line = 64;
 template <class T>
 struct alignas(cache_line) padded {
   T value{};
+};
+
+/// One count per worker, each on its own cache line: a worker bumps its own without writing a
+/// line another worker writes; reading the sum costs a cache miss per other worker. Relaxed:
+/// the counts order nothing.
+class worker_counters {
+ public:
+  explicit worker_counters(std::size_t workers)
+      : n_(workers), counts_(std::make_unique<padded<std::atomic<std::uint64_t>>[]>(workers)) {}
+  /// Worker `id`'s count plus one, stored; returns the new count. Only that worker calls it.
+  std::uint64_t bump(std::size_t id) noexcept {
+    const std::uint64_t v = get(id) + 1;
+    set(id, v);
+    return v;
+  }
+  void set(std::size_t id, std::uint64_t v) noexcept { counts_[id].value.store(v, std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t get(std::size_t id) const noexcept {
+    return counts_[id].value.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t sum() const noexcept {
+    std::uint64_t s = 0;
+    for (std::size_t i = 0; i < n_; ++i) s += get(i);
+    return s;
+  }
+
+ private:
+  std::size_t n_;
+  std::unique_ptr<padded<std::atomic<std::uint64_t>>[]> counts_;
 };
 
 /// Asks for transparent huge pages on the 2 MiB-aligned part of [data, data + bytes), before its

@@ -38,7 +38,7 @@ class shared_array_store {
       : model_(config.dimension),
         workers_(config.workers),
         staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
-        applied_(std::make_unique<counter[]>(config.workers)) {
+        applied_(config.workers) {
     std::copy(initial.begin(), initial.end(), model_.data());
   }
 
@@ -112,16 +112,10 @@ class shared_array_store {
 
   void copy_to(std::span<float> out) const noexcept { racy_copy(model_.data(), out.data(), model_.size()); }
   /// Updates applied so far, summed over the workers' counters.
-  [[nodiscard]] std::uint64_t version() const noexcept {
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < workers_; ++i) v += applied_[i].value.load(std::memory_order_relaxed);
-    return v;
-  }
+  [[nodiscard]] std::uint64_t version() const noexcept { return applied_.sum(); }
   [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
  private:
-  using counter = padded<std::atomic<std::uint64_t>>;
-
   // Staleness: updates applied between this worker's read and its update. Each worker counts
   // its updates on its own cache line, so a step writes no line another worker writes; reading
   // the others' counters does cost a cache miss per counter, so it is done only on the updates
@@ -133,15 +127,13 @@ class shared_array_store {
     return now > read_version ? now - read_version : 0;
   }
   void count_update(worker& w) noexcept {
-    counter& c = applied_[w.id];
-    w.updates = c.value.load(std::memory_order_relaxed) + 1;
-    c.value.store(w.updates, std::memory_order_relaxed);
+    w.updates = applied_.bump(w.id);
   }
 
   float_buffer model_;
   std::size_t workers_;
   std::uint64_t staleness_every_;
-  std::unique_ptr<counter[]> applied_;
+  worker_counters applied_;
 };
 
 }  // namespace asgd::inline v0::detail

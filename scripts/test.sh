@@ -7,7 +7,8 @@
 #                              benchmarks' smoke runs; gpu: skipped without a device); nvcc compiles the
 #                              CUDA headers (ASGD_NVCC names another nvcc than /usr/local/cuda/bin/nvcc)
 #   scripts/test.sh tsan       ThreadSanitizer build: the concurrency tests, the stores, the trainer,
-#                              the transport, averaging nodes and the fault-injection matrix
+#                              the transport, averaging nodes, the fault-injection matrix and the data
+#                              reader (it inflates the test set on a second thread)
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: the tests of
 #                              the library (unit, concurrency, examples, docs) except the
 #                              convergence tests (Release runs them) and MPI; not asgd-train's
@@ -59,7 +60,7 @@ run_tsan() {
   # Not the MPI tests: Open MPI is not built with ThreadSanitizer, so its internals would report.
   configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASGD_SANITIZER=thread -DASGD_BUILD_EXAMPLES=OFF \
     -DASGD_BUILD_BENCHMARKS=OFF -DASGD_ENABLE_MPI=OFF
-  local targets=(test_concurrency test_consistency test_transport test_trainer test_nodes test_faults)
+  local targets=(test_concurrency test_consistency test_transport test_trainer test_nodes test_faults test_data)
   cmake --build build-tsan -j "$jobs" --target "${targets[@]}"
   # Each target must bring tests: a renamed one would otherwise drop out of the regex silently.
   local t

@@ -111,11 +111,13 @@ inline train_test load_mnist_like(const std::filesystem::path& dir = fashion_mni
   };
   train_test d;
   const auto train_images = file("train-images-idx3-ubyte");
+  const auto train_labels = file("train-labels-idx1-ubyte");
   const auto test_images = file("t10k-images-idx3-ubyte");
+  const auto test_labels = file("t10k-labels-idx1-ubyte");
   // The test set is inflated on a second thread meanwhile (inflating is most of the start-up
   // time). The training set's fault is the one reported when both files are faulty.
-  auto test = std::async(std::launch::async, [&] { return load_idx_images(test_images, file("t10k-labels-idx1-ubyte")); });
-  d.train = load_idx_images(train_images, file("train-labels-idx1-ubyte"));
+  auto test = std::async(std::launch::async, [&] { return load_idx_images(test_images, test_labels); });
+  d.train = load_idx_images(train_images, train_labels);
   d.test = test.get();
   if (d.test.rows != d.train.rows || d.test.cols != d.train.cols) {
     throw data_error("asgd: " + test_images.string() + " holds " + std::to_string(d.test.rows) + "x" +

@@ -140,7 +140,9 @@ class mlp_gradient {
                                                       cudaMemcpyHostToDevice, stream_));
     check("cudaMemsetAsync (loss)", cudaMemsetAsync(loss_.data(), 0, sizeof(float), stream_));
     const std::size_t layers = m_.layers();
-    detail::launch_for_each(b * m_.in(0), detail::gather_op{images_->pixel_bytes.data(), images_->scale, images_->shift, batch_.data(), m_.in(0), acts_[0].data()},
+    detail::launch_for_each(b * m_.in(0),
+                            detail::gather_op{images_->pixel_bytes.data(), images_->scale, images_->shift, batch_.data(),
+                                              m_.in(0), acts_[0].data()},
                             stream_, "mlp_gradient: gather");
     const float one = 1.0f, zero = 0.0f;
     for (std::size_t l = 0; l < layers; ++l) {

@@ -12,7 +12,7 @@
 // Copy bandwidth: STREAM's copy a[i] = b[i] over d floats split among the threads, counted as
 // STREAM counts it (8 B per element), measured right before the modes at the same d and
 // thread count, so the ratio update GB/s / copy GB/s compares numbers taken minutes apart at
-// most (timings on this VM drift 1.5-3x between runs, MACHINE.md section 6).
+// most (timings on this VM drift 1.5-3x between runs, docs/performance.md "The machine").
 //
 //   bench_consistency                                  # full matrix, about 3 minutes here
 //   bench_consistency --benchmark_filter='/10000000/'  # only d = 1e7

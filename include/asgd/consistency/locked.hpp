@@ -25,7 +25,7 @@ namespace asgd::inline v0::consistency {
 /// no update is lost; staleness is exact. Sparse gradients read the shared model in place while
 /// holding the lock, so their reads and update form one critical section (staleness 0).
 /// Non-guarantees: blocking (a preempted lock holder stalls everyone); on this 2-core VM it
-/// scales negatively for any model up to at least 4 MB (MACHINE.md section 3.5).
+/// scales negatively for any model up to at least 4 MB (docs/performance.md, "The machine").
 struct locked {
   using policy_kind = consistency_mode_tag;
   static constexpr std::string_view name = "locked";

@@ -20,7 +20,7 @@
 namespace asgd::inline v0::detail {
 
 /// Bytes per cache line on the machines we target; per-thread counters are padded to it
-/// because false sharing between the two cores costs 3.5x (MACHINE.md section 7).
+/// because false sharing between the two cores costs 3.5x (docs/performance.md, "The machine").
 inline constexpr std::size_t cache_line = 64;
 
 /// A value alone on its cache line.
@@ -85,7 +85,7 @@ void resize_on_huge_pages(std::vector<T>& v, std::size_t n) {
 
 /// A zero-initialised float array, 64-byte aligned, and 2 MiB aligned with transparent huge
 /// pages requested when it is at least 2 MiB: the first touch of a fresh 4 KiB page costs
-/// 12 us on this VM and a huge page 50x less per byte (MACHINE.md section 0). Pages are touched
+/// 12 us on this VM and a huge page 50x less per byte (docs/performance.md). Pages are touched
 /// here, at construction, so no step pays for them.
 class float_buffer {
  public:

@@ -99,7 +99,7 @@ TEST_SUITE("nodes") {
   }
 
   TEST_CASE_TEMPLATE("every topology: the mean is kept, consensus is reached (blocking)" * doctest::timeout(300), Mode,
-                     c::sequential, c::hogwild) {
+                     c::sequential, c::hogwild, c::replicas) {
     check_every_topology<Mode>(true);
   }
 }

@@ -147,14 +147,20 @@ struct replicas {
       return {true, tau, 0, measured};
     }
 
+    // shared + (replica - base): exactly the replica where nothing else changed the shared
+    // coordinate since this worker took it (so one worker is sequential SGD, bit for bit), and
+    // exactly the shared value where this worker did not change it (so a sync adds no rounding
+    // to the others' updates or to an averaging mix).
+    static float added(float shared, float replica, float base) noexcept {
+      return shared == base ? replica : (replica == base ? shared : replica + (shared - base));
+    }
+
     // shared += replica - base, and replica = base = the new shared values: one racy pass.
-    // Computed as replica + (shared - base), which is the replica exactly where no other worker
-    // changed the coordinate since this one took it (one worker is sequential SGD, bit for bit).
     void sync(worker& w) noexcept {
       const float* base = w.base.data();
       float* replica = w.replica.data();
       detail::racy_update(
-          model_.data(), model_.size(), [&](std::size_t k, float shared) { return replica[k] + (shared - base[k]); },
+          model_.data(), model_.size(), [&](std::size_t k, float shared) { return added(shared, replica[k], base[k]); },
           replica);
       std::memcpy(w.base.data(), replica, model_.size() * sizeof(float));
       pushed_.set(w.id, w.updates);
@@ -167,7 +173,7 @@ struct replicas {
       const float* base = w.base.data();
       const float* replica = w.replica.data();
       detail::racy_update(model_.data(), model_.size(),
-                          [&](std::size_t k, float shared) { return replica[k] + (shared - base[k]); });
+                          [&](std::size_t k, float shared) { return added(shared, replica[k], base[k]); });
       pushed_.set(w.id, w.updates);
       w.since_sync = 0;
     }

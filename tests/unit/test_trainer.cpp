@@ -138,7 +138,7 @@ TEST_SUITE("trainer") {
   }
 
   TEST_CASE("replicas with one worker is sequential SGD, bit for bit, through pauses, dense and sparse") {
-    for (std::size_t h : {1, 3, 8}) {
+    for (const std::size_t h : {std::size_t{1}, std::size_t{3}, std::size_t{8}}) {
       CAPTURE(h);
       const asgd::settings s{.threads = 1, .epochs = 3, .batch = 10, .lr = 0.05f, .evaluations_per_epoch = 3};
       asgd::trainer<ls, asgd::consistency::sequential, asgd::update::momentum> seq{small_problem(), s};

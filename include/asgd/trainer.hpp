@@ -253,8 +253,11 @@ class trainer {
     std::vector<std::uint64_t> count;
     std::vector<double> time;  // training seconds at the bin's last minibatch
     // The raw time stamp of the bin's last minibatch in the current segment (0: none), turned
-    // into `time` at the segment's end (fold): a step reads the cheap clock only.
+    // into `time` at the segment's end (fold): a step reads the cheap clock only. Bins
+    // [stamped_from, stamped_to) hold this segment's stamps, so a pause folds only those.
     std::vector<std::uint64_t> stamp;
+    std::size_t stamped_from = ~std::size_t{0};
+    std::size_t stamped_to = 0;
 
     [[nodiscard]] std::size_t size() const noexcept { return loss.size(); }
     void add(std::size_t bin, float l, std::uint64_t now) {
@@ -267,14 +270,18 @@ class trainer {
       loss[bin] += l;
       ++count[bin];
       stamp[bin] = now;
+      stamped_from = std::min(stamped_from, bin);
+      stamped_to = std::max(stamped_to, bin + 1);
     }
     // Places this segment's stamps in seconds between its start and end anchors.
     void fold(detail::time_anchor from, detail::time_anchor to) {
-      for (std::size_t i = 0; i < stamp.size(); ++i) {
+      for (std::size_t i = stamped_from; i < stamped_to; ++i) {
         if (stamp[i] == 0) continue;
         time[i] = detail::seconds_at(stamp[i], from, to);
         stamp[i] = 0;
       }
+      stamped_from = ~std::size_t{0};
+      stamped_to = 0;
     }
     // The first `bins` bins (those a checkpoint's step has reached).
     void save(byte_writer& w, std::size_t bins) const {

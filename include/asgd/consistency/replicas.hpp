@@ -155,27 +155,26 @@ struct replicas {
       return shared == base ? replica : (replica == base ? shared : replica + (shared - base));
     }
 
-    // shared += replica - base, and replica = base = the new shared values: one racy pass.
-    void sync(worker& w) noexcept {
+    // shared += replica - base in one racy pass; each new shared value is also written to
+    // `take_back` when it is not null.
+    void add_change(worker& w, float* take_back) noexcept {
       const float* base = w.base.data();
-      float* replica = w.replica.data();
+      const float* replica = w.replica.data();
       detail::racy_update(
           model_.data(), model_.size(), [&](std::size_t k, float shared) { return added(shared, replica[k], base[k]); },
-          replica);
-      std::memcpy(w.base.data(), replica, model_.size() * sizeof(float));
+          take_back);
       pushed_.set(w.id, w.updates);
       w.since_sync = 0;
+    }
+    // The change added, and the sums taken back: replica = base = the new shared values.
+    void sync(worker& w) noexcept {
+      add_change(w, w.replica.data());
+      std::memcpy(w.base.data(), w.replica.data(), model_.size() * sizeof(float));
       w.others_seen = others_pushed(w);
     }
     // Only the change: the replica is taken afresh at the next read.
     void push(worker& w) noexcept {
-      if (w.since_sync == 0) return;
-      const float* base = w.base.data();
-      const float* replica = w.replica.data();
-      detail::racy_update(model_.data(), model_.size(),
-                          [&](std::size_t k, float shared) { return added(shared, replica[k], base[k]); });
-      pushed_.set(w.id, w.updates);
-      w.since_sync = 0;
+      if (w.since_sync > 0) add_change(w, nullptr);
     }
     void take(worker& w) noexcept {
       detail::racy_copy(model_.data(), w.replica.data(), model_.size());

@@ -40,7 +40,7 @@ struct image_set {
   /// Writes image `i`'s pixel values to `out[0, pixels_per_image())`.
   void decode(std::size_t i, float* out) const noexcept {
     const std::uint8_t* in = pixel_bytes.data() + i * pixels_per_image();
-    for (std::size_t j = 0; j < pixels_per_image(); ++j) out[j] = scale * static_cast<float>(in[j]) + shift;
+    for (std::size_t j = 0; j < pixels_per_image(); ++j) out[j] = value(in[j]);
   }
 };
 

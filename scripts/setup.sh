@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config   # toolchain
   libeigen3-dev libboost-dev                     # asgd::asgd dependencies (dense math, Boost.Lockfree)
   doctest-dev libbenchmark-dev                   # tests and benchmarks
-  zlib1g-dev                                     # gzip for IDX files
+  zlib1g-dev libdeflate-dev                      # gzip for IDX files (libdeflate: asgd-train's fast path)
   libopenmpi-dev openmpi-bin                     # asgd::mpi, the MPI transport, and mpirun for its tests
   dataset-fashion-mnist                          # the real data (/usr/share/datasets/fashion-mnist)
   python3-matplotlib                             # the reproduction plots (experiments/)

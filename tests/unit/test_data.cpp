@@ -75,6 +75,31 @@ TEST_SUITE("data") {
                          "asgd: small: decompresses to more than 100000 bytes", asgd::data::data_error);
   }
 
+  TEST_CASE("zlib and the fast path inflate alike, and a fault is named by zlib either way") {
+    std::vector<std::uint8_t> big(200000);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i % 251 < 40 ? 0 : i % 7);
+    auto gz = gzip(big);
+    CHECK(asgd::data::detail::zlib_gunzip(gz, "z", std::size_t{1} << 31) == big);
+    CHECK(asgd::data::gunzip_if_compressed(gz, "f") == big);
+#if defined(ASGD_WITH_LIBDEFLATE)
+    CHECK(asgd::data::detail::libdeflate_gunzip(gz, std::size_t{1} << 31) == big);
+    // A trailer that misstates the length, over the limit, cut short: no result from the fast
+    // path, and zlib names the fault.
+    auto lying = gz;
+    lying[lying.size() - 3] ^= 1;
+    CHECK_FALSE(asgd::data::detail::libdeflate_gunzip(lying, std::size_t{1} << 31).has_value());
+    CHECK_THROWS_WITH_AS(asgd::data::gunzip_if_compressed(lying, "lying"),
+                         "asgd: lying: corrupt gzip data (incorrect length check)", asgd::data::data_error);
+    CHECK_FALSE(asgd::data::detail::libdeflate_gunzip(gz, 1000).has_value());
+    gz.resize(gz.size() - 100);
+    CHECK_FALSE(asgd::data::detail::libdeflate_gunzip(gz, std::size_t{1} << 31).has_value());
+#else
+    gz.resize(gz.size() - 100);
+#endif
+    CHECK_THROWS_WITH_AS(asgd::data::gunzip_if_compressed(gz, "cut"), "asgd: cut: truncated gzip data",
+                         asgd::data::data_error);
+  }
+
   TEST_CASE("gzip'd and plain IDX files read the same") {
     temp_dir t;
     const auto raw = idx_bytes({3, 4, 5}, 60);

@@ -22,6 +22,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -158,8 +159,18 @@ const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto devices = cu::find_devices();
+  cu::visible_devices devices;
+  try {
+    devices = cu::find_devices();
+  } catch (const cu::cuda_error& e) {
+    std::printf("CUDA is broken on this machine: %s\n", e.what());
+    return 1;
+  }
   if (devices.count == 0) {
+    if (cu::gpu_required(std::getenv("ASGD_REQUIRE_GPU"))) {
+      std::printf("ASGD_REQUIRE_GPU is set, and this machine has none (%s)\n", devices.why.c_str());
+      return 1;
+    }
     std::printf("no CUDA device (%s): the CUDA benchmarks are skipped\n", devices.why.c_str());
     return 77;
   }

@@ -43,22 +43,76 @@ void check_close(const std::vector<float>& got, const std::vector<float>& want) 
   CHECK(bad == 0);
 }
 
+// Worker streams as production makes them: non-blocking, so nothing orders them with the
+// legacy stream or with one another.
+struct worker_streams {
+  explicit worker_streams(std::size_t n) : streams(n) {
+    for (auto& s : streams) cu::check("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  }
+  ~worker_streams() {
+    for (auto s : streams) cudaStreamDestroy(s);
+  }
+  std::vector<cudaStream_t> streams;
+};
+
+// Four steps on overlapping blocks that step `stride` apart, the last one ending at the model's
+// end, on a non-blocking stream, against the host reference.
 template <class Write, class Rule>
-void check_against_reference(const Rule& rule) {
-  constexpr std::size_t dimension = 100'000;
+void check_against_reference(const Rule& rule, std::size_t dimension, std::size_t block) {
+  CAPTURE(dimension);
+  CAPTURE(block);
+  const std::size_t stride = (dimension - block) / 3;
   const auto math = cu::device_math(rule);
   std::vector<float> x = random_floats(dimension, 1), buffer(dimension, 0.0f);
   cu::device_array<float> dx{std::span<const float>(x)}, dbuf{std::span<const float>(buffer)};
+  worker_streams stream(1);
   for (unsigned step = 0; step < 4; ++step) {
-    const std::size_t lo = 20'000 * step, n = 50'000;
-    const auto g = random_floats(n, 7 + step);
+    const std::size_t lo = step == 3 ? dimension - block : stride * step;
+    const auto g = random_floats(block, 7 + step);
     cu::device_array<float> dg{std::span<const float>(g)};
-    cu::update_block<Write>(math, dx.data(), dimension, lo, dg.data(), n, dbuf.data(), 0.05f, nullptr);
-    cu::check("cudaDeviceSynchronize", cudaDeviceSynchronize());
+    cu::update_block<Write>(math, dx.data(), dimension, lo, dg.data(), block, dbuf.data(), 0.05f, stream.streams[0]);
+    cu::check("cudaStreamSynchronize", cudaStreamSynchronize(stream.streams[0]));
     cu::reference_update(math, std::span<float>(x), lo, std::span<const float>(g), buffer, 0.05f);
   }
   check_close(dx.download(), x);
   if constexpr (decltype(math)::has_buffer) check_close(dbuf.download(), buffer);
+}
+
+template <class Write, class Rule>
+void check_against_reference(const Rule& rule) {
+  check_against_reference<Write>(rule, 100'000, 40'000);
+  // Past 2^20 = launch_max_blocks * launch_threads coordinates the grid-stride loop takes a
+  // second and third pass; odd sizes leave a partial last block of threads.
+  check_against_reference<Write>(rule, (std::size_t{1} << 21) + 4099, (std::size_t{1} << 21) - 77);
+}
+
+// W workers on W streams, each applying `steps` plain-gradient steps (g = 1 everywhere) to the
+// block [lo_w, hi_w) that `block_of(w)` gives; returns the model (from zeros).
+template <class Write, class Math, class BlockOf>
+std::vector<float> concurrent_steps(const Math& math, std::size_t dimension, std::size_t workers, std::size_t steps,
+                                    float lr, BlockOf&& block_of) {
+  const std::vector<float> zeros(dimension, 0.0f), ones(dimension, 1.0f);
+  cu::device_array<float> dx{std::span<const float>(zeros)}, dg{std::span<const float>(ones)};
+  std::vector<cu::device_array<float>> buffers;
+  for (std::size_t w = 0; w < workers; ++w) buffers.emplace_back(std::span<const float>(zeros));
+  worker_streams streams(workers);
+  for (std::size_t step = 0; step < steps; ++step)
+    for (std::size_t w = 0; w < workers; ++w) {
+      const auto [lo, hi] = block_of(w);
+      cu::update_block<Write>(math, dx.data(), dimension, lo, dg.data(), hi - lo, buffers[w].data(), lr, streams.streams[w]);
+    }
+  cu::check("cudaDeviceSynchronize", cudaDeviceSynchronize());
+  return dx.download();
+}
+
+// One worker's model after `steps` steps of g = 1 from zeros (the host reference): with no
+// weight decay a step's direction does not depend on x, so W workers' atomic adds sum to W times it.
+template <class Math>
+std::vector<float> one_worker_reference(const Math& math, std::size_t dimension, std::size_t steps, float lr) {
+  std::vector<float> x(dimension, 0.0f), buffer(dimension, 0.0f);
+  const std::vector<float> g(dimension, 1.0f);
+  for (std::size_t k = 0; k < steps; ++k) cu::reference_update(math, std::span<float>(x), 0, std::span<const float>(g), buffer, lr);
+  return x;
 }
 
 }  // namespace
@@ -75,25 +129,49 @@ TEST_SUITE("gpu") {
 
   TEST_CASE("atomic_add: workers on 8 streams writing one block lose no update") {
     // Plain SGD: each step is -lr g whatever x is, so the sum of all workers' steps is known.
-    constexpr std::size_t dimension = 1 << 16, workers = 8, steps = 16;
-    const auto math = cu::device_math(asgd::update::sgd{});
-    std::vector<float> x(dimension, 0.0f);
-    cu::device_array<float> dx{std::span<const float>(x)};
-    std::vector<cudaStream_t> streams(workers);
-    for (auto& s : streams) cu::check("cudaStreamCreate", cudaStreamCreate(&s));
-    const std::vector<float> ones(dimension, 1.0f);
-    cu::device_array<float> dg{std::span<const float>(ones)};
-    for (std::size_t step = 0; step < steps; ++step)
-      for (std::size_t w = 0; w < workers; ++w)
-        cu::update_block<cu::atomic_add_writes>(math, dx.data(), dimension, 0, dg.data(), dimension, nullptr, 0.25f,
-                                                streams[w]);
-    cu::check("cudaDeviceSynchronize", cudaDeviceSynchronize());
-    for (auto s : streams) cudaStreamDestroy(s);
-    const auto got = dx.download();
+    constexpr std::size_t dimension = (1 << 20) + 333, workers = 8, steps = 16;
+    const auto got = concurrent_steps<cu::atomic_add_writes>(cu::device_math(asgd::update::sgd{}), dimension, workers,
+                                                             steps, 0.25f, [&](std::size_t) {
+                                                               return std::pair<std::size_t, std::size_t>{0, dimension};
+                                                             });
     std::size_t wrong = 0;
     const float want = -0.25f * static_cast<float>(workers * steps);  // exact: multiples of 1/4
     for (float v : got)
       if (v != want) ++wrong;
+    CHECK(wrong == 0);
+  }
+
+  TEST_CASE("atomic_add: momentum and Nesterov workers on one block lose no update") {
+    // Each worker keeps its own buffer; without weight decay its directions do not depend on
+    // x, so the model ends at W times one worker's, up to the order of the float additions.
+    constexpr std::size_t dimension = 70'001, workers = 6, steps = 12;
+    const auto whole = [&](std::size_t) { return std::pair<std::size_t, std::size_t>{0, dimension}; };
+    const auto check_rule = [&](const auto& math) {
+      const auto got = concurrent_steps<cu::atomic_add_writes>(math, dimension, workers, steps, 0.01f, whole);
+      const auto one = one_worker_reference(math, dimension, steps, 0.01f);
+      std::size_t wrong = 0;
+      for (std::size_t i = 0; i < dimension; ++i) {
+        const float want = static_cast<float>(workers) * one[i];
+        if (std::fabs(got[i] - want) > 1e-5f * std::fabs(want)) ++wrong;
+      }
+      CHECK(wrong == 0);
+    };
+    check_rule(cu::device_math(asgd::update::momentum{.mu = 0.9f}));
+    check_rule(cu::device_math(asgd::update::nesterov{.mu = 0.9f}));
+  }
+
+  TEST_CASE("hogwild: workers on disjoint blocks (partitioned) lose no update") {
+    // Plain read-modify-write kernels, each worker on its own range: nothing races, so every
+    // coordinate takes exactly its worker's steps.
+    constexpr std::size_t dimension = (1 << 21) + 5, workers = 4, steps = 10;
+    const auto part = [&](std::size_t w) {
+      return std::pair<std::size_t, std::size_t>{w * dimension / workers, (w + 1) * dimension / workers};
+    };
+    const auto got =
+        concurrent_steps<cu::hogwild_writes>(cu::device_math(asgd::update::sgd{}), dimension, workers, steps, 0.5f, part);
+    std::size_t wrong = 0;
+    for (float v : got)
+      if (v != -0.5f * static_cast<float>(steps)) ++wrong;
     CHECK(wrong == 0);
   }
 
@@ -181,13 +259,15 @@ TEST_SUITE("gpu") {
                          std::invalid_argument);
   }
 
-  TEST_CASE("squared_norm (Thrust) is the host's sum of squares in double, after the stream's work") {
+  TEST_CASE("squared_norm (Thrust) is the exact sum of squares to 1e-12, after the stream's work") {
     for (const std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{1} << 22}) {
       const auto x = asgd_test::random_floats(n, 11);
-      double expected = 0.0;
-      for (float v : x) expected += static_cast<double>(v) * static_cast<double>(v);
+      // The reference in long double (64-bit significand): a double sum of 2^22 squares would
+      // carry about 1e-12 of its own rounding, as much as the tolerance.
+      long double expected = 0.0L;
+      for (float v : x) expected += static_cast<long double>(v) * static_cast<long double>(v);
       cu::device_array<float> dx{std::span<const float>(x)};
-      CHECK(cu::squared_norm(dx.data(), n, nullptr) == doctest::Approx(expected).epsilon(1e-12));
+      CHECK(cu::squared_norm(dx.data(), n, nullptr) == doctest::Approx(static_cast<double>(expected)).epsilon(1e-12));
     }
     CHECK(cu::squared_norm(nullptr, 0, nullptr) == 0.0);
     // Work enqueued before the reduction on its stream is seen: the sum of 2^20 threes squared.
@@ -202,7 +282,7 @@ TEST_SUITE("gpu") {
 }
 
 int main(int argc, char** argv) {
-  if (asgd_test::devices_or_skip() == 0) return asgd_test::skipped;
+  if (const int devices = asgd_test::devices_or_skip(); devices <= 0) return asgd_test::exit_without_devices(devices);
   cudaDeviceProp prop{};
   cu::check("cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, 0));
   std::printf("device 0: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);

@@ -9,6 +9,7 @@
 
 #include <asgd/cuda/averaging_math.hpp>
 #include <asgd/cuda/conflicts.hpp>
+#include <asgd/cuda/device_presence.hpp>
 #include <asgd/detail/averager.hpp>
 #include <asgd/cuda/mlp_math.hpp>
 #include <asgd/cuda/qsgd8.hpp>
@@ -351,5 +352,62 @@ TEST_SUITE("cuda") {
     CHECK_THROWS_WITH_AS(by_hand.validate(), "asgd: cuda::wire_format: qsgd8 needs a bucket of at least 1 coordinate",
                          std::invalid_argument);
     CHECK_NOTHROW(asgd::cuda::wire_format::of(q::qsgd<8>{}).validate());
+  }
+
+  TEST_CASE("GPU nodes: every node runs the same steps and rounds, whatever its shard") {
+    // 60,000 images on 9 nodes: shards of 6,666 and 6,667. Per shard, 3 epochs of batch 16
+    // would be 1,249 or 1,250 steps, 624 or 625 rounds every 2 steps: one node would enter a
+    // collective the others never run.
+    const std::size_t samples = 60'000, nodes = 9;
+    const auto first = asgd::cuda::schedule_nodes(samples, nodes, 3.0, 0, 16, 2);
+    CHECK(first.steps == 3 * 6'666 / 16);
+    CHECK(first.rounds == first.steps / 2);
+    for (std::size_t k = 0; k < nodes; ++k) {
+      const std::size_t shard = (k + 1) * samples / nodes - k * samples / nodes;
+      CHECK((shard == 6'666 || shard == 6'667));
+    }
+    CHECK(3 * 6'667 / 16 / 2 != 3 * 6'666 / 16 / 2);  // what a per-shard schedule would disagree on
+    // Steps given: taken as they are; no averaging: no rounds.
+    CHECK(asgd::cuda::schedule_nodes(samples, nodes, 3.0, 1'001, 16, 8).steps == 1'001);
+    CHECK(asgd::cuda::schedule_nodes(samples, nodes, 3.0, 1'001, 16, 8).rounds == 125);
+    CHECK(asgd::cuda::schedule_nodes(samples, 1, 1.0, 0, 16, 0).rounds == 0);
+    CHECK(asgd::cuda::schedule_nodes(samples, 1, 1.0, 0, 16, 0).steps == 3'750);
+    CHECK_THROWS_AS((void)asgd::cuda::schedule_nodes(samples, 0, 1.0, 0, 16, 8), std::invalid_argument);
+  }
+
+  TEST_CASE("GPU presence: only no device or no driver skips; a broken CUDA fails; ASGD_REQUIRE_GPU") {
+    using asgd::cuda::device_presence;
+    using asgd::cuda::classify_devices;
+    CHECK(classify_devices(true, false, 2, true) == device_presence::present);
+    CHECK(classify_devices(true, false, 0, true) == device_presence::absent);
+    CHECK(classify_devices(false, true, 0, true) == device_presence::absent);   // cudaErrorNoDevice
+    CHECK(classify_devices(false, false, 0, false) == device_presence::absent);  // no driver installed
+    // A driver that is there but too old, or fails to initialise: an error, not "no GPU".
+    CHECK(classify_devices(false, false, 0, true) == device_presence::failed);
+    CHECK_FALSE(asgd::cuda::gpu_required(nullptr));
+    CHECK_FALSE(asgd::cuda::gpu_required(""));
+    CHECK_FALSE(asgd::cuda::gpu_required("0"));
+    CHECK(asgd::cuda::gpu_required("1"));
+    CHECK(asgd::cuda::gpu_required("yes"));
+  }
+
+  TEST_CASE("qsgd8 grid: one block per bucket, refused past what a grid holds") {
+    CHECK(asgd::cuda::qsgd8_grid_blocks(1, 512) == 1);
+    CHECK(asgd::cuda::qsgd8_grid_blocks(1024, 512) == 2);
+    CHECK(asgd::cuda::qsgd8_grid_blocks(1025, 512) == 3);
+    CHECK(asgd::cuda::qsgd8_grid_blocks(asgd::cuda::max_grid_blocks, 1) == asgd::cuda::max_grid_blocks);
+    // 2^31 buckets: one more than gridDim.x holds (it would fit in an unsigned).
+    CHECK_THROWS_WITH_AS((void)asgd::cuda::qsgd8_grid_blocks(asgd::cuda::max_grid_blocks + 1, 1),
+                         doctest::Contains("more than the 2147483647 blocks a grid holds"), std::invalid_argument);
+    CHECK_THROWS_AS((void)asgd::cuda::qsgd8_grid_blocks(10, 0), std::invalid_argument);
+  }
+
+  TEST_CASE("within_ulps: the tolerance of the NCCL averages") {
+    CHECK(asgd_test::within_ulps(1.0f, 1.0f, 0));
+    CHECK(asgd_test::within_ulps(1.0f, std::nextafter(1.0f, 2.0f), 1));
+    CHECK_FALSE(asgd_test::within_ulps(1.0f, std::nextafter(std::nextafter(1.0f, 2.0f), 2.0f), 1));
+    CHECK(asgd_test::within_ulps(-0.0f, 0.0f, 0));
+    CHECK(asgd_test::within_ulps(-1e-45f, 1e-45f, 2));  // across zero: the smallest subnormals
+    CHECK_FALSE(asgd_test::within_ulps(std::nanf(""), 1.0f, 100));
   }
 }

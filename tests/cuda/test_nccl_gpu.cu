@@ -84,14 +84,15 @@ TEST_SUITE("gpu") {
     for (std::size_t i = 0; i < n; ++i) x[i] = rank + static_cast<float>(i % 7);
     cu::device_array<float> dx{std::span<const float>(x)};
     cudaStream_t stream = nullptr;
-    cu::check("cudaStreamCreate", cudaStreamCreate(&stream));
+    cu::check("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     nccl.all_reduce_mean(dx.data(), n, stream);
     nccl.synchronize(stream, "the test's all-reduce");
+    // ncclAvg divides a float sum: exact for 1, 2, 4 or 8 ranks, within rounding for 3, 5, 6, 7.
     const float mean_rank = static_cast<float>(ranks.node_count() - 1) / 2.0f;
     const auto got = dx.download();
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < n; ++i)
-      if (got[i] != mean_rank + static_cast<float>(i % 7)) ++wrong;
+      if (!asgd_test::within_ulps(got[i], mean_rank + static_cast<float>(i % 7), 2)) ++wrong;
     CHECK(wrong == 0);
 
     std::byte* none[1] = {nullptr};
@@ -177,7 +178,7 @@ int stall_test(int devices) {
   const std::size_t n = 1024;
   cu::device_array<float> mine(n), theirs(n);
   cudaStream_t stream = nullptr;
-  cu::check("cudaStreamCreate", cudaStreamCreate(&stream));
+  cu::check("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const std::size_t peer[1] = {1};
   std::byte* into[1] = {reinterpret_cast<std::byte*>(theirs.data())};
   const auto start = std::chrono::steady_clock::now();
@@ -206,13 +207,23 @@ int stall_test(int devices) {
 
 int main(int argc, char** argv) {
   const int devices = asgd_test::devices_or_skip();
-  if (devices == 0) return asgd_test::skipped;
+  if (devices <= 0) return asgd_test::exit_without_devices(devices);
   asgd::transport::mpi::environment environment(argc, argv);
-  int rank = 0;
+  int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  cu::check("cudaSetDevice", cudaSetDevice(rank % devices));
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
   for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--stall-test") == 0) return stall_test(devices);
+    if (std::strcmp(argv[i], "--stall-test") == 0) {
+      cu::check("cudaSetDevice", cudaSetDevice(rank % devices));
+      return stall_test(devices);
+    }
+  // NCCL refuses two ranks of one communicator on one GPU ("duplicate GPU"): more ranks than
+  // devices cannot run the cases (CTest's gpu:nccl_two_ranks reads this line as a skip).
+  if (size > devices) {
+    if (rank == 0) std::printf("%d ranks need %d CUDA devices (NCCL: one rank per GPU), here %d: skipped\n", size, size, devices);
+    return 0;
+  }
+  cu::check("cudaSetDevice", cudaSetDevice(rank));
   doctest::Context context(argc, argv);
   return context.run();
 }

@@ -3,8 +3,11 @@
 
 #include "../support.hpp"
 
+#include <asgd/detail/version_chain.hpp>
+
 #include <doctest/doctest.h>
 
+#include <stdexcept>
 #include <vector>
 
 namespace {
@@ -190,6 +193,26 @@ TEST_SUITE("stores") {
     CHECK(out == std::vector<float>{-5, -3, -2});
     store.finish(a);
     store.finish(b);
+  }
+
+  TEST_CASE("version chain: a build that throws leaves no version pinned") {
+    // The device store's build launches kernels, which may throw; the version it read from must
+    // still be recycled once it is replaced.
+    asgd::detail::version_chain<asgd::detail::float_buffer> chain(3, 2, [](float* x) { x[0] = x[1] = 1.0f; });
+    using slot_id = decltype(chain)::slot_id;
+    slot_id building = decltype(chain)::no_slot;
+    auto lr = [](std::uint64_t) { return 1.0; };
+    auto failing = [](const float*, float*, float, slot_id) -> bool { throw std::runtime_error("launch failed"); };
+    CHECK_THROWS_AS(chain.publish(building, 0, failing, lr, 0), std::runtime_error);
+    CHECK(chain.live() == 2);  // the published version and the caller's building slot
+    auto copy = [](const float* from, float* to, float step, slot_id) {
+      to[0] = from[0] - step;
+      to[1] = from[1];
+      return true;
+    };
+    CHECK(chain.publish(building, 0, copy, lr, 0).applied);
+    CHECK(chain.live() == 1);  // the first version, unpinned, was recycled when replaced
+    CHECK(chain.current().data()[0] == 0.0f);
   }
 
   TEST_CASE("leashed: a pool sized for its readers serves them; one too small says what to count") {

@@ -6,6 +6,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -15,9 +16,17 @@ namespace asgd_train {
 bool built_with_cuda() { return true; }
 bool built_with_nccl() { return ASGD_TRAIN_WITH_NCCL != 0; }
 
+// No device is an error either way; under ASGD_REQUIRE_GPU (set by scripts/gpu-check.sh) it is
+// worded so that the CLI tests' skip pattern ("no CUDA device") does not take it for a skip.
 int cuda_devices() {
-  const auto found = asgd::cuda::find_devices();
-  if (found.count == 0) throw std::runtime_error("asgd-train: --device cuda: no CUDA device (" + found.why + ")");
+  const auto found = asgd::cuda::find_devices();  // a broken CUDA throws cuda_error
+  if (found.count == 0) {
+    if (asgd::cuda::gpu_required(std::getenv("ASGD_REQUIRE_GPU"))) {
+      throw std::runtime_error("asgd-train: --device cuda: ASGD_REQUIRE_GPU is set and this machine has none (" +
+                               found.why + ")");
+    }
+    throw std::runtime_error("asgd-train: --device cuda: no CUDA device (" + found.why + ")");
+  }
   return found.count;
 }
 

@@ -18,6 +18,7 @@
 #include <asgd/types.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -128,6 +129,28 @@ inline void reference_mix_delta(const mixing_row& row, std::span<const float> sn
     const detail::add_peer_op add{peers[k].data(), delta.data(), row.peers[k].weight};
     for (std::size_t i = 0; i < snapshot.size(); ++i) add(i);
   }
+}
+
+/// The minibatch steps of each GPU node and its averaging rounds.
+struct node_schedule {
+  std::uint64_t steps = 0;   ///< minibatches of the node, all its workers together
+  std::uint64_t rounds = 0;  ///< averaging rounds (0 without averaging)
+};
+
+/// The schedule every node of a run takes: `steps` when not 0, else `epochs` passes over the
+/// smallest shard of `samples` split among `nodes` (node k's shard is [k samples / nodes,
+/// (k + 1) samples / nodes), so shards differ by one sample at most), and a round every
+/// `average_every` steps (0: no averaging). The same on every node, so no node enters a round
+/// (a collective) that the others never run.
+[[nodiscard]] inline node_schedule schedule_nodes(std::size_t samples, std::size_t nodes, double epochs,
+                                                  std::uint64_t steps, std::size_t batch, std::size_t average_every) {
+  if (nodes == 0 || batch == 0) throw std::invalid_argument("asgd: cuda::schedule_nodes: nodes and batch must be positive");
+  const std::size_t smallest_shard = samples / nodes;
+  node_schedule n;
+  n.steps = steps > 0 ? steps
+                      : static_cast<std::uint64_t>(epochs * static_cast<double>(smallest_shard) / static_cast<double>(batch));
+  n.rounds = average_every > 0 ? n.steps / average_every : 0;
+  return n;
 }
 
 }  // namespace asgd::inline v0::cuda

@@ -2,7 +2,10 @@
 /// @file
 /// CUDA runtime errors as exceptions that name the call, and device memory owned by RAII.
 
+#include <asgd/cuda/device_presence.hpp>
+
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <cstddef>
 #include <span>
@@ -30,19 +33,34 @@ inline void check(const char* call, cudaError_t code) {
   if (code != cudaSuccess) throw cuda_error(call, code);
 }
 
-/// The CUDA devices this process sees; with none, `why` says why (CUDA's error or "0 devices").
+/// The CUDA devices this process sees; with none, `why` says why.
 struct visible_devices {
   int count = 0;
   std::string why;
 };
+
+/// The devices, or none where the machine has none (cudaGetDeviceCount says "no device" or 0,
+/// or no NVIDIA driver is installed: libcuda.so.1 does not load).
+/// @throws cuda_error for any other failure of the query (a driver too old for this runtime, an
+///         initialization error): a broken CUDA is an error, not an absent GPU.
 inline visible_devices find_devices() {
-  visible_devices d;
-  const cudaError_t code = cudaGetDeviceCount(&d.count);
-  if (code != cudaSuccess) d.count = 0;
-  if (d.count == 0) {
-    d.why = std::string("cudaGetDeviceCount: ") + (code != cudaSuccess ? cudaGetErrorString(code) : "0 devices");
+  int count = 0;
+  const cudaError_t code = cudaGetDeviceCount(&count);
+  bool driver = true;
+  if (code != cudaSuccess && code != cudaErrorNoDevice) {
+    void* library = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    driver = library != nullptr;
+    if (library != nullptr) dlclose(library);
   }
-  return d;
+  switch (classify_devices(code == cudaSuccess, code == cudaErrorNoDevice, count, driver)) {
+    case device_presence::present: return {count, {}};
+    case device_presence::absent:
+      return {0, code == cudaSuccess ? "cudaGetDeviceCount: 0 devices"
+                 : driver            ? std::string("cudaGetDeviceCount: ") + cudaGetErrorString(code)
+                                     : "no NVIDIA driver: libcuda.so.1 cannot be loaded"};
+    case device_presence::failed: break;
+  }
+  throw cuda_error("cudaGetDeviceCount", code);
 }
 
 /// `n` elements of T in device memory (cudaMalloc), freed when it goes out of scope. Movable,

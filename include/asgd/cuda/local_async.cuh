@@ -19,6 +19,7 @@
 /// before the final average, as the host trainer does.
 
 #include <asgd/concepts.hpp>
+#include <asgd/cuda/averaging_math.hpp>
 #include <asgd/cuda/conflicts.hpp>
 #include <asgd/cuda/mlp.cuh>
 #include <asgd/cuda/store.cuh>
@@ -31,6 +32,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <latch>
+#include <limits>
 #include <mutex>
 #include <span>
 #include <stdexcept>
@@ -44,7 +47,8 @@ namespace asgd::inline v0::cuda {
 
 struct local_async_settings {
   std::size_t workers = 4;  ///< concurrent workers (streams) on the GPU
-  double epochs = 1.0;      ///< passes over the node's samples, shared by the workers
+  double epochs = 1.0;      ///< passes over the node's samples, shared by the workers (with
+                            ///< several nodes: over the smallest shard, the same steps on all)
   std::uint64_t steps = 0;  ///< minibatches in total instead of epochs (when not 0)
   std::size_t batch = 16;   ///< samples per minibatch
   float lr = 0.01f;         ///< base learning rate
@@ -64,11 +68,11 @@ struct local_async_result {
   std::uint64_t dropped = 0;         ///< gradients dropped (versioned mode with finite persistence)
   std::uint64_t conflicts = 0;       ///< writes that began while an overlapping write was in flight
   std::uint64_t staleness_sum = 0;   ///< sum of every applied update's staleness
-  double seconds = 0.0;              ///< wall time of the workers
+  double seconds = 0.0;              ///< wall time of the workers, from when all had set up
   std::uint64_t rounds = 0;          ///< averaging rounds (with an averager)
   std::vector<consensus_point> consensus;  ///< with an averager: during the run (consensus_every)
   double final_consensus_distance = 0.0;   ///< with an averager: after the last step, before the final average
-  float last_loss = 0.0f;            ///< worker 0's last minibatch loss
+  float last_loss = 0.0f;            ///< worker 0's last minibatch loss (NaN if it took no step)
   [[nodiscard]] double samples_per_second(std::size_t batch) const {
     return seconds > 0.0 ? static_cast<double>(steps * batch) / seconds : 0.0;
   }
@@ -88,7 +92,8 @@ struct no_averaging {
   }
 };
 
-/// Trains the MLP `m` on `train` from `initial` with W workers on the current CUDA device.
+/// Trains the MLP `m` on `train` from `initial` with W workers on the calling thread's current
+/// CUDA device (each worker and the averager select it on their threads).
 /// `blocks` is the network's block layout (what the selector chooses among). With an
 /// `averager` other than `no_averaging`, this is one node of several: every node must call it
 /// with the same settings but `node` (rounds are collectives).
@@ -121,35 +126,48 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
     throw std::invalid_argument("asgd: cuda::train_local_async: the initial model has " + std::to_string(initial.size()) +
                                 " coordinates, the MLP " + std::to_string(m.dimension));
   }
+  // The calling thread's device: every thread below selects it before touching CUDA, since the
+  // current device is per host thread (0 unless set).
+  int device = 0;
+  check("cudaGetDevice", cudaGetDevice(&device));
   const auto math = device_math(rule);
   const device_images images(train);
   device_store<Mode> store(mode, s.workers + (averaging ? 1 : 0), initial);  // the averager writes too
   conflict_counter conflicts(s.workers);
-  const std::uint64_t total_steps =
-      s.steps > 0 ? s.steps
-                  : static_cast<std::uint64_t>(s.epochs * static_cast<double>(shard) / static_cast<double>(s.batch));
-  const std::uint64_t rounds = averaging ? total_steps / s.average_every : 0;
+  // From the smallest shard on every node, so that all nodes run the same rounds.
+  const node_schedule plan =
+      schedule_nodes(train.size(), s.nodes, s.epochs, s.steps, s.batch, averaging ? s.average_every : 0);
+  const std::uint64_t total_steps = plan.steps;
+  const std::uint64_t rounds = plan.rounds;
   std::atomic<std::uint64_t> next_step{0}, done_steps{0}, dropped{0}, staleness{0};
   std::atomic<bool> stop{false};
   std::exception_ptr failure;
   std::mutex failure_lock;
-  float last_loss = 0.0f;
+  float last_loss = std::numeric_limits<float>::quiet_NaN();
   schedule lr_schedule = s.lr_schedule;
   if (lr_schedule.total_epochs == 0.0) {
     lr_schedule.total_epochs = static_cast<double>(total_steps * s.batch) / static_cast<double>(shard);
   }
   lr_schedule.validate();
 
+  // The clock starts once every worker has set up (stream, cuBLAS handle, buffers): setting up
+  // costs each worker alike, so counting it would skew samples/s against fewer workers.
+  std::latch ready(static_cast<std::ptrdiff_t>(s.workers) + 1);
   const auto work = [&](std::size_t w) {
     cudaStream_t stream = nullptr;
+    bool arrived = false;
     try {
+      check("cudaSetDevice (worker)", cudaSetDevice(device));
       check("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
       mlp_gradient grad(m, images, s.batch, stream);
       auto worker = store.make_worker(math);
       auto state = selector.make_state({blocks, m.dimension, w, s.workers, s.seed});
       rng gen(s.seed, 0x600d + w + (std::uint64_t{s.node} << 32));
       std::vector<std::uint32_t> batch(s.batch);
-      for (std::uint64_t local = 0;; ++local) {
+      arrived = true;
+      ready.arrive_and_wait();
+      std::uint64_t local = 0;
+      for (;; ++local) {
         const std::uint64_t step = next_step.fetch_add(1, std::memory_order_relaxed);
         if (step >= total_steps) break;
         for (auto& i : batch) i = static_cast<std::uint32_t>(shard_begin + gen.below(shard));
@@ -171,9 +189,10 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
           done_steps.notify_all();
         }
       }
-      if (w == 0) last_loss = grad.loss();
+      if (w == 0 && local > 0) last_loss = grad.loss();  // no step, no loss (NaN)
       store.finish(worker);
     } catch (...) {
+      if (!arrived) ready.count_down();  // failed while setting up: the others must not wait for it
       const std::lock_guard lock(failure_lock);
       if (!failure) failure = std::current_exception();
       next_step.store(total_steps, std::memory_order_relaxed);  // the others stop at their next step
@@ -190,6 +209,7 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
   const auto average = [&] {
     if constexpr (averaging) {
       try {
+        check("cudaSetDevice (averager)", cudaSetDevice(device));
         for (std::uint64_t r = 0; r < rounds; ++r) {
           const std::uint64_t target = (r + 1) * s.average_every;
           for (std::uint64_t seen = done_steps.load(std::memory_order_acquire); seen < target && !stop.load();
@@ -210,10 +230,11 @@ local_async_result train_local_async(const mlp_layout& m, const data::image_set&
     }
   };
 
-  const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (std::size_t w = 0; w < s.workers; ++w) threads.emplace_back(work, w);
   if constexpr (averaging) threads.emplace_back(average);
+  ready.arrive_and_wait();
+  const auto start = std::chrono::steady_clock::now();
   for (auto& t : threads) t.join();
   if (failure) std::rethrow_exception(failure);
   double final_distance = 0.0;

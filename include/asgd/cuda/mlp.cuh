@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -117,7 +118,10 @@ class mlp_gradient {
     delta_[0] = device_array<float>(max_batch * widest);
     delta_[1] = device_array<float>(max_batch * widest);
     check_cublas("cublasCreate", cublasCreate(&handle_));
-    check_cublas("cublasSetStream", cublasSetStream(handle_, stream));
+    if (const cublasStatus_t status = cublasSetStream(handle_, stream); status != CUBLAS_STATUS_SUCCESS) {
+      cublasDestroy(handle_);  // the destructor does not run for a constructor that throws
+      check_cublas("cublasSetStream", status);
+    }
   }
   mlp_gradient(const mlp_gradient&) = delete;
   mlp_gradient& operator=(const mlp_gradient&) = delete;
@@ -139,6 +143,7 @@ class mlp_gradient {
     check("cudaMemcpyAsync (batch)", cudaMemcpyAsync(batch_.data(), batch.data(), b * sizeof(std::uint32_t),
                                                       cudaMemcpyHostToDevice, stream_));
     check("cudaMemsetAsync (loss)", cudaMemsetAsync(loss_.data(), 0, sizeof(float), stream_));
+    computed_ = true;
     const std::size_t layers = m_.layers();
     detail::launch_for_each(b * m_.in(0),
                             detail::gather_op{images_->pixel_bytes.data(), images_->scale, images_->shift, batch_.data(),
@@ -184,8 +189,9 @@ class mlp_gradient {
     return grad_.data();
   }
 
-  /// The last batch's mean loss; synchronises the stream.
+  /// The last batch's mean loss (NaN before the first batch); synchronises the stream.
   [[nodiscard]] float loss() const {
+    if (!computed_) return std::numeric_limits<float>::quiet_NaN();
     float host = 0.0f;
     check("cudaMemcpyAsync (loss)", cudaMemcpyAsync(&host, loss_.data(), sizeof(float), cudaMemcpyDeviceToHost, stream_));
     check("cudaStreamSynchronize (loss)", cudaStreamSynchronize(stream_));
@@ -200,6 +206,7 @@ class mlp_gradient {
   std::size_t max_batch_;
   cudaStream_t stream_;
   cublasHandle_t handle_ = nullptr;
+  bool computed_ = false;  // a batch was enqueued: loss_ holds a loss
   device_array<float> grad_;
   device_array<std::uint32_t> batch_;
   device_array<float> loss_;

@@ -148,6 +148,9 @@ class nccl_transport {
       return state != ncclSuccess && state != ncclInProgress;
     }, std::chrono::duration<double>(timeout_));
     if (!done) fail(what, "did not finish within the timeout of " + seconds() + ": a peer did not take part");
+    // The loop asks NCCL only while the stream runs: a stream finished at the first poll (or
+    // NCCL's error raised as it ended) is seen here.
+    if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) state = ncclInternalError;
     if (state != ncclSuccess && state != ncclInProgress) fail(what, "NCCL reported an error: " + describe(state));
     if (cuda != cudaSuccess) fail(what, std::string("cudaStreamQuery failed: ") + cudaGetErrorString(cuda));
   }

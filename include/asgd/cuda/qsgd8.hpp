@@ -50,6 +50,22 @@ inline std::size_t qsgd8_encoded_bytes(std::size_t n, std::size_t bucket) {
   return n + 4 * ((n + bucket - 1) / bucket);
 }
 
+/// The most blocks a kernel grid holds in x (compute capability 3.0 and later: 2^31 - 1).
+inline constexpr std::size_t max_grid_blocks = 2147483647;
+
+/// The device encoder's grid: one block per bucket of `bucket` coordinates among n.
+/// @throws std::invalid_argument when there are more buckets than a grid holds.
+inline unsigned qsgd8_grid_blocks(std::size_t n, std::size_t bucket) {
+  if (bucket == 0) throw std::invalid_argument("asgd: cuda::qsgd8: the bucket must hold at least 1 coordinate");
+  const std::size_t buckets = n / bucket + (n % bucket != 0 ? 1 : 0);
+  if (buckets > max_grid_blocks) {
+    throw std::invalid_argument("asgd: cuda::qsgd8_encoder: " + std::to_string(buckets) + " buckets of " +
+                                std::to_string(bucket) + " coordinates, more than the " +
+                                std::to_string(max_grid_blocks) + " blocks a grid holds: use larger buckets");
+  }
+  return static_cast<unsigned>(buckets);
+}
+
 /// The host reference of the device encoder: bucket norms summed in double in index order (the
 /// kernel sums in another order, so a norm may differ in its last bit), then qsgd8_field with
 /// hashed_uniform(seed, i).

@@ -16,7 +16,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -126,9 +125,8 @@ class qsgd8_encoder {
     asgd::cuda::check("qsgd8_encoder: cudaMemsetAsync",
                       cudaMemsetAsync(first_bad_.data(), 0xff, sizeof(unsigned long long), stream));
     if (n == 0) return;
-    const std::size_t buckets = (n + bucket_ - 1) / bucket_;
-    if (buckets > UINT_MAX) throw std::invalid_argument("asgd: cuda::qsgd8_encoder: more buckets than a grid holds");
-    detail::encode_qsgd8_kernel<><<<static_cast<unsigned>(buckets), launch_threads, 0, stream>>>(
+    const unsigned buckets = qsgd8_grid_blocks(n, bucket_);
+    detail::encode_qsgd8_kernel<><<<buckets, launch_threads, 0, stream>>>(
         x, n, bucket_, seed, out, first_bad_.data());
     asgd::cuda::check("qsgd8_encoder: kernel launch", cudaGetLastError());
   }

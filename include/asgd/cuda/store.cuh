@@ -79,10 +79,15 @@ inline std::span<const float> nonempty(std::span<const float> initial) {
   return initial;
 }
 
-// n zeros in device memory (a rule's buffer starts at zero, as on the host).
+// n zeros in device memory (a rule's buffer starts at zero, as on the host). cudaMemset runs on
+// the legacy stream, which the workers' non-blocking streams do not wait for: it is finished
+// before the buffer is handed out.
 inline device_array<float> zeros(std::size_t n) {
   device_array<float> a(n);
-  if (n > 0) check("cudaMemset", cudaMemset(a.data(), 0, n * sizeof(float)));
+  if (n > 0) {
+    check("cudaMemset", cudaMemset(a.data(), 0, n * sizeof(float)));
+    check("cudaStreamSynchronize (after cudaMemset)", cudaStreamSynchronize(nullptr));
+  }
   return a;
 }
 
@@ -163,6 +168,9 @@ class device_store<versioned_publish> {
         chain_(2 * workers + 1, detail::nonempty(initial).size(), [&](float* first) {
           check("cudaMemcpy (initial model)",
                 cudaMemcpy(first, initial.data(), initial.size() * sizeof(float), cudaMemcpyHostToDevice));
+          // From pageable memory the copy may return before its DMA lands; non-blocking worker
+          // streams would not wait for it.
+          check("cudaStreamSynchronize (initial model)", cudaStreamSynchronize(nullptr));
         }) {}
 
   template <class Math>

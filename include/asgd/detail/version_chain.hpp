@@ -76,7 +76,8 @@ class version_chain {
   /// the newest one, with `step = lr(staleness)`; it returns false when it gave up because
   /// `from_slot` is no longer current (see is_current; counts as a failure), and must have
   /// finished writing when it returns true. The caller holds no pin (it pins at most one version here and builds at
-  /// most one). On success `building` is `no_slot` again; on a drop it keeps its slot.
+  /// most one). On success `building` is `no_slot` again; on a drop it keeps its slot. An
+  /// exception from `build` or `lr` leaves the pin released and `building` kept (recycle_building).
   template <class Build, class Lr>
   apply_result publish(slot_id& building, std::uint64_t read_version, Build& build, Lr& lr, std::size_t max_failures) {
     if (building == no_slot) building = take();
@@ -86,7 +87,14 @@ class version_chain {
       const slot_id current = pin_current();
       const slot& cur = slots_[current];
       const std::uint64_t tau = cur.version - read_version;
-      if (build(static_cast<const float*>(cur.data.data()), next.data.data(), static_cast<float>(lr(tau)), current)) {
+      bool built = false;
+      try {
+        built = build(static_cast<const float*>(cur.data.data()), next.data.data(), static_cast<float>(lr(tau)), current);
+      } catch (...) {
+        unpin(current);  // a failed build (a CUDA launch, say) must not keep the version forever
+        throw;
+      }
+      if (built) {
         next.version = cur.version + 1;
         if (try_replace(current, building)) {
           building = no_slot;

@@ -10,7 +10,8 @@
 find_path(NCCL_INCLUDE_DIR nccl.h
   HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda
   PATH_SUFFIXES include)
-find_library(NCCL_LIBRARY nccl
+# libnccl.so.2 alone: the nvidia-nccl Python wheel ships no unversioned link.
+find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2
   HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda
   PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
 

@@ -48,7 +48,9 @@ template <class Mode, class Selector, class Topology>
 void nodes_train(const Mode& mode, const Selector& selector, const Topology& topology, cu::wire_format wire) {
   asgd::transport::mpi ranks;
   cu::nccl_transport nccl(ranks);
-  const auto p = asgd_test::make_quadrant_problem(4000 * ranks.node_count(), {32}, 1);
+  // Shards of 4,000 and 4,001 samples over several ranks: every node takes the smallest one's
+  // steps and rounds (a rank with one more round would wait in a collective for ever).
+  const auto p = asgd_test::make_quadrant_problem(4000 * ranks.node_count() + ranks.node_count() - 1, {32}, 1);
   const auto m = cu::mlp_layout::of(p.layout, 64);
   cu::device_averager<Topology> averager(nccl, topology, wire, m.dimension, 5);
   const cu::local_async_settings s{.workers = 4, .epochs = 3.0, .batch = 16, .lr = 0.05f, .seed = 3,

@@ -353,9 +353,10 @@ class trainer {
   struct shared_state {
     alignas(detail::cache_line) std::atomic<std::uint64_t> next_step{0};
     alignas(detail::cache_line) std::atomic<bool> stop{false};
-    // A node's averager waits for `done_steps` to reach `wake_at`; a worker that takes it there
-    // bumps `wake` and notifies (the averager sets wake_at to "never" while it is busy).
-    alignas(detail::cache_line) std::atomic<std::uint64_t> done_steps{0};
+    // A node's averager waits until the workers' steps done (each counts its own, on a line
+    // of its own: no shared write per step) reach `wake_at`; a worker whose step index reaches
+    // it bumps `wake` and notifies (the averager sets wake_at to "never" while it is busy).
+    detail::worker_counters done_steps{0};
     alignas(detail::cache_line) std::atomic<std::uint64_t> wake_at{~std::uint64_t{0}};
     std::atomic<std::uint32_t> wake{0};
     std::atomic<bool> workers_done{false};
@@ -629,6 +630,7 @@ report trainer<Problem, Policies...>::run() {
   }
   store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every},
                    std::span<const float>(initial));
+  if (p.averaging) sh.done_steps = detail::worker_counters(p.workers);
 
   // Every worker's private part is made here, so an allocation failure throws before any
   // thread waits for another.
@@ -848,10 +850,14 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   st.intervals.add(static_cast<std::size_t>(k / p.log_every), loss, now);
   st.epochs.add(static_cast<std::size_t>(k / p.steps_per_epoch), loss, now);
   if (p.averaging) {
-    // Sequentially consistent with the averager's store of wake_at and load of done_steps:
-    // either it sees this step, or this worker sees its wake_at and wakes it.
-    const std::uint64_t done = sh.done_steps.fetch_add(1, std::memory_order_seq_cst) + 1;
-    if (done >= sh.wake_at.load(std::memory_order_seq_cst)) wake_averager(sh);
+    // A seq_cst store to this worker's own line, then a seq_cst load; the averager stores
+    // wake_at, then loads the counts, seq_cst: either it counts this step or this worker sees
+    // its wake_at (no shared line is written per step; on x86 the store is an xchg on a line
+    // this core owns). The test is on the step's index: once the steps done reach wake_at,
+    // steps of index wake_at - 1 or more are being taken, and each one's end wakes the averager
+    // until it runs (at the run's end, the rounds still due run in finish_averaging).
+    sh.done_steps.bump(c.id, std::memory_order_seq_cst);
+    if (k + 1 >= sh.wake_at.load(std::memory_order_seq_cst)) wake_averager(sh);
   }
 }
 
@@ -897,8 +903,8 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
       const std::uint64_t due = p.triggers[sh.avg.next_round];
       for (;;) {
         const std::uint32_t seen = sh.wake.load(std::memory_order_acquire);
-        sh.wake_at.store(due, std::memory_order_seq_cst);
-        if (sh.done_steps.load(std::memory_order_seq_cst) >= due) break;
+        sh.wake_at.store(due, std::memory_order_seq_cst);  // then the counts: see step()
+        if (sh.done_steps.sum(std::memory_order_seq_cst) >= due) break;
         if (sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire)) {
           sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
           return;  // the run failed; finish_averaging is not called
@@ -906,7 +912,7 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
         sh.wake.wait(seen, std::memory_order_acquire);
       }
       sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
-      average_rounds(p, store, sh, sh.done_steps.load(std::memory_order_acquire));
+      average_rounds(p, store, sh, sh.done_steps.sum());
     }
   } catch (...) {
     sh.fail(std::current_exception());

@@ -36,19 +36,22 @@ class worker_counters {
  public:
   explicit worker_counters(std::size_t workers)
       : n_(workers), counts_(std::make_unique<padded<std::atomic<std::uint64_t>>[]>(workers)) {}
-  /// Worker `id`'s count plus one, stored; returns the new count. Only that worker calls it.
-  std::uint64_t bump(std::size_t id) noexcept {
+  /// Worker `id`'s count plus one, stored with `order`; returns the new count. Only that worker
+  /// calls it.
+  std::uint64_t bump(std::size_t id, std::memory_order order = std::memory_order_relaxed) noexcept {
     const std::uint64_t v = get(id) + 1;
-    set(id, v);
+    set(id, v, order);
     return v;
   }
-  void set(std::size_t id, std::uint64_t v) noexcept { counts_[id].value.store(v, std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t get(std::size_t id) const noexcept {
-    return counts_[id].value.load(std::memory_order_relaxed);
+  void set(std::size_t id, std::uint64_t v, std::memory_order order = std::memory_order_relaxed) noexcept {
+    counts_[id].value.store(v, order);
   }
-  [[nodiscard]] std::uint64_t sum() const noexcept {
+  [[nodiscard]] std::uint64_t get(std::size_t id, std::memory_order order = std::memory_order_relaxed) const noexcept {
+    return counts_[id].value.load(order);
+  }
+  [[nodiscard]] std::uint64_t sum(std::memory_order order = std::memory_order_relaxed) const noexcept {
     std::uint64_t s = 0;
-    for (std::size_t i = 0; i < n_; ++i) s += get(i);
+    for (std::size_t i = 0; i < n_; ++i) s += get(i, order);
     return s;
   }
 

@@ -22,6 +22,7 @@
 #include <asgd/select/partitioned.hpp>
 #include <asgd/select/random_block.hpp>
 #include <asgd/select/random_from_owned.hpp>
+#include <asgd/select/one_of.hpp>
 #include <asgd/select/round_robin.hpp>
 #include <asgd/select/split.hpp>
 

@@ -4,8 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
 namespace {
@@ -134,5 +136,50 @@ TEST_SUITE("select") {
     CHECK(a.select(s, {.epoch = 2.1}) == asgd::param_range{50, 100});
     CHECK(a.select(s, {.epoch = 2.2}) == asgd::param_range{0, 100});
     CHECK(a.select(s, {.epoch = 2.3}) == asgd::param_range{50, 100});
+  }
+
+  TEST_CASE("one_of selects as the selector it holds, step for step, and saves its state") {
+    namespace sel = asgd::select;
+    using any_selector = sel::one_of<sel::full, sel::partitioned, sel::random_from_owned, sel::random_block,
+                                     sel::round_robin, sel::alternate_full_partial>;
+    const auto l = layers({30, 20, 50, 7});
+    // The same ranges as the selector itself, for 200 steps of each of 3 workers.
+    const auto same_walk = [&](const auto& plain) {
+      const any_selector chosen = plain;
+      for (std::size_t w = 0; w < 3; ++w) {
+        auto a = state_of(plain, l, w, 3);
+        auto b = state_of(chosen, l, w, 3);
+        CHECK(b.index() == chosen.index());
+        for (std::uint64_t k = 0; k < 200; ++k) {
+          const asgd::step_info info{k, static_cast<double>(k) / 50.0, k};
+          REQUIRE(plain.select(a, info) == chosen.select(b, info));
+        }
+      }
+      CHECK(asgd::detail::describe(chosen) == asgd::detail::describe(plain));
+    };
+    same_walk(sel::full{});
+    same_walk(sel::partitioned{});
+    same_walk(sel::random_from_owned{});
+    same_walk(sel::random_block{.blocks = 3});
+    same_walk(sel::round_robin{});
+    same_walk(sel::alternate_full_partial{.warmup_epochs = 1.0});
+
+    // A saved state, loaded into a fresh one, continues the same walk.
+    const any_selector r = sel::random_block{};
+    auto s = state_of(r, l, 0, 2);
+    for (int k = 0; k < 5; ++k) (void)r.select(s, {});
+    asgd::byte_writer out;
+    r.save(s, out);
+    auto t = state_of(r, l, 0, 2);
+    asgd::byte_reader in(out.bytes(), "state");
+    r.load(t, in);
+    for (int k = 0; k < 20; ++k) CHECK(r.select(s, {}) == r.select(t, {}));
+
+    // A state made under another choice is refused, not misread.
+    const any_selector other = sel::round_robin{};
+    auto foreign = state_of(other, l, 0, 2);
+    CHECK_THROWS_AS((void)r.select(foreign, {}), std::logic_error);
+    static_assert(asgd::block_selector<any_selector>);
+    static_assert(asgd::checkpointable_policy<any_selector>);
   }
 }

@@ -1,18 +1,14 @@
 #pragma once
-// The GPU path's dispatch from a gpu_job to train_local_async: rule, selector and (under
-// --transport nccl) the node's averager, for one device store mode. Each mode's
+// The GPU path's dispatch from a gpu_job to train_local_async: rule, selector (one
+// select::one_of type for all) and (under --transport nccl) the node's averager, for one device
+// store mode. Each mode's
 // instantiations compile in their own translation unit (gpu_<mode>.cu), in parallel.
 
 #include "gpu.hpp"
+#include "selector_choice.hpp"
 #include "topology_choice.hpp"
 
 #include <asgd/cuda/local_async.cuh>
-#include <asgd/select/alternate_full_partial.hpp>
-#include <asgd/select/full.hpp>
-#include <asgd/select/partitioned.hpp>
-#include <asgd/select/random_block.hpp>
-#include <asgd/select/random_from_owned.hpp>
-#include <asgd/select/round_robin.hpp>
 #include <asgd/update/momentum.hpp>
 #include <asgd/update/nesterov.hpp>
 
@@ -84,14 +80,7 @@ gpu_outcome gpu_train(const gpu_job& j, const Mode& mode, const Rule& rule, cons
 
 template <class Mode, class Rule>
 gpu_outcome gpu_with_selector(const gpu_job& j, const Mode& mode, const Rule& rule, gpu_nccl* nccl) {
-  namespace s = asgd::select;
-  if (j.select == "partitioned") return gpu_train(j, mode, rule, s::partitioned{}, nccl);
-  if (j.select == "random_from_owned") return gpu_train(j, mode, rule, s::random_from_owned{}, nccl);
-  if (j.select == "random_block") return gpu_train(j, mode, rule, s::random_block{.blocks = j.blocks}, nccl);
-  if (j.select == "round_robin") return gpu_train(j, mode, rule, s::round_robin{.blocks = j.blocks}, nccl);
-  if (j.select == "alternate_full_partial")
-    return gpu_train(j, mode, rule, s::alternate_full_partial{.warmup_epochs = j.select_warmup}, nccl);
-  return gpu_train(j, mode, rule, s::full{}, nccl);
+  return gpu_train(j, mode, rule, selector_named(j.select, j.blocks, j.select_warmup), nccl);
 }
 
 /// Momentum 0 is plain SGD, as on the CPU path.

@@ -2,9 +2,11 @@
 // Turning asgd-train's options into a trainer: the policy types are chosen at run time, so each
 // consistency mode's instantiations live in their own translation unit (run_<mode>.cpp) and
 // compile in parallel. Topology, quantizer and transport are one_of choices, so every run (a
-// lone node included: one node never averages) uses one trainer type per mode, rule and selector.
+// lone node included: one node never averages) uses one trainer type per mode and rule; so is
+// the block selector.
 
 #include "options.hpp"
+#include "selector_choice.hpp"
 #include "topology_choice.hpp"
 
 #include <asgd/asgd.hpp>
@@ -67,6 +69,8 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
 
 inline any_topology topology_for(const options& o) { return topology_named(o.topology, o.fraction); }
 
+inline any_selector selector_for(const options& o) { return selector_named(o.select, o.blocks, o.select_warmup); }
+
 inline any_quantizer quantizer_for(const options& o) {
   namespace q = asgd::quantize;
   if (o.quantize == "fp16") return q::fp16{};
@@ -91,15 +95,7 @@ asgd::report train(const run_inputs& in, const Mode& mode, const Rule& rule, con
 
 template <class Mode, class Rule>
 asgd::report with_selector(const run_inputs& in, const Mode& mode, const Rule& rule) {
-  namespace s = asgd::select;
-  const options& o = in.o;
-  if (o.select == "partitioned") return train(in, mode, rule, s::partitioned{});
-  if (o.select == "random_from_owned") return train(in, mode, rule, s::random_from_owned{});
-  if (o.select == "random_block") return train(in, mode, rule, s::random_block{.blocks = o.blocks});
-  if (o.select == "round_robin") return train(in, mode, rule, s::round_robin{.blocks = o.blocks});
-  if (o.select == "alternate_full_partial")
-    return train(in, mode, rule, s::alternate_full_partial{.warmup_epochs = o.select_warmup});
-  return train(in, mode, rule, s::full{});
+  return train(in, mode, rule, selector_for(in.o));
 }
 
 /// Momentum 0 is plain SGD (PyTorch's momentum formula with mu = 0), so two rule types cover

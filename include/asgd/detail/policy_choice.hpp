@@ -5,6 +5,7 @@
 
 #include <asgd/detail/describe.hpp>
 
+#include <cstddef>
 #include <ostream>
 #include <type_traits>
 #include <utility>
@@ -33,6 +34,15 @@ class policy_choice {
   template <class F>
   decltype(auto) visit(F&& f) {
     return std::visit(std::forward<F>(f), choice_);
+  }
+
+  /// The position of the policy held among `Ts...`.
+  [[nodiscard]] std::size_t index() const noexcept { return choice_.index(); }
+
+  /// The alternative at position I; only while it is the one held (index() == I).
+  template <std::size_t I>
+  [[nodiscard]] const auto& alternative() const noexcept {
+    return *std::get_if<I>(&choice_);
   }
 
   /// True when the policy held is a `T`.

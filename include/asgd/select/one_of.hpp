@@ -19,8 +19,8 @@ namespace asgd::inline v0::select {
 /// One of the block selectors `Ss...`, chosen at run time:
 /// `one_of<full, partitioned> s = partitioned{};`. A command-line tool or a sweep then compiles
 /// one trainer for every choice instead of one per selector. Each worker's state holds the state
-/// of the selector held; a step visits the choice (one indirect jump), then selects as that
-/// selector does, so the ranges are the same, step for step. Checkpointable when every `Ss` is;
+/// of the selector held; a step finds the selector held (a compare per alternative before it),
+/// then selects as that selector does, so the ranges are the same, step for step. Checkpointable when every `Ss` is;
 /// reports name the selector held.
 template <block_selector... Ss>
 class one_of : public detail::policy_choice<Ss...> {

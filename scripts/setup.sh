@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config   # toolchain
-  libeigen3-dev libboost-dev                     # asgd::asgd dependencies (dense math, Boost.Lockfree)
+  libeigen3-dev                                  # asgd::asgd dependency (dense math)
   doctest-dev libbenchmark-dev                   # tests and benchmarks
   zlib1g-dev libdeflate-dev                      # gzip for IDX files (libdeflate: asgd-train's fast path)
   libopenmpi-dev openmpi-bin                     # asgd::mpi, the MPI transport, and mpirun for its tests

@@ -13,7 +13,7 @@
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build: the tests of
 #                              the library (unit, concurrency, examples, docs) except the
 #                              convergence tests (Release runs them) and MPI; not asgd-train's
-#                              command-line tests (its 84 trainer instantiations take minutes to
+#                              command-line tests (its 16 trainer instantiations take minutes to
 #                              build with ASan; the Release run has them, the fuzzers its readers)
 #   scripts/test.sh clang      Clang build of the library and tests: the unit, MPI and fault tests but
 #                              the convergence tests

@@ -11,6 +11,8 @@
 #
 #   scripts/gpu-check.sh [OUT_DIR]    OUT_DIR: $OUT where set (the device tool), else gpu-check/
 #   GPU_CHECK_BUDGET=S                total seconds (default 540); steps beyond it are skipped
+#   GPU_CHECK_BUILD=DIR               build tree (default build-gpu/)
+#   GPU_CHECK_SKIP_BUILD=1            run the checks on DIR as it is (a rerun in the same lease)
 #
 # What it writes to OUT_DIR, as it goes (so that a run cut short still tells what happened):
 # summary.txt (one line per step: status, seconds, command), steps.log (every step's output),
@@ -24,7 +26,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-${OUT:-$root/gpu-check}}
 budget=${GPU_CHECK_BUDGET:-540}
-build=$root/build-gpu
+build=${GPU_CHECK_BUILD:-$root/build-gpu}
 work=/tmp/asgd-gpu-check
 started=$SECONDS
 mkdir -p "$out" "$work"
@@ -105,8 +107,12 @@ configure=(cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAS
 ((${#prefix_path[@]})) && configure+=(-DCMAKE_PREFIX_PATH="$(IFS=';'; echo "${prefix_path[*]}")")
 [ -n "$nccl_root" ] && configure+=(-DNCCL_ROOT="$nccl_root")
 targets=(test_cuda_gpu test_store_gpu test_mlp_gpu test_nccl_gpu bench_cuda asgd-train)
-step configure 120 "${configure[@]}"
-step build 300 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
+if [ "${GPU_CHECK_SKIP_BUILD:-0}" = 1 ]; then
+  note "GPU_CHECK_SKIP_BUILD=1: checking $build as it is"
+else
+  step configure 120 "${configure[@]}"
+  step build 300 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
+fi
 bin=$build
 if [ ! -x "$bin/tools/asgd-train" ]; then
   note "the build did not finish: nothing to run"
@@ -125,13 +131,14 @@ step bench_cuda 120 "$bin/bench/bench_cuda" --benchmark_min_time=0.2 --benchmark
 step "nccl 1 rank" 90 mpirun -np 1 "$bin/tools/asgd-train" --device cuda --transport nccl --topology ring \
   --quantize fp16 --epochs 1 --consensus-every 20 --quiet --json "$work/nccl-1.json"
 step "nccl $gpus rank(s)" 150 mpirun --oversubscribe -np "$gpus" "$bin/tests/cuda/test_nccl_gpu"
-sanitize() { compute-sanitizer --error-exitcode 1 "$@"; }
-if command -v compute-sanitizer >/dev/null 2>&1; then
-  step "memcheck update kernels" 90 sanitize --tool memcheck "$bin/tests/cuda/test_cuda_gpu"
-  step "memcheck stores" 90 sanitize --tool memcheck "$bin/tests/cuda/test_store_gpu"
-  step "memcheck mlp" 120 sanitize --tool memcheck "$bin/tests/cuda/test_mlp_gpu" -tc='mlp_gradient*,a worker*'
-  step "racecheck qsgd8" 90 sanitize --tool racecheck "$bin/tests/cuda/test_cuda_gpu" -tc='qsgd8*'
-  step "synccheck qsgd8" 90 sanitize --tool synccheck "$bin/tests/cuda/test_cuda_gpu" -tc='qsgd8*'
+sanitizer=$(command -v compute-sanitizer || echo "$(dirname "$nvcc")/compute-sanitizer")
+sanitize=("$sanitizer" --error-exitcode 1)  # an array, not a function: `timeout` runs programs
+if [ -x "$sanitizer" ]; then
+  step "memcheck update kernels" 90 "${sanitize[@]}" --tool memcheck "$bin/tests/cuda/test_cuda_gpu"
+  step "memcheck stores" 90 "${sanitize[@]}" --tool memcheck "$bin/tests/cuda/test_store_gpu"
+  step "memcheck mlp" 120 "${sanitize[@]}" --tool memcheck "$bin/tests/cuda/test_mlp_gpu" -tc='mlp_gradient*,a worker*'
+  step "racecheck qsgd8" 90 "${sanitize[@]}" --tool racecheck "$bin/tests/cuda/test_cuda_gpu" -tc='qsgd8*'
+  step "synccheck qsgd8" 90 "${sanitize[@]}" --tool synccheck "$bin/tests/cuda/test_cuda_gpu" -tc='qsgd8*'
 else
   note "compute-sanitizer not found: the sanitizer steps did not run"
   failures=$((failures + 1))

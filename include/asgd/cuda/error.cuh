@@ -63,6 +63,16 @@ inline visible_devices find_devices() {
   throw cuda_error("cudaGetDeviceCount", code);
 }
 
+/// Copies `host` to device memory at `device`, finished when it returns: from pageable memory
+/// cudaMemcpy may return before its DMA lands, and streams made with cudaStreamNonBlocking (the
+/// workers', the averager's) do not wait for the legacy stream it ran on.
+template <class T>
+void upload_now(T* device, std::span<const T> host) {
+  if (host.empty()) return;
+  check("cudaMemcpy (host to device)", cudaMemcpy(device, host.data(), host.size_bytes(), cudaMemcpyHostToDevice));
+  check("cudaStreamSynchronize (host to device)", cudaStreamSynchronize(nullptr));
+}
+
 /// `n` elements of T in device memory (cudaMalloc), freed when it goes out of scope. Movable,
 /// not copyable; the bytes start undefined.
 template <class T>
@@ -102,11 +112,7 @@ class device_array {
       throw std::invalid_argument("asgd: cuda::device_array::upload: " + std::to_string(host.size()) +
                                   " elements for an array of " + std::to_string(size_));
     }
-    if (size_ == 0) return;
-    check("cudaMemcpy (host to device)", cudaMemcpy(data_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
-    // From pageable memory cudaMemcpy may return before its DMA lands, and streams made with
-    // cudaStreamNonBlocking (the workers', the averager's) do not wait for the legacy stream.
-    check("cudaStreamSynchronize (host to device)", cudaStreamSynchronize(nullptr));
+    upload_now(data_, host);
   }
   /// The array's elements on the host; synchronous.
   [[nodiscard]] std::vector<T> download() const {

@@ -165,13 +165,7 @@ class device_store<versioned_publish> {
   device_store(versioned_publish mode, std::size_t workers, std::span<const float> initial)
       : mode_(mode),
         dimension_(initial.size()),
-        chain_(2 * workers + 1, detail::nonempty(initial).size(), [&](float* first) {
-          check("cudaMemcpy (initial model)",
-                cudaMemcpy(first, initial.data(), initial.size() * sizeof(float), cudaMemcpyHostToDevice));
-          // From pageable memory the copy may return before its DMA lands; non-blocking worker
-          // streams would not wait for it.
-          check("cudaStreamSynchronize (initial model)", cudaStreamSynchronize(nullptr));
-        }) {}
+        chain_(2 * workers + 1, detail::nonempty(initial).size(), [&](float* first) { upload_now(first, initial); }) {}
 
   template <class Math>
   [[nodiscard]] device_worker make_worker(const Math& /*math*/) const {

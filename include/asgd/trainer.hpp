@@ -12,6 +12,7 @@
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/sampler.hpp>
 #include <asgd/detail/slots.hpp>
+#include <asgd/detail/step_claims.hpp>
 #include <asgd/detail/threads.hpp>
 #include <asgd/detail/time_stamp.hpp>
 #include <asgd/quantize/identity.hpp>
@@ -347,11 +348,8 @@ class trainer {
     return t;
   }
 
-  // The most steps a worker claims at once.
-  static constexpr std::uint64_t max_claim = 64;
-
   struct shared_state {
-    alignas(detail::cache_line) std::atomic<std::uint64_t> next_step{0};
+    std::optional<detail::step_claims> claims;  // free-running modes' steps of the segment
     alignas(detail::cache_line) std::atomic<bool> stop{false};
     // A node's averager waits until the workers' steps done (each counts its own, on a line
     // of its own: no shared write per step) reach `wake_at`; a worker whose step index reaches
@@ -658,7 +656,8 @@ report trainer<Problem, Policies...>::run() {
     sh.avg.averager->handshake(schedule);
   }
   pause_barrier pause(static_cast<std::ptrdiff_t>(p.workers), pause_completion{this, &p, &store, &ctx, &sh});
-  sh.next_step.store(sh.reported_step, std::memory_order_relaxed);
+  sh.claims.emplace(p.workers);
+  sh.claims->start(sh.reported_step);
   sh.segment_end = next_boundary(p, sh.reported_step);
   sh.start = std::chrono::steady_clock::now();
   sh.segment_start = {detail::time_stamp(), sh.time_offset};
@@ -738,34 +737,20 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
   try {
     for (;;) {
       const std::uint64_t end = sh.segment_end;  // set in the last pause, before this worker was released
-      // Free-running modes claim steps in chunks, so that workers rarely write the shared
-      // counter (each claim hands its cache line to another core). A chunk is at most 1/16 of a
-      // worker's share of what is left, so the workers still reach the segment's end together.
-      // (What is left is estimated from the end of this worker's last claim: the segment's start
-      // at first, which the last pause stored in next_step.)
-      std::uint64_t claimed_end = sh.next_step.load(std::memory_order_relaxed), k = claimed_end, chunk = 1;
-      for (;;) {
-        if constexpr (consistency_type::lockstep) {
-          k = c.local * p.workers + c.id;
-        } else if (k >= claimed_end) {
-          const std::uint64_t left = end > claimed_end ? end - claimed_end : 0;
-          chunk = std::clamp<std::uint64_t>(left / (16 * p.workers), 1, max_claim);
-          k = sh.next_step.fetch_add(chunk, std::memory_order_relaxed);
-          claimed_end = k + chunk;
+      if constexpr (consistency_type::lockstep) {
+        for (;;) {
+          const std::uint64_t k = c.local * p.workers + c.id;
+          if (k >= end || sh.stop.load(std::memory_order_relaxed)) break;
+          step(c, k, k, p, store, sh);
+          ++c.local;
         }
-        if (k >= end || sh.stop.load(std::memory_order_relaxed)) break;
-        // The schedule follows the run's progress: a worker that was descheduled while holding
-        // claimed steps (the others claimed more than a round of chunks the size of its own
-        // since; chunks only shrink) gives them the learning rate of where the run is now, not
-        // of where it was when it claimed them.
-        std::uint64_t at = k;
-        if constexpr (!consistency_type::lockstep) {
-          const std::uint64_t now = sh.next_step.load(std::memory_order_relaxed);
-          if (now > claimed_end + p.workers * chunk) at = std::min(now, end) - 1;
+      } else {
+        // Claimed in runs, taken one by one; a sleeping worker's unbegun steps go to the others.
+        while (const auto s = sh.claims->take(c.id, end)) {
+          if (sh.stop.load(std::memory_order_relaxed)) break;
+          step(c, s->index, s->progress, p, store, sh);
+          ++c.local;
         }
-        step(c, k, at, p, store, sh);
-        ++c.local;
-        ++k;
       }
       if (sh.stop.load(std::memory_order_relaxed)) break;
       if (end >= p.total_steps) {  // the run is over: every worker leaves here, none waits
@@ -997,7 +982,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   for (auto& c : ctx) {
     if constexpr (requires { store.resume(c.part); }) store.resume(c.part);
   }
-  sh.next_step.store(k, std::memory_order_relaxed);
+  sh.claims->start(k);
   sh.segment_end = next_boundary(p, k);
   sh.segment_start = anchor_now(sh);
 }

@@ -4,9 +4,11 @@
 #include "../support.hpp"
 
 #include <asgd/detail/index_stack.hpp>
+#include <asgd/detail/step_claims.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <chrono>
@@ -112,6 +114,68 @@ TEST_SUITE("concurrency") {
     std::uint32_t i = 0;
     while (stack.pop(i)) ++count[i];
     CHECK(count == std::vector<int>(capacity, 1));
+  }
+
+  TEST_CASE("step_claims: a sleeping worker's unbegun steps go to the others, none twice") {
+    asgd::detail::step_claims claims(2);
+    claims.start(0);
+    const std::uint64_t end = 4000;
+    // Worker 0 takes one step of a run (4000 / 32 = 125 steps, cut to 64) and sleeps.
+    const auto first = claims.take(0, end);
+    REQUIRE(first);
+    CHECK(first->index == 0);
+    std::vector<int> taken(end, 0);
+    ++taken[first->index];
+    // Worker 1 runs to the end, worker 0's 63 unbegun steps included.
+    std::uint64_t stolen_progress = 0;
+    while (const auto s = claims.take(1, end)) {
+      ++taken[s->index];
+      if (s->index < asgd::detail::step_claims::max_claim) stolen_progress = s->progress;
+    }
+    CHECK(stolen_progress == end - 1);  // a stolen step is taken where the run is: its end
+    CHECK_FALSE(claims.take(0, end));   // worker 0 wakes to nothing
+    CHECK(std::count(taken.begin(), taken.end(), 1) == static_cast<std::ptrdiff_t>(end));
+  }
+
+  TEST_CASE("step_claims: a worker that wakes behind takes its steps at the run's progress") {
+    asgd::detail::step_claims claims(2);
+    claims.start(0);
+    const std::uint64_t end = 100000;
+    const auto first = claims.take(0, end);  // claims [0, 64)
+    REQUIRE(first);
+    for (int i = 0; i < 10; ++i) {  // worker 1 claims ten runs meanwhile
+      for (std::uint64_t k = 0; k < asgd::detail::step_claims::max_claim; ++k) REQUIRE(claims.take(1, end));
+    }
+    const auto late = claims.take(0, end);
+    REQUIRE(late);
+    CHECK(late->index == 1);
+    CHECK(late->progress == claims.claimed() - 1);
+  }
+
+  TEST_CASE("step_claims: under 16 threads every step of every segment is taken once" * doctest::timeout(600)) {
+    asgd::detail::step_claims claims(many_threads);
+    std::uint64_t next = 0;
+    for (const std::uint64_t length : {1u, 15u, 1000u, 50000u}) {  // shorter and longer than a claim
+      const std::uint64_t end = next + length;
+      claims.start(next);
+      std::vector<std::atomic<int>> taken(length);
+      std::atomic<int> outside{0};
+      run_threads(many_threads, [&](std::size_t id) {
+        while (const auto s = claims.take(id, end)) {
+          if (s->index < next || s->index >= end) {
+            outside.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          taken[s->index - next].fetch_add(1, std::memory_order_relaxed);
+          if (s->index % 97 == id) std::this_thread::yield();  // a worker descheduled mid-claim
+        }
+      });
+      std::uint64_t once = 0;
+      for (auto& t : taken) once += t.load() == 1 ? 1 : 0;
+      CHECK(once == length);
+      CHECK(outside.load() == 0);
+      next = end;
+    }
   }
 
   TEST_CASE("leashed, unbounded persistence: no lost or duplicated version under 16 threads" *

@@ -1,0 +1,129 @@
+#pragma once
+// Internal: how a free-running trainer's workers share out the steps of a segment.
+
+#include <asgd/detail/memory.hpp>
+#include <asgd/version.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace asgd::inline v0::detail {
+
+/// Steps [next, end) of a segment, shared out to `workers` workers.
+///
+/// A worker claims a run of steps from a shared counter (one write to a shared cache line per
+/// run, not per step) and takes them one at a time from a word of its own. When the counter is
+/// spent, a worker takes the steps that other workers claimed and have not begun. So a worker
+/// descheduled while it holds a claim does not hold up the segment's end, and the segment's last
+/// steps are taken by running workers, not by one that wakes long after the others finished
+/// (with its momentum buffer as it was when it went to sleep). The paper's code claims one step
+/// at a time from a shared ticket; this keeps its property that a sleeping worker holds no step.
+///
+/// A worker's word packs the index of its next unbegun step (high bits) with how many of its
+/// claimed steps are unbegun (low bits). Its owner and thieves take a step with one CAS on it
+/// (uncontended but at the end: the owner's own line). Indices only grow, so a word never takes
+/// a value twice (no ABA). All relaxed: a step index orders nothing; what a step reads and writes
+/// is ordered by the store it goes through.
+class step_claims {
+ public:
+  /// The most steps a worker claims at once.
+  static constexpr std::uint64_t max_claim = 64;
+
+  /// A step to take, and where the run's progress is: the step's own index unless the worker
+  /// fell behind (the others claimed more than a round of runs since its claim) or took another
+  /// worker's step; then the newest claimed index, so a schedule follows the run, not the claim.
+  struct step {
+    std::uint64_t index;
+    std::uint64_t progress;
+  };
+
+  explicit step_claims(std::size_t workers)
+      : workers_(std::max<std::size_t>(workers, 1)), own_(std::make_unique<padded<owner>[]>(workers_)) {}
+
+  /// Starts a segment at `next` (every claim is empty: all earlier steps were taken). Called
+  /// while no worker runs.
+  void start(std::uint64_t next) noexcept {
+    next_.store(next, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < workers_; ++i) {
+      owner& o = own_[i].value;
+      o.word.store(0, std::memory_order_relaxed);
+      o.claim_end = next;
+      o.run = 1;
+    }
+  }
+
+  /// The next step worker `id` takes, or none when every step before `end` is taken or begun.
+  std::optional<step> take(std::size_t id, std::uint64_t end) noexcept {
+    owner& me = own_[id].value;
+    std::uint64_t w = me.word.load(std::memory_order_relaxed);
+    while (unbegun(w) > 0) {
+      if (me.word.compare_exchange_weak(w, w + (std::uint64_t{1} << count_bits) - 1, std::memory_order_relaxed)) {
+        const std::uint64_t k = index(w);
+        // A worker that others overtook by more than a round of runs the size of its own was
+        // descheduled while holding this claim (runs only shrink).
+        const std::uint64_t claimed = next_.load(std::memory_order_relaxed);
+        const bool behind = claimed > me.claim_end + workers_ * me.run;
+        return step{k, behind ? std::min(claimed, end) - 1 : k};
+      }
+    }
+    if (next_.load(std::memory_order_relaxed) < end) {
+      // A run is at most 1/16 of this worker's share of what is left, so the workers reach the
+      // end together. (What is left is estimated from the end of this worker's last claim.)
+      const std::uint64_t left = end > me.claim_end ? end - me.claim_end : 0;
+      const std::uint64_t run = std::clamp<std::uint64_t>(left / (16 * workers_), 1, max_claim);
+      const std::uint64_t k = next_.fetch_add(run, std::memory_order_relaxed);
+      if (k < end) {
+        const std::uint64_t n = std::min(run, end - k);
+        me.run = run;
+        me.claim_end = k + n;
+        // Only this worker writes its word while no step of it is unbegun (a thief's CAS expects
+        // an unbegun step), so a plain store suffices.
+        if (n > 1) me.word.store(pack(k + 1, n - 1), std::memory_order_relaxed);
+        return step{k, k};
+      }
+    }
+    return steal(id, end);
+  }
+
+  /// The newest claimed index (may pass the segment's end).
+  [[nodiscard]] std::uint64_t claimed() const noexcept { return next_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr unsigned count_bits = 7;  // max_claim fits
+  static_assert(max_claim < (std::uint64_t{1} << count_bits));
+  static constexpr std::uint64_t pack(std::uint64_t index, std::uint64_t count) noexcept {
+    return (index << count_bits) | count;
+  }
+  static constexpr std::uint64_t index(std::uint64_t w) noexcept { return w >> count_bits; }
+  static constexpr std::uint64_t unbegun(std::uint64_t w) noexcept { return w & ((std::uint64_t{1} << count_bits) - 1); }
+
+  struct owner {
+    std::atomic<std::uint64_t> word{0};
+    std::uint64_t claim_end = 0;  // owner only: the end of its last claim
+    std::uint64_t run = 1;        // owner only: the size of its last claim
+  };
+
+  // Takes one unbegun step of another worker's claim, starting with the next worker.
+  std::optional<step> steal(std::size_t id, std::uint64_t end) noexcept {
+    for (std::size_t j = 1; j < workers_; ++j) {
+      std::atomic<std::uint64_t>& word = own_[(id + j) % workers_].value.word;
+      std::uint64_t w = word.load(std::memory_order_relaxed);
+      while (unbegun(w) > 0) {
+        if (word.compare_exchange_weak(w, w + (std::uint64_t{1} << count_bits) - 1, std::memory_order_relaxed)) {
+          return step{index(w), end - 1};
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::size_t workers_;
+  alignas(cache_line) std::atomic<std::uint64_t> next_{0};
+  std::unique_ptr<padded<owner>[]> own_;
+};
+
+}  // namespace asgd::inline v0::detail

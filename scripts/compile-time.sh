@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# What a user's translation unit costs to compile: CPU seconds (user + system) and peak memory of
+# one compiler process, median of N runs (default 3), for
+#   umbrella + trainer     examples/01_minimal.cpp: <asgd/asgd.hpp> and one trainer
+#   fine-grained + trainer examples/06_instantiate_once/main.cpp with the trainer instantiated
+#                          in it (its header's `extern template` line removed)
+#   fine-grained, extern   the same file as shipped: the trainer is instantiated elsewhere
+#   the instantiating TU   examples/06_instantiate_once/line_trainer.cpp
+#   headers only           the three fine-grained headers, nothing used
+#
+#   scripts/compile-time.sh [runs]        CXX and CXXFLAGS (default -O3 -DNDEBUG, CMake's Release) apply
+#
+# Run it on a quiet machine: the figures are CPU time, but two compilers on two cores share caches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+cxx=${CXX:-c++}
+flags=(-std=c++20 ${CXXFLAGS:--O3 -DNDEBUG} -Iinclude -isystem /usr/include/eigen3)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cp examples/06_instantiate_once/*.{hpp,cpp} "$tmp/"
+mkdir "$tmp/implicit"
+cp examples/06_instantiate_once/main.cpp "$tmp/implicit/"
+grep -v '^extern template' examples/06_instantiate_once/line_trainer.hpp >"$tmp/implicit/line_trainer.hpp"
+cmp -s examples/06_instantiate_once/line_trainer.hpp "$tmp/implicit/line_trainer.hpp" && {
+  echo "compile-time.sh: line_trainer.hpp has no 'extern template' line to remove" >&2
+  exit 1
+}
+printf '#include <asgd/consistency/leashed.hpp>\n#include <asgd/trainer.hpp>\n#include <asgd/update/momentum.hpp>\n' \
+  >"$tmp/headers.cpp"
+
+# One compile: prints "cpu_seconds peak_kib", read from the child's rusage.
+measure() {
+  python3 - "$@" <<'EOF'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{r.ru_utime + r.ru_stime:.2f} {r.ru_maxrss}")
+EOF
+}
+
+row() {  # row NAME SOURCE
+  local name=$1 source=$2 cpu=() mem=() i out
+  for ((i = 0; i < runs; i++)); do
+    out=$(measure "$cxx" "${flags[@]}" -c "$source" -o "$tmp/out.o")
+    cpu+=("${out% *}")
+    mem+=("${out#* }")
+  done
+  python3 - "$name" "${cpu[*]}" "${mem[*]}" <<'EOF'
+import statistics, sys
+cpu = [float(x) for x in sys.argv[2].split()]
+mem = [int(x) for x in sys.argv[3].split()]
+print(f"{sys.argv[1]:<26} {statistics.median(cpu):7.2f} s  ({min(cpu):.2f}-{max(cpu):.2f})  {statistics.median(mem) / 1024:6.0f} MiB")
+EOF
+}
+
+echo "$($cxx --version | head -1); flags: ${flags[*]}; median of $runs runs (min-max)"
+printf '%-26s %9s  %11s  %10s\n' "translation unit" "CPU" "" "peak memory"
+row "umbrella + trainer" examples/01_minimal.cpp
+row "fine-grained + trainer" "$tmp/implicit/main.cpp"
+row "fine-grained, extern" "$tmp/main.cpp"
+row "the instantiating TU" "$tmp/line_trainer.cpp"
+row "headers only" "$tmp/headers.cpp"

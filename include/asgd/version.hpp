@@ -3,7 +3,7 @@
 /// The single source of asgd's version: CMakeLists.txt reads the three macros below.
 
 #define ASGD_VERSION_MAJOR 0
-#define ASGD_VERSION_MINOR 1
+#define ASGD_VERSION_MINOR 2
 #define ASGD_VERSION_PATCH 0
 
 /// One integer for preprocessor comparisons: major * 10000 + minor * 100 + patch.

@@ -1,0 +1,82 @@
+#pragma once
+// Part of <asgd/trainer.hpp> (which includes it after the class): a node's averaging: the averager
+// thread's rounds, woken by the workers' steps, and what is left after the last step.
+
+#include <asgd/trainer.hpp>
+
+namespace asgd::inline v0 {
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
+  sh.wake.fetch_add(1, std::memory_order_release);
+  sh.wake.notify_all();
+}
+
+// One averaging round, from the node's side: snapshot, exchange and mix by the topology, then
+// add (mix - snapshot) into the model in place, so updates made meanwhile are kept (LAP-SGD).
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
+                                                   std::uint64_t done_steps) {
+  averaging_state& a = sh.avg;
+  while (a.next_round < p.triggers.size() && p.triggers[a.next_round] <= done_steps) {
+    const auto t0 = std::chrono::steady_clock::now();
+    store.copy_to(std::span<float>(a.snapshot));
+    a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
+    a.mix_into(store);
+    const auto t1 = std::chrono::steady_clock::now();
+    a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();
+    if (!settings_.averaging.blocking) {
+      // Workers computed through the round, unless they finished during it.
+      const auto computing_until = sh.workers_done.load(std::memory_order_acquire) ? std::min(t1, sh.workers_end) : t1;
+      if (computing_until > t0) a.overlap_seconds += std::chrono::duration<double>(computing_until - t0).count();
+    }
+    ++a.next_round;
+    const std::size_t every = settings_.averaging.consensus_every;
+    if (every > 0 && a.next_round % every == 0) {
+      store.copy_to(std::span<float>(a.snapshot));
+      a.consensus.push_back({a.next_round, a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed))});
+    }
+  }
+}
+
+// The averager thread of a non-blocking node: it sleeps until the workers have taken the next
+// round's steps, runs the round, and repeats; it never holds anything the workers wait for.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::average_in_background(const plan& p, store_type& store, shared_state& sh) {
+  try {
+    while (sh.avg.next_round < p.triggers.size()) {
+      const std::uint64_t due = p.triggers[sh.avg.next_round];
+      for (;;) {
+        const std::uint32_t seen = sh.wake.load(std::memory_order_acquire);
+        sh.wake_at.store(due, std::memory_order_seq_cst);  // then the counts: see step()
+        if (sh.done_steps.sum(std::memory_order_seq_cst) >= due) break;
+        if (sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire)) {
+          sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+          return;  // the run failed; finish_averaging is not called
+        }
+        sh.wake.wait(seen, std::memory_order_acquire);
+      }
+      sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+      average_rounds(p, store, sh, sh.done_steps.sum());
+    }
+  } catch (...) {
+    sh.fail(std::current_exception());
+  }
+}
+
+// After the last step: the rounds still due (blocking nodes take their last ones here), the
+// consensus distance, and the final global average.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& store, shared_state& sh) {
+  averaging_state& a = sh.avg;
+  average_rounds(p, store, sh, p.total_steps);
+  store.copy_to(std::span<float>(a.snapshot));
+  // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
+  a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));
+  if (settings_.averaging.final_average) {
+    a.mix_into(store);
+    a.final_averaged = true;
+  }
+}
+
+}  // namespace asgd::inline v0

@@ -1,0 +1,77 @@
+#pragma once
+// Part of <asgd/trainer.hpp> (which includes it after the class): what runs while every worker
+// waits at a segment end: blocking averaging, evaluation, progress, checkpoints.
+
+#include <asgd/trainer.hpp>
+
+namespace asgd::inline v0 {
+
+// Runs on one thread while every other worker waits: checks the parameters, reports finished
+// epochs, writes a checkpoint when one is due, and opens the next segment.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx,
+                                             shared_state& sh) noexcept {
+  const std::uint64_t k = sh.segment_end;  // every step before k is done, none after it begun
+  fold_times(ctx, sh.segment_start, anchor_now(sh));
+  try {
+    if (!sh.stop.load(std::memory_order_relaxed)) {
+      // A blocking node averages here, while its workers wait; that is training time.
+      if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
+      const auto t0 = std::chrono::steady_clock::now();
+      parameters_.assign(p.dimension, 0.0f);
+      store.copy_to(std::span<float>(parameters_));
+      check_finite(p, k);
+      const std::uint64_t first_epoch = sh.reported_step / p.steps_per_epoch;
+      const std::uint64_t done_epochs = k / p.steps_per_epoch;
+      const bool epoch_end = p.epoch_pauses && done_epochs > first_epoch;
+      const bool eval_due = p.evaluate_every > 0 && k / p.evaluate_every > sh.reported_step / p.evaluate_every;
+      const double trained =
+          training_seconds(sh) - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::optional<evaluation> eval;
+      if constexpr (evaluable_problem<Problem>) {
+        if (epoch_end || eval_due) {
+          eval = problem_.evaluate(std::span<const float>(parameters_));
+          sh.evaluations.push_back(
+              {k, static_cast<double>(k) / static_cast<double>(p.steps_per_epoch), trained, *eval});
+        }
+      }
+      if (epoch_end) {
+        if (sh.epoch_eval.size() < done_epochs) sh.epoch_eval.resize(static_cast<std::size_t>(done_epochs));
+        for (std::uint64_t e = first_epoch; e < done_epochs; ++e) {
+          sh.epoch_eval[e] = eval;
+          if (!on_epoch_) continue;
+          epoch_progress ep;
+          ep.epoch = static_cast<std::size_t>(e + 1);
+          ep.epochs = p.epoch_bins;
+          ep.steps = k;
+          ep.total_steps = p.total_steps;
+          ep.train_loss = total(ctx, &worker_stats::epochs, static_cast<std::size_t>(e)).loss;
+          ep.eval = eval;
+          ep.seconds = trained;
+          const double run_seconds = trained - sh.time_offset;
+          const double done_here = static_cast<double>(k - sh.started_at);
+          ep.samples_per_second = run_seconds > 0 ? done_here * static_cast<double>(settings_.batch) / run_seconds : 0.0;
+          ep.eta_seconds =
+              done_here > 0 ? run_seconds * static_cast<double>(p.total_steps - k) / done_here : 0.0;
+          on_epoch_(ep);
+        }
+      }
+      sh.reported_step = k;
+      if (checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_) {
+        write_checkpoint(p, store, ctx, sh, k, trained);
+        sh.checkpointed_step = k;
+      }
+      sh.paused += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } catch (...) {
+    sh.fail(std::current_exception());
+  }
+  for (auto& c : ctx) {
+    if constexpr (requires { store.resume(c.part); }) store.resume(c.part);
+  }
+  sh.claims->start(k);
+  sh.segment_end = next_boundary(p, k);
+  sh.segment_start = anchor_now(sh);
+}
+
+}  // namespace asgd::inline v0

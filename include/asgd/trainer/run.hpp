@@ -1,0 +1,128 @@
+#pragma once
+// Part of <asgd/trainer.hpp> (which includes it after the class): the run: the store, the workers,
+// the averager thread and the pauses put together, then the report.
+
+#include <asgd/trainer.hpp>
+
+namespace asgd::inline v0 {
+
+template <class Problem, class... Policies>
+report trainer<Problem, Policies...>::run() {
+  const plan p = make_plan();
+  shared_state sh;
+
+  std::vector<float> initial(p.dimension, 0.0f);
+  if constexpr (initializable_problem<Problem>) problem_.initialize(std::span<float>(initial), settings_.seed);
+  std::vector<std::uint8_t> resume_bytes;
+  std::optional<byte_reader> resume;
+  if (!resume_file_.empty()) {
+    resume_bytes = read_checkpoint_file(resume_file_);
+    resume.emplace(open_checkpoint(resume_bytes, resume_file_.string()), resume_file_.string());
+    read_checkpoint_header(*resume, p, sh, initial);
+  }
+  store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every},
+                   std::span<const float>(initial));
+  if (p.averaging) sh.done_steps = detail::worker_counters(p.workers);
+
+  // Every worker's private part is made here, so an allocation failure throws before any
+  // thread waits for another.
+  std::vector<worker_context> ctx;
+  ctx.reserve(p.workers);
+  for (std::size_t w = 0; w < p.workers; ++w) {
+    ctx.push_back({w, problem_, update_.make_state(p.dimension),
+                   selector_.make_state({p.layout, p.dimension, w, p.workers, settings_.seed}),
+                   detail::batch_sampler(p.shard, settings_.sample_order, w, p.workers, settings_.seed, p.node),
+                   store.make_worker(w), std::vector<float>(sparse_problem<Problem> ? 0 : p.dimension),
+                   sparse_gradient{}, 0, worker_stats{}});
+  }
+  if (resume) {
+    read_checkpoint_workers(*resume, p, ctx);
+    for (const auto& c : ctx) sh.restored_steps += c.stats.steps;
+  }
+
+  if (p.averaging) {
+    sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed);
+    sh.avg.snapshot.assign(p.dimension, 0.0f);
+    sh.avg.mixed.assign(p.dimension, 0.0f);
+    const std::pair<const char*, std::uint64_t> schedule[] = {
+        {"the dimension", p.dimension}, {"the steps per node", p.total_steps}, {"the averaging rounds", p.triggers.size()},
+        {"settings.seed (it draws the random matchings)", settings_.seed}};
+    sh.avg.averager->handshake(schedule);
+  }
+  pause_barrier pause(static_cast<std::ptrdiff_t>(p.workers), pause_completion{this, &p, &store, &ctx, &sh});
+  sh.claims.emplace(p.workers);
+  sh.claims->start(sh.reported_step);
+  sh.segment_end = next_boundary(p, sh.reported_step);
+  sh.start = std::chrono::steady_clock::now();
+  sh.segment_start = {detail::time_stamp(), sh.time_offset};
+  {
+    std::thread averager;
+    std::vector<std::thread> threads;
+    threads.reserve(p.workers);
+    try {
+      if (p.averaging && !settings_.averaging.blocking) {
+        averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
+      }
+      for (auto& c : ctx) {
+        threads.push_back(detail::start_thread(
+            "worker thread " + std::to_string(c.id) + " of " + std::to_string(p.workers),
+            [&, cp = &c] { work(*cp, p, store, sh, pause); }));
+      }
+    } catch (...) {
+      // The started workers must not wait for those that never ran: they leave the pause and
+      // the store in their place, and the stop flag ends the others' loops.
+      sh.fail(std::current_exception());
+      for (std::size_t w = threads.size(); w < ctx.size(); ++w) {
+        pause.arrive_and_drop();
+        store.finish(ctx[w].part);
+      }
+      if (p.averaging) wake_averager(sh);
+    }
+    for (auto& t : threads) t.join();
+    sh.workers_end = std::chrono::steady_clock::now();
+    fold_times(ctx, sh.segment_start, anchor_now(sh));
+    sh.workers_done.store(true, std::memory_order_release);
+    if (averager.joinable()) {
+      wake_averager(sh);
+      averager.join();
+    }
+    if (p.averaging && !sh.error) {
+      try {
+        finish_averaging(p, store, sh);
+      } catch (...) {
+        sh.error = std::current_exception();
+      }
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sh.start).count();
+  if (sh.error) {
+    if constexpr (requires(transport_type& t) { t.leave(std::string_view{}); }) {
+      // Peers waiting for this node learn at once that it is gone, instead of at their timeout.
+      if (p.averaging) transport_.leave("its run failed");
+    }
+    std::rethrow_exception(sh.error);
+  }
+  if (checkpoint_every_ > 0 && sh.checkpointed_step < p.total_steps) {
+    // The end of the run is a checkpoint too, so a longer run can continue from it.
+    parameters_.assign(p.dimension, 0.0f);
+    store.copy_to(std::span<float>(parameters_));
+    check_finite(p, p.total_steps);
+    write_checkpoint(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
+  }
+  report r = summarize(p, store, ctx, sh, seconds);
+  if (on_epoch_ && !r.epochs.empty() && sh.reported_step < p.total_steps) {
+    const epoch_record& last = r.epochs.back();
+    epoch_progress ep;
+    ep.epoch = last.epoch;
+    ep.epochs = r.epochs.size();
+    ep.steps = ep.total_steps = p.total_steps;
+    ep.train_loss = last.train_loss;
+    ep.eval = last.eval;
+    ep.seconds = seconds - sh.paused + sh.time_offset;
+    ep.samples_per_second = r.samples_per_second;
+    on_epoch_(ep);
+  }
+  return r;
+}
+
+}  // namespace asgd::inline v0

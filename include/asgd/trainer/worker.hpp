@@ -1,0 +1,124 @@
+#pragma once
+// Part of <asgd/trainer.hpp> (which includes it after the class): a worker takes steps (claimed in
+// runs, or in rounds in lockstep modes) until its segment ends; a step reads, computes and applies.
+
+#include <asgd/trainer.hpp>
+
+namespace asgd::inline v0 {
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store_type& store, shared_state& sh,
+                                         pause_barrier& pause) {
+  try {
+    for (;;) {
+      const std::uint64_t end = sh.segment_end;  // set in the last pause, before this worker was released
+      if constexpr (consistency_type::lockstep) {
+        for (;;) {
+          const std::uint64_t k = c.local * p.workers + c.id;
+          if (k >= end || sh.stop.load(std::memory_order_relaxed)) break;
+          step(c, k, k, p, store, sh);
+          ++c.local;
+        }
+      } else {
+        // Claimed in runs, taken one by one; a sleeping worker's unbegun steps go to the others.
+        while (const auto s = sh.claims->take(c.id, end)) {
+          if (sh.stop.load(std::memory_order_relaxed)) break;
+          step(c, s->index, s->progress, p, store, sh);
+          ++c.local;
+        }
+      }
+      if (sh.stop.load(std::memory_order_relaxed)) break;
+      if (end >= p.total_steps) {  // the run is over: every worker leaves here, none waits
+        store.finish(c.part);
+        return;
+      }
+      if constexpr (requires { store.pause(c.part); }) store.pause(c.part);
+      pause.arrive_and_wait();  // on_pause runs on one thread while all wait
+    }
+  } catch (...) {
+    sh.fail(std::current_exception());
+  }
+  // Stopped early, by its own error or another thread's: workers that already wait at a pause
+  // must not wait for this one, nor the averager for its steps.
+  if (p.averaging) wake_averager(sh);
+  pause.arrive_and_drop();
+  store.finish(c.part);
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p,
+                                         store_type& store, shared_state& sh) {
+  // Step k of the run, taken where the run's progress is `at` (k, unless this worker fell behind).
+  const double epoch = static_cast<double>(at) / static_cast<double>(p.steps_per_epoch);
+  const double lr_now = settings_.lr * p.lr_schedule.factor(epoch);
+  auto lr = [&](std::uint64_t tau) { return lr_now * settings_.staleness.factor(tau, p.workers); };
+  const update_rule_type& rule = update_;
+  auto dir = [&rule, &c](std::size_t i, float g, float x) { return rule.direction(c.update_state, i, g, x); };
+  const auto batch = c.sampler.next(settings_.batch);
+  const param_range range = selector_.select(c.selection, {k, epoch, c.local});
+  const auto full = param_range{0, p.dimension};
+  if (range.empty() || range.end > p.dimension) {
+    std::ostringstream os;
+    os << "asgd: block selector " << detail::describe(selector_) << " chose " << range << " outside [0, "
+       << p.dimension << ")";
+    throw std::logic_error(os.str());
+  }
+
+  float loss = 0.0f;
+  apply_result res;
+  auto check = [&] {
+    if (std::isfinite(loss)) return;
+    std::ostringstream os;
+    os << "asgd: the loss is " << loss << " at step " << k << " (epoch " << epoch << ") on worker " << c.id
+       << " under consistency::" << detail::describe(consistency_) << " with lr " << lr_now
+       << "; lower the learning rate or check the data";
+    throw training_error(os.str());
+  };
+  if constexpr (sparse_problem<Problem>) {
+    auto h = store.read_sparse(c.part);
+    c.sparse.clear();
+    loss = static_cast<float>(c.problem.gradient(h.reader(), batch, c.sparse));
+    check();
+    if (range != full) c.sparse.keep_range(range.begin, range.end);
+    res = store.apply_sparse(c.part, h, c.sparse.indices(), c.sparse.values(), dir, lr);
+  } else {
+    auto h = store.read(c.part);
+    std::span<float> g(c.gradient);
+    if (range == full) {
+      loss = static_cast<float>(c.problem.gradient(h.values(), batch, g));
+    } else if constexpr (block_gradient_problem<Problem>) {
+      g = g.first(range.size());
+      loss = static_cast<float>(c.problem.gradient(h.values(), batch, g, range));
+    } else {
+      loss = static_cast<float>(c.problem.gradient(h.values(), batch, g));
+      g = g.subspan(range.begin, range.size());
+    }
+    check();
+    res = store.apply(c.part, h, range, std::span<const float>(g), dir, lr);
+  }
+
+  worker_stats& st = c.stats;
+  const std::uint64_t now = detail::time_stamp();
+  ++st.steps;
+  if (res.applied) {
+    ++st.applied;
+    if (res.staleness_measured) st.staleness.add(res.staleness);
+  } else {
+    ++st.dropped;
+  }
+  st.retries.add(res.retries);
+  st.intervals.add(static_cast<std::size_t>(k / p.log_every), loss, now);
+  st.epochs.add(static_cast<std::size_t>(k / p.steps_per_epoch), loss, now);
+  if (p.averaging) {
+    // A seq_cst store to this worker's own line, then a seq_cst load; the averager stores
+    // wake_at, then loads the counts, seq_cst: either it counts this step or this worker sees
+    // its wake_at (no shared line is written per step; on x86 the store is an xchg on a line
+    // this core owns). The test is on the step's index: once the steps done reach wake_at,
+    // steps of index wake_at - 1 or more are being taken, and each one's end wakes the averager
+    // until it runs (at the run's end, the rounds still due run in finish_averaging).
+    sh.done_steps.bump(c.id, std::memory_order_seq_cst);
+    if (k + 1 >= sh.wake_at.load(std::memory_order_seq_cst)) wake_averager(sh);
+  }
+}
+
+}  // namespace asgd::inline v0

@@ -59,16 +59,12 @@ class step_claims {
   /// The next step worker `id` takes, or none when every step before `end` is taken or begun.
   std::optional<step> take(std::size_t id, std::uint64_t end) noexcept {
     owner& me = own_[id].value;
-    std::uint64_t w = me.word.load(std::memory_order_relaxed);
-    while (unbegun(w) > 0) {
-      if (me.word.compare_exchange_weak(w, w + (std::uint64_t{1} << count_bits) - 1, std::memory_order_relaxed)) {
-        const std::uint64_t k = index(w);
-        // A worker that others overtook by more than a round of runs the size of its own was
-        // descheduled while holding this claim (runs only shrink).
-        const std::uint64_t claimed = next_.load(std::memory_order_relaxed);
-        const bool behind = claimed > me.claim_end + workers_ * me.run;
-        return step{k, behind ? std::min(claimed, end) - 1 : k};
-      }
+    if (const auto k = take_unbegun(me.word)) {
+      // A worker that others overtook by more than a round of runs the size of its own was
+      // descheduled while holding this claim (runs only shrink).
+      const std::uint64_t claimed = next_.load(std::memory_order_relaxed);
+      const bool behind = claimed > me.claim_end + workers_ * me.run;
+      return step{*k, behind ? std::min(claimed, end) - 1 : *k};
     }
     if (next_.load(std::memory_order_relaxed) < end) {
       // A run is at most 1/16 of this worker's share of what is left, so the workers reach the
@@ -107,16 +103,21 @@ class step_claims {
     std::uint64_t run = 1;        // owner only: the size of its last claim
   };
 
+  // The index of the claim's next unbegun step, which is now begun; none when all are.
+  static std::optional<std::uint64_t> take_unbegun(std::atomic<std::uint64_t>& word) noexcept {
+    std::uint64_t w = word.load(std::memory_order_relaxed);
+    while (unbegun(w) > 0) {
+      if (word.compare_exchange_weak(w, w + (std::uint64_t{1} << count_bits) - 1, std::memory_order_relaxed)) {
+        return index(w);
+      }
+    }
+    return std::nullopt;
+  }
+
   // Takes one unbegun step of another worker's claim, starting with the next worker.
   std::optional<step> steal(std::size_t id, std::uint64_t end) noexcept {
     for (std::size_t j = 1; j < workers_; ++j) {
-      std::atomic<std::uint64_t>& word = own_[(id + j) % workers_].value.word;
-      std::uint64_t w = word.load(std::memory_order_relaxed);
-      while (unbegun(w) > 0) {
-        if (word.compare_exchange_weak(w, w + (std::uint64_t{1} << count_bits) - 1, std::memory_order_relaxed)) {
-          return step{index(w), end - 1};
-        }
-      }
+      if (const auto k = take_unbegun(own_[(id + j) % workers_].value.word)) return step{*k, end - 1};
     }
     return std::nullopt;
   }

@@ -61,7 +61,7 @@ struct settings {
   float lr = 0.01f;         ///< base learning rate, > 0
   std::uint64_t seed = 1;   ///< initial model, sampling and random block choices
 
-  schedule lr_schedule = {};                ///< lr multiplier over epochs
+  schedule lr_schedule = {};                ///< lr multiplier over epochs, taken where the run is when an update lands
   staleness_scaling staleness = {};         ///< lr multiplier by staleness
   /// Measure the staleness of every n-th update of each worker where measuring costs a shared
   /// access per step (hogwild, atomic_add, bounded_staleness); other modes measure every update

@@ -327,6 +327,8 @@ class trainer {
     sparse_gradient sparse;
     std::uint64_t local = 0;  // steps taken by this worker (lockstep modes: its round)
     worker_stats stats;
+    std::uint64_t landed = 0;  // free-running modes: the run's progress when its last update landed
+    double rate = 0.0;         // and the rate it landed at
   };
 
   // Bin `i` of one series summed over the workers: mean loss, count, latest time.
@@ -410,6 +412,7 @@ class trainer {
   }
   void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, pause_barrier& pause);
   void step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p, store_type& store, shared_state& sh);
+  void catch_up(worker_context& c, const plan& p, store_type& store, shared_state& sh);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
   void wake_averager(shared_state& sh) const;
   void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps);

@@ -12,6 +12,11 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <cmath>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -19,6 +24,30 @@
 namespace {
 
 constexpr std::size_t many_threads = 16;
+
+// Two coordinates (a trainer has at most one worker per parameter), every gradient 1. The first
+// worker to reach its 3rd gradient sleeps in it until every other gradient of the run was taken.
+struct sleeps_in_third_gradient {
+  static constexpr std::string_view name = "sleeps_in_third_gradient";
+  std::size_t samples = 2000;
+  std::shared_ptr<std::atomic<std::uint64_t>> done = std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::shared_ptr<std::atomic<bool>> slept = std::make_shared<std::atomic<bool>>(false);
+  [[nodiscard]] std::size_t dimension() const { return 2; }
+  [[nodiscard]] std::size_t num_samples() const { return samples; }
+  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+    thread_local std::uint64_t calls = 0;
+    if (++calls == 3 && !slept->exchange(true)) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (done->load() < samples - 1) {
+        if (std::chrono::steady_clock::now() > give_up) throw std::runtime_error("the other worker never finished");
+        std::this_thread::yield();
+      }
+    }
+    std::fill(g.begin(), g.end(), 1.0f);
+    done->fetch_add(1);
+    return 1.0f;
+  }
+};
 
 // Runs `body(worker_id)` on `n` threads started together.
 template <class Body>
@@ -150,6 +179,33 @@ TEST_SUITE("concurrency") {
     REQUIRE(late);
     CHECK(late->index == 1);
     CHECK(late->progress == claims.claimed() - 1);
+  }
+
+  TEST_CASE_TEMPLATE("a worker descheduled mid-run lands its steps at the run's present rate" * doctest::timeout(600),
+                     Mode, asgd::consistency::locked, asgd::consistency::replicas) {
+    // Two workers, every gradient 1: each coordinate of the model is minus the sum of the rates its
+    // steps landed at. The rate is lr for steps before epoch 0.5 and lr / 100 after. The first
+    // worker to reach its 3rd gradient sleeps in it until the other took every other step; its
+    // claimed run's unbegun steps go to the other at the run's end (stolen, at the late rate).
+    // Its 3rd step lands at the end, so at the late rate; under replicas its first two are
+    // still held back in its replica then (it syncs every 4), and land at the late rate too.
+    const sleeps_in_third_gradient problem;
+    const float lr = 1e-3f;
+    asgd::trainer<sleeps_in_third_gradient, Mode> t{
+        problem, {.threads = 2, .epochs = 1, .batch = 1, .lr = lr, .lr_schedule = asgd::schedule::multistep({0.5}, 0.01)}};
+    const auto r = t.run();
+    REQUIRE(r.steps == problem.samples);
+    // The sleeper's claimed run (a 16th of a worker's share, at most max_claim) lies before
+    // epoch 0.5; the other worker took the rest of the first half at the full rate.
+    const std::uint64_t half = problem.samples / 2;
+    const std::uint64_t run = std::min<std::uint64_t>(problem.samples / 32, asgd::detail::step_claims::max_claim);
+    const std::uint64_t held = std::is_same_v<Mode, asgd::consistency::replicas> ? 2 : 0;
+    const std::uint64_t full_rate = half - run + (2 - held);
+    const double expected = -lr * (static_cast<double>(full_rate) + 0.01 * static_cast<double>(problem.samples - full_rate));
+    const double at_begun_rates = -lr * (static_cast<double>(half - run + 3) + 0.01 * static_cast<double>(half + run - 3));
+    INFO("model " << t.parameters()[0] << ", expected " << expected << ", had the sleeper's steps kept their rates "
+                  << at_begun_rates);
+    CHECK(std::abs(t.parameters()[0] - expected) < 2e-4);
   }
 
   TEST_CASE("step_claims: under 16 threads every step of every segment is taken once" * doctest::timeout(600)) {

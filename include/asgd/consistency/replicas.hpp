@@ -39,10 +39,16 @@ namespace asgd::inline v0::consistency {
 /// SGD sums its steps), at the latest at the worker's next sync, pause or finish, so an
 /// evaluation, checkpoint or the final model includes all of them; every float is read and
 /// written whole; no data race in C++'s sense (shared accesses as in `hogwild`).
+/// A worker descheduled while the run moved on (the trainer calls `rescale_pending`, and a sync
+/// asks for the rate again) adds its held-back change at the run's present rate, not at the
+/// rates of the early steps it made them in, and syncs at its next update.
+///
 /// Non-guarantees: a gradient does not see the other workers' updates made since this worker's
 /// last sync (staleness up to about `sync_every` x workers updates, measured as in `hogwild`);
 /// two workers syncing the same coordinate at the same moment may lose one's change (the pass
-/// is HOGWILD!'s racy read-modify-write); not reproducible with more than one worker.
+/// is HOGWILD!'s racy read-modify-write), and a worker descheduled inside its sync pass writes
+/// the rest of it when it wakes, at the rate it started with; not reproducible with more than
+/// one worker.
 struct replicas {
   using policy_kind = consistency_mode_tag;
   static constexpr std::string_view name = "replicas";
@@ -74,6 +80,7 @@ struct replicas {
       std::uint64_t updates = 0;      // this worker's updates (its counter's value)
       std::uint64_t others_seen = 0;  // the other workers' updates in the shared model when the replica was taken
       bool stale = true;              // the next read takes the shared model first
+      bool sync_now = false;          // the next update syncs, however few came since the last sync
     };
 
     store(const replicas& mode, const store_config& config, std::span<const float> initial)
@@ -110,8 +117,9 @@ struct replicas {
                        Lr&& lr) {
       const bool measured = measures(w);
       const std::uint64_t tau = measured ? staleness(w) : 0;
-      detail::step_dense<detail::write_kind::plain>(w.replica.data(), r, g, dir, static_cast<float>(lr(tau)));
-      return after_update(w, tau, measured);
+      const double rate = lr(tau);
+      detail::step_dense<detail::write_kind::plain>(w.replica.data(), r, g, dir, static_cast<float>(rate));
+      return after_update(w, tau, measured, rate, lr);
     }
 
     template <class Dir, class Lr>
@@ -119,8 +127,19 @@ struct replicas {
                               std::span<const float> g, Dir&& dir, Lr&& lr) {
       const bool measured = measures(w);
       const std::uint64_t tau = measured ? staleness(w) : 0;
-      detail::step_sparse<detail::write_kind::plain>(w.replica.data(), idx, g, dir, static_cast<float>(lr(tau)));
-      return after_update(w, tau, measured);
+      const double rate = lr(tau);
+      detail::step_sparse<detail::write_kind::plain>(w.replica.data(), idx, g, dir, static_cast<float>(rate));
+      return after_update(w, tau, measured, rate, lr);
+    }
+
+    /// The worker was away (descheduled) while the run moved on, and is about to apply a step:
+    /// its unsynced change, made at the rates of its earlier steps, lands at the run's present
+    /// rate (`factor` times theirs), and this step syncs, so its next gradient is not taken on
+    /// the replica it went away with.
+    void rescale_pending(worker& w, double factor) noexcept {
+      if (w.stale) return;
+      w.sync_now = true;
+      scale_change(w, factor);
     }
 
     /// A pausing or finishing worker adds its unsynced change, so the shared model holds every
@@ -141,10 +160,25 @@ struct replicas {
     [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
    private:
-    apply_result after_update(worker& w, std::uint64_t tau, bool measured) noexcept {
+    // A sync asks for the rate again: where it changed since the step, the worker was away
+    // between the two, and its change lands at the present rate.
+    template <class Lr>
+    apply_result after_update(worker& w, std::uint64_t tau, bool measured, double rate, Lr& lr) {
       w.updates = applied_.bump(w.id);
-      if (++w.since_sync >= sync_every_) sync(w);
+      if (++w.since_sync >= sync_every_ || w.sync_now) {
+        if (const double now = lr(tau); now != rate && rate > 0.0) scale_change(w, now / rate);
+        sync(w);
+      }
       return {true, tau, 0, measured};
+    }
+
+    // replica = base + factor * (replica - base).
+    void scale_change(worker& w, double factor) noexcept {
+      if (w.since_sync == 0 || factor == 1.0) return;
+      const auto f = static_cast<float>(factor);
+      float* replica = w.replica.data();
+      const float* base = w.base.data();
+      for (std::size_t k = 0; k < model_.size(); ++k) replica[k] = base[k] + f * (replica[k] - base[k]);
     }
 
     // shared + (replica - base): exactly the replica where nothing else changed the shared
@@ -165,6 +199,7 @@ struct replicas {
           take_back);
       pushed_.set(w.id, w.updates);
       w.since_sync = 0;
+      w.sync_now = false;
     }
     // The change added, and the sums taken back: replica = base = the new shared values.
     void sync(worker& w) noexcept {

@@ -88,6 +88,21 @@ class step_claims {
   /// The newest claimed index (may pass the segment's end).
   [[nodiscard]] std::uint64_t claimed() const noexcept { return next_.load(std::memory_order_relaxed); }
 
+  /// Where the run's progress is when a step begun at progress `at` lands: `at`, unless the
+  /// others claimed more than a round of the longest runs since (the worker was descheduled
+  /// during the step); then the newest claimed index before `end`. A schedule evaluated here
+  /// gives a step that waited out the run the run's late rate, not the rate of its start.
+  [[nodiscard]] std::uint64_t landing(std::uint64_t at, std::uint64_t end) const noexcept {
+    const std::uint64_t now = claimed();
+    return away(at, now) ? std::max(at, std::min(now, end) - 1) : at;
+  }
+
+  /// Whether a worker whose previous step landed at `before` and whose next lands at `after` was
+  /// away meanwhile: the others claimed more than a round of the longest runs.
+  [[nodiscard]] bool away(std::uint64_t before, std::uint64_t after) const noexcept {
+    return after > before + workers_ * max_claim;
+  }
+
  private:
   static constexpr unsigned count_bits = 7;  // max_claim fits
   static_assert(max_claim < (std::uint64_t{1} << count_bits));

@@ -1,6 +1,9 @@
 // A consistency mode without a store: the error names clause 4.
 // expect: asgd: the consistency mode lacks clause 4 of asgd::consistency_mode
-#include <asgd/asgd.hpp>
+#include "tiny_problem.hpp"
+
+#include <asgd/trainer.hpp>
+#include <asgd/consistency/hogwild.hpp>
 
 #ifdef ASGD_COMPILE_FAIL_OK
 struct my_mode : asgd::consistency::hogwild {};
@@ -13,6 +16,6 @@ struct my_mode {
 #endif
 
 int main() {
-  asgd::trainer<asgd::problems::least_squares, my_mode> t{asgd::problems::make_least_squares(10, 2, 0.0, 1).problem};
+  asgd::trainer<tiny_problem, my_mode> t{tiny_problem{}};
   return t.config().threads == 1 ? 0 : 1;
 }

@@ -2,7 +2,12 @@
 // into its model: a mode without mix() is refused, naming the optional clause.
 // expect: asgd: this consistency mode cannot be a node's
 // expect: optional clause 11
-#include <asgd/asgd.hpp>
+#include "tiny_problem.hpp"
+
+#include <asgd/trainer.hpp>
+#include <asgd/consistency/hogwild.hpp>
+#include <asgd/topology/none.hpp>
+#include <asgd/topology/ring.hpp>
 
 // A user's mode: HOGWILD!'s store without the mix operation.
 struct no_mix_mode {
@@ -23,7 +28,7 @@ using topology = asgd::topology::ring;
 
 int main() {
   static_assert(asgd::consistency_mode<no_mix_mode> && !asgd::consistency_mode_can_mix<no_mix_mode>);
-  asgd::trainer<asgd::problems::least_squares, no_mix_mode, topology> t{
-      asgd::problems::make_least_squares(10, 2, 0.0, 1).problem};
+  asgd::trainer<tiny_problem, no_mix_mode, topology> t{
+      tiny_problem{}};
   return t.config().threads == 1 ? 0 : 1;
 }

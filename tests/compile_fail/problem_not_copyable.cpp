@@ -1,6 +1,6 @@
 // A problem that cannot be copied (each worker needs its own copy): clause 4.
 // expect: asgd: the problem violates clause 4 of asgd::problem
-#include <asgd/asgd.hpp>
+#include <asgd/trainer.hpp>
 
 #include <memory>
 #include <span>

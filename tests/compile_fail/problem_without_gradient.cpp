@@ -1,7 +1,7 @@
 // A problem whose gradient has the wrong signature: the error names clause 3 of asgd::problem.
 // expect: asgd: the problem lacks clause 3 of asgd::problem
 // expect: check_problem<.*quadratic
-#include <asgd/asgd.hpp>
+#include <asgd/trainer.hpp>
 
 #include <span>
 

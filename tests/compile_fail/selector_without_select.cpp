@@ -1,6 +1,8 @@
 // A block selector whose select() returns the wrong type: the error names clause 4.
 // expect: asgd: the block selector lacks clause 4 of asgd::block_selector
-#include <asgd/asgd.hpp>
+#include "tiny_problem.hpp"
+
+#include <asgd/trainer.hpp>
 
 struct first_half {
   using policy_kind = asgd::block_selector_tag;
@@ -16,6 +18,6 @@ struct first_half {
 };
 
 int main() {
-  asgd::trainer<asgd::problems::least_squares, first_half> t{asgd::problems::make_least_squares(10, 2, 0.0, 1).problem};
+  asgd::trainer<tiny_problem, first_half> t{tiny_problem{}};
   return t.config().threads == 1 ? 0 : 1;
 }

@@ -1,7 +1,10 @@
 // A policy whose tag is not one of asgd's six kinds.
 // expect: asgd: a trainer argument's `policy_kind` is not one of
 // expect: trainer_argument_has_an_unknown_policy_kind<my_policy, int>
-#include <asgd/asgd.hpp>
+#include "tiny_problem.hpp"
+
+#include <asgd/trainer.hpp>
+#include <asgd/update/sgd.hpp>
 
 struct my_policy {
 #ifdef ASGD_COMPILE_FAIL_OK
@@ -15,9 +18,9 @@ struct my_policy {
 int main() {
 #ifdef ASGD_COMPILE_FAIL_OK
   static_assert(asgd::averaging_topology<my_policy>);
-  asgd::trainer<asgd::problems::least_squares, asgd::update::sgd> t{asgd::problems::make_least_squares(10, 2, 0.0, 1).problem};
+  asgd::trainer<tiny_problem, asgd::update::sgd> t{tiny_problem{}};
 #else
-  asgd::trainer<asgd::problems::least_squares, my_policy> t{asgd::problems::make_least_squares(10, 2, 0.0, 1).problem};
+  asgd::trainer<tiny_problem, my_policy> t{tiny_problem{}};
 #endif
   return t.config().threads == 1 ? 0 : 1;
 }

@@ -1,7 +1,9 @@
 // A custom update rule that misses its direction() member: the error names clause 4.
 // expect: asgd: the update rule lacks clause 4 of asgd::update_rule
 // expect: check_update_rule<.*sign_sgd
-#include <asgd/asgd.hpp>
+#include "tiny_problem.hpp"
+
+#include <asgd/trainer.hpp>
 
 struct sign_sgd {
   using policy_kind = asgd::update_rule_tag;
@@ -15,6 +17,6 @@ struct sign_sgd {
 };
 
 int main() {
-  asgd::trainer<asgd::problems::least_squares, sign_sgd> t{asgd::problems::make_least_squares(10, 2, 0.0, 1).problem};
+  asgd::trainer<tiny_problem, sign_sgd> t{tiny_problem{}};
   return t.config().threads == 1 ? 0 : 1;
 }

@@ -1,6 +1,8 @@
 // A custom update rule without a state type: the error names clause 2.
 // expect: asgd: the update rule lacks clause 2 of asgd::update_rule
-#include <asgd/asgd.hpp>
+#include "tiny_problem.hpp"
+
+#include <asgd/trainer.hpp>
 
 struct stateless {
   using policy_kind = asgd::update_rule_tag;
@@ -14,6 +16,6 @@ struct stateless {
 };
 
 int main() {
-  asgd::trainer<asgd::problems::least_squares, stateless> t{asgd::problems::make_least_squares(10, 2, 0.0, 1).problem};
+  asgd::trainer<tiny_problem, stateless> t{tiny_problem{}};
   return t.config().threads == 1 ? 0 : 1;
 }

@@ -1,10 +1,14 @@
 // Knobs for a policy the trainer does not use.
 // expect: asgd: a value passed to the trainer's constructor is not of one of its policy types
-#include <asgd/asgd.hpp>
+#include "tiny_problem.hpp"
+
+#include <asgd/trainer.hpp>
+#include <asgd/update/momentum.hpp>
+#include <asgd/update/sgd.hpp>
 
 int main() {
-  asgd::trainer<asgd::problems::least_squares, asgd::update::sgd> t{
-      asgd::problems::make_least_squares(10, 2, 0.0, 1).problem, {},
+  asgd::trainer<tiny_problem, asgd::update::sgd> t{
+      tiny_problem{}, {},
 #ifdef ASGD_COMPILE_FAIL_OK
       asgd::update::sgd{.weight_decay = 0.1f}};
 #else

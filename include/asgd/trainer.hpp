@@ -413,6 +413,11 @@ class trainer {
   void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, pause_barrier& pause);
   void step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p, store_type& store, shared_state& sh);
   void catch_up(worker_context& c, const plan& p, store_type& store, shared_state& sh);
+  // The schedule's rate `progress` steps into the run.
+  double rate_at(const plan& p, std::uint64_t progress) const;
+  // Where worker c's update lands and at what rate; when the worker was away since its last, a
+  // store that holds changes back lands them at `rate` too (rescale_pending).
+  void record_landing(worker_context& c, store_type& store, const shared_state& sh, std::uint64_t landed, double rate);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
   void wake_averager(shared_state& sh) const;
   void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps);

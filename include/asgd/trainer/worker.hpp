@@ -47,16 +47,28 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
 }
 
 template <class Problem, class... Policies>
+double trainer<Problem, Policies...>::rate_at(const plan& p, std::uint64_t progress) const {
+  return settings_.lr *
+         p.lr_schedule.factor(static_cast<double>(progress) / static_cast<double>(p.steps_per_epoch));
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::record_landing(worker_context& c, store_type& store, const shared_state& sh,
+                                                   std::uint64_t landed, double rate) {
+  if constexpr (requires { store.rescale_pending(c.part, 1.0); }) {
+    if (sh.claims->away(c.landed, landed) && c.rate > 0.0) store.rescale_pending(c.part, rate / c.rate);
+  }
+  c.landed = landed;
+  c.rate = rate;
+}
+
+template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::catch_up(worker_context& c, const plan& p, store_type& store, shared_state& sh) {
   // A worker about to add what it holds back at a pause or the end, after being away while the
   // others took the segment's last steps: its changes land at the rate where the run is.
-  if constexpr (!consistency_type::lockstep && requires { store.rescale_pending(c.part, 1.0); }) {
+  if constexpr (!consistency_type::lockstep) {
     const std::uint64_t now = sh.claims->landing(c.landed, sh.segment_end);
-    if (now == c.landed || c.rate <= 0.0) return;
-    const double rate = settings_.lr * p.lr_schedule.factor(static_cast<double>(now) / static_cast<double>(p.steps_per_epoch));
-    store.rescale_pending(c.part, rate / c.rate);
-    c.landed = now;
-    c.rate = rate;
+    if (now != c.landed) record_landing(c, store, sh, now, rate_at(p, now));
   }
 }
 
@@ -64,19 +76,14 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p,
                                          store_type& store, shared_state& sh) {
   // Step k of the run, taken where the run's progress is `at` (k, unless this worker fell behind).
-  const double steps_per_epoch = static_cast<double>(p.steps_per_epoch);
-  const double epoch = static_cast<double>(at) / steps_per_epoch;
-  const double lr_now = settings_.lr * p.lr_schedule.factor(epoch);
+  const double epoch = static_cast<double>(at) / static_cast<double>(p.steps_per_epoch);
+  const double lr_now = rate_at(p, at);
   // The rate is the schedule's where the run is when the update lands: lr() looks where the run
   // is each time a store asks, so a worker descheduled between its read and its write (for the
   // rest of the run, at worst) applies the late rate, and its stale gradient does not land on a
   // converged model at the rate of the run's start. A store that holds changes back from the
   // shared model (replicas) asks again before it adds them, and is told by rescale_pending when
   // its worker was away between two steps.
-  auto rate_at = [&](std::uint64_t progress) {
-    return progress == at ? lr_now
-                          : settings_.lr * p.lr_schedule.factor(static_cast<double>(progress) / steps_per_epoch);
-  };
   auto landing = [&]() -> std::uint64_t {
     if constexpr (consistency_type::lockstep) {
       return at;
@@ -84,16 +91,12 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
       return sh.claims->landing(at, sh.segment_end);
     }
   };
-  auto lr = [&](std::uint64_t tau) { return rate_at(landing()) * settings_.staleness.factor(tau, p.workers); };
+  auto rate_for = [&](std::uint64_t landed) { return landed == at ? lr_now : rate_at(p, landed); };
+  auto lr = [&](std::uint64_t tau) { return rate_for(landing()) * settings_.staleness.factor(tau, p.workers); };
   auto land = [&] {  // between the gradient and the write
     if constexpr (!consistency_type::lockstep) {
       const std::uint64_t landed = landing();
-      const double rate = rate_at(landed);
-      if constexpr (requires { store.rescale_pending(c.part, 1.0); }) {
-        if (sh.claims->away(c.landed, landed) && c.rate > 0.0) store.rescale_pending(c.part, rate / c.rate);
-      }
-      c.landed = landed;
-      c.rate = rate;
+      record_landing(c, store, sh, landed, rate_for(landed));
     }
   };
   const update_rule_type& rule = update_;

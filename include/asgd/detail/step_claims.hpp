@@ -34,8 +34,8 @@ class step_claims {
   static constexpr std::uint64_t max_claim = 64;
 
   /// A step to take, and where the run's progress is: the step's own index unless the worker
-  /// fell behind (the others claimed more than a round of runs since its claim) or took another
-  /// worker's step; then the newest claimed index, so a schedule follows the run, not the claim.
+  /// fell behind (landing(): the others claimed more than a round of the longest runs since) or
+  /// took another worker's step; then the newest claimed index, so a schedule follows the run, not the claim.
   struct step {
     std::uint64_t index;
     std::uint64_t progress;
@@ -52,20 +52,15 @@ class step_claims {
       owner& o = own_[i].value;
       o.word.store(0, std::memory_order_relaxed);
       o.claim_end = next;
-      o.run = 1;
     }
   }
 
   /// The next step worker `id` takes, or none when every step before `end` is taken or begun.
   std::optional<step> take(std::size_t id, std::uint64_t end) noexcept {
     owner& me = own_[id].value;
-    if (const auto k = take_unbegun(me.word)) {
-      // A worker that others overtook by more than a round of runs the size of its own was
-      // descheduled while holding this claim (runs only shrink).
-      const std::uint64_t claimed = next_.load(std::memory_order_relaxed);
-      const bool behind = claimed > me.claim_end + workers_ * me.run;
-      return step{*k, behind ? std::min(claimed, end) - 1 : *k};
-    }
+    // A worker that others overtook by more than a round of the longest runs was descheduled
+    // while holding this claim: its step is taken where the run is (landing()).
+    if (const auto k = take_unbegun(me.word)) return step{*k, landing(*k, end)};
     if (next_.load(std::memory_order_relaxed) < end) {
       // A run is at most 1/16 of this worker's share of what is left, so the workers reach the
       // end together. (What is left is estimated from the end of this worker's last claim.)
@@ -74,7 +69,6 @@ class step_claims {
       const std::uint64_t k = next_.fetch_add(run, std::memory_order_relaxed);
       if (k < end) {
         const std::uint64_t n = std::min(run, end - k);
-        me.run = run;
         me.claim_end = k + n;
         // Only this worker writes its word while no step of it is unbegun (a thief's CAS expects
         // an unbegun step), so a plain store suffices.
@@ -115,7 +109,6 @@ class step_claims {
   struct owner {
     std::atomic<std::uint64_t> word{0};
     std::uint64_t claim_end = 0;  // owner only: the end of its last claim
-    std::uint64_t run = 1;        // owner only: the size of its last claim
   };
 
   // The index of the claim's next unbegun step, which is now begun; none when all are.

@@ -1,5 +1,8 @@
 // The MPI consumer: asgd::mpi from the installed package, one node per rank (run alone: 1 rank).
-#include <asgd/asgd.hpp>
+#include <asgd/consistency/leashed.hpp>
+#include <asgd/problems/synthetic.hpp>
+#include <asgd/topology/ring.hpp>
+#include <asgd/trainer.hpp>
 #include <asgd/transport/mpi.hpp>
 
 #include <cstdio>

@@ -58,11 +58,18 @@ using layer = std::variant<layers::dense, layers::conv2d, layers::max_pool, laye
 /// is none); PyTorch's default initialisation (uniform in +-1/sqrt(fan_in)).
 /// Copies share the data and own their scratch space, which grows to the largest batch seen and
 /// is then reused: no allocation per step.
-class network {
+///
+/// Use it as `network`. It is a class template (of a parameter nothing uses) only so that its
+/// Eigen code is compiled in the translation units that train or evaluate a network, not in
+/// every one that includes this header: GCC instantiates the templates a non-template inline
+/// function calls in every such unit, whether or not the function is used (3 s a unit, with
+/// the reference problems' other Eigen code).
+template <class = void>
+class basic_network {
  public:
   static constexpr std::string_view name = "network";
 
-  network(std::string label, std::vector<layer> stack, std::shared_ptr<const data::image_set> train,
+  basic_network(std::string label, std::vector<layer> stack, std::shared_ptr<const data::image_set> train,
           std::shared_ptr<const data::image_set> test = nullptr)
       : label_(std::move(label)), train_(std::move(train)), test_(std::move(test)) {
     if (!train_ || train_->size() == 0) throw std::invalid_argument("asgd: network '" + label_ + "' needs training data");
@@ -112,7 +119,7 @@ class network {
   /// there is none), in batches of 500.
   [[nodiscard]] evaluation evaluate(std::span<const float> x) const {
     const data::image_set& set = test_ ? *test_ : *train_;
-    network scratch(*this, no_workspace{});
+    basic_network scratch(*this, no_workspace{});
     double loss = 0.0;
     std::size_t correct = 0;
     std::vector<std::size_t> batch;
@@ -140,7 +147,7 @@ class network {
     return f;
   }
 
-  friend std::ostream& operator<<(std::ostream& os, const network& n) {
+  friend std::ostream& operator<<(std::ostream& os, const basic_network& n) {
     os << n.label_ << '{';
     for (std::size_t l = 0; l < n.stages_.size(); ++l) os << (l ? " " : "") << n.stages_[l].name;
     return os << ", " << n.dimension_ << " parameters}";
@@ -167,7 +174,7 @@ class network {
   };
 
   struct no_workspace {};
-  network(const network& o, no_workspace)
+  basic_network(const basic_network& o, no_workspace)
       : label_(o.label_), train_(o.train_), test_(o.test_), stages_(o.stages_), dimension_(o.dimension_),
         classes_(o.classes_) {}
 
@@ -476,6 +483,9 @@ class network {
   std::vector<float> delta_[2];                  // back-propagated gradients, ping-pong
   std::vector<float> scratch_grad_;              // full-size gradient for block steps
 };
+
+/// A classifier over images (see basic_network).
+using network = basic_network<>;
 
 /// A multilayer perceptron: `hidden` fully connected ReLU layers, then one to the classes.
 inline network make_mlp(std::shared_ptr<const data::image_set> train, std::shared_ptr<const data::image_set> test,

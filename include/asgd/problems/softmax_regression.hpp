@@ -26,11 +26,15 @@ namespace asgd::inline v0::problems {
 ///
 /// Layout: two blocks, "weights" and "bias". A block gradient computes the logits (which need
 /// all parameters) and then only the requested block's part of the backward pass.
-class softmax_regression {
+///
+/// Use it as `softmax_regression`; a class template only so that its Eigen code compiles where
+/// it is used (see basic_network).
+template <class = void>
+class basic_softmax_regression {
  public:
   static constexpr std::string_view name = "softmax_regression";
 
-  softmax_regression(std::shared_ptr<const dense_data> data, std::size_t classes)
+  basic_softmax_regression(std::shared_ptr<const dense_data> data, std::size_t classes)
       : data_(std::move(data)), classes_(classes), logits_(classes), grad_(classes) {
     data_->validate();
     if (classes_ < 2) throw std::invalid_argument("asgd: softmax_regression needs at least 2 classes");
@@ -86,7 +90,7 @@ class softmax_regression {
 
   /// Mean cross-entropy and accuracy over all samples.
   [[nodiscard]] evaluation evaluate(std::span<const float> x) const {
-    softmax_regression scratch = *this;
+    basic_softmax_regression scratch = *this;
     double total = 0.0;
     std::size_t correct = 0;
     for (std::size_t i = 0; i < num_samples(); ++i) {
@@ -98,7 +102,7 @@ class softmax_regression {
     return {total / n, static_cast<double>(correct) / n};
   }
 
-  friend std::ostream& operator<<(std::ostream& os, const softmax_regression& m) {
+  friend std::ostream& operator<<(std::ostream& os, const basic_softmax_regression& m) {
     return os << "softmax_regression{" << m.num_samples() << " x " << m.features() << ", " << m.classes_
               << " classes}";
   }
@@ -129,5 +133,8 @@ class softmax_regression {
   std::vector<float> logits_;  // per-worker scratch (each worker has its own copy)
   std::vector<float> grad_;
 };
+
+/// Softmax regression (see basic_softmax_regression).
+using softmax_regression = basic_softmax_regression<>;
 
 }  // namespace asgd::inline v0::problems

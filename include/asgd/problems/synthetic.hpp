@@ -8,9 +8,6 @@
 #include <asgd/problems/softmax_regression.hpp>
 #include <asgd/random.hpp>
 
-#include <Eigen/Cholesky>
-#include <Eigen/Core>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -48,25 +45,49 @@ inline void require_shape(std::size_t rows, std::size_t cols, const char* what) 
 }
 
 // Solves the normal equations A^T A x = A^T y in double; returns x and the mean loss there.
+// LDL^T in plain loops (the reference problems have tens of columns; Eigen's solver cost a
+// second of compile time in every translation unit that includes this header). A pivot that
+// is zero to rounding (rank-deficient A, fewer rows than columns) gets a zero coordinate, so x
+// is still a minimiser.
 template <class RowVisitor>
 std::vector<float> normal_equations(std::size_t rows, std::size_t cols, RowVisitor&& visit, double& loss) {
-  Eigen::MatrixXd ata = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(cols), static_cast<Eigen::Index>(cols));
-  Eigen::VectorXd aty = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(cols));
-  Eigen::VectorXd row(static_cast<Eigen::Index>(cols));
+  std::vector<double> m(cols * cols, 0.0), aty(cols, 0.0), row(cols);  // m: A^T A, lower triangle
   for (std::size_t i = 0; i < rows; ++i) {
     const double y = visit(i, row);
-    ata.selfadjointView<Eigen::Lower>().rankUpdate(row);
-    aty += y * row;
+    for (std::size_t j = 0; j < cols; ++j) {
+      for (std::size_t k = 0; k <= j; ++k) m[j * cols + k] += row[j] * row[k];
+      aty[j] += y * row[j];
+    }
   }
-  const Eigen::VectorXd x = ata.selfadjointView<Eigen::Lower>().ldlt().solve(aty);
+  double largest = 0.0;
+  for (std::size_t j = 0; j < cols; ++j) largest = std::max(largest, m[j * cols + j]);
+  // In place: m's strict lower triangle becomes L, its diagonal D.
+  for (std::size_t j = 0; j < cols; ++j) {
+    double d = m[j * cols + j];
+    for (std::size_t k = 0; k < j; ++k) d -= m[j * cols + k] * m[j * cols + k] * m[k * cols + k];
+    const bool zero = !(d > 1e-12 * largest);
+    m[j * cols + j] = zero ? 0.0 : d;
+    for (std::size_t i = j + 1; i < cols; ++i) {
+      double v = m[i * cols + j];
+      for (std::size_t k = 0; k < j; ++k) v -= m[i * cols + k] * m[j * cols + k] * m[k * cols + k];
+      m[i * cols + j] = zero ? 0.0 : v / d;
+    }
+  }
+  std::vector<double> x = aty;
+  for (std::size_t j = 0; j < cols; ++j)  // L z = A^T y
+    for (std::size_t k = 0; k < j; ++k) x[j] -= m[j * cols + k] * x[k];
+  for (std::size_t j = 0; j < cols; ++j) x[j] = m[j * cols + j] == 0.0 ? 0.0 : x[j] / m[j * cols + j];
+  for (std::size_t j = cols; j-- > 0;)  // L^T x = D^-1 z
+    for (std::size_t i = j + 1; i < cols; ++i) x[j] -= m[i * cols + j] * x[i];
   loss = 0.0;
   for (std::size_t i = 0; i < rows; ++i) {
     const double y = visit(i, row);
-    const double r = row.dot(x) - y;
+    double r = -y;
+    for (std::size_t j = 0; j < cols; ++j) r += row[j] * x[j];
     loss += 0.5 * r * r;
   }
   loss /= static_cast<double>(rows);
-  return {x.data(), x.data() + x.size()};
+  return {x.begin(), x.end()};
 }
 
 inline float sigmoid(double z) { return static_cast<float>(1.0 / (1.0 + std::exp(-z))); }
@@ -106,8 +127,8 @@ inline least_squares_instance<least_squares> make_least_squares(std::size_t rows
   double loss = 0.0;
   auto optimum = detail_synthetic::normal_equations(
       rows, cols,
-      [&](std::size_t i, Eigen::VectorXd& row) {
-        for (std::size_t j = 0; j < cols; ++j) row[static_cast<Eigen::Index>(j)] = data->features[i * cols + j];
+      [&](std::size_t i, std::vector<double>& row) {
+        for (std::size_t j = 0; j < cols; ++j) row[j] = data->features[i * cols + j];
         return static_cast<double>(data->targets[i]);
       },
       loss);
@@ -162,6 +183,7 @@ inline std::shared_ptr<csr_data> sparse_rows(std::size_t rows, std::size_t cols,
   data->targets.resize(rows);
   return data;
 }
+
 }  // namespace detail_synthetic
 
 /// Sparse least squares: `per_row` N(0, 1) features per row, targets `<a, x_true>` exactly, so

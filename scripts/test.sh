@@ -14,11 +14,13 @@
 #                              the transport, averaging nodes, the fault-injection matrix and the data
 #                              reader (it inflates the test set on a second thread)
 #   scripts/test.sh asan       Clang with AddressSanitizer + UndefinedBehaviorSanitizer (warnings are
-#                              errors): the tests of the library (unit, concurrency, faults, examples,
-#                              docs) except the convergence tests (Release runs them) and MPI; not
+#                              errors): the tests of the library (unit, concurrency, faults, docs)
+#                              except the convergence tests (Release runs them) and MPI; not
 #                              asgd-train's command-line tests (its 16 trainer instantiations take
 #                              minutes to build with ASan; the Release run has them, the fuzzers its
-#                              readers). This is also the Clang build: one build, not two.
+#                              readers), nor the examples (3 minutes of CPU to build and 30 s to run
+#                              code the unit tests run too; the Release run has them). This is also
+#                              the Clang build: one build, not two.
 #   scripts/test.sh clang      the same as asan
 #   scripts/test.sh fuzz       libFuzzer (Clang, ASan+UBSan) on the IDX and checkpoint readers, 30 s each
 #
@@ -89,7 +91,7 @@ run_asan() {
   # documentation advises.
   configure build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_COMPILER=clang++ \
     -DASGD_WERROR=ON "-DASGD_SANITIZER=address,undefined" -DASGD_BUILD_BENCHMARKS=OFF -DASGD_BUILD_TOOLS=OFF \
-    -DASGD_ENABLE_MPI=OFF -DASGD_BUILD_CONVERGENCE_TESTS=OFF
+    -DASGD_BUILD_EXAMPLES=OFF -DASGD_ENABLE_MPI=OFF -DASGD_BUILD_CONVERGENCE_TESTS=OFF
   cmake --build build-asan -j "$jobs"
   (cd build-asan && ctest -j "$jobs" --no-tests=error -LE 'bench|compile_fail|packaging')
 }

@@ -2,8 +2,12 @@
 
 #include "../support.hpp"
 
-#include <doctest/doctest.h>
+#include <asgd/detail/crc32.hpp>
 
+#include <doctest/doctest.h>
+#include <zlib.h>  // the reference: checkpoints written with zlib's crc32 must still load
+
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -174,6 +178,24 @@ TEST_SUITE("checkpoint") {
     CHECK(r.resumed_at_step == 500);
     CHECK(r.steps == 1000);
     CHECK(r.final_evaluation->accuracy > instance().reference_accuracy - 0.03);
+  }
+
+  TEST_CASE("the checkpoint checksum is the standard CRC-32, zlib's, at every length and split") {
+    const std::string check = "123456789";  // the CRC catalogue's check value
+    CHECK(asgd::detail::crc32({reinterpret_cast<const std::uint8_t*>(check.data()), check.size()}) == 0xCBF43926u);
+    CHECK(asgd::detail::crc32({}) == 0u);
+    std::vector<std::uint8_t> bytes(4099);
+    asgd::rng g(5, 1);
+    for (auto& b : bytes) b = static_cast<std::uint8_t>(g.uniform() * 256.0);
+    for (std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, std::size_t{64},
+                          std::size_t{4099}}) {
+      const std::span<const std::uint8_t> s(bytes.data(), n);
+      const auto zlib = static_cast<std::uint32_t>(::crc32(0L, s.data(), static_cast<uInt>(n)));
+      CHECK(asgd::detail::crc32(s) == zlib);
+      for (std::size_t cut = 0; cut <= n; cut += 3) {  // continuing from a prefix's CRC
+        CHECK(asgd::detail::crc32(s.subspan(cut), asgd::detail::crc32(s.first(cut))) == zlib);
+      }
+    }
   }
 
   TEST_CASE("a corrupt, truncated or foreign checkpoint is refused, naming the file") {

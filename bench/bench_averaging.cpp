@@ -19,6 +19,7 @@
 #include "averaging_table.hpp"
 
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 #include <asgd/detail/averager.hpp>
 
 #include <benchmark/benchmark.h>

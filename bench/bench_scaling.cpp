@@ -16,6 +16,7 @@
 #include "bench_support.hpp"
 
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 
 #include <algorithm>
 #include <atomic>

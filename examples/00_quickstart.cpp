@@ -2,7 +2,8 @@
 #include <cstdio>
 
 // [example-begin quickstart]
-#include <asgd/asgd.hpp>
+#include <asgd/asgd.hpp>      // the library: link asgd::asgd
+#include <asgd/problems.hpp>  // reference problems (Eigen, zlib): link asgd::problems
 
 int main() {
   auto data = asgd::problems::make_logistic_regression(/*rows=*/20000, /*cols=*/50, /*seed=*/1);

@@ -1,6 +1,7 @@
 // Writing your own update rule: Adagrad, per coordinate, with per-worker state, run under two
 // consistency modes it was never written for.
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 
 #include <cmath>
 #include <cstdio>

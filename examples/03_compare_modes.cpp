@@ -3,6 +3,7 @@
 //
 //   asgd-compare [threads] [epochs]
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 
 #include <cstdio>
 #include <cstdlib>

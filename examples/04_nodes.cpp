@@ -5,6 +5,7 @@
 //   node 0 [w w] <-> node 2 [w w]      pairs change every round;
 //   node 1 [w w] <-> node 3 [w w]      each node's averager mixes in place, workers never wait
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 
 #include <cstdio>
 

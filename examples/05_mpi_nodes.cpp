@@ -6,6 +6,7 @@
 // environment at the top of main. Every rank trains on its own shard and gossips with a random
 // partner rank every 4 steps; rank 0 prints the result.
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 #include <asgd/transport/mpi.hpp>  // link asgd::mpi
 
 #include <cstdio>

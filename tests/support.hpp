@@ -2,6 +2,7 @@
 // Test helpers shared by asgd's test executables.
 
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 
 #include <atomic>
 #include <cstddef>

@@ -1,6 +1,9 @@
 #pragma once
 /// @file
-/// The umbrella header: every host-side part of asgd (no CUDA, NCCL or MPI includes).
+/// The umbrella header: every host-side part of the library, which needs only the C++ standard
+/// library and threads (CMake target asgd::asgd). Not here: the reference problems and data
+/// readers, which need Eigen and zlib (<asgd/problems.hpp>, asgd::problems), and the MPI, CUDA
+/// and NCCL back ends.
 
 #include <asgd/version.hpp>
 
@@ -57,12 +60,3 @@
 
 #include <asgd/metrics/histogram.hpp>
 #include <asgd/nodes.hpp>
-
-#include <asgd/data/idx.hpp>
-#include <asgd/data/images.hpp>
-
-#include <asgd/problems/data.hpp>
-#include <asgd/problems/linear.hpp>
-#include <asgd/problems/network.hpp>
-#include <asgd/problems/softmax_regression.hpp>
-#include <asgd/problems/synthetic.hpp>

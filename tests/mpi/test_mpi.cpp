@@ -6,6 +6,7 @@
 
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 #include <asgd/transport/mpi.hpp>
 
 #include <doctest/doctest.h>

@@ -1,4 +1,5 @@
-// The MPI consumer: asgd::mpi from the installed package, one node per rank (run alone: 1 rank).
+// The MPI consumer: asgd::mpi and asgd::problems (a reference problem), one node per rank (run
+// alone: 1 rank).
 #include <asgd/consistency/leashed.hpp>
 #include <asgd/problems/synthetic.hpp>
 #include <asgd/topology/ring.hpp>

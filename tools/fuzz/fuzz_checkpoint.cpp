@@ -3,6 +3,7 @@
 // mutations reach the parser instead of stopping at the checksum. Any outcome but success or a
 // checkpoint_error is a bug.
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 
 #include <unistd.h>
 

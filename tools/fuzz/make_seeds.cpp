@@ -1,6 +1,7 @@
 // Writes seed inputs for the fuzz targets into DIR/idx and DIR/checkpoint: valid IDX files
 // (plain and gzip'd, images and labels) and valid checkpoints (raw and as sealed payloads).
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 
 #include <zlib.h>
 

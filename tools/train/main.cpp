@@ -6,6 +6,7 @@
 #include "run.hpp"
 
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 #include <asgd/detail/files.hpp>
 #include <asgd/detail/json.hpp>
 

@@ -3,6 +3,7 @@
 // option and the accepted values when something is wrong.
 
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -10,6 +10,7 @@
 #include "topology_choice.hpp"
 
 #include <asgd/asgd.hpp>
+#include <asgd/problems.hpp>
 #if ASGD_TRAIN_WITH_MPI
 #include <asgd/transport/mpi.hpp>
 #endif

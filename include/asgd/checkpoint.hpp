@@ -4,8 +4,9 @@
 /// byte writer and a bounds-checked reader that policies use to save and restore their state.
 ///
 /// Layout: the 8 bytes "ASGDCKPT", the format version (u32), the payload size (u64), the
-/// payload's CRC-32 (u32, zlib's and gzip's), then the payload. Integers are little-endian. A reader
-/// never reads past its bytes: every fault is a checkpoint_error naming the file and the fault.
+/// payload's CRC-32 (u32, as zlib and gzip compute it), then the payload. Integers are
+/// little-endian. A reader never reads past its bytes: every fault is a checkpoint_error naming
+/// the file and the fault.
 
 #include <asgd/detail/crc32.hpp>
 #include <asgd/random.hpp>

@@ -70,7 +70,7 @@ class basic_network {
   static constexpr std::string_view name = "network";
 
   basic_network(std::string label, std::vector<layer> stack, std::shared_ptr<const data::image_set> train,
-          std::shared_ptr<const data::image_set> test = nullptr)
+                std::shared_ptr<const data::image_set> test = nullptr)
       : label_(std::move(label)), train_(std::move(train)), test_(std::move(test)) {
     if (!train_ || train_->size() == 0) throw std::invalid_argument("asgd: network '" + label_ + "' needs training data");
     build(stack);

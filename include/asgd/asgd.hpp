@@ -38,13 +38,16 @@
 #include <asgd/consistency/sequential.hpp>
 #include <asgd/consistency/synchronous.hpp>
 
+#include <asgd/topology/adpsgd.hpp>
 #include <asgd/topology/all_reduce.hpp>
 #include <asgd/topology/exponential.hpp>
 #include <asgd/topology/federated.hpp>
+#include <asgd/topology/graph.hpp>
 #include <asgd/topology/none.hpp>
 #include <asgd/topology/one_of.hpp>
 #include <asgd/topology/random_pairs.hpp>
 #include <asgd/topology/ring.hpp>
+#include <asgd/topology/swarm.hpp>
 #include <asgd/topology/torus.hpp>
 
 #include <asgd/transport/error.hpp>

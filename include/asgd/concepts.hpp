@@ -257,10 +257,17 @@ concept consistency_mode = consistency_mode_has_tag<M> && consistency_mode_has_t
 
 // ---------------------------------------------------------------------------------------------
 /// @concept averaging_topology
-/// Which nodes average with which, round by round (docs/policies/topology.md).
+/// Which nodes average with which (docs/policies/topology.md): in global rounds, or in events
+/// each node starts on its own (gossip).
 ///   1. `using policy_kind = asgd::averaging_topology_tag;`
-///   2. `t.neighbours(round, node, nodes, seed)` returns the `mixing_row` of `node` in averaging
-///      round `round`; the same arguments give the same row (runs can be replayed).
+///   2. Rounds: `t.neighbours(round, node, nodes, seed)` returns the `mixing_row` of `node` in
+///      averaging round `round`; the same arguments give the same row (runs can be replayed).
+///   3. Or gossip (`asgd::gossip_topology`): `t.peers(node, nodes, seed)` returns the node's
+///      neighbours on the graph (a `std::vector<std::size_t>`, the same on every call);
+///      `t.partner(peers, g)` picks one of them for an interaction, drawing from the `rng` `g`;
+///      `t.local_steps(every, g)` returns the node's steps (>= 1) until its next interaction,
+///      `every` being `settings.averaging.every`; `t.two_sided()` says whether the partner
+///      takes the average too (else only the initiator does).
 template <class T>
 concept averaging_topology_has_tag = detail::has_policy_kind<T, averaging_topology_tag>;
 template <class T>
@@ -269,7 +276,19 @@ concept averaging_topology_has_neighbours =
       { t.neighbours(round, node, nodes, seed) } -> std::same_as<mixing_row>;
     };
 template <class T>
-concept averaging_topology = averaging_topology_has_tag<T> && averaging_topology_has_neighbours<T>;
+concept averaging_topology_has_gossip =
+    requires(const T& t, std::size_t node, std::size_t nodes, std::uint64_t seed, std::uint64_t every,
+             std::span<const std::size_t> peers, rng& g) {
+      { t.peers(node, nodes, seed) } -> std::same_as<std::vector<std::size_t>>;
+      { t.partner(peers, g) } -> std::convertible_to<std::size_t>;
+      { t.local_steps(every, g) } -> std::convertible_to<std::uint64_t>;
+      { t.two_sided() } -> std::convertible_to<bool>;
+    };
+template <class T>
+concept gossip_topology = averaging_topology_has_tag<T> && averaging_topology_has_gossip<T>;
+template <class T>
+concept averaging_topology =
+    averaging_topology_has_tag<T> && (averaging_topology_has_neighbours<T> || averaging_topology_has_gossip<T>);
 
 // ---------------------------------------------------------------------------------------------
 /// @concept communication_transport
@@ -299,6 +318,33 @@ concept transport_has_collectives =
     };
 template <class T>
 concept communication_transport = transport_has_tag<T> && transport_has_identity<T> && transport_has_collectives<T>;
+
+/// @concept gossip_transport
+/// Optional, required by a gossip topology: a transport where each node publishes a copy of its
+/// model that others read or average with one-sided (docs/policies/transport.md, "Gossip"):
+///   5. `t.publish(f)`: under this node's lock, `f(pending, bytes)` gets the pushes left for
+///      this node (a `std::vector<asgd::gossip_message>&`) and fills the
+///      `std::vector<std::byte>&` `bytes` with the copy to publish;
+///   6. `t.read_published(peer, out)` copies `peer`'s copy into the `std::vector<std::byte>`
+///      `out`, false when it has published nothing yet;
+///   7. `t.average_with(peer, f)`: atomically with respect to other accesses to `peer`'s copy,
+///      `f(copy, new_copy, push)` reads it (`std::span<const std::byte>`) and writes its
+///      replacement and the bytes left for `peer` (both `std::vector<std::byte>&`); false when
+///      `peer` has published nothing yet;
+///   8. `t.take_pushed(out)` appends the pushes left for this node; `t.recycle(out)` takes
+///      their buffers back.
+template <class T>
+concept gossip_transport =
+    communication_transport<T> &&
+    requires(T& t, std::size_t peer, std::vector<std::byte>& out, std::vector<gossip_message>& messages) {
+      t.publish([](std::vector<gossip_message>&, std::vector<std::byte>&) {});
+      { t.read_published(peer, out) } -> std::convertible_to<bool>;
+      {
+        t.average_with(peer, [](std::span<const std::byte>, std::vector<std::byte>&, std::vector<std::byte>&) {})
+      } -> std::convertible_to<bool>;
+      t.take_pushed(messages);
+      t.recycle(messages);
+    };
 
 // ---------------------------------------------------------------------------------------------
 /// @concept quantizer

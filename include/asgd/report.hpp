@@ -78,10 +78,12 @@ struct node_report {
   std::string transport;
   std::string quantizer;
   bool blocking = false;
-  std::uint64_t rounds = 0;          ///< averaging rounds this node took part in
+  std::uint64_t rounds = 0;          ///< averaging rounds this node took part in (gossip: interactions it started)
+  std::uint64_t pushes_received = 0; ///< gossip: halves of two-sided interactions other nodes started with it
   double exchange_seconds = 0.0;     ///< time in rounds: snapshot, encode, exchange, decode, mix
   double overlap = 0.0;              ///< share of exchange_seconds during which the workers kept computing
-  std::uint64_t bytes_sent = 0;      ///< bytes this node sent to peers (all-reduce: its ring share)
+  std::uint64_t bytes_sent = 0;      ///< bytes this node sent to peers (all-reduce: its ring share;
+                                     ///< gossip: the partners' copies it read and its pushes)
   std::uint64_t bits_sent = 0;       ///< the quantizer's bits for the same payloads
   std::vector<consensus_point> consensus;       ///< during the run (settings.averaging.consensus_every)
   double final_consensus_distance = 0.0;        ///< after the last step, before the final average
@@ -175,6 +177,7 @@ struct report {
       j.field("topology", n.topology).field("transport", n.transport).field("quantizer", n.quantizer);
       j.field("blocking", n.blocking).field("rounds", n.rounds).field("exchange_seconds", n.exchange_seconds);
       j.field("overlap", n.overlap).field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
+      j.field("pushes_received", n.pushes_received);
       consensus_point::write_all(j, n.consensus);
       j.field("final_consensus_distance", n.final_consensus_distance).field("final_average", n.final_average);
       j.end_object();

@@ -223,6 +223,7 @@ class trainer {
     std::size_t nodes = 1;
     param_range shard;                    // this node's samples
     bool averaging = false;               // a node with peers: rounds happen
+    bool gossip = false;                  // the rounds are this node's own gossip events
     std::vector<std::uint64_t> triggers;  // round r happens once the node has done triggers[r] steps
   };
 

@@ -122,16 +122,23 @@ void print_summary(const asgd::problems::network& net, const options& o, const a
 // The averaging part of a node run: one line for the setup, one per node this process saw.
 void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
   const asgd::node_report& n0 = *reports.front().node;
-  std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s averaging every %zu steps%s\n", n0.nodes,
-              o.transport.c_str(), n0.topology.c_str(), n0.quantizer.c_str(), n0.blocking ? "blocking" : "non-blocking",
+  const bool gossip = is_gossip(o.topology);
+  const std::string schedule = gossip ? std::string(o.topology.rfind("swarm", 0) == 0 ? "gossip after a mean of "
+                                                                                         : "gossip after every ")
+                                      : std::string("averaging every ");
+  std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s %s%zu steps%s\n", n0.nodes, o.transport.c_str(),
+              n0.topology.c_str(), n0.quantizer.c_str(), n0.blocking ? "blocking" : "non-blocking", schedule.c_str(),
               o.averaging.every, n0.final_average ? ", then a final global average" : "");
   for (const auto& r : reports) {
     const asgd::node_report& n = *r.node;
-    std::printf("  node %zu: test acc %.2f%%, %llu rounds, %.3f s exchanging (%.0f%% overlapped), %.2f MB sent, "
+    const std::string rounds = gossip ? std::to_string(n.rounds) + " interactions started, " +
+                                            std::to_string(n.pushes_received) + " received"
+                                      : std::to_string(n.rounds) + " rounds";
+    std::printf("  node %zu: test acc %.2f%%, %s, %.3f s exchanging (%.0f%% overlapped), %.2f MB sent, "
                 "consensus distance %.3g\n",
-                n.node, r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0,
-                static_cast<unsigned long long>(n.rounds), n.exchange_seconds, 100.0 * n.overlap,
-                static_cast<double>(n.bytes_sent) / 1e6, n.final_consensus_distance);
+                n.node, r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0, rounds.c_str(),
+                n.exchange_seconds, 100.0 * n.overlap, static_cast<double>(n.bytes_sent) / 1e6,
+                n.final_consensus_distance);
   }
   if (reports.size() < n0.nodes) std::printf("  (the other ranks printed nothing; every rank ran the same schedule)\n");
 }

@@ -156,9 +156,14 @@ nodes that average (each node: --threads workers on its share of the data, plus 
   --nodes N                       nodes in this process (default 1: no averaging)
   --transport in_process|mpi      nodes as thread groups (default), or one node per MPI rank:
                                   mpirun -np N asgd-train --transport mpi ...
-  --topology T                    all_reduce (default), ring, torus, exponential, random_pairs,
-                                  random_pairs_one_sided, federated
+  --topology T                    rounds: all_reduce (default), ring, torus, exponential,
+                                  random_pairs, random_pairs_one_sided, federated;
+                                  event-driven gossip (in_process): swarm, swarm_one_sided, adpsgd
   --avg-every H                   node steps between averaging rounds (default 8)
+  --local-steps H                 gossip: mean local steps between a node's interactions
+                                  (swarm: geometric; adpsgd: exactly H, default 1)
+  --graph G                       gossip: complete, ring, torus, regular:D, exponential
+                                  (default: complete for swarm, ring for adpsgd)
   --local-after EPOCHS            post-local SGD: average every step before, every H after (0)
   --blocking                      workers pause while the node averages (local SGD); default:
                                   non-blocking in-place averaging (LAP-SGD)
@@ -202,7 +207,7 @@ mpi, rank 0's).
 options parse(int argc, const char* const* argv) {
   options o;
   bool saw_mode = false, saw_compare = false, saw_nodes = false, saw_gpu_workers = false, saw_threads = false,
-       saw_evals = false;
+       saw_evals = false, saw_every = false;
   for (int i = 1; i < argc; ++i) {
     // "--option value" or "--option=value"
     std::string arg = argv[i], value;
@@ -319,8 +324,21 @@ options parse(int argc, const char* const* argv) {
       saw_gpu_workers = true;
     } else if (arg == "--topology") {
       o.topology = one_of(arg, take(), all_topologies);
-    } else if (arg == "--avg-every") {
+    } else if (arg == "--avg-every" || arg == "--local-steps") {
       o.averaging.every = integer<std::size_t>(arg, take(), 1, std::size_t{1} << 30);
+      saw_every = true;
+    } else if (arg == "--graph") {
+      const std::string v = take();
+      if (v.rfind("regular:", 0) == 0) {
+        const std::string d = v.substr(8);
+        if (d.empty() || d.size() > 5 || d.find_first_not_of("0123456789") != std::string::npos || std::stoul(d) == 0) {
+          bad(arg, v, "expects regular:D with the degree D an integer in [1, 99999]");
+        }
+        o.graph = v;
+      } else {
+        o.graph = one_of(arg, v, {"complete", "ring", "torus", "regular:D", "exponential"});
+        if (o.graph == "regular:D") bad(arg, v, "give the degree: regular:D, e.g. regular:4");
+      }
     } else if (arg == "--local-after") {
       o.averaging.local_after_epoch = real(arg, take(), 0.0, 1e6);
     } else if (arg == "--blocking") {
@@ -365,6 +383,19 @@ options parse(int argc, const char* const* argv) {
   }
   if (o.compare && (!o.checkpoint.empty() || !o.resume.empty())) {
     throw usage_error("asgd-train: --checkpoint and --resume apply to one run, not to --compare");
+  }
+  if (is_gossip(o.topology)) {
+    if (o.transport != "in_process") {
+      throw usage_error("asgd-train: --topology " + o.topology + ": event-driven gossip runs over --transport "
+                        "in_process; over " + o.transport + " it is not built yet");
+    }
+    if (o.averaging.consensus_every > 0) {
+      throw usage_error("asgd-train: --consensus-every applies to round-based topologies; gossip nodes have no "
+                        "common rounds (the consensus distance is measured at the end)");
+    }
+    if (o.topology == "adpsgd" && !saw_every) o.averaging.every = 1;
+  } else if (!o.graph.empty()) {
+    throw usage_error("asgd-train: --graph applies to --topology swarm, swarm_one_sided and adpsgd");
   }
   if (o.transport == "mpi" && !built_with_mpi()) {
     throw usage_error("asgd-train: --transport mpi: this asgd-train was built without MPI (configure with "

@@ -24,9 +24,10 @@ inline const std::vector<std::string> all_modes = {"sequential", "synchronous", 
                                                    "atomic_add", "leashed", "bounded_staleness", "replicas"};
 inline const std::vector<std::string> all_selectors = {"full", "partitioned", "random_from_owned",
                                                        "random_block", "round_robin", "alternate_full_partial"};
-inline const std::vector<std::string> all_topologies = {"all_reduce",   "ring",      "torus",
-                                                        "exponential",  "random_pairs", "random_pairs_one_sided",
-                                                        "federated"};
+inline const std::vector<std::string> all_topologies = {
+    "all_reduce", "ring", "torus", "exponential", "random_pairs", "random_pairs_one_sided", "federated",
+    "swarm",      "swarm_one_sided", "adpsgd"};
+inline bool is_gossip(const std::string& topology) { return topology.rfind("swarm", 0) == 0 || topology == "adpsgd"; }
 inline const std::vector<std::string> all_quantizers = {"identity", "fp16", "bf16", "qsgd8", "qsgd4", "lattice"};
 
 struct options {
@@ -67,6 +68,7 @@ struct options {
   std::string quantize = "identity";
   asgd::averaging_settings averaging = {};
   double fraction = 0.5;         // federated
+  std::string graph;             // swarm, adpsgd: complete, ring, torus, regular:D, exponential ("": the topology's)
   double lattice_epsilon = 1e-4;  // lattice
   double latency = 0.0;          // in_process's simulated link
   double bandwidth = 0.0;

@@ -68,7 +68,7 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
           .averaging = o.averaging};
 }
 
-inline any_topology topology_for(const options& o) { return topology_named(o.topology, o.fraction); }
+inline any_topology topology_for(const options& o) { return topology_named(o.topology, o.fraction, o.graph); }
 
 inline any_selector selector_for(const options& o) { return selector_named(o.select, o.blocks, o.select_warmup); }
 

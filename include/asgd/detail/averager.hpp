@@ -24,6 +24,12 @@ namespace asgd::inline v0::detail {
 template <class Topology>
 concept global_mean_topology = requires { requires Topology::global_mean; };
 
+// Whether the topology held (a one_of's choice) is event-driven gossip.
+template <class Topology>
+bool gossiping(const Topology& t) {
+  return with_chosen(t, [](const auto& chosen) { return gossip_topology<std::decay_t<decltype(chosen)>>; });
+}
+
 template <class Topology, class Transport, class Quantizer>
 class averager {
  public:
@@ -35,20 +41,60 @@ class averager {
         seed_(seed),
         node_(transport.node_id()),
         nodes_(transport.node_count()),
-        decoded_(dimension) {}
+        decoded_(dimension) {
+    with_chosen(topology_, [&](const auto& topo) {
+      if constexpr (gossip_topology<std::decay_t<decltype(topo)>>) {
+        peers_ = topo.peers(node_, nodes_, seed_);
+        zeros_.assign(dimension, 0.0f);
+      }
+    });
+  }
 
   [[nodiscard]] std::size_t node() const noexcept { return node_; }
   [[nodiscard]] std::size_t nodes() const noexcept { return nodes_; }
   [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
   [[nodiscard]] std::uint64_t bits_sent() const noexcept { return bits_sent_; }
+  [[nodiscard]] std::uint64_t pushes_received() const noexcept { return pushes_received_; }
 
   // Round `round`: `mixed` <- self_weight * snapshot + sum of peer weight * decoded peer model.
   // Every node calls it for the same rounds in the same order. A policy chosen at run time
   // (one_of) is visited here, once per round, so the round itself runs on the policy held.
+  // A gossip topology's round is one event of this node (numbered by the node alone): see
+  // interact_with.
   void round(std::uint64_t round, std::span<const float> snapshot, std::span<float> mixed) {
     with_chosen(topology_, [&](const auto& topo) {
-      with_chosen(quantizer_, [&](const auto& quant) { round_with(topo, quant, round, snapshot, mixed); });
+      with_chosen(quantizer_, [&](const auto& quant) {
+        if constexpr (gossip_topology<std::decay_t<decltype(topo)>>) {
+          interact_with(topo, quant, round, snapshot, mixed);
+        } else {
+          round_with(topo, quant, round, snapshot, mixed);
+        }
+      });
     });
+  }
+
+  // Gossip, before the first step: publishes the node's initial model, so a partner that
+  // interacts early reads it.
+  void publish_initial(std::span<const float> model) {
+    with_chosen(quantizer_, [&](const auto& quant) {
+      rng g(seed_ ^ 0x9a55e1ull, std::uint64_t{node_} << 40);
+      decoded_.assign(model.begin(), model.end());
+      if constexpr (gossip_transport<Transport>) {
+        transport_.publish([&](std::vector<gossip_message>&, std::vector<std::byte>& bytes) {
+          quant.encode(std::span<const float>(decoded_), bytes, g);
+        });
+      }
+    });
+  }
+
+  // Gossip, after every node's last event (the caller passed a collective that follows every
+  // node's last push): `mixed` <- snapshot plus the halves still pushed to this node.
+  void settle(std::span<const float> snapshot, std::span<float> mixed) {
+    std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
+    if constexpr (gossip_transport<Transport>) {
+      transport_.take_pushed(pushes_);
+      with_chosen(quantizer_, [&](const auto& quant) { absorb(quant, mixed); });
+    }
   }
 
   // Checks, before the first step, that every node runs the same schedule: a node with another
@@ -136,6 +182,82 @@ class averager {
     }
   }
 
+  // One gossip event, on `mixed` = the snapshot: add the halves other nodes' interactions left
+  // for this node; pick a partner and average with its published copy; publish the result,
+  // with the pushes that came in meanwhile.
+  //
+  // Two-sided, the average is one atomic step on the partner's copy C (AD-PSGD's atomic
+  // averaging, on the copy): this node moves by (C - x) / 2, C becomes (x + C) / 2, and the
+  // partner is left the half-difference (x - C) / 2, which it adds to its model at its next
+  // event. The sum of the models is kept, and a copy that many nodes average with at once moves
+  // with each of them (pushing against a stale copy instead overshoots: k nodes would each hand
+  // the partner a half-difference against the same old copy).
+  template <class T, class Q>
+  void interact_with(const T& topo, const Q& quant, std::uint64_t event, std::span<const float> snapshot,
+                     std::span<float> mixed) {
+    if constexpr (!gossip_transport<Transport>) {
+      throw std::invalid_argument("asgd: the topology is event-driven gossip, which this transport does not "
+                                  "offer (it lacks publish, read_published, average_with and take_pushed: concept "
+                                  "asgd::gossip_transport)");
+    } else {
+      std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
+      transport_.take_pushed(pushes_);
+      absorb(quant, mixed);
+      rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ event);  // a stream per node and event
+      if (!peers_.empty()) {
+        const std::size_t partner = topo.partner(std::span<const std::size_t>(peers_), g);
+        const std::size_t bits = quant.encoded_bits(snapshot.size());
+        if (topo.two_sided()) {
+          const bool met = transport_.average_with(
+              partner, [&](std::span<const std::byte> copy, std::vector<std::byte>& new_copy, std::vector<std::byte>& push) {
+                quant.decode(copy, snapshot, decoded_);
+                for (std::size_t i = 0; i < mixed.size(); ++i) {
+                  const float half = 0.5f * (mixed[i] - decoded_[i]);
+                  mixed[i] -= half;
+                  decoded_[i] = half;
+                }
+                quant.encode(std::span<const float>(decoded_), push, g);
+                for (std::size_t i = 0; i < mixed.size(); ++i) decoded_[i] = mixed[i];  // the pair's average
+                quant.encode(std::span<const float>(decoded_), new_copy, g);
+                bytes_sent_ += copy.size() + new_copy.size() + push.size();
+              });
+          if (met) bits_sent_ += 3 * bits;
+        } else if (transport_.read_published(partner, incoming_)) {
+          quant.decode(incoming_, snapshot, decoded_);
+          for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] += 0.5f * (decoded_[i] - mixed[i]);
+          bytes_sent_ += incoming_.size();  // a one-sided get moves the partner's bytes for this node
+          bits_sent_ += bits;
+        }
+      }
+      publish(quant, mixed, g);
+    }
+  }
+
+  // Adds the pushes taken into `mixed` (each a half-difference, decoded against zero).
+  template <class Q>
+  void absorb(const Q& quant, std::span<float> mixed) {
+    for (const gossip_message& m : pushes_) {
+      quant.decode(m.bytes, std::span<const float>(zeros_), decoded_);
+      for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] += decoded_[i];
+      ++pushes_received_;
+    }
+    if constexpr (gossip_transport<Transport>) transport_.recycle(pushes_);
+  }
+
+  // Publishes `model` plus the pushes that arrived since they were last taken (added to
+  // `model` too, so the copy and the node agree).
+  template <class Q>
+  void publish(const Q& quant, std::span<float> model, rng& g) {
+    if constexpr (gossip_transport<Transport>) {
+      transport_.publish([&](std::vector<gossip_message>& pending, std::vector<std::byte>& bytes) {
+        std::swap(pushes_, pending);
+        absorb(quant, model);
+        std::swap(pushes_, pending);
+        quant.encode(std::span<const float>(model), bytes, g);
+      });
+    }
+  }
+
   const Topology& topology_;
   Transport& transport_;
   const Quantizer& quantizer_;
@@ -148,6 +270,12 @@ class averager {
   std::vector<float> decoded_;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t bits_sent_ = 0;
+  // Gossip only: the node's neighbours, a zero model (the reference pushes decode against), a
+  // partner's copy as read, the pushes taken.
+  std::vector<float> zeros_;
+  std::vector<std::byte> incoming_;
+  std::vector<gossip_message> pushes_;
+  std::uint64_t pushes_received_ = 0;
 };
 
 }  // namespace asgd::inline v0::detail

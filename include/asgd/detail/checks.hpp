@@ -122,10 +122,11 @@ constexpr bool check_consistency_mode() {
 
 template <class T>
 constexpr bool check_averaging_topology() {
-  if constexpr (!averaging_topology_has_neighbours<T>) {
-    static_assert(dependent_false<T>, "asgd: the averaging topology lacks clause 2 of asgd::averaging_topology: "
-                                      "`neighbours(round, node, nodes, seed) const` returning asgd::mixing_row. See "
-                                      "docs/policies/topology.md");
+  if constexpr (!averaging_topology_has_neighbours<T> && !averaging_topology_has_gossip<T>) {
+    static_assert(dependent_false<T>, "asgd: the averaging topology lacks clause 2 of asgd::averaging_topology, "
+                                      "`neighbours(round, node, nodes, seed) const` returning asgd::mixing_row, and "
+                                      "clause 3, the gossip members `peers`, `partner`, `local_steps` and "
+                                      "`two_sided`. See docs/policies/topology.md");
     return false;
   } else {
     return true;

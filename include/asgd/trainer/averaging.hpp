@@ -70,6 +70,15 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& store, shared_state& sh) {
   averaging_state& a = sh.avg;
   average_rounds(p, store, sh, p.total_steps);
+  if (p.gossip) {
+    // Every node's last push precedes its arrival at this collective; after it, the pushes
+    // still due to this node are all in, and it adds them.
+    float arrived[1] = {0.0f};
+    transport_.all_reduce_mean(arrived);
+    store.copy_to(std::span<float>(a.snapshot));
+    a.averager->settle(a.snapshot, std::span<float>(a.mixed));
+    a.mix_into(store);
+  }
   store.copy_to(std::span<float>(a.snapshot));
   // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
   a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));

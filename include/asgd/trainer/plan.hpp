@@ -91,14 +91,41 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
       throw std::invalid_argument("asgd: checkpoints of averaging nodes are not supported (node " +
                                   std::to_string(p.node) + " of " + std::to_string(p.nodes) + ")");
     }
-    // Post-local SGD: a round after every step until the switch, then every H steps.
+    // Post-local SGD: a round after every step until the switch, then every H steps. Gossip:
+    // each node draws its own gaps (SwarmSGD: geometric with mean H), so nodes interact at
+    // different steps and take different numbers of events.
     const auto local_from =
         static_cast<std::uint64_t>(std::llround(a.local_after_epoch * static_cast<double>(p.steps_per_epoch)));
-    for (std::uint64_t k = 0;;) {
-      k += k < local_from ? 1 : a.every;
-      if (k > p.total_steps) break;
-      p.triggers.push_back(k);
+    p.gossip = detail::gossiping(topology_);
+    if (p.gossip) {
+      bool offered = gossip_transport<transport_type>;
+      if constexpr (requires { transport_.gossips(); }) offered = transport_.gossips();  // a one_of's choice
+      if (!offered) {
+        throw std::invalid_argument("asgd: topology " + detail::describe(topology_) +
+                                    " is event-driven gossip, which transport " + detail::describe(transport_) +
+                                    " does not offer (concept asgd::gossip_transport)");
+      }
+      detail::require(a.consensus_every == 0, "settings", "averaging.consensus_every", a.consensus_every,
+                      "must be 0 under gossip topology " + detail::describe(topology_) +
+                          ": nodes interact at their own times, so there are no common rounds to measure at");
     }
+    detail::with_chosen(topology_, [&](const auto& topo) {
+      if constexpr (gossip_topology<std::decay_t<decltype(topo)>>) {
+        (void)topo.peers(p.node, p.nodes, settings_.seed);  // a graph that cannot exist throws here
+        rng g(settings_.seed ^ 0x6055195ull, p.node);
+        for (std::uint64_t k = 0;;) {
+          k += k < local_from ? 1 : std::max<std::uint64_t>(1, topo.local_steps(a.every, g));
+          if (k > p.total_steps) break;
+          p.triggers.push_back(k);
+        }
+      } else {
+        for (std::uint64_t k = 0;;) {
+          k += k < local_from ? 1 : a.every;
+          if (k > p.total_steps) break;
+          p.triggers.push_back(k);
+        }
+      }
+    });
   }
   if (checkpoint_every_ > 0 || !resume_file_.empty()) {
     if constexpr (!checkpointable_policy<update_rule_type>) {

@@ -44,9 +44,14 @@ report trainer<Problem, Policies...>::run() {
     sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed);
     sh.avg.snapshot.assign(p.dimension, 0.0f);
     sh.avg.mixed.assign(p.dimension, 0.0f);
+    // Gossip nodes take different numbers of events: they agree on the mean gap instead.
     const std::pair<const char*, std::uint64_t> schedule[] = {
-        {"the dimension", p.dimension}, {"the steps per node", p.total_steps}, {"the averaging rounds", p.triggers.size()},
+        {"the dimension", p.dimension},
+        {"the steps per node", p.total_steps},
+        p.gossip ? std::pair<const char*, std::uint64_t>{"settings.averaging.every", settings_.averaging.every}
+                 : std::pair<const char*, std::uint64_t>{"the averaging rounds", p.triggers.size()},
         {"settings.seed (it draws the random matchings)", settings_.seed}};
+    if (p.gossip) sh.avg.averager->publish_initial(std::span<const float>(initial));
     sh.avg.averager->handshake(schedule);
   }
   pause_barrier pause(static_cast<std::ptrdiff_t>(p.workers), pause_completion{this, &p, &store, &ctx, &sh});

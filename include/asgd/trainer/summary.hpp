@@ -51,6 +51,7 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     if (a.averager) {
       n.bytes_sent = a.averager->bytes_sent();
       n.bits_sent = a.averager->bits_sent();
+      n.pushes_received = a.averager->pushes_received();
     }
     n.consensus = a.consensus;
     n.final_consensus_distance = a.final_consensus;

@@ -194,6 +194,83 @@ class in_process {
     }
   }
 
+  // ----- gossip: a published copy per node, read or averaged one-sided, and its pending pushes
+
+  /// Publishes this node's model (gossip): under this node's lock, `f(pending, bytes)` gets the
+  /// pushes other nodes left since the last call (moved out of the transport) and an empty
+  /// buffer, and writes into `bytes` the encoding to publish, which includes the pushes it
+  /// took. Readers see the old copy or the new one, never a mix.
+  template <class F>
+  void publish(F&& f) {
+    published_slot& slot = hub_->published[node_];
+    std::lock_guard lock(slot.mutex);
+    pending_.clear();
+    std::swap(pending_, slot.pending);
+    slot.scratch.clear();
+    std::forward<F>(f)(pending_, slot.scratch);
+    std::swap(slot.bytes, slot.scratch);
+    ++slot.version;
+    recycle(pending_);
+  }
+
+  /// Moves the pushes other nodes left for this node into `out` (appended).
+  void take_pushed(std::vector<gossip_message>& out) {
+    published_slot& slot = hub_->published[node_];
+    std::lock_guard lock(slot.mutex);
+    for (auto& m : slot.pending) out.push_back(std::move(m));
+    slot.pending.clear();
+  }
+
+  /// Copies `peer`'s published copy into `out` without the peer taking part (a one-sided get);
+  /// false, `out` untouched, when the peer has published nothing yet. On the simulated link the
+  /// reader waits latency + bytes / bandwidth (longer for the straggler's copy).
+  /// @throws transport_error when `peer` is not another node, or the group has failed.
+  bool read_published(std::size_t peer, std::vector<std::byte>& out) {
+    check_peer(peer, "read_published");
+    published_slot& slot = hub_->published[peer];
+    {
+      std::lock_guard lock(slot.mutex);
+      if (slot.version == 0) return false;
+      out.assign(slot.bytes.begin(), slot.bytes.end());
+    }
+    sleep_for_link(peer, out.size());
+    return true;
+  }
+
+  /// Averages with `peer`'s published copy, one-sided and atomic with respect to every other
+  /// access to that copy (an exclusive passive-target epoch in MPI terms): under the peer's
+  /// lock, `f(copy, new_copy, push)` reads the copy and writes the copy that replaces it and
+  /// the bytes left for the peer (taken by its next publish or take_pushed). The peer does not
+  /// take part. False, nothing called, when the peer has published nothing yet. On the
+  /// simulated link the lock is held for the read and the write of both.
+  /// @throws transport_error when `peer` is not another node, or the group has failed.
+  template <class F>
+  bool average_with(std::size_t peer, F&& f) {
+    check_peer(peer, "average_with");
+    published_slot& slot = hub_->published[peer];
+    std::lock_guard lock(slot.mutex);
+    if (slot.version == 0) return false;
+    slot.scratch.clear();
+    std::vector<std::byte> push = spare_buffer();
+    push.clear();
+    std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.scratch, push);
+    sleep_for_link(peer, slot.bytes.size());
+    sleep_for_link(node_, slot.scratch.size() + push.size());
+    std::swap(slot.bytes, slot.scratch);
+    ++slot.version;
+    slot.pending.push_back({node_, std::move(push)});
+    return true;
+  }
+
+  /// Takes back the buffers of pushes this node has added, for later pushes.
+  void recycle(std::vector<gossip_message>& done) {
+    if (done.empty()) return;
+    std::lock_guard lock(hub_->mutex);
+    for (auto& m : done)
+      if (m.bytes.capacity() > 0) hub_->spare.push_back(std::move(m.bytes));
+    done.clear();
+  }
+
   /// Marks this node as gone: every node waiting for it, now or later, gets a transport_error
   /// naming it (a node's trainer calls this when it fails, so its peers do not wait out the
   /// timeout).
@@ -215,8 +292,19 @@ class in_process {
     std::vector<std::byte> bytes;
   };
 
+  // One node's published copy and the pushes left for it, under its own lock, so accesses to
+  // different nodes never contend.
+  struct published_slot {
+    std::mutex mutex;
+    std::vector<std::byte> bytes;
+    std::vector<std::byte> scratch;  // the next copy, written before it replaces `bytes`
+    std::uint64_t version = 0;       // 0: nothing published yet
+    std::vector<gossip_message> pending;
+  };
+
   struct hub {
-    hub(std::size_t n, const link& l) : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n) {}
+    hub(std::size_t n, const link& l)
+        : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n), published(n) {}
     std::size_t nodes;
     link settings;
     std::mutex mutex;
@@ -230,6 +318,7 @@ class in_process {
     // Delivered messages' buffers, for the next messages: at most one per message in flight or
     // held by a receiver, so bounded by the nodes' peers per round.
     std::vector<std::vector<std::byte>> spare;
+    std::vector<published_slot> published;  // gossip: node k's copy and the pushes left for it
 
     [[nodiscard]] std::chrono::steady_clock::duration timeout() const {
       return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -270,10 +359,32 @@ class in_process {
     if (d > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(d);
   }
 
+  void check_peer(std::size_t peer, std::string_view op) const {
+    std::lock_guard lock(hub_->mutex);
+    hub_->check_failed(node_, op);
+    if (peer >= hub_->nodes || peer == node_) {
+      hub_->fail(node_, op, "peer " + std::to_string(peer) + " is not another node of " + std::to_string(hub_->nodes));
+    }
+  }
+  // A buffer of an earlier message (empty when none), so pushes do not page-fault a fresh
+  // model-sized allocation each.
+  std::vector<std::byte> spare_buffer() const {
+    std::lock_guard lock(hub_->mutex);
+    if (hub_->spare.empty()) return {};
+    std::vector<std::byte> v = std::move(hub_->spare.back());
+    hub_->spare.pop_back();
+    return v;
+  }
+  void sleep_for_link(std::size_t from, std::size_t bytes) const {
+    const auto d = hub_->delay(from, bytes);
+    if (d > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(d);
+  }
+
   in_process(std::shared_ptr<hub> h, std::size_t node) : hub_(std::move(h)), node_(node) {}
 
   std::shared_ptr<hub> hub_;
   std::size_t node_;
+  std::vector<gossip_message> pending_;  // publish: the pushes handed to the caller
 };
 
 }  // namespace asgd::inline v0::transport

@@ -9,7 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace asgd::inline v0::transport {
@@ -37,10 +41,48 @@ class one_of : public detail::policy_choice<Ts...> {
                 std::vector<std::vector<std::byte>>& received) {
     this->visit([&](auto& t) { t.exchange(round, peers, send, received); });
   }
+  // Gossip (asgd::gossip_transport), where the transport held offers it; where it does not,
+  // these throw std::invalid_argument (the trainer refuses such a run before its first step).
+  template <class F>
+  void publish(F&& f) {
+    with_gossip<void>("publish", [&](auto& t) { t.publish(std::forward<F>(f)); });
+  }
+  bool read_published(std::size_t peer, std::vector<std::byte>& out) {
+    return with_gossip<bool>("read_published", [&](auto& t) { return static_cast<bool>(t.read_published(peer, out)); });
+  }
+  template <class F>
+  bool average_with(std::size_t peer, F&& f) {
+    return with_gossip<bool>("average_with",
+                             [&](auto& t) { return static_cast<bool>(t.average_with(peer, std::forward<F>(f))); });
+  }
+  void take_pushed(std::vector<gossip_message>& out) {
+    with_gossip<void>("take_pushed", [&](auto& t) { t.take_pushed(out); });
+  }
+  void recycle(std::vector<gossip_message>& done) {
+    with_gossip<void>("recycle", [&](auto& t) { t.recycle(done); });
+  }
+  /// Whether the transport held offers gossip.
+  [[nodiscard]] bool gossips() const {
+    return this->visit([](const auto& t) { return gossip_transport<std::decay_t<decltype(t)>>; });
+  }
+
   /// Tells the peers this node is gone, where the transport held can.
   void leave(std::string_view why) noexcept {
     this->visit([&](auto& t) {
       if constexpr (requires { t.leave(why); }) t.leave(why);
+    });
+  }
+
+ private:
+  template <class R, class F>
+  R with_gossip(std::string_view op, F&& f) {
+    return this->visit([&](auto& t) -> R {
+      if constexpr (gossip_transport<std::decay_t<decltype(t)>>) {
+        return f(t);
+      } else {
+        throw std::invalid_argument("asgd: transport::one_of: the transport held has no " + std::string(op) +
+                                    " (it does not offer gossip: concept asgd::gossip_transport)");
+      }
     });
   }
 };

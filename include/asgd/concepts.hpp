@@ -322,28 +322,31 @@ concept communication_transport = transport_has_tag<T> && transport_has_identity
 /// @concept gossip_transport
 /// Optional, required by a gossip topology: a transport where each node publishes a copy of its
 /// model that others read or average with one-sided (docs/policies/transport.md, "Gossip"):
-///   5. `t.publish(f)`: under this node's lock, `f(pending, bytes)` gets the pushes left for
-///      this node (a `std::vector<asgd::gossip_message>&`) and fills the
-///      `std::vector<std::byte>&` `bytes` with the copy to publish;
-///   6. `t.read_published(peer, out)` copies `peer`'s copy into the `std::vector<std::byte>`
+///   5. `t.open_gossip(copy_bytes, dimension)` readies the node (a collective, before any other
+///      gossip call) and `t.close_gossip()` ends gossip (a collective, after every node's last);
+///   6. `t.publish(f)`: under this node's lock, `f(pending, pushes, bytes)` gets the sum of the
+///      half-differences left for it (`std::span<float>`) and their count (`std::uint64_t`),
+///      and fills the `std::vector<std::byte>&` `bytes` with the copy to publish;
+///   7. `t.read_published(peer, out)` copies `peer`'s copy into the `std::vector<std::byte>`
 ///      `out`, false when it has published nothing yet;
-///   7. `t.average_with(peer, f)`: atomically with respect to other accesses to `peer`'s copy,
-///      `f(copy, new_copy, push)` reads it (`std::span<const std::byte>`) and writes its
-///      replacement and the bytes left for `peer` (both `std::vector<std::byte>&`); false when
-///      `peer` has published nothing yet;
-///   8. `t.take_pushed(out)` appends the pushes left for this node; `t.recycle(out)` takes
-///      their buffers back.
+///   8. `t.average_with(peer, f)`: atomically with respect to other accesses to `peer`'s copy,
+///      `f(copy, new_copy, half)` reads it (`std::span<const std::byte>`) and writes its
+///      replacement (`std::vector<std::byte>&`) and a half-difference (`std::vector<float>&`)
+///      added to the peer's pending sum; false when `peer` has published nothing yet;
+///   9. `t.take_pushed(into)` adds this node's pending sum to the `std::span<float>` `into`,
+///      zeroes it and returns the count.
 template <class T>
 concept gossip_transport =
     communication_transport<T> &&
-    requires(T& t, std::size_t peer, std::vector<std::byte>& out, std::vector<gossip_message>& messages) {
-      t.publish([](std::vector<gossip_message>&, std::vector<std::byte>&) {});
-      { t.read_published(peer, out) } -> std::convertible_to<bool>;
+    requires(T& t, std::size_t n, std::vector<std::byte>& out, std::span<float> into) {
+      t.open_gossip(n, n);
+      t.close_gossip();
+      t.publish([](std::span<float>, std::uint64_t, std::vector<std::byte>&) {});
+      { t.read_published(n, out) } -> std::convertible_to<bool>;
       {
-        t.average_with(peer, [](std::span<const std::byte>, std::vector<std::byte>&, std::vector<std::byte>&) {})
+        t.average_with(n, [](std::span<const std::byte>, std::vector<std::byte>&, std::vector<float>&) {})
       } -> std::convertible_to<bool>;
-      t.take_pushed(messages);
-      t.recycle(messages);
+      { t.take_pushed(into) } -> std::convertible_to<std::uint64_t>;
     };
 
 // ---------------------------------------------------------------------------------------------

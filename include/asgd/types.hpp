@@ -111,10 +111,4 @@ struct mixing_row {
   std::vector<peer> peers;
 };
 
-/// A gossip push as the receiving node takes it: who sent it, and the encoded model.
-struct gossip_message {
-  std::size_t from = 0;
-  std::vector<std::byte> bytes;
-};
-
 }  // namespace asgd::inline v0

@@ -88,9 +88,58 @@ void check_mean_and_consensus(Topo topo, bool blocking) {
   CHECK(r.node->bytes_sent > 0);
 }
 
+// Gossip over RMA windows: every rank's sum is kept (two-sided), the ranks come together, and
+// the half-differences received over all ranks are the interactions started.
+void check_gossip(asgd::topology::one_of<t::swarm, t::adpsgd> topo, bool blocking) {
+  const std::size_t n = static_cast<std::size_t>(world_size());
+  asgd::settings s{.threads = 2, .steps = 600, .batch = 4, .seed = 7,
+                   .averaging = {.every = 4, .blocking = blocking, .final_average = false}};
+  asgd::trainer<still_problem, c::leashed, asgd::topology::one_of<t::swarm, t::adpsgd>, mpi> tr{
+      still_problem{.offset = own_offset()}, s, topo, mpi(mpi::options{.timeout = 30})};
+  const asgd::report r = tr.run();
+  const auto x = tr.parameters();
+  const std::vector<double> sum = sum_over_ranks(x);
+  double own_distance = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double mean = sum[i] / static_cast<double>(n);
+    CHECK(mean == doctest::Approx(0.01 * static_cast<double>(i)).epsilon(1e-5).scale(1.0));
+    own_distance += std::pow(x[i] - mean, 2.0);
+  }
+  const double distance = sum_over_ranks(std::vector<float>{static_cast<float>(own_distance)})[0];
+  CHECK(distance < 0.16);  // from n * 32 * (spread of the offsets)^2, hundreds
+  REQUIRE(r.node);
+  const std::vector<double> counts =
+      sum_over_ranks(std::vector<float>{static_cast<float>(r.node->rounds), static_cast<float>(r.node->pushes_received)});
+  CHECK(counts[1] == counts[0]);
+  CHECK(counts[0] >= static_cast<double>(n * 600 / 4) / 2);
+}
+
 }  // namespace
 
 TEST_SUITE("mpi") {
+  TEST_CASE("swarm and adpsgd over MPI windows: the sum is kept, ranks come together, every push arrives"
+            * doctest::timeout(300)) {
+    check_gossip(t::swarm{}, false);
+    check_gossip(t::swarm{}, true);
+    check_gossip(t::adpsgd{}, false);
+  }
+
+  TEST_CASE("swarm over MPI: logistic regression as one node") {
+    using asgd::problems::logistic_regression;
+    const auto d = asgd::problems::make_logistic_regression(16000, 40, 3);
+    const asgd::settings base{.threads = 2, .epochs = 3, .batch = 16, .lr = 0.05f, .seed = 5};
+    asgd::trainer<logistic_regression, c::hogwild> one{d.problem, base};
+    const double single = one.run().final_evaluation->accuracy;
+    asgd::settings s = base;
+    s.averaging = {.every = 4};
+    asgd::trainer<logistic_regression, c::hogwild, t::swarm, asgd::quantize::qsgd<8>, mpi> node{
+        d.problem, s, mpi(mpi::options{.timeout = 60})};
+    const asgd::report r = node.run();
+    CAPTURE(single);
+    CHECK(r.final_evaluation->accuracy >= single - 0.01);
+    CHECK(r.node->rounds > 0);
+  }
+
   TEST_CASE("transport::mpi: ranks, all_reduce_mean and exchange of messages of any length") {
     mpi tr(mpi::options{.timeout = 30});
     const std::size_t rank = tr.node_id(), n = tr.node_count();

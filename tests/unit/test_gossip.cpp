@@ -179,6 +179,24 @@ TEST_SUITE("gossip") {
     }
   }
 
+  TEST_CASE("quantized two-sided gossip keeps the sum: both sides apply the same quantized half") {
+    still_run out;
+    out.models.resize(4);
+    out.reports = asgd::run_in_process(4, [&](std::size_t k, asgd::transport::in_process ep) {
+      asgd::trainer<still, c::leashed, t::swarm, asgd::quantize::qsgd<8>> tr{
+          still{.offset = static_cast<float>(k) - 1.5f},
+          {.threads = 1, .steps = 600, .batch = 4, .seed = 7, .averaging = {.every = 4, .final_average = false}},
+          t::swarm{}, ep};
+      auto rep = tr.run();
+      out.models[k].assign(tr.parameters().begin(), tr.parameters().end());
+      return rep;
+    });
+    const auto [spread, mean_error] = spread_and_mean_error(out);
+    CHECK(mean_error < 1e-4);  // the copies carry 8-bit noise; the sum only float rounding
+    CHECK(spread < 1.6);       // a hundredth of the 160 it started at
+    for (const auto& rep : out.reports) CHECK(rep.node->bits_sent < 8 * rep.node->bytes_sent);
+  }
+
   TEST_CASE("nodes draw their own interaction times") {
     const still_run r = run_still(4, t::swarm{}, {.every = 8}, 800);
     std::set<std::uint64_t> counts;

@@ -158,7 +158,7 @@ nodes that average (each node: --threads workers on its share of the data, plus 
                                   mpirun -np N asgd-train --transport mpi ...
   --topology T                    rounds: all_reduce (default), ring, torus, exponential,
                                   random_pairs, random_pairs_one_sided, federated;
-                                  event-driven gossip (in_process): swarm, swarm_one_sided, adpsgd
+                                  event-driven gossip: swarm, swarm_one_sided, adpsgd
   --avg-every H                   node steps between averaging rounds (default 8)
   --local-steps H                 gossip: mean local steps between a node's interactions
                                   (swarm: geometric; adpsgd: exactly H, default 1)
@@ -385,9 +385,9 @@ options parse(int argc, const char* const* argv) {
     throw usage_error("asgd-train: --checkpoint and --resume apply to one run, not to --compare");
   }
   if (is_gossip(o.topology)) {
-    if (o.transport != "in_process") {
+    if (o.transport == "nccl") {
       throw usage_error("asgd-train: --topology " + o.topology + ": event-driven gossip runs over --transport "
-                        "in_process; over " + o.transport + " it is not built yet");
+                        "in_process or mpi; over nccl it is not built yet");
     }
     if (o.averaging.consensus_every > 0) {
       throw usage_error("asgd-train: --consensus-every applies to round-based topologies; gossip nodes have no "

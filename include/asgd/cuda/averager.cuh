@@ -158,6 +158,18 @@ class device_averager {
   }
 
   template <class T>
+  mixing_row mixing_row_of(const T& topo, std::uint64_t round) const {
+    if constexpr (averaging_topology_has_neighbours<T>) {
+      return topo.neighbours(round, node(), nodes(), seed_);
+    } else {
+      // NCCL has no one-sided operations; asgd-train refuses the combination before it starts.
+      throw std::invalid_argument("asgd: cuda::device_averager: topology " + std::string(T::name) +
+                                  " is event-driven gossip, which GPU nodes over NCCL do not offer; use a "
+                                  "round-based topology");
+    }
+  }
+
+  template <class T>
   // Enqueues the round's mix on the stream; true when it encoded a qsgd8 message, whose
   // encoder status the caller checks after the wait.
   bool mix(const T& topo, std::uint64_t round) {
@@ -167,7 +179,7 @@ class device_averager {
         return false;
       }
     }
-    const mixing_row row = topo.neighbours(round, node(), nodes(), seed_);
+    const mixing_row row = mixing_row_of(topo, round);
     detail::launch_for_each(n_, detail::start_delta_op{snapshot_.data(), delta_.data(), row.self_weight}, stream_,
                             "device_averager: mix kernel launch");
     if (row.peers.empty()) return false;

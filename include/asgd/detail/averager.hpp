@@ -73,27 +73,33 @@ class averager {
     });
   }
 
-  // Gossip, before the first step: publishes the node's initial model, so a partner that
-  // interacts early reads it.
-  void publish_initial(std::span<const float> model) {
-    with_chosen(quantizer_, [&](const auto& quant) {
-      rng g(seed_ ^ 0x9a55e1ull, std::uint64_t{node_} << 40);
-      decoded_.assign(model.begin(), model.end());
-      if constexpr (gossip_transport<Transport>) {
-        transport_.publish([&](std::vector<gossip_message>&, std::vector<std::byte>& bytes) {
-          quant.encode(std::span<const float>(decoded_), bytes, g);
+  // Gossip, before the first step (a collective): opens the transport's gossip state, sized
+  // for this quantizer's encoding of the model, and publishes the node's initial model, so
+  // every interaction finds its partner's copy.
+  void open_gossip(std::span<const float> model) {
+    if constexpr (gossip_transport<Transport>) {
+      with_chosen(quantizer_, [&](const auto& quant) {
+        rng g(seed_ ^ 0x9a55e1ull, std::uint64_t{node_} << 40);
+        send_.clear();
+        quant.encode(model, send_, g);
+        transport_.open_gossip(send_.size(), model.size());
+        transport_.publish([&](std::span<float>, std::uint64_t, std::vector<std::byte>& bytes) {
+          bytes.assign(send_.begin(), send_.end());
         });
-      }
-    });
+      });
+      float published[1] = {0.0f};
+      transport_.all_reduce_mean(published);  // every node's copy is out before any node's first event
+    }
   }
 
   // Gossip, after every node's last event (the caller passed a collective that follows every
-  // node's last push): `mixed` <- snapshot plus the halves still pushed to this node.
+  // node's last interaction): `mixed` <- snapshot plus the half-differences left for this node;
+  // then gossip ends (a collective).
   void settle(std::span<const float> snapshot, std::span<float> mixed) {
     std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
     if constexpr (gossip_transport<Transport>) {
-      transport_.take_pushed(pushes_);
-      with_chosen(quantizer_, [&](const auto& quant) { absorb(quant, mixed); });
+      pushes_received_ += transport_.take_pushed(mixed);
+      transport_.close_gossip();
     }
   }
 
@@ -182,78 +188,62 @@ class averager {
     }
   }
 
-  // One gossip event, on `mixed` = the snapshot: add the halves other nodes' interactions left
-  // for this node; pick a partner and average with its published copy; publish the result,
-  // with the pushes that came in meanwhile.
+  // One gossip event, on `mixed` = the snapshot: add the half-differences other nodes'
+  // interactions left for this node; pick a partner and average with its published copy;
+  // publish the result, with the half-differences that came in meanwhile.
   //
   // Two-sided, the average is one atomic step on the partner's copy C (AD-PSGD's atomic
-  // averaging, on the copy): this node moves by (C - x) / 2, C becomes (x + C) / 2, and the
-  // partner is left the half-difference (x - C) / 2, which it adds to its model at its next
-  // event. The sum of the models is kept, and a copy that many nodes average with at once moves
-  // with each of them (pushing against a stale copy instead overshoots: k nodes would each hand
-  // the partner a half-difference against the same old copy).
+  // averaging, on the copy): this node moves by h = (x - C) / 2 towards C, C becomes C + h,
+  // and h is added to the partner's pending sum, which the partner adds to its model at its
+  // next event. The sum of the models is kept, and a copy that many nodes average with at once
+  // moves with each of them (pushing against a stale copy instead overshoots: k nodes would
+  // each hand the partner a half-difference against the same old copy). A quantizer encodes
+  // the copies (the partner's, decoded against this node's model) and h, which travels as the
+  // floats it decodes to, because the partner's pending sum adds floats (MPI_Accumulate).
   template <class T, class Q>
   void interact_with(const T& topo, const Q& quant, std::uint64_t event, std::span<const float> snapshot,
                      std::span<float> mixed) {
     if constexpr (!gossip_transport<Transport>) {
       throw std::invalid_argument("asgd: the topology is event-driven gossip, which this transport does not "
-                                  "offer (it lacks publish, read_published, average_with and take_pushed: concept "
-                                  "asgd::gossip_transport)");
+                                  "offer (concept asgd::gossip_transport)");
     } else {
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
-      transport_.take_pushed(pushes_);
-      absorb(quant, mixed);
+      pushes_received_ += transport_.take_pushed(mixed);
       rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ event);  // a stream per node and event
       if (!peers_.empty()) {
         const std::size_t partner = topo.partner(std::span<const std::size_t>(peers_), g);
-        const std::size_t bits = quant.encoded_bits(snapshot.size());
+        const std::size_t d = snapshot.size();
+        const std::size_t bits = quant.encoded_bits(d);
         if (topo.two_sided()) {
           const bool met = transport_.average_with(
-              partner, [&](std::span<const std::byte> copy, std::vector<std::byte>& new_copy, std::vector<std::byte>& push) {
+              partner, [&](std::span<const std::byte> copy, std::vector<std::byte>& new_copy, std::vector<float>& half) {
                 quant.decode(copy, snapshot, decoded_);
-                for (std::size_t i = 0; i < mixed.size(); ++i) {
-                  const float half = 0.5f * (mixed[i] - decoded_[i]);
-                  mixed[i] -= half;
-                  decoded_[i] = half;
+                half.resize(d);
+                for (std::size_t i = 0; i < d; ++i) half[i] = 0.5f * (mixed[i] - decoded_[i]);
+                if constexpr (!std::is_same_v<Q, quantize::identity>) {  // h as a quantized message carries it
+                  send_.clear();
+                  quant.encode(std::span<const float>(half), send_, g);
+                  quant.decode(send_, std::span<const float>(zeros_), std::span<float>(half));
                 }
-                quant.encode(std::span<const float>(decoded_), push, g);
-                for (std::size_t i = 0; i < mixed.size(); ++i) decoded_[i] = mixed[i];  // the pair's average
+                for (std::size_t i = 0; i < d; ++i) {
+                  mixed[i] -= half[i];
+                  decoded_[i] += half[i];  // the partner's copy after it adds h
+                }
                 quant.encode(std::span<const float>(decoded_), new_copy, g);
-                bytes_sent_ += copy.size() + new_copy.size() + push.size();
+                bytes_sent_ += copy.size() + new_copy.size() + d * sizeof(float);
               });
           if (met) bits_sent_ += 3 * bits;
         } else if (transport_.read_published(partner, incoming_)) {
           quant.decode(incoming_, snapshot, decoded_);
-          for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] += 0.5f * (decoded_[i] - mixed[i]);
+          for (std::size_t i = 0; i < d; ++i) mixed[i] += 0.5f * (decoded_[i] - mixed[i]);
           bytes_sent_ += incoming_.size();  // a one-sided get moves the partner's bytes for this node
           bits_sent_ += bits;
         }
       }
-      publish(quant, mixed, g);
-    }
-  }
-
-  // Adds the pushes taken into `mixed` (each a half-difference, decoded against zero).
-  template <class Q>
-  void absorb(const Q& quant, std::span<float> mixed) {
-    for (const gossip_message& m : pushes_) {
-      quant.decode(m.bytes, std::span<const float>(zeros_), decoded_);
-      for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] += decoded_[i];
-      ++pushes_received_;
-    }
-    if constexpr (gossip_transport<Transport>) transport_.recycle(pushes_);
-  }
-
-  // Publishes `model` plus the pushes that arrived since they were last taken (added to
-  // `model` too, so the copy and the node agree).
-  template <class Q>
-  void publish(const Q& quant, std::span<float> model, rng& g) {
-    if constexpr (gossip_transport<Transport>) {
-      transport_.publish([&](std::vector<gossip_message>& pending, std::vector<std::byte>& bytes) {
-        std::swap(pushes_, pending);
-        absorb(quant, model);
-        std::swap(pushes_, pending);
-        quant.encode(std::span<const float>(model), bytes, g);
+      transport_.publish([&](std::span<float> pending, std::uint64_t pushes, std::vector<std::byte>& bytes) {
+        for (std::size_t i = 0; i < mixed.size() && i < pending.size(); ++i) mixed[i] += pending[i];
+        pushes_received_ += pushes;
+        quant.encode(std::span<const float>(mixed), bytes, g);
       });
     }
   }
@@ -270,11 +260,10 @@ class averager {
   std::vector<float> decoded_;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t bits_sent_ = 0;
-  // Gossip only: the node's neighbours, a zero model (the reference pushes decode against), a
-  // partner's copy as read, the pushes taken.
+  // Gossip only: a zero model (the reference half-differences decode against), a partner's
+  // copy as read, the half-differences received.
   std::vector<float> zeros_;
   std::vector<std::byte> incoming_;
-  std::vector<gossip_message> pushes_;
   std::uint64_t pushes_received_ = 0;
 };
 

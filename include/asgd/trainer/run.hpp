@@ -44,15 +44,17 @@ report trainer<Problem, Policies...>::run() {
     sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed);
     sh.avg.snapshot.assign(p.dimension, 0.0f);
     sh.avg.mixed.assign(p.dimension, 0.0f);
-    // Gossip nodes take different numbers of events: they agree on the mean gap instead.
+    // Gossip nodes take different numbers of events: they agree on the mean gap instead, and on
+    // gossiping at all before the collective that opens it.
     const std::pair<const char*, std::uint64_t> schedule[] = {
         {"the dimension", p.dimension},
         {"the steps per node", p.total_steps},
+        {"whether the topology gossips (1) or runs rounds (0)", p.gossip ? 1u : 0u},
         p.gossip ? std::pair<const char*, std::uint64_t>{"settings.averaging.every", settings_.averaging.every}
                  : std::pair<const char*, std::uint64_t>{"the averaging rounds", p.triggers.size()},
         {"settings.seed (it draws the random matchings)", settings_.seed}};
-    if (p.gossip) sh.avg.averager->publish_initial(std::span<const float>(initial));
     sh.avg.averager->handshake(schedule);
+    if (p.gossip) sh.avg.averager->open_gossip(std::span<const float>(initial));
   }
   pause_barrier pause(static_cast<std::ptrdiff_t>(p.workers), pause_completion{this, &p, &store, &ctx, &sh});
   sh.claims.emplace(p.workers);

@@ -194,31 +194,46 @@ class in_process {
     }
   }
 
-  // ----- gossip: a published copy per node, read or averaged one-sided, and its pending pushes
+  // ----- gossip: a published copy per node, read or averaged one-sided, and its pending sum
 
-  /// Publishes this node's model (gossip): under this node's lock, `f(pending, bytes)` gets the
-  /// pushes other nodes left since the last call (moved out of the transport) and an empty
-  /// buffer, and writes into `bytes` the encoding to publish, which includes the pushes it
-  /// took. Readers see the old copy or the new one, never a mix.
+  /// Readies this node's slot for gossip: `dimension` floats of pending half-differences (the
+  /// copies' size needs no setting up in shared memory). Every node calls it before its first
+  /// gossip call; the trainer does.
+  void open_gossip(std::size_t /*copy_bytes*/, std::size_t dimension) {
+    published_slot& slot = hub_->published[node_];
+    std::lock_guard lock(slot.mutex);
+    if (slot.pending.size() != dimension) slot.pending.assign(dimension, 0.0f);
+  }
+  /// Nothing to free in shared memory.
+  void close_gossip() noexcept {}
+
+  /// Publishes this node's model: under this node's lock, `f(pending, pushes, bytes)` gets the
+  /// sum of the half-differences other nodes left since they were last taken, and how many,
+  /// adds them to its model and writes into `bytes` the copy to publish; the pending sum is
+  /// then zeroed. Readers see the old copy or the new one, never a mix.
   template <class F>
   void publish(F&& f) {
     published_slot& slot = hub_->published[node_];
     std::lock_guard lock(slot.mutex);
-    pending_.clear();
-    std::swap(pending_, slot.pending);
     slot.scratch.clear();
-    std::forward<F>(f)(pending_, slot.scratch);
+    std::forward<F>(f)(std::span<float>(slot.pending), slot.pushes, slot.scratch);
     std::swap(slot.bytes, slot.scratch);
     ++slot.version;
-    recycle(pending_);
+    std::fill(slot.pending.begin(), slot.pending.end(), 0.0f);
+    slot.pushes = 0;
   }
 
-  /// Moves the pushes other nodes left for this node into `out` (appended).
-  void take_pushed(std::vector<gossip_message>& out) {
+  /// Adds the half-differences other nodes left for this node to `into` and zeroes them;
+  /// returns how many there were.
+  std::uint64_t take_pushed(std::span<float> into) {
     published_slot& slot = hub_->published[node_];
     std::lock_guard lock(slot.mutex);
-    for (auto& m : slot.pending) out.push_back(std::move(m));
-    slot.pending.clear();
+    const std::uint64_t pushes = slot.pushes;
+    if (pushes == 0) return 0;
+    for (std::size_t i = 0; i < into.size() && i < slot.pending.size(); ++i) into[i] += slot.pending[i];
+    std::fill(slot.pending.begin(), slot.pending.end(), 0.0f);
+    slot.pushes = 0;
+    return pushes;
   }
 
   /// Copies `peer`'s published copy into `out` without the peer taking part (a one-sided get);
@@ -239,11 +254,13 @@ class in_process {
 
   /// Averages with `peer`'s published copy, one-sided and atomic with respect to every other
   /// access to that copy (an exclusive passive-target epoch in MPI terms): under the peer's
-  /// lock, `f(copy, new_copy, push)` reads the copy and writes the copy that replaces it and
-  /// the bytes left for the peer (taken by its next publish or take_pushed). The peer does not
-  /// take part. False, nothing called, when the peer has published nothing yet. On the
-  /// simulated link the lock is held for the read and the write of both.
-  /// @throws transport_error when `peer` is not another node, or the group has failed.
+  /// lock, `f(copy, new_copy, half)` reads the copy and writes the copy that replaces it and a
+  /// half-difference of the model's length, which is added to the peer's pending sum (taken
+  /// at its next publish or take_pushed). The peer takes no part. False, nothing called, when
+  /// the peer has published nothing yet. On the simulated link the lock is held for the read
+  /// and the writes.
+  /// @throws transport_error when `peer` is not another node, its pending sum has another
+  /// length than `half`, or the group has failed.
   template <class F>
   bool average_with(std::size_t peer, F&& f) {
     check_peer(peer, "average_with");
@@ -251,24 +268,22 @@ class in_process {
     std::lock_guard lock(slot.mutex);
     if (slot.version == 0) return false;
     slot.scratch.clear();
-    std::vector<std::byte> push = spare_buffer();
-    push.clear();
-    std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.scratch, push);
+    half_.clear();
+    std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.scratch, half_);
+    if (slot.pending.empty()) slot.pending.assign(half_.size(), 0.0f);  // the peer has not opened yet
+    if (slot.pending.size() != half_.size()) {
+      std::lock_guard hub_lock(hub_->mutex);
+      hub_->fail(node_, "average_with",
+                 "node " + std::to_string(peer) + "'s model has " + std::to_string(slot.pending.size()) +
+                     " floats, the half-difference " + std::to_string(half_.size()));
+    }
     sleep_for_link(peer, slot.bytes.size());
-    sleep_for_link(node_, slot.scratch.size() + push.size());
+    sleep_for_link(node_, slot.scratch.size() + half_.size() * sizeof(float));
     std::swap(slot.bytes, slot.scratch);
     ++slot.version;
-    slot.pending.push_back({node_, std::move(push)});
+    for (std::size_t i = 0; i < half_.size(); ++i) slot.pending[i] += half_[i];
+    ++slot.pushes;
     return true;
-  }
-
-  /// Takes back the buffers of pushes this node has added, for later pushes.
-  void recycle(std::vector<gossip_message>& done) {
-    if (done.empty()) return;
-    std::lock_guard lock(hub_->mutex);
-    for (auto& m : done)
-      if (m.bytes.capacity() > 0) hub_->spare.push_back(std::move(m.bytes));
-    done.clear();
   }
 
   /// Marks this node as gone: every node waiting for it, now or later, gets a transport_error
@@ -299,7 +314,8 @@ class in_process {
     std::vector<std::byte> bytes;
     std::vector<std::byte> scratch;  // the next copy, written before it replaces `bytes`
     std::uint64_t version = 0;       // 0: nothing published yet
-    std::vector<gossip_message> pending;
+    std::vector<float> pending;      // the half-differences left for the node, summed
+    std::uint64_t pushes = 0;        // how many
   };
 
   struct hub {
@@ -366,15 +382,6 @@ class in_process {
       hub_->fail(node_, op, "peer " + std::to_string(peer) + " is not another node of " + std::to_string(hub_->nodes));
     }
   }
-  // A buffer of an earlier message (empty when none), so pushes do not page-fault a fresh
-  // model-sized allocation each.
-  std::vector<std::byte> spare_buffer() const {
-    std::lock_guard lock(hub_->mutex);
-    if (hub_->spare.empty()) return {};
-    std::vector<std::byte> v = std::move(hub_->spare.back());
-    hub_->spare.pop_back();
-    return v;
-  }
   void sleep_for_link(std::size_t from, std::size_t bytes) const {
     const auto d = hub_->delay(from, bytes);
     if (d > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(d);
@@ -384,7 +391,7 @@ class in_process {
 
   std::shared_ptr<hub> hub_;
   std::size_t node_;
-  std::vector<gossip_message> pending_;  // publish: the pushes handed to the caller
+  std::vector<float> half_;  // average_with: the half-difference for the peer
 };
 
 }  // namespace asgd::inline v0::transport

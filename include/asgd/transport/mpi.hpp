@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <ostream>
 #include <span>
@@ -42,6 +43,10 @@ namespace asgd::inline v0::transport {
 /// constructs its transports, and so its trainers, in the same order. Copies share one
 /// communicator. A trainer calls the transport from one thread at a time (its averager, or a
 /// worker during a blocking round), which is what `MPI_THREAD_SERIALIZED` allows.
+///
+/// Gossip topologies use one-sided communication: each rank's published copy and the
+/// half-differences left for it live in an RMA window (`MPI_Win_allocate`), read in shared
+/// passive-target epochs and averaged with in exclusive ones (docs/policies/transport.md).
 ///
 /// Create an `environment` at the top of main before anything else that uses MPI.
 class mpi {
@@ -201,6 +206,151 @@ class mpi {
     }
   }
 
+  // ----- gossip: each rank's published copy and pending half-differences in an RMA window -----
+
+  /// Creates this rank's gossip window: `MPI_Win_allocate` of a header (the copy's size, the
+  /// pushes pending), `dimension` floats of pending half-differences and `copy_bytes` of
+  /// published copy. Collective over the ranks, before any other gossip call.
+  /// @throws transport_error when the window is open already, or an MPI call fails.
+  void open_gossip(std::size_t copy_bytes, std::size_t dimension) {
+    state& s = *state_;
+    s.check_usable("open_gossip");
+    if (s.window != MPI_WIN_NULL) s.refuse("open_gossip", "the gossip window is open already");
+    s.copy_capacity = copy_bytes;
+    s.dimension = dimension;
+    const std::size_t bytes = s.copy_at() + copy_bytes;
+    (void)s.count(bytes, "MPI_Win_allocate");
+    void* base = nullptr;
+    s.call("MPI_Win_allocate",
+           MPI_Win_allocate(static_cast<MPI_Aint>(bytes), 1, MPI_INFO_NULL, s.comm, &base, &s.window));
+    s.call("MPI_Win_set_errhandler", MPI_Win_set_errhandler(s.window, MPI_ERRORS_RETURN));
+    std::memset(base, 0, bytes);  // no copy, no pushes: before any rank passes the barrier below
+    s.zeros.assign(dimension, 0.0f);
+    MPI_Request request = MPI_REQUEST_NULL;
+    s.call("MPI_Ibarrier", MPI_Ibarrier(s.comm, &request));
+    s.wait_until_complete(request, [] { return std::string("open_gossip: MPI_Ibarrier (a collective)"); },
+                          "the other ranks did not all open their windows");
+  }
+
+  /// Frees the gossip window (collective; after every rank's last gossip call).
+  void close_gossip() {
+    state& s = *state_;
+    if (s.window == MPI_WIN_NULL) return;
+    s.call("MPI_Win_free", MPI_Win_free(&s.window));
+  }
+
+  /// Publishes this rank's model in one exclusive epoch on its own window: `f(pending, pushes,
+  /// bytes)` gets the half-differences other ranks accumulated (and their count), adds them to
+  /// its model and writes the copy to publish; the pending ones are then zeroed.
+  template <class F>
+  void publish(F&& f) {
+    state& s = *state_;
+    s.check_gossip("publish");
+    const int me = s.rank;
+    s.lock(MPI_LOCK_EXCLUSIVE, me);
+    std::uint64_t header[2] = {0, 0};
+    s.pending.resize(s.dimension);
+    s.get(header, sizeof header, me, 0);
+    s.get(s.pending.data(), s.pending.size() * sizeof(float), me, s.pending_at());
+    s.flush(me);
+    s.bytes.clear();
+    std::forward<F>(f)(std::span<float>(s.pending), header[1], s.bytes);
+    if (s.bytes.size() > s.copy_capacity) {
+      s.unlock(me);
+      s.refuse("publish", "a copy of " + std::to_string(s.bytes.size()) + " bytes does not fit the window's " +
+                              std::to_string(s.copy_capacity) + " (an encoding whose size varies?)");
+    }
+    header[0] = s.bytes.size();
+    header[1] = 0;
+    s.put(s.zeros.data(), s.zeros.size() * sizeof(float), me, s.pending_at());
+    s.put(s.bytes.data(), s.bytes.size(), me, s.copy_at());
+    s.put(header, sizeof header, me, 0);
+    s.unlock(me);
+  }
+
+  /// Copies `peer`'s published copy into `out` in a shared epoch on its window (`peer` takes no
+  /// part); false when it has published nothing yet.
+  bool read_published(std::size_t peer, std::vector<std::byte>& out) {
+    state& s = *state_;
+    s.check_gossip("read_published");
+    const int p = s.peer_rank(peer, "read_published");
+    s.lock(MPI_LOCK_SHARED, p);
+    std::uint64_t size = 0;
+    s.get(&size, sizeof size, p, 0);
+    s.flush(p);
+    if (size > 0) {
+      out.resize(static_cast<std::size_t>(size));
+      s.get(out.data(), out.size(), p, s.copy_at());
+    }
+    s.unlock(p);
+    return size > 0;
+  }
+
+  /// Averages with `peer`'s copy in one exclusive epoch on its window: gets the copy, `f(copy,
+  /// new_copy, half)` writes its replacement and the half-difference, which is added to the
+  /// peer's pending ones (MPI_Accumulate, MPI_SUM) with a count. False when the peer has
+  /// published nothing yet.
+  template <class F>
+  bool average_with(std::size_t peer, F&& f) {
+    state& s = *state_;
+    s.check_gossip("average_with");
+    const int p = s.peer_rank(peer, "average_with");
+    s.lock(MPI_LOCK_EXCLUSIVE, p);
+    std::uint64_t size = 0;
+    s.get(&size, sizeof size, p, 0);
+    s.flush(p);
+    if (size == 0) {
+      s.unlock(p);
+      return false;
+    }
+    s.incoming.resize(static_cast<std::size_t>(size));
+    s.get(s.incoming.data(), s.incoming.size(), p, s.copy_at());
+    s.flush(p);
+    s.bytes.clear();
+    s.half.clear();
+    std::forward<F>(f)(std::span<const std::byte>(s.incoming), s.bytes, s.half);
+    if (s.bytes.size() > s.copy_capacity || s.half.size() != s.dimension) {
+      s.unlock(p);
+      s.refuse("average_with", "a copy of " + std::to_string(s.bytes.size()) + " bytes (the window holds " +
+                                   std::to_string(s.copy_capacity) + ") or a half-difference of " +
+                                   std::to_string(s.half.size()) + " floats (the model has " +
+                                   std::to_string(s.dimension) + ")");
+    }
+    const std::uint64_t new_size = s.bytes.size(), one = 1;
+    s.put(s.bytes.data(), s.bytes.size(), p, s.copy_at());
+    s.put(&new_size, sizeof new_size, p, 0);
+    s.call("MPI_Accumulate",
+           MPI_Accumulate(s.half.data(), s.count(s.half.size(), "MPI_Accumulate"), MPI_FLOAT, p,
+                          static_cast<MPI_Aint>(s.pending_at()), static_cast<int>(s.half.size()), MPI_FLOAT, MPI_SUM,
+                          s.window));
+    s.call("MPI_Accumulate", MPI_Accumulate(&one, 1, MPI_UINT64_T, p, 8, 1, MPI_UINT64_T, MPI_SUM, s.window));
+    s.unlock(p);
+    return true;
+  }
+
+  /// Adds the half-differences other ranks left for this rank to `into` and zeroes them, in an
+  /// exclusive epoch on its own window; returns how many there were.
+  std::uint64_t take_pushed(std::span<float> into) {
+    state& s = *state_;
+    s.check_gossip("take_pushed");
+    const int me = s.rank;
+    s.lock(MPI_LOCK_EXCLUSIVE, me);
+    std::uint64_t pushes = 0;
+    s.pending.resize(s.dimension);
+    s.get(&pushes, sizeof pushes, me, 8);
+    s.get(s.pending.data(), s.pending.size() * sizeof(float), me, s.pending_at());
+    s.flush(me);
+    if (pushes > 0) {
+      const std::uint64_t zero = 0;
+      s.put(s.zeros.data(), s.zeros.size() * sizeof(float), me, s.pending_at());
+      s.put(&zero, sizeof zero, me, 8);
+    }
+    s.unlock(me);
+    if (pushes > 0)
+      for (std::size_t i = 0; i < into.size() && i < s.pending.size(); ++i) into[i] += s.pending[i];
+    return pushes;
+  }
+
   /// Marks this rank as failed (its trainer calls it when its run fails), so the environment
   /// aborts the job at the end of its scope instead of waiting in MPI_Finalize for ranks that
   /// wait for this one. MPI cannot tell the peers sooner than that.
@@ -259,6 +409,37 @@ class mpi {
     options opts;
     bool broken = false;
     std::vector<MPI_Request> sends;
+    // Gossip: the RMA window (MPI_WIN_NULL until open_gossip) and its layout: a header of two
+    // uint64 (the copy's size, the pushes pending), the pending floats, the copy.
+    MPI_Win window = MPI_WIN_NULL;
+    std::size_t copy_capacity = 0;
+    std::size_t dimension = 0;
+    std::vector<float> pending, half, zeros;
+    std::vector<std::byte> bytes, incoming;
+
+    [[nodiscard]] static constexpr std::size_t pending_at() noexcept { return 16; }
+    [[nodiscard]] std::size_t copy_at() const noexcept { return pending_at() + dimension * sizeof(float); }
+    void check_gossip(std::string_view op) const {
+      check_usable(op);
+      if (window == MPI_WIN_NULL) refuse(op, "the gossip window is not open (open_gossip first)");
+    }
+    [[nodiscard]] int peer_rank(std::size_t peer, std::string_view op) const {
+      if (peer >= static_cast<std::size_t>(size) || peer == static_cast<std::size_t>(rank)) {
+        refuse(op, "peer " + std::to_string(peer) + " is not another rank of " + std::to_string(size));
+      }
+      return static_cast<int>(peer);
+    }
+    void lock(int type, int target) { call("MPI_Win_lock", MPI_Win_lock(type, target, 0, window)); }
+    void unlock(int target) { call("MPI_Win_unlock", MPI_Win_unlock(target, window)); }
+    void flush(int target) { call("MPI_Win_flush", MPI_Win_flush(target, window)); }
+    void get(void* to, std::size_t n, int target, std::size_t at) {
+      const int c = count(n, "MPI_Get");
+      call("MPI_Get", MPI_Get(to, c, MPI_BYTE, target, static_cast<MPI_Aint>(at), c, MPI_BYTE, window));
+    }
+    void put(const void* from, std::size_t n, int target, std::size_t at) {
+      const int c = count(n, "MPI_Put");
+      call("MPI_Put", MPI_Put(from, c, MPI_BYTE, target, static_cast<MPI_Aint>(at), c, MPI_BYTE, window));
+    }
 
     [[nodiscard]] std::string who() const { return "asgd: transport::mpi: rank " + std::to_string(rank) + ": "; }
 

@@ -80,6 +80,7 @@ struct node_report {
   bool blocking = false;
   std::uint64_t rounds = 0;          ///< averaging rounds this node took part in (gossip: interactions it started)
   std::uint64_t pushes_received = 0; ///< gossip: halves of two-sided interactions other nodes started with it
+  std::uint64_t skipped_interactions = 0;  ///< gossip: events that came due while the averager was busy, folded into the next
   double exchange_seconds = 0.0;     ///< time in rounds: snapshot, encode, exchange, decode, mix
   double overlap = 0.0;              ///< share of exchange_seconds during which the workers kept computing
   std::uint64_t bytes_sent = 0;      ///< bytes this node sent to peers (all-reduce: its ring share;
@@ -177,7 +178,7 @@ struct report {
       j.field("topology", n.topology).field("transport", n.transport).field("quantizer", n.quantizer);
       j.field("blocking", n.blocking).field("rounds", n.rounds).field("exchange_seconds", n.exchange_seconds);
       j.field("overlap", n.overlap).field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
-      j.field("pushes_received", n.pushes_received);
+      j.field("pushes_received", n.pushes_received).field("skipped_interactions", n.skipped_interactions);
       consensus_point::write_all(j, n.consensus);
       j.field("final_consensus_distance", n.final_consensus_distance).field("final_average", n.final_average);
       j.end_object();

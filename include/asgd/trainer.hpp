@@ -233,7 +233,8 @@ class trainer {
     std::unique_ptr<averager_type> averager;
     std::vector<float> snapshot;
     std::vector<float> mixed;
-    std::size_t next_round = 0;  // rounds done
+    std::size_t next_round = 0;  // rounds done (gossip: interactions taken or skipped)
+    std::uint64_t skipped = 0;   // gossip: events folded into a later interaction
     double exchange_seconds = 0.0;
     double overlap_seconds = 0.0;
     std::vector<consensus_point> consensus;

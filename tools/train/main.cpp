@@ -131,9 +131,10 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
               o.averaging.every, n0.final_average ? ", then a final global average" : "");
   for (const auto& r : reports) {
     const asgd::node_report& n = *r.node;
-    const std::string rounds = gossip ? std::to_string(n.rounds) + " interactions started, " +
-                                            std::to_string(n.pushes_received) + " received"
-                                      : std::to_string(n.rounds) + " rounds";
+    const std::string rounds =
+        gossip ? std::to_string(n.rounds) + " interactions started (" + std::to_string(n.skipped_interactions) +
+                     " more folded in), " + std::to_string(n.pushes_received) + " received"
+               : std::to_string(n.rounds) + " rounds";
     std::printf("  node %zu: test acc %.2f%%, %s, %.3f s exchanging (%.0f%% overlapped), %.2f MB sent, "
                 "consensus distance %.3g\n",
                 n.node, r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0, rounds.c_str(),

@@ -19,6 +19,15 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
                                                    std::uint64_t done_steps) {
   averaging_state& a = sh.avg;
   while (a.next_round < p.triggers.size() && p.triggers[a.next_round] <= done_steps) {
+    if (p.gossip) {
+      // Gossip events that came due while the averager was busy fold into one interaction now:
+      // no partner waits for them, and taking them one after another would only replay old
+      // interactions (after the last step, with nothing left to gain).
+      while (a.next_round + 1 < p.triggers.size() && p.triggers[a.next_round + 1] <= done_steps) {
+        ++a.next_round;
+        ++a.skipped;
+      }
+    }
     const auto t0 = std::chrono::steady_clock::now();
     store.copy_to(std::span<float>(a.snapshot));
     a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));

@@ -45,7 +45,8 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     n.quantizer = detail::describe(quantizer_);
     n.blocking = settings_.averaging.blocking;
     const averaging_state& a = sh.avg;
-    n.rounds = a.next_round;
+    n.rounds = a.next_round - a.skipped;
+    n.skipped_interactions = a.skipped;
     n.exchange_seconds = a.exchange_seconds;
     n.overlap = a.exchange_seconds > 0 ? a.overlap_seconds / a.exchange_seconds : 0.0;
     if (a.averager) {

@@ -61,6 +61,20 @@ struct still_problem {
 
 float own_offset() { return static_cast<float>(world_rank()) - 0.5f * static_cast<float>(world_size() - 1); }
 
+// Checks that the ranks' models `x` keep the starting mean (0.01 i) and returns their
+// consensus distance, the sum over ranks of |x - mean|^2.
+double check_mean_and_spread(std::span<const float> x) {
+  const std::size_t n = static_cast<std::size_t>(world_size());
+  const std::vector<double> sum = sum_over_ranks(x);
+  double own_distance = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double mean = sum[i] / static_cast<double>(n);
+    CHECK(mean == doctest::Approx(0.01 * static_cast<double>(i)).epsilon(1e-5).scale(1.0));
+    own_distance += std::pow(x[i] - mean, 2.0);
+  }
+  return sum_over_ranks(std::vector<float>{static_cast<float>(own_distance)})[0];
+}
+
 template <class Mode, class Topo>
 void check_mean_and_consensus(Topo topo, bool blocking) {
   const std::size_t n = static_cast<std::size_t>(world_size());
@@ -69,15 +83,7 @@ void check_mean_and_consensus(Topo topo, bool blocking) {
   asgd::trainer<still_problem, Mode, Topo, mpi> tr{still_problem{.offset = own_offset()}, s, topo,
                                                    mpi(mpi::options{.timeout = 30})};
   const asgd::report r = tr.run();
-  const auto x = tr.parameters();
-  const std::vector<double> sum = sum_over_ranks(x);
-  double own_distance = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double mean = sum[i] / static_cast<double>(n);
-    CHECK(mean == doctest::Approx(0.01 * static_cast<double>(i)).epsilon(1e-5).scale(1.0));
-    own_distance += std::pow(x[i] - mean, 2.0);
-  }
-  const double distance = sum_over_ranks(std::vector<float>{static_cast<float>(own_distance)})[0];
+  const double distance = check_mean_and_spread(tr.parameters());
   CHECK(distance < 1e-6);  // it started at n * 32 * (spread of the offsets)^2, hundreds
   REQUIRE(r.node);
   CHECK(r.node->node == static_cast<std::size_t>(world_rank()));
@@ -97,15 +103,7 @@ void check_gossip(asgd::topology::one_of<t::swarm, t::adpsgd> topo, bool blockin
   asgd::trainer<still_problem, c::leashed, asgd::topology::one_of<t::swarm, t::adpsgd>, mpi> tr{
       still_problem{.offset = own_offset()}, s, topo, mpi(mpi::options{.timeout = 30})};
   const asgd::report r = tr.run();
-  const auto x = tr.parameters();
-  const std::vector<double> sum = sum_over_ranks(x);
-  double own_distance = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double mean = sum[i] / static_cast<double>(n);
-    CHECK(mean == doctest::Approx(0.01 * static_cast<double>(i)).epsilon(1e-5).scale(1.0));
-    own_distance += std::pow(x[i] - mean, 2.0);
-  }
-  const double distance = sum_over_ranks(std::vector<float>{static_cast<float>(own_distance)})[0];
+  const double distance = check_mean_and_spread(tr.parameters());
   // From n * 32 * (spread of the offsets)^2, hundreds. Non-blocking, these instant steps end
   // before the averagers get going and the events that came due fold into few interactions.
   if (blocking) CHECK(distance < 0.16);
@@ -128,21 +126,6 @@ TEST_SUITE("mpi") {
     check_gossip(t::adpsgd{}, true);
   }
 
-  TEST_CASE("swarm over MPI: logistic regression as one node") {
-    using asgd::problems::logistic_regression;
-    const auto d = asgd::problems::make_logistic_regression(16000, 40, 3);
-    const asgd::settings base{.threads = 2, .epochs = 3, .batch = 16, .lr = 0.05f, .seed = 5};
-    asgd::trainer<logistic_regression, c::hogwild> one{d.problem, base};
-    const double single = one.run().final_evaluation->accuracy;
-    asgd::settings s = base;
-    s.averaging = {.every = 4};
-    asgd::trainer<logistic_regression, c::hogwild, t::swarm, asgd::quantize::qsgd<8>, mpi> node{
-        d.problem, s, mpi(mpi::options{.timeout = 60})};
-    const asgd::report r = node.run();
-    CAPTURE(single);
-    CHECK(r.final_evaluation->accuracy >= single - 0.01);
-    CHECK(r.node->rounds > 0);
-  }
 
   TEST_CASE("transport::mpi: ranks, all_reduce_mean and exchange of messages of any length") {
     mpi tr(mpi::options{.timeout = 30});
@@ -206,15 +189,21 @@ TEST_SUITE("mpi") {
     const asgd::settings base{.threads = 2, .epochs = 3, .batch = 16, .lr = 0.05f, .seed = 5};
     asgd::trainer<logistic_regression, c::hogwild> one{d.problem, base};
     const double single = one.run().final_evaluation->accuracy;
-    asgd::settings s = base;
-    s.averaging = {.every = 8};
-    asgd::trainer<logistic_regression, c::hogwild, t::ring, asgd::quantize::qsgd<8>, mpi> node{
-        d.problem, s, mpi(mpi::options{.timeout = 60})};
-    const asgd::report r = node.run();
     CAPTURE(single);
-    CHECK(r.final_evaluation->accuracy >= single - 0.01);
-    const std::size_t n = static_cast<std::size_t>(world_size());
-    CHECK(r.steps == 3 * ((16000 + 16 * n - 1) / (16 * n)));  // each rank: its share, three times over
+    // Rounds on a ring, and SwarmSGD's gossip over the ranks' windows (H = 4).
+    using any_topology = asgd::topology::one_of<t::ring, t::swarm>;
+    for (const any_topology topo : {any_topology{t::ring{}}, any_topology{t::swarm{}}}) {
+      CAPTURE(topo);
+      asgd::settings s = base;
+      s.averaging = {.every = topo.index() == 0 ? 8u : 4u};
+      asgd::trainer<logistic_regression, c::hogwild, any_topology, asgd::quantize::qsgd<8>, mpi> node{
+          d.problem, s, topo, mpi(mpi::options{.timeout = 60})};
+      const asgd::report r = node.run();
+      CHECK(r.final_evaluation->accuracy >= single - 0.01);
+      const std::size_t n = static_cast<std::size_t>(world_size());
+      CHECK(r.steps == 3 * ((16000 + 16 * n - 1) / (16 * n)));  // each rank: its share, three times over
+      CHECK(r.node->rounds > 0);
+    }
   }
 
   TEST_CASE("ranks that disagree on their schedule all refuse before the first step, naming the extremes") {

@@ -275,9 +275,7 @@ class mpi {
     s.check_gossip("read_published");
     const int p = s.peer_rank(peer, "read_published");
     s.lock(MPI_LOCK_SHARED, p);
-    std::uint64_t size = 0;
-    s.get(&size, sizeof size, p, 0);
-    s.flush(p);
+    const std::uint64_t size = s.copy_size(p);
     if (size > 0) {
       out.resize(static_cast<std::size_t>(size));
       s.get(out.data(), out.size(), p, s.copy_at());
@@ -296,9 +294,7 @@ class mpi {
     s.check_gossip("average_with");
     const int p = s.peer_rank(peer, "average_with");
     s.lock(MPI_LOCK_EXCLUSIVE, p);
-    std::uint64_t size = 0;
-    s.get(&size, sizeof size, p, 0);
-    s.flush(p);
+    const std::uint64_t size = s.copy_size(p);
     if (size == 0) {
       s.unlock(p);
       return false;
@@ -435,6 +431,13 @@ class mpi {
     void get(void* to, std::size_t n, int target, std::size_t at) {
       const int c = count(n, "MPI_Get");
       call("MPI_Get", MPI_Get(to, c, MPI_BYTE, target, static_cast<MPI_Aint>(at), c, MPI_BYTE, window));
+    }
+    // The size of `target`'s published copy (0: none yet), inside an epoch on it.
+    [[nodiscard]] std::uint64_t copy_size(int target) {
+      std::uint64_t bytes_published = 0;
+      get(&bytes_published, sizeof bytes_published, target, 0);
+      flush(target);
+      return bytes_published;
     }
     void put(const void* from, std::size_t n, int target, std::size_t at) {
       const int c = count(n, "MPI_Put");

@@ -4,9 +4,11 @@
 /// exponential.
 
 #include <asgd/random.hpp>
+#include <asgd/topology/exponential.hpp>
+#include <asgd/topology/ring.hpp>
+#include <asgd/topology/torus.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
@@ -58,40 +60,21 @@ struct graph {
   [[nodiscard]] std::vector<std::size_t> neighbours(std::size_t node, std::size_t nodes, std::uint64_t seed) const {
     validate();
     std::vector<std::size_t> out;
-    auto add = [&](std::size_t k) {
-      if (k != node) out.push_back(k);
+    // The ring, torus and exponential graphs are those of the round-based topologies: their
+    // rows' peers (sorted, without duplicates or the node itself).
+    auto peers_of = [&](const auto& topology) {
+      for (const auto& p : topology.neighbours(0, node, nodes, seed).peers) out.push_back(p.node);
     };
     switch (form) {
       case shape::complete:
-        for (std::size_t k = 0; k < nodes; ++k) add(k);
+        for (std::size_t k = 0; k < nodes; ++k)
+          if (k != node) out.push_back(k);
         break;
-      case shape::ring:
-        add((node + 1) % nodes);
-        add((node + nodes - 1) % nodes);
-        break;
-      case shape::torus: {
-        auto rows = static_cast<std::size_t>(std::sqrt(static_cast<double>(nodes)));
-        while (rows > 1 && nodes % rows != 0) --rows;
-        rows = std::max<std::size_t>(rows, 1);
-        const std::size_t cols = nodes / rows, r = node / cols, c = node % cols;
-        add((r + 1) % rows * cols + c);
-        add((r + rows - 1) % rows * cols + c);
-        add(r * cols + (c + 1) % cols);
-        add(r * cols + (c + cols - 1) % cols);
-        break;
-      }
-      case shape::exponential:
-        for (std::size_t hop = 1; hop < nodes; hop *= 2) {
-          add((node + hop) % nodes);
-          add((node + nodes - hop) % nodes);
-        }
-        break;
-      case shape::regular:
-        out = regular_graph(nodes, seed)[node];
-        break;
+      case shape::ring: peers_of(topology::ring{}); break;
+      case shape::torus: peers_of(topology::torus{}); break;
+      case shape::exponential: peers_of(topology::exponential{}); break;
+      case shape::regular: out = regular_graph(nodes, seed)[node]; break;
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }
 

@@ -110,20 +110,21 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
                           ": nodes interact at their own times, so there are no common rounds to measure at");
     }
     detail::with_chosen(topology_, [&](const auto& topo) {
-      if constexpr (gossip_topology<std::decay_t<decltype(topo)>>) {
-        (void)topo.peers(p.node, p.nodes, settings_.seed);  // a graph that cannot exist throws here
-        rng g(settings_.seed ^ 0x6055195ull, p.node);
-        for (std::uint64_t k = 0;;) {
-          k += k < local_from ? 1 : std::max<std::uint64_t>(1, topo.local_steps(a.every, g));
-          if (k > p.total_steps) break;
-          p.triggers.push_back(k);
+      constexpr bool gossip = gossip_topology<std::decay_t<decltype(topo)>>;
+      if constexpr (gossip) (void)topo.peers(p.node, p.nodes, settings_.seed);  // an impossible graph throws here
+      rng g(settings_.seed ^ 0x6055195ull, p.node);
+      for (std::uint64_t k = 0;;) {
+        std::uint64_t gap = 1;
+        if (k >= local_from) {
+          if constexpr (gossip) {
+            gap = std::max<std::uint64_t>(1, topo.local_steps(a.every, g));
+          } else {
+            gap = a.every;
+          }
         }
-      } else {
-        for (std::uint64_t k = 0;;) {
-          k += k < local_from ? 1 : a.every;
-          if (k > p.total_steps) break;
-          p.triggers.push_back(k);
-        }
+        k += gap;
+        if (k > p.total_steps) break;
+        p.triggers.push_back(k);
       }
     });
   }

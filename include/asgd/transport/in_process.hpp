@@ -218,7 +218,6 @@ class in_process {
     slot.scratch.clear();
     std::forward<F>(f)(std::span<float>(slot.pending), slot.pushes, slot.scratch);
     std::swap(slot.bytes, slot.scratch);
-    ++slot.version;
     std::fill(slot.pending.begin(), slot.pending.end(), 0.0f);
     slot.pushes = 0;
   }
@@ -245,7 +244,7 @@ class in_process {
     published_slot& slot = hub_->published[peer];
     {
       std::lock_guard lock(slot.mutex);
-      if (slot.version == 0) return false;
+      if (slot.bytes.empty()) return false;
       out.assign(slot.bytes.begin(), slot.bytes.end());
     }
     sleep_for_link(peer, out.size());
@@ -266,7 +265,7 @@ class in_process {
     check_peer(peer, "average_with");
     published_slot& slot = hub_->published[peer];
     std::lock_guard lock(slot.mutex);
-    if (slot.version == 0) return false;
+    if (slot.bytes.empty()) return false;
     slot.scratch.clear();
     half_.clear();
     std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.scratch, half_);
@@ -280,7 +279,6 @@ class in_process {
     sleep_for_link(peer, slot.bytes.size());
     sleep_for_link(node_, slot.scratch.size() + half_.size() * sizeof(float));
     std::swap(slot.bytes, slot.scratch);
-    ++slot.version;
     for (std::size_t i = 0; i < half_.size(); ++i) slot.pending[i] += half_[i];
     ++slot.pushes;
     return true;
@@ -311,9 +309,8 @@ class in_process {
   // different nodes never contend.
   struct published_slot {
     std::mutex mutex;
-    std::vector<std::byte> bytes;
+    std::vector<std::byte> bytes;    // empty: nothing published yet (an encoded model never is)
     std::vector<std::byte> scratch;  // the next copy, written before it replaces `bytes`
-    std::uint64_t version = 0;       // 0: nothing published yet
     std::vector<float> pending;      // the half-differences left for the node, summed
     std::uint64_t pushes = 0;        // how many
   };

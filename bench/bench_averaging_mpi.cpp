@@ -122,8 +122,18 @@ int main(int argc, char** argv) {
     int rank = 0, ranks = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-    bool writes_file = false;  // --benchmark_out=FILE: only rank 0 writes it
-    for (int i = 1; i < argc; ++i) writes_file |= std::string_view(argv[i]).starts_with("--benchmark_out=");
+    // --benchmark_out=FILE: only rank 0 may see it. Google Benchmark opens (truncates) the file on
+    // every rank that does, so a late rank would truncate what rank 0 had written (CI saw a file
+    // starting with zero bytes).
+    if (rank != 0) {
+      int kept = 1;
+      for (int i = 1; i < argc; ++i) {
+        const std::string_view arg(argv[i]);
+        if (!arg.starts_with("--benchmark_out=") && !arg.starts_with("--benchmark_out_format=")) argv[kept++] = argv[i];
+      }
+      argc = kept;
+      argv[argc] = nullptr;
+    }
     asgd_bench::add_context();
     benchmark::AddCustomContext("mpi_ranks", std::to_string(ranks));
     benchmark::Initialize(&argc, argv);
@@ -133,8 +143,8 @@ int main(int argc, char** argv) {
       benchmark::RunSpecifiedBenchmarks(&reporter);
       asgd_bench::print_round_table(reporter, ("averaging round, mpi, " + std::to_string(ranks) + " ranks").c_str());
     } else {
-      silent_reporter display, file;
-      benchmark::RunSpecifiedBenchmarks(&display, writes_file ? &file : nullptr);
+      silent_reporter display;
+      benchmark::RunSpecifiedBenchmarks(&display);
     }
     benchmark::Shutdown();
     return 0;

@@ -12,6 +12,7 @@
 #include <asgd/report.hpp>
 #include <asgd/schedule.hpp>
 #include <asgd/settings.hpp>
+#include <asgd/shards.hpp>
 #include <asgd/sparse.hpp>
 #include <asgd/trainer.hpp>
 #include <asgd/types.hpp>

@@ -46,7 +46,8 @@ struct learning_rate_archetype {
 ///   4. `P` is copy constructible: every worker thread works on its own copy, so scratch space
 ///      kept in members is private to a worker. Keep copies cheap (share data by pointer).
 /// Optional capabilities, each detected by its own concept below: a sparse gradient, a gradient
-/// restricted to a block, a layout in named blocks, an evaluation hook, an initializer.
+/// restricted to a block, a layout in named blocks, an evaluation hook, each sample's class, an
+/// initializer.
 template <class P>
 concept problem_has_dimension = requires(const P& p) {
   { p.dimension() } -> std::convertible_to<std::size_t>;
@@ -95,6 +96,13 @@ concept layered_problem = problem<P> && requires(const P& p) {
 template <class P>
 concept evaluable_problem = problem<P> && requires(const P& p, std::span<const float> x) {
   { p.evaluate(x) } -> std::convertible_to<evaluation>;
+};
+
+/// Optional: `p.class_of(i)` returns sample `i`'s class index. Label-skewed shards
+/// (`settings.shards`, Dirichlet) need it.
+template <class P>
+concept labelled_problem = problem<P> && requires(const P& p, std::size_t i) {
+  { p.class_of(i) } -> std::convertible_to<std::size_t>;
 };
 
 /// Optional: `p.initialize(x, seed)` writes the initial model into `x`. Without it the model

@@ -78,6 +78,8 @@ struct node_report {
   std::string transport;
   std::string quantizer;
   bool blocking = false;
+  std::uint64_t shard_samples = 0;   ///< training samples this node holds (settings.shards)
+  std::uint64_t shard_classes = 0;   ///< classes among them (0: the problem names no classes)
   std::uint64_t rounds = 0;          ///< averaging rounds this node took part in (gossip: interactions it started)
   std::uint64_t pushes_received = 0; ///< gossip: halves of two-sided interactions other nodes started with it
   std::uint64_t skipped_interactions = 0;  ///< gossip: events that came due while the averager was busy, folded into the next
@@ -176,6 +178,7 @@ struct report {
       j.key("node").begin_object();
       j.field("node", std::uint64_t{n.node}).field("nodes", std::uint64_t{n.nodes});
       j.field("topology", n.topology).field("transport", n.transport).field("quantizer", n.quantizer);
+      j.field("shard_samples", n.shard_samples).field("shard_classes", n.shard_classes);
       j.field("blocking", n.blocking).field("rounds", n.rounds).field("exchange_seconds", n.exchange_seconds);
       j.field("overlap", n.overlap).field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
       j.field("pushes_received", n.pushes_received).field("skipped_interactions", n.skipped_interactions);

@@ -6,6 +6,7 @@
 #include <asgd/detail/json.hpp>
 #include <asgd/detail/validate.hpp>
 #include <asgd/schedule.hpp>
+#include <asgd/shards.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -74,6 +75,7 @@ struct settings {
   bool evaluate_epochs = false;  ///< also evaluate at every epoch's end (all workers pause)
   std::size_t evaluations_per_epoch = 0;  ///< evaluate this often within each epoch too (0: only as above)
   averaging_settings averaging = {};      ///< between nodes; ignored by a single node
+  sharding shards = {};                   ///< how nodes split the samples; ignored by a single node
 
   void validate() const {
     detail::require(threads >= 1, "settings", "threads", threads, "must be at least 1");
@@ -94,6 +96,7 @@ struct settings {
                     "staleness_every", staleness_every,
                     "must be 0 or 1 when staleness scaling is on (the step of every update depends on its staleness)");
     averaging.validate();
+    shards.validate();
   }
 
   friend bool operator==(const settings&, const settings&) = default;
@@ -105,7 +108,8 @@ struct settings {
               << ", .sample_order = " << (s.sample_order == sampling::shared ? "shared" : "sharded")
               << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false")
               << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false")
-              << ", .evaluations_per_epoch = " << s.evaluations_per_epoch << ", .averaging = " << s.averaging << '}';
+              << ", .evaluations_per_epoch = " << s.evaluations_per_epoch << ", .averaging = " << s.averaging
+              << ", .shards = " << s.shards << '}';
   }
 };
 

@@ -221,7 +221,8 @@ class trainer {
     // Averaging between nodes.
     std::size_t node = 0;
     std::size_t nodes = 1;
-    param_range shard;                    // this node's samples
+    shard_split shard;                    // every node's shard size, this node's samples
+    std::size_t shard_classes = 0;        // classes among this node's samples (labelled problems)
     bool averaging = false;               // a node with peers: rounds happen
     bool gossip = false;                  // the rounds are this node's own gossip events
     std::vector<std::uint64_t> triggers;  // round r happens once the node has done triggers[r] steps

@@ -206,6 +206,34 @@ TEST_SUITE("mpi") {
     }
   }
 
+  TEST_CASE("Dirichlet shards over MPI: the ranks' shards hold every sample once; federated weights them") {
+    // Each rank draws the whole split from the seed and keeps its own shard: the shard sizes
+    // add up to the samples, and a federated average keeps the size-weighted mean.
+    const auto d = asgd::problems::make_softmax_regression(3000, 10, 5, 0.5, 4);
+    asgd::settings s{.threads = 1, .steps = 40, .batch = 8, .lr = 0.05f, .seed = 2};
+    s.shards = {.type = asgd::sharding::kind::dirichlet, .alpha = 0.3};
+    s.averaging = {.every = 4, .blocking = true};
+    asgd::trainer<asgd::problems::softmax_regression, c::hogwild, t::federated, mpi> node{
+        d.problem, s, t::federated{.fraction = 1.0}, mpi(mpi::options{.timeout = 60})};
+    const asgd::report r = node.run();
+    const double held = static_cast<double>(r.node->shard_samples);
+    const auto total = sum_over_ranks(std::vector<float>{static_cast<float>(held)});
+    CHECK(total[0] == 3000.0);
+    const std::size_t n = static_cast<std::size_t>(world_size());
+    const auto expected = asgd::split_samples(s.shards, 3000, n, static_cast<std::size_t>(world_rank()), s.seed,
+                                              [&] {
+                                                std::vector<std::uint32_t> c(3000);
+                                                for (std::size_t i = 0; i < c.size(); ++i)
+                                                  c[i] = static_cast<std::uint32_t>(d.problem.class_of(i));
+                                                return c;
+                                              }(),
+                                              8);
+    CHECK(r.node->shard_samples == expected.count);
+    std::string sizes;
+    for (std::size_t k = 0; k < n; ++k) sizes += (k ? ", " : "") + std::to_string(expected.sizes[k]);
+    CHECK(r.node->topology == "federated{.fraction = 1, .data_sizes = {" + sizes + "}}");
+  }
+
   TEST_CASE("ranks that disagree on their schedule all refuse before the first step, naming the extremes") {
     // Seeds 4, 5, 6, ...: under 3 ranks the middle one's is the mean of the others', which a
     // comparison with the mean let through.

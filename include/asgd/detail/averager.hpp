@@ -33,8 +33,10 @@ bool gossiping(const Topology& t) {
 template <class Topology, class Transport, class Quantizer>
 class averager {
  public:
+  // `shard_sizes`: every node's samples. A topology that weights nodes by data size (a member
+  // `data_sizes`, as federated's) and was given none gets them.
   averager(const Topology& topology, Transport& transport, const Quantizer& quantizer, std::size_t dimension,
-           std::uint64_t seed)
+           std::uint64_t seed, std::span<const std::size_t> shard_sizes = {})
       : topology_(topology),
         transport_(transport),
         quantizer_(quantizer),
@@ -42,6 +44,18 @@ class averager {
         node_(transport.node_id()),
         nodes_(transport.node_count()),
         decoded_(dimension) {
+    with_chosen(topology_, [&](auto& topo) {
+      if constexpr (requires { topo.data_sizes.assign(shard_sizes.begin(), shard_sizes.end()); }) {
+        if (topo.data_sizes.empty()) topo.data_sizes.assign(shard_sizes.begin(), shard_sizes.end());
+        // Its mean, and so the final average, weights each node by its data.
+        if (topo.data_sizes.size() == nodes_) {
+          double total = 0.0;
+          for (double w : topo.data_sizes) total += w;
+          mean_scale_ = static_cast<float>(static_cast<double>(topo.data_sizes[node_]) *
+                                           static_cast<double>(nodes_) / total);
+        }
+      }
+    });
     with_chosen(topology_, [&](const auto& topo) {
       if constexpr (gossip_topology<std::decay_t<decltype(topo)>>) {
         peers_ = topo.peers(node_, nodes_, seed_);
@@ -51,6 +65,7 @@ class averager {
   }
 
   [[nodiscard]] std::size_t node() const noexcept { return node_; }
+  [[nodiscard]] const Topology& topology() const noexcept { return topology_; }  // with this run's data sizes
   [[nodiscard]] std::size_t nodes() const noexcept { return nodes_; }
   [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
   [[nodiscard]] std::uint64_t bits_sent() const noexcept { return bits_sent_; }
@@ -142,9 +157,10 @@ class averager {
   }
 
   // Sum over nodes of |x_i - mean|^2, leaving the mean of all nodes' models in `mean` (a
-  // collective: two all-reduces, the model's and the distance's).
+  // collective: two all-reduces, the model's and the distance's). Under a topology that weights
+  // nodes by data size, the mean is the weighted one, which that topology's rounds keep.
   double consensus_distance(std::span<const float> model, std::span<float> mean) {
-    std::copy(model.begin(), model.end(), mean.begin());
+    for (std::size_t i = 0; i < model.size(); ++i) mean[i] = mean_scale_ * model[i];
     transport_.all_reduce_mean(mean);
     double local = 0.0;
     for (std::size_t i = 0; i < model.size(); ++i) {
@@ -248,7 +264,8 @@ class averager {
     }
   }
 
-  const Topology& topology_;
+  Topology topology_;  // a copy: the data sizes filled in are this run's
+  float mean_scale_ = 1.0f;  // n w_k / sum w: the all-reduce of scaled models is the weighted mean
   Transport& transport_;
   const Quantizer& quantizer_;
   std::uint64_t seed_;

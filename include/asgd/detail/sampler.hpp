@@ -5,11 +5,11 @@
 #include <asgd/checkpoint.hpp>
 #include <asgd/random.hpp>
 #include <asgd/settings.hpp>
+#include <asgd/shards.hpp>
 #include <asgd/types.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <numeric>
 #include <span>
 #include <vector>
 
@@ -17,20 +17,20 @@ namespace asgd::inline v0::detail {
 
 class batch_sampler {
  public:
-  // Samples from [shard.begin, shard.end) (a node's share of the data; all of it for a lone
-  // node). Node 0's streams are those of a lone node, so single-node runs keep their seeds.
-  batch_sampler(param_range shard, sampling order, std::size_t worker, std::size_t workers, std::uint64_t seed,
-                std::size_t node = 0)
-      : engine_(seed, 0xda7a0000 + worker + (std::uint64_t{node} << 32)) {
-    std::size_t lo = shard.begin;
-    std::size_t hi = shard.end;
+  // Samples from `shard` (a node's samples; all of them for a lone node), `samples` the
+  // problem's count. Node 0's streams are those of a lone node, so single-node runs keep their
+  // seeds.
+  batch_sampler(const shard_split& shard, std::size_t samples, sampling order, std::size_t worker,
+                std::size_t workers, std::uint64_t seed, std::size_t node = 0)
+      : engine_(seed, 0xda7a0000 + worker + (std::uint64_t{node} << 32)), bound_(samples) {
+    std::size_t lo = 0;
+    std::size_t hi = shard.count;
     if (order == sampling::sharded) {
-      lo = shard.begin + worker * shard.size() / workers;
-      hi = shard.begin + (worker + 1) * shard.size() / workers;
+      lo = worker * shard.count / workers;
+      hi = (worker + 1) * shard.count / workers;
     }
-    bound_ = shard.end;
     pool_.resize(hi - lo);
-    std::iota(pool_.begin(), pool_.end(), lo);
+    for (std::size_t j = lo; j < hi; ++j) pool_[j - lo] = shard.at(j);
     shuffle(pool_.begin(), pool_.end(), engine_);
   }
 
@@ -72,7 +72,7 @@ class batch_sampler {
 
  private:
   rng engine_;
-  std::size_t bound_ = 0;  // end of the samples this sampler may name
+  std::size_t bound_ = 0;  // the problem's samples: a restored permutation names none past them
   std::vector<std::size_t> pool_;
   std::vector<std::size_t> batch_;
   std::size_t position_ = 0;

@@ -63,6 +63,12 @@ class linear_model {
   [[nodiscard]] std::size_t dimension() const noexcept { return data_->cols; }
   [[nodiscard]] std::size_t num_samples() const noexcept { return data_->rows; }
   [[nodiscard]] const Data& data() const noexcept { return *data_; }
+  /// Sample i's class (classification only): 1 for a positive target, else 0.
+  [[nodiscard]] std::size_t class_of(std::size_t i) const noexcept
+    requires(Loss::classifies)
+  {
+    return data_->targets[i] > 0.0f ? 1 : 0;
+  }
 
   float gradient(std::span<const float> x, batch_view batch, std::span<float> g) const {
     return block_gradient(x, batch, g, {0, dimension()});

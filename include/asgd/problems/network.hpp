@@ -80,6 +80,7 @@ class basic_network {
   [[nodiscard]] std::size_t num_samples() const noexcept { return train_->size(); }
   [[nodiscard]] const std::string& label() const noexcept { return label_; }
   [[nodiscard]] const data::image_set& train_set() const noexcept { return *train_; }
+  [[nodiscard]] std::size_t class_of(std::size_t i) const noexcept { return train_->labels[i]; }
 
   [[nodiscard]] block_layout layout() const {
     block_layout l;

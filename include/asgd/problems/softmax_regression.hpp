@@ -71,7 +71,7 @@ class basic_softmax_regression {
       total += forward(x, i);  // logits_ now holds the class probabilities
       // dLoss/dlogit = p - onehot(y)
       for (std::size_t c = 0; c < classes_; ++c) grad_[c] = logits_[c] * inv;
-      grad_[label(i)] -= inv;
+      grad_[class_of(i)] -= inv;
       const float* a = data_->row(i).data();
       // weights: row c of W gets grad_[c] * a, restricted to r
       if (r.begin < w_end) {
@@ -96,7 +96,7 @@ class basic_softmax_regression {
     for (std::size_t i = 0; i < num_samples(); ++i) {
       total += scratch.forward(x, i);
       const auto best = std::max_element(scratch.logits_.begin(), scratch.logits_.end()) - scratch.logits_.begin();
-      correct += static_cast<std::size_t>(best) == label(i);
+      correct += static_cast<std::size_t>(best) == class_of(i);
     }
     const double n = static_cast<double>(num_samples());
     return {total / n, static_cast<double>(correct) / n};
@@ -107,8 +107,9 @@ class basic_softmax_regression {
               << " classes}";
   }
 
+  [[nodiscard]] std::size_t class_of(std::size_t i) const noexcept { return static_cast<std::size_t>(data_->targets[i]); }
+
  private:
-  [[nodiscard]] std::size_t label(std::size_t i) const noexcept { return static_cast<std::size_t>(data_->targets[i]); }
 
   // Probabilities of sample i into logits_; returns its cross-entropy.
   float forward(std::span<const float> x, std::size_t i) {
@@ -121,7 +122,7 @@ class basic_softmax_regression {
     Eigen::Map<Eigen::VectorXf> z(logits_.data(), c);
     z.noalias() = w * a + b;
     const float top = z.maxCoeff();
-    const float shifted = z[static_cast<Eigen::Index>(label(i))] - top;
+    const float shifted = z[static_cast<Eigen::Index>(class_of(i))] - top;
     z = (z.array() - top).exp();
     const float sum = z.sum();
     z /= sum;

@@ -22,7 +22,11 @@ namespace asgd::inline v0::topology {
 /// average weighted by each node's data size; the other nodes keep training on their own.
 /// (The ICDCS 2024 "Federated SGD with local asynchrony" runs this averaging non-blocking.)
 ///
-/// `data_sizes` gives each node's number of samples; empty means equal sizes.
+/// `data_sizes` gives each node's number of samples; left empty, a trainer fills in its nodes'
+/// shard sizes (`settings.shards`), and its final average is the same weighted mean. Unlike
+/// FedAvg's clients, nodes left out of a round keep training from their own model, and every
+/// node takes H local steps between rounds whatever its data size (FedAvg's take E epochs of
+/// their own data); docs/policies/topology.md#heterogeneous-data compares the two.
 ///
 /// Guarantees: preserves the data-size-weighted mean of the models (the plain mean when sizes
 /// are equal). Non-guarantees: with fraction < 1 the nodes left out drift until sampled.

@@ -26,21 +26,48 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
     p.nodes = transport_.node_count();
     p.averaging = p.nodes > 1;
   }
-  // Node k trains on its share of the samples (all of them for a lone node).
-  p.shard = {p.node * p.samples / p.nodes, (p.node + 1) * p.samples / p.nodes};
-  const std::string share =
-      p.nodes > 1 ? "node " + std::to_string(p.node) + "'s " + std::to_string(p.shard.size()) + " of the problem's " +
-                        std::to_string(p.samples) + " samples"
-                  : "the problem's " + std::to_string(p.samples) + " samples";
-
   detail::require(p.dimension >= 1, "problem", "dimension()", p.dimension, "must be at least 1");
   detail::require(p.samples >= 1, "problem", "num_samples()", p.samples, "must be at least 1");
+
+  // Node k trains on its shard of the samples (all of them for a lone node). Every node draws
+  // the whole split from the seed; a Dirichlet draw that starves a node is drawn again.
+  std::vector<std::uint32_t> classes;
+  const sharding& shards = settings_.shards;
+  if (p.nodes > 1 && shards.type == sharding::kind::dirichlet) {
+    if constexpr (labelled_problem<Problem>) {
+      classes.resize(p.samples);
+      for (std::size_t i = 0; i < p.samples; ++i) classes[i] = static_cast<std::uint32_t>(problem_.class_of(i));
+    } else {
+      throw std::invalid_argument("asgd: settings.shards = " + detail::describe(shards) + ", but problem " +
+                                  detail::describe(problem_) +
+                                  " names no classes (concept asgd::labelled_problem: class_of(i))");
+    }
+  }
+  const std::size_t least =
+      shards.type == sharding::kind::dirichlet
+          ? std::max<std::size_t>(settings_.batch, settings_.sample_order == sampling::sharded ? p.workers : 1)
+          : 1;
+  p.shard = split_samples(shards, p.samples, p.nodes, p.node, settings_.seed, classes, least);
+  if constexpr (labelled_problem<Problem>) {
+    std::vector<bool> seen;
+    for (std::size_t j = 0; p.nodes > 1 && j < p.shard.count; ++j) {
+      const auto c = static_cast<std::size_t>(problem_.class_of(p.shard.at(j)));
+      if (c >= seen.size()) seen.resize(c + 1, false);
+      p.shard_classes += seen[c] ? 0 : 1;
+      seen[c] = true;
+    }
+  }
+  const std::size_t held = p.shard.count;
+  const std::string share = p.nodes > 1 ? "node " + std::to_string(p.node) + "'s " + std::to_string(held) +
+                                              " of the problem's " + std::to_string(p.samples) + " samples"
+                                        : "the problem's " + std::to_string(p.samples) + " samples";
+
   detail::require(p.workers <= consistency_type::max_workers, "settings", "threads", p.workers,
                   mode + " runs at most " + std::to_string(consistency_type::max_workers) + " worker thread(s)");
   detail::require(p.workers <= p.dimension, "settings", "threads", p.workers,
                   "exceeds the problem's " + std::to_string(p.dimension) + " parameters");
-  detail::require(settings_.batch <= p.shard.size(), "settings", "batch", settings_.batch, "exceeds " + share);
-  detail::require(settings_.sample_order != sampling::sharded || p.workers <= p.shard.size(), "settings", "threads",
+  detail::require(settings_.batch <= held, "settings", "batch", settings_.batch, "exceeds " + share);
+  detail::require(settings_.sample_order != sampling::sharded || p.workers <= held, "settings", "threads",
                   p.workers, "exceeds the samples, so a sharded worker would have none");
 
   // An epoch is one pass over the data by all nodes together, so every node has the same

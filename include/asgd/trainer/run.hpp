@@ -31,7 +31,8 @@ report trainer<Problem, Policies...>::run() {
   for (std::size_t w = 0; w < p.workers; ++w) {
     ctx.push_back({w, problem_, update_.make_state(p.dimension),
                    selector_.make_state({p.layout, p.dimension, w, p.workers, settings_.seed}),
-                   detail::batch_sampler(p.shard, settings_.sample_order, w, p.workers, settings_.seed, p.node),
+                   detail::batch_sampler(p.shard, p.samples, settings_.sample_order, w, p.workers, settings_.seed,
+                                         p.node),
                    store.make_worker(w), std::vector<float>(sparse_problem<Problem> ? 0 : p.dimension),
                    sparse_gradient{}, 0, worker_stats{}});
   }
@@ -41,7 +42,8 @@ report trainer<Problem, Policies...>::run() {
   }
 
   if (p.averaging) {
-    sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed);
+    sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed,
+                                                       p.shard.sizes);
     sh.avg.snapshot.assign(p.dimension, 0.0f);
     sh.avg.mixed.assign(p.dimension, 0.0f);
     // Gossip nodes take different numbers of events: they agree on the mean gap instead, and on

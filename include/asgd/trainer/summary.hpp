@@ -40,10 +40,12 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     node_report n;
     n.node = p.node;
     n.nodes = p.nodes;
-    n.topology = detail::describe(topology_);
+    n.topology = detail::describe(sh.avg.averager ? sh.avg.averager->topology() : topology_);
     n.transport = detail::describe(transport_);
     n.quantizer = detail::describe(quantizer_);
     n.blocking = settings_.averaging.blocking;
+    n.shard_samples = p.shard.count;
+    n.shard_classes = p.shard_classes;
     const averaging_state& a = sh.avg;
     n.rounds = a.next_round - a.skipped;
     n.skipped_interactions = a.skipped;

@@ -1,7 +1,8 @@
 // Decentralized training: four nodes, each with two worker threads sharing its model
 // (HOGWILD! inside), averaging with a random partner every 4 node steps in rounds of pairs,
 // with 8-bit QSGD on the wire; then the same nodes gossiping SwarmSGD's way, each at its own
-// steps with the partner's published copy. Nodes here are thread groups of this process
+// steps with the partner's published copy; then FedAvg's weighted average over shards of unequal
+// sizes. Nodes here are thread groups of this process
 // (transport::in_process).
 //
 //   node 0 [w w] <-> node 2 [w w]      pairs change every round;
@@ -39,11 +40,25 @@ int main() {
   // [example-end gossip]
   reports.insert(reports.end(), gossiped.begin(), gossiped.end());
 
+  // [example-begin shards]
+  using federated_node = asgd::trainer<asgd::problems::logistic_regression, asgd::consistency::hogwild,
+                                       asgd::topology::federated>;  // FedAvg's average, weighted by data size
+  asgd::settings f = s;
+  f.averaging.blocking = true;
+  f.shards = {.sizes = {4, 2, 1, 1}};  // node 0 holds half the samples, so half the weight in every average
+  std::vector<asgd::report> weighted = asgd::run_in_process(4, [&](std::size_t, asgd::transport::in_process link) {
+    return federated_node{data.problem, f, asgd::topology::federated{.fraction = 1.0}, link};
+  });
+  // [example-end shards]
+  reports.insert(reports.end(), weighted.begin(), weighted.end());
+
   bool ok = true;
   for (const asgd::report& r : reports) {
     const asgd::node_report& n = *r.node;
-    std::printf("%s node %zu: accuracy %.3f, %llu rounds, %.1f%% of exchange time overlapped, %.2f MB sent\n",
-                n.topology.c_str(), n.node, r.final_evaluation->accuracy, static_cast<unsigned long long>(n.rounds),
+    std::printf("%s node %zu: %llu samples, accuracy %.3f, %llu rounds, %.1f%% of exchange time overlapped, "
+                "%.2f MB sent\n",
+                n.topology.c_str(), n.node, static_cast<unsigned long long>(n.shard_samples), r.final_evaluation->accuracy,
+                static_cast<unsigned long long>(n.rounds),
                 100.0 * n.overlap, static_cast<double>(n.bytes_sent) / 1e6);
     ok = ok && r.final_evaluation->accuracy > data.reference_accuracy - 0.02;
   }

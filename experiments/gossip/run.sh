@@ -21,7 +21,7 @@ for ((run = 1; run <= runs; run++)); do
     out=$("$train" "${common[@]}" --topology $config 2>&1)
     time=$(grep -oE "time [0-9.]+ s" <<<"$out" | head -1)
     accuracy=$(grep -oE "test accuracy [0-9.]+%" <<<"$out" | head -1)
-    node0=$(grep -oE "node 0: .*(rounds|received)" <<<"$out" | sed -E 's/^node 0: test acc [0-9.]+%, //' | head -1)
+    node0=$(grep -oE "node 0: .*(rounds|received)" <<<"$out" | sed -E 's/^node 0: .*test acc [0-9.]+%, //' | head -1)
     printf 'run %d | %-32s | %s | %s | %s\n' "$run" "$config" "$time" "$accuracy" "$node0"
   done
 done

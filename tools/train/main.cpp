@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,18 +127,22 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
   const std::string schedule = gossip ? std::string(o.topology.rfind("swarm", 0) == 0 ? "gossip after a mean of "
                                                                                          : "gossip after every ")
                                       : std::string("averaging every ");
-  std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s %s%zu steps%s\n", n0.nodes, o.transport.c_str(),
-              n0.topology.c_str(), n0.quantizer.c_str(), n0.blocking ? "blocking" : "non-blocking", schedule.c_str(),
-              o.averaging.every, n0.final_average ? ", then a final global average" : "");
+  std::ostringstream shards;
+  shards << o.shards;
+  std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s %s%zu steps%s; %s shards\n", n0.nodes,
+              o.transport.c_str(), n0.topology.c_str(), n0.quantizer.c_str(), n0.blocking ? "blocking" : "non-blocking",
+              schedule.c_str(), o.averaging.every, n0.final_average ? ", then a final global average" : "",
+              shards.str().c_str());
   for (const auto& r : reports) {
     const asgd::node_report& n = *r.node;
     const std::string rounds =
         gossip ? std::to_string(n.rounds) + " interactions started (" + std::to_string(n.skipped_interactions) +
                      " more folded in), " + std::to_string(n.pushes_received) + " received"
                : std::to_string(n.rounds) + " rounds";
-    std::printf("  node %zu: test acc %.2f%%, %s, %.3f s exchanging (%.0f%% overlapped), %.2f MB sent, "
-                "consensus distance %.3g\n",
-                n.node, r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0, rounds.c_str(),
+    std::printf("  node %zu: %llu samples (%llu classes), test acc %.2f%%, %s, %.3f s exchanging (%.0f%% overlapped), "
+                "%.2f MB sent, consensus distance %.3g\n",
+                n.node, static_cast<unsigned long long>(n.shard_samples), static_cast<unsigned long long>(n.shard_classes),
+                r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0, rounds.c_str(),
                 n.exchange_seconds, 100.0 * n.overlap, static_cast<double>(n.bytes_sent) / 1e6,
                 n.final_consensus_distance);
   }

@@ -93,6 +93,7 @@ void check_gpu(const options& o, bool saw_threads) {
   if (o.target_accuracy > 0.0) refuse("--target-accuracy applies to --device cpu (a GPU run is evaluated at its end)");
   if (o.evals_per_epoch > 0) refuse("--evals-per-epoch applies to --device cpu (a GPU run is evaluated at its end)");
   if (o.sample_order != asgd::sampling::shared) refuse("--sampling sharded applies to --device cpu");
+  if (o.shards != asgd::sharding{}) refuse("--shard and --shard-sizes apply to --device cpu");
   if (o.staleness.type != asgd::staleness_scaling::kind::none) refuse("--staleness-scaling applies to --device cpu");
   if (o.averaging.blocking || o.averaging.local_after_epoch > 0.0) {
     refuse("--blocking and --local-after apply to --device cpu");
@@ -170,7 +171,12 @@ nodes that average (each node: --threads workers on its share of the data, plus 
   --no-final-average              skip the global average after the last step
   --consensus-every N             measure the consensus distance every N rounds (default: at the end)
   --quantize Q                    identity (default), fp16, bf16, qsgd8, qsgd4, lattice
-  --fraction X                    federated: share of the nodes averaging each round (default 0.5)
+  --fraction X                    federated: share of the nodes averaging each round (default 0.5);
+                                  each node weighted by its shard's size
+  --shard iid|dirichlet:ALPHA     how nodes split the training set: contiguous ranges (default),
+                                  or each class split in Dirichlet(ALPHA) proportions (0.1: most
+                                  nodes hold one or two classes); every node takes the same steps
+  --shard-sizes W,W,...           iid: relative shard sizes, one per node (default equal)
   --lattice-epsilon X             lattice: cell size (default 1e-4)
   --latency S, --bandwidth B/s, --straggler-delay S
                                   in_process: simulated link (node 0 is the straggler)
@@ -351,6 +357,20 @@ options parse(int argc, const char* const* argv) {
       o.averaging.consensus_every = integer<std::size_t>(arg, take(), 0, std::size_t{1} << 30);
     } else if (arg == "--quantize") {
       o.quantize = one_of(arg, take(), all_quantizers);
+    } else if (arg == "--shard") {
+      const std::string v = take();
+      if (v == "iid") {
+        o.shards.type = asgd::sharding::kind::iid;
+      } else if (v.rfind("dirichlet:", 0) == 0) {
+        o.shards.type = asgd::sharding::kind::dirichlet;
+        o.shards.alpha = real("--shard dirichlet:ALPHA", v.substr(10), 0.0, 1e6, true);
+      } else {
+        bad(arg, v, "expects iid or dirichlet:ALPHA (e.g. dirichlet:0.1)");
+      }
+    } else if (arg == "--shard-sizes") {
+      const std::string v = take();
+      o.shards.sizes.clear();
+      for (const auto& e : split(v, ',')) o.shards.sizes.push_back(real(arg, e, 0.0, 1e15, true));
     } else if (arg == "--fraction") {
       o.fraction = real(arg, take(), 0.0, 1.0, true);
     } else if (arg == "--lattice-epsilon") {
@@ -383,6 +403,14 @@ options parse(int argc, const char* const* argv) {
   }
   if (o.compare && (!o.checkpoint.empty() || !o.resume.empty())) {
     throw usage_error("asgd-train: --checkpoint and --resume apply to one run, not to --compare");
+  }
+  if (!o.shards.sizes.empty() && o.shards.type == asgd::sharding::kind::dirichlet) {
+    throw usage_error("asgd-train: --shard-sizes applies to --shard iid; a Dirichlet split draws its sizes with the "
+                      "classes");
+  }
+  if (o.transport == "in_process" && !o.shards.sizes.empty() && o.shards.sizes.size() != o.nodes) {
+    throw usage_error("asgd-train: --shard-sizes gives " + std::to_string(o.shards.sizes.size()) +
+                      " sizes for --nodes " + std::to_string(o.nodes) + "; give one per node");
   }
   if (is_gossip(o.topology)) {
     if (o.transport == "nccl") {

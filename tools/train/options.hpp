@@ -68,6 +68,7 @@ struct options {
   std::string quantize = "identity";
   asgd::averaging_settings averaging = {};
   double fraction = 0.5;         // federated
+  asgd::sharding shards = {};    // --shard, --shard-sizes
   std::string graph;             // swarm, adpsgd: complete, ring, torus, regular:D, exponential ("": the topology's)
   double lattice_epsilon = 1e-4;  // lattice
   double latency = 0.0;          // in_process's simulated link

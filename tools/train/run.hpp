@@ -65,7 +65,8 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
           .evaluate = true,
           .evaluate_epochs = true,
           .evaluations_per_epoch = o.evals_per_epoch,
-          .averaging = o.averaging};
+          .averaging = o.averaging,
+          .shards = o.shards};
 }
 
 inline any_topology topology_for(const options& o) { return topology_named(o.topology, o.fraction, o.graph); }

@@ -31,6 +31,11 @@ struct averaging_settings {
   bool blocking = false;              ///< workers pause while the node averages (local SGD's classic form)
   bool final_average = true;          ///< all nodes average once more after the last step (a global mean)
   std::size_t consensus_every = 0;    ///< rounds between consensus-distance measurements (0: only at the end)
+  /// false: every round or gossip event keeps the node's own model, with no encode, transfer,
+  /// decode or mix (snapshot and mix-in still run, with a zero change): the run to subtract from
+  /// the same run with exchanges for the communication time it exposed. Setup and the final
+  /// average still communicate.
+  bool exchange = true;
 
   void validate() const {
     detail::require(every >= 1, "settings.averaging", "every", every, "must be at least 1");
@@ -43,7 +48,8 @@ struct averaging_settings {
     return os << "{.every = " << a.every << ", .local_after_epoch = " << a.local_after_epoch
               << ", .blocking = " << (a.blocking ? "true" : "false")
               << ", .final_average = " << (a.final_average ? "true" : "false")
-              << ", .consensus_every = " << a.consensus_every << '}';
+              << ", .consensus_every = " << a.consensus_every << ", .exchange = " << (a.exchange ? "true" : "false")
+              << '}';
   }
 };
 

@@ -116,6 +116,27 @@ TEST_SUITE("nodes") {
     CHECK(std::abs(apart[0][0] - apart[2][0]) > 0.01f);
   }
 
+  TEST_CASE("exchange = false: rounds and gossip events run but move no model and send nothing" *
+            doctest::timeout(120)) {
+    // The baseline of the exposed-communication figure: the same schedule, no exchange. Still
+    // nodes then keep their starting models exactly, however many rounds they take.
+    std::vector<asgd::report> reports;
+    const auto rounds =
+        still_nodes<t::ring, q::qsgd<8>>(4, {.every = 50, .final_average = false, .exchange = false}, &reports);
+    const auto events =
+        still_nodes<t::swarm, q::identity>(4, {.every = 8, .final_average = false, .exchange = false}, nullptr);
+    for (std::size_t k = 0; k < 4; ++k) {
+      CAPTURE(k);
+      CHECK(reports[k].node->rounds == 8);  // 400 steps, a round every 50
+      CHECK(reports[k].node->bytes_sent == 0);
+      for (std::size_t i = 0; i < 64; ++i) {
+        const float start = static_cast<float>(k) + 0.01f * static_cast<float>(i);
+        CHECK(rounds[k][i] == start);
+        CHECK(events[k][i] == start);
+      }
+    }
+  }
+
   TEST_CASE("quantized gossip with zero gradients keeps the nodes' mean and brings them together" *
             doctest::timeout(120)) {
     std::vector<asgd::report> reports;

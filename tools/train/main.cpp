@@ -10,6 +10,7 @@
 #include <asgd/detail/files.hpp>
 #include <asgd/detail/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -188,6 +189,38 @@ std::string command_line(int argc, char** argv) {
 namespace asgd_train {
 namespace {
 
+// The run's training time: its slowest node's (under mpi, rank 0's; it ends after the final
+// collective, with the others).
+double training_seconds(const std::vector<asgd::report>& reports) {
+  double t = 0.0;
+  for (const auto& r : reports) t = std::max(t, r.wall_seconds - r.pause_seconds);
+  return t;
+}
+
+// --exposed: training times of the runs with exchanges and with no-op exchanges, interleaved.
+struct exposure {
+  std::vector<double> with, without;
+  static double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  }
+  [[nodiscard]] double exposed() const { return median(with) - median(without); }
+};
+
+void print_exposure(const exposure& e, const std::vector<asgd::report>& reports) {
+  double overlap = 0.0;
+  for (const auto& r : reports) overlap += r.node->overlap / static_cast<double>(reports.size());
+  const auto [wlo, whi] = std::minmax_element(e.with.begin(), e.with.end());
+  const auto [nlo, nhi] = std::minmax_element(e.without.begin(), e.without.end());
+  const double with = exposure::median(e.with);
+  std::printf("  exposed communication %.3f s (%.0f%% of the training time): median %.3f s (%.3f-%.3f) with "
+              "exchanges, %.3f s (%.3f-%.3f) with no-op exchanges, %zu runs each, interleaved; the averagers' "
+              "overlap figure: %.0f%%\n",
+              e.exposed(), with > 0.0 ? 100.0 * e.exposed() / with : 0.0, with, *wlo, *whi,
+              exposure::median(e.without), *nlo, *nhi, e.with.size(), 100.0 * overlap);
+}
+
 // Trains every mode of `o`; under mpi this process is one rank (`mpi_endpoint`).
 int train_all(const options& o, int argc, char** argv, std::optional<any_transport> mpi_endpoint) {
   const bool over_mpi = mpi_endpoint.has_value();
@@ -196,29 +229,46 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
   const auto net = load_network(o, lead, "");
 
   std::vector<std::pair<std::string, std::vector<asgd::report>>> runs;
+  std::vector<std::pair<std::string, exposure>> exposures;
   for (const auto& mode : o.modes) {
     progress_fn progress;
     if (!o.quiet && lead) progress = [&](const asgd::epoch_progress& e) { print_progress(mode, o.compare, e); };
-    std::vector<asgd::report> reports;
-    if (over_mpi) {
-      reports.push_back(run_mode(mode, {net, o, progress, *mpi_endpoint}));
-    } else if (o.nodes > 1) {
-      const asgd::transport::in_process::link link{.latency = o.latency, .bandwidth = o.bandwidth, .straggler = 0,
-                                                   .straggler_delay = o.straggler_delay, .timeout = o.timeout};
+    auto run_once = [&](const options& with, const progress_fn& shown) {
+      std::vector<asgd::report> reports;
+      if (over_mpi) {
+        reports.push_back(run_mode(mode, {net, with, shown, *mpi_endpoint}));
+      } else if (with.nodes > 1) {
+        const asgd::transport::in_process::link link{.latency = with.latency, .bandwidth = with.bandwidth,
+                                                     .straggler = 0, .straggler_delay = with.straggler_delay,
+                                                     .timeout = with.timeout};
+        const progress_fn none;
+        reports = asgd::run_in_process(
+            with.nodes,
+            [&](std::size_t k, asgd::transport::in_process endpoint) {
+              return run_mode(mode, {net, with, k == 0 ? shown : none, any_transport{std::move(endpoint)}});
+            },
+            link);
+      } else {
+        reports.push_back(run_mode(mode, {net, with, shown, any_transport{asgd::transport::in_process{}}}));
+      }
+      return reports;
+    };
+    runs.emplace_back(mode, run_once(o, progress));
+    if (o.exposed > 0) {  // the run above warms up; then pairs, the baseline first
+      exposure e;
+      options baseline = o;
+      baseline.averaging.exchange = false;
       const progress_fn none;
-      reports = asgd::run_in_process(
-          o.nodes,
-          [&](std::size_t k, asgd::transport::in_process endpoint) {
-            return run_mode(mode, {net, o, k == 0 ? progress : none, any_transport{std::move(endpoint)}});
-          },
-          link);
-    } else {
-      reports.push_back(run_mode(mode, {net, o, progress, any_transport{asgd::transport::in_process{}}}));
+      for (std::size_t i = 0; i < o.exposed; ++i) {
+        e.without.push_back(training_seconds(run_once(baseline, none)));
+        e.with.push_back(training_seconds(run_once(o, none)));
+      }
+      exposures.emplace_back(mode, std::move(e));
     }
-    runs.emplace_back(mode, std::move(reports));
     if (lead && !o.compare) {
       print_summary(net, o, runs.back().second.front());
       if (runs.back().second.front().node->nodes > 1) print_nodes(runs.back().second, o);
+      if (o.exposed > 0) print_exposure(exposures.back().second, runs.back().second);
     }
   }
   if (!lead) return 0;
@@ -273,7 +323,22 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
         first = false;
       }
     }
-    out += "]}\n";
+    out += "]";
+    if (!exposures.empty()) {  // --exposed: per mode, the training times with and without exchanges
+      asgd::detail::json_writer j;
+      j.begin_array();
+      for (const auto& [mode, e] : exposures) {
+        j.begin_object().field("mode", mode).field("exposed_seconds", e.exposed());
+        j.key("with_exchanges").begin_array();
+        for (double t : e.with) j.value(t);
+        j.end_array().key("without_exchanges").begin_array();
+        for (double t : e.without) j.value(t);
+        j.end_array().end_object();
+      }
+      j.end_array();
+      out += ", \"exposed\": " + j.str();
+    }
+    out += "}\n";
     asgd::detail::write_file_atomically(o.json, out);
   }
   return 0;

@@ -170,6 +170,11 @@ nodes that average (each node: --threads workers on its share of the data, plus 
                                   non-blocking in-place averaging (LAP-SGD)
   --no-final-average              skip the global average after the last step
   --consensus-every N             measure the consensus distance every N rounds (default: at the end)
+  --no-exchange                   rounds and gossip events keep each node's own model (no encode,
+                                  transfer, decode or mix): the baseline for --exposed
+  --exposed N                     after the run, N more pairs of runs, with and without exchanges,
+                                  interleaved: the communication time the run exposed (median
+                                  training time with exchanges minus without)
   --quantize Q                    identity (default), fp16, bf16, qsgd8, qsgd4, lattice
   --fraction X                    federated: share of the nodes averaging each round (default 0.5);
                                   each node weighted by its shard's size
@@ -353,6 +358,11 @@ options parse(int argc, const char* const* argv) {
     } else if (arg == "--no-final-average") {
       flag();
       o.averaging.final_average = false;
+    } else if (arg == "--no-exchange") {
+      flag();
+      o.averaging.exchange = false;
+    } else if (arg == "--exposed") {
+      o.exposed = integer<std::size_t>(arg, take(), 1, 20);
     } else if (arg == "--consensus-every") {
       o.averaging.consensus_every = integer<std::size_t>(arg, take(), 0, std::size_t{1} << 30);
     } else if (arg == "--quantize") {
@@ -391,6 +401,13 @@ options parse(int argc, const char* const* argv) {
     }
   }
   if (saw_mode && saw_compare) throw usage_error("asgd-train: give --mode or --compare, not both");
+  if (o.exposed > 0 && o.transport != "mpi" && o.nodes < 2) {
+    throw usage_error("asgd-train: --exposed measures the communication of nodes: give --nodes N (N >= 2) or "
+                      "--transport mpi");
+  }
+  if (o.exposed > 0 && !o.averaging.exchange) {
+    throw usage_error("asgd-train: --exposed runs the no-exchange baseline itself; leave out --no-exchange");
+  }
   if (o.target_accuracy > 0.0 && !saw_evals) o.evals_per_epoch = 10;
   if (o.target_accuracy > 0.0 && o.evals_per_epoch == 0) {
     throw usage_error("asgd-train: --target-accuracy needs evaluations during training: --evals-per-epoch 0 has none");

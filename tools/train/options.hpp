@@ -75,6 +75,7 @@ struct options {
   double bandwidth = 0.0;
   double straggler_delay = 0.0;
   double timeout = 60.0;
+  std::size_t exposed = 0;       // --exposed N: N interleaved pairs of runs with and without exchanges
   // --device cuda: W workers on one GPU; --transport nccl: a node per rank and GPU.
   std::string device = "cpu";
   std::size_t gpu_workers = 4;

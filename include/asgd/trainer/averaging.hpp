@@ -30,7 +30,11 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
     }
     const auto t0 = std::chrono::steady_clock::now();
     store.copy_to(std::span<float>(a.snapshot));
-    a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
+    if (settings_.averaging.exchange) {
+      a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
+    } else {  // the baseline for the exposed communication: the round's exchange is a no-op
+      std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
+    }
     a.mix_into(store);
     const auto t1 = std::chrono::steady_clock::now();
     a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();

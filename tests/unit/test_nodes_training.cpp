@@ -137,6 +137,23 @@ TEST_SUITE("nodes") {
     }
   }
 
+  TEST_CASE("lattice rounds between models farther apart than its window end with the quantizer's error" *
+            doctest::timeout(120)) {
+    // Nodes start 1 apart; an 8-bit lattice of 0.001 decodes within +-0.127 of the receiver's
+    // model: every decode is outside its window, and the check says so instead of mixing in a
+    // wrong lattice point.
+    const q::lattice narrow{.epsilon = 1e-3, .bits = 8};
+    CHECK_THROWS_WITH(asgd::run_in_process(4,
+                                           [&](std::size_t k, asgd::transport::in_process ep) {
+                                             return asgd::trainer<still_model, c::hogwild, t::ring, q::lattice>{
+                                                 still_model{static_cast<float>(k)},
+                                                 {.threads = 1, .steps = 40, .batch = 4,
+                                                  .averaging = {.every = 10, .blocking = true}},
+                                                 narrow, ep};
+                                           }),
+                      doctest::Contains("decode outside their window"));
+  }
+
   TEST_CASE("quantized gossip with zero gradients keeps the nodes' mean and brings them together" *
             doctest::timeout(120)) {
     std::vector<asgd::report> reports;
@@ -182,7 +199,9 @@ TEST_SUITE("nodes") {
     check_accuracy(qsgd);
     check_accuracy(train_nodes(t::random_pairs{}, q::fp16{}, false, 4));
     check_accuracy(train_nodes(t::random_pairs{}, q::bf16{}, false, 4));
-    check_accuracy(train_nodes(t::ring{}, q::lattice{.epsilon = 1e-5, .bits = 16}));
+    // The lattice's window must hold the nodes' differences: at epsilon 1e-5 (+-0.33) it did not, and
+    // decoded silently wrong until the lattice checked its decodes.
+    check_accuracy(train_nodes(t::ring{}, q::lattice{.epsilon = 1e-4, .bits = 16}));
     // Bits per exchanged model: 32 per float unquantized; 8 per float + 32 per 512-float bucket.
     const std::uint64_t d = data().problem.dimension();
     for (std::size_t k = 0; k < 4; ++k) {

@@ -153,26 +153,64 @@ TEST_SUITE("quantize") {
     CHECK(round_trip(q::qsgd<8>{}, single, single, g)[0] == doctest::Approx(-2.0).epsilon(1e-6));
   }
 
-  TEST_CASE("quantize::lattice decodes exactly near its reference and wrongly far from it") {
-    const q::lattice quant{.epsilon = 0.01, .bits = 8};  // q = 256 cells: a window of +-1.27
+  TEST_CASE("quantize::lattice decodes exactly near its reference and refuses far from it") {
+    const q::lattice nearest{.epsilon = 0.01, .bits = 8, .dither = false};  // q = 256 cells: a window of +-1.27
+    const q::lattice dithered{.epsilon = 0.01, .bits = 8};
     asgd::rng g(13);
     std::vector<float> x(200), ref(200);
     for (std::size_t i = 0; i < x.size(); ++i) {
       x[i] = static_cast<float>(g.normal() * 5.0);
-      ref[i] = x[i] + static_cast<float>((g.uniform() * 2.0 - 1.0) * 1.2);  // within eps (q-1)/2 = 1.275
+      ref[i] = x[i] + static_cast<float>((g.uniform() * 2.0 - 1.0) * 1.2);  // within eps (q/2 - 1) = 1.27
     }
-    const auto out = round_trip(quant, x, ref, g);
+    const auto out = round_trip(nearest, x, ref, g);
     for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::fabs(out[i] - x[i]) <= 0.005f + 1e-5f);
-    // A reference 2 away: the nearest point with the same residue is 2.56 off.
-    const std::vector<float> far_ref{x[0] + 2.0f};
-    const auto wrong = round_trip(quant, {x[0]}, far_ref, g);
-    CHECK(std::fabs(wrong[0] - x[0]) == doctest::Approx(2.56).epsilon(0.01));
-    CHECK(quant.encoded_bits(200) == 1600);
+    const auto rounded = round_trip(dithered, x, ref, g);  // up or down: within one cell
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::fabs(rounded[i] - x[i]) < 0.01f + 1e-5f);
+    CHECK(nearest.encoded_bits(200) == 1600 + 32);  // 8 bits a coordinate, a CRC per 256
+    CHECK(q::lattice{.bits = 8, .check_every = 64}.encoded_bits(200) == 1600 + 4 * 32);
+    CHECK(q::lattice{.bits = 8, .check_every = 0}.encoded_bits(200) == 1600);
+
+    // A reference 2 away from coordinate 70: its nearest point with the same residue is 2.56 off.
+    // The block's CRC says so; without the check it decodes silently wrong.
+    std::vector<float> far = ref;
+    far[70] = x[70] + 2.0f;
+    std::vector<std::byte> bytes;
+    std::vector<float> decoded(x.size());
+    nearest.encode(x, bytes, g);
+    CHECK_THROWS_WITH_AS(nearest.decode(bytes, far, decoded),
+                         doctest::Contains("coordinates [0, 200) decode outside their window"), std::range_error);
+    const q::lattice unchecked{.epsilon = 0.01, .bits = 8, .dither = false, .check_every = 0};
+    const auto wrong = round_trip(unchecked, x, far, g);
+    CHECK(std::fabs(wrong[70] - x[70]) == doctest::Approx(2.56).epsilon(0.01));
+    bytes.clear();
+    const q::lattice blocks{.epsilon = 0.01, .bits = 8, .check_every = 64};
+    blocks.encode(x, bytes, g);
+    CHECK_THROWS_WITH_AS(blocks.decode(bytes, far, decoded), doctest::Contains("coordinates [64, 128)"),
+                         std::range_error);
+    std::vector<float> lost = ref;
+    lost[3] = std::numeric_limits<float>::quiet_NaN();  // a diverged reference fails the check, no UB
+    CHECK_THROWS_AS(blocks.decode(bytes, lost, decoded), std::range_error);
     CHECK_THROWS_WITH_AS(q::lattice{.epsilon = 0}.validate(), doctest::Contains("epsilon"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(q::lattice{.bits = 30}.validate(), doctest::Contains("[2, 24]"), std::invalid_argument);
-    std::vector<std::byte> bytes;
+    bytes.clear();
     const std::vector<float> nan{std::numeric_limits<float>::quiet_NaN()};
-    CHECK_THROWS_WITH_AS(quant.encode(nan, bytes, g), doctest::Contains("non-finite value at 0"),
+    CHECK_THROWS_WITH_AS(nearest.encode(nan, bytes, g), doctest::Contains("at 0 (non-finite"),
                          std::invalid_argument);
+  }
+
+  TEST_CASE("quantize::lattice with dither is unbiased; rounding to the nearest point is not") {
+    // v = 0.1234 on a lattice of 0.01: the nearest point is 0.12 (biased by 0.0034); dithered
+    // rounding gives 0.12 or 0.13 with probabilities 0.66 and 0.34, mean v (standard error of the
+    // mean of 20,000: 3.4e-5).
+    const std::vector<float> v{0.1234f};
+    asgd::rng g(17);
+    double dithered = 0.0, nearest = 0.0;
+    constexpr int n = 20000;
+    for (int i = 0; i < n; ++i) {
+      dithered += round_trip(q::lattice{.epsilon = 0.01, .bits = 8}, v, v, g)[0];
+      nearest += round_trip(q::lattice{.epsilon = 0.01, .bits = 8, .dither = false}, v, v, g)[0];
+    }
+    CHECK(dithered / n == doctest::Approx(0.1234).epsilon(2e-4 / 0.1234));
+    CHECK(nearest / n == doctest::Approx(0.12).epsilon(1e-6));
   }
 }

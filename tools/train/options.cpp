@@ -183,6 +183,8 @@ nodes that average (each node: --threads workers on its share of the data, plus 
                                   nodes hold one or two classes); every node takes the same steps
   --shard-sizes W,W,...           iid: relative shard sizes, one per node (default equal)
   --lattice-epsilon X             lattice: cell size (default 1e-4)
+  --lattice-bits B                lattice: bits per coordinate, 2..24 (default 16); a decode
+                                  farther than X 2^B / 2 from the receiver's model is an error
   --latency S, --bandwidth B/s, --straggler-delay S
                                   in_process: simulated link (node 0 is the straggler)
   --timeout S                     seconds a node waits for a peer before it fails (default 60;
@@ -385,6 +387,8 @@ options parse(int argc, const char* const* argv) {
       o.fraction = real(arg, take(), 0.0, 1.0, true);
     } else if (arg == "--lattice-epsilon") {
       o.lattice_epsilon = real(arg, take(), 0.0, 1e6, true);
+    } else if (arg == "--lattice-bits") {
+      o.lattice_bits = integer<unsigned>(arg, take(), 2, 24);
     } else if (arg == "--latency") {
       o.latency = real(arg, take(), 0.0, 1e3);
     } else if (arg == "--bandwidth") {

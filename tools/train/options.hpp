@@ -71,6 +71,7 @@ struct options {
   asgd::sharding shards = {};    // --shard, --shard-sizes
   std::string graph;             // swarm, adpsgd: complete, ring, torus, regular:D, exponential ("": the topology's)
   double lattice_epsilon = 1e-4;  // lattice
+  unsigned lattice_bits = 16;
   double latency = 0.0;          // in_process's simulated link
   double bandwidth = 0.0;
   double straggler_delay = 0.0;

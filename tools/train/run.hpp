@@ -79,7 +79,7 @@ inline any_quantizer quantizer_for(const options& o) {
   if (o.quantize == "bf16") return q::bf16{};
   if (o.quantize == "qsgd8") return q::qsgd<8>{};
   if (o.quantize == "qsgd4") return q::qsgd<4>{};
-  if (o.quantize == "lattice") return q::lattice{.epsilon = o.lattice_epsilon};
+  if (o.quantize == "lattice") return q::lattice{.epsilon = o.lattice_epsilon, .bits = o.lattice_bits};
   return q::identity{};
 }
 

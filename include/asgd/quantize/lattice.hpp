@@ -3,6 +3,7 @@
 /// SwarmSGD's reference-point (lattice, modulo) quantizer.
 
 #include <asgd/detail/bits.hpp>
+#include <asgd/detail/crc32.hpp>
 #include <asgd/random.hpp>
 #include <asgd/types.hpp>
 
@@ -19,20 +20,28 @@
 namespace asgd::inline v0::quantize {
 
 /// The quantizer of SwarmSGD (Nadiradze et al., NeurIPS 2021; the authors' code): a value v is
-/// sent as its lattice cell round(v / epsilon) modulo q = 2^bits, and the receiver picks, among
-/// the lattice points with that residue, the one nearest to its own model (the reference):
-///   Enc(v) = round(v / eps) mod q,   Dec(c, ref) = eps (c + q round((ref / eps - c) / q)).
-/// It works because gossiping models stay close to each other.
+/// sent as its lattice index m, v / epsilon rounded, modulo q = 2^bits, and the receiver picks,
+/// among the lattice points with that residue, the one nearest to its own model (the reference):
+///   Enc(v) = m mod q,   Dec(c, ref) = eps (c + q round((ref / eps - c) / q)).
+/// It works because gossiping models stay close to each other. With `dither` (the paper's
+/// choice) m rounds v / eps up or down at random, in proportion to the distance, so the decoded
+/// value is unbiased; without it m is the nearest index. Every `check_every` coordinates carry a
+/// CRC-32 of their full indices m, so a receiver whose reference is too far from a coordinate,
+/// which would silently decode it to a wrong lattice point, throws instead.
 ///
-/// Guarantees: |Dec(Enc(v), ref) - v| <= epsilon / 2 whenever |v - ref| < epsilon (q - 1) / 2;
-/// exactly `bits` bits per coordinate. Non-guarantees: a coordinate farther than that from the
-/// reference decodes to a wrong lattice point (off by a multiple of eps q); not unbiased.
+/// Guarantees: Dec(Enc(v), ref) = eps m, with |eps m - v| < eps (dither; E[eps m] = v) or
+/// <= eps / 2 (nearest), whenever |v - ref| < eps (q / 2 - 1); exactly `bits` bits per coordinate
+/// plus 32 per `check_every`; a decode outside that window throws std::range_error naming the
+/// coordinates (unless a block's CRC collides: about one in 2^32; `check_every = 0` turns the
+/// check off, and such a decode is then silently off by a multiple of eps q).
 struct lattice {
   using policy_kind = quantizer_tag;
   static constexpr std::string_view name = "lattice";
 
-  double epsilon = 1e-4;  ///< lattice cell size, > 0
-  unsigned bits = 16;     ///< bits per coordinate (q = 2^bits), 2 .. 24
+  double epsilon = 1e-4;           ///< lattice cell size, > 0
+  unsigned bits = 16;              ///< bits per coordinate (q = 2^bits), 2 .. 24
+  bool dither = true;              ///< round at random, unbiased (the paper's); false: to the nearest point
+  std::size_t check_every = 256;   ///< coordinates per CRC-32 of their lattice indices (0: no check)
 
   void validate() const {
     if (!(epsilon > 0.0 && std::isfinite(epsilon))) {
@@ -44,22 +53,32 @@ struct lattice {
     }
   }
 
-  void encode(std::span<const float> x, std::vector<std::byte>& out, rng& /*g*/) const {
+  void encode(std::span<const float> x, std::vector<std::byte>& out, rng& g) const {
     validate();
     const double q = std::ldexp(1.0, static_cast<int>(bits));
     detail::bit_writer w(out);
+    std::uint32_t crc = 0;
     for (std::size_t i = 0; i < x.size(); ++i) {
-      if (!std::isfinite(x[i])) {
-        throw std::invalid_argument("asgd: quantize::lattice cannot encode the non-finite value at " +
-                                    std::to_string(i));
+      const double scaled = static_cast<double>(x[i]) / epsilon;
+      if (!std::isfinite(x[i]) || !(std::fabs(scaled) < 0x1p52)) {
+        throw std::invalid_argument("asgd: quantize::lattice cannot encode the value " + std::to_string(x[i]) +
+                                    " at " + std::to_string(i) + " (non-finite, or |v| / epsilon >= 2^52)");
       }
-      double c = std::fmod(std::nearbyint(static_cast<double>(x[i]) / epsilon), q);
+      const double m = dither ? std::floor(scaled + g.uniform()) : std::nearbyint(scaled);
+      double c = std::fmod(m, q);
       if (c < 0.0) c += q;
       w.put(static_cast<std::uint32_t>(c), bits);
+      crc = add_index(crc, m);
+      if (check_every > 0 && ((i + 1) % check_every == 0 || i + 1 == x.size())) {
+        w.put(crc & 0xffffu, 16);
+        w.put(crc >> 16, 16);
+        crc = 0;
+      }
     }
   }
 
-  /// @throws std::invalid_argument when the sizes of `bytes`, `reference` and `out` disagree.
+  /// @throws std::invalid_argument when the sizes of `bytes`, `reference` and `out` disagree;
+  ///         std::range_error when a checked block decodes outside its window
   void decode(std::span<const std::byte> bytes, std::span<const float> reference, std::span<float> out) const {
     validate();
     detail::require_encoded_size("quantize::lattice", bytes.size(), encoded_bits(out.size()), out.size());
@@ -69,18 +88,47 @@ struct lattice {
     }
     const double q = std::ldexp(1.0, static_cast<int>(bits));
     detail::bit_reader r(bytes, "quantize::lattice");
+    std::uint32_t crc = 0;
+    std::size_t block = 0;
     for (std::size_t i = 0; i < out.size(); ++i) {
       const double c = r.get(bits);
-      const double k = std::nearbyint((static_cast<double>(reference[i]) / epsilon - c) / q);
-      out[i] = static_cast<float>(epsilon * (c + q * k));
+      const double m = c + q * std::nearbyint((static_cast<double>(reference[i]) / epsilon - c) / q);
+      out[i] = static_cast<float>(epsilon * m);
+      crc = add_index(crc, m);
+      if (check_every > 0 && ((i + 1) % check_every == 0 || i + 1 == out.size())) {
+        const std::uint32_t lo = r.get(16);
+        const std::uint32_t sent = lo | (r.get(16) << 16);
+        if (sent != crc) {
+          throw std::range_error("asgd: quantize::lattice: coordinates [" + std::to_string(block) + ", " +
+                                 std::to_string(i + 1) + ") decode outside their window: one or more lies farther "
+                                 "than about epsilon * 2^bits / 2 = " + std::to_string(epsilon * q / 2) +
+                                 " from the receiver's model, so its lattice point is ambiguous (the models "
+                                 "differ more than the quantizer allows: raise epsilon or bits)");
+        }
+        crc = 0;
+        block = i + 1;
+      }
     }
   }
 
-  [[nodiscard]] std::size_t encoded_bits(std::size_t n) const noexcept { return std::size_t{bits} * n; }
+  [[nodiscard]] std::size_t encoded_bits(std::size_t n) const noexcept {
+    return std::size_t{bits} * n + (check_every > 0 ? 32 * ((n + check_every - 1) / check_every) : 0);
+  }
 
   friend bool operator==(const lattice&, const lattice&) = default;
   friend std::ostream& operator<<(std::ostream& os, const lattice& q) {
-    return os << "lattice{.epsilon = " << q.epsilon << ", .bits = " << q.bits << '}';
+    return os << "lattice{.epsilon = " << q.epsilon << ", .bits = " << q.bits
+              << ", .dither = " << (q.dither ? "true" : "false") << ", .check_every = " << q.check_every << '}';
+  }
+
+ private:
+  // The CRC-32 of index m (as a little-endian 64-bit integer), continuing from `crc`. An index
+  // no encoder writes (from a non-finite or huge reference) hashes as 2^63, so it fails the check.
+  static std::uint32_t add_index(std::uint32_t crc, double m) noexcept {
+    const auto v = std::fabs(m) < 0x1p52 ? static_cast<std::uint64_t>(static_cast<std::int64_t>(m)) : std::uint64_t{1} << 63;
+    std::uint8_t le[8];
+    for (int b = 0; b < 8; ++b) le[b] = static_cast<std::uint8_t>(v >> (8 * b));
+    return detail::crc32(le, crc);
   }
 };
 

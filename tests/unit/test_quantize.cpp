@@ -166,12 +166,12 @@ TEST_SUITE("quantize") {
     for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::fabs(out[i] - x[i]) <= 0.005f + 1e-5f);
     const auto rounded = round_trip(dithered, x, ref, g);  // up or down: within one cell
     for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::fabs(rounded[i] - x[i]) < 0.01f + 1e-5f);
-    CHECK(nearest.encoded_bits(200) == 1600 + 32);  // 8 bits a coordinate, a CRC per 256
+    CHECK(nearest.encoded_bits(200) == 1600 + 32);  // 8 bits a coordinate, a check per 256
     CHECK(q::lattice{.bits = 8, .check_every = 64}.encoded_bits(200) == 1600 + 4 * 32);
     CHECK(q::lattice{.bits = 8, .check_every = 0}.encoded_bits(200) == 1600);
 
     // A reference 2 away from coordinate 70: its nearest point with the same residue is 2.56 off.
-    // The block's CRC says so; without the check it decodes silently wrong.
+    // The block's hash says so; without the check it decodes silently wrong.
     std::vector<float> far = ref;
     far[70] = x[70] + 2.0f;
     std::vector<std::byte> bytes;

@@ -3,7 +3,6 @@
 /// SwarmSGD's reference-point (lattice, modulo) quantizer.
 
 #include <asgd/detail/bits.hpp>
-#include <asgd/detail/crc32.hpp>
 #include <asgd/random.hpp>
 #include <asgd/types.hpp>
 
@@ -26,13 +25,13 @@ namespace asgd::inline v0::quantize {
 /// It works because gossiping models stay close to each other. With `dither` (the paper's
 /// choice) m rounds v / eps up or down at random, in proportion to the distance, so the decoded
 /// value is unbiased; without it m is the nearest index. Every `check_every` coordinates carry a
-/// CRC-32 of their full indices m, so a receiver whose reference is too far from a coordinate,
-/// which would silently decode it to a wrong lattice point, throws instead.
+/// 32-bit hash of their full indices m, so a receiver whose reference is too far from a
+/// coordinate, which would silently decode it to a wrong lattice point, throws instead.
 ///
 /// Guarantees: Dec(Enc(v), ref) = eps m, with |eps m - v| < eps (dither; E[eps m] = v) or
 /// <= eps / 2 (nearest), whenever |v - ref| < eps (q / 2 - 1); exactly `bits` bits per coordinate
 /// plus 32 per `check_every`; a decode outside that window throws std::range_error naming the
-/// coordinates (unless a block's CRC collides: about one in 2^32; `check_every = 0` turns the
+/// coordinates (unless a block's hash collides: about one in 2^32; `check_every = 0` turns the
 /// check off, and such a decode is then silently off by a multiple of eps q).
 struct lattice {
   using policy_kind = quantizer_tag;
@@ -41,7 +40,7 @@ struct lattice {
   double epsilon = 1e-4;           ///< lattice cell size, > 0
   unsigned bits = 16;              ///< bits per coordinate (q = 2^bits), 2 .. 24
   bool dither = true;              ///< round at random, unbiased (the paper's); false: to the nearest point
-  std::size_t check_every = 256;   ///< coordinates per CRC-32 of their lattice indices (0: no check)
+  std::size_t check_every = 256;   ///< coordinates per 32-bit hash of their lattice indices (0: no check)
 
   void validate() const {
     if (!(epsilon > 0.0 && std::isfinite(epsilon))) {
@@ -55,24 +54,23 @@ struct lattice {
 
   void encode(std::span<const float> x, std::vector<std::byte>& out, rng& g) const {
     validate();
-    const double q = std::ldexp(1.0, static_cast<int>(bits));
+    const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
     detail::bit_writer w(out);
-    std::uint32_t crc = 0;
+    std::uint64_t hash = 0;
     for (std::size_t i = 0; i < x.size(); ++i) {
       const double scaled = static_cast<double>(x[i]) / epsilon;
       if (!std::isfinite(x[i]) || !(std::fabs(scaled) < 0x1p52)) {
         throw std::invalid_argument("asgd: quantize::lattice cannot encode the value " + std::to_string(x[i]) +
                                     " at " + std::to_string(i) + " (non-finite, or |v| / epsilon >= 2^52)");
       }
-      const double m = dither ? std::floor(scaled + g.uniform()) : std::nearbyint(scaled);
-      double c = std::fmod(m, q);
-      if (c < 0.0) c += q;
-      w.put(static_cast<std::uint32_t>(c), bits);
-      crc = add_index(crc, m);
+      const auto m = static_cast<std::int64_t>(dither ? std::floor(scaled + g.uniform()) : std::nearbyint(scaled));
+      w.put(static_cast<std::uint32_t>(static_cast<std::uint64_t>(m) & mask), bits);  // m mod q, also below 0
+      hash = add_index(hash, m);
       if (check_every > 0 && ((i + 1) % check_every == 0 || i + 1 == x.size())) {
-        w.put(crc & 0xffffu, 16);
-        w.put(crc >> 16, 16);
-        crc = 0;
+        const std::uint32_t check = finish(hash);
+        w.put(check & 0xffffu, 16);
+        w.put(check >> 16, 16);
+        hash = 0;
       }
     }
   }
@@ -88,24 +86,25 @@ struct lattice {
     }
     const double q = std::ldexp(1.0, static_cast<int>(bits));
     detail::bit_reader r(bytes, "quantize::lattice");
-    std::uint32_t crc = 0;
+    std::uint64_t hash = 0;
     std::size_t block = 0;
     for (std::size_t i = 0; i < out.size(); ++i) {
       const double c = r.get(bits);
       const double m = c + q * std::nearbyint((static_cast<double>(reference[i]) / epsilon - c) / q);
       out[i] = static_cast<float>(epsilon * m);
-      crc = add_index(crc, m);
+      // An index no encoder writes (from a non-finite or huge reference) fails the check.
+      hash = add_index(hash, std::fabs(m) < 0x1p52 ? static_cast<std::int64_t>(m) : std::int64_t{1} << 60);
       if (check_every > 0 && ((i + 1) % check_every == 0 || i + 1 == out.size())) {
         const std::uint32_t lo = r.get(16);
         const std::uint32_t sent = lo | (r.get(16) << 16);
-        if (sent != crc) {
+        if (sent != finish(hash)) {
           throw std::range_error("asgd: quantize::lattice: coordinates [" + std::to_string(block) + ", " +
                                  std::to_string(i + 1) + ") decode outside their window: one or more lies farther "
                                  "than about epsilon * 2^bits / 2 = " + std::to_string(epsilon * q / 2) +
                                  " from the receiver's model, so its lattice point is ambiguous (the models "
                                  "differ more than the quantizer allows: raise epsilon or bits)");
         }
-        crc = 0;
+        hash = 0;
         block = i + 1;
       }
     }
@@ -122,13 +121,15 @@ struct lattice {
   }
 
  private:
-  // The CRC-32 of index m (as a little-endian 64-bit integer), continuing from `crc`. An index
-  // no encoder writes (from a non-finite or huge reference) hashes as 2^63, so it fails the check.
-  static std::uint32_t add_index(std::uint32_t crc, double m) noexcept {
-    const auto v = std::fabs(m) < 0x1p52 ? static_cast<std::uint64_t>(static_cast<std::int64_t>(m)) : std::uint64_t{1} << 63;
-    std::uint8_t le[8];
-    for (int b = 0; b < 8; ++b) le[b] = static_cast<std::uint8_t>(v >> (8 * b));
-    return detail::crc32(le, crc);
+  // A block's check: h <- h K + m over its indices (K odd, so one wrong index, off by j q, always
+  // changes h), then splitmix64's finaliser, whose top 32 bits are sent.
+  static constexpr std::uint64_t add_index(std::uint64_t h, std::int64_t m) noexcept {
+    return h * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(m);
+  }
+  static constexpr std::uint32_t finish(std::uint64_t h) noexcept {
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+    return static_cast<std::uint32_t>((h ^ (h >> 31)) >> 32);
   }
 };
 

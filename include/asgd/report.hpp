@@ -85,6 +85,8 @@ struct node_report {
   std::uint64_t skipped_interactions = 0;  ///< gossip: events that came due while the averager was busy, folded into the next
   double exchange_seconds = 0.0;     ///< time in rounds: snapshot, encode, exchange, decode, mix
   double overlap = 0.0;              ///< share of exchange_seconds during which the workers kept computing
+  double mix_lag = 0.0;              ///< mean node steps from a round's due step to its average landing (0 blocking)
+  std::uint64_t mix_lag_max = 0;     ///< the most such steps
   std::uint64_t bytes_sent = 0;      ///< bytes this node sent to peers (all-reduce: its ring share;
                                      ///< gossip: the partners' copies it read and its pushes)
   std::uint64_t bits_sent = 0;       ///< the quantizer's bits for the same payloads
@@ -180,7 +182,8 @@ struct report {
       j.field("topology", n.topology).field("transport", n.transport).field("quantizer", n.quantizer);
       j.field("shard_samples", n.shard_samples).field("shard_classes", n.shard_classes);
       j.field("blocking", n.blocking).field("rounds", n.rounds).field("exchange_seconds", n.exchange_seconds);
-      j.field("overlap", n.overlap).field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
+      j.field("overlap", n.overlap).field("mix_lag", n.mix_lag).field("mix_lag_max", n.mix_lag_max);
+      j.field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
       j.field("pushes_received", n.pushes_received).field("skipped_interactions", n.skipped_interactions);
       consensus_point::write_all(j, n.consensus);
       j.field("final_consensus_distance", n.final_consensus_distance).field("final_average", n.final_average);

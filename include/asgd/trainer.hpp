@@ -238,6 +238,8 @@ class trainer {
     std::uint64_t skipped = 0;   // gossip: events folded into a later interaction
     double exchange_seconds = 0.0;
     double overlap_seconds = 0.0;
+    std::uint64_t lag_sum = 0;  // node steps from rounds' due steps to their mix-ins
+    std::uint64_t lag_max = 0;
     std::vector<consensus_point> consensus;
     double final_consensus = 0.0;
     bool final_averaged = false;  // the final global average was mixed in

@@ -129,6 +129,8 @@ TEST_SUITE("nodes") {
       CAPTURE(k);
       CHECK(reports[k].node->rounds == 8);  // 400 steps, a round every 50
       CHECK(reports[k].node->bytes_sent == 0);
+      CHECK(reports[k].node->mix_lag == 0.0);  // blocking: each average lands at its due step
+      CHECK(reports[k].node->mix_lag_max == 0);
       for (std::size_t i = 0; i < 64; ++i) {
         const float start = static_cast<float>(k) + 0.01f * static_cast<float>(i);
         CHECK(rounds[k][i] == start);
@@ -243,6 +245,11 @@ TEST_SUITE("nodes") {
       CHECK(json.find("\"node\": {\"node\": ") != std::string::npos);
       CHECK(json.find("\"topology\": \"ring{}\"") != std::string::npos);
       CHECK(json.find("\"final_consensus_distance\": ") != std::string::npos);
+      // Non-blocking: averages land when the averager gets to them, never before they are due.
+      CHECK(r.node->mix_lag >= 0.0);
+      CHECK(r.node->mix_lag <= static_cast<double>(r.node->mix_lag_max));
+      CHECK(r.node->mix_lag_max <= total);
+      CHECK(json.find("\"mix_lag\": ") != std::string::npos);
     }
   }
 

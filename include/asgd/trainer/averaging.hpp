@@ -37,6 +37,12 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
     }
     a.mix_into(store);
     const auto t1 = std::chrono::steady_clock::now();
+    // How late the average landed, in the node's steps: 0 when blocking (workers wait at the
+    // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.
+    const std::uint64_t done = sh.done_steps.sum(), due = p.triggers[a.next_round];
+    const std::uint64_t lag = done > due ? done - due : 0;
+    a.lag_sum += lag;
+    a.lag_max = std::max(a.lag_max, lag);
     a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();
     if (!settings_.averaging.blocking) {
       // Workers computed through the round, unless they finished during it.

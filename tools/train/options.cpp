@@ -76,151 +76,11 @@ asgd::schedule parse_schedule(const std::string& v) {
   bad("--schedule", v, accepts);
 }
 
-// What the GPU path trains and how: refused here, before any data is read.
-void check_gpu(const options& o, bool saw_threads) {
-  const auto refuse = [](const std::string& why) { throw usage_error("asgd-train: " + why); };
-  if (o.device != "cuda") refuse("--transport nccl averages GPU nodes: add --device cuda");
-  if (o.model != "mlp") refuse("--device cuda trains --model mlp only, not " + o.model);
-  for (const auto& m : o.modes) {
-    if (m != "hogwild" && m != "atomic_add" && m != "leashed") {
-      refuse("--device cuda: --mode '" + m + "': expects one of hogwild, atomic_add, leashed");
-    }
-  }
-  if (o.transport == "mpi") refuse("--device cuda: GPU nodes average through --transport nccl, not mpi");
-  if (o.nodes > 1) refuse("--device cuda: one node per GPU: --transport nccl under mpirun, not --nodes");
-  if (saw_threads) refuse("--threads applies to --device cpu; on the GPU, --gpu-workers sets the workers");
-  if (!o.checkpoint.empty() || !o.resume.empty()) refuse("--checkpoint and --resume apply to --device cpu");
-  if (o.target_accuracy > 0.0) refuse("--target-accuracy applies to --device cpu (a GPU run is evaluated at its end)");
-  if (o.evals_per_epoch > 0) refuse("--evals-per-epoch applies to --device cpu (a GPU run is evaluated at its end)");
-  if (o.sample_order != asgd::sampling::shared) refuse("--sampling sharded applies to --device cpu");
-  if (o.shards != asgd::sharding{}) refuse("--shard and --shard-sizes apply to --device cpu");
-  if (o.staleness.type != asgd::staleness_scaling::kind::none) refuse("--staleness-scaling applies to --device cpu");
-  if (o.averaging.blocking || o.averaging.local_after_epoch > 0.0) {
-    refuse("--blocking and --local-after apply to --device cpu");
-  }
-  if (o.quantize != "identity" && o.quantize != "fp16" && o.quantize != "bf16" && o.quantize != "qsgd8") {
-    refuse("--device cuda: --quantize '" + o.quantize + "': expects one of identity, fp16, bf16, qsgd8");
-  }
-  // What this build has, last: the checks above hold in every build, so they are tested in every build.
-  if (!built_with_cuda()) {
-    refuse("--device cuda: this asgd-train was built without CUDA (configure with -DASGD_ENABLE_CUDA=ON and the "
-           "CUDA toolkit installed)");
-  }
-  if (o.transport == "nccl" && !built_with_nccl()) {
-    refuse("--transport nccl: this asgd-train was built without NCCL (configure with -DASGD_ENABLE_NCCL=ON)");
-  }
-}
-
 }  // namespace
-
-std::string help_text() {
-  return R"(asgd-train: train a network on Fashion-MNIST with threads sharing one model.
-
-usage: asgd-train [options]
-
-model and data
-  --model mlp|cnn|lenet5          network (default mlp); cnn is Leashed-SGD's CNN
-  --hidden N[,N...]               MLP hidden layers (default 128)
-  --data DIR                      IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
-                                  (default /usr/share/datasets/fashion-mnist; MNIST works too)
-  --no-standardize                keep pixels in [0, 1] instead of zero mean, unit variance
-
-how threads share the model
-  --mode MODE                     sequential, synchronous, locked, hogwild (default), atomic_add,
-                                  leashed, bounded_staleness, replicas
-  --compare MODE[,MODE...]        run each mode with the same settings; print a table
-  --threads N                     worker threads (default 2; sequential uses 1)
-  --persistence N|unbounded       leashed: failed CAS before a gradient is dropped (default unbounded)
-  --staleness-bound K             bounded_staleness: updates a worker may lead (default 4)
-  --sync-every H                  replicas: a worker's steps between adding its change to the
-                                  shared model and taking the sum back (default 4)
-  --staleness-scaling none|inverse|fleet   step scaling by staleness (default none)
-
-what a step does
-  --epochs N                      passes over the training set (default 1)
-  --steps N                       minibatches in total instead of epochs
-  --batch N                       samples per minibatch (default 16)
-  --lr X                          learning rate (default 0.01)
-  --momentum X                    momentum, 0 for plain SGD (default 0.9)
-  --nesterov                      Nesterov momentum
-  --weight-decay X                L2 weight decay (default 0)
-  --schedule S                    constant, cosine (default), multistep:E1,E2[:GAMMA], backoff:BETA
-  --warmup EPOCHS                 linear learning-rate warm-up (default 0)
-  --select SELECTOR               full (default), partitioned, random_from_owned, random_block,
-                                  round_robin, alternate_full_partial
-  --blocks N                      random_block and round_robin: number of blocks (default: layers)
-  --select-warmup EPOCHS          alternate_full_partial: full steps before alternating (default 1)
-  --sampling shared|sharded       each worker shuffles all samples, or its own share (default shared)
-  --seed N                        initial model, sampling, block choices, matchings (default 1)
-
-nodes that average (each node: --threads workers on its share of the data, plus an averager)
-  --nodes N                       nodes in this process (default 1: no averaging)
-  --transport in_process|mpi      nodes as thread groups (default), or one node per MPI rank:
-                                  mpirun -np N asgd-train --transport mpi ...
-  --topology T                    rounds: all_reduce (default), ring, torus, exponential,
-                                  random_pairs, random_pairs_one_sided, federated;
-                                  event-driven gossip: swarm, swarm_one_sided, adpsgd
-  --avg-every H                   node steps between averaging rounds (default 8)
-  --local-steps H                 gossip: mean local steps between a node's interactions
-                                  (swarm: geometric; adpsgd: exactly H, default 1)
-  --graph G                       gossip: complete, ring, torus, regular:D, exponential
-                                  (default: complete for swarm, ring for adpsgd)
-  --local-after EPOCHS            post-local SGD: average every step before, every H after (0)
-  --blocking                      workers pause while the node averages (local SGD); default:
-                                  non-blocking in-place averaging (LAP-SGD)
-  --no-final-average              skip the global average after the last step
-  --consensus-every N             measure the consensus distance every N rounds (default: at the end)
-  --no-exchange                   rounds and gossip events keep each node's own model (no encode,
-                                  transfer, decode or mix): the baseline for --exposed
-  --exposed N                     after the run, N more pairs of runs, with and without exchanges,
-                                  interleaved: the communication time the run exposed (median
-                                  training time with exchanges minus without)
-  --quantize Q                    identity (default), fp16, bf16, qsgd8, qsgd4, lattice
-  --fraction X                    federated: share of the nodes averaging each round (default 0.5);
-                                  each node weighted by its shard's size
-  --shard iid|dirichlet:ALPHA     how nodes split the training set: contiguous ranges (default),
-                                  or each class split in Dirichlet(ALPHA) proportions (0.1: most
-                                  nodes hold one or two classes); every node takes the same steps
-  --shard-sizes W,W,...           iid: relative shard sizes, one per node (default equal)
-  --lattice-epsilon X             lattice: cell size (default 1e-4)
-  --lattice-bits B                lattice: bits per coordinate, 2..24 (default 16); a decode
-                                  farther than X 2^B / 2 from the receiver's model is an error
-  --latency S, --bandwidth B/s, --straggler-delay S
-                                  in_process: simulated link (node 0 is the straggler)
-  --timeout S                     seconds a node waits for a peer before it fails (default 60;
-                                  --transport mpi and nccl)
-
-on a GPU (an asgd-train built with -DASGD_ENABLE_CUDA=ON; the MLP only)
-  --device cpu|cuda               where the workers train (default cpu)
-  --gpu-workers W                 cuda: concurrent workers on the GPU, each a stream (default 4);
-                                  --mode hogwild, atomic_add or leashed; samples drawn at random
-  --transport nccl                cuda: one node per MPI rank and GPU, averaging through NCCL:
-                                  mpirun -np N asgd-train --device cuda --transport nccl ...
-                                  (--quantize identity, fp16, bf16 or qsgd8)
-
-output and failure
-  --json FILE                     the full report as JSON, written atomically
-  --evals-per-epoch N             also evaluate the test set N times per epoch (for curves)
-  --target-accuracy P             report the training time to P% test accuracy (evaluates
-                                  10 times per epoch unless --evals-per-epoch says otherwise)
-  --checkpoint FILE               write checkpoints (atomically) to FILE ...
-  --checkpoint-every N            ... every N minibatches (and at the end)
-  --resume FILE                   continue from a checkpoint of the same configuration
-  --quiet                         no per-epoch progress on stderr
-  --help                          this text
-
-Progress goes to stderr, the summary to stdout. Exit status: 0 done, 1 failed (bad data,
-diverged training, unusable checkpoint, an output that cannot be written, a lost node), 2 bad
-command line (an option, a value, or settings the trainer refuses). With nodes, node
-(rank) 0 prints the progress and the summary, and --json holds every node's report (under
-mpi, rank 0's).
-)";
-}
 
 options parse(int argc, const char* const* argv) {
   options o;
-  bool saw_mode = false, saw_compare = false, saw_nodes = false, saw_gpu_workers = false, saw_threads = false,
-       saw_evals = false, saw_every = false;
+  given_options given;
   for (int i = 1; i < argc; ++i) {
     // "--option value" or "--option=value"
     std::string arg = argv[i], value;
@@ -258,16 +118,16 @@ options parse(int argc, const char* const* argv) {
       o.standardize = false;
     } else if (arg == "--mode") {
       o.modes = {one_of(arg, take(), all_modes)};
-      saw_mode = true;
+      given.mode = true;
     } else if (arg == "--compare") {
       const std::string v = take();
       o.modes.clear();
       for (const auto& m : split(v, ',')) o.modes.push_back(one_of(arg, m, all_modes));
       o.compare = true;
-      saw_compare = true;
+      given.compare = true;
     } else if (arg == "--threads") {
       o.threads = integer<std::size_t>(arg, take(), 1, 4096);
-      saw_threads = true;
+      given.threads = true;
     } else if (arg == "--persistence") {
       const std::string v = take();
       o.persistence = v == "unbounded" ? asgd::consistency::leashed::unbounded
@@ -322,24 +182,24 @@ options parse(int argc, const char* const* argv) {
       o.resume = take();
     } else if (arg == "--evals-per-epoch") {
       o.evals_per_epoch = integer<std::size_t>(arg, take(), 0, 1000);
-      saw_evals = true;
+      given.evals = true;
     } else if (arg == "--target-accuracy") {
       o.target_accuracy = real(arg, take(), 0.0, 100.0, true);
     } else if (arg == "--nodes") {
       o.nodes = integer<std::size_t>(arg, take(), 1, 1024);
-      saw_nodes = true;
+      given.nodes = true;
     } else if (arg == "--transport") {
       o.transport = one_of(arg, take(), {"in_process", "mpi", "nccl"});
     } else if (arg == "--device") {
       o.device = one_of(arg, take(), {"cpu", "cuda"});
     } else if (arg == "--gpu-workers") {
       o.gpu_workers = integer<std::size_t>(arg, take(), 1, 256);
-      saw_gpu_workers = true;
+      given.gpu_workers = true;
     } else if (arg == "--topology") {
       o.topology = one_of(arg, take(), all_topologies);
     } else if (arg == "--avg-every" || arg == "--local-steps") {
       o.averaging.every = integer<std::size_t>(arg, take(), 1, std::size_t{1} << 30);
-      saw_every = true;
+      given.every = true;
     } else if (arg == "--graph") {
       const std::string v = take();
       if (v.rfind("regular:", 0) == 0) {
@@ -404,68 +264,7 @@ options parse(int argc, const char* const* argv) {
       throw usage_error("asgd-train: unknown option '" + std::string(argv[i]) + "' (see --help)");
     }
   }
-  if (saw_mode && saw_compare) throw usage_error("asgd-train: give --mode or --compare, not both");
-  if (o.exposed > 0 && o.transport != "mpi" && o.nodes < 2) {
-    throw usage_error("asgd-train: --exposed measures the communication of nodes: give --nodes N (N >= 2) or "
-                      "--transport mpi");
-  }
-  if (o.exposed > 0 && !o.averaging.exchange) {
-    throw usage_error("asgd-train: --exposed runs the no-exchange baseline itself; leave out --no-exchange");
-  }
-  if (o.target_accuracy > 0.0 && !saw_evals) o.evals_per_epoch = 10;
-  if (o.target_accuracy > 0.0 && o.evals_per_epoch == 0) {
-    throw usage_error("asgd-train: --target-accuracy needs evaluations during training: --evals-per-epoch 0 has none");
-  }
-  if (!o.checkpoint.empty() && o.checkpoint_every == 0) {
-    throw usage_error("asgd-train: --checkpoint needs --checkpoint-every N");
-  }
-  if (o.checkpoint.empty() && o.checkpoint_every > 0) {
-    throw usage_error("asgd-train: --checkpoint-every needs --checkpoint FILE");
-  }
-  if (o.compare && (!o.checkpoint.empty() || !o.resume.empty())) {
-    throw usage_error("asgd-train: --checkpoint and --resume apply to one run, not to --compare");
-  }
-  if (!o.shards.sizes.empty() && o.shards.type == asgd::sharding::kind::dirichlet) {
-    throw usage_error("asgd-train: --shard-sizes applies to --shard iid; a Dirichlet split draws its sizes with the "
-                      "classes");
-  }
-  if (o.transport == "in_process" && !o.shards.sizes.empty() && o.shards.sizes.size() != o.nodes) {
-    throw usage_error("asgd-train: --shard-sizes gives " + std::to_string(o.shards.sizes.size()) +
-                      " sizes for --nodes " + std::to_string(o.nodes) + "; give one per node");
-  }
-  if (is_gossip(o.topology)) {
-    if (o.transport == "nccl") {
-      throw usage_error("asgd-train: --topology " + o.topology + ": event-driven gossip runs over --transport "
-                        "in_process or mpi; over nccl it is not built yet");
-    }
-    if (o.averaging.consensus_every > 0) {
-      throw usage_error("asgd-train: --consensus-every applies to round-based topologies; gossip nodes have no "
-                        "common rounds (the consensus distance is measured at the end)");
-    }
-    if (o.topology == "adpsgd" && !saw_every) o.averaging.every = 1;
-  } else if (!o.graph.empty()) {
-    throw usage_error("asgd-train: --graph applies to --topology swarm, swarm_one_sided and adpsgd");
-  }
-  if (o.transport == "mpi" && !built_with_mpi()) {
-    throw usage_error("asgd-train: --transport mpi: this asgd-train was built without MPI (configure with "
-                      "-DASGD_ENABLE_MPI=ON and Open MPI installed)");
-  }
-  if (o.transport == "mpi" && saw_nodes) {
-    throw usage_error("asgd-train: --nodes applies to --transport in_process; under mpi every rank is a node "
-                      "(mpirun -np N)");
-  }
-  if (o.transport == "in_process" && o.nodes > 1 && (!o.checkpoint.empty() || !o.resume.empty())) {
-    throw usage_error("asgd-train: --checkpoint and --resume apply to a single node, not to --nodes " +
-                      std::to_string(o.nodes));
-  }
-  if (o.transport == "mpi" && (!o.checkpoint.empty() || !o.resume.empty())) {
-    throw usage_error("asgd-train: --checkpoint and --resume apply to a single node, not to --transport mpi");
-  }
-  if (o.device == "cuda" || o.transport == "nccl") check_gpu(o, saw_threads);
-  if (o.device == "cpu" && saw_gpu_workers) throw usage_error("asgd-train: --gpu-workers applies to --device cuda");
-  if (o.model != "mlp" && o.hidden != std::vector<std::size_t>{128}) {
-    throw usage_error("asgd-train: --hidden applies to --model mlp only");
-  }
+  check_combinations(o, given);
   return o;
 }
 

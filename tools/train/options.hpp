@@ -92,6 +92,16 @@ bool built_with_nccl();
 /// Parses argv; throws usage_error naming the option and the accepted values.
 options parse(int argc, const char* const* argv);
 
+/// Which options the command line gave (some defaults and checks depend on it).
+struct given_options {
+  bool mode = false, compare = false, nodes = false, gpu_workers = false, threads = false, evals = false,
+       every = false;
+};
+
+/// What one option says about another (checks.cpp): throws usage_error naming both; fills the
+/// defaults that depend on which options were given. parse() calls it last.
+void check_combinations(options& o, const given_options& given);
+
 /// The --help text.
 std::string help_text();
 

@@ -36,6 +36,10 @@ struct averaging_settings {
   /// the same run with exchanges for the communication time it exposed. Setup and the final
   /// average still communicate.
   bool exchange = true;
+  /// Non-blocking: a worker that finishes a step waits while the oldest round not yet mixed in was
+  /// due more than this many node steps ago (0: never waits). Bounds report.node->mix_lag to about
+  /// this plus the steps workers claimed before the bound was reached.
+  std::size_t max_lag = 0;
 
   void validate() const {
     detail::require(every >= 1, "settings.averaging", "every", every, "must be at least 1");
@@ -49,7 +53,7 @@ struct averaging_settings {
               << ", .blocking = " << (a.blocking ? "true" : "false")
               << ", .final_average = " << (a.final_average ? "true" : "false")
               << ", .consensus_every = " << a.consensus_every << ", .exchange = " << (a.exchange ? "true" : "false")
-              << '}';
+              << ", .max_lag = " << a.max_lag << '}';
   }
 };
 

@@ -218,6 +218,7 @@ class trainer {
     bool epoch_pauses = false;
     std::uint64_t evaluate_every = 0;  // steps between evaluations within epochs (0: none)
     std::uint64_t staleness_every = 1;  // settings.staleness_every resolved
+    std::uint64_t max_lag = 0;          // non-blocking nodes: settings.averaging.max_lag (0: none)
     // Averaging between nodes.
     std::size_t node = 0;
     std::size_t nodes = 1;
@@ -366,6 +367,8 @@ class trainer {
     std::atomic<std::uint32_t> wake{0};
     std::atomic<bool> workers_done{false};
     std::chrono::steady_clock::time_point workers_end;  // written before workers_done is set
+    // Rounds mixed in so far (the averager's next_round after each), for workers bounding the lag.
+    alignas(detail::cache_line) std::atomic<std::uint64_t> rounds_landed{0};
     averaging_state avg;
     std::mutex error_mutex;
     std::exception_ptr error;

@@ -247,9 +247,36 @@ TEST_SUITE("nodes") {
       CHECK(json.find("\"final_consensus_distance\": ") != std::string::npos);
       // Non-blocking: averages land when the averager gets to them, never before they are due.
       CHECK(r.node->mix_lag >= 0.0);
+      CHECK(r.used.averaging.max_lag == 0);
       CHECK(r.node->mix_lag <= static_cast<double>(r.node->mix_lag_max));
       CHECK(r.node->mix_lag_max <= total);
       CHECK(json.find("\"mix_lag\": ") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("max_lag: a non-blocking node's averages land at most that many steps late" * doctest::timeout(120)) {
+    // One worker per node claims its steps in order, so the bound holds to the step: a worker
+    // waits after step k while the oldest round not mixed in was due before step k + 1 - max_lag.
+    asgd::settings s = base;
+    s.threads = 1;
+    s.epochs = 1;
+    s.averaging = {.every = 4, .max_lag = 3};
+    for (const bool gossip : {false, true}) {
+      CAPTURE(gossip);
+      std::vector<asgd::report> reports;
+      if (gossip) {
+        reports = asgd::run_in_process(4, [&](std::size_t, asgd::transport::in_process ep) {
+          return asgd::trainer<logistic_regression, c::hogwild, t::swarm>{data().problem, s, ep};
+        });
+      } else {
+        reports = asgd::run_in_process(4, [&](std::size_t, asgd::transport::in_process ep) {
+          return asgd::trainer<logistic_regression, c::hogwild, t::all_reduce>{data().problem, s, ep};
+        });
+      }
+      for (const auto& r : reports) {
+        CHECK(r.node->mix_lag_max <= 3 + 1);
+        CHECK(r.final_evaluation->accuracy >= single_node_accuracy() - 0.02);
+      }
     }
   }
 

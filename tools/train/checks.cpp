@@ -52,6 +52,9 @@ void check_combinations(options& o, const given_options& given) {
     throw usage_error("asgd-train: --exposed measures the communication of nodes: give --nodes N (N >= 2) or "
                       "--transport mpi");
   }
+  if (o.averaging.max_lag > 0 && o.averaging.blocking) {
+    throw usage_error("asgd-train: --max-lag bounds non-blocking averaging; --blocking rounds land when due");
+  }
   if (o.exposed > 0 && !o.averaging.exchange) {
     throw usage_error("asgd-train: --exposed runs the no-exchange baseline itself; leave out --no-exchange");
   }

@@ -220,6 +220,8 @@ options parse(int argc, const char* const* argv) {
     } else if (arg == "--no-final-average") {
       flag();
       o.averaging.final_average = false;
+    } else if (arg == "--max-lag") {
+      o.averaging.max_lag = integer<std::size_t>(arg, take(), 0, std::size_t{1} << 30);
     } else if (arg == "--no-exchange") {
       flag();
       o.averaging.exchange = false;

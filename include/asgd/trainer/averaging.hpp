@@ -50,6 +50,7 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
       if (computing_until > t0) a.overlap_seconds += std::chrono::duration<double>(computing_until - t0).count();
     }
     ++a.next_round;
+    sh.rounds_landed.store(a.next_round, std::memory_order_release);
     const std::size_t every = settings_.averaging.consensus_every;
     if (every > 0 && a.next_round % every == 0) {
       store.copy_to(std::span<float>(a.snapshot));

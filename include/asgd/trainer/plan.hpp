@@ -123,6 +123,7 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
     // different steps and take different numbers of events.
     const auto local_from =
         static_cast<std::uint64_t>(std::llround(a.local_after_epoch * static_cast<double>(p.steps_per_epoch)));
+    if (!a.blocking) p.max_lag = a.max_lag;
     p.gossip = detail::gossiping(topology_);
     if (p.gossip) {
       bool offered = gossip_transport<transport_type>;

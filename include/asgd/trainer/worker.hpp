@@ -167,6 +167,13 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
     // until it runs (at the run's end, the rounds still due run in finish_averaging).
     sh.done_steps.bump(c.id, std::memory_order_seq_cst);
     if (k + 1 >= sh.wake_at.load(std::memory_order_seq_cst)) wake_averager(sh);
+    // A bounded lag: wait while the oldest round not mixed in is more than max_lag steps old. Its
+    // steps are done (each worker counts its step before it waits), so the averager can take it.
+    while (p.max_lag > 0 && !sh.stop.load(std::memory_order_relaxed)) {
+      const std::uint64_t landed = sh.rounds_landed.load(std::memory_order_acquire);
+      if (landed >= p.triggers.size() || k + 1 <= p.triggers[landed] + p.max_lag) break;
+      std::this_thread::yield();
+    }
   }
 }
 

@@ -4,15 +4,33 @@
 #include <asgd/asgd.hpp>
 #include <asgd/problems.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 namespace asgd_test {
+
+/// A model that never moves by itself (zero gradients), starting at `start` plus a ramp of 0.01
+/// a coordinate: what nodes' models become is then the averaging alone.
+struct still_model {
+  static constexpr std::string_view name = "still";
+  float start = 0.0f;
+  [[nodiscard]] std::size_t dimension() const { return 64; }
+  [[nodiscard]] std::size_t num_samples() const { return 256; }
+  void initialize(std::span<float> x, std::uint64_t) const {
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = start + 0.01f * static_cast<float>(i);
+  }
+  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+    std::fill(g.begin(), g.end(), 0.0f);
+    return 0.0f;
+  }
+};
 
 /// A problem whose gradient is all ones, whatever the batch: every update of a full step moves
 /// every coordinate by the same amount. Its gradient counts views whose coordinates are not

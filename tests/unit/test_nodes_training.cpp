@@ -55,21 +55,7 @@ void check_accuracy(const std::vector<asgd::report>& reports) {
   }
 }
 
-// A model that never moves by itself (zero gradients), starting where its node says: what the
-// nodes' models become is then the averaging alone.
-struct still_model {
-  static constexpr std::string_view name = "still";
-  float start = 0.0f;
-  [[nodiscard]] std::size_t dimension() const { return 64; }
-  [[nodiscard]] std::size_t num_samples() const { return 256; }
-  void initialize(std::span<float> x, std::uint64_t) const {
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = start + 0.01f * static_cast<float>(i);
-  }
-  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
-    std::fill(g.begin(), g.end(), 0.0f);
-    return 0.0f;
-  }
-};
+using asgd_test::still_model;
 
 // Node k of `nodes` starts at k on every coordinate (plus a ramp); returns every node's final
 // model. Averaging is blocking: in non-blocking HOGWILD! nodes a worker's read-modify-write (here

@@ -59,19 +59,7 @@ double mean_top_class_share(const std::vector<asgd::shard_split>& all, const std
   return sum / static_cast<double>(all.size());
 }
 
-// A model whose gradient is zero, starting at its node's number: what the nodes' models
-// become is the averaging alone.
-struct resting_model {
-  static constexpr std::string_view name = "still";
-  float start = 0.0f;
-  [[nodiscard]] std::size_t dimension() const { return 8; }
-  [[nodiscard]] std::size_t num_samples() const { return 256; }
-  void initialize(std::span<float> x, std::uint64_t) const { std::fill(x.begin(), x.end(), start); }
-  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
-    std::fill(g.begin(), g.end(), 0.0f);
-    return 0.0f;
-  }
-};
+using asgd_test::still_model;  // coordinate 0 starts at the node's number
 
 // Two still nodes (starting at 0 and 1) under `topo`, averaging blocking every 100 of 200 steps;
 // returns node 0's final model's first coordinate.
@@ -82,7 +70,7 @@ float two_still_nodes(Topo topo, sharding shards, bool final_average) {
     asgd::settings s{.threads = 1, .steps = 200, .batch = 4};
     s.averaging = {.every = 100, .blocking = true, .final_average = final_average};
     s.shards = shards;
-    asgd::trainer<resting_model, c::sequential, Topo> tr{resting_model{static_cast<float>(k)}, s, topo, ep};
+    asgd::trainer<still_model, c::sequential, Topo> tr{still_model{static_cast<float>(k)}, s, topo, ep};
     auto r = tr.run();
     if (k == 0) first = tr.parameters()[0];
     REQUIRE(r.node);
@@ -218,8 +206,8 @@ TEST_SUITE("shards") {
     bad.shards = {.type = sharding::kind::dirichlet, .alpha = 1.0};
     CHECK_THROWS_WITH_AS(asgd::run_in_process(2,
                                               [&](std::size_t k, asgd::transport::in_process ep) {
-                                                return asgd::trainer<resting_model, c::sequential, t::ring>{
-                                                    resting_model{static_cast<float>(k)}, bad, ep};
+                                                return asgd::trainer<still_model, c::sequential, t::ring>{
+                                                    still_model{static_cast<float>(k)}, bad, ep};
                                               }),
                          doctest::Contains("names no classes (concept asgd::labelled_problem: class_of(i))"),
                          std::invalid_argument);

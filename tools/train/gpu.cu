@@ -1,5 +1,6 @@
 // asgd-train's GPU entry point: picks this process's device, opens the NCCL communicator under
-// --transport nccl, and runs the mode's translation unit.
+// --transport nccl, and runs the mode's translation unit. Built into the module asgd-train-gpu,
+// which asgd-train loads on demand (gpu_module.cpp).
 #include "gpu_run.cuh"
 
 #include <asgd/cuda/error.cuh>
@@ -12,9 +13,6 @@
 #include <string>
 
 namespace asgd_train {
-
-bool built_with_cuda() { return true; }
-bool built_with_nccl() { return ASGD_TRAIN_WITH_NCCL != 0; }
 
 // No device is an error either way; under ASGD_REQUIRE_GPU (set by scripts/gpu-check.sh) it is
 // worded so that the CLI tests' skip pattern ("no CUDA device") does not take it for a skip.
@@ -51,3 +49,9 @@ gpu_outcome train_on_gpu(const gpu_job& job) {
 }
 
 }  // namespace asgd_train
+
+/// The one symbol this module exports (everything else is hidden): asgd-train's loader looks it up.
+extern "C" __attribute__((visibility("default"))) const asgd_train::gpu_module_api* asgd_train_gpu_module() {
+  static constexpr asgd_train::gpu_module_api api{&asgd_train::cuda_devices, &asgd_train::train_on_gpu};
+  return &api;
+}

@@ -83,6 +83,15 @@ int cuda_devices();
 /// @throws std::runtime_error when there is no CUDA device, and the back end's errors.
 gpu_outcome train_on_gpu(const gpu_job& job);
 
+/// The GPU module's entry points. The GPU path (gpu*.cu, with cuBLAS, the CUDA runtime and NCCL)
+/// is a shared module that asgd-train loads only when a run asks for the GPU
+/// (gpu_module.cpp): linked into the executable, cuBLASLt's initialisers alone made every start
+/// take 0.35 s and 150 MB more, --device cpu included.
+struct gpu_module_api {
+  int (*cuda_devices)();
+  gpu_outcome (*train_on_gpu)(const gpu_job&);
+};
+
 // One per mode, in gpu_<mode>.cu. `nccl` is the node's transport (nullptr: one GPU alone).
 class gpu_nccl;
 gpu_outcome train_gpu_hogwild(const gpu_job& job, gpu_nccl* nccl);

@@ -6,6 +6,8 @@
 #                          in it (its header's `extern template` line removed)
 #   fine-grained, extern   the same file as shipped: the trainer is instantiated elsewhere
 #   the instantiating TU   examples/06_instantiate_once/line_trainer.cpp
+#   ... separate           the same with ASGD_SEPARATE_COMPILATION (as the example builds it)
+#   asgd_src.cpp           <asgd/src.hpp>: the non-template functions, compiled once
 #   headers only           the three fine-grained headers, nothing used
 #
 #   scripts/compile-time.sh [runs]        CXX and CXXFLAGS (default -O3 -DNDEBUG, CMake's Release) apply
@@ -40,10 +42,11 @@ print(f"{r.ru_utime + r.ru_stime:.2f} {r.ru_maxrss}")
 EOF
 }
 
-row() {  # row NAME SOURCE
+row() {  # row NAME SOURCE [FLAG...]
   local name=$1 source=$2 cpu=() mem=() i out
+  shift 2
   for ((i = 0; i < runs; i++)); do
-    out=$(measure "$cxx" "${flags[@]}" -c "$source" -o "$tmp/out.o")
+    out=$(measure "$cxx" "${flags[@]}" "$@" -c "$source" -o "$tmp/out.o")
     cpu+=("${out% *}")
     mem+=("${out#* }")
   done
@@ -61,4 +64,6 @@ row "umbrella + trainer" examples/01_minimal.cpp
 row "fine-grained + trainer" "$tmp/implicit/main.cpp"
 row "fine-grained, extern" "$tmp/main.cpp"
 row "the instantiating TU" "$tmp/line_trainer.cpp"
+row "... separate" "$tmp/line_trainer.cpp" -DASGD_SEPARATE_COMPILATION
+row "asgd_src.cpp" "$tmp/asgd_src.cpp" -DASGD_SEPARATE_COMPILATION
 row "headers only" "$tmp/headers.cpp"

@@ -8,6 +8,7 @@
 /// little-endian. A reader never reads past its bytes: every fault is a checkpoint_error naming
 /// the file and the fault.
 
+#include <asgd/detail/config.hpp>
 #include <asgd/detail/crc32.hpp>
 #include <asgd/random.hpp>
 #include <asgd/version.hpp>
@@ -17,7 +18,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -176,38 +176,11 @@ inline std::vector<std::uint8_t> seal_checkpoint(std::span<const std::uint8_t> p
 /// Checks a checkpoint's header and checksum; returns its payload.
 /// @throws checkpoint_error naming `name`: not a checkpoint, another format version, size or
 ///         checksum mismatch
-inline std::span<const std::uint8_t> open_checkpoint(std::span<const std::uint8_t> file, const std::string& name) {
-  if (file.size() < detail::checkpoint_header || std::memcmp(file.data(), detail::checkpoint_magic, 8) != 0) {
-    throw checkpoint_error("asgd: " + name + ": not an asgd checkpoint (no ASGDCKPT header)");
-  }
-  std::uint32_t version = 0, sum = 0;
-  std::uint64_t size = 0;
-  std::memcpy(&version, file.data() + 8, 4);
-  std::memcpy(&size, file.data() + 12, 8);
-  std::memcpy(&sum, file.data() + 20, 4);
-  if (version != checkpoint_format) {
-    throw checkpoint_error("asgd: " + name + ": checkpoint format " + std::to_string(version) + ", this asgd reads " +
-                           std::to_string(checkpoint_format));
-  }
-  const auto payload = file.subspan(detail::checkpoint_header);
-  if (payload.size() != size) {
-    throw checkpoint_error("asgd: " + name + ": truncated or padded: the header announces " + std::to_string(size) +
-                           " bytes of payload, the file has " + std::to_string(payload.size()));
-  }
-  if (detail::crc32(payload) != sum) throw checkpoint_error("asgd: " + name + ": checksum mismatch (the file is corrupt)");
-  return payload;
-}
+ASGD_DECL std::span<const std::uint8_t> open_checkpoint(std::span<const std::uint8_t> file, const std::string& name);
 
 /// Reads a whole file (for open_checkpoint).
 /// @throws checkpoint_error when it cannot be read
-inline std::vector<std::uint8_t> read_checkpoint_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw checkpoint_error("asgd: " + path.string() + ": no such file");
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw checkpoint_error("asgd: " + path.string() + ": read error");
-  return bytes;
-}
+ASGD_DECL std::vector<std::uint8_t> read_checkpoint_file(const std::filesystem::path& path);
 
 /// Writes a random engine's complete state.
 inline void save_rng(const rng& g, byte_writer& w) {
@@ -237,3 +210,7 @@ concept checkpointable_policy = requires(const P& p, const typename P::state& cs
 };
 
 }  // namespace asgd::inline v0
+
+#if !defined(ASGD_SEPARATE_COMPILATION)
+#include <asgd/impl/checkpoint.ipp>
+#endif

@@ -3,6 +3,7 @@
 /// The run-time settings of a training run: a plain aggregate, filled with designated
 /// initializers and checked when the run starts.
 
+#include <asgd/detail/config.hpp>
 #include <asgd/detail/json.hpp>
 #include <asgd/detail/validate.hpp>
 #include <asgd/schedule.hpp>
@@ -87,27 +88,7 @@ struct settings {
   averaging_settings averaging = {};      ///< between nodes; ignored by a single node
   sharding shards = {};                   ///< how nodes split the samples; ignored by a single node
 
-  void validate() const {
-    detail::require(threads >= 1, "settings", "threads", threads, "must be at least 1");
-    detail::require(threads <= 4096, "settings", "threads", threads, "must be at most 4096");
-    detail::require(epochs >= 1 || steps >= 1, "settings", "epochs", epochs, "must be at least 1 when steps is 0");
-    detail::require(epochs <= 1000000, "settings", "epochs", epochs, "must be at most 1e6");
-    detail::require(steps <= max_steps, "settings", "steps", steps,
-                    "must be at most 2^53 (step numbers must stay exact in a double)");
-    detail::require(batch >= 1, "settings", "batch", batch, "must be at least 1");
-    detail::require(std::isfinite(lr) && lr > 0.0f, "settings", "lr", lr, "must be a finite number > 0");
-    detail::require(evaluations_per_epoch <= 1000, "settings", "evaluations_per_epoch", evaluations_per_epoch,
-                    "must be at most 1000");
-    lr_schedule.validate();
-    staleness.validate();
-    detail::require(staleness_every <= 1000000, "settings", "staleness_every", staleness_every,
-                    "must be at most 1e6 (0 = automatic)");
-    detail::require(staleness_every <= 1 || staleness.type == staleness_scaling::kind::none, "settings",
-                    "staleness_every", staleness_every,
-                    "must be 0 or 1 when staleness scaling is on (the step of every update depends on its staleness)");
-    averaging.validate();
-    shards.validate();
-  }
+  ASGD_DECL void validate() const;
 
   friend bool operator==(const settings&, const settings&) = default;
   friend std::ostream& operator<<(std::ostream& os, const settings& s) {
@@ -124,3 +105,7 @@ struct settings {
 };
 
 }  // namespace asgd::inline v0
+
+#if !defined(ASGD_SEPARATE_COMPILATION)
+#include <asgd/impl/settings.ipp>
+#endif

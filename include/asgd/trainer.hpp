@@ -154,6 +154,12 @@ class trainer {
   /// is written to a temporary file, flushed and renamed). Workers pause while it is written,
   /// so it holds one consistent state: the model, every worker's optimizer, selector and
   /// sampler state, the step and the statistics so far. 0 steps turns checkpointing off.
+  ///
+  /// A node of several writes `file` + ".node<k>" (k its node id), with its averaging state
+  /// (rounds or gossip events taken, their statistics, its traffic), at the same steps as every
+  /// other node: at a checkpoint all nodes land the rounds due so far, meet, take the gossip
+  /// pushes left for them into their models, write, and meet again, so the files form a cut that
+  /// no exchange crosses. A node's last checkpoint is the last one before its final average.
   void checkpoint_to(std::filesystem::path file, std::uint64_t every_steps) {
     checkpoint_file_ = std::move(file);
     checkpoint_every_ = every_steps;
@@ -162,7 +168,8 @@ class trainer {
   /// Makes the next run() continue from the checkpoint in `file`, which must come from a run
   /// with the same problem, policies, threads, batch, seed and sampling. The settings' epochs
   /// or steps may be larger than the checkpointed run's. A resumed sequential run ends with the
-  /// same model, bit for bit, as one that was never interrupted.
+  /// same model, bit for bit, as one that was never interrupted; so does a run of blocking
+  /// sequential nodes (each reads `file` + ".node<k>", and all must be at the same step).
   void resume_from(std::filesystem::path file) { resume_file_ = std::move(file); }
 
   /// The model after the last run() (empty before).
@@ -431,12 +438,17 @@ class trainer {
   void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps);
   void average_in_background(const plan& p, store_type& store, shared_state& sh);
   void finish_averaging(const plan& p, store_type& store, shared_state& sh);
+  void settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh, std::uint64_t step);
+  // This node's checkpoint file: `file` itself for a lone node, `file` + ".node<k>" for node k.
+  static std::filesystem::path node_file(const plan& p, const std::filesystem::path& file);
   void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,
                         const shared_state& sh, std::uint64_t step, double trained_seconds) const;
   void write_identity(byte_writer& w, const plan& p) const;
   void check_identity(byte_reader& r, const plan& p) const;
   void read_checkpoint_header(byte_reader& r, const plan& p, shared_state& sh, std::vector<float>& model);
   void read_checkpoint_workers(byte_reader& r, const plan& p, std::vector<worker_context>& ctx);
+  void write_checkpoint_averaging(byte_writer& w, const plan& p, const shared_state& sh) const;
+  void read_checkpoint_averaging(byte_reader& r, const plan& p, shared_state& sh);
   report summarize(const plan& p, const store_type& store, std::vector<worker_context>& ctx, shared_state& sh,
                    double seconds);
 

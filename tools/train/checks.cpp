@@ -100,13 +100,6 @@ void check_combinations(options& o, const given_options& given) {
     throw usage_error("asgd-train: --nodes applies to --transport in_process; under mpi every rank is a node "
                       "(mpirun -np N)");
   }
-  if (o.transport == "in_process" && o.nodes > 1 && (!o.checkpoint.empty() || !o.resume.empty())) {
-    throw usage_error("asgd-train: --checkpoint and --resume apply to a single node, not to --nodes " +
-                      std::to_string(o.nodes));
-  }
-  if (o.transport == "mpi" && (!o.checkpoint.empty() || !o.resume.empty())) {
-    throw usage_error("asgd-train: --checkpoint and --resume apply to a single node, not to --transport mpi");
-  }
   if (o.device == "cuda" || o.transport == "nccl") check_gpu(o, given.threads);
   if (o.device == "cpu" && given.gpu_workers) throw usage_error("asgd-train: --gpu-workers applies to --device cuda");
   if (o.model != "mlp" && o.hidden != std::vector<std::size_t>{128}) {

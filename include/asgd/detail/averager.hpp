@@ -111,11 +111,22 @@ class averager {
   // node's last interaction): `mixed` <- snapshot plus the half-differences left for this node;
   // then gossip ends (a collective).
   void settle(std::span<const float> snapshot, std::span<float> mixed) {
+    absorb_pushed(snapshot, mixed);
+    if constexpr (gossip_transport<Transport>) transport_.close_gossip();
+  }
+
+  // `mixed` <- `snapshot` plus the half-differences partners left since this node last took
+  // them (gossip; a plain copy otherwise). The node keeps gossiping.
+  void absorb_pushed(std::span<const float> snapshot, std::span<float> mixed) {
     std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
-    if constexpr (gossip_transport<Transport>) {
-      pushes_received_ += transport_.take_pushed(mixed);
-      transport_.close_gossip();
-    }
+    if constexpr (gossip_transport<Transport>) pushes_received_ += transport_.take_pushed(mixed);
+  }
+
+  // A resumed node's traffic so far (its checkpoint's counts).
+  void restore_counts(std::uint64_t bytes, std::uint64_t bits, std::uint64_t pushes) noexcept {
+    bytes_sent_ = bytes;
+    bits_sent_ = bits;
+    pushes_received_ = pushes;
   }
 
   // Checks, before the first step, that every node runs the same schedule: a node with another

@@ -84,6 +84,32 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
   }
 }
 
+// Before a node writes its checkpoint at `step` (every node does, at the same step): the rounds
+// due by then have landed (a non-blocking node's averager thread takes them; a blocking node's
+// pause did), every node has got this far (a collective), and the half-differences gossip
+// partners left are in the model. No interaction can start until every node has written (the
+// pause ends with a second collective), so the files are a cut that no exchange crosses.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh,
+                                                          std::uint64_t step) {
+  averaging_state& a = sh.avg;
+  const auto due = static_cast<std::uint64_t>(std::upper_bound(p.triggers.begin(), p.triggers.end(), step) -
+                                              p.triggers.begin());
+  while (sh.rounds_landed.load(std::memory_order_acquire) < due) {
+    if (sh.stop.load(std::memory_order_relaxed)) {
+      throw std::runtime_error("asgd: node " + std::to_string(p.node) + ": its averaging stopped before the checkpoint");
+    }
+    std::this_thread::yield();
+  }
+  float arrived[1] = {0.0f};
+  transport_.all_reduce_mean(arrived);
+  if (p.gossip) {
+    store.copy_to(std::span<float>(a.snapshot));
+    a.averager->absorb_pushed(a.snapshot, std::span<float>(a.mixed));
+    a.mix_into(store);
+  }
+}
+
 // After the last step: the rounds still due (blocking nodes take their last ones here), the
 // consensus distance, and the final global average.
 template <class Problem, class... Policies>

@@ -58,8 +58,16 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       }
       sh.reported_step = k;
       if (checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_) {
+        if (p.averaging) {
+          settle_for_checkpoint(p, store, sh, k);
+          store.copy_to(std::span<float>(parameters_));
+        }
         write_checkpoint(p, store, ctx, sh, k, trained);
         sh.checkpointed_step = k;
+        if (p.averaging) {
+          float written[1] = {0.0f};
+          transport_.all_reduce_mean(written);  // every node's file is in place before any exchange
+        }
       }
       sh.paused += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }

@@ -114,10 +114,6 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
                                     " cannot mix an average into its model while workers run; set blocking = true");
       }
     }
-    if (checkpoint_every_ > 0 || !resume_file_.empty()) {
-      throw std::invalid_argument("asgd: checkpoints of averaging nodes are not supported (node " +
-                                  std::to_string(p.node) + " of " + std::to_string(p.nodes) + ")");
-    }
     // Post-local SGD: a round after every step until the switch, then every H steps. Gossip:
     // each node draws its own gaps (SwarmSGD: geometric with mean H), so nodes interact at
     // different steps and take different numbers of events.

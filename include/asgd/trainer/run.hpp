@@ -16,13 +16,17 @@ report trainer<Problem, Policies...>::run() {
   std::vector<std::uint8_t> resume_bytes;
   std::optional<byte_reader> resume;
   if (!resume_file_.empty()) {
-    resume_bytes = read_checkpoint_file(resume_file_);
-    resume.emplace(open_checkpoint(resume_bytes, resume_file_.string()), resume_file_.string());
+    const std::filesystem::path file = node_file(p, resume_file_);
+    resume_bytes = read_checkpoint_file(file);
+    resume.emplace(open_checkpoint(resume_bytes, file.string()), file.string());
     read_checkpoint_header(*resume, p, sh, initial);
   }
   store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every},
                    std::span<const float>(initial));
-  if (p.averaging) sh.done_steps = detail::worker_counters(p.workers);
+  if (p.averaging) {
+    sh.done_steps = detail::worker_counters(p.workers);
+    sh.done_steps.set(0, sh.started_at);  // the node's steps count from the run's start
+  }
 
   // Every worker's private part is made here, so an allocation failure throws before any
   // thread waits for another.
@@ -54,8 +58,11 @@ report trainer<Problem, Policies...>::run() {
         {"whether the topology gossips (1) or runs rounds (0)", p.gossip ? 1u : 0u},
         p.gossip ? std::pair<const char*, std::uint64_t>{"settings.averaging.every", settings_.averaging.every}
                  : std::pair<const char*, std::uint64_t>{"the averaging rounds", p.triggers.size()},
-        {"settings.seed (it draws the random matchings)", settings_.seed}};
+        {"settings.seed (it draws the random matchings)", settings_.seed},
+        {"the step of the checkpoint it resumes from (0: none)", sh.started_at},
+        {"the checkpoint interval (0: none)", checkpoint_every_}};
     sh.avg.averager->handshake(schedule);
+    if (resume) read_checkpoint_averaging(*resume, p, sh);
     if (p.gossip) sh.avg.averager->open_gossip(std::span<const float>(initial));
   }
   pause_barrier pause(static_cast<std::ptrdiff_t>(p.workers), pause_completion{this, &p, &store, &ctx, &sh});
@@ -111,8 +118,9 @@ report trainer<Problem, Policies...>::run() {
     }
     std::rethrow_exception(sh.error);
   }
-  if (checkpoint_every_ > 0 && sh.checkpointed_step < p.total_steps) {
-    // The end of the run is a checkpoint too, so a longer run can continue from it.
+  if (checkpoint_every_ > 0 && sh.checkpointed_step < p.total_steps && !p.averaging) {
+    // The end of the run is a checkpoint too, so a longer run can continue from it (not a
+    // node's: its final average is not a state its training passes through).
     parameters_.assign(p.dimension, 0.0f);
     store.copy_to(std::span<float>(parameters_));
     check_finite(p, p.total_steps);

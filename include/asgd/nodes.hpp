@@ -6,6 +6,7 @@
 #include <asgd/report.hpp>
 #include <asgd/transport/in_process.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <exception>
 #include <thread>
@@ -23,6 +24,9 @@ namespace asgd::inline v0 {
 ///
 /// A node that fails leaves the group, so the others end with a transport_error at once; the
 /// first error of the lowest-numbered failing node is rethrown after every node has stopped.
+/// Under event-driven gossip the others drop it instead and finish (their reports'
+/// `node->lost_nodes` name it); the failed node's report then holds only its error
+/// (`report.failure`), and nothing is rethrown unless every node failed.
 /// When a node's thread cannot be started, the started nodes end (their peers left) and
 /// std::system_error names the node that could not start.
 template <class Make>
@@ -60,6 +64,22 @@ std::vector<report> run_in_process(std::size_t nodes, Make&& make, const transpo
     for (auto& t : threads) t.join();
   }
   if (start_error) std::rethrow_exception(start_error);
+  // A gossip group went on without the nodes that failed: the survivors' reports come back,
+  // and a failed node's report holds only its error.
+  const auto failed = static_cast<std::size_t>(std::count_if(errors.begin(), errors.end(), [](const auto& e) { return e != nullptr; }));
+  if (failed > 0 && failed < nodes && endpoints[0].drops_lost_nodes()) {
+    for (std::size_t k = 0; k < nodes; ++k) {
+      if (!errors[k]) continue;
+      try {
+        std::rethrow_exception(errors[k]);
+      } catch (const std::exception& e) {
+        reports[k].failure = e.what();
+      } catch (...) {
+        reports[k].failure = "an exception that is not a std::exception";
+      }
+    }
+    return reports;
+  }
   // A node's own failure explains its peers' transport errors: prefer it.
   for (const auto& e : errors) {
     if (!e) continue;

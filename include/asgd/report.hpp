@@ -83,6 +83,9 @@ struct node_report {
   std::uint64_t rounds = 0;          ///< averaging rounds this node took part in (gossip: interactions it started)
   std::uint64_t pushes_received = 0; ///< gossip: halves of two-sided interactions other nodes started with it
   std::uint64_t skipped_interactions = 0;  ///< gossip: events that came due while the averager was busy, folded into the next
+  /// Gossip: the nodes the group dropped (they left, or missed a collective's timeout); this
+  /// node went on without them, and its final average is over the nodes left.
+  std::vector<std::size_t> lost_nodes;
   double exchange_seconds = 0.0;     ///< time in rounds: snapshot, encode, exchange, decode, mix
   double overlap = 0.0;              ///< share of exchange_seconds during which the workers kept computing
   double mix_lag = 0.0;              ///< mean node steps from a round's due step to its average landing (0 blocking)
@@ -129,6 +132,9 @@ struct report {
 
   // Averaging between nodes (a trainer whose topology averages; empty for a lone node).
   std::optional<node_report> node;
+  /// run_in_process with gossip: this node's run failed with this error and the others went
+  /// on without it; nothing else of the report is set. Empty otherwise.
+  std::string failure;
 
   [[nodiscard]] std::string to_json() const {
     detail::json_writer j;
@@ -175,6 +181,7 @@ struct report {
     write_histogram(j, "cas_retries", cas_retries);
     j.field("peak_live_versions", std::uint64_t{peak_live_versions});
     j.field("allocated_versions", std::uint64_t{allocated_versions});
+    if (!failure.empty()) j.field("failure", failure);
     if (node) {
       const node_report& n = *node;
       j.key("node").begin_object();
@@ -185,6 +192,7 @@ struct report {
       j.field("overlap", n.overlap).field("mix_lag", n.mix_lag).field("mix_lag_max", n.mix_lag_max);
       j.field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
       j.field("pushes_received", n.pushes_received).field("skipped_interactions", n.skipped_interactions);
+      j.array("lost_nodes", n.lost_nodes);
       consensus_point::write_all(j, n.consensus);
       j.field("final_consensus_distance", n.final_consensus_distance).field("final_average", n.final_average);
       j.end_object();

@@ -273,6 +273,80 @@ TEST_SUITE("gossip") {
     }
   }
 
+  TEST_CASE("a gossip node that fails is dropped; the others finish without it" * doctest::timeout(300)) {
+    static const auto d = asgd::problems::make_logistic_regression(/*rows=*/8000, /*cols=*/20, /*seed=*/3);
+    asgd::settings s{.threads = 1, .epochs = 3, .batch = 16, .lr = 0.05f, .seed = 5};
+    s.averaging = {.every = 4};
+    using trainer = asgd::trainer<asgd::problems::logistic_regression, c::hogwild, t::swarm>;
+    const auto reports = asgd::run_in_process(4, [&](std::size_t k, asgd::transport::in_process ep) {
+      trainer tr{d.problem, s, ep};
+      if (k == 2) {
+        tr.on_epoch([](const asgd::epoch_progress& e) {
+          if (e.epoch == 1) throw std::runtime_error("node 2 crashed");
+        });
+      }
+      return tr.run();
+    });
+    REQUIRE(reports.size() == 4);
+    CHECK(reports[2].failure.find("node 2 crashed") != std::string::npos);
+    CHECK_FALSE(reports[2].node);
+    for (std::size_t k : {0u, 1u, 3u}) {
+      CAPTURE(k);
+      CHECK(reports[k].failure.empty());
+      REQUIRE(reports[k].node);
+      CHECK(reports[k].node->lost_nodes == std::vector<std::size_t>{2});
+      CHECK(reports[k].node->final_average);
+      CHECK(reports[k].steps == 3 * ((8000 + 63) / 64));
+      CHECK(reports[k].final_evaluation->accuracy > 0.8);
+      CHECK(reports[k].to_json().find("\"lost_nodes\": [2]") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a gossip node that stops answering is dropped after the timeout" * doctest::timeout(300)) {
+    static const auto d = asgd::problems::make_logistic_regression(/*rows=*/4000, /*cols=*/20, /*seed=*/3);
+    asgd::settings s{.threads = 1, .epochs = 3, .batch = 16, .lr = 0.05f, .seed = 5};
+    s.averaging = {.every = 4};
+    using trainer = asgd::trainer<asgd::problems::logistic_regression, c::hogwild, t::swarm>;
+    // Node 3 stalls for 3 s in a pause; the others reach the end collectives and wait 1 s for it.
+    const auto reports = asgd::run_in_process(
+        4,
+        [&](std::size_t k, asgd::transport::in_process ep) {
+          trainer tr{d.problem, s, ep};
+          if (k == 3) {
+            tr.on_epoch([](const asgd::epoch_progress& e) {
+              if (e.epoch == 2) std::this_thread::sleep_for(std::chrono::seconds(3));
+            });
+          }
+          return tr.run();
+        },
+        asgd::transport::in_process::link{.timeout = 1.0});
+    CHECK(reports[3].failure.find("dropped") != std::string::npos);
+    for (std::size_t k : {0u, 1u, 2u}) {
+      CAPTURE(k);
+      REQUIRE(reports[k].node);
+      CHECK(reports[k].node->lost_nodes == std::vector<std::size_t>{3});
+      CHECK(reports[k].node->final_average);
+    }
+  }
+
+  TEST_CASE("collective topologies still fail fast when a node fails" * doctest::timeout(120)) {
+    static const auto d = asgd::problems::make_logistic_regression(/*rows=*/4000, /*cols=*/20, /*seed=*/3);
+    asgd::settings s{.threads = 1, .epochs = 3, .batch = 16, .lr = 0.05f, .seed = 5};
+    s.averaging = {.every = 4};
+    const auto crash = [&] {
+      asgd::run_in_process(4, [&](std::size_t k, asgd::transport::in_process ep) {
+        asgd::trainer<asgd::problems::logistic_regression, c::hogwild, t::ring> tr{d.problem, s, ep};
+        if (k == 2) {
+          tr.on_epoch([](const asgd::epoch_progress& e) {
+            if (e.epoch == 1) throw std::runtime_error("node 2 crashed");
+          });
+        }
+        return tr.run();
+      });
+    };
+    CHECK_THROWS_WITH(crash(), "node 2 crashed");
+  }
+
   TEST_CASE("what gossip cannot do is refused before the first step") {
     // A collective every N events would pair different events of different nodes.
     auto group = asgd::transport::in_process::group(2);

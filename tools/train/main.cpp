@@ -134,7 +134,12 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
               o.transport.c_str(), n0.topology.c_str(), n0.quantizer.c_str(), n0.blocking ? "blocking" : "non-blocking",
               schedule.c_str(), o.averaging.every, n0.final_average ? ", then a final global average" : "",
               shards.str().c_str());
-  for (const auto& r : reports) {
+  for (std::size_t k = 0; k < reports.size(); ++k) {
+    const asgd::report& r = reports[k];
+    if (!r.failure.empty()) {
+      std::printf("  node %zu: dropped by the others: %s\n", k, r.failure.c_str());
+      continue;
+    }
     const asgd::node_report& n = *r.node;
     const std::string rounds =
         gossip ? std::to_string(n.rounds) + " interactions started (" + std::to_string(n.skipped_interactions) +
@@ -147,6 +152,11 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
                 n.exchange_seconds, 100.0 * n.overlap, n.mix_lag, static_cast<unsigned long long>(n.mix_lag_max),
                 static_cast<double>(n.bytes_sent) / 1e6,
                 n.final_consensus_distance);
+    if (!n.lost_nodes.empty()) {
+      std::string lost;
+      for (std::size_t l : n.lost_nodes) lost += (lost.empty() ? "" : ", ") + std::to_string(l);
+      std::printf("    went on without node(s) %s\n", lost.c_str());
+    }
   }
   if (reports.size() < n0.nodes) std::printf("  (the other ranks printed nothing; every rank ran the same schedule)\n");
 }
@@ -249,6 +259,9 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
               return run_mode(mode, {net, with, k == 0 ? shown : none, any_transport{std::move(endpoint)}});
             },
             link);
+        // A gossip group finishes without a node that failed; node 0 prints the run, so its
+        // failure is the run's.
+        if (!reports.front().failure.empty()) throw std::runtime_error(reports.front().failure);
       } else {
         reports.push_back(run_mode(mode, {net, with, shown, any_transport{asgd::transport::in_process{}}}));
       }

@@ -9,6 +9,7 @@
 #include <asgd/random.hpp>
 #include <asgd/types.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -70,6 +71,14 @@ class averager {
   [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
   [[nodiscard]] std::uint64_t bits_sent() const noexcept { return bits_sent_; }
   [[nodiscard]] std::uint64_t pushes_received() const noexcept { return pushes_received_; }
+  // The nodes the group dropped (a transport that drops nodes: lost_nodes()); none otherwise.
+  [[nodiscard]] std::vector<std::size_t> lost_nodes() const {
+    if constexpr (requires { transport_.lost_nodes(); }) {
+      return transport_.lost_nodes();
+    } else {
+      return {};
+    }
+  }
 
   // Round `round`: `mixed` <- self_weight * snapshot + sum of peer weight * decoded peer model.
   // Every node calls it for the same rounds in the same order. A policy chosen at run time
@@ -180,7 +189,8 @@ class averager {
     }
     float total[1] = {static_cast<float>(local)};
     transport_.all_reduce_mean(total);
-    return static_cast<double>(total[0]) * static_cast<double>(nodes_);
+    const std::size_t members = nodes_ - lost_nodes().size();  // a gossip group's collectives leave out dropped nodes
+    return static_cast<double>(total[0]) * static_cast<double>(members);
   }
 
  private:
@@ -236,6 +246,7 @@ class averager {
     } else {
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
       pushes_received_ += transport_.take_pushed(mixed);
+      forget_lost_peers();
       rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ event);  // a stream per node and event
       if (!peers_.empty()) {
         const std::size_t partner = topo.partner(std::span<const std::size_t>(peers_), g);
@@ -272,6 +283,16 @@ class averager {
         pushes_received_ += pushes;
         quant.encode(std::span<const float>(mixed), bytes, g);
       });
+    }
+  }
+
+  // Gossip: a dropped peer is no longer a partner (its copy is stale and nothing it is left
+  // reaches it).
+  void forget_lost_peers() {
+    if constexpr (requires { transport_.lost_nodes(); }) {
+      const std::vector<std::size_t> lost = transport_.lost_nodes();
+      if (lost.empty()) return;
+      std::erase_if(peers_, [&](std::size_t k) { return std::find(lost.begin(), lost.end(), k) != lost.end(); });
     }
   }
 

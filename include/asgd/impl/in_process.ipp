@@ -34,36 +34,49 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
   delay_own_message(v.size_bytes());
   std::unique_lock lock(h.mutex);
   h.check_failed(node_, "all_reduce_mean");
+  h.check_dropped(node_, "all_reduce_mean");
   const std::uint64_t generation = h.reduce_generation;
   h.contributions[node_] = v;
   h.joined[node_] = generation + 1;
-  if (++h.arrived < h.nodes) {
-    const auto deadline = std::chrono::steady_clock::now() + h.timeout();
-    const bool done = h.changed.wait_until(lock, deadline, [&] {
-      return h.reduce_generation != generation || !h.failure.empty();
+  ++h.arrived;
+  const auto deadline = std::chrono::steady_clock::now() + h.timeout();
+  // The last live node to arrive computes the mean. Nodes dropped while the others wait (a
+  // gossip group's node that left) no longer count, so a waiter may find itself the last.
+  while (h.arrived < h.live()) {
+    const bool woken = h.changed.wait_until(lock, deadline, [&] {
+      return h.reduce_generation != generation || !h.failure.empty() || h.arrived >= h.live();
     });
     if (h.reduce_generation != generation) return;
     h.check_failed(node_, "all_reduce_mean");
-    if (!done) {
-      std::string missing;
-      for (std::size_t k = 0; k < h.nodes; ++k)
-        if (h.joined[k] != generation + 1) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
-      h.fail(node_, "all_reduce_mean", "waited " + seconds(h.settings.timeout) + " for node(s) " + missing);
+    if (woken) continue;
+    std::string missing;
+    for (std::size_t k = 0; k < h.nodes; ++k)
+      if (h.joined[k] != generation + 1 && !h.lost[k]) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+    const std::string why = "waited " + seconds(h.settings.timeout) + " for node(s) " + missing;
+    if (!h.tolerate_losses) h.fail(node_, "all_reduce_mean", why);
+    // A gossip group finishes without the nodes that stopped answering.
+    for (std::size_t k = 0; k < h.nodes; ++k) {
+      if (h.joined[k] != generation + 1 && !h.lost[k]) h.drop(k, "no answer in all_reduce_mean (node " + std::to_string(node_) + " " + why + ")");
     }
   }
+  float members = 0.0f;
   for (std::size_t k = 0; k < h.nodes; ++k) {
+    if (h.joined[k] != generation + 1) continue;
+    members += 1.0f;
     if (h.contributions[k].size() != v.size()) {
       h.fail(node_, "all_reduce_mean",
              "node " + std::to_string(k) + " sent " + std::to_string(h.contributions[k].size()) + " floats, node " +
                  std::to_string(node_) + " " + std::to_string(v.size()));
     }
   }
-  const float scale = 1.0f / static_cast<float>(h.nodes);
+  const float scale = 1.0f / members;
   for (std::size_t i = 0; i < v.size(); ++i) {
     float s = 0.0f;
-    for (std::size_t k = 0; k < h.nodes; ++k) s += h.contributions[k][i];
+    for (std::size_t k = 0; k < h.nodes; ++k)
+      if (h.joined[k] == generation + 1) s += h.contributions[k][i];
     s *= scale;
-    for (std::size_t k = 0; k < h.nodes; ++k) h.contributions[k][i] = s;
+    for (std::size_t k = 0; k < h.nodes; ++k)
+      if (h.joined[k] == generation + 1) h.contributions[k][i] = s;
   }
   h.arrived = 0;
   ++h.reduce_generation;
@@ -139,7 +152,7 @@ ASGD_DECL std::uint64_t in_process::take_pushed(std::span<float> into) {
 }
 
 ASGD_DECL bool in_process::read_published(std::size_t peer, std::vector<std::byte>& out) {
-  check_peer(peer, "read_published");
+  if (!check_peer(peer, "read_published")) return false;
   published_slot& slot = hub_->published[peer];
   {
     std::lock_guard lock(slot.mutex);
@@ -152,7 +165,11 @@ ASGD_DECL bool in_process::read_published(std::size_t peer, std::vector<std::byt
 
 ASGD_DECL void in_process::leave(std::string_view why) noexcept {
   std::lock_guard lock(hub_->mutex);
-  if (hub_->failure.empty()) hub_->failure = "node " + std::to_string(node_) + " left: " + std::string(why);
+  if (hub_->tolerate_losses) {
+    if (!hub_->lost[node_]) hub_->drop(node_, "it left: " + std::string(why));
+  } else if (hub_->failure.empty()) {
+    hub_->failure = "node " + std::to_string(node_) + " left: " + std::string(why);
+  }
   hub_->changed.notify_all();
 }
 
@@ -177,12 +194,35 @@ ASGD_DECL std::string in_process::seconds(double s) {
   return os.str();
 }
 
-ASGD_DECL void in_process::check_peer(std::size_t peer, std::string_view op) const {
+ASGD_DECL bool in_process::check_peer(std::size_t peer, std::string_view op) const {
   std::lock_guard lock(hub_->mutex);
   hub_->check_failed(node_, op);
+  hub_->check_dropped(node_, op);
   if (peer >= hub_->nodes || peer == node_) {
     hub_->fail(node_, op, "peer " + std::to_string(peer) + " is not another node of " + std::to_string(hub_->nodes));
   }
+  return !hub_->lost[peer];
+}
+
+ASGD_DECL void in_process::hub::drop(std::size_t node, const std::string& why) {
+  lost[node] = 1;
+  lost_why[node] = why;
+  changed.notify_all();
+}
+
+ASGD_DECL void in_process::hub::check_dropped(std::size_t node, std::string_view op) const {
+  if (lost[node]) {
+    throw transport_error("asgd: transport::in_process: node " + std::to_string(node) + ": " + std::string(op) +
+                          ": the other nodes dropped it (" + lost_why[node] + ")");
+  }
+}
+
+ASGD_DECL std::vector<std::size_t> in_process::lost_nodes() const {
+  std::lock_guard lock(hub_->mutex);
+  std::vector<std::size_t> out;
+  for (std::size_t k = 0; k < hub_->nodes; ++k)
+    if (hub_->lost[k]) out.push_back(k);
+  return out;
 }
 
 }  // namespace asgd::inline v0::transport

@@ -70,6 +70,12 @@ class in_process {
   [[nodiscard]] ASGD_DECL static std::vector<in_process> group(std::size_t nodes, const link& l);
 
   [[nodiscard]] std::size_t node_id() const noexcept { return node_; }
+  /// Whether the group drops nodes that leave or stop answering instead of failing (a gossip
+  /// group, once a node opened gossip).
+  [[nodiscard]] bool drops_lost_nodes() const {
+    std::lock_guard lock(hub_->mutex);
+    return hub_->tolerate_losses;
+  }
   [[nodiscard]] std::size_t node_count() const noexcept { return hub_->nodes; }
 
   /// Replaces `v` on every node by the element-wise mean over the nodes. The last node to
@@ -90,6 +96,10 @@ class in_process {
   /// copies' size needs no setting up in shared memory). Every node calls it before its first
   /// gossip call; the trainer does.
   void open_gossip(std::size_t /*copy_bytes*/, std::size_t dimension) {
+    {
+      std::lock_guard lock(hub_->mutex);
+      hub_->tolerate_losses = true;
+    }
     published_slot& slot = hub_->published[node_];
     std::lock_guard lock(slot.mutex);
     if (slot.pending.size() != dimension) slot.pending.assign(dimension, 0.0f);
@@ -133,7 +143,7 @@ class in_process {
   /// length than `half`, or the group has failed.
   template <class F>
   bool average_with(std::size_t peer, F&& f) {
-    check_peer(peer, "average_with");
+    if (!check_peer(peer, "average_with")) return false;
     published_slot& slot = hub_->published[peer];
     std::lock_guard lock(slot.mutex);
     if (slot.bytes.empty()) return false;
@@ -155,9 +165,14 @@ class in_process {
     return true;
   }
 
+  /// The nodes a gossip group dropped: those that left, and those that did not arrive at a
+  /// collective within the timeout (a dropped node that comes back gets a transport_error).
+  [[nodiscard]] ASGD_DECL std::vector<std::size_t> lost_nodes() const;
+
   /// Marks this node as gone: every node waiting for it, now or later, gets a transport_error
   /// naming it (a node's trainer calls this when it fails, so its peers do not wait out the
-  /// timeout).
+  /// timeout). In a gossip group (once open_gossip was called) the others drop it instead and
+  /// go on: gossip with it is skipped and collectives complete without it.
   ASGD_DECL void leave(std::string_view why) noexcept;
 
   friend std::ostream& operator<<(std::ostream& os, const in_process& t) {
@@ -184,7 +199,7 @@ class in_process {
 
   struct hub {
     hub(std::size_t n, const link& l)
-        : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n), published(n) {}
+        : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n), published(n), lost(n, 0), lost_why(n) {}
     std::size_t nodes;
     link settings;
     std::mutex mutex;
@@ -199,6 +214,11 @@ class in_process {
     // held by a receiver, so bounded by the nodes' peers per round.
     std::vector<std::vector<std::byte>> spare;
     std::vector<published_slot> published;  // gossip: node k's copy and the pushes left for it
+    // Set once a node opens gossip: from then on a node that leaves or misses a collective's
+    // timeout is dropped (lost), and the others finish without it.
+    bool tolerate_losses = false;
+    std::vector<char> lost;
+    std::vector<std::string> lost_why;
 
     [[nodiscard]] std::chrono::steady_clock::duration timeout() const {
       return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -213,6 +233,15 @@ class in_process {
     }
     // Called with the mutex held.
     ASGD_DECL void check_failed(std::size_t node, std::string_view op) const;
+    // Gossip groups: node `node` is gone (it left, or missed a collective's timeout); the others
+    // go on without it. Called with the mutex held.
+    ASGD_DECL void drop(std::size_t node, const std::string& why);
+    ASGD_DECL void check_dropped(std::size_t node, std::string_view op) const;
+    [[nodiscard]] std::size_t live() const {
+      std::size_t n = 0;
+      for (char l : lost) n += l ? 0 : 1;
+      return n;
+    }
     [[noreturn]] ASGD_DECL void fail(std::size_t node, std::string_view op, const std::string& why);
   };
 
@@ -224,7 +253,8 @@ class in_process {
     if (d > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(d);
   }
 
-  ASGD_DECL void check_peer(std::size_t peer, std::string_view op) const;
+  // Throws for a peer that is not another node; false when the group dropped it.
+  ASGD_DECL bool check_peer(std::size_t peer, std::string_view op) const;
   void sleep_for_link(std::size_t from, std::size_t bytes) const {
     const auto d = hub_->delay(from, bytes);
     if (d > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(d);

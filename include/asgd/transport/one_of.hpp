@@ -70,6 +70,17 @@ class one_of : public detail::policy_choice<Ts...> {
     return this->visit([](const auto& t) { return gossip_transport<std::decay_t<decltype(t)>>; });
   }
 
+  /// The nodes the group dropped, where the transport held drops nodes (else none).
+  [[nodiscard]] std::vector<std::size_t> lost_nodes() const {
+    return this->visit([](const auto& t) -> std::vector<std::size_t> {
+      if constexpr (requires { t.lost_nodes(); }) {
+        return t.lost_nodes();
+      } else {
+        return {};
+      }
+    });
+  }
+
   /// Tells the peers this node is gone, where the transport held can.
   void leave(std::string_view why) noexcept {
     this->visit([&](auto& t) {

@@ -58,10 +58,11 @@ outcome run_nodes(std::size_t nodes, const asgd::settings& s, Prepare prepare) {
   return out;
 }
 
-// Node 0 loses power at the end of epoch `at`; the others fail with it (their peer left).
+// Node 0 loses power at the end of epoch `at`; the others fail with it (their peer left), or
+// with `all`, every node loses it (a gossip group would go on without node 0).
 template <class Trainer>
-void crash_at_epoch(Trainer& tr, std::size_t k, std::size_t at) {
-  if (k != 0) return;
+void crash_at_epoch(Trainer& tr, std::size_t k, std::size_t at, bool all = false) {
+  if (k != 0 && !all) return;
   tr.on_epoch([at](const asgd::epoch_progress& e) {
     if (e.epoch == at) throw std::runtime_error("power cut");
   });
@@ -130,7 +131,7 @@ TEST_CASE("non-blocking and gossiping nodes killed and resumed finish the run" *
     const auto crashed = [&] {
       run_nodes<c::hogwild, t::swarm>(4, s, [&](auto& tr, std::size_t k) {
         tr.checkpoint_to(files.path, 100);
-        crash_at_epoch(tr, k, 2);
+        crash_at_epoch(tr, k, 2, /*all=*/true);
       });
     };
     CHECK_THROWS_WITH(crashed(), "power cut");

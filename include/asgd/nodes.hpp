@@ -66,7 +66,8 @@ std::vector<report> run_in_process(std::size_t nodes, Make&& make, const transpo
   if (start_error) std::rethrow_exception(start_error);
   // A gossip group went on without the nodes that failed: the survivors' reports come back,
   // and a failed node's report holds only its error.
-  const auto failed = static_cast<std::size_t>(std::count_if(errors.begin(), errors.end(), [](const auto& e) { return e != nullptr; }));
+  const auto failed =
+      static_cast<std::size_t>(std::count_if(errors.begin(), errors.end(), [](const auto& e) { return e != nullptr; }));
   if (failed > 0 && failed < nodes && endpoints[0].drops_lost_nodes()) {
     for (std::size_t k = 0; k < nodes; ++k) {
       if (!errors[k]) continue;

@@ -58,14 +58,27 @@ outcome run_nodes(std::size_t nodes, const asgd::settings& s, Prepare prepare) {
   return out;
 }
 
-// Node 0 loses power at the end of epoch `at`; the others fail with it (their peer left), or
-// with `all`, every node loses it (a gossip group would go on without node 0).
-template <class Trainer>
-void crash_at_epoch(Trainer& tr, std::size_t k, std::size_t at, bool all = false) {
-  if (k != 0 && !all) return;
-  tr.on_epoch([at](const asgd::epoch_progress& e) {
-    if (e.epoch == at) throw std::runtime_error("power cut");
-  });
+// Nodes that checkpoint into `files` every `every` steps until node 0 loses power at the end of
+// epoch 2; the others fail with it (their peer left). With `all`, every node loses it: a gossip
+// group would go on without node 0.
+template <class Mode, class Topo>
+void crash_after_checkpoints(std::size_t nodes, const asgd::settings& s, const node_files& files, std::uint64_t every,
+                             bool all = false) {
+  const auto crashed = [&] {
+    run_nodes<Mode, Topo>(nodes, s, [&](auto& tr, std::size_t k) {
+      tr.checkpoint_to(files.path, every);
+      if (k != 0 && !all) return;
+      tr.on_epoch([](const asgd::epoch_progress& e) {
+        if (e.epoch == 2) throw std::runtime_error("power cut");
+      });
+    });
+  };
+  CHECK_THROWS_WITH(crashed(), "power cut");
+}
+
+template <class Mode, class Topo>
+outcome resume_nodes(std::size_t nodes, const asgd::settings& s, const node_files& files) {
+  return run_nodes<Mode, Topo>(nodes, s, [&](auto& tr, std::size_t) { tr.resume_from(files.path); });
 }
 
 TEST_CASE("blocking sequential nodes resumed from their checkpoints end bit-identical" * doctest::timeout(120)) {
@@ -75,17 +88,11 @@ TEST_CASE("blocking sequential nodes resumed from their checkpoints end bit-iden
   const auto whole = run_nodes<c::sequential, t::ring>(3, s, [](auto&, std::size_t) {});
 
   // Checkpoints every 70 steps (not a multiple of the rounds' 5), a crash after epoch 2.
-  const auto crashed = [&] {
-    run_nodes<c::sequential, t::ring>(3, s, [&](auto& tr, std::size_t k) {
-      tr.checkpoint_to(files.path, 70);
-      crash_at_epoch(tr, k, 2);
-    });
-  };
-  CHECK_THROWS_WITH(crashed(), "power cut");
+  crash_after_checkpoints<c::sequential, t::ring>(3, s, files, 70);
   for (std::size_t k = 0; k < 3; ++k) REQUIRE(fs::exists(files.of(k)));
   CHECK_FALSE(fs::exists(files.path));  // nodes write only their own files
 
-  const auto resumed = run_nodes<c::sequential, t::ring>(3, s, [&](auto& tr, std::size_t) { tr.resume_from(files.path); });
+  const auto resumed = resume_nodes<c::sequential, t::ring>(3, s, files);
   for (std::size_t k = 0; k < 3; ++k) {
     CAPTURE(k);
     CHECK(resumed.reports[k].resumed_at_step > 0);
@@ -116,26 +123,14 @@ TEST_CASE("non-blocking and gossiping nodes killed and resumed finish the run" *
   SUBCASE("LAP-SGD: hogwild nodes, all-reduce in the background") {
     node_files files("lap", 2);
     const auto whole = run_nodes<c::hogwild, t::all_reduce>(2, s, [](auto&, std::size_t) {});
-    const auto crashed = [&] {
-      run_nodes<c::hogwild, t::all_reduce>(2, s, [&](auto& tr, std::size_t k) {
-        tr.checkpoint_to(files.path, 100);
-        crash_at_epoch(tr, k, 2);
-      });
-    };
-    CHECK_THROWS_WITH(crashed(), "power cut");
-    check(whole, run_nodes<c::hogwild, t::all_reduce>(2, s, [&](auto& tr, std::size_t) { tr.resume_from(files.path); }));
+    crash_after_checkpoints<c::hogwild, t::all_reduce>(2, s, files, 100);
+    check(whole, resume_nodes<c::hogwild, t::all_reduce>(2, s, files));
   }
   SUBCASE("SwarmSGD: event-driven gossip on a complete graph") {
     node_files files("swarm", 4);
     const auto whole = run_nodes<c::hogwild, t::swarm>(4, s, [](auto&, std::size_t) {});
-    const auto crashed = [&] {
-      run_nodes<c::hogwild, t::swarm>(4, s, [&](auto& tr, std::size_t k) {
-        tr.checkpoint_to(files.path, 100);
-        crash_at_epoch(tr, k, 2, /*all=*/true);
-      });
-    };
-    CHECK_THROWS_WITH(crashed(), "power cut");
-    check(whole, run_nodes<c::hogwild, t::swarm>(4, s, [&](auto& tr, std::size_t) { tr.resume_from(files.path); }));
+    crash_after_checkpoints<c::hogwild, t::swarm>(4, s, files, 100, /*all=*/true);
+    check(whole, resume_nodes<c::hogwild, t::swarm>(4, s, files));
   }
 }
 
@@ -143,19 +138,11 @@ TEST_CASE("node checkpoints from different steps, or another node's, are refused
   node_files files("mixed", 2), early("mixed_early", 2);
   asgd::settings s{.threads = 1, .epochs = 3, .batch = 8, .lr = 0.05f, .seed = 7};
   s.averaging = {.every = 5, .blocking = true};
-  const auto crashed = [&] {
-    run_nodes<c::sequential, t::all_reduce>(2, s, [&](auto& tr, std::size_t k) {
-      tr.checkpoint_to(files.path, 100);
-      crash_at_epoch(tr, k, 2);
-    });
-  };
-  CHECK_THROWS_WITH(crashed(), "power cut");
+  crash_after_checkpoints<c::sequential, t::all_reduce>(2, s, files, 100);
   asgd::settings shorter = s;
   shorter.epochs = 1;  // its last checkpoint is earlier than the crashed run's
   run_nodes<c::sequential, t::all_reduce>(2, shorter, [&](auto& tr, std::size_t) { tr.checkpoint_to(early.path, 100); });
-  const auto resume = [&] {
-    run_nodes<c::sequential, t::all_reduce>(2, s, [&](auto& tr, std::size_t) { tr.resume_from(files.path); });
-  };
+  const auto resume = [&] { resume_nodes<c::sequential, t::all_reduce>(2, s, files); };
   fs::copy_file(early.of(1), files.of(1), fs::copy_options::overwrite_existing);
   CHECK_THROWS_WITH_AS(resume(), doctest::Contains("the nodes disagree on the step of the checkpoint it resumes from"),
                        std::invalid_argument);

@@ -56,7 +56,9 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
     if (!h.tolerate_losses) h.fail(node_, "all_reduce_mean", why);
     // A gossip group finishes without the nodes that stopped answering.
     for (std::size_t k = 0; k < h.nodes; ++k) {
-      if (h.joined[k] != generation + 1 && !h.lost[k]) h.drop(k, "no answer in all_reduce_mean (node " + std::to_string(node_) + " " + why + ")");
+      if (h.joined[k] != generation + 1 && !h.lost[k]) {
+        h.drop(k, "no answer in all_reduce_mean (node " + std::to_string(node_) + " " + why + ")");
+      }
     }
   }
   float members = 0.0f;

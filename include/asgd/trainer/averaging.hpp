@@ -97,7 +97,8 @@ void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_t
                                               p.triggers.begin());
   while (sh.rounds_landed.load(std::memory_order_acquire) < due) {
     if (sh.stop.load(std::memory_order_relaxed)) {
-      throw std::runtime_error("asgd: node " + std::to_string(p.node) + ": its averaging stopped before the checkpoint");
+      throw std::runtime_error("asgd: node " + std::to_string(p.node) +
+                               ": its averaging stopped before the checkpoint");
     }
     std::this_thread::yield();
   }

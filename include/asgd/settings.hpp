@@ -87,6 +87,11 @@ struct settings {
   std::size_t evaluations_per_epoch = 0;  ///< evaluate this often within each epoch too (0: only as above)
   averaging_settings averaging = {};      ///< between nodes; ignored by a single node
   sharding shards = {};                   ///< how nodes split the samples; ignored by a single node
+  /// A straggler, for experiments: each step's worker sleeps (compute_slowdown - 1) times the
+  /// time its read and gradient took, between the gradient and the update, as a machine this
+  /// many times slower would (it holds no core while it sleeps). 1: off. Give it to one node
+  /// of a group to study a slow node.
+  double compute_slowdown = 1.0;
 
   ASGD_DECL void validate() const;
 
@@ -100,7 +105,7 @@ struct settings {
               << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false")
               << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false")
               << ", .evaluations_per_epoch = " << s.evaluations_per_epoch << ", .averaging = " << s.averaging
-              << ", .shards = " << s.shards << '}';
+              << ", .shards = " << s.shards << ", .compute_slowdown = " << s.compute_slowdown << '}';
   }
 };
 

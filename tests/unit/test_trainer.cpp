@@ -74,12 +74,24 @@ TEST_SUITE("trainer") {
     fails({.staleness = {.type = asgd::staleness_scaling::kind::fleet, .beta = -1}}, "staleness_scaling.beta = -1");
     fails({.staleness = {.type = asgd::staleness_scaling::kind::inverse}, .staleness_every = 8},
           "settings.staleness_every = 8: must be 0 or 1 when staleness scaling is on");
+    fails({.compute_slowdown = 0.5}, "settings.compute_slowdown = 0.5: must be a number in [1, 1000]");
 
     asgd::trainer<ls, asgd::consistency::sequential> seq{small_problem(), {.threads = 2}};
     CHECK_THROWS_WITH_AS(seq.run(), doctest::Contains("consistency::sequential{} runs at most 1 worker thread"),
                          std::invalid_argument);
     asgd::trainer<ls, asgd::update::momentum> mom{small_problem(), {}, asgd::update::momentum{.mu = 2.0f}};
     CHECK_THROWS_WITH_AS(mom.run(), doctest::Contains("update::momentum.mu = 2"), std::invalid_argument);
+  }
+
+  TEST_CASE("a straggling run (settings.compute_slowdown) computes the same model, only later") {
+    auto inst = asgd::problems::make_logistic_regression(400, 8, 4);
+    auto run = [&](double slowdown) {
+      asgd::trainer<asgd::problems::logistic_regression, asgd::consistency::sequential> t{
+          inst.problem, {.epochs = 1, .batch = 8, .lr = 0.05f, .seed = 3, .compute_slowdown = slowdown}};
+      t.run();
+      return std::vector<float>(t.parameters().begin(), t.parameters().end());
+    };
+    CHECK(run(3.0) == run(1.0));
   }
 
   TEST_CASE("sequential runs are bit-reproducible given the seed, and differ with another seed") {

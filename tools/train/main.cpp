@@ -246,8 +246,11 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
     if (!o.quiet && lead) progress = [&](const asgd::epoch_progress& e) { print_progress(mode, o.compare, e); };
     auto run_once = [&](const options& with, const progress_fn& shown) {
       std::vector<asgd::report> reports;
+      // --straggler-slowdown slows node 0 (rank 0) only.
+      options others = with;
+      others.straggler_slowdown = 1.0;
       if (over_mpi) {
-        reports.push_back(run_mode(mode, {net, with, shown, *mpi_endpoint}));
+        reports.push_back(run_mode(mode, {net, rank == 0 ? with : others, shown, *mpi_endpoint}));
       } else if (with.nodes > 1) {
         const asgd::transport::in_process::link link{.latency = with.latency, .bandwidth = with.bandwidth,
                                                      .straggler = 0, .straggler_delay = with.straggler_delay,
@@ -256,7 +259,8 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
         reports = asgd::run_in_process(
             with.nodes,
             [&](std::size_t k, asgd::transport::in_process endpoint) {
-              return run_mode(mode, {net, with, k == 0 ? shown : none, any_transport{std::move(endpoint)}});
+              return run_mode(mode, {net, k == 0 ? with : others, k == 0 ? shown : none,
+                                     any_transport{std::move(endpoint)}});
             },
             link);
         // A gossip group finishes without a node that failed; node 0 prints the run, so its

@@ -257,6 +257,8 @@ options parse(int argc, const char* const* argv) {
       o.bandwidth = real(arg, take(), 0.0, 1e15);
     } else if (arg == "--straggler-delay") {
       o.straggler_delay = real(arg, take(), 0.0, 1e3);
+    } else if (arg == "--straggler-slowdown") {
+      o.straggler_slowdown = real(arg, take(), 1.0, 1e3);
     } else if (arg == "--timeout") {
       o.timeout = real(arg, take(), 0.0, 1e6, true);
     } else if (arg == "--quiet") {

@@ -75,6 +75,7 @@ struct options {
   double latency = 0.0;          // in_process's simulated link
   double bandwidth = 0.0;
   double straggler_delay = 0.0;
+  double straggler_slowdown = 1.0;  ///< node 0's (rank 0's) compute is this many times slower
   double timeout = 60.0;
   std::size_t exposed = 0;       // --exposed N: N interleaved pairs of runs with and without exchanges
   // --device cuda: W workers on one GPU; --transport nccl: a node per rank and GPU.

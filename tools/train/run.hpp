@@ -66,7 +66,8 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
           .evaluate_epochs = true,
           .evaluations_per_epoch = o.evals_per_epoch,
           .averaging = o.averaging,
-          .shards = o.shards};
+          .shards = o.shards,
+          .compute_slowdown = o.straggler_slowdown};
 }
 
 inline any_topology topology_for(const options& o) { return topology_named(o.topology, o.fraction, o.graph); }

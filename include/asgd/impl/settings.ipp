@@ -26,6 +26,8 @@ ASGD_DECL void settings::validate() const {
                   "must be 0 or 1 when staleness scaling is on (the step of every update depends on its staleness)");
   averaging.validate();
   shards.validate();
+  detail::require(std::isfinite(compute_slowdown) && compute_slowdown >= 1.0 && compute_slowdown <= 1000.0, "settings",
+                  "compute_slowdown", compute_slowdown, "must be a number in [1, 1000]");
 }
 
 }  // namespace asgd::inline v0

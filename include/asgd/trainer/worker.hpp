@@ -113,6 +113,15 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
 
   float loss = 0.0f;
   apply_result res;
+  // settings.compute_slowdown: the step's read and gradient take that many times as long.
+  const bool slow = settings_.compute_slowdown > 1.0;
+  const auto computing = slow ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  auto straggle = [&] {
+    if (!slow) return;
+    const auto took = std::chrono::steady_clock::now() - computing;
+    std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        took * (settings_.compute_slowdown - 1.0)));
+  };
   auto check = [&] {
     if (std::isfinite(loss)) return;
     std::ostringstream os;
@@ -126,6 +135,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
     c.sparse.clear();
     loss = static_cast<float>(c.problem.gradient(h.reader(), batch, c.sparse));
     check();
+    straggle();
     if (range != full) c.sparse.keep_range(range.begin, range.end);
     land();
     res = store.apply_sparse(c.part, h, c.sparse.indices(), c.sparse.values(), dir, lr);
@@ -142,6 +152,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
       g = g.subspan(range.begin, range.size());
     }
     check();
+    straggle();
     land();
     res = store.apply(c.part, h, range, std::span<const float>(g), dir, lr);
   }

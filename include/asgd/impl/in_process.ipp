@@ -49,16 +49,18 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
     if (h.reduce_generation != generation) return;
     h.check_failed(node_, "all_reduce_mean");
     if (woken) continue;
+    std::vector<std::size_t> absent;
     std::string missing;
-    for (std::size_t k = 0; k < h.nodes; ++k)
-      if (h.joined[k] != generation + 1 && !h.lost[k]) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+    for (std::size_t k = 0; k < h.nodes; ++k) {
+      if (h.joined[k] == generation + 1 || h.lost[k]) continue;
+      absent.push_back(k);
+      missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+    }
     const std::string why = "waited " + seconds(h.settings.timeout) + " for node(s) " + missing;
     if (!h.tolerate_losses) h.fail(node_, "all_reduce_mean", why);
     // A gossip group finishes without the nodes that stopped answering.
-    for (std::size_t k = 0; k < h.nodes; ++k) {
-      if (h.joined[k] != generation + 1 && !h.lost[k]) {
-        h.drop(k, "no answer in all_reduce_mean (node " + std::to_string(node_) + " " + why + ")");
-      }
+    for (std::size_t k : absent) {
+      h.drop(k, "no answer in all_reduce_mean (node " + std::to_string(node_) + " " + why + ")");
     }
   }
   float members = 0.0f;

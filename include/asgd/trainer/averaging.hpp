@@ -96,6 +96,10 @@ void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_t
   const auto due = static_cast<std::uint64_t>(std::upper_bound(p.triggers.begin(), p.triggers.end(), step) -
                                               p.triggers.begin());
   while (sh.rounds_landed.load(std::memory_order_acquire) < due) {
+    // A worker wakes the averager only from a step whose index reached the round's due step;
+    // the last such step may have ended before the averager went to sleep, and no further step
+    // comes during a pause: wake it here (it finds the steps done and runs the round).
+    wake_averager(sh);
     if (sh.stop.load(std::memory_order_relaxed)) {
       throw std::runtime_error("asgd: node " + std::to_string(p.node) +
                                ": its averaging stopped before the checkpoint");

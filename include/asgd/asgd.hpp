@@ -56,6 +56,7 @@
 #include <asgd/transport/one_of.hpp>
 
 #include <asgd/quantize/bf16.hpp>
+#include <asgd/quantize/differences.hpp>
 #include <asgd/quantize/fp16.hpp>
 #include <asgd/quantize/identity.hpp>
 #include <asgd/quantize/lattice.hpp>

@@ -327,6 +327,19 @@ concept transport_has_collectives =
 template <class T>
 concept communication_transport = transport_has_tag<T> && transport_has_identity<T> && transport_has_collectives<T>;
 
+/// @concept per_peer_exchange_transport
+/// Optional, required by a quantizer that sends each peer its own message (`shared_reference`,
+/// as quantize::differences): `t.exchange_each(round, peers, sends, received)` is `exchange`
+/// with the `std::span<const std::span<const std::byte>>` `sends`, `sends[k]` going to
+/// `peers[k]` (docs/policies/transport.md).
+template <class T>
+concept per_peer_exchange_transport =
+    communication_transport<T> &&
+    requires(T& t, std::uint64_t round, std::span<const std::size_t> peers,
+             std::span<const std::span<const std::byte>> sends, std::vector<std::vector<std::byte>>& received) {
+      t.exchange_each(round, peers, sends, received);
+    };
+
 /// @concept gossip_transport
 /// Optional, required by a gossip topology: a transport where each node publishes a copy of its
 /// model that others read or average with one-sided (docs/policies/transport.md, "Gossip"):
@@ -380,5 +393,11 @@ concept quantizer_has_size = requires(const Q& q, std::size_t n) {
 };
 template <class Q>
 concept quantizer = quantizer_has_tag<Q> && quantizer_has_codec<Q> && quantizer_has_size<Q>;
+
+/// A quantizer whose messages are differences against a reference that both ends of a link keep
+/// (`static constexpr bool shared_reference = true`, as quantize::differences): the averager
+/// keeps those references and sends each peer its own message.
+template <class Q>
+concept shared_reference_quantizer = quantizer<Q> && requires { requires Q::shared_reference; };
 
 }  // namespace asgd::inline v0

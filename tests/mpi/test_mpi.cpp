@@ -75,13 +75,13 @@ double check_mean_and_spread(std::span<const float> x) {
   return sum_over_ranks(std::vector<float>{static_cast<float>(own_distance)})[0];
 }
 
-template <class Mode, class Topo>
+template <class Mode, class Topo, class Quant = asgd::quantize::identity>
 void check_mean_and_consensus(Topo topo, bool blocking) {
   const std::size_t n = static_cast<std::size_t>(world_size());
   asgd::settings s{.threads = Mode::max_workers > 1 ? 2u : 1u, .steps = 512, .batch = 4, .lr = 0.1f,
                    .averaging = {.every = 8, .blocking = blocking, .final_average = false}};
-  asgd::trainer<still_problem, Mode, Topo, mpi> tr{still_problem{.offset = own_offset()}, s, topo,
-                                                   mpi(mpi::options{.timeout = 30})};
+  asgd::trainer<still_problem, Mode, Topo, Quant, mpi> tr{still_problem{.offset = own_offset()}, s, topo, Quant{},
+                                                          mpi(mpi::options{.timeout = 30})};
   const asgd::report r = tr.run();
   const double distance = check_mean_and_spread(tr.parameters());
   CHECK(distance < 1e-6);  // it started at n * 32 * (spread of the offsets)^2, hundreds
@@ -156,6 +156,26 @@ TEST_SUITE("mpi") {
     }
   }
 
+  TEST_CASE("transport::mpi: exchange_each gives each peer its own message") {
+    mpi tr(mpi::options{.timeout = 30});
+    const std::size_t rank = tr.node_id(), n = tr.node_count();
+    std::vector<std::size_t> peers;
+    std::vector<std::vector<std::byte>> messages;
+    for (std::size_t p = 0; p < n; ++p) {
+      if (p == rank) continue;
+      peers.push_back(p);
+      messages.emplace_back(1 + p, static_cast<std::byte>(16 * rank + p));  // from this rank to p
+    }
+    const std::vector<std::span<const std::byte>> sends(messages.begin(), messages.end());
+    std::vector<std::vector<std::byte>> got;
+    tr.exchange_each(5, peers, sends, got);
+    REQUIRE(got.size() == peers.size());
+    for (std::size_t k = 0; k < peers.size(); ++k) {
+      CHECK(got[k].size() == 1 + rank);
+      CHECK(got[k].front() == static_cast<std::byte>(16 * peers[k] + rank));
+    }
+  }
+
   TEST_CASE("transport::mpi: a peer out of range is a transport_error naming it; the transport stays usable") {
     mpi tr(mpi::options{.timeout = 30});
     const std::size_t bad[] = {tr.node_count()};
@@ -180,6 +200,11 @@ TEST_SUITE("mpi") {
     check_mean_and_consensus<c::atomic_add>(t::ring{}, false);
     check_mean_and_consensus<c::sequential>(t::random_pairs{}, true);
     check_mean_and_consensus<c::hogwild>(t::all_reduce{}, true);
+    // 8-bit differences against the links' references: each peer its own message (exchange_each).
+    check_mean_and_consensus<c::leashed, t::ring, asgd::quantize::differences<asgd::quantize::qsgd<8>>>(t::ring{},
+                                                                                                      false);
+    check_mean_and_consensus<c::sequential, t::random_pairs, asgd::quantize::differences<asgd::quantize::qsgd<4>>>(
+        t::random_pairs{}, true);
   }
 
   TEST_CASE("decentralized logistic regression over MPI matches one node at equal total samples"

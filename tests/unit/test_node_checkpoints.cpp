@@ -43,13 +43,14 @@ struct outcome {
   std::vector<std::vector<float>> models;
 };
 
-// `nodes` nodes of Mode and Topo; `prepare(trainer&, k)` sets checkpoints, resumes or a crash.
-template <class Mode, class Topo, class Prepare>
+// `nodes` nodes of Mode, Topo and Quant; `prepare(trainer&, k)` sets checkpoints, resumes or a
+// crash.
+template <class Mode, class Topo, class Quant = asgd::quantize::identity, class Prepare>
 outcome run_nodes(std::size_t nodes, const asgd::settings& s, Prepare prepare) {
   outcome out;
   out.models.resize(nodes);
   out.reports = asgd::run_in_process(nodes, [&](std::size_t k, asgd::transport::in_process ep) {
-    asgd::trainer<logistic_regression, Mode, Topo> tr{problem().problem, s, ep};
+    asgd::trainer<logistic_regression, Mode, Topo, Quant> tr{problem().problem, s, ep};
     prepare(tr, k);
     asgd::report r = tr.run();
     out.models[k].assign(tr.parameters().begin(), tr.parameters().end());
@@ -61,11 +62,11 @@ outcome run_nodes(std::size_t nodes, const asgd::settings& s, Prepare prepare) {
 // Nodes that checkpoint into `files` every `every` steps until node 0 loses power at the end of
 // epoch 2; the others fail with it (their peer left). With `all`, every node loses it: a gossip
 // group would go on without node 0.
-template <class Mode, class Topo>
+template <class Mode, class Topo, class Quant = asgd::quantize::identity>
 void crash_after_checkpoints(std::size_t nodes, const asgd::settings& s, const node_files& files, std::uint64_t every,
                              bool all = false) {
   const auto crashed = [&] {
-    run_nodes<Mode, Topo>(nodes, s, [&](auto& tr, std::size_t k) {
+    run_nodes<Mode, Topo, Quant>(nodes, s, [&](auto& tr, std::size_t k) {
       tr.checkpoint_to(files.path, every);
       if (k != 0 && !all) return;
       tr.on_epoch([](const asgd::epoch_progress& e) {
@@ -76,23 +77,25 @@ void crash_after_checkpoints(std::size_t nodes, const asgd::settings& s, const n
   CHECK_THROWS_WITH(crashed(), "power cut");
 }
 
-template <class Mode, class Topo>
+template <class Mode, class Topo, class Quant = asgd::quantize::identity>
 outcome resume_nodes(std::size_t nodes, const asgd::settings& s, const node_files& files) {
-  return run_nodes<Mode, Topo>(nodes, s, [&](auto& tr, std::size_t) { tr.resume_from(files.path); });
+  return run_nodes<Mode, Topo, Quant>(nodes, s, [&](auto& tr, std::size_t) { tr.resume_from(files.path); });
 }
 
-TEST_CASE("blocking sequential nodes resumed from their checkpoints end bit-identical" * doctest::timeout(120)) {
-  node_files files("blocking", 3);
+// Blocking sequential nodes on a ring (with Quant), crashed after epoch 2 and resumed from
+// checkpoints every 70 steps (not a multiple of the rounds' 5), end as the uninterrupted run.
+template <class Quant>
+void check_resumed_bit_identical(const std::string& name) {
+  node_files files(name, 3);
   asgd::settings s{.threads = 1, .epochs = 3, .batch = 8, .lr = 0.05f, .seed = 7};
   s.averaging = {.every = 5, .blocking = true};
-  const auto whole = run_nodes<c::sequential, t::ring>(3, s, [](auto&, std::size_t) {});
+  const auto whole = run_nodes<c::sequential, t::ring, Quant>(3, s, [](auto&, std::size_t) {});
 
-  // Checkpoints every 70 steps (not a multiple of the rounds' 5), a crash after epoch 2.
-  crash_after_checkpoints<c::sequential, t::ring>(3, s, files, 70);
+  crash_after_checkpoints<c::sequential, t::ring, Quant>(3, s, files, 70);
   for (std::size_t k = 0; k < 3; ++k) REQUIRE(fs::exists(files.of(k)));
   CHECK_FALSE(fs::exists(files.path));  // nodes write only their own files
 
-  const auto resumed = resume_nodes<c::sequential, t::ring>(3, s, files);
+  const auto resumed = resume_nodes<c::sequential, t::ring, Quant>(3, s, files);
   for (std::size_t k = 0; k < 3; ++k) {
     CAPTURE(k);
     CHECK(resumed.reports[k].resumed_at_step > 0);
@@ -103,6 +106,15 @@ TEST_CASE("blocking sequential nodes resumed from their checkpoints end bit-iden
     CHECK(resumed.reports[k].node->rounds == whole.reports[k].node->rounds);
     CHECK(resumed.reports[k].node->bytes_sent == whole.reports[k].node->bytes_sent);
   }
+}
+
+TEST_CASE("blocking sequential nodes resumed from their checkpoints end bit-identical" * doctest::timeout(120)) {
+  check_resumed_bit_identical<asgd::quantize::identity>("blocking");
+}
+
+TEST_CASE("nodes sending quantized differences resume bit-identical: the checkpoint holds the links' references" *
+          doctest::timeout(120)) {
+  check_resumed_bit_identical<asgd::quantize::differences<asgd::quantize::qsgd<8>>>("differences");
 }
 
 TEST_CASE("non-blocking and gossiping nodes killed and resumed finish the run" * doctest::timeout(180)) {

@@ -69,7 +69,10 @@ nodes that average (each node: --threads workers on its share of the data, plus 
   --exposed N                     after the run, N more pairs of runs, with and without exchanges,
                                   interleaved: the communication time the run exposed (median
                                   training time with exchanges minus without)
-  --quantize Q                    identity (default), fp16, bf16, qsgd8, qsgd4, lattice
+  --quantize Q                    identity (default), fp16, bf16, qsgd8, qsgd4, lattice; or
+                                  diff-fp16, diff-bf16, diff-qsgd8, diff-qsgd4: each round sends
+                                  a peer the change since the last message it got (error
+                                  feedback; round-based topologies only)
   --fraction X                    federated: share of the nodes averaging each round (default 0.5);
                                   each node weighted by its shard's size
   --shard iid|dirichlet:ALPHA     how nodes split the training set: contiguous ranges (default),

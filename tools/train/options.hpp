@@ -28,7 +28,8 @@ inline const std::vector<std::string> all_topologies = {
     "all_reduce", "ring", "torus", "exponential", "random_pairs", "random_pairs_one_sided", "federated",
     "swarm",      "swarm_one_sided", "adpsgd"};
 inline bool is_gossip(const std::string& topology) { return topology.rfind("swarm", 0) == 0 || topology == "adpsgd"; }
-inline const std::vector<std::string> all_quantizers = {"identity", "fp16", "bf16", "qsgd8", "qsgd4", "lattice"};
+inline const std::vector<std::string> all_quantizers = {"identity",  "fp16",      "bf16",       "qsgd8",     "qsgd4",
+                                                         "lattice",   "diff-fp16", "diff-bf16", "diff-qsgd8", "diff-qsgd4"};
 
 struct options {
   std::string model = "mlp";

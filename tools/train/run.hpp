@@ -22,8 +22,13 @@ namespace asgd_train {
 
 using progress_fn = std::function<void(const asgd::epoch_progress&)>;
 
-using any_quantizer = asgd::quantize::one_of<asgd::quantize::identity, asgd::quantize::fp16, asgd::quantize::bf16,
-                                             asgd::quantize::qsgd<8>, asgd::quantize::qsgd<4>, asgd::quantize::lattice>;
+// Differences against per-link references hold a run-time choice of their own encoding, so the
+// trainer's rounds are compiled once for all four.
+using any_difference_quantizer = asgd::quantize::differences<asgd::quantize::one_of<
+    asgd::quantize::fp16, asgd::quantize::bf16, asgd::quantize::qsgd<8>, asgd::quantize::qsgd<4>>>;
+using any_quantizer =
+    asgd::quantize::one_of<asgd::quantize::identity, asgd::quantize::fp16, asgd::quantize::bf16, asgd::quantize::qsgd<8>,
+                           asgd::quantize::qsgd<4>, asgd::quantize::lattice, any_difference_quantizer>;
 #if ASGD_TRAIN_WITH_MPI
 using any_transport = asgd::transport::one_of<asgd::transport::in_process, asgd::transport::mpi>;
 #else
@@ -81,6 +86,10 @@ inline any_quantizer quantizer_for(const options& o) {
   if (o.quantize == "qsgd8") return q::qsgd<8>{};
   if (o.quantize == "qsgd4") return q::qsgd<4>{};
   if (o.quantize == "lattice") return q::lattice{.epsilon = o.lattice_epsilon, .bits = o.lattice_bits};
+  if (o.quantize == "diff-fp16") return any_difference_quantizer{.of = q::fp16{}};
+  if (o.quantize == "diff-bf16") return any_difference_quantizer{.of = q::bf16{}};
+  if (o.quantize == "diff-qsgd8") return any_difference_quantizer{.of = q::qsgd<8>{}};
+  if (o.quantize == "diff-qsgd4") return any_difference_quantizer{.of = q::qsgd<4>{}};
   return q::identity{};
 }
 

@@ -31,6 +31,12 @@ bool gossiping(const Topology& t) {
   return with_chosen(t, [](const auto& chosen) { return gossip_topology<std::decay_t<decltype(chosen)>>; });
 }
 
+// Whether the quantizer held (a one_of's choice) keeps a reference per link.
+template <class Quantizer>
+bool keeps_link_references(const Quantizer& q) {
+  return with_chosen(q, [](const auto& chosen) { return shared_reference_quantizer<std::decay_t<decltype(chosen)>>; });
+}
+
 template <class Topology, class Transport, class Quantizer>
 class averager {
  public:
@@ -44,7 +50,9 @@ class averager {
         seed_(seed),
         node_(transport.node_id()),
         nodes_(transport.node_count()),
-        decoded_(dimension) {
+        decoded_(dimension),
+        reference_out_(nodes_),
+        reference_in_(nodes_) {
     with_chosen(topology_, [&](auto& topo) {
       if constexpr (requires { topo.data_sizes.assign(shard_sizes.begin(), shard_sizes.end()); }) {
         if (topo.data_sizes.empty()) topo.data_sizes.assign(shard_sizes.begin(), shard_sizes.end());
@@ -88,8 +96,16 @@ class averager {
   void round(std::uint64_t round, std::span<const float> snapshot, std::span<float> mixed) {
     with_chosen(topology_, [&](const auto& topo) {
       with_chosen(quantizer_, [&](const auto& quant) {
+        using Q = std::decay_t<decltype(quant)>;
         if constexpr (gossip_topology<std::decay_t<decltype(topo)>>) {
-          interact_with(topo, quant, round, snapshot, mixed);
+          if constexpr (shared_reference_quantizer<Q>) {
+            throw std::invalid_argument("asgd: quantizer " + std::string(Q::name) +
+                                        " keeps a reference per link, which gossip topologies do not have");
+          } else {
+            interact_with(topo, quant, round, snapshot, mixed);
+          }
+        } else if constexpr (shared_reference_quantizer<Q>) {
+          round_with_references(topo, quant, round, snapshot, mixed);
         } else {
           round_with(topo, quant, round, snapshot, mixed);
         }
@@ -136,6 +152,26 @@ class averager {
     bytes_sent_ = bytes;
     bits_sent_ = bits;
     pushes_received_ = pushes;
+  }
+
+  // A shared-reference quantizer's link references, for a node's checkpoint (an empty array
+  // for a link that has not carried a message, and for every link of other quantizers).
+  template <class Writer>
+  void save_references(Writer& w) const {
+    for (const auto* side : {&reference_out_, &reference_in_})
+      for (const std::vector<float>& r : *side) w.floats(r);
+  }
+  template <class Reader>
+  void load_references(Reader& r) {
+    for (auto* side : {&reference_out_, &reference_in_}) {
+      for (std::vector<float>& ref : *side) {
+        ref = r.floats("a link's reference");
+        if (!ref.empty() && ref.size() != decoded_.size()) {
+          r.fail("a link's reference holds " + std::to_string(ref.size()) + " values, expected " +
+                 std::to_string(decoded_.size()));
+        }
+      }
+    }
   }
 
   // Checks, before the first step, that every node runs the same schedule: a node with another
@@ -225,6 +261,67 @@ class averager {
     }
   }
 
+  // A round of a quantizer that sends differences against per-link references: to each peer p,
+  // q = Q(x - out[p]) and out[p] += q; from each, in[p] += its q. Both ends of a link add the
+  // same decoded q, so in[p] here is out[this node] at p. The mix is
+  //   (self + sum w) x + sum_k w_k (in[k] - out[k]),
+  // the plain mix self x + sum w x_k when the references are exact; with symmetric weights the
+  // terms of a link cancel between its ends, so the round keeps the sum of the models exactly.
+  template <class T, class Q>
+  void round_with_references(const T& topo, const Q& quant, std::uint64_t round, std::span<const float> snapshot,
+                             std::span<float> mixed) {
+    if constexpr (!per_peer_exchange_transport<Transport>) {
+      throw std::invalid_argument("asgd: quantizer " + std::string(Q::name) +
+                                  " sends each peer its own message, which this transport cannot (concept "
+                                  "asgd::per_peer_exchange_transport)");
+    } else {
+      const std::size_t d = snapshot.size();
+      const mixing_row row = topo.neighbours(round, node_, nodes_, seed_);
+      std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
+      if (row.peers.empty()) return;
+      peers_.clear();
+      sends_.resize(row.peers.size());
+      difference_.resize(d);
+      rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ round);  // a stream per node and round
+      for (std::size_t k = 0; k < row.peers.size(); ++k) {
+        const std::size_t p = row.peers[k].node;
+        peers_.push_back(p);
+        std::vector<float>& out = reference(reference_out_, p, d);
+        for (std::size_t i = 0; i < d; ++i) difference_[i] = snapshot[i] - out[i];
+        sends_[k].clear();
+        quant.encode(std::span<const float>(difference_), sends_[k], g);
+        quant.decode(sends_[k], std::span<const float>(difference_), decoded_);  // what the peer will add
+        for (std::size_t i = 0; i < d; ++i) out[i] += decoded_[i];
+        bytes_sent_ += sends_[k].size();
+      }
+      bits_sent_ += quant.encoded_bits(d) * peers_.size();
+      views_.assign(sends_.begin(), sends_.begin() + static_cast<std::ptrdiff_t>(peers_.size()));
+      transport_.exchange_each(round, peers_, views_, received_);
+      float total = row.self_weight;
+      for (const auto& peer : row.peers) total += peer.weight;
+      if (total != 1.0f)
+        for (std::size_t i = 0; i < d; ++i) mixed[i] = total * snapshot[i];
+      for (std::size_t k = 0; k < row.peers.size(); ++k) {
+        const std::size_t p = row.peers[k].node;
+        std::vector<float>& in = reference(reference_in_, p, d);
+        for (std::size_t i = 0; i < d; ++i) difference_[i] = snapshot[i] - in[i];  // a reference-point Q's guess
+        quant.decode(received_[k], std::span<const float>(difference_), decoded_);
+        for (std::size_t i = 0; i < d; ++i) in[i] += decoded_[i];
+        const float w = row.peers[k].weight;
+        if (w == 0.0f) continue;  // a one-sided partner: sent to, not mixed in
+        const std::vector<float>& out = reference_out_[p];
+        for (std::size_t i = 0; i < d; ++i) mixed[i] += w * (in[i] - out[i]);
+      }
+    }
+  }
+
+  // The reference for the link with `peer` (zero until its first message).
+  static std::vector<float>& reference(std::vector<std::vector<float>>& references, std::size_t peer, std::size_t d) {
+    std::vector<float>& r = references.at(peer);
+    if (r.empty()) r.assign(d, 0.0f);
+    return r;
+  }
+
   // One gossip event, on `mixed` = the snapshot: add the half-differences other nodes'
   // interactions left for this node; pick a partner and average with its published copy;
   // publish the result, with the half-differences that came in meanwhile.
@@ -307,6 +404,13 @@ class averager {
   std::vector<std::byte> send_;
   std::vector<std::vector<std::byte>> received_;
   std::vector<float> decoded_;
+  // A shared-reference quantizer's: per node id, the reference of the link to it and from it
+  // (empty until the link's first round); the round's messages, one per peer.
+  std::vector<std::vector<float>> reference_out_;
+  std::vector<std::vector<float>> reference_in_;
+  std::vector<std::vector<std::byte>> sends_;
+  std::vector<std::span<const std::byte>> views_;
+  std::vector<float> difference_;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t bits_sent_ = 0;
   // Gossip only: a zero model (the reference half-differences decode against), a partner's

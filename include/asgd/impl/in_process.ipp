@@ -87,11 +87,15 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
   h.changed.notify_all();
 }
 
-ASGD_DECL void in_process::exchange(std::uint64_t round, std::span<const std::size_t> peers,
-                                    std::span<const std::byte> send, std::vector<std::vector<std::byte>>& received) {
+ASGD_DECL void in_process::exchange_each(std::uint64_t round, std::span<const std::size_t> peers,
+                                         std::span<const std::span<const std::byte>> sends,
+                                         std::vector<std::vector<std::byte>>& received) {
+  if (sends.size() != peers.size()) {
+    throw std::invalid_argument("asgd: in_process::exchange_each: " + std::to_string(sends.size()) +
+                                " messages for " + std::to_string(peers.size()) + " peers");
+  }
   hub& h = *hub_;
   const auto now = std::chrono::steady_clock::now();
-  const auto arrives = now + h.delay(node_, send.size());
   // Messages reuse buffers that earlier rounds delivered (a model-sized allocation per
   // message would page-fault every round), and are copied outside the hub's lock.
   std::vector<std::vector<std::byte>> outgoing(peers.size());
@@ -109,11 +113,11 @@ ASGD_DECL void in_process::exchange(std::uint64_t round, std::span<const std::si
       }
     }
   }
-  for (auto& bytes : outgoing) bytes.assign(send.begin(), send.end());
+  for (std::size_t k = 0; k < peers.size(); ++k) outgoing[k].assign(sends[k].begin(), sends[k].end());
   {
     std::lock_guard lock(h.mutex);
     for (std::size_t k = 0; k < peers.size(); ++k)
-      h.inbox[peers[k]].push_back({node_, round, arrives, std::move(outgoing[k])});
+      h.inbox[peers[k]].push_back({node_, round, now + h.delay(node_, sends[k].size()), std::move(outgoing[k])});
   }
   h.changed.notify_all();
   received.resize(peers.size());

@@ -33,6 +33,16 @@ class one_of : public detail::policy_choice<Qs...> {
   [[nodiscard]] std::size_t encoded_bits(std::size_t n) const {
     return this->visit([&](const auto& q) { return static_cast<std::size_t>(q.encoded_bits(n)); });
   }
+  /// The held quantizer's `variance_bound(n)`, 0 for one without it.
+  [[nodiscard]] double variance_bound(std::size_t n) const {
+    return this->visit([&](const auto& q) -> double {
+      if constexpr (requires { q.variance_bound(n); }) {
+        return q.variance_bound(n);
+      } else {
+        return 0.0;
+      }
+    });
+  }
 };
 
 }  // namespace asgd::inline v0::quantize

@@ -93,6 +93,14 @@ struct qsgd {
     return Bits * n + 32 * ((n + b - 1) / b);
   }
 
+  /// omega with E|Q(v) - v|^2 <= omega |v|^2 for any v of n floats: QSGD's bound min(b / s^2,
+  /// sqrt(b) / s) for a bucket of b = min(bucket, n) coordinates (Alistarh et al., Lemma 3.1).
+  [[nodiscard]] double variance_bound(std::size_t n) const noexcept {
+    const auto b = static_cast<double>(std::max<std::size_t>(1, std::min(bucket == 0 ? 1 : bucket, n)));
+    const auto s = static_cast<double>(levels);
+    return std::min(b / (s * s), std::sqrt(b) / s);
+  }
+
   friend bool operator==(const qsgd&, const qsgd&) = default;
   friend std::ostream& operator<<(std::ostream& os, const qsgd& q) {
     return os << "qsgd<" << Bits << ">{.bucket = " << q.bucket << '}';

@@ -116,8 +116,9 @@ std::filesystem::path trainer<Problem, Policies...>::node_file(const plan& p, co
   return std::filesystem::path(file.string() + ".node" + std::to_string(p.node));
 }
 
-// A node's averaging state. Its random streams need none: each round's and each gossip event's
-// stream is drawn from (seed, node, round or event). A gossip node's published copy is its model
+// A node's averaging state, with its links' references (quantize::differences). Its random
+// streams need none: each round's and each gossip event's stream is drawn from (seed, node,
+// round or event). A gossip node's published copy is its model
 // when it resumes (it publishes at the start), and the pushes left for it are in its model
 // (settle_for_checkpoint).
 template <class Problem, class... Policies>
@@ -143,6 +144,7 @@ void trainer<Problem, Policies...>::write_checkpoint_averaging(byte_writer& w, c
   w.u64(a.averager->bytes_sent());
   w.u64(a.averager->bits_sent());
   w.u64(a.averager->pushes_received());
+  a.averager->save_references(w);
 }
 
 template <class Problem, class... Policies>
@@ -180,6 +182,7 @@ void trainer<Problem, Policies...>::read_checkpoint_averaging(byte_reader& r, co
     }
     const std::uint64_t bytes = r.u64(), bits = r.u64(), pushes = r.u64();
     a.averager->restore_counts(bytes, bits, pushes);
+    a.averager->load_references(r);
     if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the averaging state");
   }
 }

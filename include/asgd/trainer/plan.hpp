@@ -121,6 +121,23 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
         static_cast<std::uint64_t>(std::llround(a.local_after_epoch * static_cast<double>(p.steps_per_epoch)));
     if (!a.blocking) p.max_lag = a.max_lag;
     p.gossip = detail::gossiping(topology_);
+    if (detail::keeps_link_references(quantizer_)) {
+      if (p.gossip) {
+        throw std::invalid_argument("asgd: quantizer " + detail::describe(quantizer_) +
+                                    " keeps a reference per link, which gossip topology " +
+                                    detail::describe(topology_) +
+                                    " has not: a published copy is read by any node at any time (use "
+                                    "quantize::lattice, which decodes against the reader's model)");
+      }
+      bool offered = per_peer_exchange_transport<transport_type>;
+      if constexpr (requires { transport_.exchanges_each(); }) offered = transport_.exchanges_each();
+      if (!offered) {
+        throw std::invalid_argument("asgd: quantizer " + detail::describe(quantizer_) +
+                                    " sends each peer its own message, which transport " +
+                                    detail::describe(transport_) +
+                                    " cannot (concept asgd::per_peer_exchange_transport)");
+      }
+    }
     if (p.gossip) {
       bool offered = gossip_transport<transport_type>;
       if constexpr (requires { transport_.gossips(); }) offered = transport_.gossips();  // a one_of's choice

@@ -87,8 +87,18 @@ class in_process {
   /// the same `round` into `received[k]` (resized to peers.size()). Nodes name each other: if
   /// a lists b in a round, b lists a.
   /// @throws transport_error when a peer is out of range, or its message does not come in time.
-  ASGD_DECL void exchange(std::uint64_t round, std::span<const std::size_t> peers, std::span<const std::byte> send,
-                          std::vector<std::vector<std::byte>>& received);
+  void exchange(std::uint64_t round, std::span<const std::size_t> peers, std::span<const std::byte> send,
+                std::vector<std::vector<std::byte>>& received) {
+    const std::vector<std::span<const std::byte>> sends(peers.size(), send);
+    exchange_each(round, peers, sends, received);
+  }
+
+  /// `exchange` with a message of its own for each peer: `sends[k]` goes to `peers[k]`.
+  /// @throws std::invalid_argument when `sends` and `peers` differ in length; transport_error
+  /// as `exchange`.
+  ASGD_DECL void exchange_each(std::uint64_t round, std::span<const std::size_t> peers,
+                               std::span<const std::span<const std::byte>> sends,
+                               std::vector<std::vector<std::byte>>& received);
 
   // ----- gossip: a published copy per node, read or averaged one-sided, and its pending sum
 

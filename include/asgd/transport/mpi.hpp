@@ -162,10 +162,21 @@ class mpi {
   /// does not come within the timeout.
   void exchange(std::uint64_t round, std::span<const std::size_t> peers, std::span<const std::byte> send,
                 std::vector<std::vector<std::byte>>& received) {
+    const std::vector<std::span<const std::byte>> sends(peers.size(), send);
+    exchange_each(round, peers, sends, received);
+  }
+
+  /// `exchange` with a message of its own for each peer: `sends[k]` goes to `peers[k]`.
+  /// @throws transport_error as `exchange`, and when `sends` and `peers` differ in length.
+  void exchange_each(std::uint64_t round, std::span<const std::size_t> peers,
+                     std::span<const std::span<const std::byte>> sends, std::vector<std::vector<std::byte>>& received) {
     state& s = *state_;
     s.check_usable("exchange");
     const int tag = static_cast<int>(round % (static_cast<std::uint64_t>(s.tag_upper_bound) + 1));
-    const int count = s.count(send.size(), "MPI_Isend");
+    if (sends.size() != peers.size()) {
+      s.refuse("exchange", "round " + std::to_string(round) + ": " + std::to_string(sends.size()) + " messages for " +
+                               std::to_string(peers.size()) + " peers");
+    }
     for (std::size_t p : peers) {
       if (p >= node_count() || p == node_id()) {
         s.refuse("exchange", "round " + std::to_string(round) + ": peer " + std::to_string(p) +
@@ -175,8 +186,10 @@ class mpi {
     // Post every send first: the peers' receives are what complete them.
     s.sends.assign(peers.size(), MPI_REQUEST_NULL);
     for (std::size_t k = 0; k < peers.size(); ++k) {
-      s.call("MPI_Isend", MPI_Isend(send.data(), count, MPI_BYTE, static_cast<int>(peers[k]), tag, s.comm, &s.sends[k]),
-             round, peers[k]);
+      const int count = s.count(sends[k].size(), "MPI_Isend");
+      s.call("MPI_Isend",
+             MPI_Isend(sends[k].data(), count, MPI_BYTE, static_cast<int>(peers[k]), tag, s.comm, &s.sends[k]), round,
+             peers[k]);
     }
     received.resize(peers.size());
     for (std::size_t k = 0; k < peers.size(); ++k) {

@@ -41,6 +41,23 @@ class one_of : public detail::policy_choice<Ts...> {
                 std::vector<std::vector<std::byte>>& received) {
     this->visit([&](auto& t) { t.exchange(round, peers, send, received); });
   }
+  /// Where the transport held offers it (asgd::per_peer_exchange_transport); where it does not,
+  /// throws std::invalid_argument (the trainer refuses such a run before its first step).
+  void exchange_each(std::uint64_t round, std::span<const std::size_t> peers,
+                     std::span<const std::span<const std::byte>> sends, std::vector<std::vector<std::byte>>& received) {
+    this->visit([&](auto& t) {
+      if constexpr (per_peer_exchange_transport<std::decay_t<decltype(t)>>) {
+        t.exchange_each(round, peers, sends, received);
+      } else {
+        throw std::invalid_argument("asgd: transport::one_of: the transport held has no exchange_each "
+                                    "(concept asgd::per_peer_exchange_transport)");
+      }
+    });
+  }
+  /// Whether the transport held sends each peer its own message.
+  [[nodiscard]] bool exchanges_each() const {
+    return this->visit([](const auto& t) { return per_peer_exchange_transport<std::decay_t<decltype(t)>>; });
+  }
   // Gossip (asgd::gossip_transport), where the transport held offers it; where it does not,
   // these throw std::invalid_argument (the trainer refuses such a run before its first step).
   void open_gossip(std::size_t copy_bytes, std::size_t dimension) {

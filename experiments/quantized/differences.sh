@@ -18,9 +18,10 @@ quantizers=(identity fp16 diff-fp16 bf16 diff-bf16 qsgd8 diff-qsgd8 qsgd4 diff-q
 for ((seed = 1; seed <= runs; seed++)); do
   for quantizer in "${quantizers[@]}"; do
     out=$("$train" --nodes 4 --threads 1 --epochs "$epochs" --seed "$seed" --quiet --topology "$topology" \
-      --avg-every "$every" --blocking --quantize "$quantizer" 2>&1)
-    accuracy=$(grep -oE "test accuracy [0-9.]+%" <<<"$out" | head -1)
-    node0=$(grep -oE "node 0: .*" <<<"$out" | grep -oE "[0-9.]+ MB sent|consensus distance .*" | paste -sd' ')
+      --avg-every "$every" --blocking --quantize "$quantizer" 2>&1) || true  # a diverged run prints its error
+    accuracy=$(grep -oE "test accuracy [0-9.]+%" <<<"$out" | head -1 || true)
+    node0=$(grep -oE "node 0: .*" <<<"$out" | grep -oE "[0-9.]+ MB sent|consensus distance .*" | paste -sd' ' || true)
+    [ -n "$accuracy" ] || accuracy=$(grep -m1 "asgd" <<<"$out" | tail -1 || echo "no result")
     printf 'seed %d | %-10s | %s | %s\n' "$seed" "$quantizer" "$accuracy" "$node0"
   done
 done

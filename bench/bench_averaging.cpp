@@ -1,6 +1,6 @@
 // Averaging rounds: latency and GB/s against model size, per topology (and quantizer), over the
 // in-process transport; and the share of exchange time that non-blocking averaging hides behind
-// the workers on the Fashion-MNIST MLP.
+// the workers on the Fashion-MNIST MLP; and each quantizer's encode and decode.
 //
 // bm_round/<d>/threads:<n>: n nodes (one benchmark thread each, the node id is the thread index)
 // run averaging rounds of a d-float model in lockstep; one iteration is one round of every node
@@ -14,7 +14,11 @@
 // exchange time during which the node's workers kept computing), exchange seconds, and the
 // run's wall time. Needs Fashion-MNIST (scripts/setup.sh).
 //
+// bm_codec/<Q>/d:<d>/decode:<0|1>: one encode (or decode) of d Gaussian floats per iteration;
+// `ns/coordinate`.
+//
 //   bench_averaging                                   # everything, about 2 minutes here
+//   bench_averaging --benchmark_filter=bm_codec
 //   bench_averaging --benchmark_filter=bm_mlp_overlap
 #include "averaging_table.hpp"
 
@@ -115,13 +119,55 @@ void bm_mlp_overlap(benchmark::State& state) {
   state.counters["exchange_s"] = exchange / iterations;
 }
 
+// A quantizer's encode or decode of d floats (a Gaussian vector, the default knobs): ns a
+// coordinate, GB/s of floats coded.
+template <class Quant>
+void bm_codec(benchmark::State& state) {
+  const auto d = static_cast<std::size_t>(state.range(0));
+  const bool decode = state.range(1) != 0;
+  const Quant quant{};
+  asgd::rng data(3), g(4);
+  std::vector<float> x(d), out(d);
+  for (auto& v : x) v = static_cast<float>(0.01 * data.normal());
+  std::vector<std::byte> bytes;
+  quant.encode(x, bytes, g);
+  for (auto _ : state) {
+    if (decode) {
+      quant.decode(bytes, x, out);
+      benchmark::DoNotOptimize(out.data());
+    } else {
+      bytes.clear();
+      quant.encode(x, bytes, g);
+      benchmark::DoNotOptimize(bytes.data());
+    }
+  }
+  const auto coordinates = static_cast<double>(state.iterations()) * static_cast<double>(d);
+  state.counters["ns/coordinate"] =
+      benchmark::Counter(coordinates, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.SetBytesProcessed(static_cast<std::int64_t>(coordinates * sizeof(float)));
+}
+
+template <class Quant>
+void register_codec(const std::string& name) {
+  benchmark::RegisterBenchmark(("bm_codec/" + name).c_str(), bm_codec<Quant>)
+      ->ArgsProduct({{101770}, {0, 1}})
+      ->ArgNames({"d", "decode"})
+      ->Unit(benchmark::kMicrosecond);
+}
+
 const bool registered = [] {
+  register_codec<q::fp16>("fp16");
+  register_codec<q::bf16>("bf16");
+  register_codec<q::qsgd<8>>("qsgd8");
+  register_codec<q::qsgd<4>>("qsgd4");
+  register_codec<q::lattice>("lattice");
   for (auto d : asgd_bench::model_sizes)
     benchmark::RegisterBenchmark("bm_copy", asgd_bench::bm_copy)->Arg(d)->Unit(benchmark::kMicrosecond);
   register_rounds<t::all_reduce, q::identity>("all_reduce");
   register_rounds<t::ring, q::identity>("ring");
   register_rounds<t::random_pairs, q::identity>("random_pairs");
   register_rounds<t::random_pairs, q::qsgd<8>>("random_pairs,qsgd8");
+  register_rounds<t::ring, q::differences<q::qsgd<8>>>("ring,diff-qsgd8");
   benchmark::RegisterBenchmark("bm_mlp_overlap", bm_mlp_overlap)
       ->Arg(0)
       ->Arg(1)

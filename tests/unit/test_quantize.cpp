@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -187,6 +188,49 @@ TEST_SUITE("quantize") {
     CHECK(undamped == 0);  // decode is the inner decode times the damping
     CHECK(damped <= omega / (1.0 + omega) * norm2);
     CHECK(plain > norm2);  // the undamped step would grow the error it feeds back
+  }
+
+  TEST_CASE("quantize::qsgd's byte-aligned encoder writes the packed format: a norm, then sign-and-level fields") {
+    // Whole-byte and nibble fields in byte-aligned buckets take a path without the bit packer;
+    // both paths' bytes must read back as the packed format (fields LSB first), including a last,
+    // partial bucket with an odd count of nibbles, and decode to the floats it holds.
+    const auto check = [](const auto& quant, std::size_t n) {
+      constexpr unsigned bits = std::decay_t<decltype(quant)>::bits;
+      CAPTURE(bits);
+      CAPTURE(n);
+      asgd::rng data(n), g(7);
+      std::vector<float> x(n);
+      for (auto& v : x) v = static_cast<float>(data.normal());
+      x[1] = -x[1];
+      std::vector<std::byte> bytes;
+      quant.encode(x, bytes, g);
+      REQUIRE(bytes.size() == (quant.encoded_bits(n) + 7) / 8);
+      std::vector<float> fast(n);
+      quant.decode(bytes, x, fast);
+      asgd::detail::bit_reader r(bytes, "test");
+      constexpr std::uint32_t levels = (1u << (bits - 1)) - 1;
+      for (std::size_t lo = 0; lo < n; lo += quant.bucket) {
+        const float norm = r.get_float();
+        double sq = 0.0;
+        for (std::size_t i = lo; i < std::min(n, lo + quant.bucket); ++i) sq += double(x[i]) * x[i];
+        CHECK(norm == static_cast<float>(std::sqrt(sq)));
+        for (std::size_t i = lo; i < std::min(n, lo + quant.bucket); ++i) {
+          const std::uint32_t field = r.get(bits);
+          const float v = norm / static_cast<float>(levels) * static_cast<float>(field & levels);
+          CHECK(fast[i] == ((field >> (bits - 1)) != 0 ? -v : v));
+          CHECK(std::fabs(fast[i] - x[i]) <= norm / static_cast<float>(levels) * 1.0001f);  // one level at most
+          if (fast[i] != 0.0f) CHECK(std::signbit(fast[i]) == std::signbit(x[i]));
+        }
+      }
+    };
+    for (std::size_t n : {1u, 7u, 600u, 1025u}) {
+      check(q::qsgd<8>{}, n);
+      check(q::qsgd<4>{}, n);
+      check(q::qsgd<16>{.bucket = 100}, n);
+      check(q::qsgd<4>{.bucket = 6}, n);
+      check(q::qsgd<4>{.bucket = 3}, n);  // buckets off byte boundaries: the packer's path
+      check(q::qsgd<5>{.bucket = 8}, n);
+    }
   }
 
   TEST_CASE("quantize::qsgd with many levels is close, and exact on the bucket's largest value") {

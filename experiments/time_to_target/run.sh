@@ -4,12 +4,16 @@
 # cluster network (10 Gb/s, 50 us a message) with node 0 a straggler that computes 2x slower,
 # under all-reduce SGD (a blocking average after every step), blocking local SGD and
 # non-blocking LAP-SGD (every 8 steps), D-PSGD (ring, every step, blocking), AD-PSGD, and
-# SwarmSGD (8 local steps on average; exact, lattice-quantized, QSGD 8-bit), on iid and
+# SwarmSGD (8 local steps on average; exact, lattice-quantized, QSGD 8-bit), D-PSGD with 8-bit
+# QSGD differences against a reference per link (quantize::differences), on iid and
 # Dirichlet(0.1) shards, seeds 1..RUNS. Every node evaluates its own model 10 times an epoch.
 # One line per run: the training seconds until the first node and until every node reached
 # TARGET% (- if never), the final test accuracy (after the final average), and node 0's time.
+# With TRANSPORT=mpi the nodes are NODES ranks under mpirun, over Open MPI's on-node transport
+# instead of the simulated network (rank 0 is the straggler), and only rank 0 reports: its
+# time to TARGET fills both columns.
 #
-#   experiments/time_to_target/run.sh [NODES] [EPOCHS] [RUNS] [TARGET] [MODEL]
+#   [TRANSPORT=mpi] experiments/time_to_target/run.sh [NODES] [EPOCHS] [RUNS] [TARGET] [MODEL]
 #
 # With NODES=4, EPOCHS=2, RUNS=3 it takes about 10 minutes on 2 cores. The summary at the end
 # gives, per method and shards, the medians over the seeds.
@@ -23,7 +27,17 @@ target=${4:-85}
 model=${5:-mlp}
 json=$(mktemp -d)
 trap 'rm -rf "$json"' EXIT
-network=(--latency 0.00005 --bandwidth 1.25e9 --straggler-slowdown 2)
+transport=${TRANSPORT:-in_process}
+if [ "$transport" = mpi ]; then
+  launch=(mpirun -np "$nodes" --oversubscribe)
+  [ "$(id -u)" != 0 ] || launch+=(--allow-run-as-root)
+  network=(--transport mpi --straggler-slowdown 2)
+  where="ranks over Open MPI on one machine"
+else
+  launch=()
+  network=(--nodes "$nodes" --latency 0.00005 --bandwidth 1.25e9 --straggler-slowdown 2)
+  where="in-process nodes, 10 Gb/s + 50 us"
+fi
 configs=("all-reduce SGD|--topology all_reduce --avg-every 1 --blocking"
          "local SGD, blocking|--topology all_reduce --avg-every 8 --blocking"
          "LAP-SGD|--topology all_reduce --avg-every 8"
@@ -31,8 +45,9 @@ configs=("all-reduce SGD|--topology all_reduce --avg-every 1 --blocking"
          "AD-PSGD|--topology adpsgd --local-steps 1"
          "SwarmSGD|--topology swarm --local-steps 8"
          "SwarmSGD, lattice 8-bit|--topology swarm --local-steps 8 --quantize lattice"
-         "SwarmSGD, QSGD 8-bit|--topology swarm --local-steps 8 --quantize qsgd8")
-echo "$nodes nodes x 1 worker, $model, $epochs epochs, 10 Gb/s + 50 us, node 0 computes 2x slower; target $target%"
+         "SwarmSGD, QSGD 8-bit|--topology swarm --local-steps 8 --quantize qsgd8"
+         "D-PSGD, 8-bit differences|--topology ring --avg-every 1 --blocking --quantize diff-qsgd8")
+echo "$nodes $where, 1 worker each, $model, $epochs epochs, node 0 computes 2x slower; target $target%"
 lines=()
 for ((seed = 1; seed <= runs; seed++)); do
   for shard in iid dirichlet:0.1; do
@@ -41,7 +56,7 @@ for ((seed = 1; seed <= runs; seed++)); do
       # shellcheck disable=SC2206  # the configuration is a list of options
       options=(${config#*|})
       file="$json/run.json"
-      "$train" --model "$model" --nodes "$nodes" --threads 1 --epochs "$epochs" --seed "$seed" --shard "$shard" \
+      "${launch[@]}" "$train" --model "$model" --threads 1 --epochs "$epochs" --seed "$seed" --shard "$shard" \
         --evals-per-epoch 10 --quiet --json "$file" "${network[@]}" "${options[@]}" >/dev/null 2>"$json/err" ||
         { cat "$json/err" >&2; exit 1; }
       line=$(python3 - "$file" "$target" "$seed" "$shard" "$name" <<'PY'

@@ -61,6 +61,16 @@ struct still_problem {
 
 float own_offset() { return static_cast<float>(world_rank()) - 0.5f * static_cast<float>(world_size() - 1); }
 
+// The ranks' consensus distance at the start: 32 coordinates, each rank its offset from the mean.
+double starting_distance() {
+  double sum = 0.0;
+  for (int k = 0; k < world_size(); ++k) {
+    const double offset = static_cast<double>(k) - 0.5 * static_cast<double>(world_size() - 1);
+    sum += 32.0 * offset * offset;
+  }
+  return sum;
+}
+
 // Checks that the ranks' models `x` keep the starting mean (0.01 i) and returns their
 // consensus distance, the sum over ranks of |x - mean|^2.
 double check_mean_and_spread(std::span<const float> x) {
@@ -75,8 +85,9 @@ double check_mean_and_spread(std::span<const float> x) {
   return sum_over_ranks(std::vector<float>{static_cast<float>(own_distance)})[0];
 }
 
+// `within`: the consensus distance to reach in 64 rounds (quantized steps contract more slowly).
 template <class Mode, class Topo, class Quant = asgd::quantize::identity>
-void check_mean_and_consensus(Topo topo, bool blocking) {
+void check_mean_and_consensus(Topo topo, bool blocking, double within = 1e-6) {
   const std::size_t n = static_cast<std::size_t>(world_size());
   asgd::settings s{.threads = Mode::max_workers > 1 ? 2u : 1u, .steps = 512, .batch = 4, .lr = 0.1f,
                    .averaging = {.every = 8, .blocking = blocking, .final_average = false}};
@@ -84,7 +95,7 @@ void check_mean_and_consensus(Topo topo, bool blocking) {
                                                           mpi(mpi::options{.timeout = 30})};
   const asgd::report r = tr.run();
   const double distance = check_mean_and_spread(tr.parameters());
-  CHECK(distance < 1e-6);  // it started at n * 32 * (spread of the offsets)^2, hundreds
+  CHECK(distance < within);  // it started at n * 32 * (spread of the offsets)^2, hundreds
   REQUIRE(r.node);
   CHECK(r.node->node == static_cast<std::size_t>(world_rank()));
   CHECK(r.node->nodes == n);
@@ -200,11 +211,14 @@ TEST_SUITE("mpi") {
     check_mean_and_consensus<c::atomic_add>(t::ring{}, false);
     check_mean_and_consensus<c::sequential>(t::random_pairs{}, true);
     check_mean_and_consensus<c::hogwild>(t::all_reduce{}, true);
-    // 8-bit differences against the links' references: each peer its own message (exchange_each).
+    // Differences against the links' references: each peer its own message (exchange_each). A
+    // damped 4-bit step (by 1 / (1 + omega), omega 0.65 for these 32 floats) contracts the
+    // references' error more slowly: 64 random-pair rounds leave 2.5e-8 of the starting distance
+    // at 3 ranks, 1.6e-6 at 5 (1e-6 absolute is 3e-9 of it at 5 ranks).
     check_mean_and_consensus<c::leashed, t::ring, asgd::quantize::differences<asgd::quantize::qsgd<8>>>(t::ring{},
                                                                                                       false);
     check_mean_and_consensus<c::sequential, t::random_pairs, asgd::quantize::differences<asgd::quantize::qsgd<4>>>(
-        t::random_pairs{}, true);
+        t::random_pairs{}, true, 1e-5 * starting_distance());
   }
 
   TEST_CASE("decentralized logistic regression over MPI matches one node at equal total samples"

@@ -336,7 +336,7 @@ class trainer {
     typename block_selector_type::state selection;
     detail::batch_sampler sampler;
     store_worker part;
-    std::vector<float> gradient;
+    detail::aligned_floats gradient;  // aligned: a run's floats must not depend on where malloc puts it
     sparse_gradient sparse;
     std::uint64_t local = 0;  // steps taken by this worker (lockstep modes: its round)
     worker_stats stats;
@@ -464,7 +464,7 @@ class trainer {
   std::filesystem::path checkpoint_file_;
   std::uint64_t checkpoint_every_ = 0;
   std::filesystem::path resume_file_;
-  std::vector<float> parameters_;
+  detail::aligned_floats parameters_;  // aligned: an evaluation's floats must not depend on where malloc puts it
 };
 
 }  // namespace asgd::inline v0

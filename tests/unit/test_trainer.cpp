@@ -5,6 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <cstdint>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -109,6 +112,26 @@ TEST_SUITE("trainer") {
     CHECK(a.first == b.first);  // bit for bit
     CHECK(a.second == b.second);
     CHECK(a.first != c.first);
+  }
+
+  TEST_CASE("the gradient buffer every worker hands its problem is cache-line aligned") {
+    // Vectorised problems (the networks' Eigen code) split their sums by the alignment of the
+    // buffers they write: with AVX-512 a gradient wherever malloc put it (16-byte aligned) made
+    // repeated runs of one seed differ in the last bits, and so in accuracy. With plain vectors
+    // of this odd size, some of the 4 workers' buffers were off a 64-byte boundary in some runs
+    // (where malloc's per-thread arenas put them).
+    struct probe : asgd_test::still_model {
+      std::shared_ptr<std::atomic<int>> misaligned = std::make_shared<std::atomic<int>>(0);
+      [[nodiscard]] std::size_t dimension() const { return 37; }  // an odd size: malloc's blocks fall off 64
+      float gradient(std::span<const float> x, asgd::batch_view b, std::span<float> g) const {
+        if (reinterpret_cast<std::uintptr_t>(g.data()) % 64 != 0) misaligned->fetch_add(1);
+        return still_model::gradient(x, b, g);
+      }
+    };
+    const probe p;
+    asgd::trainer<probe, asgd::consistency::hogwild> t{p, {.threads = 4, .steps = 64, .batch = 4, .evaluate = false}};
+    t.run();
+    CHECK(p.misaligned->load() == 0);
   }
 
   TEST_CASE("a cosine schedule without a length spans the whole run") {

@@ -29,6 +29,29 @@ struct alignas(cache_line) padded {
   T value{};
 };
 
+/// Allocates on cache-line boundaries. Vectorised code (Eigen's) peels a different number of
+/// leading elements, and so sums in a different order, for each alignment of its buffers: a
+/// buffer that lands wherever malloc puts it makes a run's floats depend on the heap. Buffers
+/// a computation reads and writes, allocated with this, give the same result on every run.
+template <class T>
+struct cache_aligned_allocator {
+  using value_type = T;
+  cache_aligned_allocator() noexcept = default;
+  template <class U>
+  cache_aligned_allocator(const cache_aligned_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{cache_line}));
+  }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{cache_line}); }
+  template <class U>
+  friend bool operator==(const cache_aligned_allocator&, const cache_aligned_allocator<U>&) noexcept {
+    return true;
+  }
+};
+
+/// A float vector on cache-line boundaries (see cache_aligned_allocator).
+using aligned_floats = std::vector<float, cache_aligned_allocator<float>>;
+
 /// One count per worker, each on its own cache line: a worker bumps its own without writing a
 /// line another worker writes; reading the sum costs a cache miss per other worker. Relaxed:
 /// the counts order nothing.

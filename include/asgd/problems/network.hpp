@@ -6,6 +6,7 @@
 
 #include <asgd/concepts.hpp>
 #include <asgd/data/images.hpp>
+#include <asgd/detail/memory.hpp>
 #include <asgd/random.hpp>
 
 #include <Eigen/Core>
@@ -478,11 +479,12 @@ class basic_network {
 
   // Per-copy scratch space (each worker owns a copy).
   std::size_t capacity_ = 0;
-  std::vector<std::vector<float>> acts_;         // acts_[l]: input of stage l, acts_.back(): probabilities
-  std::vector<std::vector<float>> cols_;         // im2col matrices of the conv stages
+  // Cache-line aligned, so Eigen's vector loops split every run's sums the same way.
+  std::vector<detail::aligned_floats> acts_;     // acts_[l]: input of stage l, acts_.back(): probabilities
+  std::vector<detail::aligned_floats> cols_;     // im2col matrices of the conv stages
   std::vector<std::vector<std::int32_t>> argmax_;  // max-pool choices
-  std::vector<float> delta_[2];                  // back-propagated gradients, ping-pong
-  std::vector<float> scratch_grad_;              // full-size gradient for block steps
+  detail::aligned_floats delta_[2];              // back-propagated gradients, ping-pong
+  detail::aligned_floats scratch_grad_;          // full-size gradient for block steps
 };
 
 /// A classifier over images (see basic_network).

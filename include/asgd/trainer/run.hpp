@@ -37,7 +37,7 @@ report trainer<Problem, Policies...>::run() {
                    selector_.make_state({p.layout, p.dimension, w, p.workers, settings_.seed}),
                    detail::batch_sampler(p.shard, p.samples, settings_.sample_order, w, p.workers, settings_.seed,
                                          p.node),
-                   store.make_worker(w), std::vector<float>(sparse_problem<Problem> ? 0 : p.dimension),
+                   store.make_worker(w), detail::aligned_floats(sparse_problem<Problem> ? 0 : p.dimension),
                    sparse_gradient{}, 0, worker_stats{}});
   }
   if (resume) {

@@ -118,9 +118,8 @@ std::filesystem::path trainer<Problem, Policies...>::node_file(const plan& p, co
 
 // A node's averaging state, with its links' references (quantize::differences). Its random
 // streams need none: each round's and each gossip event's stream is drawn from (seed, node,
-// round or event). A gossip node's published copy is its model
-// when it resumes (it publishes at the start), and the pushes left for it are in its model
-// (settle_for_checkpoint).
+// round or event). A gossip node's published copy is its model when it resumes (it publishes
+// at the start), and the pushes left for it are in its model (settle_for_checkpoint).
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::write_checkpoint_averaging(byte_writer& w, const plan& p,
                                                                const shared_state& sh) const {

@@ -83,7 +83,7 @@ void register_rounds(const std::string& name) {
   for (auto d : asgd_bench::model_sizes) {
     benchmark::RegisterBenchmark(("bm_round<" + name + ">").c_str(), bm_round<Topo, Quant>)
         ->Arg(d)
-        ->Iterations(rounds_for(d))
+        ->Iterations(asgd_bench::iterations(rounds_for(d)))
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
   }
@@ -96,7 +96,7 @@ const bool registered = [] {
   for (auto d : asgd_bench::model_sizes) {
     benchmark::RegisterBenchmark("bm_round<MPI_Allreduce, blocking>", bm_round_mpi_allreduce)
         ->Arg(d)
-        ->Iterations(rounds_for(d))
+        ->Iterations(asgd_bench::iterations(rounds_for(d)))
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
   }

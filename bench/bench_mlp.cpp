@@ -110,7 +110,12 @@ void bm_mlp(benchmark::State& state) {
   c["step / gemm min"] = *std::min_element(of_gemm.begin(), of_gemm.end());
 }
 
-BENCHMARK(bm_mlp)->Arg(16)->Arg(64)->Iterations(7)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(bm_mlp)
+    ->Arg(16)
+    ->Arg(64)
+    ->Iterations(asgd_bench::iterations(7))
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 
 const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
   std::printf("\nMLP 784-128-10 on Fashion-MNIST, medians over 7 interleaved iterations (min in brackets)\n");

@@ -69,9 +69,21 @@ void bm_step_overhead(benchmark::State& state) {
   }
 }
 
-BENCHMARK(bm_step_overhead<asgd::consistency::sequential>)->Iterations(5)->Unit(benchmark::kSecond)->UseRealTime();
-BENCHMARK(bm_step_overhead<asgd::consistency::hogwild>)->Iterations(5)->Unit(benchmark::kSecond)->UseRealTime();
-BENCHMARK(bm_step_overhead<asgd::consistency::locked>)->Iterations(5)->Unit(benchmark::kSecond)->UseRealTime();
-BENCHMARK(bm_step_overhead<asgd::consistency::leashed>)->Iterations(5)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(bm_step_overhead<asgd::consistency::sequential>)
+    ->Iterations(asgd_bench::iterations(5))
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+BENCHMARK(bm_step_overhead<asgd::consistency::hogwild>)
+    ->Iterations(asgd_bench::iterations(5))
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+BENCHMARK(bm_step_overhead<asgd::consistency::locked>)
+    ->Iterations(asgd_bench::iterations(5))
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+BENCHMARK(bm_step_overhead<asgd::consistency::leashed>)
+    ->Iterations(asgd_bench::iterations(5))
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <string>
@@ -14,6 +15,13 @@
 #include <vector>
 
 namespace asgd_bench {
+
+/// A benchmark's fixed iteration count, or 1 in a smoke run (ASGD_BENCH_SMOKE set, as the test
+/// run's bench:* tests do): they check that it runs and reports, and the measurement loops
+/// (7 MLP trainings, 2,000 MPI rounds) made them the slowest tests of the run.
+inline benchmark::IterationCount iterations(benchmark::IterationCount n) {
+  return std::getenv("ASGD_BENCH_SMOKE") != nullptr ? 1 : n;
+}
 
 /// The median of a benchmark's repetitions (the upper one for an even count).
 inline double median(std::vector<double> v) {

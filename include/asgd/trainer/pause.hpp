@@ -16,7 +16,9 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   try {
     if (!sh.stop.load(std::memory_order_relaxed)) {
       // A blocking node averages here, while its workers wait; that is training time.
-      if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
+      if constexpr (averages) {
+        if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
+      }
       const auto t0 = std::chrono::steady_clock::now();
       parameters_.assign(p.dimension, 0.0f);
       store.copy_to(std::span<float>(parameters_));
@@ -58,15 +60,19 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       }
       sh.reported_step = k;
       if (checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_) {
-        if (p.averaging) {
-          settle_for_checkpoint(p, store, sh, k);
-          store.copy_to(std::span<float>(parameters_));
+        if constexpr (averages) {
+          if (p.averaging) {
+            settle_for_checkpoint(p, store, sh, k);
+            store.copy_to(std::span<float>(parameters_));
+          }
         }
         write_checkpoint(p, store, ctx, sh, k, trained);
         sh.checkpointed_step = k;
-        if (p.averaging) {
-          float written[1] = {0.0f};
-          transport_.all_reduce_mean(written);  // every node's file is in place before any exchange
+        if constexpr (averages) {
+          if (p.averaging) {
+            float written[1] = {0.0f};
+            transport_.all_reduce_mean(written);  // every node's file is in place before any exchange
+          }
         }
       }
       sh.paused += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

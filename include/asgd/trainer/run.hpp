@@ -45,25 +45,29 @@ report trainer<Problem, Policies...>::run() {
     for (const auto& c : ctx) sh.restored_steps += c.stats.steps;
   }
 
-  if (p.averaging) {
-    sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed,
-                                                       p.shard.sizes);
-    sh.avg.snapshot.assign(p.dimension, 0.0f);
-    sh.avg.mixed.assign(p.dimension, 0.0f);
-    // Gossip nodes take different numbers of events: they agree on the mean gap instead, and on
-    // gossiping at all before the collective that opens it.
-    const std::pair<const char*, std::uint64_t> schedule[] = {
-        {"the dimension", p.dimension},
-        {"the steps per node", p.total_steps},
-        {"whether the topology gossips (1) or runs rounds (0)", p.gossip ? 1u : 0u},
-        p.gossip ? std::pair<const char*, std::uint64_t>{"settings.averaging.every", settings_.averaging.every}
-                 : std::pair<const char*, std::uint64_t>{"the averaging rounds", p.triggers.size()},
-        {"settings.seed (it draws the random matchings)", settings_.seed},
-        {"the step of the checkpoint it resumes from (0: none)", sh.started_at},
-        {"the checkpoint interval (0: none)", checkpoint_every_}};
-    sh.avg.averager->handshake(schedule);
-    if (resume) read_checkpoint_averaging(*resume, p, sh);
-    if (p.gossip) sh.avg.averager->open_gossip(std::span<const float>(initial));
+  // Only a trainer with a topology compiles the averaging: the others never construct an averager,
+  // and their translation units do not instantiate one (about a fifth of a trainer's code).
+  if constexpr (averages) {
+    if (p.averaging) {
+      sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed,
+                                                         p.shard.sizes);
+      sh.avg.snapshot.assign(p.dimension, 0.0f);
+      sh.avg.mixed.assign(p.dimension, 0.0f);
+      // Gossip nodes take different numbers of events: they agree on the mean gap instead, and on
+      // gossiping at all before the collective that opens it.
+      const std::pair<const char*, std::uint64_t> schedule[] = {
+          {"the dimension", p.dimension},
+          {"the steps per node", p.total_steps},
+          {"whether the topology gossips (1) or runs rounds (0)", p.gossip ? 1u : 0u},
+          p.gossip ? std::pair<const char*, std::uint64_t>{"settings.averaging.every", settings_.averaging.every}
+                   : std::pair<const char*, std::uint64_t>{"the averaging rounds", p.triggers.size()},
+          {"settings.seed (it draws the random matchings)", settings_.seed},
+          {"the step of the checkpoint it resumes from (0: none)", sh.started_at},
+          {"the checkpoint interval (0: none)", checkpoint_every_}};
+      sh.avg.averager->handshake(schedule);
+      if (resume) read_checkpoint_averaging(*resume, p, sh);
+      if (p.gossip) sh.avg.averager->open_gossip(std::span<const float>(initial));
+    }
   }
   pause_barrier pause(static_cast<std::ptrdiff_t>(p.workers), pause_completion{this, &p, &store, &ctx, &sh});
   sh.claims.emplace(p.workers);
@@ -76,8 +80,10 @@ report trainer<Problem, Policies...>::run() {
     std::vector<std::thread> threads;
     threads.reserve(p.workers);
     try {
-      if (p.averaging && !settings_.averaging.blocking) {
-        averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
+      if constexpr (averages) {
+        if (p.averaging && !settings_.averaging.blocking) {
+          averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
+        }
       }
       for (auto& c : ctx) {
         threads.push_back(detail::start_thread(
@@ -102,17 +108,19 @@ report trainer<Problem, Policies...>::run() {
       wake_averager(sh);
       averager.join();
     }
-    if (p.averaging && !sh.error) {
-      try {
-        finish_averaging(p, store, sh);
-      } catch (...) {
-        sh.error = std::current_exception();
+    if constexpr (averages) {
+      if (p.averaging && !sh.error) {
+        try {
+          finish_averaging(p, store, sh);
+        } catch (...) {
+          sh.error = std::current_exception();
+        }
       }
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sh.start).count();
   if (sh.error) {
-    if constexpr (requires(transport_type& t) { t.leave(std::string_view{}); }) {
+    if constexpr (averages && requires(transport_type& t) { t.leave(std::string_view{}); }) {
       // Peers waiting for this node learn at once that it is gone, instead of at their timeout.
       if (p.averaging) transport_.leave("its run failed");
     }

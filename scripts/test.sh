@@ -17,7 +17,7 @@
 #   scripts/test.sh asan       Clang with AddressSanitizer + UndefinedBehaviorSanitizer (-O0; warnings are
 #                              errors): the tests of the library (unit, concurrency, faults, docs)
 #                              except the convergence tests (Release runs them) and MPI; not
-#                              asgd-train's command-line tests (its 16 trainer instantiations take
+#                              asgd-train's command-line tests (its 8 trainer instantiations take
 #                              minutes to build with ASan; the Release run has them, the fuzzers its
 #                              readers), nor the examples (3 minutes of CPU to build and 30 s to run
 #                              code the unit tests run too; the Release run has them). This is also

@@ -1,11 +1,12 @@
 #pragma once
 // Turning asgd-train's options into a trainer: the policy types are chosen at run time, so each
-// consistency mode's instantiations live in their own translation unit (run_<mode>.cpp) and
-// compile in parallel. Topology, quantizer and transport are one_of choices, so every run (a
-// lone node included: one node never averages) uses one trainer type per mode and rule; so is
-// the block selector.
+// consistency mode instantiates one trainer, four of them in each of two translation units
+// (run_lock_based.cpp, run_lock_free.cpp) that compile in parallel. Topology, quantizer and
+// transport are one_of choices, so every run (a lone node included: one node never averages)
+// uses one trainer type per mode; so are the block selector and the update rule (rule.hpp).
 
 #include "options.hpp"
+#include "rule.hpp"
 #include "selector_choice.hpp"
 #include "topology_choice.hpp"
 
@@ -46,7 +47,7 @@ struct run_inputs {
 /// Runs one training with options `in.o` under consistency mode `mode`.
 asgd::report run_mode(const std::string& mode, const run_inputs& in);
 
-// One per mode, defined in run_<mode>.cpp.
+// One per mode, defined in run_lock_based.cpp and run_lock_free.cpp.
 asgd::report run_sequential(const run_inputs&);
 asgd::report run_synchronous(const run_inputs&);
 asgd::report run_locked(const run_inputs&);
@@ -105,18 +106,13 @@ asgd::report train(const run_inputs& in, const Mode& mode, const Rule& rule, con
   return t.run();
 }
 
-template <class Mode, class Rule>
-asgd::report with_selector(const run_inputs& in, const Mode& mode, const Rule& rule) {
-  return train(in, mode, rule, selector_for(in.o));
-}
-
-/// Momentum 0 is plain SGD (PyTorch's momentum formula with mu = 0), so two rule types cover
-/// --momentum and --nesterov.
+/// One rule type covers --momentum and --nesterov (momentum_rule; momentum 0 is plain SGD, as in
+/// PyTorch's formula with mu = 0).
 template <class Mode>
 asgd::report with_rule(const run_inputs& in, const Mode& mode) {
   const options& o = in.o;
-  if (o.nesterov) return with_selector(in, mode, asgd::update::nesterov{.mu = o.momentum, .weight_decay = o.weight_decay});
-  return with_selector(in, mode, asgd::update::momentum{.mu = o.momentum, .weight_decay = o.weight_decay});
+  return train(in, mode, momentum_rule{.mu = o.momentum, .weight_decay = o.weight_decay, .nesterov = o.nesterov},
+               selector_for(o));
 }
 
 }  // namespace asgd_train

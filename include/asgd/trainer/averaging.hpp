@@ -17,44 +17,47 @@ void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
                                                    std::uint64_t done_steps) {
-  averaging_state& a = sh.avg;
-  while (a.next_round < p.triggers.size() && p.triggers[a.next_round] <= done_steps) {
-    if (p.gossip) {
-      // Gossip events that came due while the averager was busy fold into one interaction now:
-      // no partner waits for them, and taking them one after another would only replay old
-      // interactions (after the last step, with nothing left to gain).
-      while (a.next_round + 1 < p.triggers.size() && p.triggers[a.next_round + 1] <= done_steps) {
-        ++a.next_round;
-        ++a.skipped;
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    averaging_state& a = sh.avg;
+    while (a.next_round < p.triggers.size() && p.triggers[a.next_round] <= done_steps) {
+      if (p.gossip) {
+        // Gossip events that came due while the averager was busy fold into one interaction now:
+        // no partner waits for them, and taking them one after another would only replay old
+        // interactions (after the last step, with nothing left to gain).
+        while (a.next_round + 1 < p.triggers.size() && p.triggers[a.next_round + 1] <= done_steps) {
+          ++a.next_round;
+          ++a.skipped;
+        }
       }
-    }
-    const auto t0 = std::chrono::steady_clock::now();
-    store.copy_to(std::span<float>(a.snapshot));
-    if (settings_.averaging.exchange) {
-      a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
-    } else {  // the baseline for the exposed communication: the round's exchange is a no-op
-      std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
-    }
-    a.mix_into(store);
-    const auto t1 = std::chrono::steady_clock::now();
-    // How late the average landed, in the node's steps: 0 when blocking (workers wait at the
-    // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.
-    const std::uint64_t done = sh.done_steps.sum(), due = p.triggers[a.next_round];
-    const std::uint64_t lag = done > due ? done - due : 0;
-    a.lag_sum += lag;
-    a.lag_max = std::max(a.lag_max, lag);
-    a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();
-    if (!settings_.averaging.blocking) {
-      // Workers computed through the round, unless they finished during it.
-      const auto computing_until = sh.workers_done.load(std::memory_order_acquire) ? std::min(t1, sh.workers_end) : t1;
-      if (computing_until > t0) a.overlap_seconds += std::chrono::duration<double>(computing_until - t0).count();
-    }
-    ++a.next_round;
-    sh.rounds_landed.store(a.next_round, std::memory_order_release);
-    const std::size_t every = settings_.averaging.consensus_every;
-    if (every > 0 && a.next_round % every == 0) {
+      const auto t0 = std::chrono::steady_clock::now();
       store.copy_to(std::span<float>(a.snapshot));
-      a.consensus.push_back({a.next_round, a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed))});
+      if (settings_.averaging.exchange) {
+        a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
+      } else {  // the baseline for the exposed communication: the round's exchange is a no-op
+        std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
+      }
+      a.mix_into(store);
+      const auto t1 = std::chrono::steady_clock::now();
+      // How late the average landed, in the node's steps: 0 when blocking (workers wait at the
+      // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.
+      const std::uint64_t done = sh.done_steps.sum(), due = p.triggers[a.next_round];
+      const std::uint64_t lag = done > due ? done - due : 0;
+      a.lag_sum += lag;
+      a.lag_max = std::max(a.lag_max, lag);
+      a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();
+      if (!settings_.averaging.blocking) {
+        // Workers computed through the round, unless they finished during it.
+        const auto computing_until =
+            sh.workers_done.load(std::memory_order_acquire) ? std::min(t1, sh.workers_end) : t1;
+        if (computing_until > t0) a.overlap_seconds += std::chrono::duration<double>(computing_until - t0).count();
+      }
+      ++a.next_round;
+      sh.rounds_landed.store(a.next_round, std::memory_order_release);
+      const std::size_t every = settings_.averaging.consensus_every;
+      if (every > 0 && a.next_round % every == 0) {
+        store.copy_to(std::span<float>(a.snapshot));
+        a.consensus.push_back({a.next_round, a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed))});
+      }
     }
   }
 }
@@ -63,24 +66,26 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
 // round's steps, runs the round, and repeats; it never holds anything the workers wait for.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_in_background(const plan& p, store_type& store, shared_state& sh) {
-  try {
-    while (sh.avg.next_round < p.triggers.size()) {
-      const std::uint64_t due = p.triggers[sh.avg.next_round];
-      for (;;) {
-        const std::uint32_t seen = sh.wake.load(std::memory_order_acquire);
-        sh.wake_at.store(due, std::memory_order_seq_cst);  // then the counts: see step()
-        if (sh.done_steps.sum(std::memory_order_seq_cst) >= due) break;
-        if (sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire)) {
-          sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
-          return;  // the run failed; finish_averaging is not called
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    try {
+      while (sh.avg.next_round < p.triggers.size()) {
+        const std::uint64_t due = p.triggers[sh.avg.next_round];
+        for (;;) {
+          const std::uint32_t seen = sh.wake.load(std::memory_order_acquire);
+          sh.wake_at.store(due, std::memory_order_seq_cst);  // then the counts: see step()
+          if (sh.done_steps.sum(std::memory_order_seq_cst) >= due) break;
+          if (sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire)) {
+            sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+            return;  // the run failed; finish_averaging is not called
+          }
+          sh.wake.wait(seen, std::memory_order_acquire);
         }
-        sh.wake.wait(seen, std::memory_order_acquire);
+        sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+        average_rounds(p, store, sh, sh.done_steps.sum());
       }
-      sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
-      average_rounds(p, store, sh, sh.done_steps.sum());
+    } catch (...) {
+      sh.fail(std::current_exception());
     }
-  } catch (...) {
-    sh.fail(std::current_exception());
   }
 }
 
@@ -92,26 +97,28 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh,
                                                           std::uint64_t step) {
-  averaging_state& a = sh.avg;
-  const auto due = static_cast<std::uint64_t>(std::upper_bound(p.triggers.begin(), p.triggers.end(), step) -
-                                              p.triggers.begin());
-  while (sh.rounds_landed.load(std::memory_order_acquire) < due) {
-    // A worker wakes the averager only from a step whose index reached the round's due step;
-    // the last such step may have ended before the averager went to sleep, and no further step
-    // comes during a pause: wake it here (it finds the steps done and runs the round).
-    wake_averager(sh);
-    if (sh.stop.load(std::memory_order_relaxed)) {
-      throw std::runtime_error("asgd: node " + std::to_string(p.node) +
-                               ": its averaging stopped before the checkpoint");
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    averaging_state& a = sh.avg;
+    const auto due = static_cast<std::uint64_t>(std::upper_bound(p.triggers.begin(), p.triggers.end(), step) -
+                                                p.triggers.begin());
+    while (sh.rounds_landed.load(std::memory_order_acquire) < due) {
+      // A worker wakes the averager only from a step whose index reached the round's due step;
+      // the last such step may have ended before the averager went to sleep, and no further step
+      // comes during a pause: wake it here (it finds the steps done and runs the round).
+      wake_averager(sh);
+      if (sh.stop.load(std::memory_order_relaxed)) {
+        throw std::runtime_error("asgd: node " + std::to_string(p.node) +
+                                 ": its averaging stopped before the checkpoint");
+      }
+      std::this_thread::yield();
     }
-    std::this_thread::yield();
-  }
-  float arrived[1] = {0.0f};
-  transport_.all_reduce_mean(arrived);
-  if (p.gossip) {
-    store.copy_to(std::span<float>(a.snapshot));
-    a.averager->absorb_pushed(a.snapshot, std::span<float>(a.mixed));
-    a.mix_into(store);
+    float arrived[1] = {0.0f};
+    transport_.all_reduce_mean(arrived);
+    if (p.gossip) {
+      store.copy_to(std::span<float>(a.snapshot));
+      a.averager->absorb_pushed(a.snapshot, std::span<float>(a.mixed));
+      a.mix_into(store);
+    }
   }
 }
 
@@ -119,23 +126,25 @@ void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_t
 // consensus distance, and the final global average.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& store, shared_state& sh) {
-  averaging_state& a = sh.avg;
-  average_rounds(p, store, sh, p.total_steps);
-  if (p.gossip) {
-    // Every node's last push precedes its arrival at this collective; after it, the pushes
-    // still due to this node are all in, and it adds them.
-    float arrived[1] = {0.0f};
-    transport_.all_reduce_mean(arrived);
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    averaging_state& a = sh.avg;
+    average_rounds(p, store, sh, p.total_steps);
+    if (p.gossip) {
+      // Every node's last push precedes its arrival at this collective; after it, the pushes
+      // still due to this node are all in, and it adds them.
+      float arrived[1] = {0.0f};
+      transport_.all_reduce_mean(arrived);
+      store.copy_to(std::span<float>(a.snapshot));
+      a.averager->settle(a.snapshot, std::span<float>(a.mixed));
+      a.mix_into(store);
+    }
     store.copy_to(std::span<float>(a.snapshot));
-    a.averager->settle(a.snapshot, std::span<float>(a.mixed));
-    a.mix_into(store);
-  }
-  store.copy_to(std::span<float>(a.snapshot));
-  // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
-  a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));
-  if (settings_.averaging.final_average) {
-    a.mix_into(store);
-    a.final_averaged = true;
+    // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
+    a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));
+    if (settings_.averaging.final_average) {
+      a.mix_into(store);
+      a.final_averaged = true;
+    }
   }
 }
 

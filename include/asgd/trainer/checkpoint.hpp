@@ -125,66 +125,71 @@ std::filesystem::path trainer<Problem, Policies...>::node_file(const plan& p, co
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::write_checkpoint_averaging(byte_writer& w, const plan& p,
                                                                const shared_state& sh) const {
-  const averaging_state& a = sh.avg;
-  w.string(detail::describe(topology_));
-  w.string(detail::describe(quantizer_));
-  for (std::uint64_t v : {std::uint64_t{p.node}, std::uint64_t{p.nodes}, std::uint64_t{settings_.averaging.every},
-                          std::uint64_t{settings_.averaging.blocking}, std::uint64_t{p.triggers.size()}})
-    w.u64(v);
-  w.u64(a.next_round);
-  w.u64(a.skipped);
-  w.f64(a.exchange_seconds);
-  w.f64(a.overlap_seconds);
-  w.u64(a.lag_sum);
-  w.u64(a.lag_max);
-  w.u64(a.consensus.size());
-  for (const auto& c : a.consensus) {
-    w.u64(c.round);
-    w.f64(c.distance);
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    const averaging_state& a = sh.avg;
+    w.string(detail::describe(topology_));
+    w.string(detail::describe(quantizer_));
+    for (std::uint64_t v : {std::uint64_t{p.node}, std::uint64_t{p.nodes}, std::uint64_t{settings_.averaging.every},
+                            std::uint64_t{settings_.averaging.blocking}, std::uint64_t{p.triggers.size()}})
+      w.u64(v);
+    w.u64(a.next_round);
+    w.u64(a.skipped);
+    w.f64(a.exchange_seconds);
+    w.f64(a.overlap_seconds);
+    w.u64(a.lag_sum);
+    w.u64(a.lag_max);
+    w.u64(a.consensus.size());
+    for (const auto& c : a.consensus) {
+      w.u64(c.round);
+      w.f64(c.distance);
+    }
+    w.u64(a.averager->bytes_sent());
+    w.u64(a.averager->bits_sent());
+    w.u64(a.averager->pushes_received());
+    a.averager->save_references(w);
   }
-  w.u64(a.averager->bytes_sent());
-  w.u64(a.averager->bits_sent());
-  w.u64(a.averager->pushes_received());
-  a.averager->save_references(w);
 }
 
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::read_checkpoint_averaging(byte_reader& r, const plan& p, shared_state& sh) {
-  if constexpr (checkpointable_policy<update_rule_type> && checkpointable_policy<block_selector_type>) {
-    averaging_state& a = sh.avg;
-    r.expect(r.string(), detail::describe(topology_), "averaging topology");
-    r.expect(r.string(), detail::describe(quantizer_), "quantizer");
-    r.expect(r.u64(), std::uint64_t{p.node}, "node id (each node reads its own file)");
-    r.expect(r.u64(), std::uint64_t{p.nodes}, "nodes");
-    r.expect(r.u64(), std::uint64_t{settings_.averaging.every}, "settings.averaging.every");
-    r.expect(r.u64(), std::uint64_t{settings_.averaging.blocking}, "settings.averaging.blocking");
-    const std::uint64_t rounds = r.u64();
-    const std::uint64_t next = r.u64();
-    if (next > rounds || next > p.triggers.size() || (next < p.triggers.size() && p.triggers[next] <= sh.started_at) ||
-        (next > 0 && p.triggers[next - 1] > sh.started_at)) {
-      r.fail("round " + std::to_string(next) + " is not the next round at step " + std::to_string(sh.started_at) +
-             " of this run's schedule");
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    if constexpr (checkpointable_policy<update_rule_type> && checkpointable_policy<block_selector_type>) {
+      averaging_state& a = sh.avg;
+      r.expect(r.string(), detail::describe(topology_), "averaging topology");
+      r.expect(r.string(), detail::describe(quantizer_), "quantizer");
+      r.expect(r.u64(), std::uint64_t{p.node}, "node id (each node reads its own file)");
+      r.expect(r.u64(), std::uint64_t{p.nodes}, "nodes");
+      r.expect(r.u64(), std::uint64_t{settings_.averaging.every}, "settings.averaging.every");
+      r.expect(r.u64(), std::uint64_t{settings_.averaging.blocking}, "settings.averaging.blocking");
+      const std::uint64_t rounds = r.u64();
+      const std::uint64_t next = r.u64();
+      if (next > rounds || next > p.triggers.size() ||
+          (next < p.triggers.size() && p.triggers[next] <= sh.started_at) ||
+          (next > 0 && p.triggers[next - 1] > sh.started_at)) {
+        r.fail("round " + std::to_string(next) + " is not the next round at step " + std::to_string(sh.started_at) +
+               " of this run's schedule");
+      }
+      a.next_round = static_cast<std::size_t>(next);
+      sh.rounds_landed.store(next, std::memory_order_relaxed);
+      a.skipped = r.u64();
+      a.exchange_seconds = r.f64();
+      a.overlap_seconds = r.f64();
+      a.lag_sum = r.u64();
+      a.lag_max = r.u64();
+      const std::uint64_t points = r.u64();
+      if (points > r.remaining() / (sizeof(std::uint64_t) + sizeof(double))) {
+        r.fail("truncated: the consensus distances claim " + std::to_string(points) + " points");
+      }
+      a.consensus.resize(static_cast<std::size_t>(points));
+      for (auto& c : a.consensus) {
+        c.round = r.u64();
+        c.distance = r.f64();
+      }
+      const std::uint64_t bytes = r.u64(), bits = r.u64(), pushes = r.u64();
+      a.averager->restore_counts(bytes, bits, pushes);
+      a.averager->load_references(r);
+      if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the averaging state");
     }
-    a.next_round = static_cast<std::size_t>(next);
-    sh.rounds_landed.store(next, std::memory_order_relaxed);
-    a.skipped = r.u64();
-    a.exchange_seconds = r.f64();
-    a.overlap_seconds = r.f64();
-    a.lag_sum = r.u64();
-    a.lag_max = r.u64();
-    const std::uint64_t points = r.u64();
-    if (points > r.remaining() / (sizeof(std::uint64_t) + sizeof(double))) {
-      r.fail("truncated: the consensus distances claim " + std::to_string(points) + " points");
-    }
-    a.consensus.resize(static_cast<std::size_t>(points));
-    for (auto& c : a.consensus) {
-      c.round = r.u64();
-      c.distance = r.f64();
-    }
-    const std::uint64_t bytes = r.u64(), bits = r.u64(), pushes = r.u64();
-    a.averager->restore_counts(bytes, bits, pushes);
-    a.averager->load_references(r);
-    if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the averaging state");
   }
 }
 

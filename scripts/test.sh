@@ -57,7 +57,7 @@ run_release() {
   # CUDA and NCCL (from the toolkit at /usr/local/cuda): the device headers and GPU tests compile
   # with nvcc; the gpu tests report "skipped" where no device is found (CI has none). Device code
   # for one virtual architecture (PTX, no ptxas): nothing runs it here, and a GPU machine builds
-  # for its own with scripts/gpu-check.sh. 36 s against 45 s for sm_80 + sm_90 (gpu_hogwild.cu).
+  # for its own with scripts/gpu-check.sh. 36 s against 45 s for sm_80 + sm_90 (then gpu_hogwild.cu).
   configure build-release -DCMAKE_BUILD_TYPE=Release -DASGD_WERROR=ON -DASGD_TEST_OPTIMIZATION=-O1 \
     -DASGD_ENABLE_CUDA=ON -DASGD_ENABLE_NCCL=ON \
     -DCMAKE_CUDA_COMPILER="${ASGD_NVCC:-/usr/local/cuda/bin/nvcc}" -DASGD_CUDA_ARCHITECTURES="${ASGD_CUDA_ARCHITECTURES:-90-virtual}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything and runs asgd's tests. This is the README's test command; CI runs it.
 #
-#   scripts/test.sh            all of the below, in this order (19 minutes on a 2-core machine)
+#   scripts/test.sh            all of the below, in this order (18-19 minutes on a 2-core machine
+#                              from a clean clone; CHANGELOG.md says what keeps it there)
 #   scripts/test.sh release    Release build (warnings are errors): every test (unit, concurrency, faults,
 #                              mpi under mpirun, cli, compile_fail, packaging, example, docs, the
 #                              benchmarks' smoke runs; gpu: skipped without a device); nvcc compiles the
@@ -20,8 +21,8 @@
 #                              asgd-train's command-line tests (its 8 trainer instantiations take
 #                              minutes to build with ASan; the Release run has them, the fuzzers its
 #                              readers), nor the examples (3 minutes of CPU to build and 30 s to run
-#                              code the unit tests run too; the Release run has them). This is also
-#                              the Clang build: one build, not two.
+#                              code the unit tests run too; the Release run has them). With the
+#                              ThreadSanitizer run, this is the Clang build: no third build for it.
 #   scripts/test.sh clang      the same as asan
 #   scripts/test.sh fuzz       libFuzzer (Clang, ASan+UBSan) on the IDX and checkpoint readers, 30 s each
 #

@@ -1,9 +1,7 @@
 #pragma once
 // asgd-train's update rule: heavy-ball momentum or Nesterov's, chosen at run time, so each
-// consistency mode compiles one trainer instead of two (the trainers were most of the tool's
-// compile time: 8 modes x 2 rules, about 40 s of CPU each).
+// consistency mode compiles one trainer instead of two.
 
-#include <asgd/checkpoint.hpp>
 #include <asgd/types.hpp>
 #include <asgd/update/momentum.hpp>
 #include <asgd/update/nesterov.hpp>
@@ -11,7 +9,6 @@
 #include <cstddef>
 #include <ostream>
 #include <string_view>
-#include <vector>
 
 namespace asgd_train {
 
@@ -29,7 +26,7 @@ struct momentum_rule {
   bool nesterov = false;
 
   using state = asgd::update::momentum::state;
-  [[nodiscard]] state make_state(std::size_t dimension) const { return {std::vector<float>(dimension, 0.0f)}; }
+  [[nodiscard]] state make_state(std::size_t dimension) const { return as_momentum().make_state(dimension); }
 
   [[nodiscard]] float direction(state& s, std::size_t i, float g, float x) const noexcept {
     const float d = g + weight_decay * x;
@@ -38,8 +35,9 @@ struct momentum_rule {
     return of_m() * m + of_d() * d;
   }
 
-  void save(const state& s, asgd::byte_writer& w) const { w.floats(s.buffer); }
-  void load(state& s, asgd::byte_reader& r) const { r.floats(s.buffer, "the momentum buffer"); }
+  // Both rules keep one buffer and checkpoint it the same way.
+  void save(const state& s, asgd::byte_writer& w) const { as_momentum().save(s, w); }
+  void load(state& s, asgd::byte_reader& r) const { as_momentum().load(s, r); }
 
   void validate() const {
     if (nesterov) {

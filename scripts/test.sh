@@ -40,8 +40,25 @@ export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1"
 configure() {  # configure DIR ARGS...
   local dir=$1
   shift
+  # CMake cannot move a build tree to another compiler: it deletes the cache and configures again
+  # without the other options (a ThreadSanitizer tree of GCC became a plain one). Such a tree,
+  # from before its run changed compiler, starts afresh.
+  local arg want="" had=""
+  for arg in "$@"; do
+    if [[ $arg == -DCMAKE_CXX_COMPILER=* ]]; then want=${arg#*=}; fi
+  done
+  if [ -f "$dir/CMakeCache.txt" ]; then had=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt"); fi
+  if [ -n "$want" ] && [ -n "$had" ] && [ "$(basename "$had")" != "$(basename "$want")" ]; then
+    echo "test.sh: $dir was configured with $had, not $want: removing it"
+    rm -rf "$dir"
+  fi
   local log
   log=$(cmake -S . -B "$dir" -G Ninja -Wdev "$@" 2>&1) || { echo "$log"; return 1; }
+  if grep -q "require your cache to be deleted" <<<"$log"; then
+    echo "$log"
+    echo "test.sh: CMake reset $dir's cache, and with it the options above; remove $dir and run again" >&2
+    return 1
+  fi
   # A mistyped option is silently ignored by CMake; make it fatal.
   if grep -q "Manually-specified variables were not used" <<<"$log"; then
     echo "$log"

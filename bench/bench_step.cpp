@@ -69,21 +69,11 @@ void bm_step_overhead(benchmark::State& state) {
   }
 }
 
-BENCHMARK(bm_step_overhead<asgd::consistency::sequential>)
-    ->Iterations(asgd_bench::iterations(5))
-    ->Unit(benchmark::kSecond)
-    ->UseRealTime();
-BENCHMARK(bm_step_overhead<asgd::consistency::hogwild>)
-    ->Iterations(asgd_bench::iterations(5))
-    ->Unit(benchmark::kSecond)
-    ->UseRealTime();
-BENCHMARK(bm_step_overhead<asgd::consistency::locked>)
-    ->Iterations(asgd_bench::iterations(5))
-    ->Unit(benchmark::kSecond)
-    ->UseRealTime();
-BENCHMARK(bm_step_overhead<asgd::consistency::leashed>)
-    ->Iterations(asgd_bench::iterations(5))
-    ->Unit(benchmark::kSecond)
-    ->UseRealTime();
+// Five measurements of each mode (one in a smoke run).
+const benchmark::IterationCount runs = asgd_bench::iterations(5);
+BENCHMARK(bm_step_overhead<asgd::consistency::sequential>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(bm_step_overhead<asgd::consistency::hogwild>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(bm_step_overhead<asgd::consistency::locked>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(bm_step_overhead<asgd::consistency::leashed>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
 
 }  // namespace

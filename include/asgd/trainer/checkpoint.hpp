@@ -63,9 +63,7 @@ void trainer<Problem, Policies...>::write_checkpoint(const plan& p, const store_
       st.intervals.save(w, intervals);
       st.epochs.save(w, epochs);
     }
-    if constexpr (averages) {
-      if (p.averaging) write_checkpoint_averaging(w, p, sh);
-    }
+    if (p.averaging) write_checkpoint_averaging(w, p, sh);
     const auto file = seal_checkpoint(w.bytes());
     detail::write_file_atomically(node_file(p, checkpoint_file_),
                                   std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));

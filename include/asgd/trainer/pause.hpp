@@ -16,9 +16,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   try {
     if (!sh.stop.load(std::memory_order_relaxed)) {
       // A blocking node averages here, while its workers wait; that is training time.
-      if constexpr (averages) {
-        if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
-      }
+      if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
       const auto t0 = std::chrono::steady_clock::now();
       parameters_.assign(p.dimension, 0.0f);
       store.copy_to(std::span<float>(parameters_));
@@ -60,11 +58,9 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       }
       sh.reported_step = k;
       if (checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_) {
-        if constexpr (averages) {
-          if (p.averaging) {
-            settle_for_checkpoint(p, store, sh, k);
-            store.copy_to(std::span<float>(parameters_));
-          }
+        if (p.averaging) {
+          settle_for_checkpoint(p, store, sh, k);
+          store.copy_to(std::span<float>(parameters_));
         }
         write_checkpoint(p, store, ctx, sh, k, trained);
         sh.checkpointed_step = k;

@@ -45,8 +45,9 @@ report trainer<Problem, Policies...>::run() {
     for (const auto& c : ctx) sh.restored_steps += c.stats.steps;
   }
 
-  // Only a trainer with a topology compiles the averaging: the others never construct an averager,
-  // and their translation units do not instantiate one (about a fifth of a trainer's code).
+  // Only a trainer with a topology compiles the averaging (here, and in the averaging members'
+  // bodies): the others never construct an averager, and do not instantiate one (about a fifth
+  // of a trainer's code).
   if constexpr (averages) {
     if (p.averaging) {
       sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed,
@@ -80,10 +81,8 @@ report trainer<Problem, Policies...>::run() {
     std::vector<std::thread> threads;
     threads.reserve(p.workers);
     try {
-      if constexpr (averages) {
-        if (p.averaging && !settings_.averaging.blocking) {
-          averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
-        }
+      if (p.averaging && !settings_.averaging.blocking) {
+        averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
       }
       for (auto& c : ctx) {
         threads.push_back(detail::start_thread(
@@ -108,13 +107,11 @@ report trainer<Problem, Policies...>::run() {
       wake_averager(sh);
       averager.join();
     }
-    if constexpr (averages) {
-      if (p.averaging && !sh.error) {
-        try {
-          finish_averaging(p, store, sh);
-        } catch (...) {
-          sh.error = std::current_exception();
-        }
+    if (p.averaging && !sh.error) {
+      try {
+        finish_averaging(p, store, sh);
+      } catch (...) {
+        sh.error = std::current_exception();
       }
     }
   }

@@ -89,20 +89,9 @@ class byte_reader {
     if (v > 1) fail("a flag holds " + std::to_string(v));
     return v == 1;
   }
-  std::string string() {
-    const std::uint64_t n = length(1, "a string");
-    std::string s(n, '\0');
-    raw(s.data(), n, "a string");
-    return s;
-  }
-  /// Reads a float array that must have exactly `expected` elements.
-  void floats(std::span<float> out, std::string_view what) {
-    const std::uint64_t n = length(sizeof(float), what);
-    if (n != out.size()) {
-      fail(std::string(what) + " holds " + std::to_string(n) + " values, expected " + std::to_string(out.size()));
-    }
-    raw(out.data(), out.size_bytes(), what);
-  }
+  ASGD_DECL std::string string();
+  /// Reads a float array that must have exactly `out.size()` elements.
+  ASGD_DECL void floats(std::span<float> out, std::string_view what);
   /// Reads a float array of any length (bounded by what is left).
   std::vector<float> floats(std::string_view what) {
     std::vector<float> v(length(sizeof(float), what));
@@ -119,33 +108,26 @@ class byte_reader {
   template <class V>
   void expect(const V& found, const V& wanted, std::string_view what) {
     if (found == wanted) return;
-    std::string f, w;
     if constexpr (std::is_arithmetic_v<V>) {
-      f = std::to_string(found);
-      w = std::to_string(wanted);
+      mismatch(what, std::to_string(found), std::to_string(wanted));
     } else {
-      f = found;
-      w = wanted;
+      mismatch(what, found, wanted);
     }
-    throw checkpoint_error("asgd: " + name_ + ": written with " + std::string(what) + " " + f + ", this run has " + w);
   }
 
   [[nodiscard]] std::size_t remaining() const noexcept { return bytes_.size() - at_; }
-  [[noreturn]] void fail(const std::string& what) const {
-    throw checkpoint_error("asgd: " + name_ + ": " + what + " (at byte " + std::to_string(at_) + ")");
-  }
+  [[noreturn]] ASGD_DECL void fail(const std::string& what) const;
 
  private:
-  std::uint64_t length(std::size_t element, std::string_view what) {
-    const std::uint64_t n = u64();
-    if (n > remaining() / element) fail("truncated: " + std::string(what) + " claims " + std::to_string(n) + " elements");
-    return n;
-  }
+  [[noreturn]] ASGD_DECL void mismatch(std::string_view what, const std::string& found,
+                                       const std::string& wanted) const;
+  ASGD_DECL std::uint64_t length(std::size_t element, std::string_view what);
   void raw(void* p, std::size_t n, std::string_view what) {
-    if (n > remaining()) fail("truncated while reading " + std::string(what));
+    if (n > remaining()) truncated(what);
     if (n > 0) std::memcpy(p, bytes_.data() + at_, n);
     at_ += n;
   }
+  [[noreturn]] ASGD_DECL void truncated(std::string_view what) const;
 
   std::span<const std::uint8_t> bytes_;
   std::string name_;
@@ -158,20 +140,7 @@ inline constexpr std::size_t checkpoint_header = 8 + 4 + 8 + 4;
 }  // namespace detail
 
 /// The complete file image of a checkpoint with `payload`.
-inline std::vector<std::uint8_t> seal_checkpoint(std::span<const std::uint8_t> payload) {
-  // One allocation of the whole image (vector::insert at -O3 also tripped a false GCC 12
-  // -Warray-bounds warning).
-  std::vector<std::uint8_t> out(detail::checkpoint_header + payload.size());
-  std::memcpy(out.data(), detail::checkpoint_magic, 8);
-  const std::uint32_t version = checkpoint_format;
-  const std::uint64_t size = payload.size();
-  const std::uint32_t sum = detail::crc32(payload);
-  std::memcpy(out.data() + 8, &version, 4);
-  std::memcpy(out.data() + 12, &size, 8);
-  std::memcpy(out.data() + 20, &sum, 4);
-  if (!payload.empty()) std::memcpy(out.data() + detail::checkpoint_header, payload.data(), payload.size());
-  return out;
-}
+ASGD_DECL std::vector<std::uint8_t> seal_checkpoint(std::span<const std::uint8_t> payload);
 
 /// Checks a checkpoint's header and checksum; returns its payload.
 /// @throws checkpoint_error naming `name`: not a checkpoint, another format version, size or

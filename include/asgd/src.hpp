@@ -13,5 +13,10 @@
 #include <asgd/impl/crc32.ipp>
 #include <asgd/impl/files.ipp>
 #include <asgd/impl/in_process.ipp>
+#include <asgd/impl/run_plan.ipp>
+#include <asgd/impl/sampler.ipp>
 #include <asgd/impl/settings.ipp>
 #include <asgd/impl/shards.ipp>
+#include <asgd/impl/threads.ipp>
+#include <asgd/impl/validate.ipp>
+#include <asgd/impl/worker_stats.ipp>

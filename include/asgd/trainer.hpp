@@ -10,11 +10,13 @@
 #include <asgd/detail/describe.hpp>
 #include <asgd/detail/files.hpp>
 #include <asgd/detail/memory.hpp>
+#include <asgd/detail/run_plan.hpp>
 #include <asgd/detail/sampler.hpp>
 #include <asgd/detail/slots.hpp>
 #include <asgd/detail/step_claims.hpp>
 #include <asgd/detail/threads.hpp>
 #include <asgd/detail/time_stamp.hpp>
+#include <asgd/detail/worker_stats.hpp>
 #include <asgd/quantize/identity.hpp>
 #include <asgd/report.hpp>
 #include <asgd/select/full.hpp>
@@ -47,38 +49,6 @@
 #include <vector>
 
 namespace asgd::inline v0 {
-
-namespace detail {
-// ceil(n / d) without the overflow of (n + d - 1) / d near 2^64.
-constexpr std::uint64_t ceil_div(std::uint64_t n, std::uint64_t d) noexcept { return n / d + (n % d != 0); }
-
-// Writes the first n entries of v (those a checkpoint's step has reached).
-template <class T>
-void write_values(byte_writer& w, const std::vector<T>& v, std::size_t n) {
-  n = std::min(n, v.size());
-  w.u64(n);
-  for (const T& x : std::span<const T>(v.data(), n)) {
-    if constexpr (std::is_floating_point_v<T>)
-      w.f64(static_cast<double>(x));
-    else
-      w.u64(static_cast<std::uint64_t>(x));
-  }
-}
-// Reads what write_values wrote into `v`; this run has room for `limit` entries (more than the
-// checkpoint's when it runs longer).
-template <class T>
-void read_values(byte_reader& r, std::vector<T>& v, std::size_t limit, std::string_view what) {
-  const std::uint64_t n = r.u64();
-  if (n > limit) r.fail(std::string(what) + " holds " + std::to_string(n) + " entries, this run has " + std::to_string(limit));
-  if (v.size() < n) v.resize(static_cast<std::size_t>(n));
-  for (std::uint64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_floating_point_v<T>)
-      v[i] = static_cast<T>(r.f64());
-    else
-      v[i] = static_cast<T>(r.u64());
-  }
-}
-}  // namespace detail
 
 /// Thrown when training breaks down (a NaN or infinite loss); the message names the step, the
 /// epoch, the worker and the consistency mode.
@@ -211,30 +181,7 @@ class trainer {
   }
 
   // What the run shares between workers and the caller.
-  struct plan {
-    std::size_t dimension = 0;
-    std::size_t samples = 0;
-    std::size_t workers = 1;
-    std::uint64_t steps_per_epoch = 1;
-    std::uint64_t total_steps = 0;
-    std::uint64_t log_every = 1;
-    std::size_t interval_bins = 0;  // loss-curve points (log_every steps each) the run can record
-    std::size_t epoch_bins = 0;     // epochs the run starts or finishes
-    block_layout layout;
-    schedule lr_schedule;  // the settings' schedule with the run's length filled in
-    bool epoch_pauses = false;
-    std::uint64_t evaluate_every = 0;  // steps between evaluations within epochs (0: none)
-    std::uint64_t staleness_every = 1;  // settings.staleness_every resolved
-    std::uint64_t max_lag = 0;          // non-blocking nodes: settings.averaging.max_lag (0: none)
-    // Averaging between nodes.
-    std::size_t node = 0;
-    std::size_t nodes = 1;
-    shard_split shard;                    // every node's shard size, this node's samples
-    std::size_t shard_classes = 0;        // classes among this node's samples (labelled problems)
-    bool averaging = false;               // a node with peers: rounds happen
-    bool gossip = false;                  // the rounds are this node's own gossip events
-    std::vector<std::uint64_t> triggers;  // round r happens once the node has done triggers[r] steps
-  };
+  using plan = detail::run_plan;
 
   // The averaging side of a run (used only when plan::averaging).
   using averager_type = detail::averager<topology_type, transport_type, quantizer_type>;
@@ -253,80 +200,16 @@ class trainer {
     bool final_averaged = false;  // the final global average was mixed in
 
     // Moves the store's model from `snapshot` to `mixed` in place: adds mixed - snapshot, so
-    // updates the workers made since the snapshot are kept (LAP-SGD's x += avg - snapshot).
-    void mix_into(store_type& store) {
+    // updates the workers made since the snapshot are kept (LAP-SGD's x += avg - snapshot). A
+    // template, so that an explicit instantiation of a trainer without a topology leaves it out.
+    template <class Store>
+    void mix_into(Store& store) {
       for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] -= snapshot[i];
       store.mix(std::span<const float>(mixed));
     }
   };
 
-  // Minibatch losses binned by step: per loss-curve interval, or per epoch. The bins grow as
-  // the worker reaches them, so memory follows the steps taken, not the steps planned.
-  struct loss_series {
-    std::vector<double> loss;
-    std::vector<std::uint64_t> count;
-    std::vector<double> time;  // training seconds at the bin's last minibatch
-    // The raw time stamp of the bin's last minibatch in the current segment (0: none), turned
-    // into `time` at the segment's end (fold): a step reads the cheap clock only. Bins
-    // [stamped_from, stamped_to) hold this segment's stamps, so a pause folds only those.
-    std::vector<std::uint64_t> stamp;
-    std::size_t stamped_from = ~std::size_t{0};
-    std::size_t stamped_to = 0;
-
-    [[nodiscard]] std::size_t size() const noexcept { return loss.size(); }
-    void add(std::size_t bin, float l, std::uint64_t now) {
-      if (bin >= loss.size()) {  // amortised: std::vector grows geometrically
-        loss.resize(bin + 1, 0.0);
-        count.resize(bin + 1, 0);
-        time.resize(bin + 1, 0.0);
-        stamp.resize(bin + 1, 0);
-      }
-      loss[bin] += l;
-      ++count[bin];
-      stamp[bin] = now;
-      stamped_from = std::min(stamped_from, bin);
-      stamped_to = std::max(stamped_to, bin + 1);
-    }
-    // Places this segment's stamps in seconds between its start and end anchors.
-    void fold(detail::time_anchor from, detail::time_anchor to) {
-      for (std::size_t i = stamped_from; i < stamped_to; ++i) {
-        if (stamp[i] == 0) continue;
-        time[i] = detail::seconds_at(stamp[i], from, to);
-        stamp[i] = 0;
-      }
-      stamped_from = ~std::size_t{0};
-      stamped_to = 0;
-    }
-    // The first `bins` bins (those a checkpoint's step has reached).
-    void save(byte_writer& w, std::size_t bins) const {
-      detail::write_values(w, loss, bins);
-      detail::write_values(w, count, bins);
-      detail::write_values(w, time, bins);
-    }
-    void load(byte_reader& r, std::size_t limit, std::string_view what) {
-      detail::read_values(r, loss, limit, what);
-      detail::read_values(r, count, limit, what);
-      detail::read_values(r, time, limit, what);
-      // A checkpoint holds as many of each; one crafted with fewer of some must not leave add()
-      // indexing past the shorter vectors.
-      const std::size_t n = std::max({loss.size(), count.size(), time.size()});
-      loss.resize(n, 0.0);
-      count.resize(n, 0);
-      time.resize(n, 0.0);
-      stamp.assign(n, 0);
-    }
-  };
-
-  // What each worker counts; written by its worker only, read in pauses and after join.
-  struct worker_stats {
-    metrics::histogram staleness{256};
-    metrics::histogram retries{256};
-    std::uint64_t steps = 0;
-    std::uint64_t applied = 0;
-    std::uint64_t dropped = 0;
-    loss_series intervals;  // the loss curve's bins (log_every steps each)
-    loss_series epochs;
-  };
+  using worker_stats = detail::worker_stats;
 
   // Everything private to one worker, made before the threads start.
   struct alignas(detail::cache_line) worker_context {
@@ -344,23 +227,12 @@ class trainer {
     double rate = 0.0;         // and the rate it landed at
   };
 
-  // Bin `i` of one series summed over the workers: mean loss, count, latest time.
-  struct bin_total {
-    double loss = 0.0;
-    std::uint64_t count = 0;
-    double time = 0.0;
-  };
-  static bin_total total(const std::vector<worker_context>& ctx, loss_series worker_stats::*series, std::size_t i) {
-    bin_total t;
-    for (const auto& c : ctx) {
-      const loss_series& s = c.stats.*series;
-      if (i >= s.size()) continue;  // this worker never reached bin i
-      t.loss += s.loss[i];
-      t.count += s.count[i];
-      t.time = std::max(t.time, s.time[i]);
-    }
-    if (t.count > 0) t.loss /= static_cast<double>(t.count);
-    return t;
+  // Every worker's statistics, for the report and the epochs' losses.
+  static std::vector<const worker_stats*> stats_of(const std::vector<worker_context>& ctx) {
+    std::vector<const worker_stats*> s;
+    s.reserve(ctx.size());
+    for (const auto& c : ctx) s.push_back(&c.stats);
+    return s;
   }
 
   struct shared_state {
@@ -414,6 +286,7 @@ class trainer {
   using pause_barrier = std::barrier<pause_completion>;
 
   plan make_plan() const;
+  void plan_averaging(plan& p) const;
   void check_finite(const plan& p, std::uint64_t step) const;
   std::uint64_t next_boundary(const plan& p, std::uint64_t k) const;
   double training_seconds(const shared_state& sh) const;
@@ -439,13 +312,11 @@ class trainer {
   void average_in_background(const plan& p, store_type& store, shared_state& sh);
   void finish_averaging(const plan& p, store_type& store, shared_state& sh);
   void settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh, std::uint64_t step);
-  // This node's checkpoint file: `file` itself for a lone node, `file` + ".node<k>" for node k.
-  static std::filesystem::path node_file(const plan& p, const std::filesystem::path& file);
   void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,
                         const shared_state& sh, std::uint64_t step, double trained_seconds) const;
-  void write_identity(byte_writer& w, const plan& p) const;
-  void check_identity(byte_reader& r, const plan& p) const;
-  void read_checkpoint_header(byte_reader& r, const plan& p, shared_state& sh, std::vector<float>& model);
+  detail::run_names names() const;
+  // "consistency::<mode>", for messages.
+  std::string mode_name() const { return "consistency::" + detail::describe(consistency_); }
   void read_checkpoint_workers(byte_reader& r, const plan& p, std::vector<worker_context>& ctx);
   void write_checkpoint_averaging(byte_writer& w, const plan& p, const shared_state& sh) const;
   void read_checkpoint_averaging(byte_reader& r, const plan& p, shared_state& sh);

@@ -3,6 +3,7 @@
 // the end of every pass, identical on every platform for a given seed.
 
 #include <asgd/checkpoint.hpp>
+#include <asgd/detail/config.hpp>
 #include <asgd/random.hpp>
 #include <asgd/settings.hpp>
 #include <asgd/shards.hpp>
@@ -20,19 +21,8 @@ class batch_sampler {
   // Samples from `shard` (a node's samples; all of them for a lone node), `samples` the
   // problem's count. Node 0's streams are those of a lone node, so single-node runs keep their
   // seeds.
-  batch_sampler(const shard_split& shard, std::size_t samples, sampling order, std::size_t worker,
-                std::size_t workers, std::uint64_t seed, std::size_t node = 0)
-      : engine_(seed, 0xda7a0000 + worker + (std::uint64_t{node} << 32)), bound_(samples) {
-    std::size_t lo = 0;
-    std::size_t hi = shard.count;
-    if (order == sampling::sharded) {
-      lo = worker * shard.count / workers;
-      hi = (worker + 1) * shard.count / workers;
-    }
-    pool_.resize(hi - lo);
-    for (std::size_t j = lo; j < hi; ++j) pool_[j - lo] = shard.at(j);
-    shuffle(pool_.begin(), pool_.end(), engine_);
-  }
+  ASGD_DECL batch_sampler(const shard_split& shard, std::size_t samples, sampling order, std::size_t worker,
+                          std::size_t workers, std::uint64_t seed, std::size_t node = 0);
 
   /// The next `size` sample indices; a pass that ends inside a batch continues with the next,
   /// freshly shuffled pass.
@@ -58,17 +48,7 @@ class batch_sampler {
     w.u64(passes_);
   }
 
-  void load(byte_reader& r) {
-    load_rng(engine_, r);
-    auto pool = r.integers<std::size_t>("a sampler's permutation");
-    r.expect(pool.size(), pool_.size(), "a sampler over samples:");
-    for (std::size_t i : pool)
-      if (i >= bound_) r.fail("a sampler's permutation names sample " + std::to_string(i));
-    pool_ = std::move(pool);
-    position_ = r.u64();
-    if (position_ > pool_.size()) r.fail("a sampler's position is past its permutation");
-    passes_ = r.u64();
-  }
+  ASGD_DECL void load(byte_reader& r);
 
  private:
   rng engine_;
@@ -80,3 +60,7 @@ class batch_sampler {
 };
 
 }  // namespace asgd::inline v0::detail
+
+#if !defined(ASGD_SEPARATE_COMPILATION)
+#include <asgd/impl/sampler.ipp>
+#endif

@@ -19,6 +19,11 @@ ASGD_DECL void in_process::link::validate() const {
   }
 }
 
+ASGD_DECL in_process::in_process() : in_process(std::make_shared<hub>(1, link{}), 0) {}
+
+ASGD_DECL in_process::hub::hub(std::size_t n, const link& l)
+    : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n), published(n), lost(n, 0), lost_why(n) {}
+
 ASGD_DECL std::vector<in_process> in_process::group(std::size_t nodes, const link& l) {
   if (nodes == 0) throw std::invalid_argument("asgd: transport::in_process::group needs at least one node");
   l.validate();
@@ -146,6 +151,22 @@ ASGD_DECL void in_process::exchange_each(std::uint64_t round, std::span<const st
       lock.lock();
     }
   }
+}
+
+ASGD_DECL void in_process::exchange(std::uint64_t round, std::span<const std::size_t> peers,
+                                   std::span<const std::byte> send, std::vector<std::vector<std::byte>>& received) {
+  const std::vector<std::span<const std::byte>> sends(peers.size(), send);
+  exchange_each(round, peers, sends, received);
+}
+
+ASGD_DECL void in_process::open_gossip(std::size_t /*copy_bytes*/, std::size_t dimension) {
+  {
+    std::lock_guard lock(hub_->mutex);
+    hub_->tolerate_losses = true;
+  }
+  published_slot& slot = hub_->published[node_];
+  std::lock_guard lock(slot.mutex);
+  if (slot.pending.size() != dimension) slot.pending.assign(dimension, 0.0f);
 }
 
 ASGD_DECL std::uint64_t in_process::take_pushed(std::span<float> into) {

@@ -45,7 +45,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
           ep.epochs = p.epoch_bins;
           ep.steps = k;
           ep.total_steps = p.total_steps;
-          ep.train_loss = total(ctx, &worker_stats::epochs, static_cast<std::size_t>(e)).loss;
+          ep.train_loss = detail::sum_bin(stats_of(ctx), &worker_stats::epochs, static_cast<std::size_t>(e)).loss;
           ep.eval = eval;
           ep.seconds = trained;
           const double run_seconds = trained - sh.time_offset;

@@ -16,38 +16,32 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   detail::validate_if_possible(topology_);
   detail::validate_if_possible(quantizer_);
 
-  plan p;
-  p.dimension = static_cast<std::size_t>(problem_.dimension());
-  p.samples = static_cast<std::size_t>(problem_.num_samples());
-  p.workers = settings_.threads;
-  const std::string mode = "consistency::" + std::string(detail::describe(consistency_));
+  const std::string mode = mode_name();
+  detail::run_shape shape{.dimension = static_cast<std::size_t>(problem_.dimension()),
+                          .samples = static_cast<std::size_t>(problem_.num_samples()),
+                          .mode = mode,
+                          .max_workers = consistency_type::max_workers,
+                          .lockstep = consistency_type::lockstep,
+                          .concurrent_mix = consistency_type::concurrent_mix,
+                          .reports_epochs = static_cast<bool>(on_epoch_)};
   if constexpr (averages) {
-    p.node = transport_.node_id();
-    p.nodes = transport_.node_count();
-    p.averaging = p.nodes > 1;
+    shape.node = transport_.node_id();
+    shape.nodes = transport_.node_count();
   }
-  detail::require(p.dimension >= 1, "problem", "dimension()", p.dimension, "must be at least 1");
-  detail::require(p.samples >= 1, "problem", "num_samples()", p.samples, "must be at least 1");
-
-  // Node k trains on its shard of the samples (all of them for a lone node). Every node draws
-  // the whole split from the seed; a Dirichlet draw that starves a node is drawn again.
+  // A Dirichlet split among nodes draws by class.
   std::vector<std::uint32_t> classes;
-  const sharding& shards = settings_.shards;
-  if (p.nodes > 1 && shards.type == sharding::kind::dirichlet) {
+  if (shape.nodes > 1 && settings_.shards.type == sharding::kind::dirichlet && shape.samples >= 1) {
     if constexpr (labelled_problem<Problem>) {
-      classes.resize(p.samples);
-      for (std::size_t i = 0; i < p.samples; ++i) classes[i] = static_cast<std::uint32_t>(problem_.class_of(i));
+      classes.resize(shape.samples);
+      for (std::size_t i = 0; i < shape.samples; ++i) classes[i] = static_cast<std::uint32_t>(problem_.class_of(i));
     } else {
-      throw std::invalid_argument("asgd: settings.shards = " + detail::describe(shards) + ", but problem " +
+      throw std::invalid_argument("asgd: settings.shards = " + detail::describe(settings_.shards) + ", but problem " +
                                   detail::describe(problem_) +
                                   " names no classes (concept asgd::labelled_problem: class_of(i))");
     }
   }
-  const std::size_t least =
-      shards.type == sharding::kind::dirichlet
-          ? std::max<std::size_t>(settings_.batch, settings_.sample_order == sampling::sharded ? p.workers : 1)
-          : 1;
-  p.shard = split_samples(shards, p.samples, p.nodes, p.node, settings_.seed, classes, least);
+  plan p = detail::plan_run(settings_, shape, classes);
+
   if constexpr (labelled_problem<Problem>) {
     std::vector<bool> seen;
     for (std::size_t j = 0; p.nodes > 1 && j < p.shard.count; ++j) {
@@ -57,69 +51,42 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
       seen[c] = true;
     }
   }
-  const std::size_t held = p.shard.count;
-  const std::string share = p.nodes > 1 ? "node " + std::to_string(p.node) + "'s " + std::to_string(held) +
-                                              " of the problem's " + std::to_string(p.samples) + " samples"
-                                        : "the problem's " + std::to_string(p.samples) + " samples";
-
-  detail::require(p.workers <= consistency_type::max_workers, "settings", "threads", p.workers,
-                  mode + " runs at most " + std::to_string(consistency_type::max_workers) + " worker thread(s)");
-  detail::require(p.workers <= p.dimension, "settings", "threads", p.workers,
-                  "exceeds the problem's " + std::to_string(p.dimension) + " parameters");
-  detail::require(settings_.batch <= held, "settings", "batch", settings_.batch, "exceeds " + share);
-  detail::require(settings_.sample_order != sampling::sharded || p.workers <= held, "settings", "threads",
-                  p.workers, "exceeds the samples, so a sharded worker would have none");
-
-  // An epoch is one pass over the data by all nodes together, so every node has the same
-  // number of steps (and of averaging rounds) whatever its share.
-  p.steps_per_epoch = (p.samples + p.nodes * settings_.batch - 1) / (p.nodes * settings_.batch);
-  // Bounded before any product or rounding that could wrap (settings.steps <= 2^53 was checked).
-  constexpr std::uint64_t max_steps = settings::max_steps;
-  detail::require(settings_.steps > 0 || settings_.epochs <= max_steps / p.steps_per_epoch, "settings", "epochs",
-                  settings_.epochs, "times " + std::to_string(p.steps_per_epoch) + " steps per epoch exceeds 2^53 steps");
-  p.total_steps = settings_.steps > 0 ? settings_.steps : settings_.epochs * p.steps_per_epoch;
-  // Lockstep modes take their steps in rounds of one step per worker.
-  if constexpr (consistency_type::lockstep) p.total_steps = (p.total_steps + p.workers - 1) / p.workers * p.workers;
-  const auto bins = detail::ceil_div;
-  p.epoch_bins = static_cast<std::size_t>(bins(p.total_steps, p.steps_per_epoch));
-  detail::require(p.epoch_bins <= settings::max_bins, "settings", settings_.steps > 0 ? "steps" : "epochs",
-                  settings_.steps > 0 ? settings_.steps : settings_.epochs,
-                  "makes " + std::to_string(p.epoch_bins) + " epochs of " + std::to_string(p.steps_per_epoch) +
-                      " steps; a run records at most 2^20 epochs (raise the batch, or take fewer steps)");
-  if (settings_.log_every > 0) {
-    p.log_every = settings_.log_every;
-    detail::require(bins(p.total_steps, p.log_every) <= settings::max_bins, "settings", "log_every", p.log_every,
-                    "makes " + std::to_string(bins(p.total_steps, p.log_every)) + " loss-curve points of " +
-                        std::to_string(p.total_steps) + " steps; at most 2^20 (raise log_every)");
-  } else {  // about 20 points an epoch, and never more than max_bins
-    p.log_every = std::max<std::uint64_t>({1, p.steps_per_epoch / 20, bins(p.total_steps, settings::max_bins)});
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    if (p.averaging) plan_averaging(p);
   }
-  p.interval_bins = static_cast<std::size_t>(bins(p.total_steps, p.log_every));
-  p.lr_schedule = settings_.lr_schedule;
-  if (p.lr_schedule.total_epochs == 0.0) {
-    p.lr_schedule.total_epochs = static_cast<double>(p.total_steps) / static_cast<double>(p.steps_per_epoch);
-  }
-  p.epoch_pauses = settings_.evaluate_epochs || static_cast<bool>(on_epoch_);
-  if (settings_.evaluations_per_epoch > 0) {
-    p.evaluate_every = std::max<std::uint64_t>(1, p.steps_per_epoch / settings_.evaluations_per_epoch);
-  }
-  p.staleness_every = settings_.staleness_every > 0                              ? settings_.staleness_every
-                      : settings_.staleness.type != staleness_scaling::kind::none ? 1
-                                                                                  : 64;
-  if (p.averaging) {
-    const averaging_settings& a = settings_.averaging;
-    if constexpr (averages) {
-      if (!a.blocking && !consistency_type::concurrent_mix) {
-        throw std::invalid_argument("asgd: settings.averaging.blocking = false, but " + mode +
-                                    " cannot mix an average into its model while workers run; set blocking = true");
-      }
+  if (checkpoint_every_ > 0 || !resume_file_.empty()) {
+    if constexpr (!checkpointable_policy<update_rule_type>) {
+      throw std::invalid_argument("asgd: update rule " + detail::describe(update_) +
+                                  " cannot be checkpointed: give it save(const state&, byte_writer&) and "
+                                  "load(state&, byte_reader&)");
     }
-    // Post-local SGD: a round after every step until the switch, then every H steps. Gossip:
-    // each node draws its own gaps (SwarmSGD: geometric with mean H), so nodes interact at
-    // different steps and take different numbers of events.
-    const auto local_from =
-        static_cast<std::uint64_t>(std::llround(a.local_after_epoch * static_cast<double>(p.steps_per_epoch)));
-    if (!a.blocking) p.max_lag = a.max_lag;
+    if constexpr (!checkpointable_policy<block_selector_type>) {
+      throw std::invalid_argument("asgd: block selector " + detail::describe(selector_) +
+                                  " cannot be checkpointed: give it save(const state&, byte_writer&) and "
+                                  "load(state&, byte_reader&)");
+    }
+    if (checkpoint_every_ > 0 && checkpoint_file_.empty()) {
+      throw std::invalid_argument("asgd: checkpoint_to() needs a file name");
+    }
+    // A checkpoint that cannot be written fails now, not at its first pause.
+    if (checkpoint_every_ > 0) detail::check_writable(checkpoint_file_, "checkpoints to");
+  }
+
+  if constexpr (layered_problem<Problem>) {
+    p.layout = problem_.layout();
+    detail::check_layout(p.layout, p.dimension);
+  } else {
+    p.layout = {{"parameters", {0, p.dimension}}};
+  }
+  return p;
+}
+
+// The checks of a node's quantizer, transport and topology against each other, and the steps
+// at which its rounds or gossip events happen.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::plan_averaging(plan& p) const {
+  if constexpr (averages) {
+    const averaging_settings& a = settings_.averaging;
     p.gossip = detail::gossiping(topology_);
     if (detail::keeps_link_references(quantizer_)) {
       if (p.gossip) {
@@ -150,13 +117,16 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
                       "must be 0 under gossip topology " + detail::describe(topology_) +
                           ": nodes interact at their own times, so there are no common rounds to measure at");
     }
+    // Post-local SGD: a round after every step until the switch, then every H steps. Gossip:
+    // each node draws its own gaps (SwarmSGD: geometric with mean H), so nodes interact at
+    // different steps and take different numbers of events.
     detail::with_chosen(topology_, [&](const auto& topo) {
       constexpr bool gossip = gossip_topology<std::decay_t<decltype(topo)>>;
       if constexpr (gossip) (void)topo.peers(p.node, p.nodes, settings_.seed);  // an impossible graph throws here
       rng g(settings_.seed ^ 0x6055195ull, p.node);
       for (std::uint64_t k = 0;;) {
         std::uint64_t gap = 1;
-        if (k >= local_from) {
+        if (k >= p.local_from) {
           if constexpr (gossip) {
             gap = std::max<std::uint64_t>(1, topo.local_steps(a.every, g));
           } else {
@@ -169,44 +139,6 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
       }
     });
   }
-  if (checkpoint_every_ > 0 || !resume_file_.empty()) {
-    if constexpr (!checkpointable_policy<update_rule_type>) {
-      throw std::invalid_argument("asgd: update rule " + detail::describe(update_) +
-                                  " cannot be checkpointed: give it save(const state&, byte_writer&) and "
-                                  "load(state&, byte_reader&)");
-    }
-    if constexpr (!checkpointable_policy<block_selector_type>) {
-      throw std::invalid_argument("asgd: block selector " + detail::describe(selector_) +
-                                  " cannot be checkpointed: give it save(const state&, byte_writer&) and "
-                                  "load(state&, byte_reader&)");
-    }
-    if (checkpoint_every_ > 0 && checkpoint_file_.empty()) {
-      throw std::invalid_argument("asgd: checkpoint_to() needs a file name");
-    }
-    // A checkpoint that cannot be written fails now, not at its first pause.
-    if (checkpoint_every_ > 0) detail::check_writable(checkpoint_file_, "checkpoints to");
-  }
-
-  if constexpr (layered_problem<Problem>) {
-    p.layout = problem_.layout();
-    std::size_t at = 0;
-    for (const auto& b : p.layout) {
-      if (b.range.begin != at || b.range.end <= b.range.begin) {
-        std::ostringstream os;
-        os << "asgd: problem layout: block '" << b.name << "' " << b.range << " must be non-empty and start at "
-           << at << ", where the previous block ends";
-        throw std::invalid_argument(os.str());
-      }
-      at = b.range.end;
-    }
-    if (at != p.dimension) {
-      throw std::invalid_argument("asgd: problem layout ends at " + std::to_string(at) + " but dimension() is " +
-                                  std::to_string(p.dimension));
-    }
-  } else {
-    p.layout = {{"parameters", {0, p.dimension}}};
-  }
-  return p;
 }
 
 // Throws training_error naming the first NaN or infinite entry of parameters_.
@@ -214,11 +146,7 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::check_finite(const plan& p, std::uint64_t step) const {
   for (std::size_t i = 0; i < p.dimension; ++i) {
     if (std::isfinite(parameters_[i])) continue;
-    std::ostringstream os;
-    os << "asgd: parameter " << i << " is " << parameters_[i] << " after step " << step << " (epoch "
-       << static_cast<double>(step) / static_cast<double>(p.steps_per_epoch) << ") under consistency::"
-       << detail::describe(consistency_) << "; lower the learning rate or check the data";
-    throw training_error(os.str());
+    throw training_error(detail::not_finite_message(i, parameters_[i], step, p.steps_per_epoch, mode_name()));
   }
 }
 

@@ -16,10 +16,13 @@ report trainer<Problem, Policies...>::run() {
   std::vector<std::uint8_t> resume_bytes;
   std::optional<byte_reader> resume;
   if (!resume_file_.empty()) {
-    const std::filesystem::path file = node_file(p, resume_file_);
+    const std::filesystem::path file = detail::node_file(p, resume_file_);
     resume_bytes = read_checkpoint_file(file);
     resume.emplace(open_checkpoint(resume_bytes, file.string()), file.string());
-    read_checkpoint_header(*resume, p, sh, initial);
+    const detail::checkpoint_start at = detail::read_checkpoint_head(*resume, names(), p, settings_, initial);
+    sh.version_offset = at.version;
+    sh.time_offset = at.seconds;
+    sh.reported_step = sh.checkpointed_step = sh.started_at = at.step;
   }
   store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every},
                    std::span<const float>(initial));

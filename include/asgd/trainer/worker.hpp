@@ -105,10 +105,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   const param_range range = selector_.select(c.selection, {k, epoch, c.local});
   const auto full = param_range{0, p.dimension};
   if (range.empty() || range.end > p.dimension) {
-    std::ostringstream os;
-    os << "asgd: block selector " << detail::describe(selector_) << " chose " << range << " outside [0, "
-       << p.dimension << ")";
-    throw std::logic_error(os.str());
+    throw std::logic_error(detail::bad_range_message(detail::describe(selector_), range, p.dimension));
   }
 
   float loss = 0.0f;
@@ -124,11 +121,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   };
   auto check = [&] {
     if (std::isfinite(loss)) return;
-    std::ostringstream os;
-    os << "asgd: the loss is " << loss << " at step " << k << " (epoch " << epoch << ") on worker " << c.id
-       << " under consistency::" << detail::describe(consistency_) << " with lr " << lr_now
-       << "; lower the learning rate or check the data";
-    throw training_error(os.str());
+    throw training_error(detail::bad_loss_message(loss, k, epoch, c.id, mode_name(), lr_now));
   };
   if constexpr (sparse_problem<Problem>) {
     auto h = store.read_sparse(c.part);

@@ -59,7 +59,7 @@ class in_process {
   };
 
   /// A lone node.
-  in_process() : in_process(std::make_shared<hub>(1, link{}), 0) {}
+  ASGD_DECL in_process();
 
   /// The endpoints of `nodes` nodes sharing one hub; hand endpoint k to node k's thread.
   /// @throws std::invalid_argument for 0 nodes.
@@ -87,11 +87,8 @@ class in_process {
   /// the same `round` into `received[k]` (resized to peers.size()). Nodes name each other: if
   /// a lists b in a round, b lists a.
   /// @throws transport_error when a peer is out of range, or its message does not come in time.
-  void exchange(std::uint64_t round, std::span<const std::size_t> peers, std::span<const std::byte> send,
-                std::vector<std::vector<std::byte>>& received) {
-    const std::vector<std::span<const std::byte>> sends(peers.size(), send);
-    exchange_each(round, peers, sends, received);
-  }
+  ASGD_DECL void exchange(std::uint64_t round, std::span<const std::size_t> peers, std::span<const std::byte> send,
+                          std::vector<std::vector<std::byte>>& received);
 
   /// `exchange` with a message of its own for each peer: `sends[k]` goes to `peers[k]`.
   /// @throws std::invalid_argument when `sends` and `peers` differ in length; transport_error
@@ -105,15 +102,7 @@ class in_process {
   /// Readies this node's slot for gossip: `dimension` floats of pending half-differences (the
   /// copies' size needs no setting up in shared memory). Every node calls it before its first
   /// gossip call; the trainer does.
-  void open_gossip(std::size_t /*copy_bytes*/, std::size_t dimension) {
-    {
-      std::lock_guard lock(hub_->mutex);
-      hub_->tolerate_losses = true;
-    }
-    published_slot& slot = hub_->published[node_];
-    std::lock_guard lock(slot.mutex);
-    if (slot.pending.size() != dimension) slot.pending.assign(dimension, 0.0f);
-  }
+  ASGD_DECL void open_gossip(std::size_t copy_bytes, std::size_t dimension);
   /// Nothing to free in shared memory.
   void close_gossip() noexcept {}
 
@@ -208,8 +197,7 @@ class in_process {
   };
 
   struct hub {
-    hub(std::size_t n, const link& l)
-        : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n), published(n), lost(n, 0), lost_why(n) {}
+    ASGD_DECL hub(std::size_t n, const link& l);
     std::size_t nodes;
     link settings;
     std::mutex mutex;

@@ -91,7 +91,7 @@ run_tsan() {
   configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASGD_TEST_OPTIMIZATION=-O0 -DASGD_SANITIZER=thread \
     -DCMAKE_CXX_COMPILER=clang++ -DASGD_BUILD_EXAMPLES=OFF \
     -DASGD_BUILD_BENCHMARKS=OFF -DASGD_ENABLE_MPI=OFF
-  local targets=(test_concurrency test_consistency test_transport test_trainer test_nodes test_faults test_data)
+  local targets=(test_concurrency test_consistency test_transport test_trainer test_nodes test_faults test_data test_sim)
   cmake --build build-tsan -j "$jobs" --target "${targets[@]}"
   # Each target must bring tests: a renamed one would otherwise drop out of the regex silently.
   local t

@@ -1,0 +1,191 @@
+#pragma once
+/// @file
+/// `asgd::sim::scheduler`: tasks that run one at a time in the order of their virtual clocks, so
+/// that a run of many "threads" on any host, with any number of cores, interleaves the same way
+/// every time.
+///
+/// The core of the deterministic simulator (a work in progress: the trainer and the transports
+/// do not run on it yet). Each task is an OS thread of its own, so task code is ordinary code
+/// (the same code paths as a real run), but only the task that holds the baton runs. A task
+/// says how long its work takes in virtual time with `advance(seconds)`; the baton then goes to
+/// the task whose clock is earliest (ties to the lower id), which may be the same task. So every
+/// access to shared state between two `advance` calls happens, in virtual time, at the task's
+/// clock, and accesses happen in clock order whatever the host's scheduler does.
+///
+/// ```
+/// asgd::sim::scheduler s;
+/// std::vector<int> order;
+/// s.run(3, [&](asgd::sim::task& t) {
+///   for (int k = 0; k < 2; ++k) {
+///     order.push_back(static_cast<int>(t.id()));  // no lock: one task runs at a time
+///     t.advance(1.0 + static_cast<double>(t.id()));
+///   }
+/// });
+/// // order: 0 1 2 0 1 2 (clocks 0 0 0, then 1 2 3)
+/// ```
+
+#include <asgd/detail/threads.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace asgd::inline v0::sim {
+
+/// Thrown inside a task's `advance` once another task failed: it unwinds the task, and the
+/// scheduler's run() rethrows the first failure instead.
+struct cancelled {};
+
+class scheduler;
+
+/// A running task, as its code sees it.
+class task {
+ public:
+  /// The task's number, 0 to tasks - 1.
+  [[nodiscard]] std::size_t id() const noexcept { return id_; }
+  /// The task's virtual clock in seconds: the sum of its advances.
+  [[nodiscard]] double now() const noexcept;
+  /// The task's work since the last call took `seconds` of virtual time (finite, >= 0): its
+  /// clock moves on, and every task whose clock is now earlier runs before it continues.
+  /// @throws std::invalid_argument for a negative or non-finite duration
+  /// @throws cancelled when another task failed
+  void advance(double seconds);
+
+ private:
+  friend class scheduler;
+  task(scheduler& s, std::size_t id) : owner_(&s), id_(id) {}
+  scheduler* owner_;
+  std::size_t id_;
+};
+
+/// Runs tasks one at a time in virtual-clock order. One run at a time per scheduler.
+class scheduler {
+ public:
+  /// Runs `body(task&)` for tasks 0 .. tasks - 1, every clock starting at 0, and returns when all
+  /// have finished: the latest clock. Tasks start in id order. The first exception a task
+  /// throws cancels the others: each, when the baton next reaches it, gets `cancelled` from its
+  /// `advance` (or does not start), so even unwinding runs one task at a time. run() then
+  /// rethrows that first exception.
+  /// @throws std::invalid_argument for 0 tasks
+  /// @throws std::system_error when a task's thread cannot start
+  double run(std::size_t tasks, const std::function<void(task&)>& body) {
+    if (tasks == 0) throw std::invalid_argument("asgd: sim::scheduler::run needs at least one task");
+    clocks_.assign(tasks, 0.0);
+    wakeups_ = std::vector<std::condition_variable>(tasks);
+    ready_ = {};
+    for (std::size_t i = 1; i < tasks; ++i) ready_.push({0.0, i});
+    running_ = 0;
+    started_ = tasks;
+    error_ = nullptr;
+    failed_ = false;
+    switches_ = 0;
+    std::vector<std::thread> threads;
+    threads.reserve(tasks);
+    try {
+      for (std::size_t i = 0; i < tasks; ++i) {
+        threads.push_back(detail::start_thread("simulated task " + std::to_string(i) + " of " + std::to_string(tasks),
+                                               [this, i, &body] { run_task(i, body); }));
+      }
+    } catch (...) {
+      // Tasks without a thread never take the baton; the started ones are cancelled.
+      {
+        std::lock_guard lock(mutex_);
+        failed_ = true;
+        started_ = threads.size();
+        if (running_ >= started_) pass_baton();
+      }
+      for (auto& t : threads) t.join();
+      throw;
+    }
+    for (auto& t : threads) t.join();
+    if (error_) std::rethrow_exception(error_);
+    double latest = 0.0;
+    for (double c : clocks_) latest = std::max(latest, c);
+    return latest;
+  }
+
+  /// Baton hand-overs from one task to another in the last run (a task that stays earliest
+  /// keeps running without one).
+  [[nodiscard]] std::uint64_t switches() const noexcept { return switches_; }
+
+ private:
+  friend class task;
+  // (clock, id): the earliest clock first, ties to the lower id.
+  using entry = std::pair<double, std::size_t>;
+
+  void run_task(std::size_t i, const std::function<void(task&)>& body) {
+    task t(*this, i);
+    bool cancelled_early = false;
+    {
+      std::unique_lock lock(mutex_);
+      wakeups_[i].wait(lock, [&] { return running_ == i; });
+      cancelled_early = failed_;
+    }
+    try {
+      if (!cancelled_early) body(t);
+    } catch (const cancelled&) {
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      failed_ = true;
+    }
+    std::lock_guard lock(mutex_);
+    pass_baton();
+  }
+
+  // Called with the mutex held by the task that gives up the baton (it is in ready_ again, or
+  // finished): the earliest ready task with a thread runs next.
+  void pass_baton() {
+    while (!ready_.empty() && ready_.top().second >= started_) ready_.pop();
+    if (ready_.empty()) return;
+    const std::size_t next = ready_.top().second;
+    ready_.pop();
+    if (next != running_) ++switches_;
+    running_ = next;
+    wakeups_[next].notify_one();
+  }
+
+  void advance(std::size_t i, double seconds) {
+    if (!(std::isfinite(seconds) && seconds >= 0.0)) {
+      throw std::invalid_argument("asgd: sim::task " + std::to_string(i) + " advanced by " + std::to_string(seconds) +
+                                  " s: a duration must be finite and >= 0");
+    }
+    std::unique_lock lock(mutex_);
+    if (failed_) throw cancelled{};
+    clocks_[i] += seconds;
+    // Still the earliest (ties go to the lower id): keep the baton.
+    if (ready_.empty() || entry{clocks_[i], i} < ready_.top()) return;
+    ready_.push({clocks_[i], i});
+    pass_baton();
+    wakeups_[i].wait(lock, [&] { return running_ == i; });
+    if (failed_) throw cancelled{};
+  }
+
+  std::mutex mutex_;
+  std::vector<double> clocks_;  // task i's, written by task i only
+  std::vector<std::condition_variable> wakeups_;
+  std::priority_queue<entry, std::vector<entry>, std::greater<>> ready_;
+  std::size_t running_ = 0;  // the task that holds the baton
+  std::size_t started_ = 0;  // tasks with a thread: ids below it
+  std::exception_ptr error_;
+  bool failed_ = false;
+  std::uint64_t switches_ = 0;
+};
+
+// Only task i writes clocks_[i], so it reads its own without the lock.
+inline double task::now() const noexcept { return owner_->clocks_[id_]; }
+
+inline void task::advance(double seconds) { owner_->advance(id_, seconds); }
+
+}  // namespace asgd::inline v0::sim

@@ -2,6 +2,7 @@
 // host; failures cancel the others without a hang.
 #include <doctest/doctest.h>
 
+#include <asgd/sim/mutex.hpp>
 #include <asgd/sim/scheduler.hpp>
 
 #include <cstdint>
@@ -145,6 +146,83 @@ TEST_CASE("sim: a thread that cannot start cancels the tasks that did") {
                        doctest::Contains("simulated task 2 of 5"), std::system_error);
   asgd::detail::fail_thread_start_at = 0;
   CHECK(ran <= 2);
+}
+
+TEST_CASE("sim: a mutex serialises its holders in virtual time, first come first served") {
+  asgd::sim::scheduler s;
+  asgd::sim::mutex m;
+  std::vector<std::pair<std::size_t, double>> acquired;  // (task, clock) at each lock
+  // Task i arrives at 0.1 i s and holds the lock for 1 s.
+  const double end = s.run(3, [&](task& t) {
+    t.advance(0.1 * static_cast<double>(t.id()));
+    m.lock(t);
+    acquired.emplace_back(t.id(), t.now());
+    t.advance(1.0);
+    m.unlock(t);
+  });
+  REQUIRE(acquired.size() == 3);
+  CHECK(acquired[0] == std::pair<std::size_t, double>{0, 0.0});
+  CHECK(acquired[1] == std::pair<std::size_t, double>{1, 1.0});  // waited 0.9 s
+  CHECK(acquired[2] == std::pair<std::size_t, double>{2, 2.0});  // waited 1.8 s
+  CHECK(end == 3.0);
+  CHECK_FALSE(m.locked());
+}
+
+TEST_CASE("sim: two tasks that wait for each other are a deadlock error, not a hang") {
+  asgd::sim::scheduler s;
+  asgd::sim::mutex a, b;
+  CHECK_THROWS_WITH_AS(s.run(2,
+                             [&](task& t) {
+                               asgd::sim::mutex& first = t.id() == 0 ? a : b;
+                               asgd::sim::mutex& second = t.id() == 0 ? b : a;
+                               first.lock(t);
+                               t.advance(1.0);
+                               second.lock(t);  // each holds what the other waits for
+                               second.unlock(t);
+                               first.unlock(t);
+                             }),
+                       doctest::Contains("task 1 waits at 1 s, and task(s) 0 (at 1 s) wait: no task is left to wake it"),
+                       asgd::sim::deadlock);
+  // A task that waits for a task that finishes without waking it.
+  CHECK_THROWS_WITH_AS(s.run(2,
+                             [&](task& t) {
+                               if (t.id() == 0) t.block();
+                               t.advance(2.0);
+                             }),
+                       doctest::Contains("task 1 finished at 2 s while task(s) 0 (at 0 s) wait"), asgd::sim::deadlock);
+}
+
+TEST_CASE("sim: block and wake hand a ball back and forth at the waker's clock") {
+  asgd::sim::scheduler s;
+  std::vector<std::pair<std::size_t, double>> hits;
+  int ball = 0;  // whose turn: 0 or 1
+  s.run(2, [&](task& t) {
+    const std::size_t me = t.id(), other = 1 - t.id();
+    for (int k = 0; k < 3; ++k) {
+      while (ball != static_cast<int>(me)) t.block();
+      hits.emplace_back(me, t.now());
+      t.advance(me == 0 ? 1.0 : 0.5);
+      ball = static_cast<int>(other);
+      t.wake(other);
+    }
+  });
+  const std::vector<std::pair<std::size_t, double>> want = {{0, 0.0}, {1, 1.0}, {0, 1.5},
+                                                            {1, 2.5}, {0, 3.0}, {1, 4.0}};
+  CHECK(hits == want);
+}
+
+TEST_CASE("sim: a mutex used wrongly says so") {
+  asgd::sim::scheduler s;
+  asgd::sim::mutex m;
+  CHECK_THROWS_WITH_AS(s.run(1, [&](task& t) { m.unlock(t); }), doctest::Contains("does not hold"), std::logic_error);
+  CHECK_THROWS_WITH_AS(s.run(1,
+                             [&](task& t) {
+                               m.lock(t);
+                               m.lock(t);
+                             }),
+                       doctest::Contains("locks it twice"), std::logic_error);
+  CHECK_THROWS_WITH_AS(s.run(1, [&](task& t) { t.wake(5); }), doctest::Contains("woke task 5 of 1"),
+                       std::invalid_argument);
 }
 
 }  // namespace

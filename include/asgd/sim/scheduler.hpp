@@ -35,6 +35,7 @@
 #include <functional>
 #include <mutex>
 #include <queue>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -43,9 +44,16 @@
 
 namespace asgd::inline v0::sim {
 
-/// Thrown inside a task's `advance` once another task failed: it unwinds the task, and the
-/// scheduler's run() rethrows the first failure instead.
+/// Thrown inside a task's `advance` or `block` once another task failed: it unwinds the task,
+/// and the scheduler's run() rethrows the first failure instead.
 struct cancelled {};
+
+/// Every task left waits (`block`) and none can wake another: the run cannot go on. The
+/// message names the waiting tasks and their clocks.
+class deadlock : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class scheduler;
 
@@ -61,6 +69,15 @@ class task {
   /// @throws std::invalid_argument for a negative or non-finite duration
   /// @throws cancelled when another task failed
   void advance(double seconds);
+  /// Waits, in virtual time, until another task calls `wake(id())`: gives up the baton, and
+  /// continues at the waker's clock (or its own, if later). Waiting on an OS primitive instead
+  /// would stop the run with the baton held.
+  /// @throws deadlock when no task is left to wake it (thrown in the task that would wait)
+  /// @throws cancelled when another task failed
+  void block();
+  /// Makes task `other`, if it waits in `block`, ready to run at this task's clock; nothing
+  /// when it does not wait. This task keeps the baton.
+  void wake(std::size_t other);
 
  private:
   friend class scheduler;
@@ -83,6 +100,7 @@ class scheduler {
     if (tasks == 0) throw std::invalid_argument("asgd: sim::scheduler::run needs at least one task");
     clocks_.assign(tasks, 0.0);
     wakeups_ = std::vector<std::condition_variable>(tasks);
+    blocked_.assign(tasks, false);
     ready_ = {};
     for (std::size_t i = 1; i < tasks; ++i) ready_.push({0.0, i});
     running_ = 0;
@@ -101,7 +119,7 @@ class scheduler {
       // Tasks without a thread never take the baton; the started ones are cancelled.
       {
         std::lock_guard lock(mutex_);
-        failed_ = true;
+        fail(nullptr);  // the thread's error is rethrown below
         started_ = threads.size();
         if (running_ >= started_) pass_baton();
       }
@@ -137,11 +155,43 @@ class scheduler {
     } catch (const cancelled&) {
     } catch (...) {
       std::lock_guard lock(mutex_);
-      if (!error_) error_ = std::current_exception();
-      failed_ = true;
+      fail(std::current_exception());
     }
     std::lock_guard lock(mutex_);
+    if (!failed_ && ready_.empty() && waiting() > 0) {
+      fail(std::make_exception_ptr(deadlock("asgd: sim: task " + std::to_string(i) + " finished at " +
+                                            seconds_text(clocks_[i]) + " while " + describe_waiting() +
+                                            ", and no task is left to wake them")));
+    }
     pass_baton();
+  }
+
+  // Called with the mutex held: keeps the first failure, and makes the waiting tasks ready so
+  // that each, in turn, gets the baton and `cancelled`.
+  void fail(std::exception_ptr e) {
+    if (!error_) error_ = std::move(e);
+    failed_ = true;
+    for (std::size_t j = 0; j < blocked_.size(); ++j) {
+      if (!blocked_[j]) continue;
+      blocked_[j] = false;
+      ready_.push({clocks_[j], j});
+    }
+  }
+
+  static std::string seconds_text(double s) {
+    std::ostringstream os;
+    os << s << " s";
+    return os.str();
+  }
+  [[nodiscard]] std::size_t waiting() const {
+    return static_cast<std::size_t>(std::count(blocked_.begin(), blocked_.end(), true));
+  }
+  [[nodiscard]] std::string describe_waiting() const {
+    std::string out = "task(s)";
+    for (std::size_t j = 0; j < blocked_.size(); ++j) {
+      if (blocked_[j]) out += " " + std::to_string(j) + " (at " + seconds_text(clocks_[j]) + ")";
+    }
+    return out + " wait";
   }
 
   // Called with the mutex held by the task that gives up the baton (it is in ready_ again, or
@@ -158,8 +208,8 @@ class scheduler {
 
   void advance(std::size_t i, double seconds) {
     if (!(std::isfinite(seconds) && seconds >= 0.0)) {
-      throw std::invalid_argument("asgd: sim::task " + std::to_string(i) + " advanced by " + std::to_string(seconds) +
-                                  " s: a duration must be finite and >= 0");
+      throw std::invalid_argument("asgd: sim::task " + std::to_string(i) + " advanced by " + seconds_text(seconds) +
+                                  ": a duration must be finite and >= 0");
     }
     std::unique_lock lock(mutex_);
     if (failed_) throw cancelled{};
@@ -172,9 +222,36 @@ class scheduler {
     if (failed_) throw cancelled{};
   }
 
+  void block(std::size_t i) {
+    std::unique_lock lock(mutex_);
+    if (failed_) throw cancelled{};
+    if (ready_.empty()) {
+      throw deadlock("asgd: sim: task " + std::to_string(i) + " waits at " + seconds_text(clocks_[i]) +
+                     (waiting() > 0 ? ", and " + describe_waiting() : std::string()) +
+                     ": no task is left to wake it");
+    }
+    blocked_[i] = true;
+    pass_baton();
+    wakeups_[i].wait(lock, [&] { return running_ == i; });
+    if (failed_) throw cancelled{};
+  }
+
+  void wake(std::size_t i, std::size_t other) {
+    std::lock_guard lock(mutex_);
+    if (other >= blocked_.size()) {
+      throw std::invalid_argument("asgd: sim::task " + std::to_string(i) + " woke task " + std::to_string(other) +
+                                  " of " + std::to_string(blocked_.size()));
+    }
+    if (!blocked_[other]) return;
+    blocked_[other] = false;
+    clocks_[other] = std::max(clocks_[other], clocks_[i]);  // it is not running: the hand-over orders this write
+    ready_.push({clocks_[other], other});
+  }
+
   std::mutex mutex_;
-  std::vector<double> clocks_;  // task i's, written by task i only
+  std::vector<double> clocks_;  // task i's, written by task i, or by its waker while it waits
   std::vector<std::condition_variable> wakeups_;
+  std::vector<bool> blocked_;  // waiting in block() for a wake()
   std::priority_queue<entry, std::vector<entry>, std::greater<>> ready_;
   std::size_t running_ = 0;  // the task that holds the baton
   std::size_t started_ = 0;  // tasks with a thread: ids below it
@@ -183,9 +260,12 @@ class scheduler {
   std::uint64_t switches_ = 0;
 };
 
-// Only task i writes clocks_[i], so it reads its own without the lock.
+// Only task i writes clocks_[i] while it can run (a waker writes it before the hand-over), so it
+// reads its own without the lock.
 inline double task::now() const noexcept { return owner_->clocks_[id_]; }
 
 inline void task::advance(double seconds) { owner_->advance(id_, seconds); }
+inline void task::block() { owner_->block(id_); }
+inline void task::wake(std::size_t other) { owner_->wake(id_, other); }
 
 }  // namespace asgd::inline v0::sim

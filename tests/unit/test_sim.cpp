@@ -2,6 +2,7 @@
 // host; failures cancel the others without a hang.
 #include <doctest/doctest.h>
 
+#include <asgd/sim/barrier.hpp>
 #include <asgd/sim/mutex.hpp>
 #include <asgd/sim/scheduler.hpp>
 
@@ -223,6 +224,48 @@ TEST_CASE("sim: a mutex used wrongly says so") {
                        doctest::Contains("locks it twice"), std::logic_error);
   CHECK_THROWS_WITH_AS(s.run(1, [&](task& t) { t.wake(5); }), doctest::Contains("woke task 5 of 1"),
                        std::invalid_argument);
+}
+
+TEST_CASE("sim: a barrier's phase ends at its last arrival's clock, which every task continues from") {
+  asgd::sim::scheduler s;
+  std::vector<double> completed_at;  // the clock of each phase's completion
+  double last_clock = 0.0;
+  asgd::sim::barrier b(3, [&] { completed_at.push_back(last_clock); });
+  std::vector<std::vector<double>> after(3);
+  s.run(3, [&](task& t) {
+    for (int phase = 0; phase < 2; ++phase) {
+      t.advance(static_cast<double>(t.id() + 1));  // arrivals at 1, 2, 3 s (then 4, 5, 6)
+      last_clock = t.now();
+      b.arrive_and_wait(t);
+      after[t.id()].push_back(t.now());
+    }
+  });
+  CHECK(completed_at == std::vector<double>{3.0, 6.0});
+  for (const auto& a : after) CHECK(a == std::vector<double>{3.0, 6.0});
+  CHECK(b.phases() == 2);
+}
+
+TEST_CASE("sim: a task that drops from a barrier no longer holds its phases back") {
+  asgd::sim::scheduler s;
+  asgd::sim::barrier b(3);
+  std::vector<double> ends(3);
+  s.run(3, [&](task& t) {
+    t.advance(1.0);
+    if (t.id() == 2) {
+      t.advance(10.0);
+      b.arrive_and_drop(t);  // at 11 s: completes phase 1 for the two waiting since 1 s
+      return;
+    }
+    b.arrive_and_wait(t);
+    ends[t.id()] = t.now();
+    t.advance(1.0);
+    b.arrive_and_wait(t);  // phase 2: two tasks
+    ends[t.id()] = t.now();
+  });
+  CHECK(ends[0] == 12.0);
+  CHECK(ends[1] == 12.0);
+  CHECK(b.phases() == 2);
+  CHECK_THROWS_AS(asgd::sim::barrier(0), std::invalid_argument);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #endif
 
 #include <asgd/impl/checkpoint.ipp>
+#include <asgd/impl/cost_model.ipp>
 #include <asgd/impl/crc32.ipp>
 #include <asgd/impl/files.ipp>
 #include <asgd/impl/in_process.ipp>

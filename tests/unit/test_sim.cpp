@@ -3,10 +3,15 @@
 #include <doctest/doctest.h>
 
 #include <asgd/sim/barrier.hpp>
+#include <asgd/sim/cost_model.hpp>
 #include <asgd/sim/mutex.hpp>
 #include <asgd/sim/scheduler.hpp>
 
+#include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -266,6 +271,82 @@ TEST_CASE("sim: a task that drops from a barrier no longer holds its phases back
   CHECK(ends[1] == 12.0);
   CHECK(b.phases() == 2);
   CHECK_THROWS_AS(asgd::sim::barrier(0), std::invalid_argument);
+}
+
+TEST_CASE("sim: a cost model file overrides the machine's figures and reads back what to_text wrote") {
+  using asgd::sim::cost_model;
+  const cost_model machine = cost_model::machine();
+  CHECK_NOTHROW(machine.validate());
+  const cost_model m = asgd::sim::parse_cost_model(
+      "# a slower cluster\n"
+      "gradient_per_sample = lognormal(1e-5, 0.5)   # stragglers\n"
+      "\n"
+      "link_bandwidth = 1.25e8\n"
+      "  slow_node = 3\n"
+      "slow_factor = 2.5\n");
+  CHECK(m.gradient_per_sample == asgd::sim::duration{1e-5, 0.5});
+  CHECK(m.link_bandwidth == 1.25e8);
+  CHECK(m.slow_node == 3);
+  CHECK(m.slow_factor == 2.5);
+  CHECK(m.copy_bandwidth == machine.copy_bandwidth);  // not given: the machine's
+  CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(m)) == m);
+  CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(machine)) == machine);
+  CHECK(asgd::sim::parse_cost_model("slow_node = none").slow_node == cost_model::no_node);
+
+  const auto file = std::filesystem::temp_directory_path() / "asgd_test_cost_model.txt";
+  {
+    std::ofstream out(file);
+    out << asgd::sim::to_text(m);
+  }
+  CHECK(asgd::sim::read_cost_model(file) == m);
+  std::filesystem::remove(file);
+  CHECK_THROWS_WITH_AS(asgd::sim::read_cost_model(file), doctest::Contains("cannot read cost model"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("sim: a bad cost model names the line and what is wrong") {
+  using asgd::sim::parse_cost_model;
+  auto error = [](std::string_view text) {
+    try {
+      (void)parse_cost_model(text, "m.txt");
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error("\ncopy_bandwith = 1e9") ==
+        "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, "
+        "copy_bandwidth, update_bandwidth, atomic_seconds, lock_seconds, line_handover_seconds, "
+        "link_latency_seconds, link_bandwidth, slow_factor)");
+  CHECK(error("lock_seconds = fast") == "asgd: cost model m.txt line 1: lock_seconds = 'fast' is not a number");
+  CHECK(error("lock_seconds 3") == "asgd: cost model m.txt line 1: 'lock_seconds 3' is not 'key = value'");
+  CHECK(error("lock_seconds = 1\nlock_seconds = 2") == "asgd: cost model m.txt line 2: lock_seconds is given twice");
+  CHECK(error("gradient_per_sample = lognormal(1e-6)") ==
+        "asgd: cost model m.txt line 1: gradient_per_sample = 'lognormal(1e-6)' is not seconds or "
+        "lognormal(median, sigma)");
+  CHECK(error("slow_node = 1.5") == "asgd: cost model m.txt line 1: slow_node = '1.5' is not a node id or 'none'");
+  CHECK(error("copy_bandwidth = 0") == "asgd: cost model m.txt: copy_bandwidth = 0: must be a finite number > 0");
+  CHECK(error("atomic_seconds = -1e-9") ==
+        "asgd: cost model m.txt: atomic_seconds = -1e-09: must be a finite number >= 0");
+  CHECK(error("gradient_per_sample = lognormal(1e-6, 9)") ==
+        "asgd: cost model m.txt: gradient_per_sample = 9: sigma must be a finite number in [0, 4]");
+  CHECK(error("link_bandwidth = inf").find("link_bandwidth = inf: must be a finite number > 0") != std::string::npos);
+}
+
+TEST_CASE("sim: durations draw the same sequence for a seed; lognormal draws centre on the median") {
+  const asgd::sim::duration d{2e-6, 0.4};
+  asgd::rng a(7), b(7);
+  std::vector<double> draws;
+  for (int k = 0; k < 2001; ++k) {
+    const double x = d.draw(a);
+    CHECK(x == d.draw(b));
+    CHECK(x > 0.0);
+    draws.push_back(x);
+  }
+  std::sort(draws.begin(), draws.end());
+  CHECK(draws[1000] == doctest::Approx(2e-6).epsilon(0.05));  // the sample median
+  asgd::rng c(1);
+  CHECK(asgd::sim::duration{3e-6, 0.0}.draw(c) == 3e-6);
 }
 
 }  // namespace

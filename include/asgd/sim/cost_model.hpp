@@ -1,0 +1,106 @@
+#pragma once
+/// @file
+/// `asgd::sim::cost_model`: what the simulator charges in virtual time for a gradient, a copy,
+/// an update, an atomic, a lock, a cache-line hand-over and a message; built in for the
+/// development machine, or read from a file of `key = value` lines.
+///
+/// The file format (every key optional; a key left out keeps the built-in `machine` value):
+///
+/// ```
+/// # comments start with '#'
+/// gradient_per_sample = 5.7e-6                 # seconds: a constant
+/// gradient_per_sample = lognormal(5.7e-6, 0.3) # or a median and a log-space spread
+/// copy_bandwidth = 3.5e10                      # bytes per second
+/// slow_node = 0                                # node id, or "none"
+/// slow_factor = 3                              # its gradients take 3 times as long
+/// ```
+///
+/// Part of the deterministic simulator, which is in progress: nothing runs the trainer on it
+/// yet (docs/simulation.md).
+
+#include <asgd/detail/config.hpp>
+#include <asgd/random.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace asgd::inline v0::sim {
+
+/// A duration drawn per event: `median` seconds, times exp(sigma N(0, 1)) when sigma > 0 (a
+/// lognormal: a straggling step is a few times the median, never negative).
+struct duration {
+  double median = 0.0;
+  double sigma = 0.0;
+
+  /// One draw from `g` (the same sequence of draws for the same seed on every host).
+  [[nodiscard]] double draw(rng& g) const { return sigma == 0.0 ? median : median * std::exp(sigma * g.normal()); }
+  friend bool operator==(const duration&, const duration&) = default;
+};
+
+/// The costs of the simulated machine, in seconds and bytes per second.
+struct cost_model {
+  /// No slow node.
+  static constexpr std::size_t no_node = std::numeric_limits<std::size_t>::max();
+
+  duration gradient_per_sample;          // one sample's gradient (the problem's; calibrate it)
+  double copy_bandwidth = 0.0;           // copying a model: read and write, bytes of the model per second
+  double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
+  double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)
+  double lock_seconds = 0.0;             // taking and releasing an uncontended lock
+  double line_handover_seconds = 0.0;    // a cache line moving to another core, one way
+  double link_latency_seconds = 0.0;     // a message between nodes: latency
+  double link_bandwidth = 0.0;           // and bytes per second
+  std::size_t slow_node = no_node;       // a straggler node, or no_node
+  double slow_factor = 1.0;              // its gradients take this many times as long
+
+  /// This development machine (2 vCPU AMD Zen 5 VM), from its measured figures in
+  /// docs/performance.md: copy 35 GB/s (a quiet run, 40 MB), the plain dense update 10.1 G
+  /// coordinates/s (121 GB/s of 12 bytes), a lock-prefixed operation 7 ns (6-8), a cache-line
+  /// hand-over 250 ns one way, a sample of the MLP 5.7 us (sequential SGD's 175k samples/s at
+  /// batch 16, update included); a std::mutex lock and unlock 25 ns (18-28 ns measured on
+  /// 2 Dec 2026 with a second thread alive); and a 10 Gb/s link with 5 us of latency, the
+  /// network of the simulator's planned scale runs. Calibration on other machines is not done.
+  [[nodiscard]] static cost_model machine();
+
+  /// @throws std::invalid_argument naming the first field that is negative, not finite, or 0
+  /// where a rate must be positive
+  ASGD_DECL void validate() const;
+
+  friend bool operator==(const cost_model&, const cost_model&) = default;
+};
+
+inline cost_model cost_model::machine() {
+  cost_model m;
+  m.gradient_per_sample = {5.7e-6, 0.0};
+  m.copy_bandwidth = 3.5e10;
+  m.update_bandwidth = 1.21e11;
+  m.atomic_seconds = 7e-9;
+  m.lock_seconds = 2.5e-8;
+  m.line_handover_seconds = 2.5e-7;
+  m.link_latency_seconds = 5e-6;
+  m.link_bandwidth = 1.25e9;
+  return m;
+}
+
+/// Reads a cost model from `text` in the format above, starting from `machine()`.
+/// @throws std::invalid_argument "asgd: cost model <name> line <n>: ..." for an unknown key, a
+/// value that is not a number (or lognormal(median, sigma) for a duration), a key given twice,
+/// or a model that fails validate()
+ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view name = "(text)");
+
+/// Reads the file `path` with parse_cost_model.
+/// @throws std::invalid_argument also when the file cannot be read
+ASGD_DECL cost_model read_cost_model(const std::filesystem::path& path);
+
+/// The model in the file format, every key written; parse_cost_model reads it back equal.
+ASGD_DECL std::string to_text(const cost_model& m);
+
+}  // namespace asgd::inline v0::sim
+
+#if !defined(ASGD_SEPARATE_COMPILATION)
+#include <asgd/impl/cost_model.ipp>
+#endif

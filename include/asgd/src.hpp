@@ -9,6 +9,7 @@
 #error "<asgd/src.hpp> compiles asgd's non-template functions for ASGD_SEPARATE_COMPILATION: define it in every translation unit of the program (e.g. target_compile_definitions(app PRIVATE ASGD_SEPARATE_COMPILATION)), or do not include this header"
 #endif
 
+#include <asgd/impl/calibrate.ipp>
 #include <asgd/impl/checkpoint.ipp>
 #include <asgd/impl/cost_model.ipp>
 #include <asgd/impl/crc32.ipp>

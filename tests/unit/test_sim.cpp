@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <asgd/sim/barrier.hpp>
+#include <asgd/sim/calibrate.hpp>
 #include <asgd/sim/cost_model.hpp>
 #include <asgd/sim/mutex.hpp>
 #include <asgd/sim/scheduler.hpp>
@@ -17,6 +18,7 @@
 #include <string>
 #include <system_error>
 #include <tuple>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -347,6 +349,57 @@ TEST_CASE("sim: durations draw the same sequence for a seed; lognormal draws cen
   CHECK(draws[1000] == doctest::Approx(2e-6).epsilon(0.05));  // the sample median
   asgd::rng c(1);
   CHECK(asgd::sim::duration{3e-6, 0.0}.draw(c) == 3e-6);
+}
+
+TEST_CASE("sim: calibrating this machine gives a valid model; the gradient and link keep the built-in figures") {
+  const asgd::sim::cost_model m = asgd::sim::calibrate_machine({.model_floats = 1 << 16, .repeats = 3});
+  CHECK_NOTHROW(m.validate());
+  for (double v : {m.copy_bandwidth, m.update_bandwidth, m.atomic_seconds, m.lock_seconds, m.line_handover_seconds}) {
+    CHECK(std::isfinite(v));
+    CHECK(v > 0.0);
+  }
+  const asgd::sim::cost_model machine = asgd::sim::cost_model::machine();
+  CHECK(m.gradient_per_sample == machine.gradient_per_sample);
+  CHECK(m.link_bandwidth == machine.link_bandwidth);
+  CHECK(m.link_latency_seconds == machine.link_latency_seconds);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_machine({.model_floats = 0}), doctest::Contains("at least 1"),
+                       std::invalid_argument);
+}
+
+// y = 2 x: a gradient whose time grows with the batch.
+struct doubling {
+  std::vector<float> xs;
+  std::size_t dimension() const { return 1; }
+  std::size_t num_samples() const { return xs.size(); }
+  float gradient(std::span<const float> w, asgd::batch_view batch, std::span<float> g) const {
+    double loss = 0.0, d = 0.0;
+    for (std::size_t i : batch) {
+      const double r = w[0] * xs[i] - 2.0 * xs[i];
+      loss += r * r / 2;
+      d += r * xs[i];
+    }
+    g[0] = static_cast<float>(d / static_cast<double>(batch.size()));
+    return static_cast<float>(loss / static_cast<double>(batch.size()));
+  }
+};
+
+TEST_CASE("sim: a problem's gradient calibrates to a lognormal per sample; bad arguments say which") {
+  doubling p{std::vector<float>(1000, 0.5f)};
+  const std::vector<float> x{1.0f};
+  const asgd::sim::duration d = asgd::sim::calibrate_gradient(p, x, 100, 15);
+  CHECK(std::isfinite(d.median));
+  CHECK(d.median > 0.0);
+  CHECK(d.sigma >= 0.0);
+  CHECK(d.sigma <= 4.0);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient(p, x, 0), doctest::Contains("batch 0 must be in [1, 1000]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient(p, x, 1001), doctest::Contains("batch 1001"),
+                       std::invalid_argument);
+  const std::vector<float> two{1.0f, 2.0f};
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient(p, two, 10), doctest::Contains("the model has 2 floats"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient(p, x, 10, 0), doctest::Contains("calls must be at least 1"),
+                       std::invalid_argument);
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ struct cost_model {
   static constexpr std::size_t no_node = std::numeric_limits<std::size_t>::max();
 
   duration gradient_per_sample;          // one sample's gradient (the problem's; calibrate it)
-  double copy_bandwidth = 0.0;           // copying a model: read and write, bytes of the model per second
+  double copy_bandwidth = 0.0;           // copying a model: bytes of the model per second
   double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)
   double lock_seconds = 0.0;             // taking and releasing an uncontended lock
@@ -57,13 +57,15 @@ struct cost_model {
   std::size_t slow_node = no_node;       // a straggler node, or no_node
   double slow_factor = 1.0;              // its gradients take this many times as long
 
-  /// This development machine (2 vCPU AMD Zen 5 VM), from its measured figures in
-  /// docs/performance.md: copy 35 GB/s (a quiet run, 40 MB), the plain dense update 10.1 G
-  /// coordinates/s (121 GB/s of 12 bytes), a lock-prefixed operation 7 ns (6-8), a cache-line
-  /// hand-over 250 ns one way, a sample of the MLP 5.7 us (sequential SGD's 175k samples/s at
-  /// batch 16, update included); a std::mutex lock and unlock 25 ns (18-28 ns measured on
-  /// 2 Dec 2026 with a second thread alive); and a 10 Gb/s link with 5 us of latency, the
-  /// network of the simulator's planned scale runs. Calibration on other machines is not done.
+  /// This development machine (2 vCPU AMD Zen 5 VM) for a model that stays in cache like the
+  /// Fashion-MNIST MLP's 101,770 floats, from its measured figures in docs/performance.md: a
+  /// copy at 170 GB/s counting reads and writes, so 85 GB/s of the model's bytes; the plain
+  /// dense update at 10.1 G coordinates/s (121 GB/s of 12 bytes); a lock-prefixed operation
+  /// 7 ns (6-8); a cache-line hand-over 250 ns one way; a sample of the MLP 5.7 us (sequential
+  /// SGD's 175k samples/s at batch 16, update included). A std::mutex lock and unlock 14 ns:
+  /// calibrate_machine, three runs on 2 Dec 2026 (13-15 ns; they also gave copies of 81-92 GB/s,
+  /// updates of 140-161 GB/s, atomics of 5.7-6.3 ns and hand-overs of 227-247 ns). A 10 Gb/s
+  /// link with 5 us of latency: the network of the simulator's planned scale runs.
   [[nodiscard]] static cost_model machine();
 
   /// @throws std::invalid_argument naming the first field that is negative, not finite, or 0
@@ -76,10 +78,10 @@ struct cost_model {
 inline cost_model cost_model::machine() {
   cost_model m;
   m.gradient_per_sample = {5.7e-6, 0.0};
-  m.copy_bandwidth = 3.5e10;
+  m.copy_bandwidth = 8.5e10;
   m.update_bandwidth = 1.21e11;
   m.atomic_seconds = 7e-9;
-  m.lock_seconds = 2.5e-8;
+  m.lock_seconds = 1.4e-8;
   m.line_handover_seconds = 2.5e-7;
   m.link_latency_seconds = 5e-6;
   m.link_bandwidth = 1.25e9;

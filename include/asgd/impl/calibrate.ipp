@@ -1,0 +1,143 @@
+#pragma once
+// The definitions of <asgd/sim/calibrate.hpp>'s functions (ASGD_DECL: inline unless
+// ASGD_SEPARATE_COMPILATION, then compiled once through <asgd/src.hpp>).
+
+#include <asgd/sim/calibrate.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace asgd::inline v0::sim {
+
+namespace calibration {
+// The median of `repeats` runs of `once()`, each returning seconds.
+template <class F>
+double median_seconds(std::size_t repeats, F&& once) {
+  std::vector<double> t(repeats);
+  for (auto& x : t) x = once();
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A thread that exists until the object is destroyed, so that the process is multi-threaded.
+class idle_thread {
+ public:
+  idle_thread()
+      : thread_([this] {
+          std::unique_lock lock(mutex_);
+          done_cv_.wait(lock, [this] { return done_; });
+        }) {}
+  ~idle_thread() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_one();
+    thread_.join();
+  }
+  idle_thread(const idle_thread&) = delete;
+  idle_thread& operator=(const idle_thread&) = delete;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+}  // namespace calibration
+
+ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
+  if (s.model_floats == 0 || s.repeats == 0) {
+    throw std::invalid_argument("asgd: sim::calibrate_machine: model_floats and repeats must be at least 1");
+  }
+  using clock = std::chrono::steady_clock;
+  using calibration::median_seconds;
+  using calibration::seconds_since;
+  cost_model m = cost_model::machine();
+  const std::size_t n = s.model_floats;
+  std::vector<float> a(n, 1.0f), b(n, 0.0f), g(n, 1e-3f);
+  volatile float sink = 0.0f;  // keeps the loops' results alive
+
+  const double copy = median_seconds(s.repeats, [&] {
+    const auto t0 = clock::now();
+    std::copy(a.begin(), a.end(), b.begin());
+    const double t = seconds_since(t0);
+    sink = sink + b[n / 2];
+    return t;
+  });
+  m.copy_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(copy, 1e-12);
+
+  const double update = median_seconds(s.repeats, [&] {
+    const auto t0 = clock::now();
+    for (std::size_t i = 0; i < n; ++i) a[i] -= 0.01f * g[i];
+    const double t = seconds_since(t0);
+    sink = sink + a[n / 2];
+    return t;
+  });
+  m.update_bandwidth = static_cast<double>(n * 3 * sizeof(float)) / std::max(update, 1e-12);
+
+  constexpr std::size_t ops = 1 << 20;
+  std::atomic<std::uint64_t> counter{0};
+  m.atomic_seconds = median_seconds(s.repeats, [&] {
+                       const auto t0 = clock::now();
+                       for (std::size_t i = 0; i < ops; ++i) counter.fetch_add(1, std::memory_order_acq_rel);
+                       return seconds_since(t0);
+                     }) /
+                     static_cast<double>(ops);
+
+  {
+    const calibration::idle_thread alive;  // glibc locks without atomics in a one-thread process
+    std::mutex lock;
+    std::uint64_t guarded = 0;
+    m.lock_seconds = median_seconds(s.repeats, [&] {
+                       const auto t0 = clock::now();
+                       for (std::size_t i = 0; i < ops; ++i) {
+                         lock.lock();
+                         ++guarded;
+                         lock.unlock();
+                       }
+                       return seconds_since(t0);
+                     }) /
+                     static_cast<double>(ops);
+    sink = sink + static_cast<float>(guarded & 1);
+  }
+
+  // Ping-pong on one line: each round trip is two hand-overs. A side that waits long yields, so
+  // that two threads on one core still finish.
+  constexpr std::uint64_t rounds = 20000;
+  m.line_handover_seconds = median_seconds(s.repeats, [&] {
+                              alignas(64) std::atomic<std::uint64_t> ball{0};
+                              auto wait_for = [&](std::uint64_t v) {
+                                for (int spins = 0; ball.load(std::memory_order_acquire) != v; ++spins) {
+                                  if (spins > 4096) std::this_thread::yield();
+                                }
+                              };
+                              std::thread other([&] {
+                                for (std::uint64_t r = 0; r < rounds; ++r) {
+                                  wait_for(2 * r + 1);
+                                  ball.store(2 * r + 2, std::memory_order_release);
+                                }
+                              });
+                              const auto t0 = clock::now();
+                              for (std::uint64_t r = 0; r < rounds; ++r) {
+                                ball.store(2 * r + 1, std::memory_order_release);
+                                wait_for(2 * r + 2);
+                              }
+                              const double t = seconds_since(t0);
+                              other.join();
+                              return t;
+                            }) /
+                            static_cast<double>(2 * rounds);
+  (void)sink;
+  m.validate();
+  return m;
+}
+
+}  // namespace asgd::inline v0::sim

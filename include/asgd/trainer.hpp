@@ -180,7 +180,7 @@ class trainer {
                     "only for the policies named in the trainer's template arguments (or their defaults)");
   }
 
-  // What the run shares between workers and the caller.
+  // The run's layout, fixed before its threads start.
   using plan = detail::run_plan;
 
   // The averaging side of a run (used only when plan::averaging).
@@ -235,6 +235,7 @@ class trainer {
     return s;
   }
 
+  // What the run shares between workers and the caller.
   struct shared_state {
     std::optional<detail::step_claims> claims;  // free-running modes' steps of the segment
     alignas(detail::cache_line) std::atomic<bool> stop{false};

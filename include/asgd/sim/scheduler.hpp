@@ -121,7 +121,7 @@ class scheduler {
         std::lock_guard lock(mutex_);
         fail(nullptr);  // the thread's error is rethrown below
         started_ = threads.size();
-        if (running_ >= started_) pass_baton();
+        if (running_ >= started_) notify(pass_baton());
       }
       for (auto& t : threads) t.join();
       throw;
@@ -157,13 +157,15 @@ class scheduler {
       std::lock_guard lock(mutex_);
       fail(std::current_exception());
     }
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (!failed_ && ready_.empty() && waiting() > 0) {
       fail(std::make_exception_ptr(deadlock("asgd: sim: task " + std::to_string(i) + " finished at " +
                                             seconds_text(clocks_[i]) + " while " + describe_waiting() +
                                             ", and no task is left to wake them")));
     }
-    pass_baton();
+    const std::size_t next = pass_baton();
+    lock.unlock();
+    notify(next);
   }
 
   // Called with the mutex held: keeps the first failure, and makes the waiting tasks ready so
@@ -194,16 +196,32 @@ class scheduler {
     return out + " wait";
   }
 
+  static constexpr std::size_t nobody = ~std::size_t{0};
+
   // Called with the mutex held by the task that gives up the baton (it is in ready_ again, or
-  // finished): the earliest ready task with a thread runs next.
-  void pass_baton() {
+  // finished): the earliest ready task with a thread runs next. Returns it (nobody if none), for
+  // the caller to notify, after unlocking where it can: a task notified under the lock would
+  // wake only to wait for the lock.
+  std::size_t pass_baton() {
     while (!ready_.empty() && ready_.top().second >= started_) ready_.pop();
-    if (ready_.empty()) return;
+    if (ready_.empty()) return nobody;
     const std::size_t next = ready_.top().second;
     ready_.pop();
     if (next != running_) ++switches_;
     running_ = next;
-    wakeups_[next].notify_one();
+    return next;
+  }
+  void notify(std::size_t next) {
+    if (next != nobody) wakeups_[next].notify_one();
+  }
+  // Gives the baton to the next task and waits until it comes back to task i.
+  void hand_over(std::unique_lock<std::mutex>& lock, std::size_t i) {
+    const std::size_t next = pass_baton();
+    if (next == i) return;
+    lock.unlock();
+    notify(next);
+    lock.lock();
+    wakeups_[i].wait(lock, [&] { return running_ == i; });
   }
 
   void advance(std::size_t i, double seconds) {
@@ -217,8 +235,7 @@ class scheduler {
     // Still the earliest (ties go to the lower id): keep the baton.
     if (ready_.empty() || entry{clocks_[i], i} < ready_.top()) return;
     ready_.push({clocks_[i], i});
-    pass_baton();
-    wakeups_[i].wait(lock, [&] { return running_ == i; });
+    hand_over(lock, i);
     if (failed_) throw cancelled{};
   }
 
@@ -231,8 +248,7 @@ class scheduler {
                      ": no task is left to wake it");
     }
     blocked_[i] = true;
-    pass_baton();
-    wakeups_[i].wait(lock, [&] { return running_ == i; });
+    hand_over(lock, i);
     if (failed_) throw cancelled{};
   }
 

@@ -51,9 +51,7 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
       seen[c] = true;
     }
   }
-  if constexpr (averages) {  // no averaging code in trainers without a topology
-    if (p.averaging) plan_averaging(p);
-  }
+  if (p.averaging) plan_averaging(p);
   if (checkpoint_every_ > 0 || !resume_file_.empty()) {
     if constexpr (!checkpointable_policy<update_rule_type>) {
       throw std::invalid_argument("asgd: update rule " + detail::describe(update_) +
@@ -85,7 +83,7 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
 // at which its rounds or gossip events happen.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::plan_averaging(plan& p) const {
-  if constexpr (averages) {
+  if constexpr (averages) {  // no averaging code in trainers without a topology
     const averaging_settings& a = settings_.averaging;
     p.gossip = detail::gossiping(topology_);
     if (detail::keeps_link_references(quantizer_)) {

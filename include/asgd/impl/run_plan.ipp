@@ -2,7 +2,6 @@
 // The definitions of <asgd/detail/run_plan.hpp>'s functions (ASGD_DECL: inline unless
 // ASGD_SEPARATE_COMPILATION, then compiled once through <asgd/src.hpp>).
 
-#include <asgd/detail/describe.hpp>
 #include <asgd/detail/run_plan.hpp>
 #include <asgd/detail/validate.hpp>
 #include <asgd/version.hpp>

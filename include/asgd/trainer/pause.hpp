@@ -37,6 +37,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       }
       if (epoch_end) {
         if (sh.epoch_eval.size() < done_epochs) sh.epoch_eval.resize(static_cast<std::size_t>(done_epochs));
+        const std::vector<const worker_stats*> stats = on_epoch_ ? stats_of(ctx) : std::vector<const worker_stats*>{};
         for (std::uint64_t e = first_epoch; e < done_epochs; ++e) {
           sh.epoch_eval[e] = eval;
           if (!on_epoch_) continue;
@@ -45,7 +46,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
           ep.epochs = p.epoch_bins;
           ep.steps = k;
           ep.total_steps = p.total_steps;
-          ep.train_loss = detail::sum_bin(stats_of(ctx), &worker_stats::epochs, static_cast<std::size_t>(e)).loss;
+          ep.train_loss = detail::sum_bin(stats, &worker_stats::epochs, static_cast<std::size_t>(e)).loss;
           ep.eval = eval;
           ep.seconds = trained;
           const double run_seconds = trained - sh.time_offset;

@@ -22,7 +22,13 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
                           .mode = mode,
                           .max_workers = consistency_type::max_workers,
                           .lockstep = consistency_type::lockstep,
-                          .concurrent_mix = consistency_type::concurrent_mix,
+                          .concurrent_mix = [] {  // an optional clause: a lone node's mode may lack it
+                            if constexpr (consistency_mode_can_mix<consistency_type>) {
+                              return static_cast<bool>(consistency_type::concurrent_mix);
+                            } else {
+                              return false;
+                            }
+                          }(),
                           .reports_epochs = static_cast<bool>(on_epoch_)};
   if constexpr (averages) {
     shape.node = transport_.node_id();

@@ -64,4 +64,7 @@
 #include <asgd/quantize/qsgd.hpp>
 
 #include <asgd/metrics/histogram.hpp>
+#include <asgd/sim/calibrate.hpp>
+#include <asgd/sim/cost_model.hpp>
+#include <asgd/sim/simulation.hpp>
 #include <asgd/nodes.hpp>

@@ -257,6 +257,15 @@ concept consistency_mode_can_mix =
       s.mix(delta);
     };
 
+/// Optional, required by `trainer::simulate`: `M::simulatable` is a `bool` constant, true when
+/// the store waits only through asgd's primitives (`detail::mutex`, `detail::barrier`,
+/// `detail::wait_for_change`: an OS wait would stop a simulated run) and charges what its work
+/// costs (`detail::charge_copy`, `charge_update`, `charge_atomic`: else it takes no virtual time).
+template <class M>
+concept consistency_mode_can_be_simulated = requires {
+  { M::simulatable } -> std::convertible_to<bool>;
+} && M::simulatable;
+
 template <class M>
 concept consistency_mode = consistency_mode_has_tag<M> && consistency_mode_has_traits<M> &&
                            consistency_mode_has_store<M> && consistency_mode_has_read<M> &&

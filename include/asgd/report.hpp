@@ -98,6 +98,13 @@ struct node_report {
   bool final_average = false;                   ///< all nodes averaged once more at the end
 };
 
+/// What a simulated run (trainer::simulate) cost on the host. Every other time in its report
+/// (wall_seconds, the curves, the epochs, samples_per_second) is virtual.
+struct simulation_record {
+  double host_seconds = 0.0;        ///< the run's wall time on the host
+  std::uint64_t task_switches = 0;  ///< hand-overs between simulated workers
+};
+
 /// The result of `trainer::run()`.
 struct report {
   // What ran.
@@ -132,6 +139,8 @@ struct report {
 
   // Averaging between nodes (a trainer whose topology averages; empty for a lone node).
   std::optional<node_report> node;
+  /// Set when the run was simulated.
+  std::optional<simulation_record> simulation;
   /// run_in_process with gossip: this node's run failed with this error and the others went
   /// on without it; nothing else of the report is set. Empty otherwise.
   std::string failure;
@@ -182,6 +191,11 @@ struct report {
     j.field("peak_live_versions", std::uint64_t{peak_live_versions});
     j.field("allocated_versions", std::uint64_t{allocated_versions});
     if (!failure.empty()) j.field("failure", failure);
+    if (simulation) {
+      j.key("simulation").begin_object();
+      j.field("host_seconds", simulation->host_seconds).field("task_switches", simulation->task_switches);
+      j.end_object();
+    }
     if (node) {
       const node_report& n = *node;
       j.key("node").begin_object();

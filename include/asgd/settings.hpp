@@ -77,7 +77,8 @@ struct settings {
   staleness_scaling staleness = {};         ///< lr multiplier by staleness
   /// Measure the staleness of every n-th update of each worker where measuring costs a shared
   /// access per step (hogwild, atomic_add, bounded_staleness); other modes measure every update
-  /// for free. 0 = automatic: 1 when `staleness` scales the step by it, else 64.
+  /// for free. 0 = automatic: 1 when `staleness` scales the step by it or the run is simulated
+  /// (trainer::simulate), else 64.
   std::size_t staleness_every = 0;
   sampling sample_order = sampling::shared;
 

@@ -14,6 +14,7 @@
 #include <asgd/detail/sampler.hpp>
 #include <asgd/detail/slots.hpp>
 #include <asgd/detail/step_claims.hpp>
+#include <asgd/detail/sync.hpp>
 #include <asgd/detail/threads.hpp>
 #include <asgd/detail/time_stamp.hpp>
 #include <asgd/detail/worker_stats.hpp>
@@ -21,13 +22,13 @@
 #include <asgd/report.hpp>
 #include <asgd/select/full.hpp>
 #include <asgd/settings.hpp>
+#include <asgd/sim/cost_model.hpp>
 #include <asgd/topology/none.hpp>
 #include <asgd/transport/in_process.hpp>
 #include <asgd/update/sgd.hpp>
 
 #include <algorithm>
 #include <atomic>
-#include <barrier>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -141,6 +142,16 @@ class trainer {
   /// same model, bit for bit, as one that was never interrupted; so does a run of blocking
   /// sequential nodes (each reads `file` + ".node<k>", and all must be at the same step).
   void resume_from(std::filesystem::path file) { resume_file_ = std::move(file); }
+
+  /// Makes the next runs simulated (`costs`) or real (std::nullopt, the default). A simulated
+  /// run takes the same steps through the same code, but its workers are tasks of a
+  /// sim::simulation, one at a time in virtual time: each gradient, copy, update, atomic and lock
+  /// takes the time `costs` gives it, and a worker that would wait (a lock, a barrier, a bound
+  /// on staleness) waits in virtual time. The report's times are virtual, and its `simulation`
+  /// says what the host spent. The same seed and costs give the same model, bit for bit, on any
+  /// host (docs/simulation.md says what each mode keeps of its semantics).
+  /// @throws std::invalid_argument (from run()) for a node that averages: not simulated yet
+  void simulate(std::optional<sim::cost_model> costs) { simulate_ = std::move(costs); }
 
   /// The model after the last run() (empty before).
   [[nodiscard]] std::span<const float> parameters() const noexcept { return parameters_; }
@@ -284,7 +295,7 @@ class trainer {
     shared_state* sh;
     void operator()() noexcept { self->on_pause(*p, *store, *ctx, *sh); }
   };
-  using pause_barrier = std::barrier<pause_completion>;
+  using pause_barrier = detail::barrier<pause_completion>;
 
   plan make_plan() const;
   void plan_averaging(plan& p) const;
@@ -336,6 +347,7 @@ class trainer {
   std::filesystem::path checkpoint_file_;
   std::uint64_t checkpoint_every_ = 0;
   std::filesystem::path resume_file_;
+  std::optional<sim::cost_model> simulate_;
   detail::aligned_floats parameters_;  // aligned: an evaluation's floats must not depend on where malloc puts it
 };
 

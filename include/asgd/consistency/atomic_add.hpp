@@ -24,6 +24,7 @@ struct atomic_add {
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
   static constexpr bool concurrent_mix = true;
+  static constexpr bool simulatable = true;
 
   using store = detail::shared_array_store<detail::write_kind::atomic>;
 

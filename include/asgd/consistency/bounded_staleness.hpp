@@ -4,6 +4,7 @@
 
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/shared_array_store.hpp>
+#include <asgd/detail/sync.hpp>
 #include <asgd/types.hpp>
 
 #include <algorithm>
@@ -38,6 +39,7 @@ struct bounded_staleness {
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
   static constexpr bool concurrent_mix = true;
+  static constexpr bool simulatable = true;
 
   std::size_t bound = K;  ///< K: how many updates a worker may lead the slowest running one
 
@@ -111,8 +113,9 @@ struct bounded_staleness {
    private:
     void tick(std::size_t id, std::uint64_t clock) noexcept {
       clocks_[id].value.store(clock, std::memory_order_release);
+      detail::charge_atomic(&ticks_.value);
       ticks_.value.fetch_add(1, std::memory_order_release);
-      ticks_.value.notify_all();
+      detail::notify_change(ticks_.value);
     }
 
     // Smallest clock among running workers, or `own` when all others are done.
@@ -122,7 +125,7 @@ struct bounded_staleness {
       return m;
     }
 
-    void wait_for_slowest(std::size_t id) noexcept {
+    void wait_for_slowest(std::size_t id) {
       const std::uint64_t own = clocks_[id].value.load(std::memory_order_relaxed);
       for (;;) {
         const std::uint64_t seen = ticks_.value.load(std::memory_order_acquire);
@@ -133,7 +136,7 @@ struct bounded_staleness {
           }
           return;
         }
-        ticks_.value.wait(seen, std::memory_order_acquire);
+        detail::wait_for_change(ticks_.value, seen, std::memory_order_acquire);
       }
     }
 

@@ -3,6 +3,7 @@
 /// Leashed-SGD: consistent, lock-free AsyncSGD over immutable published model versions.
 
 #include <asgd/detail/memory.hpp>
+#include <asgd/detail/simulation.hpp>
 #include <asgd/detail/step.hpp>
 #include <asgd/detail/version_chain.hpp>
 #include <asgd/types.hpp>
@@ -48,6 +49,7 @@ struct leashed {
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
   static constexpr bool concurrent_mix = true;
+  static constexpr bool simulatable = true;
 
   /// `persistence` value that never drops a gradient (the paper's default).
   static constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
@@ -118,6 +120,7 @@ class leashed::store {
     // Directions once, from the version the gradient saw; every attempt reuses them.
     detail::directions(r, g, h.values(), dir, w.direction.data());
     const float* d = w.direction.data();
+    detail::charge_update(r.size());  // the directions
     // Builds [lo, hi) of the new version: a copy, with the update fused in over `r`.
     auto build = [r, d](const float* from, float* to, float step, std::size_t lo, std::size_t hi) {
       const std::size_t a = std::clamp(r.begin, lo, hi);
@@ -137,6 +140,7 @@ class leashed::store {
     const auto x = h.values();
     float* d = w.direction.data();
     for (std::size_t k = 0; k < idx.size(); ++k) d[k] = dir(idx[k], g[k], x[idx[k]]);
+    detail::charge_update(idx.size());
     const std::size_t dim = dimension_;
     auto build = [idx, d, dim](const float* from, float* to, float step, std::size_t lo, std::size_t hi) {
       std::copy(from + lo, from + hi, to + lo);
@@ -188,6 +192,9 @@ class leashed::store {
     auto chunked = [&](const float* from, float* to, float step, slot_id current) {
       for (std::size_t lo = 0; lo < dimension_; lo += chunk) {
         build(from, to, step, lo, std::min(lo + chunk, dimension_));
+        // A version is built at about a copy's speed; in a simulated run, others may publish
+        // meanwhile, and the CAS that follows fails as it would on hardware.
+        detail::charge_copy(std::min(chunk, dimension_ - lo));
         if (mode_.check_concurrent_updates && !chain_.is_current(current)) return false;
       }
       return true;

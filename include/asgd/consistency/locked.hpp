@@ -4,12 +4,12 @@
 
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/step.hpp>
+#include <asgd/detail/sync.hpp>
 #include <asgd/types.hpp>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <ostream>
 #include <span>
 #include <string_view>
@@ -32,6 +32,7 @@ struct locked {
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
   static constexpr bool concurrent_mix = true;
+  static constexpr bool simulatable = true;
 
   class store {
    public:
@@ -43,14 +44,14 @@ struct locked {
     /// The sparse view keeps the lock until its update is applied.
     class sparse_view {
      public:
-      sparse_view(std::unique_lock<std::mutex> lock, model_reader reader, std::uint64_t version)
+      sparse_view(std::unique_lock<detail::mutex> lock, model_reader reader, std::uint64_t version)
           : lock_(std::move(lock)), reader_(reader), version_(version) {}
       [[nodiscard]] model_reader reader() const noexcept { return reader_; }
       [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
 
      private:
       friend class store;
-      std::unique_lock<std::mutex> lock_;
+      std::unique_lock<detail::mutex> lock_;
       model_reader reader_;
       std::uint64_t version_;
     };
@@ -67,6 +68,7 @@ struct locked {
     detail::view_handle read(worker& w) {
       std::lock_guard lock(mutex_);
       std::copy_n(model_.data(), model_.size(), w.snapshot.data());
+      detail::charge_copy(model_.size());  // in a simulated run, others wait for the lock meanwhile
       return {w.snapshot.span(), version_};
     }
 
@@ -79,9 +81,11 @@ struct locked {
     apply_result apply(worker& w, detail::view_handle& h, param_range r, std::span<const float> g, Dir&& dir,
                        Lr&& lr) {
       detail::directions(r, g, h.values(), dir, w.direction.data());
+      detail::charge_update(r.size());
       float* x = model_.data() + r.begin;
       const float* d = w.direction.data();
       std::lock_guard lock(mutex_);
+      detail::charge_update(r.size());
       const std::uint64_t tau = version_ - h.version();
       const auto step = static_cast<float>(lr(tau));
       for (std::size_t k = 0; k < r.size(); ++k) x[k] -= step * d[k];
@@ -93,6 +97,7 @@ struct locked {
     apply_result apply_sparse(worker& /*w*/, sparse_view& h, std::span<const std::uint32_t> idx,
                               std::span<const float> g, Dir&& dir, Lr&& lr) {
       // h holds the lock: the gradient's reads and this update are one critical section.
+      detail::charge_update(idx.size());
       detail::step_sparse<detail::write_kind::plain>(model_.data(), idx, g, dir, static_cast<float>(lr(0)));
       ++version_;
       h.lock_.unlock();
@@ -104,6 +109,7 @@ struct locked {
     /// Adds `delta` to the model under the lock (an averaging round's mix).
     void mix(std::span<const float> delta) {
       std::lock_guard lock(mutex_);
+      detail::charge_update(delta.size());
       detail::add_dense<detail::write_kind::plain>(model_.data(), delta);
     }
 
@@ -118,7 +124,7 @@ struct locked {
     [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
    private:
-    mutable std::mutex mutex_;
+    mutable detail::mutex mutex_;
     detail::float_buffer model_;
     std::uint64_t version_ = 0;
   };

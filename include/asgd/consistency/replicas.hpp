@@ -55,6 +55,7 @@ struct replicas {
   static constexpr bool lockstep = false;
   static constexpr std::size_t max_workers = 4096;
   static constexpr bool concurrent_mix = true;
+  static constexpr bool simulatable = true;
 
   std::size_t sync_every = 4;  ///< a worker's updates between its syncs with the shared model
 
@@ -103,11 +104,11 @@ struct replicas {
     }
 
     /// The worker's replica: its own updates, and the shared model as of its last sync.
-    detail::view_handle read(worker& w) noexcept {
+    detail::view_handle read(worker& w) {
       if (w.stale) take(w);
       return {w.replica.span(), 0};
     }
-    detail::reader_handle read_sparse(worker& w) noexcept {
+    detail::reader_handle read_sparse(worker& w) {
       if (w.stale) take(w);
       return {model_reader(w.replica.span()), 0};
     }
@@ -118,6 +119,7 @@ struct replicas {
       const bool measured = measures(w);
       const std::uint64_t tau = measured ? staleness(w) : 0;
       const double rate = lr(tau);
+      detail::charge_update(r.size());
       detail::step_dense<detail::write_kind::plain>(w.replica.data(), r, g, dir, static_cast<float>(rate));
       return after_update(w, tau, measured, rate, lr);
     }
@@ -128,6 +130,7 @@ struct replicas {
       const bool measured = measures(w);
       const std::uint64_t tau = measured ? staleness(w) : 0;
       const double rate = lr(tau);
+      detail::charge_update(idx.size());
       detail::step_sparse<detail::write_kind::plain>(w.replica.data(), idx, g, dir, static_cast<float>(rate));
       return after_update(w, tau, measured, rate, lr);
     }
@@ -152,7 +155,10 @@ struct replicas {
 
     /// Adds `delta` to the shared model in place while workers run (an averaging round's mix);
     /// each worker takes it at its next sync.
-    void mix(std::span<const float> delta) noexcept { detail::add_dense<detail::write_kind::racy>(model_.data(), delta); }
+    void mix(std::span<const float> delta) {
+      auto negate = [](std::size_t, float d, float) { return -d; };
+      detail::timed_step_dense<detail::write_kind::racy>(model_.data(), param_range{0, delta.size()}, delta, negate, 1.0f);
+    }
 
     void copy_to(std::span<float> out) const noexcept { detail::racy_copy(model_.data(), out.data(), model_.size()); }
     /// Updates applied to replicas so far, summed over the workers' counters.
@@ -175,6 +181,7 @@ struct replicas {
     // replica = base + factor * (replica - base).
     void scale_change(worker& w, double factor) noexcept {
       if (w.since_sync == 0 || factor == 1.0) return;
+      detail::charge_update(model_.size());
       const auto f = static_cast<float>(factor);
       float* replica = w.replica.data();
       const float* base = w.base.data();
@@ -194,6 +201,8 @@ struct replicas {
     void add_change(worker& w, float* take_back) noexcept {
       const float* base = w.base.data();
       const float* replica = w.replica.data();
+      // In a simulated run the pass lands whole at the end of its time (not chunk by chunk).
+      detail::charge_update(model_.size());
       detail::racy_update(
           model_.data(), model_.size(), [&](std::size_t k, float shared) { return added(shared, replica[k], base[k]); },
           take_back);
@@ -204,6 +213,7 @@ struct replicas {
     // The change added, and the sums taken back: replica = base = the new shared values.
     void sync(worker& w) noexcept {
       add_change(w, w.replica.data());
+      detail::charge_copy(model_.size());
       std::memcpy(w.base.data(), w.replica.data(), model_.size() * sizeof(float));
       w.others_seen = others_pushed(w);
     }
@@ -212,7 +222,8 @@ struct replicas {
       if (w.since_sync > 0) add_change(w, nullptr);
     }
     void take(worker& w) noexcept {
-      detail::racy_copy(model_.data(), w.replica.data(), model_.size());
+      detail::timed_racy_copy(model_.data(), w.replica.data(), model_.size());
+      detail::charge_copy(model_.size());
       std::memcpy(w.base.data(), w.replica.data(), model_.size() * sizeof(float));
       w.since_sync = 0;
       w.stale = false;

@@ -26,6 +26,7 @@ struct sequential {
   static constexpr std::size_t max_workers = 1;
   /// The model is plain memory: an averaging round may mix only while the worker waits.
   static constexpr bool concurrent_mix = false;
+  static constexpr bool simulatable = true;
 
   class store {
    public:
@@ -43,6 +44,7 @@ struct sequential {
     template <class Dir, class Lr>
     apply_result apply(worker& /*w*/, detail::view_handle& /*h*/, param_range r, std::span<const float> g, Dir&& dir,
                        Lr&& lr) {
+      detail::charge_update(r.size());
       detail::step_dense<detail::write_kind::plain>(model_.data(), r, g, dir, static_cast<float>(lr(0)));
       ++version_;
       return {true, 0, 0};
@@ -51,6 +53,7 @@ struct sequential {
     template <class Dir, class Lr>
     apply_result apply_sparse(worker& /*w*/, detail::reader_handle& /*h*/, std::span<const std::uint32_t> idx,
                               std::span<const float> g, Dir&& dir, Lr&& lr) {
+      detail::charge_update(idx.size());
       detail::step_sparse<detail::write_kind::plain>(model_.data(), idx, g, dir, static_cast<float>(lr(0)));
       ++version_;
       return {true, 0, 0};

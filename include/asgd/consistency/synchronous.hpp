@@ -4,10 +4,10 @@
 
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/step.hpp>
+#include <asgd/detail/sync.hpp>
 #include <asgd/types.hpp>
 
 #include <algorithm>
-#include <barrier>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -36,6 +36,7 @@ struct synchronous {
   /// The model is plain memory between rounds: an averaging round may mix only while the
   /// workers wait.
   static constexpr bool concurrent_mix = false;
+  static constexpr bool simulatable = true;
 
   class store {
    public:
@@ -75,9 +76,12 @@ struct synchronous {
       deposit& mine = deposits_[w.id];
       mine.range = r;
       mine.values.assign(g.begin(), g.end());
+      detail::charge_copy(g.size());
       barrier_.arrive_and_wait();  // every gradient deposited; nobody reads the model any more
 
       const param_range own = slices_[w.id];
+      detail::charge_copy(own.size() * deposits_.size());  // the sum of the deposits
+      detail::charge_update(own.size());
       float* sum = sum_.data();
       std::fill(sum + own.begin, sum + own.end, 0.0f);
       for (const deposit& dep : deposits_) {
@@ -98,9 +102,11 @@ struct synchronous {
       deposit& mine = deposits_[w.id];
       mine.indices.assign(idx.begin(), idx.end());
       mine.values.assign(g.begin(), g.end());
+      detail::charge_copy(2 * idx.size());
       barrier_.arrive_and_wait();
 
       const param_range own = slices_[w.id];
+      detail::charge_update(idx.size() * deposits_.size());  // every deposit scanned, about this size
       float* sum = sum_.data();
       w.touched.clear();
       for (const deposit& dep : deposits_) {
@@ -129,7 +135,8 @@ struct synchronous {
     void finish(worker& /*w*/) { barrier_.arrive_and_drop(); }
 
     /// Adds `delta` to the model; only while the workers wait (concurrent_mix is false).
-    void mix(std::span<const float> delta) noexcept {
+    void mix(std::span<const float> delta) {
+      detail::charge_update(delta.size());
       detail::add_dense<detail::write_kind::plain>(model_.data(), delta);
     }
 
@@ -157,7 +164,7 @@ struct synchronous {
     std::vector<param_range> slices_;
     std::vector<deposit> deposits_;
     std::uint64_t version_ = 0;
-    std::barrier<> barrier_;
+    detail::barrier<> barrier_;
   };
 
   friend bool operator==(const synchronous&, const synchronous&) = default;

@@ -54,14 +54,14 @@ class shared_array_store {
   /// may mix coordinates from different updates (an inconsistent read, as in HOGWILD!). Those
   /// the worker's last update wrote were read then, block by block, and are not copied again:
   /// HOGWILD!'s read of a coordinate is that update's read of it, one step's bookkeeping earlier.
-  view_handle read(worker& w) noexcept {
+  view_handle read(worker& w) {
     const param_range c = w.current;
     if (c.empty()) {
       w.version = measures(w) ? version() : 0;
-      racy_copy(model_.data(), w.snapshot.data(), model_.size());
+      timed_racy_copy(model_.data(), w.snapshot.data(), model_.size());
     } else {
-      racy_copy(model_.data(), w.snapshot.data(), c.begin);
-      racy_copy(model_.data() + c.end, w.snapshot.data() + c.end, model_.size() - c.end);
+      timed_racy_copy(model_.data(), w.snapshot.data(), c.begin);
+      timed_racy_copy(model_.data() + c.end, w.snapshot.data() + c.end, model_.size() - c.end);
     }
     w.current = {0, 0};
     return {w.snapshot.span(), w.version};
@@ -82,10 +82,10 @@ class shared_array_store {
     const bool measured = measures(w);
     const std::uint64_t tau = measured ? staleness(h.version()) : 0;
     if constexpr (W == write_kind::racy) {
-      step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)), w.snapshot.data());
+      timed_step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)), w.snapshot.data());
       w.current = r;
     } else {
-      step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)));
+      timed_step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)));
     }
     count_update(w);
     // The next step's read of these coordinates is this update's: its version is now's.
@@ -99,6 +99,11 @@ class shared_array_store {
     w.current = {0, 0};  // the snapshot does not follow sparse writes
     const bool measured = measures(w);
     const std::uint64_t tau = measured ? staleness(h.version()) : 0;
+    if constexpr (W == write_kind::atomic) {
+      charge_atomics(idx.size());
+    } else {
+      charge_update(idx.size());
+    }
     step_sparse<W>(model_.data(), idx, g, dir, static_cast<float>(lr(tau)));
     count_update(w);
     return {true, tau, 0, measured};
@@ -108,7 +113,10 @@ class shared_array_store {
 
   /// Adds `delta` to the model in place while workers run (an averaging round's mix), written
   /// the way updates are: racy stores may lose coordinates a worker writes at the same moment.
-  void mix(std::span<const float> delta) noexcept { add_dense<W>(model_.data(), delta); }
+  void mix(std::span<const float> delta) {
+    auto negate = [](std::size_t, float d, float) { return -d; };
+    timed_step_dense<W>(model_.data(), param_range{0, delta.size()}, delta, negate, 1.0f);
+  }
 
   void copy_to(std::span<float> out) const noexcept { racy_copy(model_.data(), out.data(), model_.size()); }
   /// Updates applied so far, summed over the workers' counters.

@@ -7,6 +7,7 @@
 // both clocks at the ends of each segment between pauses and places a stamp in seconds by
 // interpolating between those two anchors.
 
+#include <asgd/detail/simulation.hpp>
 #include <asgd/version.hpp>
 
 #include <algorithm>
@@ -23,7 +24,10 @@ namespace asgd::inline v0::detail {
 
 /// A raw time stamp: the time-stamp counter on x86, steady_clock's count elsewhere. Only its
 /// order and its differences within one segment are used.
+/// In a simulated run, the task's virtual time in nanoseconds.
 inline std::uint64_t time_stamp() noexcept {
+  if (auto* s = simulated()) [[unlikely]]
+    return static_cast<std::uint64_t>(s->now() * 1e9);
 #if defined(ASGD_DETAIL_TSC)
   return __builtin_ia32_rdtsc();
 #else

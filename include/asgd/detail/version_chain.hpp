@@ -13,6 +13,7 @@
 
 #include <asgd/detail/index_stack.hpp>
 #include <asgd/detail/memory.hpp>
+#include <asgd/detail/simulation.hpp>
 #include <asgd/types.hpp>
 
 #include <algorithm>
@@ -140,7 +141,10 @@ class version_chain {
 
   // Acquire pairs with the publishing CAS. (The 32-bit pin count would wrap after 2^32 pins of
   // one version without a publication.)
-  slot_id pin_current() const noexcept { return id_of(head_.fetch_add(one_pin, std::memory_order_acquire)); }
+  slot_id pin_current() const noexcept {
+    charge_atomic(&head_);
+    return id_of(head_.fetch_add(one_pin, std::memory_order_acquire));
+  }
 
   void unpin(slot_id id) const noexcept {
     if (slots_[id].internal.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle(id);
@@ -149,6 +153,7 @@ class version_chain {
   // Replaces `current` (pinned by the caller) by `next`. A CAS that fails only because another
   // worker pinned `current` meanwhile is retried; one that finds another slot is a conflict.
   bool try_replace(slot_id current, slot_id next) noexcept {
+    charge_atomic(&head_);
     std::uint64_t word = head_.load(std::memory_order_relaxed);
     while (id_of(word) == current) {
       if (head_.compare_exchange_weak(word, pack(next, 0), std::memory_order_acq_rel, std::memory_order_relaxed)) {

@@ -8,15 +8,15 @@
 ///
 /// ```
 /// # comments start with '#'
-/// gradient_per_sample = 5.7e-6                 # seconds: a constant
-/// gradient_per_sample = lognormal(5.7e-6, 0.3) # or a median and a log-space spread
+/// gradient_per_sample = 5.1e-6                 # seconds: a constant
+/// gradient_per_sample = lognormal(5.1e-6, 0.3) # or a median and a log-space spread
 /// copy_bandwidth = 3.5e10                      # bytes per second
 /// slow_node = 0                                # node id, or "none"
 /// slow_factor = 3                              # its gradients take 3 times as long
 /// ```
 ///
-/// Part of the deterministic simulator, which is in progress: nothing runs the trainer on it
-/// yet (docs/simulation.md).
+/// What `trainer::simulate` charges (docs/simulation.md); nodes and transports are not simulated
+/// yet, so the link's figures are not charged yet.
 
 #include <asgd/detail/config.hpp>
 #include <asgd/random.hpp>
@@ -61,8 +61,11 @@ struct cost_model {
   /// Fashion-MNIST MLP's 101,770 floats, from its measured figures in docs/performance.md: a
   /// copy at 170 GB/s counting reads and writes, so 85 GB/s of the model's bytes; the plain
   /// dense update at 10.1 G coordinates/s (121 GB/s of 12 bytes); a lock-prefixed operation
-  /// 7 ns (6-8); a cache-line hand-over 250 ns one way; a sample of the MLP 5.7 us (sequential
-  /// SGD's 175k samples/s at batch 16, update included). A std::mutex lock and unlock 14 ns:
+  /// 7 ns (6-8); a cache-line hand-over 250 ns one way; a sample's gradient of the MLP 5.1 us
+  /// (sequential SGD's 175k samples/s at batch 16 is 5.7 us a sample, less the update's 10 us a
+  /// step, which the simulator charges on its own), with a lognormal spread of 0.17 from step to
+  /// step (calibrate_gradient on the MLP at batch 16: 0.16-0.17 in five runs of 301 calls, 2 Dec
+  /// 2026; without a spread, workers that start together stay in step for ever). A std::mutex lock and unlock 14 ns:
   /// calibrate_machine, three runs on 2 Dec 2026 (13-15 ns; they also gave copies of 81-92 GB/s,
   /// updates of 140-161 GB/s, atomics of 5.7-6.3 ns and hand-overs of 227-247 ns). A 10 Gb/s
   /// link with 5 us of latency: the network of the simulator's planned scale runs.
@@ -77,7 +80,7 @@ struct cost_model {
 
 inline cost_model cost_model::machine() {
   cost_model m;
-  m.gradient_per_sample = {5.7e-6, 0.0};
+  m.gradient_per_sample = {5.1e-6, 0.17};
   m.copy_bandwidth = 8.5e10;
   m.update_bandwidth = 1.21e11;
   m.atomic_seconds = 7e-9;

@@ -4,8 +4,8 @@
 /// that a run of many "threads" on any host, with any number of cores, interleaves the same way
 /// every time.
 ///
-/// The core of the deterministic simulator (a work in progress: the trainer and the transports
-/// do not run on it yet). Each task is an OS thread of its own, so task code is ordinary code
+/// The core of the deterministic simulator (sim::simulation runs a trainer's workers on it;
+/// nodes and transports do not run on it yet). Each task is an OS thread of its own, so task code is ordinary code
 /// (the same code paths as a real run), but only the task that holds the baton runs. A task
 /// says how long its work takes in virtual time with `advance(seconds)`; the baton then goes to
 /// the task whose clock is earliest (ties to the lower id), which may be the same task. So every

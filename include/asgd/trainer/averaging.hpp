@@ -29,7 +29,7 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
           ++a.skipped;
         }
       }
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto t0 = detail::clock_now();
       store.copy_to(std::span<float>(a.snapshot));
       if (settings_.averaging.exchange) {
         a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
@@ -37,7 +37,7 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
         std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
       }
       a.mix_into(store);
-      const auto t1 = std::chrono::steady_clock::now();
+      const auto t1 = detail::clock_now();
       // How late the average landed, in the node's steps: 0 when blocking (workers wait at the
       // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.
       const std::uint64_t done = sh.done_steps.sum(), due = p.triggers[a.next_round];

@@ -17,7 +17,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
     if (!sh.stop.load(std::memory_order_relaxed)) {
       // A blocking node averages here, while its workers wait; that is training time.
       if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto t0 = detail::clock_now();
       parameters_.assign(p.dimension, 0.0f);
       store.copy_to(std::span<float>(parameters_));
       check_finite(p, k);
@@ -26,7 +26,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       const bool epoch_end = p.epoch_pauses && done_epochs > first_epoch;
       const bool eval_due = p.evaluate_every > 0 && k / p.evaluate_every > sh.reported_step / p.evaluate_every;
       const double trained =
-          training_seconds(sh) - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          training_seconds(sh) - std::chrono::duration<double>(detail::clock_now() - t0).count();
       std::optional<evaluation> eval;
       if constexpr (evaluable_problem<Problem>) {
         if (epoch_end || eval_due) {
@@ -72,7 +72,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
           }
         }
       }
-      sh.paused += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      sh.paused += std::chrono::duration<double>(detail::clock_now() - t0).count();
     }
   } catch (...) {
     sh.fail(std::current_exception());

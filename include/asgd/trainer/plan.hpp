@@ -47,6 +47,8 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
     }
   }
   plan p = detail::plan_run(settings_, shape, classes);
+  // A simulated run measures every update's staleness: reading the counters costs no virtual time.
+  if (simulate_ && settings_.staleness_every == 0) p.staleness_every = 1;
 
   if constexpr (labelled_problem<Problem>) {
     std::vector<bool> seen;
@@ -175,7 +177,7 @@ std::uint64_t trainer<Problem, Policies...>::next_boundary(const plan& p, std::u
 
 template <class Problem, class... Policies>
 double trainer<Problem, Policies...>::training_seconds(const shared_state& sh) const {
-  return sh.time_offset + std::chrono::duration<double>(std::chrono::steady_clock::now() - sh.start).count() -
+  return sh.time_offset + std::chrono::duration<double>(detail::clock_now() - sh.start).count() -
          sh.paused;
 }
 

@@ -2,6 +2,7 @@
 // Part of <asgd/trainer.hpp> (which includes it after the class): the run: the store, the workers,
 // the averager thread and the pauses put together, then the report.
 
+#include <asgd/sim/simulation.hpp>
 #include <asgd/trainer.hpp>
 
 namespace asgd::inline v0 {
@@ -9,6 +10,25 @@ namespace asgd::inline v0 {
 template <class Problem, class... Policies>
 report trainer<Problem, Policies...>::run() {
   const plan p = make_plan();
+  // A simulated run: its workers are tasks in virtual time, and this thread reads the
+  // simulation's clock (detail::clock_now) until the report is written.
+  std::optional<sim::simulation> simulation;
+  std::optional<sim::simulation::caller_scope> simulated_clock;
+  const auto host_start = std::chrono::steady_clock::now();
+  if (simulate_) {
+    if constexpr (!consistency_mode_can_be_simulated<consistency_type>) {
+      throw std::invalid_argument("asgd: trainer::simulate: consistency mode " + detail::describe(consistency_) +
+                                  " does not declare `static constexpr bool simulatable = true`: a store that waits "
+                                  "on an OS primitive would stop a simulated run (docs/policies/consistency.md)");
+    }
+    if (p.averaging) {
+      throw std::invalid_argument("asgd: trainer::simulate: node " + std::to_string(p.node) + " of " +
+                                  std::to_string(p.nodes) + " averages (topology " + detail::describe(topology_) +
+                                  "); simulating nodes is not supported yet: simulate one node (topology::none)");
+    }
+    simulation.emplace(*simulate_, settings_.seed);
+    simulated_clock.emplace(*simulation);
+  }
   shared_state sh;
 
   std::vector<float> initial(p.dimension, 0.0f);
@@ -77,33 +97,42 @@ report trainer<Problem, Policies...>::run() {
   sh.claims.emplace(p.workers);
   sh.claims->start(sh.reported_step);
   sh.segment_end = next_boundary(p, sh.reported_step);
-  sh.start = std::chrono::steady_clock::now();
+  sh.start = detail::clock_now();
   sh.segment_start = {detail::time_stamp(), sh.time_offset};
   {
     std::thread averager;
     std::vector<std::thread> threads;
     threads.reserve(p.workers);
-    try {
-      if (p.averaging && !settings_.averaging.blocking) {
-        averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
+    if (simulation) {
+      try {
+        simulation->run(
+            p.workers, [&](sim::task& t) { work(ctx[t.id()], p, store, sh, pause); }, p.node);
+      } catch (...) {
+        sh.fail(std::current_exception());  // a task that could not start; work() catches the rest
       }
-      for (auto& c : ctx) {
-        threads.push_back(detail::start_thread(
-            "worker thread " + std::to_string(c.id) + " of " + std::to_string(p.workers),
-            [&, cp = &c] { work(*cp, p, store, sh, pause); }));
+    } else {
+      try {
+        if (p.averaging && !settings_.averaging.blocking) {
+          averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
+        }
+        for (auto& c : ctx) {
+          threads.push_back(detail::start_thread(
+              "worker thread " + std::to_string(c.id) + " of " + std::to_string(p.workers),
+              [&, cp = &c] { work(*cp, p, store, sh, pause); }));
+        }
+      } catch (...) {
+        // The started workers must not wait for those that never ran: they leave the pause and
+        // the store in their place, and the stop flag ends the others' loops.
+        sh.fail(std::current_exception());
+        for (std::size_t w = threads.size(); w < ctx.size(); ++w) {
+          pause.arrive_and_drop();
+          store.finish(ctx[w].part);
+        }
+        if (p.averaging) wake_averager(sh);
       }
-    } catch (...) {
-      // The started workers must not wait for those that never ran: they leave the pause and
-      // the store in their place, and the stop flag ends the others' loops.
-      sh.fail(std::current_exception());
-      for (std::size_t w = threads.size(); w < ctx.size(); ++w) {
-        pause.arrive_and_drop();
-        store.finish(ctx[w].part);
-      }
-      if (p.averaging) wake_averager(sh);
     }
     for (auto& t : threads) t.join();
-    sh.workers_end = std::chrono::steady_clock::now();
+    sh.workers_end = detail::clock_now();
     fold_times(ctx, sh.segment_start, anchor_now(sh));
     sh.workers_done.store(true, std::memory_order_release);
     if (averager.joinable()) {
@@ -118,7 +147,7 @@ report trainer<Problem, Policies...>::run() {
       }
     }
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sh.start).count();
+  const double seconds = std::chrono::duration<double>(detail::clock_now() - sh.start).count();
   if (sh.error) {
     if constexpr (averages && requires(transport_type& t) { t.leave(std::string_view{}); }) {
       // Peers waiting for this node learn at once that it is gone, instead of at their timeout.
@@ -135,6 +164,10 @@ report trainer<Problem, Policies...>::run() {
     write_checkpoint(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
   }
   report r = summarize(p, store, ctx, sh, seconds);
+  if (simulation) {
+    r.simulation = simulation_record{
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - host_start).count(), simulation->switches()};
+  }
   if (on_epoch_ && !r.epochs.empty() && sh.reported_step < p.total_steps) {
     const epoch_record& last = r.epochs.back();
     epoch_progress ep;

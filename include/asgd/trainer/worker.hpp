@@ -110,12 +110,13 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
 
   float loss = 0.0f;
   apply_result res;
-  // settings.compute_slowdown: the step's read and gradient take that many times as long.
-  const bool slow = settings_.compute_slowdown > 1.0;
-  const auto computing = slow ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  // settings.compute_slowdown: the step's read and gradient take that many times as long (in a
+  // simulated run, the gradient's virtual time does instead).
+  const bool slow = settings_.compute_slowdown > 1.0 && !detail::simulated();
+  const auto computing = slow ? detail::clock_now() : std::chrono::steady_clock::time_point{};
   auto straggle = [&] {
     if (!slow) return;
-    const auto took = std::chrono::steady_clock::now() - computing;
+    const auto took = detail::clock_now() - computing;
     std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         took * (settings_.compute_slowdown - 1.0)));
   };
@@ -127,6 +128,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
     auto h = store.read_sparse(c.part);
     c.sparse.clear();
     loss = static_cast<float>(c.problem.gradient(h.reader(), batch, c.sparse));
+    detail::charge_gradient(batch.size(), settings_.compute_slowdown);
     check();
     straggle();
     if (range != full) c.sparse.keep_range(range.begin, range.end);
@@ -144,6 +146,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
       loss = static_cast<float>(c.problem.gradient(h.values(), batch, g));
       g = g.subspan(range.begin, range.size());
     }
+    detail::charge_gradient(batch.size(), settings_.compute_slowdown);
     check();
     straggle();
     land();

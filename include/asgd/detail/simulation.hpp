@@ -1,0 +1,90 @@
+#pragma once
+// Internal: where the deterministic simulator plugs into the stores and the trainer.
+//
+// A thread that runs as a task of a simulated run has `simulation_hooks` installed; everywhere
+// else the pointer is null and every function below is one thread-local load and a branch. The
+// stores and the trainer say what their work costs (`charge_copy`, `charge_update`, ...) and wait
+// through `detail::mutex`, `detail::barrier` and `wait_for_change` (detail/sync.hpp), so the same
+// code runs on OS threads and, under the simulator, in virtual time. Define ASGD_NO_SIMULATION to
+// compile the hooks out.
+
+#include <asgd/version.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace asgd::inline v0::detail {
+
+/// What a simulated task asks of its simulator (sim::simulation implements it). The charges
+/// advance the task's virtual clock by the cost model's price; the waits give up the task's turn
+/// in virtual time.
+class simulation_hooks {
+ public:
+  virtual ~simulation_hooks() = default;
+  /// A model read: `floats` copied (or read in place) at the copy bandwidth.
+  virtual void copy(std::size_t floats) = 0;
+  /// A model write: `coordinates` updated (read, modified, written) at the update bandwidth.
+  virtual void update(std::size_t coordinates) = 0;
+  /// A read-modify-write of the shared word at `line`; a cache-line hand-over more when another
+  /// task touched it last.
+  virtual void atomic(const void* line) = 0;
+  /// `count` read-modify-writes of words no other task is writing (an atomic add per coordinate).
+  virtual void atomics(std::size_t count) = 0;
+  /// A gradient over `samples` samples, `factor` times its drawn duration.
+  virtual void gradient(std::size_t samples, double factor) = 0;
+  /// Takes the lock named `key` (first come, first served), waiting in virtual time.
+  virtual void acquire(const void* key) = 0;
+  virtual void release(const void* key) = 0;
+  /// Waits until another task calls unpark_all(key); callers recheck their condition in a loop.
+  virtual void park(const void* key) = 0;
+  virtual void unpark_all(const void* key) = 0;
+  /// The task's virtual clock, in seconds.
+  [[nodiscard]] virtual double now() const = 0;
+};
+
+/// The hooks of the simulated task running on this thread, or null.
+inline simulation_hooks*& simulation_slot() noexcept {
+  static thread_local simulation_hooks* hooks = nullptr;
+  return hooks;
+}
+
+[[nodiscard]] inline simulation_hooks* simulated() noexcept {
+#if defined(ASGD_NO_SIMULATION)
+  return nullptr;
+#else
+  return simulation_slot();
+#endif
+}
+
+inline void charge_copy(std::size_t floats) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->copy(floats);
+}
+inline void charge_update(std::size_t coordinates) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->update(coordinates);
+}
+inline void charge_atomic(const void* line) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->atomic(line);
+}
+inline void charge_atomics(std::size_t count) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->atomics(count);
+}
+inline void charge_gradient(std::size_t samples, double factor) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->gradient(samples, factor);
+}
+
+/// steady_clock's now, or the simulated task's virtual time on the same scale.
+[[nodiscard]] inline std::chrono::steady_clock::time_point clock_now() {
+  if (auto* s = simulated()) [[unlikely]] {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s->now())));
+  }
+  return std::chrono::steady_clock::now();
+}
+
+}  // namespace asgd::inline v0::detail

@@ -1,0 +1,113 @@
+#pragma once
+// Internal: the waits of the stores and the trainer, each an OS primitive in a real run and a
+// wait in virtual time when the calling thread is a simulated task (detail/simulation.hpp). A
+// task that blocked on the OS primitive would stop a simulated run with its turn held.
+
+#include <asgd/detail/simulation.hpp>
+
+#include <atomic>
+#include <barrier>
+#include <cstddef>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+namespace asgd::inline v0::detail {
+
+/// std::mutex; in a simulated run, a lock in virtual time (first come, first served), whose
+/// taking costs the cost model's lock, and a hand-over when another task held it last.
+class mutex {
+ public:
+  void lock() {
+    if (auto* s = simulated()) [[unlikely]] {
+      s->acquire(this);
+      return;
+    }
+    m_.lock();
+  }
+  void unlock() {
+    if (auto* s = simulated()) [[unlikely]] {
+      s->release(this);
+      return;
+    }
+    m_.unlock();
+  }
+
+ private:
+  std::mutex m_;
+};
+
+/// A barrier's completion that does nothing.
+struct no_completion {
+  void operator()() const noexcept {}
+};
+
+/// std::barrier<Completion>; in a simulated run, the same phases in virtual time: the last task
+/// to arrive runs the completion, and every waiting task continues from its clock.
+template <class Completion = no_completion>
+class barrier {
+ public:
+  explicit barrier(std::ptrdiff_t expected, Completion completion = Completion())
+      : real_(expected, completion), completion_(std::move(completion)), remaining_(expected), next_(expected) {}
+
+  void arrive_and_wait() {
+    if (auto* s = simulated()) [[unlikely]] {
+      const std::uint64_t phase = phase_;
+      if (arrive(*s)) return;
+      while (phase_ == phase) s->park(this);
+      return;
+    }
+    real_.arrive_and_wait();
+  }
+
+  /// Arrives, and leaves the barrier's later phases.
+  void arrive_and_drop() {
+    if (auto* s = simulated()) [[unlikely]] {
+      --next_;
+      (void)arrive(*s);
+      return;
+    }
+    real_.arrive_and_drop();
+  }
+
+ private:
+  // Counts an arrival; completes the phase when it was the last one.
+  bool arrive(simulation_hooks& s) {
+    if (--remaining_ > 0) return false;
+    completion_();
+    remaining_ = next_;
+    ++phase_;
+    s.unpark_all(this);
+    return true;
+  }
+
+  std::barrier<Completion> real_;
+  // The simulated phases: one task runs at a time, and the scheduler's hand-overs order these.
+  Completion completion_;
+  std::ptrdiff_t remaining_;  // arrivals still due in this phase
+  std::ptrdiff_t next_;       // arrivals due in the next phases
+  std::uint64_t phase_ = 0;
+};
+
+/// a.wait(seen, order): returns once `a` no longer holds `seen` (it may return spuriously in a
+/// real run, as std::atomic::wait may not, so callers recheck in a loop either way).
+template <class T>
+void wait_for_change(const std::atomic<T>& a, T seen, std::memory_order order) {
+  if (auto* s = simulated()) [[unlikely]] {
+    while (a.load(order) == seen) s->park(&a);
+    return;
+  }
+  a.wait(seen, order);
+}
+
+/// a.notify_all(), and wakes simulated tasks waiting in wait_for_change.
+template <class T>
+void notify_change(std::atomic<T>& a) noexcept {
+  if (auto* s = simulated()) [[unlikely]] {
+    s->unpark_all(&a);
+    return;
+  }
+  a.notify_all();
+}
+
+}  // namespace asgd::inline v0::detail

@@ -1,0 +1,199 @@
+#pragma once
+/// @file
+/// `asgd::sim::simulation`: a scheduler and a cost model put together, so that library code run
+/// as its tasks (a trainer's workers) takes virtual time for what it does and waits in virtual
+/// time where it would block.
+///
+/// The stores and the trainer say what their work costs and wait through asgd's own primitives
+/// (detail/simulation.hpp, detail/sync.hpp). On a task of a simulation those reach the task's
+/// hooks here: a copy of n floats advances the task's clock by 4n bytes at the cost model's copy
+/// bandwidth, a lock is taken first come first served in virtual time, and so on. Everywhere
+/// else they are the OS primitives, and cost nothing.
+
+#include <asgd/detail/simulation.hpp>
+#include <asgd/random.hpp>
+#include <asgd/sim/cost_model.hpp>
+#include <asgd/sim/scheduler.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace asgd::inline v0::sim {
+
+/// Runs tasks on a `scheduler`, charging them the costs of a `cost_model`.
+class simulation {
+ public:
+  /// `seed` draws the tasks' durations (each task its own stream of it).
+  /// @throws std::invalid_argument when `costs` fails cost_model::validate()
+  explicit simulation(cost_model costs, std::uint64_t seed = 0) : costs_(std::move(costs)), seed_(seed) {
+    costs_.validate();
+  }
+
+  simulation(const simulation&) = delete;
+  simulation& operator=(const simulation&) = delete;
+
+  /// Runs `body(task&)` as tasks 0 .. tasks - 1 of node `node` (whose gradients take
+  /// slow_factor times as long when it is the cost model's slow node), each with this
+  /// simulation's hooks on its thread; returns the run's end in virtual time (the latest clock).
+  /// The calling thread sees clock 0 (before) and the end (after) through detail::clock_now
+  /// while a `caller_scope` lasts.
+  double run(std::size_t tasks, const std::function<void(task&)>& body, std::size_t node = 0) {
+    lines_.clear();
+    locks_.clear();
+    parked_.clear();
+    end_ = scheduler_.run(tasks, [&](task& t) {
+      task_hooks hooks(*this, t, node);
+      detail::simulation_hooks* const outer = std::exchange(detail::simulation_slot(), &hooks);
+      try {
+        body(t);
+      } catch (...) {
+        detail::simulation_slot() = outer;
+        throw;
+      }
+      detail::simulation_slot() = outer;
+    });
+    return end_;
+  }
+
+  /// The cost model charged.
+  [[nodiscard]] const cost_model& costs() const noexcept { return costs_; }
+  /// The last run's end in virtual time.
+  [[nodiscard]] double end() const noexcept { return end_; }
+  /// Hand-overs between tasks in the last run.
+  [[nodiscard]] std::uint64_t switches() const noexcept { return scheduler_.switches(); }
+
+  /// While it lives, the constructing thread (which runs no task) reads this simulation's
+  /// clock through detail::clock_now: 0 until a run has ended, then the run's end. Store calls
+  /// made on it cost nothing; a wait on it (which no task could end) is a std::logic_error.
+  class caller_scope {
+   public:
+    explicit caller_scope(const simulation& s) : hooks_(s), outer_(std::exchange(detail::simulation_slot(), &hooks_)) {}
+    ~caller_scope() { detail::simulation_slot() = outer_; }
+    caller_scope(const caller_scope&) = delete;
+    caller_scope& operator=(const caller_scope&) = delete;
+
+   private:
+    class hooks final : public detail::simulation_hooks {
+     public:
+      explicit hooks(const simulation& s) : sim_(&s) {}
+      void copy(std::size_t /*floats*/) override {}
+      void update(std::size_t /*coordinates*/) override {}
+      void atomic(const void* /*line*/) override {}
+      void atomics(std::size_t /*count*/) override {}
+      void gradient(std::size_t /*samples*/, double /*factor*/) override {}
+      void acquire(const void* /*key*/) override {}  // no task runs: nobody else holds it
+      void release(const void* /*key*/) override {}
+      void park(const void* /*key*/) override {
+        throw std::logic_error("asgd: sim::simulation: the thread outside the simulated tasks waited; no task can wake it");
+      }
+      void unpark_all(const void* /*key*/) override {}
+      [[nodiscard]] double now() const override { return sim_->end_; }
+
+     private:
+      const simulation* sim_;
+    };
+    hooks hooks_;
+    detail::simulation_hooks* outer_;
+  };
+
+ private:
+  static constexpr std::size_t nobody = ~std::size_t{0};
+
+  struct lock_state {
+    bool held = false;
+    std::size_t last = nobody;  // the task that took it last
+    std::deque<std::size_t> waiters;
+  };
+
+  // One task's view of the simulation. Tasks run one at a time, so they share the maps below
+  // without a lock (the scheduler's hand-overs order their accesses).
+  class task_hooks final : public detail::simulation_hooks {
+   public:
+    task_hooks(simulation& s, task& t, std::size_t node)
+        : sim_(s), task_(t), draws_(s.seed_, 0x5EED0000u + t.id()), slow_(node == s.costs_.slow_node) {}
+
+    void copy(std::size_t floats) override {
+      task_.advance(4.0 * static_cast<double>(floats) / sim_.costs_.copy_bandwidth);
+    }
+    void update(std::size_t coordinates) override {
+      task_.advance(12.0 * static_cast<double>(coordinates) / sim_.costs_.update_bandwidth);
+    }
+    void atomic(const void* line) override {
+      std::size_t& last = sim_.lines_.try_emplace(line, nobody).first->second;
+      task_.advance(sim_.costs_.atomic_seconds + handover(last));
+      last = task_.id();
+    }
+    void atomics(std::size_t count) override {
+      task_.advance(sim_.costs_.atomic_seconds * static_cast<double>(count));
+    }
+    void gradient(std::size_t samples, double factor) override {
+      double d = sim_.costs_.gradient_per_sample.draw(draws_) * static_cast<double>(samples) * factor;
+      if (slow_) d *= sim_.costs_.slow_factor;
+      task_.advance(d);
+    }
+    void acquire(const void* key) override {
+      lock_state& l = sim_.locks_[key];  // a node of the map: stays put while others insert
+      if (l.held) {
+        l.waiters.push_back(task_.id());
+        task_.block();  // release() hands the lock over before it wakes this task
+      } else {
+        l.held = true;
+      }
+      const double cost = sim_.costs_.lock_seconds + handover(l.last);
+      l.last = task_.id();
+      task_.advance(cost);
+    }
+    void release(const void* key) override {
+      lock_state& l = sim_.locks_[key];
+      if (!l.held) throw std::logic_error("asgd: sim::simulation: task " + std::to_string(task_.id()) +
+                                          " released a lock nobody holds");
+      if (l.waiters.empty()) {
+        l.held = false;
+        return;
+      }
+      const std::size_t next = l.waiters.front();
+      l.waiters.pop_front();
+      task_.wake(next);
+    }
+    void park(const void* key) override {
+      sim_.parked_[key].push_back(task_.id());
+      task_.block();
+    }
+    void unpark_all(const void* key) override {
+      const auto it = sim_.parked_.find(key);
+      if (it == sim_.parked_.end()) return;
+      const std::vector<std::size_t> ids = std::move(it->second);
+      sim_.parked_.erase(it);
+      for (std::size_t id : ids) task_.wake(id);
+    }
+    [[nodiscard]] double now() const override { return task_.now(); }
+
+   private:
+    // A cache line that another task touched last moves to this task's core first.
+    [[nodiscard]] double handover(std::size_t last) const noexcept {
+      return last != nobody && last != task_.id() ? sim_.costs_.line_handover_seconds : 0.0;
+    }
+
+    simulation& sim_;
+    task& task_;
+    rng draws_;
+    bool slow_;
+  };
+
+  cost_model costs_;
+  std::uint64_t seed_;
+  scheduler scheduler_;
+  double end_ = 0.0;
+  std::unordered_map<const void*, std::size_t> lines_;  // the task that touched a shared word last
+  std::unordered_map<const void*, lock_state> locks_;
+  std::unordered_map<const void*, std::vector<std::size_t>> parked_;
+};
+
+}  // namespace asgd::inline v0::sim

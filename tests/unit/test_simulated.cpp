@@ -1,0 +1,190 @@
+// trainer::simulate: the trainer's workers as tasks of a sim::simulation. Each mode's run is the
+// same on every repetition, bit for bit; one simulated worker computes what a real one does;
+// virtual time is the cost model's sum; contention arises where the modes' semantics put it.
+#include "../support.hpp"
+
+#include <asgd/sim/simulation.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using ls = asgd::problems::least_squares;
+
+ls simulated_problem() { return asgd::problems::make_least_squares(2000, 32, 0.1, 5).problem; }
+
+asgd::settings simulated_settings(std::size_t threads) {
+  return {.threads = threads, .epochs = 2, .batch = 8, .lr = 0.02f, .seed = 11};
+}
+
+struct simulated_run {
+  asgd::report report;
+  std::vector<float> model;
+};
+
+template <class Mode>
+simulated_run simulate(std::size_t threads, const asgd::sim::cost_model& costs, Mode mode = {}) {
+  // [example-begin simulate]
+  asgd::trainer<ls, Mode> t{simulated_problem(), simulated_settings(threads), mode};
+  t.simulate(costs);         // asgd::sim::cost_model::machine(), or one read from a file
+  asgd::report r = t.run();  // r.wall_seconds is virtual; r.simulation->host_seconds, the host's
+  // [example-end simulate]
+  return {std::move(r), {t.parameters().begin(), t.parameters().end()}};
+}
+
+bool same_bits(std::span<const float> a, std::span<const float> b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Gradients that straggle (a lognormal), so that the workers' steps interleave irregularly.
+asgd::sim::cost_model straggling() {
+  asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+  c.gradient_per_sample = {2e-6, 0.5};
+  return c;
+}
+
+template <class Mode>
+void check_reproducible(Mode mode = {}) {
+  const simulated_run a = simulate<Mode>(8, straggling(), mode);
+  const simulated_run b = simulate<Mode>(8, straggling(), mode);
+  CAPTURE(Mode::name);
+  CHECK(same_bits(a.model, b.model));
+  CHECK(a.report.wall_seconds == b.report.wall_seconds);
+  CHECK(a.report.staleness.total() == b.report.staleness.total());
+  CHECK(a.report.staleness.mean() == b.report.staleness.mean());
+  CHECK(a.report.cas_retries.mean() == b.report.cas_retries.mean());
+  REQUIRE(a.report.simulation);
+  CHECK(a.report.simulation->task_switches == b.report.simulation->task_switches);
+  CHECK(a.report.simulation->task_switches > 0);  // the 8 workers did interleave
+}
+
+// A mode that does not say it can be simulated (HOGWILD!'s store, without the flag).
+struct unsimulated_mode {
+  using policy_kind = asgd::consistency_mode_tag;
+  static constexpr std::string_view name = "unsimulated";
+  static constexpr bool lockstep = false;
+  static constexpr std::size_t max_workers = 8;
+  using store = asgd::consistency::hogwild::store;
+};
+
+}  // namespace
+
+TEST_SUITE("simulated trainer") {
+  TEST_CASE("every mode's simulated run gives the same model, bit for bit, on every run") {
+    check_reproducible<asgd::consistency::hogwild>();
+    check_reproducible<asgd::consistency::locked>();
+    check_reproducible<asgd::consistency::leashed>();
+    check_reproducible<asgd::consistency::atomic_add>();
+    check_reproducible<asgd::consistency::bounded_staleness<2>>();
+    check_reproducible<asgd::consistency::synchronous>();
+    check_reproducible<asgd::consistency::replicas>();
+  }
+
+  TEST_CASE("one simulated worker computes what one real worker does, in virtual time the cost model sums") {
+    asgd::sim::cost_model costs = asgd::sim::cost_model::machine();
+    costs.gradient_per_sample.sigma = 0.0;  // every step as long
+    const simulated_run sim = simulate<asgd::consistency::sequential>(1, costs);
+    asgd::trainer<ls, asgd::consistency::sequential> real{simulated_problem(), simulated_settings(1)};
+    const asgd::report r = real.run();
+    CHECK(same_bits(sim.model, real.parameters()));
+    CHECK(sim.report.steps == r.steps);
+    CHECK_FALSE(r.simulation);
+    // Each step: a batch's gradient and an update of every coordinate; nothing else costs time.
+    const double step = 8 * costs.gradient_per_sample.median + 12.0 * 32 / costs.update_bandwidth;
+    CHECK(sim.report.wall_seconds == doctest::Approx(static_cast<double>(r.steps) * step).epsilon(1e-9));
+    CHECK(sim.report.to_json().find("\"simulation\": {\"host_seconds\"") != std::string::npos);
+  }
+
+  TEST_CASE("simulated workers that only compute scale with their number; a lock serialises what it holds") {
+    // Gradients of 1 ms and nothing else dear: 8 HOGWILD! workers take an eighth of one's time.
+    asgd::sim::cost_model compute = asgd::sim::cost_model::machine();
+    compute.gradient_per_sample = {1e-3 / 8, 0.0};
+    const double one = simulate<asgd::consistency::hogwild>(1, compute).report.wall_seconds;
+    const double eight = simulate<asgd::consistency::hogwild>(8, compute).report.wall_seconds;
+    CHECK(eight == doctest::Approx(one / 8).epsilon(0.02));
+
+    // Free gradients and a dear copy: the lock holds each read's copy and each update, so 8
+    // workers take at least the sum of their critical sections, as one worker does.
+    asgd::sim::cost_model copying = asgd::sim::cost_model::machine();
+    copying.gradient_per_sample = {0.0, 0.0};
+    copying.copy_bandwidth = 4.0 * 32 / 1e-4;  // a copy of the model: 100 us
+    const simulated_run locked = simulate<asgd::consistency::locked>(8, copying);
+    CHECK(locked.report.wall_seconds >= static_cast<double>(locked.report.steps) * 1e-4);
+    // First come, first served: between a worker's read and its update the lock passes through
+    // the 7 others' queued reads and updates, about half of them updates: staleness near 3.5.
+    CHECK(locked.report.staleness.mean() > 3.0);
+    CHECK(locked.report.staleness.mean() < 4.0);
+    // HOGWILD!'s copies run side by side.
+    const simulated_run hog = simulate<asgd::consistency::hogwild>(8, copying);
+    CHECK(hog.report.wall_seconds < locked.report.wall_seconds / 4);
+  }
+
+  TEST_CASE("simulated Leashed-SGD fails CASes under contention and still loses no version") {
+    // Building a version (a copy) costs as much as a gradient: publications overlap.
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.gradient_per_sample = {1e-5 / 8, 0.0};
+    c.copy_bandwidth = 4.0 * 32 / 1e-5;
+    const simulated_run r = simulate<asgd::consistency::leashed>(8, c);
+    CHECK(r.report.cas_retries.mean() > 0.5);
+    CHECK(r.report.updates_dropped == 0);  // unbounded persistence
+    CHECK(r.report.model_version == r.report.updates_applied);  // one version per update, no gap
+    CHECK(r.report.updates_applied == r.report.steps);
+    // At most 2 x workers + 1 buffers, however long the retries.
+    CHECK(r.report.peak_live_versions <= 17);
+  }
+
+  TEST_CASE("simulated bounded staleness and synchronous rounds wait in virtual time without a deadlock") {
+    asgd::sim::cost_model c = straggling();
+    const simulated_run bounded = simulate<asgd::consistency::bounded_staleness<1>>(8, c);
+    const simulated_run sync = simulate<asgd::consistency::synchronous>(8, c);
+    CHECK(bounded.report.steps == 500);
+    CHECK(sync.report.steps >= 500);
+    // A round waits for its slowest worker: longer than HOGWILD!'s free run of the same steps.
+    const simulated_run hog = simulate<asgd::consistency::hogwild>(8, c);
+    CHECK(sync.report.wall_seconds > hog.report.wall_seconds);
+  }
+
+  TEST_CASE("a simulated run that diverges ends with the real run's error, whatever its workers wait for") {
+    auto diverge = [](auto mode) {
+      using Mode = decltype(mode);
+      asgd::settings s = simulated_settings(8);
+      s.lr = 1e6f;
+      asgd::trainer<ls, Mode> t{simulated_problem(), s};
+      t.simulate(straggling());
+      CAPTURE(Mode::name);
+      CHECK_THROWS_AS(t.run(), asgd::training_error);
+    };
+    diverge(asgd::consistency::hogwild{});
+    diverge(asgd::consistency::locked{});
+    diverge(asgd::consistency::bounded_staleness<1>{});
+    diverge(asgd::consistency::synchronous{});
+  }
+
+  TEST_CASE("a mode that does not declare itself simulatable is refused, by name") {
+    asgd::trainer<ls, unsimulated_mode> t{simulated_problem(), simulated_settings(2)};
+    t.simulate(asgd::sim::cost_model::machine());
+    CHECK_THROWS_WITH_AS(t.run(), doctest::Contains("consistency mode unsimulated does not declare"),
+                         std::invalid_argument);
+    t.simulate(std::nullopt);  // a real run of it is fine
+    CHECK(t.run().steps == 500);
+  }
+
+  TEST_CASE("a node that averages is not simulated yet, and says so") {
+    auto node = [](std::size_t, asgd::transport::in_process ep) {
+      asgd::trainer<asgd_test::still_model, asgd::topology::all_reduce> t{
+          asgd_test::still_model{}, {.threads = 2, .epochs = 1, .batch = 4}, std::move(ep)};
+      t.simulate(asgd::sim::cost_model::machine());
+      return t;
+    };
+    CHECK_THROWS_WITH_AS(asgd::run_in_process(2, node), doctest::Contains("simulating nodes is not supported yet"),
+                         std::invalid_argument);
+  }
+}

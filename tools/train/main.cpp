@@ -11,6 +11,7 @@
 #include <asgd/detail/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -67,12 +68,19 @@ asgd::problems::network load_network(const options& o, bool lead, const char* wh
   return net;
 }
 
-void print_progress(const std::string& mode, bool compare, const asgd::epoch_progress& e) {
+// `host_start`: a simulated run's start on this host (its times are virtual), else empty.
+void print_progress(const std::string& mode, bool compare, const asgd::epoch_progress& e,
+                    std::optional<std::chrono::steady_clock::time_point> host_start) {
   std::fprintf(stderr, "%s%sepoch %zu/%zu  train loss %.4f", compare ? mode.c_str() : "", compare ? ": " : "", e.epoch,
                e.epochs, e.train_loss);
   if (e.eval) std::fprintf(stderr, "  test loss %.4f  test acc %.2f%%", e.eval->loss, 100.0 * e.eval->accuracy);
-  std::fprintf(stderr, "  %s samples/s  elapsed %.1f s  ETA %.1f s\n", thousands(e.samples_per_second).c_str(),
+  std::fprintf(stderr, "  %s samples/s  elapsed %.1f s  ETA %.1f s", thousands(e.samples_per_second).c_str(),
                e.seconds, e.eta_seconds);
+  if (host_start) {
+    const double host = std::chrono::duration<double>(std::chrono::steady_clock::now() - *host_start).count();
+    std::fprintf(stderr, " (virtual; %.1f s on this host)", host);
+  }
+  std::fprintf(stderr, "\n");
 }
 
 // Training seconds until the first evaluation at `percent` test accuracy or more, if one was.
@@ -104,6 +112,11 @@ void print_summary(const asgd::problems::network& net, const options& o, const a
               r.resumed_at_step > 0 ? (" (resumed at step " + std::to_string(r.resumed_at_step) + ")").c_str() : "");
   std::printf("  time %.2f s (%.2f s evaluating), %s samples/s, %.2f GFLOP/s\n", r.wall_seconds, r.pause_seconds,
               thousands(r.samples_per_second).c_str(), r.samples_per_second * net.flops_per_sample() / 1e9);
+  if (r.simulation) {
+    std::printf("  simulated (--simulate %s): the times above are virtual; %.2f s on this host, %llu task switches\n",
+                o.simulate.c_str(), r.simulation->host_seconds,
+                static_cast<unsigned long long>(r.simulation->task_switches));
+  }
   if (r.final_evaluation) {
     std::printf("  test accuracy %.2f%%, test loss %.4f\n", 100.0 * r.final_evaluation->accuracy,
                 r.final_evaluation->loss);
@@ -243,7 +256,11 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
   std::vector<std::pair<std::string, exposure>> exposures;
   for (const auto& mode : o.modes) {
     progress_fn progress;
-    if (!o.quiet && lead) progress = [&](const asgd::epoch_progress& e) { print_progress(mode, o.compare, e); };
+    std::optional<std::chrono::steady_clock::time_point> host_start;
+    if (o.costs) host_start = std::chrono::steady_clock::now();
+    if (!o.quiet && lead) {
+      progress = [&](const asgd::epoch_progress& e) { print_progress(mode, o.compare, e, host_start); };
+    }
     auto run_once = [&](const options& with, const progress_fn& shown) {
       std::vector<asgd::report> reports;
       // --straggler-slowdown slows node 0 (rank 0) only.

@@ -174,6 +174,13 @@ options parse(int argc, const char* const* argv) {
       o.seed = integer<std::uint64_t>(arg, take(), 0, ~std::uint64_t{0});
     } else if (arg == "--json") {
       o.json = take();
+    } else if (arg == "--simulate") {
+      o.simulate = take();
+      try {
+        o.costs = o.simulate == "machine" ? asgd::sim::cost_model::machine() : asgd::sim::read_cost_model(o.simulate);
+      } catch (const std::invalid_argument& e) {
+        throw usage_error(std::string("asgd-train: --simulate ") + o.simulate + ": " + e.what());
+      }
     } else if (arg == "--checkpoint") {
       o.checkpoint = take();
     } else if (arg == "--checkpoint-every") {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -78,6 +79,9 @@ struct options {
   double straggler_delay = 0.0;
   double straggler_slowdown = 1.0;  ///< node 0's (rank 0's) compute is this many times slower
   double timeout = 60.0;
+  // --simulate: the cost model of a simulated run ("machine" or a file), and the model read.
+  std::string simulate;
+  std::optional<asgd::sim::cost_model> costs;
   std::size_t exposed = 0;       // --exposed N: N interleaved pairs of runs with and without exchanges
   // --device cuda: W workers on one GPU; --transport nccl: a node per rank and GPU.
   std::string device = "cpu";

@@ -103,6 +103,7 @@ asgd::report train(const run_inputs& in, const Mode& mode, const Rule& rule, con
   if (in.progress) t.on_epoch(in.progress);
   if (!o.checkpoint.empty()) t.checkpoint_to(o.checkpoint, o.checkpoint_every);
   if (!o.resume.empty()) t.resume_from(o.resume);
+  t.simulate(o.costs);
   return t.run();
 }
 

@@ -318,8 +318,8 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   };
   CHECK(error("\ncopy_bandwith = 1e9") ==
         "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, "
-        "copy_bandwidth, update_bandwidth, atomic_seconds, lock_seconds, line_handover_seconds, "
-        "link_latency_seconds, link_bandwidth, slow_factor)");
+        "copy_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, lock_seconds, "
+        "line_handover_seconds, link_latency_seconds, link_bandwidth, slow_factor)");
   CHECK(error("lock_seconds = fast") == "asgd: cost model m.txt line 1: lock_seconds = 'fast' is not a number");
   CHECK(error("lock_seconds 3") == "asgd: cost model m.txt line 1: 'lock_seconds 3' is not 'key = value'");
   CHECK(error("lock_seconds = 1\nlock_seconds = 2") == "asgd: cost model m.txt line 2: lock_seconds is given twice");

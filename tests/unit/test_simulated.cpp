@@ -127,6 +127,28 @@ TEST_SUITE("simulated trainer") {
     CHECK(hog.report.wall_seconds < locked.report.wall_seconds / 4);
   }
 
+  TEST_CASE("a shared memory bandwidth serves the workers' copies and updates one after another") {
+    // Free gradients; each worker's own bandwidths are high, the memory system's is not: 8
+    // HOGWILD! workers then take at least all their bytes over the shared bandwidth, and about
+    // 8 times as long as with no shared limit.
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.gradient_per_sample = {0.0, 0.0};
+    const double free_run = simulate<asgd::consistency::hogwild>(8, c).report.wall_seconds;
+    c.memory_bandwidth = c.update_bandwidth / 8;
+    const simulated_run shared = simulate<asgd::consistency::hogwild>(8, c);
+    // Every step writes its update (12 bytes a coordinate) at least; reads copy what it did not.
+    const double least = static_cast<double>(shared.report.steps) * 12.0 * 32 / c.memory_bandwidth;
+    CHECK(shared.report.wall_seconds >= least * (1 - 1e-9));
+    CHECK(shared.report.wall_seconds > 4 * free_run);
+    // One worker alone is served as fast as its own bandwidth allows.
+    asgd::sim::cost_model one = c;
+    one.memory_bandwidth = one.update_bandwidth;
+    asgd::sim::cost_model none = c;
+    none.memory_bandwidth = 0.0;
+    CHECK(simulate<asgd::consistency::hogwild>(1, one).report.wall_seconds ==
+          doctest::Approx(simulate<asgd::consistency::hogwild>(1, none).report.wall_seconds).epsilon(1e-12));
+  }
+
   TEST_CASE("simulated Leashed-SGD fails CASes under contention and still loses no version") {
     // Building a version (a copy) costs as much as a gradient: publications overlap.
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();

@@ -10,7 +10,8 @@
 /// # comments start with '#'
 /// gradient_per_sample = 5.1e-6                 # seconds: a constant
 /// gradient_per_sample = lognormal(5.1e-6, 0.3) # or a median and a log-space spread
-/// copy_bandwidth = 3.5e10                      # bytes per second
+/// copy_bandwidth = 3.5e10                      # bytes per second, each task's own
+/// memory_bandwidth = 2e11                      # bytes per second, all tasks' together (0: no limit)
 /// slow_node = 0                                # node id, or "none"
 /// slow_factor = 3                              # its gradients take 3 times as long
 /// ```
@@ -49,6 +50,7 @@ struct cost_model {
   duration gradient_per_sample;          // one sample's gradient (the problem's; calibrate it)
   double copy_bandwidth = 0.0;           // copying a model: bytes of the model per second
   double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
+  double memory_bandwidth = 0.0;         // copies and updates of all tasks together (0: no shared limit)
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)
   double lock_seconds = 0.0;             // taking and releasing an uncontended lock
   double line_handover_seconds = 0.0;    // a cache line moving to another core, one way
@@ -68,7 +70,9 @@ struct cost_model {
   /// 2026; without a spread, workers that start together stay in step for ever). A std::mutex lock and unlock 14 ns:
   /// calibrate_machine, three runs on 2 Dec 2026 (13-15 ns; they also gave copies of 81-92 GB/s,
   /// updates of 140-161 GB/s, atomics of 5.7-6.3 ns and hand-overs of 227-247 ns). A 10 Gb/s
-  /// link with 5 us of latency: the network of the simulator's planned scale runs.
+  /// link with 5 us of latency: the network of the simulator's planned scale runs. No shared
+  /// memory bandwidth: a machine of 2 cores cannot say what 64 cores share (its two copy at
+  /// 398 GB/s together in cache, 97 GB/s from DRAM); set memory_bandwidth for the machine simulated.
   [[nodiscard]] static cost_model machine();
 
   /// @throws std::invalid_argument naming the first field that is negative, not finite, or 0

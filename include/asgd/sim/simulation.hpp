@@ -15,6 +15,7 @@
 #include <asgd/sim/cost_model.hpp>
 #include <asgd/sim/scheduler.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -48,6 +49,7 @@ class simulation {
     lines_.clear();
     locks_.clear();
     parked_.clear();
+    memory_free_at_ = 0.0;
     end_ = scheduler_.run(tasks, [&](task& t) {
       task_hooks hooks(*this, t, node);
       detail::simulation_hooks* const outer = std::exchange(detail::simulation_slot(), &hooks);
@@ -119,11 +121,9 @@ class simulation {
     task_hooks(simulation& s, task& t, std::size_t node)
         : sim_(s), task_(t), draws_(s.seed_, 0x5EED0000u + t.id()), slow_(node == s.costs_.slow_node) {}
 
-    void copy(std::size_t floats) override {
-      task_.advance(4.0 * static_cast<double>(floats) / sim_.costs_.copy_bandwidth);
-    }
+    void copy(std::size_t floats) override { transfer(4.0 * static_cast<double>(floats), sim_.costs_.copy_bandwidth); }
     void update(std::size_t coordinates) override {
-      task_.advance(12.0 * static_cast<double>(coordinates) / sim_.costs_.update_bandwidth);
+      transfer(12.0 * static_cast<double>(coordinates), sim_.costs_.update_bandwidth);
     }
     void atomic(const void* line) override {
       std::size_t& last = sim_.lines_.try_emplace(line, nobody).first->second;
@@ -176,6 +176,18 @@ class simulation {
     [[nodiscard]] double now() const override { return task_.now(); }
 
    private:
+    // `bytes` at this task's own bandwidth; with a shared memory bandwidth, also a turn on the
+    // memory system, which serves transfers one after another in the order they start (tasks
+    // run in clock order, so starts come in time order): a transfer ends when both are done.
+    void transfer(double bytes, double own_bandwidth) {
+      double seconds = bytes / own_bandwidth;
+      if (const double shared = sim_.costs_.memory_bandwidth; shared > 0.0) {
+        const double start = std::max(task_.now(), sim_.memory_free_at_);
+        sim_.memory_free_at_ = start + bytes / shared;
+        seconds = std::max(seconds, sim_.memory_free_at_ - task_.now());
+      }
+      task_.advance(seconds);
+    }
     // A cache line that another task touched last moves to this task's core first.
     [[nodiscard]] double handover(std::size_t last) const noexcept {
       return last != nobody && last != task_.id() ? sim_.costs_.line_handover_seconds : 0.0;
@@ -191,6 +203,7 @@ class simulation {
   std::uint64_t seed_;
   scheduler scheduler_;
   double end_ = 0.0;
+  double memory_free_at_ = 0.0;  // when the shared memory system has served the transfers so far
   std::unordered_map<const void*, std::size_t> lines_;  // the task that touched a shared word last
   std::unordered_map<const void*, lock_state> locks_;
   std::unordered_map<const void*, std::vector<std::size_t>> parked_;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Simulated shared-memory scaling: the Fashion-MNIST MLP (784-128-10, asgd-train's defaults) in
 # every shared-memory mode at 1 to 64 threads, with the development machine's cost model
-# (asgd-train --simulate machine), one epoch each, the test set evaluated 10 times an epoch.
+# (asgd-train --simulate machine) or another (--costs FILE: e.g. experiments/simulated/
+# server.costs), two epochs each, the test set evaluated 10 times an epoch.
 # Deterministic: a rerun gives the same JSON but for its host_seconds. One JSON report per run.
 #
 #   experiments/simulated/run.sh [--out DIR] [--costs FILE] [--smoke]
@@ -38,9 +39,16 @@ if ((smoke)); then
   exit 0
 fi
 
-run sequential 1 --epochs 1 --evals-per-epoch 10
+run sequential 1 --epochs 2 --evals-per-epoch 10
 for threads in 1 2 8 16 32 64; do
   for mode in hogwild leashed locked replicas bounded_staleness synchronous atomic_add; do
-    run "$mode" "$threads" --epochs 1 --evals-per-epoch 10
+    run "$mode" "$threads" --epochs 2 --evals-per-epoch 10
   done
+  # Leashed-SGD with its persistence bound at 1: a gradient that fails two CASes is dropped.
+  file="$out/leashed-b1_t${threads}.json"
+  if [ ! -s "$file" ]; then
+    echo "$(date +%T) leashed-b1 threads=$threads"
+    "$train" --simulate "$costs" --mode leashed --persistence 1 --threads "$threads" --quiet --json "$file" \
+      --epochs 2 --evals-per-epoch 10 >/dev/null
+  fi
 done

@@ -27,9 +27,9 @@ def main(argv):
     seq = next((r for mode, t, r, _ in rows if mode == 'sequential'), None)
     base = seq['samples_per_second'] if seq else None
     print(f'| mode | threads | virtual s | samples/s | x sequential | to {100 * target:.0f}% (s) | '
-          'final acc % | staleness mean (p99) | failed CAS / step | host s |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
-    order = ['sequential', 'hogwild', 'leashed', 'locked', 'replicas', 'bounded_staleness', 'synchronous', 'atomic_add']
+          'final acc % | staleness mean (p99) | failed CAS / step | dropped % | host s |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
+    order = ['sequential', 'hogwild', 'leashed', 'leashed-b1', 'locked', 'replicas', 'bounded_staleness', 'synchronous', 'atomic_add']
     rows.sort(key=lambda x: (order.index(x[0]) if x[0] in order else len(order), x[1]))
     for mode, threads, r, reach in rows:
         train = r['wall_seconds'] - r['pause_seconds']
@@ -39,6 +39,7 @@ def main(argv):
         print(f"| {mode} | {threads} | {train:.3f} | {r['samples_per_second']:,.0f} | {speed} | "
               f"{'-' if reach is None else f'{reach:.3f}'} | {'-' if acc is None else f'{100 * acc:.2f}'} | "
               f"{st['mean']:.1f} ({st['p99']}) | {r['cas_retries']['mean']:.2f} | "
+              f"{100 * r['updates_dropped'] / r['steps']:.1f} | "
               f"{r['simulation']['host_seconds']:.1f} |")
 
 

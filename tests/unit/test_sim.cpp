@@ -156,6 +156,56 @@ TEST_CASE("sim: a thread that cannot start cancels the tasks that did") {
   CHECK(ran <= 2);
 }
 
+TEST_CASE("sim: a task spawns tasks that start at its clock, and joins them at their end") {
+  scheduler s;
+  std::vector<std::pair<double, std::size_t>> log;  // (clock, task) at each start
+  const double end = s.run(2, [&](task& t) {
+    log.emplace_back(t.now(), t.id());
+    if (t.id() == 1) {
+      t.advance(3.0);  // task 0 finishes meanwhile
+      return;
+    }
+    t.advance(1.0);
+    std::vector<std::size_t> kids;
+    for (int k = 0; k < 2; ++k) {
+      kids.push_back(t.spawn([&log, k](task& c) {
+        log.emplace_back(c.now(), c.id());
+        c.advance(2.0 + k);
+        if (k == 0) {  // a grandchild, joined by no one: run() waits for it too
+          c.spawn([&log](task& g) {
+            log.emplace_back(g.now(), g.id());
+            g.advance(10.0);
+          });
+        }
+      }));
+    }
+    for (std::size_t id : kids) t.join(id);
+    log.emplace_back(t.now(), t.id());  // after its children: 1 + 3
+    t.join(1);                          // task 1 ended at 3: no wait
+    log.emplace_back(t.now(), t.id());
+  });
+  const std::vector<std::pair<double, std::size_t>> want = {{0, 0}, {0, 1}, {1, 2}, {1, 3}, {3, 4}, {4, 0}, {4, 0}};
+  CHECK(log == want);
+  CHECK(end == 13.0);  // the grandchild: spawned at 3, 10 s long
+}
+
+TEST_CASE("sim: a spawned task's failure fails the run; joins that cannot end are a deadlock error") {
+  scheduler s;
+  CHECK_THROWS_WITH_AS(s.run(1,
+                             [](task& t) {
+                               const std::size_t kid = t.spawn([](task&) { throw std::runtime_error("kid broke"); });
+                               t.join(kid);
+                               t.advance(1.0);
+                             }),
+                       "kid broke", std::runtime_error);
+  CHECK_THROWS_WITH_AS(s.run(2, [](task& t) { t.join(1 - t.id()); }), doctest::Contains("no task is left to wake"),
+                       asgd::sim::deadlock);
+  CHECK_THROWS_WITH_AS(s.run(1, [](task& t) { t.join(0); }), doctest::Contains("joined task 0 (itself)"),
+                       std::invalid_argument);
+  // The scheduler runs again after failed runs.
+  CHECK(s.run(1, [](task& t) { t.join(t.spawn([](task& c) { c.advance(2.5); })); }) == 2.5);
+}
+
 TEST_CASE("sim: a mutex serialises its holders in virtual time, first come first served") {
   asgd::sim::scheduler s;
   asgd::sim::mutex m;

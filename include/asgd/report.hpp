@@ -102,7 +102,7 @@ struct node_report {
 /// (wall_seconds, the curves, the epochs, samples_per_second) is virtual.
 struct simulation_record {
   double host_seconds = 0.0;        ///< the run's wall time on the host
-  std::uint64_t task_switches = 0;  ///< hand-overs between simulated workers
+  std::uint64_t task_switches = 0;  ///< hand-overs between simulated workers (0: part of a larger simulation)
 };
 
 /// The result of `trainer::run()`.

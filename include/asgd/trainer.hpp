@@ -150,6 +150,9 @@ class trainer {
   /// on staleness) waits in virtual time. The report's times are virtual, and its `simulation`
   /// says what the host spent. The same seed and costs give the same model, bit for bit, on any
   /// host (docs/simulation.md says what each mode keeps of its semantics).
+  /// A trainer run() on a task of a simulation (one that sim::simulation::run started) is part
+  /// of it: its workers become tasks of that simulation, whatever simulate() was given, so
+  /// several trainers can share one virtual time.
   /// @throws std::invalid_argument (from run()) for a node that averages: not simulated yet
   void simulate(std::optional<sim::cost_model> costs) { simulate_ = std::move(costs); }
 

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -188,6 +189,34 @@ TEST_SUITE("simulated trainer") {
     diverge(asgd::consistency::locked{});
     diverge(asgd::consistency::bounded_staleness<1>{});
     diverge(asgd::consistency::synchronous{});
+  }
+
+  TEST_CASE("trainers run on the tasks of one simulation share its virtual time") {
+    // Two independent trainers side by side (the hardware's ceiling for their work, say): each
+    // takes about as long as alone, and the simulation ends with the slower one.
+    auto side_by_side = [] {
+      asgd::sim::simulation sim(straggling(), 11);
+      std::vector<simulated_run> runs(2);
+      sim.run(2, [&](asgd::sim::task& t) {
+        asgd::trainer<ls, asgd::consistency::hogwild> tr{simulated_problem(), simulated_settings(t.id() == 0 ? 4 : 2)};
+        asgd::report r = tr.run();  // no simulate(): it runs on a simulated task
+        runs[t.id()] = {std::move(r), {tr.parameters().begin(), tr.parameters().end()}};
+      });
+      return std::pair{std::move(runs), sim.end()};
+    };
+    const auto [runs, end] = side_by_side();
+    REQUIRE(runs[0].report.simulation);
+    CHECK(runs[0].report.simulation->task_switches == 0);  // counted by the simulation, not the run
+    // (The report's times pass through steady_clock's nanoseconds.)
+    CHECK(end == doctest::Approx(std::max(runs[0].report.wall_seconds, runs[1].report.wall_seconds)).epsilon(1e-6));
+    const double alone4 = simulate<asgd::consistency::hogwild>(4, straggling()).report.wall_seconds;
+    const double alone2 = simulate<asgd::consistency::hogwild>(2, straggling()).report.wall_seconds;
+    CHECK(runs[0].report.wall_seconds == doctest::Approx(alone4).epsilon(0.05));
+    CHECK(runs[1].report.wall_seconds == doctest::Approx(alone2).epsilon(0.05));
+    const auto [again, end_again] = side_by_side();
+    CHECK(same_bits(runs[0].model, again[0].model));
+    CHECK(same_bits(runs[1].model, again[1].model));
+    CHECK(end == end_again);
   }
 
   TEST_CASE("a mode that does not declare itself simulatable is refused, by name") {

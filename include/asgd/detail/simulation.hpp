@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 namespace asgd::inline v0::detail {
 
@@ -41,6 +42,14 @@ class simulation_hooks {
   virtual void unpark_all(const void* key) = 0;
   /// The task's virtual clock, in seconds.
   [[nodiscard]] virtual double now() const = 0;
+  /// True on a simulated task (a trainer run there spawns its workers as tasks); false on the
+  /// thread that started a simulation and only reads its clock.
+  [[nodiscard]] virtual bool in_task() const = 0;
+  /// Starts `body` as a task of the same simulation and node at this task's clock, with hooks of
+  /// its own; returns its id, for join.
+  virtual std::size_t spawn(std::function<void()> body) = 0;
+  /// Waits, in virtual time, until task `id` finished.
+  virtual void join(std::size_t id) = 0;
 };
 
 /// The hooks of the simulated task running on this thread, or null.

@@ -50,17 +50,7 @@ class simulation {
     locks_.clear();
     parked_.clear();
     memory_free_at_ = 0.0;
-    end_ = scheduler_.run(tasks, [&](task& t) {
-      task_hooks hooks(*this, t, node);
-      detail::simulation_hooks* const outer = std::exchange(detail::simulation_slot(), &hooks);
-      try {
-        body(t);
-      } catch (...) {
-        detail::simulation_slot() = outer;
-        throw;
-      }
-      detail::simulation_slot() = outer;
-    });
+    end_ = scheduler_.run(tasks, [&](task& t) { with_hooks(t, node, [&] { body(t); }); });
     return end_;
   }
 
@@ -97,6 +87,13 @@ class simulation {
       }
       void unpark_all(const void* /*key*/) override {}
       [[nodiscard]] double now() const override { return sim_->end_; }
+      [[nodiscard]] bool in_task() const override { return false; }
+      std::size_t spawn(std::function<void()> /*body*/) override {
+        throw std::logic_error("asgd: sim::simulation: only a simulated task can spawn another");
+      }
+      void join(std::size_t /*id*/) override {
+        throw std::logic_error("asgd: sim::simulation: only a simulated task can join another");
+      }
 
      private:
       const simulation* sim_;
@@ -107,6 +104,20 @@ class simulation {
 
  private:
   static constexpr std::size_t nobody = ~std::size_t{0};
+
+  // Runs f on task t with t's hooks installed on its thread.
+  template <class F>
+  void with_hooks(task& t, std::size_t node, F&& f) {
+    task_hooks hooks(*this, t, node);
+    detail::simulation_hooks* const outer = std::exchange(detail::simulation_slot(), &hooks);
+    try {
+      f();
+    } catch (...) {
+      detail::simulation_slot() = outer;
+      throw;
+    }
+    detail::simulation_slot() = outer;
+  }
 
   struct lock_state {
     bool held = false;
@@ -119,7 +130,7 @@ class simulation {
   class task_hooks final : public detail::simulation_hooks {
    public:
     task_hooks(simulation& s, task& t, std::size_t node)
-        : sim_(s), task_(t), draws_(s.seed_, 0x5EED0000u + t.id()), slow_(node == s.costs_.slow_node) {}
+        : sim_(s), task_(t), node_(node), draws_(s.seed_, 0x5EED0000u + t.id()), slow_(node == s.costs_.slow_node) {}
 
     void copy(std::size_t floats) override { transfer(4.0 * static_cast<double>(floats), sim_.costs_.copy_bandwidth); }
     void update(std::size_t coordinates) override {
@@ -174,6 +185,13 @@ class simulation {
       for (std::size_t id : ids) task_.wake(id);
     }
     [[nodiscard]] double now() const override { return task_.now(); }
+    [[nodiscard]] bool in_task() const override { return true; }
+    std::size_t spawn(std::function<void()> body) override {
+      simulation* s = &sim_;
+      const std::size_t node = node_;
+      return task_.spawn([s, node, body = std::move(body)](task& t) { s->with_hooks(t, node, body); });
+    }
+    void join(std::size_t id) override { task_.join(id); }
 
    private:
     // `bytes` at this task's own bandwidth; with a shared memory bandwidth, also a turn on the
@@ -195,6 +213,7 @@ class simulation {
 
     simulation& sim_;
     task& task_;
+    std::size_t node_;
     rng draws_;
     bool slow_;
   };

@@ -11,11 +11,15 @@ template <class Problem, class... Policies>
 report trainer<Problem, Policies...>::run() {
   const plan p = make_plan();
   // A simulated run: its workers are tasks in virtual time, and this thread reads the
-  // simulation's clock (detail::clock_now) until the report is written.
+  // simulation's clock (detail::clock_now) until the report is written. A run on a simulated
+  // task (run_in_process's nodes, say) is part of that task's simulation: its workers are tasks
+  // spawned there, whatever simulate() was given.
   std::optional<sim::simulation> simulation;
   std::optional<sim::simulation::caller_scope> simulated_clock;
+  detail::simulation_hooks* const outer = detail::simulated();
+  const bool nested = outer != nullptr && outer->in_task();
   const auto host_start = std::chrono::steady_clock::now();
-  if (simulate_) {
+  if (simulate_ || nested) {
     if constexpr (!consistency_mode_can_be_simulated<consistency_type>) {
       throw std::invalid_argument("asgd: trainer::simulate: consistency mode " + detail::describe(consistency_) +
                                   " does not declare `static constexpr bool simulatable = true`: a store that waits "
@@ -26,6 +30,8 @@ report trainer<Problem, Policies...>::run() {
                                   std::to_string(p.nodes) + " averages (topology " + detail::describe(topology_) +
                                   "); simulating nodes is not supported yet: simulate one node (topology::none)");
     }
+  }
+  if (simulate_ && !nested) {
     simulation.emplace(*simulate_, settings_.seed);
     simulated_clock.emplace(*simulation);
   }
@@ -103,7 +109,20 @@ report trainer<Problem, Policies...>::run() {
     std::thread averager;
     std::vector<std::thread> threads;
     threads.reserve(p.workers);
-    if (simulation) {
+    if (nested) {
+      std::vector<std::size_t> tasks;
+      try {
+        for (auto& c : ctx) tasks.push_back(outer->spawn([&, cp = &c] { work(*cp, p, store, sh, pause); }));
+      } catch (...) {
+        // As for threads below: the spawned workers must not wait for those never spawned.
+        sh.fail(std::current_exception());
+        for (std::size_t w = tasks.size(); w < ctx.size(); ++w) {
+          pause.arrive_and_drop();
+          store.finish(ctx[w].part);
+        }
+      }
+      for (std::size_t id : tasks) outer->join(id);
+    } else if (simulation) {
       try {
         simulation->run(
             p.workers, [&](sim::task& t) { work(ctx[t.id()], p, store, sh, pause); }, p.node);
@@ -164,9 +183,10 @@ report trainer<Problem, Policies...>::run() {
     write_checkpoint(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
   }
   report r = summarize(p, store, ctx, sh, seconds);
-  if (simulation) {
+  if (simulation || nested) {
     r.simulation = simulation_record{
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - host_start).count(), simulation->switches()};
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - host_start).count(),
+        simulation ? simulation->switches() : 0};
   }
   if (on_epoch_ && !r.epochs.empty() && sh.reported_step < p.total_steps) {
     const epoch_record& last = r.epochs.back();

@@ -153,7 +153,8 @@ class trainer {
   /// A trainer run() on a task of a simulation (one that sim::simulation::run started) is part
   /// of it: its workers become tasks of that simulation, whatever simulate() was given, so
   /// several trainers can share one virtual time.
-  /// @throws std::invalid_argument (from run()) for a node that averages: not simulated yet
+  /// @throws std::invalid_argument (from run()) for a node that averages with peers outside its
+  /// simulation (simulate a group of nodes with sim::run_in_process)
   void simulate(std::optional<sim::cost_model> costs) { simulate_ = std::move(costs); }
 
   /// The model after the last run() (empty before).

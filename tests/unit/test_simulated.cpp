@@ -219,6 +219,45 @@ TEST_SUITE("simulated trainer") {
     CHECK(end == end_again);
   }
 
+  TEST_CASE("simulated nodes average in virtual time, the same bits on every run, paying the cost model's link") {
+    // 4 nodes of 2 HOGWILD! workers on the same problem: all-reduce rounds (blocking, and in the
+    // background) and SwarmSGD gossip, each run twice.
+    auto group = [](auto topology, bool blocking, double latency) {
+      using T = decltype(topology);
+      asgd::sim::cost_model c = straggling();
+      c.link_latency_seconds = latency;
+      return asgd::sim::run_in_process(
+          4,
+          [&](std::size_t, asgd::transport::in_process ep) {
+            asgd::settings s = simulated_settings(2);
+            s.averaging = {.every = 16, .blocking = blocking};
+            return asgd::trainer<ls, asgd::consistency::hogwild, T>{simulated_problem(), s, topology, std::move(ep)};
+          },
+          c, 7);
+    };
+    auto check_group = [&](auto topology, bool blocking) {
+      const auto a = group(topology, blocking, 5e-6);
+      const auto b = group(topology, blocking, 5e-6);
+      REQUIRE(a.size() == 4);
+      for (std::size_t k = 0; k < 4; ++k) {
+        CAPTURE(k);
+        CHECK(a[k].failure.empty());
+        REQUIRE(a[k].node);
+        CHECK(a[k].node->rounds > 0);
+        CHECK(a[k].wall_seconds == b[k].wall_seconds);
+        CHECK(a[k].final_evaluation.has_value() == b[k].final_evaluation.has_value());
+        CHECK(a[k].epochs.back().train_loss == b[k].epochs.back().train_loss);
+        CHECK(a[k].node->final_consensus_distance == b[k].node->final_consensus_distance);
+      }
+      // A slower link takes longer, in virtual time only.
+      const auto slow = group(topology, blocking, 5e-3);
+      CHECK(slow[0].wall_seconds > a[0].wall_seconds + 5e-3);
+    };
+    check_group(asgd::topology::all_reduce{}, true);
+    check_group(asgd::topology::all_reduce{}, false);
+    check_group(asgd::topology::swarm{}, false);
+  }
+
   TEST_CASE("a mode that does not declare itself simulatable is refused, by name") {
     asgd::trainer<ls, unsimulated_mode> t{simulated_problem(), simulated_settings(2)};
     t.simulate(asgd::sim::cost_model::machine());
@@ -228,14 +267,14 @@ TEST_SUITE("simulated trainer") {
     CHECK(t.run().steps == 500);
   }
 
-  TEST_CASE("a node that averages is not simulated yet, and says so") {
+  TEST_CASE("a node simulated alone, its peers real, is refused and told how to simulate the group") {
     auto node = [](std::size_t, asgd::transport::in_process ep) {
       asgd::trainer<asgd_test::still_model, asgd::topology::all_reduce> t{
           asgd_test::still_model{}, {.threads = 2, .epochs = 1, .batch = 4}, std::move(ep)};
       t.simulate(asgd::sim::cost_model::machine());
       return t;
     };
-    CHECK_THROWS_WITH_AS(asgd::run_in_process(2, node), doctest::Contains("simulating nodes is not supported yet"),
+    CHECK_THROWS_WITH_AS(asgd::run_in_process(2, node), doctest::Contains("simulate the group with sim::run_in_process"),
                          std::invalid_argument);
   }
 }

@@ -47,6 +47,16 @@ void check_gpu(const options& o, bool threads_given) {
 }  // namespace
 
 void check_combinations(options& o, const given_options& given) {
+  if (o.costs) {
+    // Threads and in-process nodes run in virtual time; other transports, devices and the
+    // references of --compare (real runs) are not simulated yet.
+    if (o.transport != "in_process") {
+      throw usage_error("asgd-train: --simulate runs threads and --nodes over in_process in virtual time; --transport " +
+                        o.transport + " is not simulated");
+    }
+    if (o.device != "cpu") throw usage_error("asgd-train: --simulate applies to --device cpu");
+    if (o.compare) throw usage_error("asgd-train: --simulate runs --mode MODE[,MODE...]; --compare is not simulated yet");
+  }
   if (given.mode && given.compare) throw usage_error("asgd-train: give --mode or --compare, not both");
   if (o.exposed > 0 && o.transport != "mpi" && o.nodes < 2) {
     throw usage_error("asgd-train: --exposed measures the communication of nodes: give --nodes N (N >= 2) or "
@@ -102,16 +112,6 @@ void check_combinations(options& o, const given_options& given) {
   }
   if (o.device == "cuda" || o.transport == "nccl") check_gpu(o, given.threads);
   if (o.device == "cpu" && given.gpu_workers) throw usage_error("asgd-train: --gpu-workers applies to --device cuda");
-  if (o.costs) {
-    // One node's workers run in virtual time; nodes, devices and the references of --compare
-    // (real runs) are not simulated yet.
-    if (o.nodes > 1 || o.transport != "in_process") {
-      throw usage_error("asgd-train: --simulate runs one node (its threads in virtual time); nodes (--nodes, "
-                        "--transport mpi or nccl) are not simulated yet");
-    }
-    if (o.device != "cpu") throw usage_error("asgd-train: --simulate applies to --device cpu");
-    if (o.compare) throw usage_error("asgd-train: --simulate runs --mode MODE[,MODE...]; --compare is not simulated yet");
-  }
   if (o.model != "mlp" && o.hidden != std::vector<std::size_t>{128}) {
     throw usage_error("asgd-train: --hidden applies to --model mlp only");
   }

@@ -99,7 +99,7 @@ on a GPU (an asgd-train built with -DASGD_ENABLE_CUDA=ON; the MLP only)
 
 output and failure
   --json FILE                     the full report as JSON, written atomically
-  --simulate COSTS                run the threads as tasks in virtual time, deterministically:
+  --simulate COSTS                run the threads (and --nodes) in virtual time, deterministically:
                                   COSTS is "machine" (this library's development machine) or
                                   a cost-model file (docs/simulation.md); times are virtual
   --evals-per-epoch N             also evaluate the test set N times per epoch (for curves)

@@ -113,9 +113,13 @@ void print_summary(const asgd::problems::network& net, const options& o, const a
   std::printf("  time %.2f s (%.2f s evaluating), %s samples/s, %.2f GFLOP/s\n", r.wall_seconds, r.pause_seconds,
               thousands(r.samples_per_second).c_str(), r.samples_per_second * net.flops_per_sample() / 1e9);
   if (r.simulation) {
-    std::printf("  simulated (--simulate %s): the times above are virtual; %.2f s on this host, %llu task switches\n",
-                o.simulate.c_str(), r.simulation->host_seconds,
-                static_cast<unsigned long long>(r.simulation->task_switches));
+    std::printf("  simulated (--simulate %s): the times above are virtual; %.2f s on this host", o.simulate.c_str(),
+                r.simulation->host_seconds);
+    // Nodes share one simulation, whose switches no node's report counts.
+    if (r.simulation->task_switches > 0) {
+      std::printf(", %llu task switches", static_cast<unsigned long long>(r.simulation->task_switches));
+    }
+    std::printf("\n");
   }
   if (r.final_evaluation) {
     std::printf("  test accuracy %.2f%%, test loss %.4f\n", 100.0 * r.final_evaluation->accuracy,
@@ -273,13 +277,11 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
                                                      .straggler = 0, .straggler_delay = with.straggler_delay,
                                                      .timeout = with.timeout};
         const progress_fn none;
-        reports = asgd::run_in_process(
-            with.nodes,
-            [&](std::size_t k, asgd::transport::in_process endpoint) {
-              return run_mode(mode, {net, k == 0 ? with : others, k == 0 ? shown : none,
-                                     any_transport{std::move(endpoint)}});
-            },
-            link);
+        auto node = [&](std::size_t k, asgd::transport::in_process endpoint) {
+          return run_mode(mode, {net, k == 0 ? with : others, k == 0 ? shown : none, any_transport{std::move(endpoint)}});
+        };
+        reports = with.costs ? asgd::sim::run_in_process(with.nodes, node, *with.costs, with.seed, link)
+                             : asgd::run_in_process(with.nodes, node, link);
         // A gossip group finishes without a node that failed; node 0 prints the run, so its
         // failure is the run's.
         if (!reports.front().failure.empty()) throw std::runtime_error(reports.front().failure);

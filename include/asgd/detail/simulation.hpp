@@ -50,6 +50,10 @@ class simulation_hooks {
   virtual std::size_t spawn(std::function<void()> body) = 0;
   /// Waits, in virtual time, until task `id` finished.
   virtual void join(std::size_t id) = 0;
+  /// Waits `seconds` of virtual time (a message on the link, a poll's pause).
+  virtual void sleep(double seconds) = 0;
+  /// What a message of `bytes` takes on the simulated network: latency plus bytes at bandwidth.
+  [[nodiscard]] virtual double link_seconds(std::size_t bytes) const = 0;
 };
 
 /// The hooks of the simulated task running on this thread, or null.

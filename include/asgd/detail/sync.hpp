@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <barrier>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <thread>
@@ -88,6 +90,65 @@ class barrier {
   std::ptrdiff_t next_;       // arrivals due in the next phases
   std::uint64_t phase_ = 0;
 };
+
+/// std::condition_variable_any for a `detail::mutex`; in a simulated run, a wait in virtual time
+/// that a notify ends (its deadline is not kept there: a wait no task can end is a sim::deadlock
+/// error instead of a timeout).
+class condition {
+ public:
+  template <class Clock, class Duration, class Pred>
+  bool wait_until(std::unique_lock<mutex>& lock, const std::chrono::time_point<Clock, Duration>& deadline, Pred pred) {
+    if (auto* s = simulated()) [[unlikely]] {
+      while (!pred()) {
+        lock.unlock();  // one task runs at a time: nothing happens between these two calls
+        s->park(this);
+        lock.lock();
+      }
+      return true;
+    }
+    return cv_.wait_until(lock, deadline, std::move(pred));
+  }
+  void notify_all() {
+    if (auto* s = simulated()) [[unlikely]] {
+      s->unpark_all(this);
+      return;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::condition_variable_any cv_;
+};
+
+/// std::this_thread::sleep_for; in a simulated run, that much virtual time.
+template <class Rep, class Period>
+void sleep_for(std::chrono::duration<Rep, Period> d) {
+  if (auto* s = simulated()) [[unlikely]] {
+    s->sleep(std::chrono::duration<double>(d).count());
+    return;
+  }
+  std::this_thread::sleep_for(d);
+}
+
+/// std::this_thread::sleep_until on steady_clock; in a simulated run, until that virtual time
+/// (detail::clock_now's scale).
+inline void sleep_until(std::chrono::steady_clock::time_point t) {
+  if (auto* s = simulated()) [[unlikely]] {
+    s->sleep(std::chrono::duration<double>(t - clock_now()).count());
+    return;
+  }
+  std::this_thread::sleep_until(t);
+}
+
+/// std::this_thread::yield in a loop that polls what another thread changes; in a simulated
+/// run, a cache line's hand-over of virtual time, so that the others run meanwhile.
+inline void pause_polling() {
+  if (auto* s = simulated()) [[unlikely]] {
+    s->atomic(&s);  // a poll: an atomic on a line another task writes
+    return;
+  }
+  std::this_thread::yield();
+}
 
 /// a.wait(seen, order): returns once `a` no longer holds `seen` (it may return spuriously in a
 /// real run, as std::atomic::wait may not, so callers recheck in a loop either way).

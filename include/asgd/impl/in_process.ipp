@@ -44,7 +44,7 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
   h.contributions[node_] = v;
   h.joined[node_] = generation + 1;
   ++h.arrived;
-  const auto deadline = std::chrono::steady_clock::now() + h.timeout();
+  const auto deadline = detail::clock_now() + h.timeout();
   // The last live node to arrive computes the mean. Nodes dropped while the others wait (a
   // gossip group's node that left) no longer count, so a waiter may find itself the last.
   while (h.arrived < h.live()) {
@@ -100,7 +100,7 @@ ASGD_DECL void in_process::exchange_each(std::uint64_t round, std::span<const st
                                 " messages for " + std::to_string(peers.size()) + " peers");
   }
   hub& h = *hub_;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = detail::clock_now();
   // Messages reuse buffers that earlier rounds delivered (a model-sized allocation per
   // message would page-fault every round), and are copied outside the hub's lock.
   std::vector<std::vector<std::byte>> outgoing(peers.size());
@@ -145,9 +145,9 @@ ASGD_DECL void in_process::exchange_each(std::uint64_t round, std::span<const st
     std::swap(received[k], it->bytes);
     if (it->bytes.capacity() > 0) h.spare.push_back(std::move(it->bytes));  // the caller's old buffer
     box.erase(it);
-    if (due > std::chrono::steady_clock::now()) {  // the simulated link has not delivered it yet
+    if (due > detail::clock_now()) {  // the simulated link has not delivered it yet
       lock.unlock();
-      std::this_thread::sleep_until(due);
+      detail::sleep_until(due);
       lock.lock();
     }
   }

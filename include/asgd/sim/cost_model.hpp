@@ -16,8 +16,7 @@
 /// slow_factor = 3                              # its gradients take 3 times as long
 /// ```
 ///
-/// What `trainer::simulate` charges (docs/simulation.md); nodes and transports are not simulated
-/// yet, so the link's figures are not charged yet.
+/// What `trainer::simulate` and `sim::run_in_process` charge (docs/simulation.md).
 
 #include <asgd/detail/config.hpp>
 #include <asgd/random.hpp>

@@ -4,8 +4,8 @@
 /// that a run of many "threads" on any host, with any number of cores, interleaves the same way
 /// every time.
 ///
-/// The core of the deterministic simulator (sim::simulation runs a trainer's workers on it;
-/// nodes and transports do not run on it yet). Each task is an OS thread of its own, so task
+/// The core of the deterministic simulator (sim::simulation runs trainers' workers and
+/// in-process nodes on it). Each task is an OS thread of its own, so task
 /// code is ordinary code (the same code paths as a real run), but only the task that holds the
 /// baton runs; a task may start others (`spawn`) and wait for them to finish (`join`). A task
 /// says how long its work takes in virtual time with `advance(seconds)`; the baton then goes to

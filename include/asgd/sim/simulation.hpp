@@ -46,11 +46,15 @@ class simulation {
   /// The calling thread sees clock 0 (before) and the end (after) through detail::clock_now
   /// while a `caller_scope` lasts.
   double run(std::size_t tasks, const std::function<void(task&)>& body, std::size_t node = 0) {
-    lines_.clear();
-    locks_.clear();
-    parked_.clear();
-    memory_free_at_ = 0.0;
+    reset();
     end_ = scheduler_.run(tasks, [&](task& t) { with_hooks(t, node, [&] { body(t); }); });
+    return end_;
+  }
+
+  /// run() with task k node k (and the tasks it spawns too): a group of simulated nodes.
+  double run_nodes(std::size_t nodes, const std::function<void(task&)>& body) {
+    reset();
+    end_ = scheduler_.run(nodes, [&](task& t) { with_hooks(t, t.id(), [&] { body(t); }); });
     return end_;
   }
 
@@ -94,6 +98,8 @@ class simulation {
       void join(std::size_t /*id*/) override {
         throw std::logic_error("asgd: sim::simulation: only a simulated task can join another");
       }
+      void sleep(double /*seconds*/) override {}
+      [[nodiscard]] double link_seconds(std::size_t bytes) const override { return sim_->link_seconds(bytes); }
 
      private:
       const simulation* sim_;
@@ -104,6 +110,17 @@ class simulation {
 
  private:
   static constexpr std::size_t nobody = ~std::size_t{0};
+
+  void reset() {
+    lines_.clear();
+    locks_.clear();
+    parked_.clear();
+    memory_free_at_ = 0.0;
+  }
+
+  [[nodiscard]] double link_seconds(std::size_t bytes) const {
+    return costs_.link_latency_seconds + static_cast<double>(bytes) / costs_.link_bandwidth;
+  }
 
   // Runs f on task t with t's hooks installed on its thread.
   template <class F>
@@ -192,6 +209,8 @@ class simulation {
       return task_.spawn([s, node, body = std::move(body)](task& t) { s->with_hooks(t, node, body); });
     }
     void join(std::size_t id) override { task_.join(id); }
+    void sleep(double seconds) override { task_.advance(std::max(0.0, seconds)); }
+    [[nodiscard]] double link_seconds(std::size_t bytes) const override { return sim_.link_seconds(bytes); }
 
    private:
     // `bytes` at this task's own bandwidth; with a shared memory bandwidth, also a turn on the

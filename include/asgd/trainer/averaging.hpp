@@ -9,7 +9,7 @@ namespace asgd::inline v0 {
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
   sh.wake.fetch_add(1, std::memory_order_release);
-  sh.wake.notify_all();
+  detail::notify_change(sh.wake);
 }
 
 // One averaging round, from the node's side: snapshot, exchange and mix by the topology, then
@@ -78,7 +78,7 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
             sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
             return;  // the run failed; finish_averaging is not called
           }
-          sh.wake.wait(seen, std::memory_order_acquire);
+          detail::wait_for_change(sh.wake, seen, std::memory_order_acquire);
         }
         sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
         average_rounds(p, store, sh, sh.done_steps.sum());
@@ -110,7 +110,7 @@ void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_t
         throw std::runtime_error("asgd: node " + std::to_string(p.node) +
                                  ": its averaging stopped before the checkpoint");
       }
-      std::this_thread::yield();
+      detail::pause_polling();
     }
     float arrived[1] = {0.0f};
     transport_.all_reduce_mean(arrived);

@@ -25,10 +25,11 @@ report trainer<Problem, Policies...>::run() {
                                   " does not declare `static constexpr bool simulatable = true`: a store that waits "
                                   "on an OS primitive would stop a simulated run (docs/policies/consistency.md)");
     }
-    if (p.averaging) {
+    if (p.averaging && !nested) {
       throw std::invalid_argument("asgd: trainer::simulate: node " + std::to_string(p.node) + " of " +
                                   std::to_string(p.nodes) + " averages (topology " + detail::describe(topology_) +
-                                  "); simulating nodes is not supported yet: simulate one node (topology::none)");
+                                  "), and its peers are not in its simulation: simulate the group with "
+                                  "sim::run_in_process");
     }
   }
   if (simulate_ && !nested) {
@@ -109,9 +110,13 @@ report trainer<Problem, Policies...>::run() {
     std::thread averager;
     std::vector<std::thread> threads;
     threads.reserve(p.workers);
+    std::optional<std::size_t> averager_task;
     if (nested) {
       std::vector<std::size_t> tasks;
       try {
+        if (p.averaging && !settings_.averaging.blocking) {
+          averager_task = outer->spawn([&] { average_in_background(p, store, sh); });
+        }
         for (auto& c : ctx) tasks.push_back(outer->spawn([&, cp = &c] { work(*cp, p, store, sh, pause); }));
       } catch (...) {
         // As for threads below: the spawned workers must not wait for those never spawned.
@@ -120,6 +125,7 @@ report trainer<Problem, Policies...>::run() {
           pause.arrive_and_drop();
           store.finish(ctx[w].part);
         }
+        if (p.averaging) wake_averager(sh);
       }
       for (std::size_t id : tasks) outer->join(id);
     } else if (simulation) {
@@ -157,6 +163,10 @@ report trainer<Problem, Policies...>::run() {
     if (averager.joinable()) {
       wake_averager(sh);
       averager.join();
+    }
+    if (averager_task) {
+      wake_averager(sh);
+      outer->join(*averager_task);
     }
     if (p.averaging && !sh.error) {
       try {

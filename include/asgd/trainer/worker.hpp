@@ -179,7 +179,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
     while (p.max_lag > 0 && !sh.stop.load(std::memory_order_relaxed)) {
       const std::uint64_t landed = sh.rounds_landed.load(std::memory_order_acquire);
       if (landed >= p.triggers.size() || k + 1 <= p.triggers[landed] + p.max_lag) break;
-      std::this_thread::yield();
+      detail::pause_polling();
     }
   }
 }

@@ -3,6 +3,7 @@
 /// Nodes as thread groups of one process, exchanging through shared memory.
 
 #include <asgd/detail/config.hpp>
+#include <asgd/detail/sync.hpp>
 #include <asgd/transport/error.hpp>
 #include <asgd/types.hpp>
 
@@ -189,7 +190,7 @@ class in_process {
   // One node's published copy and the pushes left for it, under its own lock, so accesses to
   // different nodes never contend.
   struct published_slot {
-    std::mutex mutex;
+    detail::mutex mutex;
     std::vector<std::byte> bytes;    // empty: nothing published yet (an encoded model never is)
     std::vector<std::byte> scratch;  // the next copy, written before it replaces `bytes`
     std::vector<float> pending;      // the half-differences left for the node, summed
@@ -200,8 +201,8 @@ class in_process {
     ASGD_DECL hub(std::size_t n, const link& l);
     std::size_t nodes;
     link settings;
-    std::mutex mutex;
-    std::condition_variable changed;
+    detail::mutex mutex;
+    detail::condition changed;
     std::string failure;  // set once, by the first node that failed or gave up
     std::vector<std::span<float>> contributions;
     std::vector<std::uint64_t> joined;  // node k's contribution is in when joined[k] == reduce_generation + 1
@@ -222,10 +223,12 @@ class in_process {
       return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::duration<double>(settings.timeout));
     }
-    // How long a message of `bytes` from `from` takes on the simulated link.
+    // How long a message of `bytes` from `from` takes on the simulated link. In a simulated run
+    // (sim::simulation) the cost model's link stands for the link's latency and bandwidth.
     [[nodiscard]] std::chrono::steady_clock::duration delay(std::size_t from, std::size_t bytes) const {
       double s = settings.latency;
       if (settings.bandwidth > 0.0) s += static_cast<double>(bytes) / settings.bandwidth;
+      if (const auto* sim = detail::simulated()) s = sim->link_seconds(bytes);
       if (from == settings.straggler) s += settings.straggler_delay;
       return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
     }
@@ -248,14 +251,14 @@ class in_process {
   // The all-reduce pays its own node's share of the simulated link before joining.
   void delay_own_message(std::size_t bytes) const {
     const auto d = hub_->delay(node_, bytes);
-    if (d > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(d);
+    if (d > std::chrono::steady_clock::duration::zero()) detail::sleep_for(d);
   }
 
   // Throws for a peer that is not another node; false when the group dropped it.
   ASGD_DECL bool check_peer(std::size_t peer, std::string_view op) const;
   void sleep_for_link(std::size_t from, std::size_t bytes) const {
     const auto d = hub_->delay(from, bytes);
-    if (d > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(d);
+    if (d > std::chrono::steady_clock::duration::zero()) detail::sleep_for(d);
   }
 
   in_process(std::shared_ptr<hub> h, std::size_t node) : hub_(std::move(h)), node_(node) {}

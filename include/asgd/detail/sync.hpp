@@ -141,10 +141,11 @@ inline void sleep_until(std::chrono::steady_clock::time_point t) {
 }
 
 /// std::this_thread::yield in a loop that polls what another thread changes; in a simulated
-/// run, a cache line's hand-over of virtual time, so that the others run meanwhile.
+/// run, a microsecond of virtual time (about what a yield takes), so that the others run
+/// meanwhile.
 inline void pause_polling() {
   if (auto* s = simulated()) [[unlikely]] {
-    s->atomic(&s);  // a poll: an atomic on a line another task writes
+    s->sleep(1e-6);
     return;
   }
   std::this_thread::yield();

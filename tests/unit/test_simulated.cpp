@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <system_error>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -256,6 +257,15 @@ TEST_SUITE("simulated trainer") {
     check_group(asgd::topology::all_reduce{}, true);
     check_group(asgd::topology::all_reduce{}, false);
     check_group(asgd::topology::swarm{}, false);
+  }
+
+  TEST_CASE("a simulated worker that cannot start ends the run with that error") {
+    asgd::trainer<ls, asgd::consistency::locked> t{simulated_problem(), simulated_settings(4)};
+    t.simulate(straggling());
+    asgd::detail::fail_thread_start_at = 3;  // the third task's thread
+    CHECK_THROWS_WITH_AS(t.run(), doctest::Contains("simulated task 2 of 4"), std::system_error);
+    asgd::detail::fail_thread_start_at = 0;
+    CHECK(t.run().steps == 500);  // and the trainer runs again
   }
 
   TEST_CASE("a mode that does not declare itself simulatable is refused, by name") {

@@ -111,6 +111,16 @@ report trainer<Problem, Policies...>::run() {
     std::vector<std::thread> threads;
     threads.reserve(p.workers);
     std::optional<std::size_t> averager_task;
+    // When a worker cannot be started: those started must not wait for those that never ran;
+    // these leave the pause and the store in their place, and the stop flag ends the others' loops.
+    auto leave_unstarted = [&](std::size_t started) {
+      sh.fail(std::current_exception());
+      for (std::size_t w = started; w < ctx.size(); ++w) {
+        pause.arrive_and_drop();
+        store.finish(ctx[w].part);
+      }
+      if (p.averaging) wake_averager(sh);
+    };
     if (nested) {
       std::vector<std::size_t> tasks;
       try {
@@ -119,13 +129,7 @@ report trainer<Problem, Policies...>::run() {
         }
         for (auto& c : ctx) tasks.push_back(outer->spawn([&, cp = &c] { work(*cp, p, store, sh, pause); }));
       } catch (...) {
-        // As for threads below: the spawned workers must not wait for those never spawned.
-        sh.fail(std::current_exception());
-        for (std::size_t w = tasks.size(); w < ctx.size(); ++w) {
-          pause.arrive_and_drop();
-          store.finish(ctx[w].part);
-        }
-        if (p.averaging) wake_averager(sh);
+        leave_unstarted(tasks.size());
       }
       for (std::size_t id : tasks) outer->join(id);
     } else if (simulation) {
@@ -146,14 +150,7 @@ report trainer<Problem, Policies...>::run() {
               [&, cp = &c] { work(*cp, p, store, sh, pause); }));
         }
       } catch (...) {
-        // The started workers must not wait for those that never ran: they leave the pause and
-        // the store in their place, and the stop flag ends the others' loops.
-        sh.fail(std::current_exception());
-        for (std::size_t w = threads.size(); w < ctx.size(); ++w) {
-          pause.arrive_and_drop();
-          store.finish(ctx[w].part);
-        }
-        if (p.averaging) wake_averager(sh);
+        leave_unstarted(threads.size());
       }
     }
     for (auto& t : threads) t.join();

@@ -117,6 +117,40 @@ BENCHMARK(bm_mlp)
     ->Unit(benchmark::kSecond)
     ->UseRealTime();
 
+// What recording a run's interleaving (trainer::record) costs: samples/s of 2 workers with and
+// without a recording, interleaved, at batch 16 (goal: a recorded run at >= 0.95 of a plain one).
+template <class Mode>
+void bm_mlp_recording(benchmark::State& state) {
+  const std::size_t batch = 16, steps = 48000 / batch;
+  auto run = [&](bool record) {
+    asgd::trainer<asgd::problems::network, Mode, asgd::update::momentum> t{
+        mlp(), {.threads = 2, .steps = steps, .batch = batch, .lr = 0.01f, .evaluate = false}};
+    asgd::sim::recording rec;
+    if (record) t.record(&rec);
+    return t.run().samples_per_second;
+  };
+  std::vector<double> plain, recorded, ratio;
+  for (auto _ : state) {
+    const double a = run(false);
+    const double b = run(true);
+    plain.push_back(a);
+    recorded.push_back(b);
+    ratio.push_back(b / a);
+  }
+  state.counters["plain samples/s"] = asgd_bench::median(plain);
+  state.counters["recorded samples/s"] = asgd_bench::median(recorded);
+  state.counters["recorded / plain"] = asgd_bench::median(ratio);
+  state.counters["recorded / plain min"] = *std::min_element(ratio.begin(), ratio.end());
+}
+BENCHMARK(bm_mlp_recording<asgd::consistency::locked>)
+    ->Iterations(asgd_bench::iterations(7))
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+BENCHMARK(bm_mlp_recording<asgd::consistency::leashed>)
+    ->Iterations(asgd_bench::iterations(7))
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+
 const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
   std::printf("\nMLP 784-128-10 on Fashion-MNIST, medians over 7 interleaved iterations (min in brackets)\n");
   std::printf("%6s %11s %11s %10s %13s %12s %14s %14s\n", "batch", "gemm GF/s", "square GF/s", "step GF/s",

@@ -1,7 +1,8 @@
 // The trainer's own cost per step: everything around the gradient and the update (claiming a
 // step, sampling the batch, choosing the block, statistics, loss bins), measured on a problem
 // whose gradient and update cost almost nothing, against the same gradient and update called
-// in a plain loop. Per mode, one and two workers, interleaved in one process.
+// in a plain loop. Per mode, one and two workers, interleaved in one process. And what recording
+// the run's interleaving adds to such a step.
 
 #include "bench_support.hpp"
 
@@ -69,11 +70,36 @@ void bm_step_overhead(benchmark::State& state) {
   }
 }
 
+// What a recording (trainer::record) adds to a step that is nothing but bookkeeping: the worst
+// case, against the same mode unrecorded, interleaved, 2 workers.
+template <class Mode>
+void bm_recording_overhead(benchmark::State& state) {
+  constexpr std::size_t recorded_steps = std::size_t{1} << 18;  // the recording stays in memory
+  auto ns = [&](bool record) {
+    asgd::trainer<idle_problem, Mode> t{idle_problem{},
+                                        {.threads = 2, .steps = recorded_steps, .batch = 1, .lr = 0.01f}};
+    asgd::sim::recording rec;
+    if (record) t.record(&rec);
+    const auto r = t.run();
+    return 1e9 * (r.wall_seconds - r.pause_seconds) / static_cast<double>(recorded_steps);
+  };
+  std::vector<double> plain, recorded;
+  for (auto _ : state) {
+    plain.push_back(ns(false));
+    recorded.push_back(ns(true));
+  }
+  state.counters["2T ns/step"] = asgd_bench::median(plain);
+  state.counters["2T recorded ns/step"] = asgd_bench::median(recorded);
+  state.counters["recording ns/step"] = asgd_bench::median(recorded) - asgd_bench::median(plain);
+}
+
 // Five measurements of each mode (one in a smoke run).
 const benchmark::IterationCount runs = asgd_bench::iterations(5);
 BENCHMARK(bm_step_overhead<asgd::consistency::sequential>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
 BENCHMARK(bm_step_overhead<asgd::consistency::hogwild>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
 BENCHMARK(bm_step_overhead<asgd::consistency::locked>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
 BENCHMARK(bm_step_overhead<asgd::consistency::leashed>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(bm_recording_overhead<asgd::consistency::locked>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(bm_recording_overhead<asgd::consistency::leashed>)->Iterations(runs)->Unit(benchmark::kSecond)->UseRealTime();
 
 }  // namespace

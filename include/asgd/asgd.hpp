@@ -66,5 +66,6 @@
 #include <asgd/metrics/histogram.hpp>
 #include <asgd/sim/calibrate.hpp>
 #include <asgd/sim/cost_model.hpp>
+#include <asgd/sim/recording.hpp>
 #include <asgd/sim/simulation.hpp>
 #include <asgd/nodes.hpp>

@@ -266,6 +266,16 @@ concept consistency_mode_can_be_simulated = requires {
   { M::simulatable } -> std::convertible_to<bool>;
 } && M::simulatable;
 
+/// Optional, required by `trainer::record` and `trainer::replay`: `m.replayable()` is true when
+/// a run of this mode (with these knobs) replays bit for bit from a sim::recording: its workers
+/// share the model only through the values the recording logs (a step claimed, a landing, a
+/// `detail::mutex`'s turn, a version of `detail::version_chain` pinned or published), never by
+/// racing on its floats. The mode must be simulatable too.
+template <class M>
+concept consistency_mode_can_be_replayed = consistency_mode_can_be_simulated<M> && requires(const M& m) {
+  { m.replayable() } -> std::convertible_to<bool>;
+};
+
 template <class M>
 concept consistency_mode = consistency_mode_has_tag<M> && consistency_mode_has_traits<M> &&
                            consistency_mode_has_store<M> && consistency_mode_has_read<M> &&

@@ -23,6 +23,7 @@
 #include <asgd/select/full.hpp>
 #include <asgd/settings.hpp>
 #include <asgd/sim/cost_model.hpp>
+#include <asgd/sim/recording.hpp>
 #include <asgd/topology/none.hpp>
 #include <asgd/transport/in_process.hpp>
 #include <asgd/update/sgd.hpp>
@@ -157,6 +158,30 @@ class trainer {
   /// simulation (simulate a group of nodes with sim::run_in_process)
   void simulate(std::optional<sim::cost_model> costs) { simulate_ = std::move(costs); }
 
+  /// Makes the next runs record their interleaving into `*into` (nullptr: stop recording): per
+  /// worker, the steps it claimed, where the run was when its updates landed, its turns at the
+  /// store's lock, the versions it pinned and whether its publications won. replay() gives it
+  /// back to a simulated run, which then computes the same model, bit for bit. A recording costs
+  /// a few appends to a worker's own buffer a step (docs/simulation.md, "Record and replay").
+  /// @throws std::invalid_argument (from run()) when the consistency mode, with its knobs, does
+  /// not replay (it races on the model's floats: HOGWILD!, bounded staleness, atomic adds), or
+  /// the run averages with other nodes (not supported yet)
+  void record(sim::recording* into) {
+    record_ = into;
+    if (into != nullptr) replay_ = nullptr;
+  }
+
+  /// Makes the next runs replay `*from` (nullptr: stop): simulated runs (under the cost model
+  /// simulate() gave, else sim::cost_model::machine()) whose workers take the recorded steps and
+  /// wait, in virtual time, for the turns and versions the recording holds. The run must be the
+  /// one recorded: same problem, policies, knobs and settings.
+  /// @throws std::invalid_argument (from run()) when `*from` records another run;
+  /// sim::replay_error when the replay leaves the recording (the code or the data differ)
+  void replay(const sim::recording* from) {
+    replay_ = from;
+    if (from != nullptr) record_ = nullptr;
+  }
+
   /// The model after the last run() (empty before).
   [[nodiscard]] std::span<const float> parameters() const noexcept { return parameters_; }
 
@@ -253,6 +278,7 @@ class trainer {
   // What the run shares between workers and the caller.
   struct shared_state {
     std::optional<detail::step_claims> claims;  // free-running modes' steps of the segment
+    std::vector<detail::event_log>* logs = nullptr;  // a recorded or replayed run's, one a worker
     alignas(detail::cache_line) std::atomic<bool> stop{false};
     // A node's averager waits until the workers' steps done (each counts its own, on a line
     // of its own: no shared write per step) reach `wake_at`; a worker whose step index reaches
@@ -331,6 +357,10 @@ class trainer {
   void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,
                         const shared_state& sh, std::uint64_t step, double trained_seconds) const;
   detail::run_names names() const;
+  // The run a recording is of, as a replay checks it.
+  std::string recorded_run(const plan& p) const;
+  // Throws std::invalid_argument when this run cannot be recorded or replayed as asked.
+  void check_replayable(const plan& p) const;
   // "consistency::<mode>", for messages.
   std::string mode_name() const { return "consistency::" + detail::describe(consistency_); }
   void read_checkpoint_workers(byte_reader& r, const plan& p, std::vector<worker_context>& ctx);
@@ -352,6 +382,8 @@ class trainer {
   std::uint64_t checkpoint_every_ = 0;
   std::filesystem::path resume_file_;
   std::optional<sim::cost_model> simulate_;
+  sim::recording* record_ = nullptr;
+  const sim::recording* replay_ = nullptr;
   detail::aligned_floats parameters_;  // aligned: an evaluation's floats must not depend on where malloc puts it
 };
 

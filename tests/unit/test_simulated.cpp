@@ -3,11 +3,14 @@
 // virtual time is the cost model's sum; contention arises where the modes' semantics put it.
 #include "../support.hpp"
 
+#include <asgd/sim/recording.hpp>
 #include <asgd/sim/simulation.hpp>
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -66,6 +69,51 @@ void check_reproducible(Mode mode = {}) {
   REQUIRE(a.report.simulation);
   CHECK(a.report.simulation->task_switches == b.report.simulation->task_switches);
   CHECK(a.report.simulation->task_switches > 0);  // the 8 workers did interleave
+}
+
+// Records a real run of `threads` workers, replays the recording (and, saved and loaded, again):
+// the replays end with the recorded run's model and statistics, bit for bit.
+template <class Mode>
+void check_replay(std::size_t threads, Mode mode = {}) {
+  CAPTURE(Mode::name);
+  CAPTURE(threads);
+  // [example-begin replay]
+  asgd::sim::recording rec;
+  asgd::trainer<ls, Mode> real{simulated_problem(), simulated_settings(threads), mode};
+  real.record(&rec);  // the next runs log what their workers see of each other
+  const asgd::report recorded = real.run();
+
+  asgd::trainer<ls, Mode> again{simulated_problem(), simulated_settings(threads), mode};
+  again.replay(&rec);  // a simulated run that follows the recording
+  const asgd::report replayed = again.run();
+  // again.parameters() == real.parameters(), bit for bit
+  // [example-end replay]
+  CHECK(rec.workers() == threads);
+  if (!Mode::lockstep) CHECK(rec.events() >= recorded.steps);  // at least each step's claim
+  CHECK(same_bits(again.parameters(), real.parameters()));
+  CHECK(replayed.steps == recorded.steps);
+  CHECK(replayed.updates_applied == recorded.updates_applied);
+  CHECK(replayed.updates_dropped == recorded.updates_dropped);
+  CHECK(replayed.model_version == recorded.model_version);
+  CHECK(replayed.staleness.total() == recorded.staleness.total());
+  CHECK(replayed.staleness.mean() == recorded.staleness.mean());
+  CHECK(replayed.cas_retries.mean() == recorded.cas_retries.mean());
+  REQUIRE(replayed.epochs.size() == recorded.epochs.size());
+  CHECK(replayed.epochs.back().train_loss == recorded.epochs.back().train_loss);
+  REQUIRE(replayed.simulation);
+
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("asgd_test_replay_" + std::to_string(::getpid()) + "_" + std::string(Mode::name));
+  rec.save(file);
+  const asgd::sim::recording loaded = asgd::sim::recording::load(file);
+  std::filesystem::remove(file);
+  CHECK(loaded.run() == rec.run());
+  CHECK(loaded.events() == rec.events());
+  asgd::trainer<ls, Mode> third{simulated_problem(), simulated_settings(threads), mode};
+  third.replay(&loaded);
+  third.simulate(straggling());  // other costs: other virtual times, the same floats
+  (void)third.run();
+  CHECK(same_bits(third.parameters(), real.parameters()));
 }
 
 // A mode that does not say it can be simulated (HOGWILD!'s store, without the flag).
@@ -266,6 +314,44 @@ TEST_SUITE("simulated trainer") {
     CHECK_THROWS_WITH_AS(t.run(), doctest::Contains("simulated task 2 of 4"), std::system_error);
     asgd::detail::fail_thread_start_at = 0;
     CHECK(t.run().steps == 500);  // and the trainer runs again
+  }
+
+  TEST_CASE("a recorded run of 4 threads replays to the same model, bit for bit, in every consistent mode") {
+    check_replay<asgd::consistency::locked>(4);
+    check_replay<asgd::consistency::leashed>(4);
+    check_replay<asgd::consistency::leashed>(4, asgd::consistency::leashed{.persistence = 1});
+    check_replay<asgd::consistency::synchronous>(4);
+    check_replay<asgd::consistency::sequential>(1);
+  }
+
+  TEST_CASE("a recording replays only its own run, of a mode that replays") {
+    asgd::sim::recording rec;
+    asgd::trainer<ls, asgd::consistency::locked> t{simulated_problem(), simulated_settings(2)};
+    t.record(&rec);
+    (void)t.run();
+    asgd::settings other = simulated_settings(2);
+    other.seed = 12;
+    asgd::trainer<ls, asgd::consistency::locked> u{simulated_problem(), other};
+    u.replay(&rec);
+    CHECK_THROWS_WITH_AS(u.run(), doctest::Contains("the recording is of another run: recorded problem"),
+                         std::invalid_argument);
+
+    asgd::trainer<ls, asgd::consistency::hogwild> h{simulated_problem(), simulated_settings(2)};
+    h.record(&rec);
+    CHECK_THROWS_WITH_AS(h.run(), doctest::Contains("trainer::record: consistency mode hogwild{} does not replay"),
+                         std::invalid_argument);
+    asgd::trainer<ls, asgd::consistency::leashed> l{simulated_problem(), simulated_settings(2),
+                                                    asgd::consistency::leashed{.check_concurrent_updates = true}};
+    l.record(&rec);
+    CHECK_THROWS_AS(l.run(), std::invalid_argument);
+
+    const auto file = std::filesystem::temp_directory_path() / ("asgd_test_not_a_recording_" + std::to_string(::getpid()));
+    {
+      std::ofstream out(file, std::ios::binary);
+      out << "not a recording";
+    }
+    CHECK_THROWS_AS((void)asgd::sim::recording::load(file), asgd::checkpoint_error);
+    std::filesystem::remove(file);
   }
 
   TEST_CASE("a mode that does not declare itself simulatable is refused, by name") {

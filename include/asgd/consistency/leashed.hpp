@@ -63,6 +63,11 @@ struct leashed {
   /// attempt counts as a failed publication.
   bool check_concurrent_updates = false;
 
+  /// Pins and publications order the run, and the recording logs where each came; a build
+  /// abandoned early (check_concurrent_updates) depends on when another's CAS landed, which
+  /// no worker reads, so such runs do not replay.
+  [[nodiscard]] constexpr bool replayable() const noexcept { return !check_concurrent_updates; }
+
   class store;
 
   friend bool operator==(const leashed&, const leashed&) = default;
@@ -112,8 +117,8 @@ class leashed::store {
 
   worker make_worker(std::size_t /*id*/) const { return {detail::float_buffer(dimension_), chain::no_slot}; }
 
-  pinned read(worker& /*w*/) const noexcept { return {chain_.current(), dimension_}; }
-  pinned read_sparse(worker& /*w*/) const noexcept { return {chain_.current(), dimension_}; }
+  pinned read(worker& /*w*/) const { return {chain_.current(), dimension_}; }
+  pinned read_sparse(worker& /*w*/) const { return {chain_.current(), dimension_}; }
 
   template <class Dir, class Lr>
   apply_result apply(worker& w, pinned& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
@@ -170,13 +175,13 @@ class leashed::store {
   }
 
   /// Copies the newest version (a consistent model).
-  void copy_to(std::span<float> out) const noexcept {
+  void copy_to(std::span<float> out) const {
     const auto p = chain_.current();
     std::copy_n(p.data(), dimension_, out.data());
   }
 
   /// The newest version's number: the count of updates published so far.
-  [[nodiscard]] std::uint64_t version() const noexcept { return chain_.current().version(); }
+  [[nodiscard]] std::uint64_t version() const { return chain_.current().version(); }
 
   [[nodiscard]] store_stats stats() const noexcept { return chain_.stats(); }
 

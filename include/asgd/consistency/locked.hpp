@@ -33,6 +33,8 @@ struct locked {
   static constexpr std::size_t max_workers = 4096;
   static constexpr bool concurrent_mix = true;
   static constexpr bool simulatable = true;
+  /// Every read and write is under the lock: its turns order the run.
+  [[nodiscard]] constexpr bool replayable() const noexcept { return true; }
 
   class store {
    public:

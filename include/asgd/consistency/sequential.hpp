@@ -27,6 +27,7 @@ struct sequential {
   /// The model is plain memory: an averaging round may mix only while the worker waits.
   static constexpr bool concurrent_mix = false;
   static constexpr bool simulatable = true;
+  [[nodiscard]] constexpr bool replayable() const noexcept { return true; }
 
   class store {
    public:

@@ -37,6 +37,8 @@ struct synchronous {
   /// workers wait.
   static constexpr bool concurrent_mix = false;
   static constexpr bool simulatable = true;
+  /// Rounds between barriers: a run depends on nobody's timing.
+  [[nodiscard]] constexpr bool replayable() const noexcept { return true; }
 
   class store {
    public:

@@ -173,7 +173,7 @@ class device_store<versioned_publish> {
             device_array<float>(dimension_), chain::no_slot};
   }
 
-  [[nodiscard]] view read(device_worker& /*w*/) const noexcept {
+  [[nodiscard]] view read(device_worker& /*w*/) const {
     auto p = chain_.current();
     const float* values = p.data();
     return {std::move(p), values};
@@ -219,7 +219,7 @@ class device_store<versioned_publish> {
     return host;
   }
   /// The newest version's number: updates published so far.
-  [[nodiscard]] std::uint64_t version() const noexcept { return chain_.current().version(); }
+  [[nodiscard]] std::uint64_t version() const { return chain_.current().version(); }
   [[nodiscard]] std::size_t dimension() const noexcept { return dimension_; }
   [[nodiscard]] store_stats stats() const noexcept { return chain_.stats(); }
   [[nodiscard]] std::size_t live_versions() const noexcept { return chain_.live(); }

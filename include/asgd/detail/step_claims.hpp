@@ -1,6 +1,7 @@
 #pragma once
 // Internal: how a free-running trainer's workers share out the steps of a segment.
 
+#include <asgd/detail/event_log.hpp>
 #include <asgd/detail/memory.hpp>
 #include <asgd/version.hpp>
 
@@ -28,6 +29,9 @@ namespace asgd::inline v0::detail {
 /// (uncontended but at the end: the owner's own line). Indices only grow, so a word never takes
 /// a value twice (no ABA). All relaxed: a step index orders nothing; what a step reads and writes
 /// is ordered by the store it goes through.
+///
+/// A recording worker (detail/event_log.hpp) logs the steps it takes and the landings it asks
+/// for; a replaying one gets them from its log and touches no shared word here.
 class step_claims {
  public:
   /// The most steps a worker claims at once.
@@ -56,11 +60,51 @@ class step_claims {
   }
 
   /// The next step worker `id` takes, or none when every step before `end` is taken or begun.
-  std::optional<step> take(std::size_t id, std::uint64_t end) noexcept {
+  /// @throws sim::replay_error when a replaying worker's log has no claim next
+  std::optional<step> take(std::size_t id, std::uint64_t end) {
+    event_log* const log = logged();
+    if (log == nullptr) [[likely]]
+      return claim(id, end);
+    if (log->replaying()) {
+      const event_log::entry& e = log->next(replay_event::claim);
+      if (e.a == event_log::no_step) return std::nullopt;
+      return step{e.a, e.b};
+    }
+    const std::optional<step> s = claim(id, end);
+    log->add(replay_event::claim, s ? s->index : event_log::no_step, s ? s->progress : 0);
+    return s;
+  }
+
+  /// The newest claimed index (may pass the segment's end).
+  [[nodiscard]] std::uint64_t claimed() const noexcept { return next_.load(std::memory_order_relaxed); }
+
+  /// Where the run's progress is when a step begun at progress `at` lands: `at`, unless the
+  /// others claimed more than a round of the longest runs since (the worker was descheduled
+  /// during the step); then the newest claimed index before `end`. A schedule evaluated here
+  /// gives a step that waited out the run the run's late rate, not the rate of its start.
+  /// @throws sim::replay_error when a replaying worker's log has no landing next
+  [[nodiscard]] std::uint64_t landing(std::uint64_t at, std::uint64_t end) const {
+    event_log* const log = logged();
+    if (log == nullptr) [[likely]]
+      return progress(at, end);
+    if (log->replaying()) return log->next(replay_event::landing).a;
+    const std::uint64_t now = progress(at, end);
+    log->add(replay_event::landing, now);
+    return now;
+  }
+
+  /// Whether a worker whose previous step landed at `before` and whose next lands at `after` was
+  /// away meanwhile: the others claimed more than a round of the longest runs.
+  [[nodiscard]] bool away(std::uint64_t before, std::uint64_t after) const noexcept {
+    return after > before + workers_ * max_claim;
+  }
+
+ private:
+  std::optional<step> claim(std::size_t id, std::uint64_t end) noexcept {
     owner& me = own_[id].value;
     // A worker that others overtook by more than a round of the longest runs was descheduled
     // while holding this claim: its step is taken where the run is (landing()).
-    if (const auto k = take_unbegun(me.word)) return step{*k, landing(*k, end)};
+    if (const auto k = take_unbegun(me.word)) return step{*k, progress(*k, end)};
     if (next_.load(std::memory_order_relaxed) < end) {
       // A run is at most 1/16 of this worker's share of what is left, so the workers reach the
       // end together. (What is left is estimated from the end of this worker's last claim.)
@@ -79,25 +123,12 @@ class step_claims {
     return steal(id, end);
   }
 
-  /// The newest claimed index (may pass the segment's end).
-  [[nodiscard]] std::uint64_t claimed() const noexcept { return next_.load(std::memory_order_relaxed); }
-
-  /// Where the run's progress is when a step begun at progress `at` lands: `at`, unless the
-  /// others claimed more than a round of the longest runs since (the worker was descheduled
-  /// during the step); then the newest claimed index before `end`. A schedule evaluated here
-  /// gives a step that waited out the run the run's late rate, not the rate of its start.
-  [[nodiscard]] std::uint64_t landing(std::uint64_t at, std::uint64_t end) const noexcept {
+  // landing()'s value.
+  [[nodiscard]] std::uint64_t progress(std::uint64_t at, std::uint64_t end) const noexcept {
     const std::uint64_t now = claimed();
     return away(at, now) ? std::max(at, std::min(now, end) - 1) : at;
   }
 
-  /// Whether a worker whose previous step landed at `before` and whose next lands at `after` was
-  /// away meanwhile: the others claimed more than a round of the longest runs.
-  [[nodiscard]] bool away(std::uint64_t before, std::uint64_t after) const noexcept {
-    return after > before + workers_ * max_claim;
-  }
-
- private:
   static constexpr unsigned count_bits = 7;  // max_claim fits
   static_assert(max_claim < (std::uint64_t{1} << count_bits));
   static constexpr std::uint64_t pack(std::uint64_t index, std::uint64_t count) noexcept {

@@ -3,6 +3,7 @@
 // wait in virtual time when the calling thread is a simulated task (detail/simulation.hpp). A
 // task that blocked on the OS primitive would stop a simulated run with its turn held.
 
+#include <asgd/detail/event_log.hpp>
 #include <asgd/detail/simulation.hpp>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -17,26 +19,61 @@
 namespace asgd::inline v0::detail {
 
 /// std::mutex; in a simulated run, a lock in virtual time (first come, first served), whose
-/// taking costs the cost model's lock, and a hand-over when another task held it last.
+/// taking costs the cost model's lock, and a hand-over when another task held it last. A
+/// recording worker logs its turn (how many logged acquisitions came before it); a replaying
+/// one waits for that turn before it asks for the lock.
 class mutex {
  public:
   void lock() {
+    event_log* const log = logged();
     if (auto* s = simulated()) [[unlikely]] {
+      if (log != nullptr && log->replaying()) {
+        const std::uint64_t turn = log->next(replay_event::lock_turn).a;
+        replay_wait(&turns_, [&] { return turns_ == turn; });
+      }
       s->acquire(this);
+      if (log != nullptr && log->replaying()) {
+        ++turns_;
+        replay_moved(&turns_);
+      } else if (log != nullptr) {
+        log->add(replay_event::lock_turn, turns_++);
+      }
       return;
     }
+    if (log == nullptr) [[likely]] {
+      m_.lock();
+      return;
+    }
+    // A recording thread: its log keeps the turn's place (what it logs while it holds the lock
+    // comes after it), and unlock() fills the turn in, so the others do not wait for the log.
+    const std::size_t at = log->size();
+    log->add(replay_event::lock_turn, 0);
     m_.lock();
+    held_turn_ = turns_++;
+    held_at_ = at;
   }
   void unlock() {
     if (auto* s = simulated()) [[unlikely]] {
       s->release(this);
       return;
     }
+    event_log* const log = logged();
+    if (log == nullptr) [[likely]] {
+      m_.unlock();
+      return;
+    }
+    const std::uint64_t turn = held_turn_;
+    const std::size_t at = held_at_;
     m_.unlock();
+    log->set(at, turn);
   }
 
  private:
   std::mutex m_;
+  // Counted by logging threads only, each while it holds the lock.
+  std::uint64_t turns_ = 0;      // acquisitions so far
+  std::uint64_t held_turn_ = 0;  // the holder's turn, and where its log keeps it
+  std::size_t held_at_ = 0;
 };
 
 /// A barrier's completion that does nothing.

@@ -11,6 +11,7 @@
 // is recycled when that count reaches zero. Freed slots go back to a lock-free stack, never to
 // the allocator.
 
+#include <asgd/detail/event_log.hpp>
 #include <asgd/detail/index_stack.hpp>
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/simulation.hpp>
@@ -68,7 +69,8 @@ class version_chain {
   version_chain(const version_chain&) = delete;
   version_chain& operator=(const version_chain&) = delete;
 
-  [[nodiscard]] pin current() const noexcept { return {this, pin_current()}; }
+  /// Pins the newest version. (Not noexcept: a replaying worker may find its run diverged.)
+  [[nodiscard]] pin current() const { return {this, pin_current()}; }
   [[nodiscard]] std::size_t dimension() const noexcept { return dimension_; }
 
   /// Builds the successor of the newest version in the caller's slot `building` (taken when it
@@ -141,9 +143,29 @@ class version_chain {
 
   // Acquire pairs with the publishing CAS. (The 32-bit pin count would wrap after 2^32 pins of
   // one version without a publication.)
-  slot_id pin_current() const noexcept {
+  slot_id pin_current() const {
     charge_atomic(&head_);
-    return id_of(head_.fetch_add(one_pin, std::memory_order_acquire));
+    event_log* const log = logged();
+    if (log != nullptr && log->replaying()) [[unlikely]] {
+      // The head's word takes its values in one order (its modification order); each pin and
+      // each winning publication logged where in it it came, and waits here for that place.
+      const event_log::entry& e = log->next(replay_event::pin);
+      replay_wait(&head_, [&] { return head_at(e.a, e.b); });
+      const slot_id id = id_of(head_.fetch_add(one_pin, std::memory_order_acquire));
+      replay_moved(&head_);
+      return id;
+    }
+    const std::uint64_t word = head_.fetch_add(one_pin, std::memory_order_acquire);
+    if (log != nullptr) [[unlikely]]
+      log->add(replay_event::pin, slots_[id_of(word)].version, static_cast<std::uint64_t>(pins_of(word)));
+    return id_of(word);
+  }
+
+  // In a replay (one task runs at a time): whether the head is version `version` with `pins`
+  // pins taken through its word.
+  [[nodiscard]] bool head_at(std::uint64_t version, std::uint64_t pins) const noexcept {
+    const std::uint64_t word = head_.load(std::memory_order_relaxed);
+    return slots_[id_of(word)].version == version && static_cast<std::uint64_t>(pins_of(word)) == pins;
   }
 
   void unpin(slot_id id) const noexcept {
@@ -152,11 +174,30 @@ class version_chain {
 
   // Replaces `current` (pinned by the caller) by `next`. A CAS that fails only because another
   // worker pinned `current` meanwhile is retried; one that finds another slot is a conflict.
-  bool try_replace(slot_id current, slot_id next) noexcept {
+  bool try_replace(slot_id current, slot_id next) {
     charge_atomic(&head_);
+    event_log* const log = logged();
+    if (log != nullptr && log->replaying()) [[unlikely]] {
+      // A win waits for its place (the pins the replaced version had); a loss, for the version
+      // it built on to be replaced.
+      const event_log::entry& e = log->next(replay_event::publish);
+      const std::uint64_t version = slots_[current].version;
+      if (e.a != 0) {
+        replay_wait(&head_, [&] { return head_at(version, e.b); });
+      } else {
+        replay_wait(&head_, [&] { return id_of(head_.load(std::memory_order_relaxed)) != current; });
+      }
+    }
     std::uint64_t word = head_.load(std::memory_order_relaxed);
     while (id_of(word) == current) {
       if (head_.compare_exchange_weak(word, pack(next, 0), std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        if (log != nullptr) [[unlikely]] {
+          if (log->replaying()) {
+            replay_moved(&head_);
+          } else {
+            log->add(replay_event::publish, 1, static_cast<std::uint64_t>(pins_of(word)));
+          }
+        }
         // Hand the pins counted in the word over to the slot's own count, less our own pin,
         // which ends here. Whoever brings the count to zero recycles the slot.
         const std::int64_t transfer = pins_of(word) - 1;
@@ -164,6 +205,8 @@ class version_chain {
         return true;
       }
     }
+    if (log != nullptr && !log->replaying()) [[unlikely]]
+      log->add(replay_event::publish, 0);
     return false;
   }
 

@@ -11,6 +11,9 @@ namespace asgd::inline v0 {
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx,
                                              shared_state& sh) noexcept {
+  // On a worker's thread but in no worker's log: which worker arrives last differs between a
+  // recorded run and its replay, and what runs here is the same whichever it is.
+  const detail::event_log_scope unlogged(nullptr);
   const std::uint64_t k = sh.segment_end;  // every step before k is done, none after it begun
   fold_times(ctx, sh.segment_start, anchor_now(sh));
   try {

@@ -49,7 +49,7 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   plan p = detail::plan_run(settings_, shape, classes);
   // A simulated run measures every update's staleness: reading the counters costs no virtual time.
   const detail::simulation_hooks* const sim = detail::simulated();
-  if ((simulate_ || (sim != nullptr && sim->in_task())) && settings_.staleness_every == 0) p.staleness_every = 1;
+  if ((simulate_ || replay_ != nullptr || (sim != nullptr && sim->in_task())) && settings_.staleness_every == 0) p.staleness_every = 1;
 
   if constexpr (labelled_problem<Problem>) {
     std::vector<bool> seen;

@@ -5,7 +5,41 @@
 #include <asgd/sim/simulation.hpp>
 #include <asgd/trainer.hpp>
 
+#include <cstdio>
+
 namespace asgd::inline v0 {
+
+template <class Problem, class... Policies>
+std::string trainer<Problem, Policies...>::recorded_run(const plan& p) const {
+  const detail::run_names n = names();
+  char lr[32];
+  std::snprintf(lr, sizeof lr, "%.9g", static_cast<double>(settings_.lr));
+  return "problem " + n.problem + ", " + n.consistency + ", " + n.update_rule + ", " + n.selector + ", " +
+         std::to_string(p.workers) + " threads, " + std::to_string(p.total_steps) + " steps of batch " +
+         std::to_string(settings_.batch) + ", lr " + lr + ", seed " + std::to_string(settings_.seed) + ", node " +
+         std::to_string(p.node) + " of " + std::to_string(p.nodes);
+}
+
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::check_replayable(const plan& p) const {
+  const std::string what = record_ != nullptr ? "trainer::record" : "trainer::replay";
+  bool replayable = false;
+  if constexpr (consistency_mode_can_be_replayed<consistency_type>) replayable = consistency_.replayable();
+  if (!replayable) {
+    throw std::invalid_argument("asgd: " + what + ": consistency mode " + detail::describe(consistency_) +
+                                " does not replay bit for bit (its workers race on the model's floats, or it does "
+                                "not declare `replayable()`: docs/policies/consistency.md)");
+  }
+  if (p.averaging) {
+    throw std::invalid_argument("asgd: " + what + ": node " + std::to_string(p.node) + " of " +
+                                std::to_string(p.nodes) + " averages (topology " + detail::describe(topology_) +
+                                "): recording and replaying nodes is not supported yet");
+  }
+  if (replay_ != nullptr && (replay_->run() != recorded_run(p) || replay_->workers() != p.workers)) {
+    throw std::invalid_argument("asgd: trainer::replay: the recording is of another run: recorded " + replay_->run() +
+                                "; this run is " + recorded_run(p));
+  }
+}
 
 template <class Problem, class... Policies>
 report trainer<Problem, Policies...>::run() {
@@ -19,7 +53,8 @@ report trainer<Problem, Policies...>::run() {
   detail::simulation_hooks* const outer = detail::simulated();
   const bool nested = outer != nullptr && outer->in_task();
   const auto host_start = std::chrono::steady_clock::now();
-  if (simulate_ || nested) {
+  const bool replaying = replay_ != nullptr;
+  if (simulate_ || replaying || nested) {
     if constexpr (!consistency_mode_can_be_simulated<consistency_type>) {
       throw std::invalid_argument("asgd: trainer::simulate: consistency mode " + detail::describe(consistency_) +
                                   " does not declare `static constexpr bool simulatable = true`: a store that waits "
@@ -32,11 +67,25 @@ report trainer<Problem, Policies...>::run() {
                                   "sim::run_in_process");
     }
   }
-  if (simulate_ && !nested) {
-    simulation.emplace(*simulate_, settings_.seed);
+  if (record_ != nullptr || replaying) check_replayable(p);
+  if ((simulate_ || replaying) && !nested) {
+    simulation.emplace(simulate_ ? *simulate_ : sim::cost_model::machine(), settings_.seed);
     simulated_clock.emplace(*simulation);
   }
   shared_state sh;
+  // A recorded run's workers log into the recording; a replay's read copies of its logs.
+  std::vector<detail::event_log> replayed;
+  if (record_ != nullptr) {
+    // About 6 events a step (a claim, landings, two turns or a pin and a publication), a
+    // quarter more for a worker that takes more than its share; at most 1 GiB a worker up front.
+    const std::uint64_t share = (p.total_steps - sh.started_at) / p.workers + 1;
+    const std::uint64_t events = std::min<std::uint64_t>(share * 15 / 2, (std::uint64_t{1} << 30) / 24);
+    detail::recording_access::start(*record_, recorded_run(p), p.workers, static_cast<std::size_t>(events));
+    sh.logs = &detail::recording_access::logs(*record_);
+  } else if (replaying) {
+    replayed = detail::recording_access::replay(*replay_);
+    sh.logs = &replayed;
+  }
 
   std::vector<float> initial(p.dimension, 0.0f);
   if constexpr (initializable_problem<Problem>) problem_.initialize(std::span<float>(initial), settings_.seed);
@@ -180,6 +229,12 @@ report trainer<Problem, Policies...>::run() {
       if (p.averaging) transport_.leave("its run failed");
     }
     std::rethrow_exception(sh.error);
+  }
+  for (const auto& log : replayed) {
+    if (log.left() == 0) continue;
+    throw sim::replay_error("asgd: trainer::replay: worker " + std::to_string(log.worker()) + " ended with " +
+                            std::to_string(log.left()) + " of its " + std::to_string(log.entries().size()) +
+                            " recorded events not replayed: the run replayed did less than the run recorded");
   }
   if (checkpoint_every_ > 0 && sh.checkpointed_step < p.total_steps && !p.averaging) {
     // The end of the run is a checkpoint too, so a longer run can continue from it (not a

@@ -9,6 +9,7 @@ namespace asgd::inline v0 {
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store_type& store, shared_state& sh,
                                          pause_barrier& pause) {
+  const detail::event_log_scope logging(sh.logs != nullptr ? &(*sh.logs)[c.id] : nullptr);
   try {
     for (;;) {
       const std::uint64_t end = sh.segment_end;  // set in the last pause, before this worker was released

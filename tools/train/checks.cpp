@@ -47,6 +47,22 @@ void check_gpu(const options& o, bool threads_given) {
 }  // namespace
 
 void check_combinations(options& o, const given_options& given) {
+  if (!o.record.empty() || !o.replay.empty()) {
+    const std::string flag = !o.record.empty() ? "--record" : "--replay";
+    if (!o.record.empty() && !o.replay.empty()) throw usage_error("asgd-train: give --record or --replay, not both");
+    if (!o.record.empty() && o.costs) {
+      throw usage_error("asgd-train: --record records a real run; leave out --simulate (--replay runs in virtual time)");
+    }
+    if (o.compare || o.modes.size() != 1) throw usage_error("asgd-train: " + flag + " takes one --mode");
+    if (o.nodes > 1 || o.transport != "in_process") {
+      throw usage_error("asgd-train: " + flag + ": recording and replaying nodes is not supported yet");
+    }
+    if (o.device != "cpu") throw usage_error("asgd-train: " + flag + " applies to --device cpu");
+    if (!o.replay.empty() && !o.costs) {  // a replay runs in virtual time: this machine's, unless told
+      o.simulate = "machine";
+      o.costs = asgd::sim::cost_model::machine();
+    }
+  }
   if (o.costs) {
     // Threads and in-process nodes run in virtual time; other transports, devices and the
     // references of --compare (real runs) are not simulated yet.

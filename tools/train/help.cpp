@@ -102,6 +102,10 @@ output and failure
   --simulate COSTS                run the threads (and --nodes) in virtual time, deterministically:
                                   COSTS is "machine" (this library's development machine) or
                                   a cost-model file (docs/simulation.md); times are virtual
+  --record FILE                   record the run's interleaving (one --mode: sequential,
+                                  synchronous, locked or leashed) to FILE, written atomically
+  --replay FILE                   replay a recording in virtual time (--simulate COSTS, else
+                                  machine): the same model as the recorded run, bit for bit
   --evals-per-epoch N             also evaluate the test set N times per epoch (for curves)
   --target-accuracy P             report the training time to P% test accuracy (evaluates
                                   10 times per epoch unless --evals-per-epoch says otherwise)

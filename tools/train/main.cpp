@@ -506,6 +506,7 @@ int main(int argc, char** argv) {
     // Outputs that cannot be written fail now, not after the run (exit 1, like missing data).
     if (!o.json.empty()) asgd::detail::check_writable(o.json, "the report to");
     if (!o.checkpoint.empty()) asgd::detail::check_writable(o.checkpoint, "checkpoints to");
+    if (!o.record.empty()) asgd::detail::check_writable(o.record, "the recording to");
     if (o.device == "cuda") {
 #if ASGD_TRAIN_WITH_MPI
       if (o.transport == "nccl") {  // a node per rank; the parser refused nccl in builds without it

@@ -181,6 +181,10 @@ options parse(int argc, const char* const* argv) {
       } catch (const std::invalid_argument& e) {
         throw usage_error(std::string("asgd-train: --simulate ") + o.simulate + ": " + e.what());
       }
+    } else if (arg == "--record") {
+      o.record = take();
+    } else if (arg == "--replay") {
+      o.replay = take();
     } else if (arg == "--checkpoint") {
       o.checkpoint = take();
     } else if (arg == "--checkpoint-every") {

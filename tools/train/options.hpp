@@ -82,6 +82,9 @@ struct options {
   // --simulate: the cost model of a simulated run ("machine" or a file), and the model read.
   std::string simulate;
   std::optional<asgd::sim::cost_model> costs;
+  // --record: a file to save the real run's interleaving to; --replay: one to replay.
+  std::filesystem::path record;
+  std::filesystem::path replay;
   std::size_t exposed = 0;       // --exposed N: N interleaved pairs of runs with and without exchanges
   // --device cuda: W workers on one GPU; --transport nccl: a node per rank and GPU.
   std::string device = "cpu";

@@ -104,7 +104,15 @@ asgd::report train(const run_inputs& in, const Mode& mode, const Rule& rule, con
   if (!o.checkpoint.empty()) t.checkpoint_to(o.checkpoint, o.checkpoint_every);
   if (!o.resume.empty()) t.resume_from(o.resume);
   t.simulate(o.costs);
-  return t.run();
+  asgd::sim::recording rec;
+  if (!o.record.empty()) t.record(&rec);
+  if (!o.replay.empty()) {
+    rec = asgd::sim::recording::load(o.replay);
+    t.replay(&rec);
+  }
+  asgd::report r = t.run();
+  if (!o.record.empty()) rec.save(o.record);
+  return r;
 }
 
 /// One rule type covers --momentum and --nesterov (momentum_rule; momentum 0 is plain SGD, as in

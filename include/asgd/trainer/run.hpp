@@ -23,6 +23,10 @@ std::string trainer<Problem, Policies...>::recorded_run(const plan& p) const {
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::check_replayable(const plan& p) const {
   const std::string what = record_ != nullptr ? "trainer::record" : "trainer::replay";
+#if defined(ASGD_NO_SIMULATION)
+  throw std::invalid_argument("asgd: " + what + ": this build defines ASGD_NO_SIMULATION, which compiles the "
+                              "recording and the simulation out");
+#endif
   bool replayable = false;
   if constexpr (consistency_mode_can_be_replayed<consistency_type>) replayable = consistency_.replayable();
   if (!replayable) {

@@ -165,7 +165,8 @@ class trainer {
   /// a few appends to a worker's own buffer a step (docs/simulation.md, "Record and replay").
   /// @throws std::invalid_argument (from run()) when the consistency mode, with its knobs, does
   /// not replay (it races on the model's floats: HOGWILD!, bounded staleness, atomic adds), or
-  /// the run averages with other nodes (not supported yet)
+  /// the node averages in the background or by gossip (blocking rounds replay: record each
+  /// node, and replay the group with sim::run_in_process)
   void record(sim::recording* into) {
     record_ = into;
     if (into != nullptr) replay_ = nullptr;

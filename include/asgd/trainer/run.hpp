@@ -34,10 +34,15 @@ void trainer<Problem, Policies...>::check_replayable(const plan& p) const {
                                 " does not replay bit for bit (its workers race on the model's floats, or it does "
                                 "not declare `replayable()`: docs/policies/consistency.md)");
   }
-  if (p.averaging) {
+  // Blocking rounds run while every worker of the node waits, and combine the nodes' models in
+  // node order: they depend on no timing. An averager thread's mix-ins and gossip's reads of a
+  // peer's published copy do, and nothing logs them yet.
+  if (p.averaging && (!settings_.averaging.blocking || p.gossip)) {
     throw std::invalid_argument("asgd: " + what + ": node " + std::to_string(p.node) + " of " +
-                                std::to_string(p.nodes) + " averages (topology " + detail::describe(topology_) +
-                                "): recording and replaying nodes is not supported yet");
+                                std::to_string(p.nodes) + " averages " +
+                                (p.gossip ? "by gossip" : "in the background (non-blocking)") + " (topology " +
+                                detail::describe(topology_) +
+                                "): recording and replaying nodes is supported for blocking rounds only");
   }
   if (replay_ != nullptr && (replay_->run() != recorded_run(p) || replay_->workers() != p.workers)) {
     throw std::invalid_argument("asgd: trainer::replay: the recording is of another run: recorded " + replay_->run() +

@@ -27,12 +27,13 @@ class mutex {
   void lock() {
     event_log* const log = logged();
     if (auto* s = simulated()) [[unlikely]] {
-      if (log != nullptr && log->replaying()) {
+      const bool replaying = log != nullptr && log->replaying();
+      if (replaying) {
         const std::uint64_t turn = log->next(replay_event::lock_turn).a;
         replay_wait(&turns_, [&] { return turns_ == turn; });
       }
       s->acquire(this);
-      if (log != nullptr && log->replaying()) {
+      if (replaying) {
         ++turns_;
         replay_moved(&turns_);
       } else if (log != nullptr) {

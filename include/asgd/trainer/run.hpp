@@ -44,9 +44,11 @@ void trainer<Problem, Policies...>::check_replayable(const plan& p) const {
                                 detail::describe(topology_) +
                                 "): recording and replaying nodes is supported for blocking rounds only");
   }
-  if (replay_ != nullptr && (replay_->run() != recorded_run(p) || replay_->workers() != p.workers)) {
+  if (replay_ == nullptr) return;
+  const std::string run = recorded_run(p);
+  if (replay_->run() != run || replay_->workers() != p.workers) {
     throw std::invalid_argument("asgd: trainer::replay: the recording is of another run: recorded " + replay_->run() +
-                                "; this run is " + recorded_run(p));
+                                "; this run is " + run);
   }
 }
 

@@ -2,8 +2,13 @@
 // asgd-train's command line: the options, their defaults, and the parser that names the
 // option and the accepted values when something is wrong.
 
-#include <asgd/asgd.hpp>
-#include <asgd/problems.hpp>
+// What the options' types need, not the umbrella: three of asgd-train's units include only this.
+#include <asgd/consistency/leashed.hpp>
+#include <asgd/data/images.hpp>
+#include <asgd/schedule.hpp>
+#include <asgd/settings.hpp>
+#include <asgd/shards.hpp>
+#include <asgd/sim/cost_model.hpp>
 
 #include <cstddef>
 #include <cstdint>

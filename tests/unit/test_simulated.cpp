@@ -18,6 +18,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -347,6 +348,19 @@ TEST_SUITE("simulated trainer") {
     };
     const asgd::averaging_settings blocking{.every = 16, .blocking = true};
     const auto a = asgd::run_in_process(nodes, group(false, real, blocking));
+    // The group's recordings in one file, and back: node k's at k.
+    const auto file = std::filesystem::temp_directory_path() / ("asgd_test_node_recordings_" + std::to_string(::getpid()));
+    asgd::sim::recording::save_nodes(file, recs);
+    const std::vector<asgd::sim::recording> saved = std::exchange(recs, asgd::sim::recording::load_nodes(file));
+    REQUIRE(recs.size() == nodes);
+    for (std::size_t k = 0; k < nodes; ++k) {
+      CHECK(recs[k].run() == saved[k].run());
+      CHECK(recs[k].events() == saved[k].events());
+    }
+    // One recording's load() names what the file holds instead.
+    CHECK_THROWS_WITH_AS((void)asgd::sim::recording::load(file), doctest::Contains("the recordings of several nodes"),
+                         asgd::checkpoint_error);
+    std::filesystem::remove(file);
     const auto b = asgd::sim::run_in_process(nodes, group(true, replayed, blocking), straggling(), 3);
     for (std::size_t k = 0; k < nodes; ++k) {
       CAPTURE(k);
@@ -389,6 +403,12 @@ TEST_SUITE("simulated trainer") {
       out << "not a recording";
     }
     CHECK_THROWS_AS((void)asgd::sim::recording::load(file), asgd::checkpoint_error);
+    CHECK_THROWS_AS((void)asgd::sim::recording::load_nodes(file), asgd::checkpoint_error);
+    // A lone recording's file is a group of one.
+    rec.save(file);
+    const std::vector<asgd::sim::recording> one = asgd::sim::recording::load_nodes(file);
+    REQUIRE(one.size() == 1);
+    CHECK(one.front().events() == rec.events());
     std::filesystem::remove(file);
   }
 

@@ -54,9 +54,9 @@ void check_combinations(options& o, const given_options& given) {
       throw usage_error("asgd-train: --record records a real run; leave out --simulate (--replay runs in virtual time)");
     }
     if (o.compare || o.modes.size() != 1) throw usage_error("asgd-train: " + flag + " takes one --mode");
-    if (o.nodes > 1 || o.transport != "in_process") {
-      throw usage_error("asgd-train: " + flag + ": asgd-train does not record or replay nodes yet (the library does, "
-                        "for blocking rounds: trainer::record on each node)");
+    if (o.transport != "in_process") {
+      throw usage_error("asgd-train: " + flag + " records and replays threads and in-process --nodes; --transport " +
+                        o.transport + " is not recorded");
     }
     if (o.device != "cpu") throw usage_error("asgd-train: " + flag + " applies to --device cpu");
     if (!o.replay.empty() && !o.costs) {  // a replay runs in virtual time: this machine's, unless told

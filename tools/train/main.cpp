@@ -265,8 +265,26 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
     if (!o.quiet && lead) {
       progress = [&](const asgd::epoch_progress& e) { print_progress(mode, o.compare, e, host_start); };
     }
+    // --record: each node's trainer records into its own recording; --replay: each replays its own.
+    std::vector<asgd::sim::recording> recordings;
+    if (!o.replay.empty()) {
+      recordings = asgd::sim::recording::load_nodes(o.replay);
+      if (recordings.size() != o.nodes) {
+        throw std::runtime_error("asgd-train: --replay " + o.replay.string() + " holds the recordings of " +
+                                 std::to_string(recordings.size()) + " node(s); replay it with --nodes " +
+                                 std::to_string(recordings.size()));
+      }
+    } else if (!o.record.empty()) {
+      recordings.resize(o.nodes);
+    }
+    // Only the first run records or replays (the runs of --exposed do neither).
+    bool first_run = true;
     auto run_once = [&](const options& with, const progress_fn& shown) {
       std::vector<asgd::report> reports;
+      auto recording_of = [&, recorded = first_run && !recordings.empty()](std::size_t k) {
+        return recorded ? &recordings[k] : nullptr;
+      };
+      first_run = false;
       // --straggler-slowdown slows node 0 (rank 0) only.
       options others = with;
       others.straggler_slowdown = 1.0;
@@ -278,7 +296,8 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
                                                      .timeout = with.timeout};
         const progress_fn none;
         auto node = [&](std::size_t k, asgd::transport::in_process endpoint) {
-          return run_mode(mode, {net, k == 0 ? with : others, k == 0 ? shown : none, any_transport{std::move(endpoint)}});
+          return run_mode(mode, {net, k == 0 ? with : others, k == 0 ? shown : none, any_transport{std::move(endpoint)},
+                                 recording_of(k)});
         };
         reports = with.costs ? asgd::sim::run_in_process(with.nodes, node, *with.costs, with.seed, link)
                              : asgd::run_in_process(with.nodes, node, link);
@@ -286,11 +305,19 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
         // failure is the run's.
         if (!reports.front().failure.empty()) throw std::runtime_error(reports.front().failure);
       } else {
-        reports.push_back(run_mode(mode, {net, with, shown, any_transport{asgd::transport::in_process{}}}));
+        reports.push_back(
+            run_mode(mode, {net, with, shown, any_transport{asgd::transport::in_process{}}, recording_of(0)}));
       }
       return reports;
     };
     runs.emplace_back(mode, run_once(o, progress));
+    if (!o.record.empty()) {  // one node's file is one recording, as trainer::record writes it
+      if (recordings.size() == 1) {
+        recordings.front().save(o.record);
+      } else {
+        asgd::sim::recording::save_nodes(o.record, recordings);
+      }
+    }
     if (o.exposed > 0) {  // the run above warms up; then pairs, the baseline first
       exposure e;
       options baseline = o;

@@ -42,6 +42,8 @@ struct run_inputs {
   const options& o;
   const progress_fn& progress;
   any_transport transport;
+  // --record: the run records into it; --replay: the run replays it (one per node; null: neither).
+  asgd::sim::recording* recording = nullptr;
 };
 
 /// Runs one training with options `in.o` under consistency mode `mode`.
@@ -104,15 +106,9 @@ asgd::report train(const run_inputs& in, const Mode& mode, const Rule& rule, con
   if (!o.checkpoint.empty()) t.checkpoint_to(o.checkpoint, o.checkpoint_every);
   if (!o.resume.empty()) t.resume_from(o.resume);
   t.simulate(o.costs);
-  asgd::sim::recording rec;
-  if (!o.record.empty()) t.record(&rec);
-  if (!o.replay.empty()) {
-    rec = asgd::sim::recording::load(o.replay);
-    t.replay(&rec);
-  }
-  asgd::report r = t.run();
-  if (!o.record.empty()) rec.save(o.record);
-  return r;
+  if (in.recording != nullptr && !o.record.empty()) t.record(in.recording);
+  if (in.recording != nullptr && !o.replay.empty()) t.replay(in.recording);
+  return t.run();
 }
 
 /// One rule type covers --momentum and --nesterov (momentum_rule; momentum 0 is plain SGD, as in

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,6 +53,62 @@ class recording {
   void save(const std::filesystem::path& path) const {
     byte_writer w;
     w.string(format_name);
+    write_to(w);
+    seal_to(path, w);
+  }
+
+  /// Reads a recording that save() wrote.
+  /// @throws checkpoint_error naming the file and the fault when it is not one, or is damaged
+  /// (a file of several nodes' recordings names save_nodes and load_nodes)
+  [[nodiscard]] static recording load(const std::filesystem::path& path) {
+    const std::vector<std::uint8_t> bytes = read_checkpoint_file(path);
+    byte_reader r(open_checkpoint(bytes, path.string()), path.string());
+    const std::string format = r.string();
+    if (format == nodes_format_name) r.fail("the recordings of several nodes (recording::load_nodes reads them)");
+    if (format != format_name) r.fail("not a recording of asgd::sim (a checkpoint, maybe)");
+    recording rec = read_from(r, "");
+    if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " bytes after the last worker's events");
+    return rec;
+  }
+
+  /// Writes the recordings of a group of nodes, node k's at k (each node's trainer records its
+  /// own), to one file, whole or not at all; load_nodes reads them back in that order.
+  /// @throws std::runtime_error naming the file when it cannot be written
+  static void save_nodes(const std::filesystem::path& path, std::span<const recording> nodes) {
+    byte_writer w;
+    w.string(nodes_format_name);
+    w.u64(nodes.size());
+    for (const recording& rec : nodes) rec.write_to(w);
+    seal_to(path, w);
+  }
+
+  /// Reads what save_nodes wrote; a file that save() wrote is a group of one.
+  /// @throws checkpoint_error naming the file, the node and the fault when it is not one, or is
+  /// damaged
+  [[nodiscard]] static std::vector<recording> load_nodes(const std::filesystem::path& path) {
+    const std::vector<std::uint8_t> bytes = read_checkpoint_file(path);
+    byte_reader r(open_checkpoint(bytes, path.string()), path.string());
+    const std::string format = r.string();
+    std::vector<recording> nodes;
+    if (format == format_name) {
+      nodes.push_back(read_from(r, ""));
+    } else if (format == nodes_format_name) {
+      const std::uint64_t n = r.u64();
+      if (n == 0 || n > r.remaining() / 8) r.fail("a recording of " + std::to_string(n) + " nodes");
+      for (std::uint64_t k = 0; k < n; ++k) nodes.push_back(read_from(r, "node " + std::to_string(k) + ": "));
+    } else {
+      r.fail("not a recording of asgd::sim (a checkpoint, maybe)");
+    }
+    if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " bytes after the last worker's events");
+    return nodes;
+  }
+
+ private:
+  friend struct detail::recording_access;
+  static constexpr std::string_view format_name = "asgd recording 1";
+  static constexpr std::string_view nodes_format_name = "asgd recordings of nodes 1";
+
+  void write_to(byte_writer& w) const {
     w.string(run_);
     w.u64(logs_.size());
     for (const auto& l : logs_) {
@@ -62,40 +119,36 @@ class recording {
         w.u64(e.b);
       }
     }
+  }
+
+  static void seal_to(const std::filesystem::path& path, const byte_writer& w) {
     const auto file = seal_checkpoint(w.bytes());
     detail::write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
   }
 
-  /// Reads a recording that save() wrote.
-  /// @throws checkpoint_error naming the file and the fault when it is not one, or is damaged
-  [[nodiscard]] static recording load(const std::filesystem::path& path) {
-    const std::vector<std::uint8_t> bytes = read_checkpoint_file(path);
-    byte_reader r(open_checkpoint(bytes, path.string()), path.string());
-    if (r.string() != format_name) r.fail("not a recording of asgd::sim (a checkpoint, maybe)");
+  // `where` prefixes the faults ("node 2: "), empty for a lone recording.
+  static recording read_from(byte_reader& r, const std::string& where) {
     recording rec;
     rec.run_ = r.string();
     const std::uint64_t workers = r.u64();
-    if (workers == 0 || workers > r.remaining() / 8) r.fail("a recording of " + std::to_string(workers) + " workers");
+    if (workers == 0 || workers > r.remaining() / 8) {
+      r.fail(where + "a recording of " + std::to_string(workers) + " workers");
+    }
     for (std::uint64_t w = 0; w < workers; ++w) {
       const std::uint64_t n = r.u64();
-      if (n > r.remaining() / 24) r.fail("worker " + std::to_string(w) + " holds more events than the file");
+      if (n > r.remaining() / 24) r.fail(where + "worker " + std::to_string(w) + " holds more events than the file");
       std::vector<detail::event_log::entry> entries(n);
       for (auto& e : entries) {
         const std::uint64_t kind = r.u64();
         if (kind > static_cast<std::uint64_t>(detail::replay_event::publish)) {
-          r.fail("worker " + std::to_string(w) + " has an event of unknown kind " + std::to_string(kind));
+          r.fail(where + "worker " + std::to_string(w) + " has an event of unknown kind " + std::to_string(kind));
         }
         e = {static_cast<detail::replay_event>(kind), r.u64(), r.u64()};
       }
       rec.logs_.emplace_back(w, false, std::move(entries));
     }
-    if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " bytes after the last worker's events");
     return rec;
   }
-
- private:
-  friend struct detail::recording_access;
-  static constexpr std::string_view format_name = "asgd recording 1";
 
   std::string run_;
   std::vector<detail::event_log> logs_;

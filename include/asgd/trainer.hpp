@@ -160,13 +160,13 @@ class trainer {
 
   /// Makes the next runs record their interleaving into `*into` (nullptr: stop recording): per
   /// worker, the steps it claimed, where the run was when its updates landed, its turns at the
-  /// store's lock, the versions it pinned and whether its publications won. replay() gives it
-  /// back to a simulated run, which then computes the same model, bit for bit. A recording costs
-  /// a few appends to a worker's own buffer a step (docs/simulation.md, "Record and replay").
+  /// store's lock, the versions it pinned and whether its publications won; for a node, its
+  /// averaging's too (turns at the peers' published copies, the progress it acted on). replay()
+  /// gives it back to a simulated run, which then computes the same model, bit for bit (a group
+  /// of nodes: record each, replay them together with sim::run_in_process). A recording costs a
+  /// few appends to a worker's own buffer a step (docs/simulation.md, "Record and replay").
   /// @throws std::invalid_argument (from run()) when the consistency mode, with its knobs, does
-  /// not replay (it races on the model's floats: HOGWILD!, bounded staleness, atomic adds), or
-  /// the node averages in the background or by gossip (blocking rounds replay: record each
-  /// node, and replay the group with sim::run_in_process)
+  /// not replay (it races on the model's floats: HOGWILD!, bounded staleness, atomic adds)
   void record(sim::recording* into) {
     record_ = into;
     if (into != nullptr) replay_ = nullptr;
@@ -352,6 +352,12 @@ class trainer {
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
   void wake_averager(shared_state& sh) const;
   void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps);
+  // A recorded or replayed run's logs: one a worker, then the node's averaging's (whichever thread
+  // runs it: the averager thread, the pause of a blocking node, the end of the run).
+  static std::size_t logs_of(const plan& p) noexcept { return p.workers + (p.averaging ? 1 : 0); }
+  static detail::event_log* averager_log(const plan& p, shared_state& sh) noexcept {
+    return sh.logs != nullptr && p.averaging ? &(*sh.logs)[p.workers] : nullptr;
+  }
   void average_in_background(const plan& p, store_type& store, shared_state& sh);
   void finish_averaging(const plan& p, store_type& store, shared_state& sh);
   void settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh, std::uint64_t step);

@@ -117,6 +117,57 @@ void check_replay(std::size_t threads, Mode mode = {}) {
   CHECK(same_bits(third.parameters(), real.parameters()));
 }
 
+// Records 3 real nodes of 2 `Mode` workers averaging over `Topology` as `avg` says, replays the
+// group in virtual time (after a trip through one file), and compares every node's model.
+template <class Mode, class Topology>
+void check_nodes_replay(asgd::averaging_settings avg) {
+  constexpr std::size_t nodes = 3;
+  std::vector<asgd::sim::recording> recs(nodes);
+  std::vector<std::vector<float>> real(nodes), replayed(nodes);
+  auto group = [&](bool replay, std::vector<std::vector<float>>& models) {
+    return [&, replay](std::size_t k, asgd::transport::in_process ep) {
+      asgd::settings s = simulated_settings(2);
+      s.averaging = avg;
+      asgd::trainer<ls, Mode, Topology> t{simulated_problem(), s, std::move(ep)};
+      if (replay) {
+        t.replay(&recs[k]);
+      } else {
+        t.record(&recs[k]);
+      }
+      asgd::report r = t.run();
+      models[k].assign(t.parameters().begin(), t.parameters().end());
+      return r;
+    };
+  };
+  const auto a = asgd::run_in_process(nodes, group(false, real));
+  // The group's recordings in one file, and back: node k's at k.
+  const auto file = std::filesystem::temp_directory_path() / ("asgd_test_node_recordings_" + std::to_string(::getpid()));
+  asgd::sim::recording::save_nodes(file, recs);
+  const std::vector<asgd::sim::recording> saved = std::exchange(recs, asgd::sim::recording::load_nodes(file));
+  REQUIRE(recs.size() == nodes);
+  for (std::size_t k = 0; k < nodes; ++k) {
+    CHECK(recs[k].run() == saved[k].run());
+    CHECK(recs[k].events() == saved[k].events());
+  }
+  // One recording's load() names what the file holds instead.
+  CHECK_THROWS_WITH_AS((void)asgd::sim::recording::load(file), doctest::Contains("the recordings of several nodes"),
+                       asgd::checkpoint_error);
+  std::filesystem::remove(file);
+  const auto b = asgd::sim::run_in_process(nodes, group(true, replayed), straggling(), 3);
+  for (std::size_t k = 0; k < nodes; ++k) {
+    CAPTURE(k);
+    CHECK(same_bits(real[k], replayed[k]));
+    REQUIRE(a[k].node);
+    REQUIRE(b[k].node);
+    CHECK(a[k].node->rounds == b[k].node->rounds);
+    CHECK(a[k].node->skipped_interactions == b[k].node->skipped_interactions);
+    CHECK(a[k].node->pushes_received == b[k].node->pushes_received);
+    CHECK(a[k].node->final_consensus_distance == b[k].node->final_consensus_distance);
+    CHECK(a[k].staleness.total() == b[k].staleness.total());
+    CHECK(a[k].cas_retries.mean() == b[k].cas_retries.mean());
+  }
+}
+
 // A mode that does not say it can be simulated (HOGWILD!'s store, without the flag).
 struct unsimulated_mode {
   using policy_kind = asgd::consistency_mode_tag;
@@ -325,55 +376,27 @@ TEST_SUITE("simulated trainer") {
     check_replay<asgd::consistency::sequential>(1);
   }
 
-  TEST_CASE("recorded nodes that average in blocking rounds replay together to the same models, bit for bit") {
-    // 3 real nodes of 2 Leashed-SGD workers on 2 cores, ring rounds every 16 steps while their
-    // workers wait; then the same group in virtual time, each node replaying its recording.
-    constexpr std::size_t nodes = 3;
-    std::vector<asgd::sim::recording> recs(nodes);
-    std::vector<std::vector<float>> real(nodes), replayed(nodes);
-    auto group = [&](bool replay, std::vector<std::vector<float>>& models, asgd::averaging_settings avg) {
-      return [&, replay, avg](std::size_t k, asgd::transport::in_process ep) {
-        asgd::settings s = simulated_settings(2);
-        s.averaging = avg;
-        asgd::trainer<ls, asgd::consistency::leashed, asgd::topology::ring> t{simulated_problem(), s, std::move(ep)};
-        if (replay) {
-          t.replay(&recs[k]);
-        } else {
-          t.record(&recs[k]);
-        }
-        asgd::report r = t.run();
-        models[k].assign(t.parameters().begin(), t.parameters().end());
-        return r;
-      };
-    };
-    const asgd::averaging_settings blocking{.every = 16, .blocking = true};
-    const auto a = asgd::run_in_process(nodes, group(false, real, blocking));
-    // The group's recordings in one file, and back: node k's at k.
-    const auto file = std::filesystem::temp_directory_path() / ("asgd_test_node_recordings_" + std::to_string(::getpid()));
-    asgd::sim::recording::save_nodes(file, recs);
-    const std::vector<asgd::sim::recording> saved = std::exchange(recs, asgd::sim::recording::load_nodes(file));
-    REQUIRE(recs.size() == nodes);
-    for (std::size_t k = 0; k < nodes; ++k) {
-      CHECK(recs[k].run() == saved[k].run());
-      CHECK(recs[k].events() == saved[k].events());
+  TEST_CASE("recorded nodes replay together to the same models, bit for bit, whether they average in blocking rounds, "
+            "in the background or by gossip") {
+    // 3 real nodes of 2 workers on 2 cores; then the same group in virtual time, each node
+    // replaying its recording. Blocking rounds run while the node's workers wait; background
+    // rounds and gossip events run on an averager thread while they compute, and gossip reads
+    // and averages with the peers' published copies, in an order that only the recording knows.
+    SUBCASE("Leashed-SGD, blocking ring rounds") {
+      check_nodes_replay<asgd::consistency::leashed, asgd::topology::ring>({.every = 16, .blocking = true});
     }
-    // One recording's load() names what the file holds instead.
-    CHECK_THROWS_WITH_AS((void)asgd::sim::recording::load(file), doctest::Contains("the recordings of several nodes"),
-                         asgd::checkpoint_error);
-    std::filesystem::remove(file);
-    const auto b = asgd::sim::run_in_process(nodes, group(true, replayed, blocking), straggling(), 3);
-    for (std::size_t k = 0; k < nodes; ++k) {
-      CAPTURE(k);
-      CHECK(same_bits(real[k], replayed[k]));
-      REQUIRE(a[k].node);
-      REQUIRE(b[k].node);
-      CHECK(a[k].node->rounds == b[k].node->rounds);
-      CHECK(a[k].staleness.total() == b[k].staleness.total());
-      CHECK(a[k].cas_retries.mean() == b[k].cas_retries.mean());
+    SUBCASE("Leashed-SGD, ring rounds in the background") {
+      check_nodes_replay<asgd::consistency::leashed, asgd::topology::ring>({.every = 16});
     }
-    // Rounds in the background (an averager thread) are not logged: refused, by what they are.
-    CHECK_THROWS_WITH_AS(asgd::run_in_process(nodes, group(false, real, {.every = 16})),
-                         doctest::Contains("averages in the background (non-blocking)"), std::invalid_argument);
+    SUBCASE("lock-based, ring rounds in the background") {
+      check_nodes_replay<asgd::consistency::locked, asgd::topology::ring>({.every = 8});
+    }
+    SUBCASE("Leashed-SGD, SwarmSGD gossip") {
+      check_nodes_replay<asgd::consistency::leashed, asgd::topology::swarm>({.every = 4});
+    }
+    SUBCASE("lock-based, AD-PSGD gossip") {
+      check_nodes_replay<asgd::consistency::locked, asgd::topology::adpsgd>({.every = 2});
+    }
   }
 
   TEST_CASE("a recording replays only its own run, of a mode that replays") {

@@ -103,8 +103,8 @@ output and failure
                                   COSTS is "machine" (this library's development machine) or
                                   a cost-model file (docs/simulation.md); times are virtual
   --record FILE                   record the run's interleaving (one --mode: sequential,
-                                  synchronous, locked or leashed; in-process --nodes that
-                                  average in --blocking rounds) to FILE, written atomically
+                                  synchronous, locked or leashed; also in-process --nodes)
+                                  to FILE, written atomically
   --replay FILE                   replay a recording in virtual time (--simulate COSTS, else
                                   machine): the same model as the recorded run, bit for bit
   --evals-per-epoch N             also evaluate the test set N times per epoch (for curves)

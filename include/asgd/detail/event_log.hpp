@@ -41,6 +41,7 @@ enum class replay_event : std::uint8_t {
   lock_turn,  // the lock's acquisitions by logging threads before this one
   pin,        // a published version pinned: its number, and the pins taken of it before
   publish,    // a publication: a = 1 won (b: the pins of the replaced version), a = 0 lost
+  progress,   // a node's steps done, as its averager read them when it took its next rounds
 };
 
 [[nodiscard]] inline const char* replay_event_name(replay_event e) noexcept {
@@ -50,6 +51,7 @@ enum class replay_event : std::uint8_t {
     case replay_event::lock_turn: return "a lock's turn";
     case replay_event::pin: return "a version pinned";
     case replay_event::publish: return "a publication";
+    case replay_event::progress: return "a node's progress";
   }
   return "an unknown event";
 }
@@ -123,6 +125,17 @@ inline event_log*& event_log_slot() noexcept {
 #else
   return event_log_slot();
 #endif
+}
+
+/// A value this thread read that decides what it does next but that no lock or version orders
+/// (a node's steps done, as its averager saw them): logged in a recorded run, the recorded value
+/// in a replay, `value` itself otherwise.
+inline std::uint64_t logged_value(replay_event kind, std::uint64_t value) {
+  event_log* const log = logged();
+  if (log == nullptr) return value;
+  if (log->replaying()) return log->next(kind).a;
+  log->add(kind, value);
+  return value;
 }
 
 /// Installs `log` (may be null) on this thread while it lives.

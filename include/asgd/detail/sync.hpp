@@ -24,8 +24,17 @@ namespace asgd::inline v0::detail {
 /// one waits for that turn before it asks for the lock.
 class mutex {
  public:
+  /// For a lock whose order of acquisition changes no value its holders compute (an in-process
+  /// transport's hub, whose messages are keyed by sender and round, and whose condition waits
+  /// take it again as often as they wake): a recording logs no turn of it, a replay waits for none.
+  struct unordered_t {};
+  static constexpr unordered_t unordered{};
+
+  mutex() = default;
+  explicit mutex(unordered_t) noexcept : ordered_(false) {}
+
   void lock() {
-    event_log* const log = logged();
+    event_log* const log = ordered_ ? logged() : nullptr;
     if (auto* s = simulated()) [[unlikely]] {
       const bool replaying = log != nullptr && log->replaying();
       if (replaying) {
@@ -58,7 +67,7 @@ class mutex {
       s->release(this);
       return;
     }
-    event_log* const log = logged();
+    event_log* const log = ordered_ ? logged() : nullptr;
     if (log == nullptr) [[likely]] {
       m_.unlock();
       return;
@@ -75,6 +84,7 @@ class mutex {
   std::uint64_t turns_ = 0;      // acquisitions so far
   std::uint64_t held_turn_ = 0;  // the holder's turn, and where its log keeps it
   std::size_t held_at_ = 0;
+  bool ordered_ = true;
 };
 
 /// A barrier's completion that does nothing.

@@ -140,7 +140,7 @@ class recording {
       std::vector<detail::event_log::entry> entries(n);
       for (auto& e : entries) {
         const std::uint64_t kind = r.u64();
-        if (kind > static_cast<std::uint64_t>(detail::replay_event::publish)) {
+        if (kind > static_cast<std::uint64_t>(detail::replay_event::progress)) {
           r.fail(where + "worker " + std::to_string(w) + " has an event of unknown kind " + std::to_string(kind));
         }
         e = {static_cast<detail::replay_event>(kind), r.u64(), r.u64()};

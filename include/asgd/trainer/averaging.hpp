@@ -18,6 +18,7 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
                                                    std::uint64_t done_steps) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
+    const detail::event_log_scope logging(averager_log(p, sh));
     averaging_state& a = sh.avg;
     while (a.next_round < p.triggers.size() && p.triggers[a.next_round] <= done_steps) {
       if (p.gossip) {
@@ -67,6 +68,7 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_in_background(const plan& p, store_type& store, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
+    const detail::event_log_scope logging(averager_log(p, sh));
     try {
       while (sh.avg.next_round < p.triggers.size()) {
         const std::uint64_t due = p.triggers[sh.avg.next_round];
@@ -81,7 +83,9 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
           detail::wait_for_change(sh.wake, seen, std::memory_order_acquire);
         }
         sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
-        average_rounds(p, store, sh, sh.done_steps.sum());
+        // How far the workers got decides how many gossip events fold into one: a replay takes
+        // the recorded figure.
+        average_rounds(p, store, sh, detail::logged_value(detail::replay_event::progress, sh.done_steps.sum()));
       }
     } catch (...) {
       sh.fail(std::current_exception());

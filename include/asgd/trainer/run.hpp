@@ -17,7 +17,11 @@ std::string trainer<Problem, Policies...>::recorded_run(const plan& p) const {
   return "problem " + n.problem + ", " + n.consistency + ", " + n.update_rule + ", " + n.selector + ", " +
          std::to_string(p.workers) + " threads, " + std::to_string(p.total_steps) + " steps of batch " +
          std::to_string(settings_.batch) + ", lr " + lr + ", seed " + std::to_string(settings_.seed) + ", node " +
-         std::to_string(p.node) + " of " + std::to_string(p.nodes);
+         std::to_string(p.node) + " of " + std::to_string(p.nodes) +
+         (p.averaging ? ", topology " + detail::describe(topology_) +
+                            (settings_.averaging.blocking ? ", blocking" : ", in the background") + ", every " +
+                            std::to_string(settings_.averaging.every)
+                      : std::string());
 }
 
 template <class Problem, class... Policies>
@@ -34,19 +38,13 @@ void trainer<Problem, Policies...>::check_replayable(const plan& p) const {
                                 " does not replay bit for bit (its workers race on the model's floats, or it does "
                                 "not declare `replayable()`: docs/policies/consistency.md)");
   }
-  // Blocking rounds run while every worker of the node waits, and combine the nodes' models in
-  // node order: they depend on no timing. An averager thread's mix-ins and gossip's reads of a
-  // peer's published copy do, and nothing logs them yet.
-  if (p.averaging && (!settings_.averaging.blocking || p.gossip)) {
-    throw std::invalid_argument("asgd: " + what + ": node " + std::to_string(p.node) + " of " +
-                                std::to_string(p.nodes) + " averages " +
-                                (p.gossip ? "by gossip" : "in the background (non-blocking)") + " (topology " +
-                                detail::describe(topology_) +
-                                "): recording and replaying nodes is supported for blocking rounds only");
-  }
+  // A node's averaging logs too, in a log after the workers' (averager_log): its turns at the
+  // store's lock and at the gossip copies' locks, the versions it pins and publishes, and the
+  // node's progress when it takes its next rounds. Rounds' messages and collectives combine the
+  // nodes' models in node order, whenever they arrive, and log nothing.
   if (replay_ == nullptr) return;
   const std::string run = recorded_run(p);
-  if (replay_->run() != run || replay_->workers() != p.workers) {
+  if (replay_->run() != run || replay_->workers() != logs_of(p)) {
     throw std::invalid_argument("asgd: trainer::replay: the recording is of another run: recorded " + replay_->run() +
                                 "; this run is " + run);
   }
@@ -91,7 +89,7 @@ report trainer<Problem, Policies...>::run() {
     // quarter more for a worker that takes more than its share; at most 1 GiB a worker up front.
     const std::uint64_t share = (p.total_steps - sh.started_at) / p.workers + 1;
     const std::uint64_t events = std::min<std::uint64_t>(share * 15 / 2, (std::uint64_t{1} << 30) / 24);
-    detail::recording_access::start(*record_, recorded_run(p), p.workers, static_cast<std::size_t>(events));
+    detail::recording_access::start(*record_, recorded_run(p), logs_of(p), static_cast<std::size_t>(events));
     sh.logs = &detail::recording_access::logs(*record_);
   } else if (replaying) {
     replayed = detail::recording_access::replay(*replay_);
@@ -243,7 +241,8 @@ report trainer<Problem, Policies...>::run() {
   }
   for (const auto& log : replayed) {
     if (log.left() == 0) continue;
-    throw sim::replay_error("asgd: trainer::replay: worker " + std::to_string(log.worker()) + " ended with " +
+    const std::string who = log.worker() < p.workers ? "worker " + std::to_string(log.worker()) : "the averager";
+    throw sim::replay_error("asgd: trainer::replay: " + who + " ended with " +
                             std::to_string(log.left()) + " of its " + std::to_string(log.entries().size()) +
                             " recorded events not replayed: the run replayed did less than the run recorded");
   }

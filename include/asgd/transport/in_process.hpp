@@ -201,7 +201,7 @@ class in_process {
     ASGD_DECL hub(std::size_t n, const link& l);
     std::size_t nodes;
     link settings;
-    detail::mutex mutex;
+    detail::mutex mutex{detail::mutex::unordered};  // a recording logs the slots' turns, not these
     detail::condition changed;
     std::string failure;  // set once, by the first node that failed or gave up
     std::vector<std::span<float>> contributions;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up everything and runs asgd's tests. This is the README's test command; CI runs it.
 #
-#   scripts/test.sh            all of the below, in this order (18-19 minutes on a 2-core machine
-#                              from a clean clone; CHANGELOG.md says what keeps it there)
+#   scripts/test.sh            all of the below, in this order (about 20 minutes on a 2-core
+#                              machine from a clean clone: 19.8 in CI, 21-23 on the development
+#                              VM, 2 Dec 2026; CHANGELOG.md says what keeps it there)
 #   scripts/test.sh release    Release build (warnings are errors): every test (unit, concurrency, faults,
 #                              mpi under mpirun, cli, compile_fail, packaging, example, docs, the
 #                              benchmarks' smoke runs; gpu: skipped without a device); nvcc compiles the

@@ -65,14 +65,7 @@ class step_claims {
     event_log* const log = logged();
     if (log == nullptr) [[likely]]
       return claim(id, end);
-    if (log->replaying()) {
-      const event_log::entry& e = log->next(replay_event::claim);
-      if (e.a == event_log::no_step) return std::nullopt;
-      return step{e.a, e.b};
-    }
-    const std::optional<step> s = claim(id, end);
-    log->add(replay_event::claim, s ? s->index : event_log::no_step, s ? s->progress : 0);
-    return s;
+    return take_logged(*log, id, end);
   }
 
   /// The newest claimed index (may pass the segment's end).
@@ -87,10 +80,7 @@ class step_claims {
     event_log* const log = logged();
     if (log == nullptr) [[likely]]
       return progress(at, end);
-    if (log->replaying()) return log->next(replay_event::landing).a;
-    const std::uint64_t now = progress(at, end);
-    log->add(replay_event::landing, now);
-    return now;
+    return landing_logged(*log, at, end);
   }
 
   /// Whether a worker whose previous step landed at `before` and whose next lands at `after` was
@@ -100,6 +90,25 @@ class step_claims {
   }
 
  private:
+  // A recording or replaying worker's take() and landing(), out of line, so that the common
+  // path stays small enough to inline into the step.
+  [[gnu::noinline]] std::optional<step> take_logged(event_log& log, std::size_t id, std::uint64_t end) {
+    if (log.replaying()) {
+      const event_log::entry& e = log.next(replay_event::claim);
+      if (e.a == event_log::no_step) return std::nullopt;
+      return step{e.a, e.b};
+    }
+    const std::optional<step> s = claim(id, end);
+    log.add(replay_event::claim, s ? s->index : event_log::no_step, s ? s->progress : 0);
+    return s;
+  }
+  [[gnu::noinline]] std::uint64_t landing_logged(event_log& log, std::uint64_t at, std::uint64_t end) const {
+    if (log.replaying()) return log.next(replay_event::landing).a;
+    const std::uint64_t now = progress(at, end);
+    log.add(replay_event::landing, now);
+    return now;
+  }
+
   std::optional<step> claim(std::size_t id, std::uint64_t end) noexcept {
     owner& me = own_[id].value;
     // A worker that others overtook by more than a round of the longest runs was descheduled

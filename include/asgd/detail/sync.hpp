@@ -36,31 +36,14 @@ class mutex {
   void lock() {
     event_log* const log = ordered_ ? logged() : nullptr;
     if (auto* s = simulated()) [[unlikely]] {
-      const bool replaying = log != nullptr && log->replaying();
-      if (replaying) {
-        const std::uint64_t turn = log->next(replay_event::lock_turn).a;
-        replay_wait(&turns_, [&] { return turns_ == turn; });
-      }
-      s->acquire(this);
-      if (replaying) {
-        ++turns_;
-        replay_moved(&turns_);
-      } else if (log != nullptr) {
-        log->add(replay_event::lock_turn, turns_++);
-      }
+      lock_simulated(*s, log);
       return;
     }
     if (log == nullptr) [[likely]] {
       m_.lock();
       return;
     }
-    // A recording thread: its log keeps the turn's place (what it logs while it holds the lock
-    // comes after it), and unlock() fills the turn in, so the others do not wait for the log.
-    const std::size_t at = log->size();
-    log->add(replay_event::lock_turn, 0);
-    m_.lock();
-    held_turn_ = turns_++;
-    held_at_ = at;
+    lock_recorded(*log);
   }
   void unlock() {
     if (auto* s = simulated()) [[unlikely]] {
@@ -72,13 +55,42 @@ class mutex {
       m_.unlock();
       return;
     }
-    const std::uint64_t turn = held_turn_;
-    const std::size_t at = held_at_;
-    m_.unlock();
-    log->set(at, turn);
+    unlock_recorded(*log);
   }
 
  private:
+  // The paths of a simulated run and of a recording thread, out of line, so that a plain lock
+  // and unlock stay small enough to inline.
+  [[gnu::noinline, gnu::cold]] void lock_simulated(simulation_hooks& s, event_log* log) {
+    const bool replaying = log != nullptr && log->replaying();
+    if (replaying) {
+      const std::uint64_t turn = log->next(replay_event::lock_turn).a;
+      replay_wait(&turns_, [&] { return turns_ == turn; });
+    }
+    s.acquire(this);
+    if (replaying) {
+      ++turns_;
+      replay_moved(&turns_);
+    } else if (log != nullptr) {
+      log->add(replay_event::lock_turn, turns_++);
+    }
+  }
+  // A recording thread: its log keeps the turn's place (what it logs while it holds the lock
+  // comes after it), and unlock() fills the turn in, so the others do not wait for the log.
+  [[gnu::noinline]] void lock_recorded(event_log& log) {
+    const std::size_t at = log.size();
+    log.add(replay_event::lock_turn, 0);
+    m_.lock();
+    held_turn_ = turns_++;
+    held_at_ = at;
+  }
+  [[gnu::noinline]] void unlock_recorded(event_log& log) {
+    const std::uint64_t turn = held_turn_;
+    const std::size_t at = held_at_;
+    m_.unlock();
+    log.set(at, turn);
+  }
+
   std::mutex m_;
   // Counted by logging threads only, each while it holds the lock.
   std::uint64_t turns_ = 0;      // acquisitions so far

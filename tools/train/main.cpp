@@ -277,14 +277,11 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
     } else if (!o.record.empty()) {
       recordings.resize(o.nodes);
     }
-    // Only the first run records or replays (the runs of --exposed do neither).
-    bool first_run = true;
-    auto run_once = [&](const options& with, const progress_fn& shown) {
+    // `recs`: node k records into or replays (*recs)[k]; the runs of --exposed pass none.
+    auto run_once = [&](const options& with, const progress_fn& shown,
+                        std::vector<asgd::sim::recording>* recs = nullptr) {
       std::vector<asgd::report> reports;
-      auto recording_of = [&, recorded = first_run && !recordings.empty()](std::size_t k) {
-        return recorded ? &recordings[k] : nullptr;
-      };
-      first_run = false;
+      auto recording_of = [recs](std::size_t k) { return recs != nullptr && !recs->empty() ? &(*recs)[k] : nullptr; };
       // --straggler-slowdown slows node 0 (rank 0) only.
       options others = with;
       others.straggler_slowdown = 1.0;
@@ -310,7 +307,7 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
       }
       return reports;
     };
-    runs.emplace_back(mode, run_once(o, progress));
+    runs.emplace_back(mode, run_once(o, progress, &recordings));
     if (!o.record.empty()) {  // one node's file is one recording, as trainer::record writes it
       if (recordings.size() == 1) {
         recordings.front().save(o.record);

@@ -61,14 +61,7 @@ class recording {
   /// @throws checkpoint_error naming the file and the fault when it is not one, or is damaged
   /// (a file of several nodes' recordings names save_nodes and load_nodes)
   [[nodiscard]] static recording load(const std::filesystem::path& path) {
-    const std::vector<std::uint8_t> bytes = read_checkpoint_file(path);
-    byte_reader r(open_checkpoint(bytes, path.string()), path.string());
-    const std::string format = r.string();
-    if (format == nodes_format_name) r.fail("the recordings of several nodes (recording::load_nodes reads them)");
-    if (format != format_name) r.fail("not a recording of asgd::sim (a checkpoint, maybe)");
-    recording rec = read_from(r, "");
-    if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " bytes after the last worker's events");
-    return rec;
+    return std::move(read_file(path, false).front());
   }
 
   /// Writes the recordings of a group of nodes, node k's at k (each node's trainer records its
@@ -86,6 +79,16 @@ class recording {
   /// @throws checkpoint_error naming the file, the node and the fault when it is not one, or is
   /// damaged
   [[nodiscard]] static std::vector<recording> load_nodes(const std::filesystem::path& path) {
+    return read_file(path, true);
+  }
+
+ private:
+  friend struct detail::recording_access;
+  static constexpr std::string_view format_name = "asgd recording 1";
+  static constexpr std::string_view nodes_format_name = "asgd recordings of nodes 1";
+
+  // load() (`groups` false: a lone recording only) and load_nodes().
+  static std::vector<recording> read_file(const std::filesystem::path& path, bool groups) {
     const std::vector<std::uint8_t> bytes = read_checkpoint_file(path);
     byte_reader r(open_checkpoint(bytes, path.string()), path.string());
     const std::string format = r.string();
@@ -93,6 +96,7 @@ class recording {
     if (format == format_name) {
       nodes.push_back(read_from(r, ""));
     } else if (format == nodes_format_name) {
+      if (!groups) r.fail("the recordings of several nodes (recording::load_nodes reads them)");
       const std::uint64_t n = r.u64();
       if (n == 0 || n > r.remaining() / 8) r.fail("a recording of " + std::to_string(n) + " nodes");
       for (std::uint64_t k = 0; k < n; ++k) nodes.push_back(read_from(r, "node " + std::to_string(k) + ": "));
@@ -102,11 +106,6 @@ class recording {
     if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " bytes after the last worker's events");
     return nodes;
   }
-
- private:
-  friend struct detail::recording_access;
-  static constexpr std::string_view format_name = "asgd recording 1";
-  static constexpr std::string_view nodes_format_name = "asgd recordings of nodes 1";
 
   void write_to(byte_writer& w) const {
     w.string(run_);

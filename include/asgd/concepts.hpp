@@ -362,31 +362,30 @@ concept per_peer_exchange_transport =
 /// @concept gossip_transport
 /// Optional, required by a gossip topology: a transport where each node publishes a copy of its
 /// model that others read or average with one-sided (docs/policies/transport.md, "Gossip"):
-///   5. `t.open_gossip(copy_bytes, dimension)` readies the node (a collective, before any other
-///      gossip call) and `t.close_gossip()` ends gossip (a collective, after every node's last);
-///   6. `t.publish(f)`: under this node's lock, `f(pending, pushes, bytes)` gets the sum of the
-///      half-differences left for it (`std::span<float>`) and their count (`std::uint64_t`),
-///      and fills the `std::vector<std::byte>&` `bytes` with the copy to publish;
+///   5. `t.open_gossip(copy_bytes)` readies the node for copies of at most `copy_bytes` (a
+///      collective, before any other gossip call) and `t.close_gossip()` ends gossip (a
+///      collective, after every node's last);
+///   6. `t.publish(f)`: under this node's lock, `f(copy, changes, bytes)` gets its published copy
+///      as other nodes' averages left it (`std::span<const std::byte>`, empty before the first
+///      publication) and how many averages changed it since this node last published
+///      (`std::uint64_t`), and fills the `std::vector<std::byte>&` `bytes` with the copy that
+///      replaces it;
 ///   7. `t.read_published(peer, out)` copies `peer`'s copy into the `std::vector<std::byte>`
 ///      `out`, false when it has published nothing yet;
 ///   8. `t.average_with(peer, f)`: atomically with respect to other accesses to `peer`'s copy,
-///      `f(copy, new_copy, half)` reads it (`std::span<const std::byte>`) and writes its
-///      replacement (`std::vector<std::byte>&`) and a half-difference (`std::vector<float>&`)
-///      added to the peer's pending sum; false when `peer` has published nothing yet;
-///   9. `t.take_pushed(into)` adds this node's pending sum to the `std::span<float>` `into`,
-///      zeroes it and returns the count.
+///      `f(copy, new_copy)` reads it (`std::span<const std::byte>`) and writes its replacement
+///      (`std::vector<std::byte>&`), which counts as one change for `peer`'s next publish; false
+///      when `peer` has published nothing yet.
 template <class T>
 concept gossip_transport =
-    communication_transport<T> &&
-    requires(T& t, std::size_t n, std::vector<std::byte>& out, std::span<float> into) {
-      t.open_gossip(n, n);
+    communication_transport<T> && requires(T& t, std::size_t n, std::vector<std::byte>& out) {
+      t.open_gossip(n);
       t.close_gossip();
-      t.publish([](std::span<float>, std::uint64_t, std::vector<std::byte>&) {});
+      t.publish([](std::span<const std::byte>, std::uint64_t, std::vector<std::byte>&) {});
       { t.read_published(n, out) } -> std::convertible_to<bool>;
       {
-        t.average_with(n, [](std::span<const std::byte>, std::vector<std::byte>&, std::vector<float>&) {})
+        t.average_with(n, [](std::span<const std::byte>, std::vector<std::byte>&) {})
       } -> std::convertible_to<bool>;
-      { t.take_pushed(into) } -> std::convertible_to<std::uint64_t>;
     };
 
 // ---------------------------------------------------------------------------------------------

@@ -173,35 +173,46 @@ TEST_SUITE("gossip") {
         for (const auto& rep : r.reports) {
           REQUIRE(rep.node);
           CHECK(rep.node->rounds >= 1);
+          // The copies are the only messages: the partner's, read, and its new one, written.
+          CHECK(rep.node->bytes_sent == rep.node->rounds * 2 * 32 * sizeof(float));
           started += rep.node->rounds;
           due += rep.node->rounds + rep.node->skipped_interactions;
           received += rep.node->pushes_received;
           CHECK((rep.node->topology.rfind("swarm", 0) == 0 || rep.node->topology.rfind("adpsgd", 0) == 0));
         }
-        CHECK(received == started);  // each interaction pushed once, and each push was added
+        CHECK(received == started);  // each interaction changed one copy, and each change was taken
         CHECK(due >= 4 * (600 / 4) / 2);  // events taken or folded into a later one: about 150 a node
         if (blocking) CHECK(due == started);  // the workers wait for each: none is folded
       }
     }
   }
 
-  TEST_CASE("quantized two-sided gossip keeps the sum: both sides apply the same quantized half") {
+  TEST_CASE("lattice-quantized two-sided gossip: the sum moves by at most epsilon an interaction") {
+    // The partner takes its copy's change decoded, so each interaction adds one encoding's
+    // dither error (below epsilon a coordinate, unbiased) to the sum of the models: a change
+    // taken twice or lost would move the mean by a half-difference instead (about 0.1-1 here).
+    const asgd::quantize::lattice lattice{};  // 16 bits, epsilon 1e-4: a window of +-3.3 holds 3.0 apart
     still_run out;
     out.models.resize(4);
     out.reports = asgd::run_in_process(4, [&](std::size_t k, asgd::transport::in_process ep) {
-      asgd::trainer<still, c::leashed, t::swarm, asgd::quantize::qsgd<8>> tr{
+      asgd::trainer<still, c::leashed, t::swarm, asgd::quantize::lattice> tr{
           still{.offset = static_cast<float>(k) - 1.5f},
           {.threads = 1, .steps = 600, .batch = 4, .seed = 7,
            .averaging = {.every = 4, .blocking = true, .final_average = false}},
-          t::swarm{}, ep};
+          t::swarm{}, ep, lattice};
       auto rep = tr.run();
       out.models[k].assign(tr.parameters().begin(), tr.parameters().end());
       return rep;
     });
     const auto [spread, mean_error] = spread_and_mean_error(out);
-    CHECK(mean_error < 1e-4);  // the copies carry 8-bit noise; the sum only float rounding
-    CHECK(spread < 1.6);       // a hundredth of the 160 it started at
-    for (const auto& rep : out.reports) CHECK(rep.node->bits_sent < 8 * rep.node->bytes_sent);
+    std::uint64_t interactions = 0;
+    for (const auto& rep : out.reports) interactions += rep.node->rounds;
+    CHECK(interactions >= 4 * 600 / 4 / 2);
+    CHECK(mean_error > 0.0);  // the copies carry the lattice's noise into the partners' models
+    CHECK(mean_error < static_cast<double>(interactions) * lattice.epsilon / 4.0);
+    CHECK(spread < 1.6);  // a hundredth of the 160 it started at
+    const std::size_t copy_bytes = (lattice.encoded_bits(32) + 7) / 8;
+    for (const auto& rep : out.reports) CHECK(rep.node->bytes_sent == rep.node->rounds * 2 * copy_bytes);
   }
 
   TEST_CASE("nodes draw their own interaction times") {

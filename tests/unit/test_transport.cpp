@@ -161,72 +161,53 @@ TEST_SUITE("transport") {
                          doctest::Contains("peer 0 is not another node of 2"), asgd::transport_error);
   }
 
-  TEST_CASE("in_process gossip: a copy read one-sided, averaged with atomically, its pending sum taken once") {
+  TEST_CASE("in_process gossip: a copy read one-sided, averaged with atomically, its changes counted once") {
     auto group = in_process::group(3);
-    for (auto& t : group) t.open_gossip(4, 2);
+    for (auto& t : group) t.open_gossip(4);
     std::vector<std::byte> out;
     CHECK_FALSE(group[0].read_published(1, out));  // nothing published yet
     bool called = false;
-    CHECK_FALSE(group[0].average_with(1, [&](auto, auto&, auto&) { called = true; }));
+    CHECK_FALSE(group[0].average_with(1, [&](auto, auto&) { called = true; }));
     CHECK_FALSE(called);
 
-    group[1].publish([](std::span<float> pending, std::uint64_t pushes, std::vector<std::byte>& bytes) {
-      CHECK(pushes == 0);
-      CHECK(pending.size() == 2);
+    group[1].publish([](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
+      CHECK(changes == 0);
+      CHECK(copy.empty());  // the first publication
       bytes = bytes_of(7, 4);
     });
     REQUIRE(group[0].read_published(1, out));
     CHECK(out == bytes_of(7, 4));
 
-    // Two nodes average with node 1's copy: each sees the copy the previous one left, and node
-    // 1's pending sum adds both half-differences.
+    // Two nodes average with node 1's copy: each sees the copy the previous one left.
     for (std::size_t from : {0u, 2u}) {
-      CHECK(group[from].average_with(1, [&](std::span<const std::byte> copy, std::vector<std::byte>& new_copy,
-                                            std::vector<float>& half) {
+      CHECK(group[from].average_with(1, [&](std::span<const std::byte> copy, std::vector<std::byte>& new_copy) {
         CHECK(copy.size() == 4);
         CHECK(copy[0] == std::byte(static_cast<unsigned char>(from == 0 ? 7 : 10)));
         new_copy = bytes_of(10 + from, 4);
-        half = {1.0f, static_cast<float>(from)};
       }));
     }
     REQUIRE(group[2].read_published(1, out));
     CHECK(out == bytes_of(12, 4));
-    std::vector<float> into{0.5f, 0.5f};
-    CHECK(group[1].take_pushed(into) == 2);
-    CHECK(into == std::vector<float>{2.5f, 2.5f});
-    CHECK(group[1].take_pushed(into) == 0);  // taken once
-    CHECK(into == std::vector<float>{2.5f, 2.5f});
 
-    // A push that arrives before the owner's publish is handed to it there, then zeroed.
-    CHECK(group[0].average_with(1, [](auto, std::vector<std::byte>& new_copy, std::vector<float>& half) {
-      new_copy = bytes_of(1, 4);
-      half = {3.0f, 4.0f};
-    }));
-    group[1].publish([](std::span<float> pending, std::uint64_t pushes, std::vector<std::byte>& bytes) {
-      CHECK(pushes == 1);
-      CHECK(pending[0] == 3.0f);
-      CHECK(pending[1] == 4.0f);
+    // Node 1's next publish sees the copy as they left it, and two changes; then none.
+    group[1].publish([](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
+      CHECK(changes == 2);
+      CHECK(std::vector<std::byte>(copy.begin(), copy.end()) == bytes_of(12, 4));
       bytes = bytes_of(2, 4);
     });
-    CHECK(group[1].take_pushed(into) == 0);
+    group[1].publish([](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
+      CHECK(changes == 0);
+      CHECK(std::vector<std::byte>(copy.begin(), copy.end()) == bytes_of(2, 4));
+      bytes.assign(copy.begin(), copy.end());
+    });
+    REQUIRE(group[0].read_published(1, out));
+    CHECK(out == bytes_of(2, 4));
 
     // A bad peer is a transport error naming it (and, as for exchange, it fails the group).
     CHECK_THROWS_WITH_AS(group[0].read_published(0, out), doctest::Contains("peer 0 is not another node of 3"),
                          asgd::transport_error);
     auto other = in_process::group(3);
-    CHECK_THROWS_WITH_AS(other[2].average_with(5, [](auto, auto&, auto&) {}),
+    CHECK_THROWS_WITH_AS(other[2].average_with(5, [](auto, auto&) {}),
                          doctest::Contains("peer 5 is not another node of 3"), asgd::transport_error);
-  }
-
-  TEST_CASE("in_process gossip: a half-difference of another length than the model is refused") {
-    auto group = in_process::group(2);
-    for (auto& t : group) t.open_gossip(4, 2);
-    group[1].publish([](auto, auto, std::vector<std::byte>& bytes) { bytes = bytes_of(1, 4); });
-    CHECK_THROWS_WITH_AS(group[0].average_with(1, [](auto, std::vector<std::byte>& c, std::vector<float>& half) {
-      c = bytes_of(1, 4);
-      half = {1.0f, 2.0f, 3.0f};
-    }),
-                         doctest::Contains("node 1's model has 2 floats, the half-difference 3"),
-                         asgd::transport_error);
   }
 }

@@ -68,7 +68,7 @@ class averager {
     with_chosen(topology_, [&](const auto& topo) {
       if constexpr (gossip_topology<std::decay_t<decltype(topo)>>) {
         peers_ = topo.peers(node_, nodes_, seed_);
-        zeros_.assign(dimension, 0.0f);
+        published_.assign(dimension, 0.0f);
       }
     });
   }
@@ -122,10 +122,11 @@ class averager {
         rng g(seed_ ^ 0x9a55e1ull, std::uint64_t{node_} << 40);
         send_.clear();
         quant.encode(model, send_, g);
-        transport_.open_gossip(send_.size(), model.size());
-        transport_.publish([&](std::span<float>, std::uint64_t, std::vector<std::byte>& bytes) {
+        transport_.open_gossip(send_.size());
+        transport_.publish([&](std::span<const std::byte>, std::uint64_t, std::vector<std::byte>& bytes) {
           bytes.assign(send_.begin(), send_.end());
         });
+        quant.decode(send_, model, published_);
       });
       float published[1] = {0.0f};
       transport_.all_reduce_mean(published);  // every node's copy is out before any node's first event
@@ -133,18 +134,28 @@ class averager {
   }
 
   // Gossip, after every node's last event (the caller passed a collective that follows every
-  // node's last interaction): `mixed` <- snapshot plus the half-differences left for this node;
-  // then gossip ends (a collective).
+  // node's last interaction): `mixed` <- snapshot plus what partners' averages moved this node's
+  // copy by; then gossip ends (a collective).
   void settle(std::span<const float> snapshot, std::span<float> mixed) {
-    absorb_pushed(snapshot, mixed);
+    absorb_changes(snapshot, mixed);
     if constexpr (gossip_transport<Transport>) transport_.close_gossip();
   }
 
-  // `mixed` <- `snapshot` plus the half-differences partners left since this node last took
-  // them (gossip; a plain copy otherwise). The node keeps gossiping.
-  void absorb_pushed(std::span<const float> snapshot, std::span<float> mixed) {
+  // `mixed` <- `snapshot` plus what partners' averages moved this node's published copy by since
+  // it last took that (gossip; a plain copy otherwise). The copy stays as they left it, and the
+  // node keeps gossiping.
+  void absorb_changes(std::span<const float> snapshot, std::span<float> mixed) {
     std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
-    if constexpr (gossip_transport<Transport>) pushes_received_ += transport_.take_pushed(mixed);
+    if constexpr (gossip_transport<Transport>) {
+      if (gossiping(topology_)) {
+        with_chosen(quantizer_, [&](const auto& quant) {
+          transport_.publish([&](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
+            take_changes(quant, copy, changes, mixed);
+            bytes.assign(copy.begin(), copy.end());
+          });
+        });
+      }
+    }
   }
 
   // A resumed node's traffic so far (its checkpoint's counts).
@@ -322,18 +333,19 @@ class averager {
     return r;
   }
 
-  // One gossip event, on `mixed` = the snapshot: add the half-differences other nodes'
-  // interactions left for this node; pick a partner and average with its published copy;
-  // publish the result, with the half-differences that came in meanwhile.
+  // One gossip event, on `mixed` = the snapshot: pick a partner and average with its published
+  // copy; publish the result, with what partners' averages moved this node's copy by meanwhile.
   //
   // Two-sided, the average is one atomic step on the partner's copy C (AD-PSGD's atomic
-  // averaging, on the copy): this node moves by h = (x - C) / 2 towards C, C becomes C + h,
-  // and h is added to the partner's pending sum, which the partner adds to its model at its
-  // next event. The sum of the models is kept, and a copy that many nodes average with at once
-  // moves with each of them (pushing against a stale copy instead overshoots: k nodes would
-  // each hand the partner a half-difference against the same old copy). A quantizer encodes
-  // the copies (the partner's, decoded against this node's model) and h, which travels as the
-  // floats it decodes to, because the partner's pending sum adds floats (MPI_Accumulate).
+  // averaging, on the copy): this node moves by h = (x - C) / 2 towards C, and C becomes C + h.
+  // The partner takes the change at its next publish: its copy as decoded then, minus the copy
+  // it published (`take_changes`). So the copy is the only message, and the sum of the models is
+  // kept up to the quantizer's noise on the partner's side (none for identity; SwarmSGD's
+  // lattice adds an unbiased dither error below epsilon a coordinate). A copy that many nodes
+  // average with at once moves with each of them (pushing against a stale copy instead
+  // overshoots: k nodes would each hand the partner a half-difference against the same old
+  // copy). A quantizer encodes the copies; the initiator decodes the partner's against its own
+  // model, the partner against its own.
   template <class T, class Q>
   void interact_with(const T& topo, const Q& quant, std::uint64_t event, std::span<const float> snapshot,
                      std::span<float> mixed) {
@@ -342,7 +354,6 @@ class averager {
                                   "offer (concept asgd::gossip_transport)");
     } else {
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
-      pushes_received_ += transport_.take_pushed(mixed);
       forget_lost_peers();
       rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ event);  // a stream per node and event
       if (!peers_.empty()) {
@@ -351,23 +362,17 @@ class averager {
         const std::size_t bits = quant.encoded_bits(d);
         if (topo.two_sided()) {
           const bool met = transport_.average_with(
-              partner, [&](std::span<const std::byte> copy, std::vector<std::byte>& new_copy, std::vector<float>& half) {
+              partner, [&](std::span<const std::byte> copy, std::vector<std::byte>& new_copy) {
                 quant.decode(copy, snapshot, decoded_);
-                half.resize(d);
-                for (std::size_t i = 0; i < d; ++i) half[i] = 0.5f * (mixed[i] - decoded_[i]);
-                if constexpr (!std::is_same_v<Q, quantize::identity>) {  // h as a quantized message carries it
-                  send_.clear();
-                  quant.encode(std::span<const float>(half), send_, g);
-                  quant.decode(send_, std::span<const float>(zeros_), std::span<float>(half));
-                }
                 for (std::size_t i = 0; i < d; ++i) {
-                  mixed[i] -= half[i];
-                  decoded_[i] += half[i];  // the partner's copy after it adds h
+                  const float half = 0.5f * (mixed[i] - decoded_[i]);
+                  mixed[i] -= half;
+                  decoded_[i] += half;  // the partner's copy moves by h
                 }
                 quant.encode(std::span<const float>(decoded_), new_copy, g);
-                bytes_sent_ += copy.size() + new_copy.size() + d * sizeof(float);
+                bytes_sent_ += copy.size() + new_copy.size();
               });
-          if (met) bits_sent_ += 3 * bits;
+          if (met) bits_sent_ += 2 * bits;
         } else if (transport_.read_published(partner, incoming_)) {
           quant.decode(incoming_, snapshot, decoded_);
           for (std::size_t i = 0; i < d; ++i) mixed[i] += 0.5f * (decoded_[i] - mixed[i]);
@@ -375,12 +380,26 @@ class averager {
           bits_sent_ += bits;
         }
       }
-      transport_.publish([&](std::span<float> pending, std::uint64_t pushes, std::vector<std::byte>& bytes) {
-        for (std::size_t i = 0; i < mixed.size() && i < pending.size(); ++i) mixed[i] += pending[i];
-        pushes_received_ += pushes;
+      transport_.publish([&](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
+        take_changes(quant, copy, changes, mixed);
         quant.encode(std::span<const float>(mixed), bytes, g);
+        if (topo.two_sided()) quant.decode(bytes, std::span<const float>(mixed), published_);  // what partners change
       });
     }
+  }
+
+  // Under this node's lock (inside publish): adds to `mixed` what `changes` averages of partners
+  // moved its published copy by, the copy decoded against `mixed` minus what it published (then
+  // the copy as it is now), so the pushes need no message of their own.
+  template <class Q>
+  void take_changes(const Q& quant, std::span<const std::byte> copy, std::uint64_t changes, std::span<float> mixed) {
+    if (changes == 0 || copy.empty()) return;
+    quant.decode(copy, std::span<const float>(mixed), decoded_);
+    for (std::size_t i = 0; i < mixed.size(); ++i) {
+      mixed[i] += decoded_[i] - published_[i];
+      published_[i] = decoded_[i];
+    }
+    pushes_received_ += changes;
   }
 
   // Gossip: a dropped peer is no longer a partner (its copy is stale and nothing it is left
@@ -413,9 +432,9 @@ class averager {
   std::vector<float> difference_;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t bits_sent_ = 0;
-  // Gossip only: a zero model (the reference half-differences decode against), a partner's
-  // copy as read, the half-differences received.
-  std::vector<float> zeros_;
+  // Gossip only: what this node's published copy decodes to as it published it (or last took
+  // partners' changes from it), a partner's copy as read, the partners' averages taken.
+  std::vector<float> published_;
   std::vector<std::byte> incoming_;
   std::uint64_t pushes_received_ = 0;
 };

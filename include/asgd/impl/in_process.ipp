@@ -159,25 +159,9 @@ ASGD_DECL void in_process::exchange(std::uint64_t round, std::span<const std::si
   exchange_each(round, peers, sends, received);
 }
 
-ASGD_DECL void in_process::open_gossip(std::size_t /*copy_bytes*/, std::size_t dimension) {
-  {
-    std::lock_guard lock(hub_->mutex);
-    hub_->tolerate_losses = true;
-  }
-  published_slot& slot = hub_->published[node_];
-  std::lock_guard lock(slot.mutex);
-  if (slot.pending.size() != dimension) slot.pending.assign(dimension, 0.0f);
-}
-
-ASGD_DECL std::uint64_t in_process::take_pushed(std::span<float> into) {
-  published_slot& slot = hub_->published[node_];
-  std::lock_guard lock(slot.mutex);
-  const std::uint64_t pushes = slot.pushes;
-  if (pushes == 0) return 0;
-  for (std::size_t i = 0; i < into.size() && i < slot.pending.size(); ++i) into[i] += slot.pending[i];
-  std::fill(slot.pending.begin(), slot.pending.end(), 0.0f);
-  slot.pushes = 0;
-  return pushes;
+ASGD_DECL void in_process::open_gossip(std::size_t /*copy_bytes*/) {
+  std::lock_guard lock(hub_->mutex);
+  hub_->tolerate_losses = true;
 }
 
 ASGD_DECL bool in_process::read_published(std::size_t peer, std::vector<std::byte>& out) {

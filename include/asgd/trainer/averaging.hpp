@@ -95,8 +95,8 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
 
 // Before a node writes its checkpoint at `step` (every node does, at the same step): the rounds
 // due by then have landed (a non-blocking node's averager thread takes them; a blocking node's
-// pause did), every node has got this far (a collective), and the half-differences gossip
-// partners left are in the model. No interaction can start until every node has written (the
+// pause did), every node has got this far (a collective), and what gossip partners'
+// averages changed in its published copy is in the model. No interaction can start until every node has written (the
 // pause ends with a second collective), so the files are a cut that no exchange crosses.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh,
@@ -120,7 +120,7 @@ void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_t
     transport_.all_reduce_mean(arrived);
     if (p.gossip) {
       store.copy_to(std::span<float>(a.snapshot));
-      a.averager->absorb_pushed(a.snapshot, std::span<float>(a.mixed));
+      a.averager->absorb_changes(a.snapshot, std::span<float>(a.mixed));
       a.mix_into(store);
     }
   }
@@ -134,8 +134,8 @@ void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& 
     averaging_state& a = sh.avg;
     average_rounds(p, store, sh, p.total_steps);
     if (p.gossip) {
-      // Every node's last push precedes its arrival at this collective; after it, the pushes
-      // still due to this node are all in, and it adds them.
+      // Every node's last average with a partner's copy precedes its arrival at this
+      // collective; after it, this node's copy holds every change partners made, and it takes them.
       float arrived[1] = {0.0f};
       transport_.all_reduce_mean(arrived);
       store.copy_to(std::span<float>(a.snapshot));

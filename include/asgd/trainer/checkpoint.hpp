@@ -55,7 +55,7 @@ void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, cons
 // A node's averaging state, with its links' references (quantize::differences). Its random
 // streams need none: each round's and each gossip event's stream is drawn from (seed, node,
 // round or event). A gossip node's published copy is its model when it resumes (it publishes
-// at the start), and the pushes left for it are in its model (settle_for_checkpoint).
+// at the start), and its partners' changes to its old copy are in its model (settle_for_checkpoint).
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::write_checkpoint_averaging(byte_writer& w, const plan& p,
                                                                const shared_state& sh) const {

@@ -98,33 +98,28 @@ class in_process {
                                std::span<const std::span<const std::byte>> sends,
                                std::vector<std::vector<std::byte>>& received);
 
-  // ----- gossip: a published copy per node, read or averaged one-sided, and its pending sum
+  // ----- gossip: a published copy per node, read or averaged with one-sided
 
-  /// Readies this node's slot for gossip: `dimension` floats of pending half-differences (the
-  /// copies' size needs no setting up in shared memory). Every node calls it before its first
-  /// gossip call; the trainer does.
-  ASGD_DECL void open_gossip(std::size_t copy_bytes, std::size_t dimension);
+  /// Readies this node for gossip (a group that has opened gossip drops nodes that leave or stop
+  /// answering instead of failing); copies need no space set up in shared memory. Every node
+  /// calls it before its first gossip call; the trainer does.
+  ASGD_DECL void open_gossip(std::size_t copy_bytes);
   /// Nothing to free in shared memory.
   void close_gossip() noexcept {}
 
-  /// Publishes this node's model: under this node's lock, `f(pending, pushes, bytes)` gets the
-  /// sum of the half-differences other nodes left since they were last taken, and how many,
-  /// adds them to its model and writes into `bytes` the copy to publish; the pending sum is
-  /// then zeroed. Readers see the old copy or the new one, never a mix.
+  /// Publishes this node's model: under this node's lock, `f(copy, changes, bytes)` gets its
+  /// published copy as other nodes' averages left it and how many averages changed it since the
+  /// last publish, and writes into `bytes` the copy that replaces it. Readers see the old copy
+  /// or the new one, never a mix.
   template <class F>
   void publish(F&& f) {
     published_slot& slot = hub_->published[node_];
     std::lock_guard lock(slot.mutex);
     slot.scratch.clear();
-    std::forward<F>(f)(std::span<float>(slot.pending), slot.pushes, slot.scratch);
+    std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.changes, slot.scratch);
     std::swap(slot.bytes, slot.scratch);
-    std::fill(slot.pending.begin(), slot.pending.end(), 0.0f);
-    slot.pushes = 0;
+    slot.changes = 0;
   }
-
-  /// Adds the half-differences other nodes left for this node to `into` and zeroes them;
-  /// returns how many there were.
-  ASGD_DECL std::uint64_t take_pushed(std::span<float> into);
 
   /// Copies `peer`'s published copy into `out` without the peer taking part (a one-sided get);
   /// false, `out` untouched, when the peer has published nothing yet. On the simulated link the
@@ -134,13 +129,11 @@ class in_process {
 
   /// Averages with `peer`'s published copy, one-sided and atomic with respect to every other
   /// access to that copy (an exclusive passive-target epoch in MPI terms): under the peer's
-  /// lock, `f(copy, new_copy, half)` reads the copy and writes the copy that replaces it and a
-  /// half-difference of the model's length, which is added to the peer's pending sum (taken
-  /// at its next publish or take_pushed). The peer takes no part. False, nothing called, when
-  /// the peer has published nothing yet. On the simulated link the lock is held for the read
-  /// and the writes.
-  /// @throws transport_error when `peer` is not another node, its pending sum has another
-  /// length than `half`, or the group has failed.
+  /// lock, `f(copy, new_copy)` reads the copy and writes the copy that replaces it, one change
+  /// for the peer's next publish. The peer takes no part. False, nothing called, when the peer
+  /// has published nothing yet. On the simulated link the lock is held for the read and the
+  /// write.
+  /// @throws transport_error when `peer` is not another node, or the group has failed.
   template <class F>
   bool average_with(std::size_t peer, F&& f) {
     if (!check_peer(peer, "average_with")) return false;
@@ -148,20 +141,11 @@ class in_process {
     std::lock_guard lock(slot.mutex);
     if (slot.bytes.empty()) return false;
     slot.scratch.clear();
-    half_.clear();
-    std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.scratch, half_);
-    if (slot.pending.empty()) slot.pending.assign(half_.size(), 0.0f);  // the peer has not opened yet
-    if (slot.pending.size() != half_.size()) {
-      std::lock_guard hub_lock(hub_->mutex);
-      hub_->fail(node_, "average_with",
-                 "node " + std::to_string(peer) + "'s model has " + std::to_string(slot.pending.size()) +
-                     " floats, the half-difference " + std::to_string(half_.size()));
-    }
+    std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.scratch);
     sleep_for_link(peer, slot.bytes.size());
-    sleep_for_link(node_, slot.scratch.size() + half_.size() * sizeof(float));
+    sleep_for_link(node_, slot.scratch.size());
     std::swap(slot.bytes, slot.scratch);
-    for (std::size_t i = 0; i < half_.size(); ++i) slot.pending[i] += half_[i];
-    ++slot.pushes;
+    ++slot.changes;
     return true;
   }
 
@@ -187,14 +171,13 @@ class in_process {
     std::vector<std::byte> bytes;
   };
 
-  // One node's published copy and the pushes left for it, under its own lock, so accesses to
-  // different nodes never contend.
+  // One node's published copy, under its own lock, so accesses to different nodes never
+  // contend.
   struct published_slot {
     detail::mutex mutex;
     std::vector<std::byte> bytes;    // empty: nothing published yet (an encoded model never is)
     std::vector<std::byte> scratch;  // the next copy, written before it replaces `bytes`
-    std::vector<float> pending;      // the half-differences left for the node, summed
-    std::uint64_t pushes = 0;        // how many
+    std::uint64_t changes = 0;       // other nodes' averages with the copy since the node published
   };
 
   struct hub {
@@ -212,7 +195,7 @@ class in_process {
     // Delivered messages' buffers, for the next messages: at most one per message in flight or
     // held by a receiver, so bounded by the nodes' peers per round.
     std::vector<std::vector<std::byte>> spare;
-    std::vector<published_slot> published;  // gossip: node k's copy and the pushes left for it
+    std::vector<published_slot> published;  // gossip: node k's copy
     // Set once a node opens gossip: from then on a node that leaves or misses a collective's
     // timeout is dropped (lost), and the others finish without it.
     bool tolerate_losses = false;
@@ -265,7 +248,6 @@ class in_process {
 
   std::shared_ptr<hub> hub_;
   std::size_t node_;
-  std::vector<float> half_;  // average_with: the half-difference for the peer
 };
 
 }  // namespace asgd::inline v0::transport

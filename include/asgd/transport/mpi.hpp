@@ -44,9 +44,9 @@ namespace asgd::inline v0::transport {
 /// communicator. A trainer calls the transport from one thread at a time (its averager, or a
 /// worker during a blocking round), which is what `MPI_THREAD_SERIALIZED` allows.
 ///
-/// Gossip topologies use one-sided communication: each rank's published copy and the
-/// half-differences left for it live in an RMA window (`MPI_Win_allocate`), read in shared
-/// passive-target epochs and averaged with in exclusive ones (docs/policies/transport.md).
+/// Gossip topologies use one-sided communication: each rank's published copy lives in an RMA
+/// window (`MPI_Win_allocate`), read in shared passive-target epochs and averaged with in
+/// exclusive ones (docs/policies/transport.md).
 ///
 /// Create an `environment` at the top of main before anything else that uses MPI.
 class mpi {
@@ -219,26 +219,24 @@ class mpi {
     }
   }
 
-  // ----- gossip: each rank's published copy and pending half-differences in an RMA window -----
+  // ----- gossip: each rank's published copy in an RMA window -----
 
   /// Creates this rank's gossip window: `MPI_Win_allocate` of a header (the copy's size, the
-  /// pushes pending), `dimension` floats of pending half-differences and `copy_bytes` of
-  /// published copy. Collective over the ranks, before any other gossip call.
+  /// averages that changed it since this rank published) and `copy_bytes` of published copy.
+  /// Collective over the ranks, before any other gossip call.
   /// @throws transport_error when the window is open already, or an MPI call fails.
-  void open_gossip(std::size_t copy_bytes, std::size_t dimension) {
+  void open_gossip(std::size_t copy_bytes) {
     state& s = *state_;
     s.check_usable("open_gossip");
     if (s.window != MPI_WIN_NULL) s.refuse("open_gossip", "the gossip window is open already");
     s.copy_capacity = copy_bytes;
-    s.dimension = dimension;
-    const std::size_t bytes = s.copy_at() + copy_bytes;
+    const std::size_t bytes = state::copy_at + copy_bytes;
     (void)s.count(bytes, "MPI_Win_allocate");
     void* base = nullptr;
     s.call("MPI_Win_allocate",
            MPI_Win_allocate(static_cast<MPI_Aint>(bytes), 1, MPI_INFO_NULL, s.comm, &base, &s.window));
     s.call("MPI_Win_set_errhandler", MPI_Win_set_errhandler(s.window, MPI_ERRORS_RETURN));
-    std::memset(base, 0, bytes);  // no copy, no pushes: before any rank passes the barrier below
-    s.zeros.assign(dimension, 0.0f);
+    std::memset(base, 0, bytes);  // no copy, no changes: before any rank passes the barrier below
     MPI_Request request = MPI_REQUEST_NULL;
     s.call("MPI_Ibarrier", MPI_Ibarrier(s.comm, &request));
     s.wait_until_complete(request, [] { return std::string("open_gossip: MPI_Ibarrier (a collective)"); },
@@ -252,9 +250,9 @@ class mpi {
     s.call("MPI_Win_free", MPI_Win_free(&s.window));
   }
 
-  /// Publishes this rank's model in one exclusive epoch on its own window: `f(pending, pushes,
-  /// bytes)` gets the half-differences other ranks accumulated (and their count), adds them to
-  /// its model and writes the copy to publish; the pending ones are then zeroed.
+  /// Publishes this rank's model in one exclusive epoch on its own window: `f(copy, changes,
+  /// bytes)` gets the copy as other ranks' averages left it and how many changed it, and writes
+  /// the copy that replaces it.
   template <class F>
   void publish(F&& f) {
     state& s = *state_;
@@ -262,12 +260,12 @@ class mpi {
     const int me = s.rank;
     s.lock(MPI_LOCK_EXCLUSIVE, me);
     std::uint64_t header[2] = {0, 0};
-    s.pending.resize(s.dimension);
-    s.get(header, sizeof header, me, 0);
-    s.get(s.pending.data(), s.pending.size() * sizeof(float), me, s.pending_at());
+    s.read_header(header, me);
+    s.incoming.resize(static_cast<std::size_t>(header[0]));
+    if (!s.incoming.empty()) s.get(s.incoming.data(), s.incoming.size(), me, state::copy_at);
     s.flush(me);
     s.bytes.clear();
-    std::forward<F>(f)(std::span<float>(s.pending), header[1], s.bytes);
+    std::forward<F>(f)(std::span<const std::byte>(s.incoming), header[1], s.bytes);
     if (s.bytes.size() > s.copy_capacity) {
       s.unlock(me);
       s.refuse("publish", "a copy of " + std::to_string(s.bytes.size()) + " bytes does not fit the window's " +
@@ -275,8 +273,7 @@ class mpi {
     }
     header[0] = s.bytes.size();
     header[1] = 0;
-    s.put(s.zeros.data(), s.zeros.size() * sizeof(float), me, s.pending_at());
-    s.put(s.bytes.data(), s.bytes.size(), me, s.copy_at());
+    s.put(s.bytes.data(), s.bytes.size(), me, state::copy_at);
     s.put(header, sizeof header, me, 0);
     s.unlock(me);
   }
@@ -288,76 +285,47 @@ class mpi {
     s.check_gossip("read_published");
     const int p = s.peer_rank(peer, "read_published");
     s.lock(MPI_LOCK_SHARED, p);
-    const std::uint64_t size = s.copy_size(p);
-    if (size > 0) {
-      out.resize(static_cast<std::size_t>(size));
-      s.get(out.data(), out.size(), p, s.copy_at());
+    std::uint64_t header[2] = {0, 0};
+    s.read_header(header, p);
+    if (header[0] > 0) {
+      out.resize(static_cast<std::size_t>(header[0]));
+      s.get(out.data(), out.size(), p, state::copy_at);
     }
     s.unlock(p);
-    return size > 0;
+    return header[0] > 0;
   }
 
   /// Averages with `peer`'s copy in one exclusive epoch on its window: gets the copy, `f(copy,
-  /// new_copy, half)` writes its replacement and the half-difference, which is added to the
-  /// peer's pending ones (MPI_Accumulate, MPI_SUM) with a count. False when the peer has
-  /// published nothing yet.
+  /// new_copy)` writes its replacement, put with the header's count of changes raised by one.
+  /// False when the peer has published nothing yet.
   template <class F>
   bool average_with(std::size_t peer, F&& f) {
     state& s = *state_;
     s.check_gossip("average_with");
     const int p = s.peer_rank(peer, "average_with");
     s.lock(MPI_LOCK_EXCLUSIVE, p);
-    const std::uint64_t size = s.copy_size(p);
-    if (size == 0) {
+    std::uint64_t header[2] = {0, 0};
+    s.read_header(header, p);
+    if (header[0] == 0) {
       s.unlock(p);
       return false;
     }
-    s.incoming.resize(static_cast<std::size_t>(size));
-    s.get(s.incoming.data(), s.incoming.size(), p, s.copy_at());
+    s.incoming.resize(static_cast<std::size_t>(header[0]));
+    s.get(s.incoming.data(), s.incoming.size(), p, state::copy_at);
     s.flush(p);
     s.bytes.clear();
-    s.half.clear();
-    std::forward<F>(f)(std::span<const std::byte>(s.incoming), s.bytes, s.half);
-    if (s.bytes.size() > s.copy_capacity || s.half.size() != s.dimension) {
+    std::forward<F>(f)(std::span<const std::byte>(s.incoming), s.bytes);
+    if (s.bytes.empty() || s.bytes.size() > s.copy_capacity) {
       s.unlock(p);
       s.refuse("average_with", "a copy of " + std::to_string(s.bytes.size()) + " bytes (the window holds " +
-                                   std::to_string(s.copy_capacity) + ") or a half-difference of " +
-                                   std::to_string(s.half.size()) + " floats (the model has " +
-                                   std::to_string(s.dimension) + ")");
+                                   std::to_string(s.copy_capacity) + ")");
     }
-    const std::uint64_t new_size = s.bytes.size(), one = 1;
-    s.put(s.bytes.data(), s.bytes.size(), p, s.copy_at());
-    s.put(&new_size, sizeof new_size, p, 0);
-    s.call("MPI_Accumulate",
-           MPI_Accumulate(s.half.data(), s.count(s.half.size(), "MPI_Accumulate"), MPI_FLOAT, p,
-                          static_cast<MPI_Aint>(s.pending_at()), static_cast<int>(s.half.size()), MPI_FLOAT, MPI_SUM,
-                          s.window));
-    s.call("MPI_Accumulate", MPI_Accumulate(&one, 1, MPI_UINT64_T, p, 8, 1, MPI_UINT64_T, MPI_SUM, s.window));
+    header[0] = s.bytes.size();
+    header[1] += 1;
+    s.put(s.bytes.data(), s.bytes.size(), p, state::copy_at);
+    s.put(header, sizeof header, p, 0);
     s.unlock(p);
     return true;
-  }
-
-  /// Adds the half-differences other ranks left for this rank to `into` and zeroes them, in an
-  /// exclusive epoch on its own window; returns how many there were.
-  std::uint64_t take_pushed(std::span<float> into) {
-    state& s = *state_;
-    s.check_gossip("take_pushed");
-    const int me = s.rank;
-    s.lock(MPI_LOCK_EXCLUSIVE, me);
-    std::uint64_t pushes = 0;
-    s.pending.resize(s.dimension);
-    s.get(&pushes, sizeof pushes, me, 8);
-    s.get(s.pending.data(), s.pending.size() * sizeof(float), me, s.pending_at());
-    s.flush(me);
-    if (pushes > 0) {
-      const std::uint64_t zero = 0;
-      s.put(s.zeros.data(), s.zeros.size() * sizeof(float), me, s.pending_at());
-      s.put(&zero, sizeof zero, me, 8);
-    }
-    s.unlock(me);
-    if (pushes > 0)
-      for (std::size_t i = 0; i < into.size() && i < s.pending.size(); ++i) into[i] += s.pending[i];
-    return pushes;
   }
 
   /// Marks this rank as failed (its trainer calls it when its run fails), so the environment
@@ -419,15 +387,12 @@ class mpi {
     bool broken = false;
     std::vector<MPI_Request> sends;
     // Gossip: the RMA window (MPI_WIN_NULL until open_gossip) and its layout: a header of two
-    // uint64 (the copy's size, the pushes pending), the pending floats, the copy.
+    // uint64 (the copy's size, the averages that changed it since its rank published), the copy.
     MPI_Win window = MPI_WIN_NULL;
     std::size_t copy_capacity = 0;
-    std::size_t dimension = 0;
-    std::vector<float> pending, half, zeros;
     std::vector<std::byte> bytes, incoming;
 
-    [[nodiscard]] static constexpr std::size_t pending_at() noexcept { return 16; }
-    [[nodiscard]] std::size_t copy_at() const noexcept { return pending_at() + dimension * sizeof(float); }
+    static constexpr std::size_t copy_at = 16;
     void check_gossip(std::string_view op) const {
       check_usable(op);
       if (window == MPI_WIN_NULL) refuse(op, "the gossip window is not open (open_gossip first)");
@@ -445,12 +410,10 @@ class mpi {
       const int c = count(n, "MPI_Get");
       call("MPI_Get", MPI_Get(to, c, MPI_BYTE, target, static_cast<MPI_Aint>(at), c, MPI_BYTE, window));
     }
-    // The size of `target`'s published copy (0: none yet), inside an epoch on it.
-    [[nodiscard]] std::uint64_t copy_size(int target) {
-      std::uint64_t bytes_published = 0;
-      get(&bytes_published, sizeof bytes_published, target, 0);
+    // `target`'s header, inside an epoch on it: its copy's size (0: none yet) and changes.
+    void read_header(std::uint64_t (&header)[2], int target) {
+      get(header, sizeof header, target, 0);
       flush(target);
-      return bytes_published;
     }
     void put(const void* from, std::size_t n, int target, std::size_t at) {
       const int c = count(n, "MPI_Put");

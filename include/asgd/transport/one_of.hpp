@@ -60,8 +60,8 @@ class one_of : public detail::policy_choice<Ts...> {
   }
   // Gossip (asgd::gossip_transport), where the transport held offers it; where it does not,
   // these throw std::invalid_argument (the trainer refuses such a run before its first step).
-  void open_gossip(std::size_t copy_bytes, std::size_t dimension) {
-    with_gossip<void>("open_gossip", [&](auto& t) { t.open_gossip(copy_bytes, dimension); });
+  void open_gossip(std::size_t copy_bytes) {
+    with_gossip<void>("open_gossip", [&](auto& t) { t.open_gossip(copy_bytes); });
   }
   void close_gossip() {
     with_gossip<void>("close_gossip", [&](auto& t) { t.close_gossip(); });
@@ -77,10 +77,6 @@ class one_of : public detail::policy_choice<Ts...> {
   bool average_with(std::size_t peer, F&& f) {
     return with_gossip<bool>("average_with",
                              [&](auto& t) { return static_cast<bool>(t.average_with(peer, std::forward<F>(f))); });
-  }
-  std::uint64_t take_pushed(std::span<float> into) {
-    return with_gossip<std::uint64_t>("take_pushed",
-                                      [&](auto& t) { return static_cast<std::uint64_t>(t.take_pushed(into)); });
   }
   /// Whether the transport held offers gossip.
   [[nodiscard]] bool gossips() const {

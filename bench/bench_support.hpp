@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -29,13 +30,25 @@ inline double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-/// Records what the figures belong to: asgd's version and git hash, the compiler, the cores.
-/// ASGD_GIT and ASGD_COMPILER come from bench/CMakeLists.txt.
+/// Records what the figures belong to: asgd's version and git hash, the compiler, the cores, the
+/// optimisation. ASGD_GIT, ASGD_COMPILER and ASGD_BENCH_OPTIMIZATION come from
+/// bench/CMakeLists.txt; a build at another level than -O3 (the test suite's, for its smoke
+/// runs) says on every run that its timings are not the library's.
 inline void add_context() {
   benchmark::AddCustomContext("asgd_version", std::string(asgd::version_string));
   benchmark::AddCustomContext("git", ASGD_GIT);
   benchmark::AddCustomContext("compiler", ASGD_COMPILER);
   benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
+#ifdef ASGD_BENCH_OPTIMIZATION
+  benchmark::AddCustomContext("optimization", ASGD_BENCH_OPTIMIZATION);
+  if (std::string(ASGD_BENCH_OPTIMIZATION) != "-O3") {
+    std::fprintf(stderr,
+                 "***WARNING*** this benchmark was built at %s (ASGD_BENCH_OPTIMIZATION, the test suite's level for "
+                 "its smoke runs): its timings are not the library's. Configure with "
+                 "-DASGD_BENCH_OPTIMIZATION=-O3 for figures.\n",
+                 ASGD_BENCH_OPTIMIZATION);
+  }
+#endif
 }
 
 /// Prints as the console reporter does and remembers each run's name and counters.

@@ -81,7 +81,7 @@ struct node_report {
   std::uint64_t shard_samples = 0;   ///< training samples this node holds (settings.shards)
   std::uint64_t shard_classes = 0;   ///< classes among them (0: the problem names no classes)
   std::uint64_t rounds = 0;          ///< averaging rounds this node took part in (gossip: interactions it started)
-  std::uint64_t pushes_received = 0; ///< gossip: halves of two-sided interactions other nodes started with it
+  std::uint64_t pushes_received = 0; ///< gossip: other nodes' averages with this node's copy, taken into its model
   std::uint64_t skipped_interactions = 0;  ///< gossip: events that came due while the averager was busy, folded into the next
   /// Gossip: the nodes the group dropped (they left, or missed a collective's timeout); this
   /// node went on without them, and its final average is over the nodes left.

@@ -149,10 +149,11 @@ class averager {
     if constexpr (gossip_transport<Transport>) {
       if (gossiping(topology_)) {
         with_chosen(quantizer_, [&](const auto& quant) {
-          transport_.publish([&](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
-            take_changes(quant, copy, changes, mixed);
-            bytes.assign(copy.begin(), copy.end());
-          });
+          transport_.publish(
+              [&](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
+                take_changes(quant, copy, changes, mixed);
+                bytes.assign(copy.begin(), copy.end());
+              });
         });
       }
     }

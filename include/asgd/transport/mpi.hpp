@@ -260,10 +260,8 @@ class mpi {
     const int me = s.rank;
     s.lock(MPI_LOCK_EXCLUSIVE, me);
     std::uint64_t header[2] = {0, 0};
-    s.read_header(header, me);
-    s.incoming.resize(static_cast<std::size_t>(header[0]));
-    if (!s.incoming.empty()) s.get(s.incoming.data(), s.incoming.size(), me, state::copy_at);
-    s.flush(me);
+    s.incoming.clear();
+    s.read_copy(header, me, s.incoming);
     s.bytes.clear();
     std::forward<F>(f)(std::span<const std::byte>(s.incoming), header[1], s.bytes);
     if (s.bytes.size() > s.copy_capacity) {
@@ -286,11 +284,7 @@ class mpi {
     const int p = s.peer_rank(peer, "read_published");
     s.lock(MPI_LOCK_SHARED, p);
     std::uint64_t header[2] = {0, 0};
-    s.read_header(header, p);
-    if (header[0] > 0) {
-      out.resize(static_cast<std::size_t>(header[0]));
-      s.get(out.data(), out.size(), p, state::copy_at);
-    }
+    s.read_copy(header, p, out);
     s.unlock(p);
     return header[0] > 0;
   }
@@ -305,14 +299,11 @@ class mpi {
     const int p = s.peer_rank(peer, "average_with");
     s.lock(MPI_LOCK_EXCLUSIVE, p);
     std::uint64_t header[2] = {0, 0};
-    s.read_header(header, p);
+    s.read_copy(header, p, s.incoming);
     if (header[0] == 0) {
       s.unlock(p);
       return false;
     }
-    s.incoming.resize(static_cast<std::size_t>(header[0]));
-    s.get(s.incoming.data(), s.incoming.size(), p, state::copy_at);
-    s.flush(p);
     s.bytes.clear();
     std::forward<F>(f)(std::span<const std::byte>(s.incoming), s.bytes);
     if (s.bytes.empty() || s.bytes.size() > s.copy_capacity) {
@@ -410,9 +401,14 @@ class mpi {
       const int c = count(n, "MPI_Get");
       call("MPI_Get", MPI_Get(to, c, MPI_BYTE, target, static_cast<MPI_Aint>(at), c, MPI_BYTE, window));
     }
-    // `target`'s header, inside an epoch on it: its copy's size (0: none yet) and changes.
-    void read_header(std::uint64_t (&header)[2], int target) {
+    // Inside an epoch on `target`: its header (its copy's size, 0 before it publishes, and the
+    // changes), and its copy into `out` when it has one (`out` untouched otherwise).
+    void read_copy(std::uint64_t (&header)[2], int target, std::vector<std::byte>& out) {
       get(header, sizeof header, target, 0);
+      flush(target);
+      if (header[0] == 0) return;
+      out.resize(static_cast<std::size_t>(header[0]));
+      get(out.data(), out.size(), target, copy_at);
       flush(target);
     }
     void put(const void* from, std::size_t n, int target, std::size_t at) {

@@ -14,6 +14,7 @@
 #include <asgd/detail/sampler.hpp>
 #include <asgd/detail/slots.hpp>
 #include <asgd/detail/step_claims.hpp>
+#include <asgd/detail/steps_done.hpp>
 #include <asgd/detail/sync.hpp>
 #include <asgd/detail/threads.hpp>
 #include <asgd/detail/time_stamp.hpp>
@@ -281,13 +282,9 @@ class trainer {
     std::optional<detail::step_claims> claims;  // free-running modes' steps of the segment
     std::vector<detail::event_log>* logs = nullptr;  // a recorded or replayed run's, one a worker
     alignas(detail::cache_line) std::atomic<bool> stop{false};
-    // A node's averager waits until the workers' steps done (each counts its own, on a line
-    // of its own: no shared write per step) reach `wake_at`; a worker whose step index reaches
-    // it bumps `wake` and notifies (the averager sets wake_at to "never" while it is busy).
-    detail::worker_counters done_steps{0};
-    alignas(detail::cache_line) std::atomic<std::uint64_t> wake_at{~std::uint64_t{0}};
-    std::atomic<std::uint32_t> wake{0};
-    std::atomic<bool> workers_done{false};
+    // A node's steps done, which its averager waits for (detail/steps_done.hpp).
+    detail::steps_done done_steps;
+    alignas(detail::cache_line) std::atomic<bool> workers_done{false};
     std::chrono::steady_clock::time_point workers_end;  // written before workers_done is set
     // Rounds mixed in so far (the averager's next_round after each), for workers bounding the lag.
     alignas(detail::cache_line) std::atomic<std::uint64_t> rounds_landed{0};

@@ -5,6 +5,8 @@
 
 #include <asgd/detail/index_stack.hpp>
 #include <asgd/detail/step_claims.hpp>
+#include <asgd/detail/steps_done.hpp>
+#include <asgd/sim/simulation.hpp>
 
 #include <doctest/doctest.h>
 
@@ -14,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <random>
 #include <span>
 #include <stdexcept>
 #include <string_view>
@@ -121,6 +124,89 @@ leashed_outcome leashed_stress(std::size_t threads, std::size_t per_thread, std:
 }  // namespace
 
 TEST_SUITE("concurrency") {
+  // Steps 0, 1 and 3 end at 1, 2 and 3 s (worker 0); step 2, a straggler, at 10 s (worker 1).
+  // The waiter waits for 4 steps from `waits_from`: before step 3 ends, or after (when step 3's
+  // end could not wake it). Either way step 2's end must wake it, though its index is below 3.
+  TEST_CASE("steps_done: a straggler's step that completes the count wakes the waiter") {
+    for (const double waits_from : {0.0, 5.0}) {
+      CAPTURE(waits_from);
+      asgd::sim::simulation s(asgd::sim::cost_model::machine());
+      asgd::detail::steps_done done;
+      done.start(2, 0);
+      double woke_at = -1.0;
+      std::uint64_t seen = 0;
+      s.run(3, [&](asgd::sim::task& t) {
+        if (t.id() == 0) {
+          t.advance(waits_from);
+          REQUIRE(done.wait_for(4, [] { return false; }));
+          woke_at = t.now();
+          seen = done.count();
+        } else if (t.id() == 1) {
+          for (const std::uint64_t k : {0u, 1u, 3u}) {
+            t.advance(1.0);
+            done.finish(0, k);
+          }
+        } else {
+          t.advance(10.0);
+          done.finish(1, 2);
+        }
+      });
+      CHECK(woke_at == 10.0);
+      CHECK(seen == 4);
+    }
+  }
+
+  TEST_CASE("steps_done: a waiter gives up once woken with its condition true, and counts start at a resume") {
+    asgd::sim::simulation s(asgd::sim::cost_model::machine());
+    asgd::detail::steps_done done;
+    done.start(1, 7);
+    bool stop = false, reached = true;
+    s.run(2, [&](asgd::sim::task& t) {
+      if (t.id() == 0) {
+        reached = done.wait_for(9, [&] { return stop; });
+      } else {
+        t.advance(1.0);
+        done.finish(0, 7);  // 8 of 9: no wake
+        t.advance(1.0);
+        stop = true;
+        done.wake();
+      }
+    });
+    CHECK_FALSE(reached);
+    CHECK(done.count() == 8);
+  }
+
+  // Each worker finishes its share of a shuffled permutation of the step indices, so steps end
+  // far out of index order; the waiter waits for every count in turn, the last one too, which
+  // the last step to end completes, whatever its index. A lost wake is a hang.
+  TEST_CASE("steps_done: under 16 threads finishing steps out of order, the waiter sees every count" *
+            doctest::timeout(600)) {
+    constexpr std::size_t steps = 20000;
+    std::vector<std::uint64_t> order(steps);
+    for (std::size_t i = 0; i < steps; ++i) order[i] = i;
+    std::mt19937_64 shuffle(42);
+    std::shuffle(order.begin(), order.end(), shuffle);
+    asgd::detail::steps_done done;
+    done.start(many_threads, 0);
+    std::uint64_t waits = 0;
+    std::thread waiter([&] {
+      for (std::uint64_t target = 1; target <= steps; ++target) {
+        REQUIRE(done.wait_for(target, [] { return false; }));
+        REQUIRE(done.count(std::memory_order_seq_cst) >= target);
+        ++waits;
+      }
+    });
+    run_threads(many_threads, [&](std::size_t t) {
+      for (std::size_t i = t; i < steps; i += many_threads) {
+        done.finish(t, order[i]);
+        if (i % 97 == 0) std::this_thread::yield();
+      }
+    });
+    waiter.join();
+    CHECK(waits == steps);
+    CHECK(done.count() == steps);
+  }
+
   TEST_CASE("index_stack: under 16 threads no index is lost or handed out twice" * doctest::timeout(600)) {
     constexpr std::uint32_t capacity = 8;  // fewer indices than threads: heavy contention
     asgd::detail::index_stack stack(capacity);

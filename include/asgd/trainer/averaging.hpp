@@ -8,8 +8,7 @@ namespace asgd::inline v0 {
 
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
-  sh.wake.fetch_add(1, std::memory_order_release);
-  detail::notify_change(sh.wake);
+  sh.done_steps.wake();
 }
 
 // One averaging round, from the node's side: snapshot, exchange and mix by the topology, then
@@ -41,7 +40,7 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
       const auto t1 = detail::clock_now();
       // How late the average landed, in the node's steps: 0 when blocking (workers wait at the
       // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.
-      const std::uint64_t done = sh.done_steps.sum(), due = p.triggers[a.next_round];
+      const std::uint64_t done = sh.done_steps.count(), due = p.triggers[a.next_round];
       const std::uint64_t lag = done > due ? done - due : 0;
       a.lag_sum += lag;
       a.lag_max = std::max(a.lag_max, lag);
@@ -71,21 +70,15 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
     const detail::event_log_scope logging(averager_log(p, sh));
     try {
       while (sh.avg.next_round < p.triggers.size()) {
-        const std::uint64_t due = p.triggers[sh.avg.next_round];
-        for (;;) {
-          const std::uint32_t seen = sh.wake.load(std::memory_order_acquire);
-          sh.wake_at.store(due, std::memory_order_seq_cst);  // then the counts: see step()
-          if (sh.done_steps.sum(std::memory_order_seq_cst) >= due) break;
-          if (sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire)) {
-            sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
-            return;  // the run failed; finish_averaging is not called
-          }
-          detail::wait_for_change(sh.wake, seen, std::memory_order_acquire);
-        }
-        sh.wake_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+        const bool reached = sh.done_steps.wait_for(p.triggers[sh.avg.next_round], [&] {
+          return sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire);
+        });
+        // Stopped (the run failed: finish_averaging is not called), or the workers are done
+        // (finish_averaging takes the rounds left).
+        if (!reached) return;
         // How far the workers got decides how many gossip events fold into one: a replay takes
         // the recorded figure.
-        average_rounds(p, store, sh, detail::logged_value(detail::replay_event::progress, sh.done_steps.sum()));
+        average_rounds(p, store, sh, detail::logged_value(detail::replay_event::progress, sh.done_steps.count()));
       }
     } catch (...) {
       sh.fail(std::current_exception());

@@ -112,8 +112,7 @@ report trainer<Problem, Policies...>::run() {
   store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every},
                    std::span<const float>(initial));
   if (p.averaging) {
-    sh.done_steps = detail::worker_counters(p.workers);
-    sh.done_steps.set(0, sh.started_at);  // the node's steps count from the run's start
+    sh.done_steps.start(p.workers, sh.started_at);  // the node's steps count from the run's start
   }
 
   // Every worker's private part is made here, so an allocation failure throws before any

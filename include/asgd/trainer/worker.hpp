@@ -167,14 +167,8 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   st.intervals.add(static_cast<std::size_t>(k / p.log_every), loss, now);
   st.epochs.add(static_cast<std::size_t>(k / p.steps_per_epoch), loss, now);
   if (p.averaging) {
-    // A seq_cst store to this worker's own line, then a seq_cst load; the averager stores
-    // wake_at, then loads the counts, seq_cst: either it counts this step or this worker sees
-    // its wake_at (no shared line is written per step; on x86 the store is an xchg on a line
-    // this core owns). The test is on the step's index: once the steps done reach wake_at,
-    // steps of index wake_at - 1 or more are being taken, and each one's end wakes the averager
-    // until it runs (at the run's end, the rounds still due run in finish_averaging).
-    sh.done_steps.bump(c.id, std::memory_order_seq_cst);
-    if (k + 1 >= sh.wake_at.load(std::memory_order_seq_cst)) wake_averager(sh);
+    // Counted on this worker's own line; wakes the averager if this step completes its round's.
+    sh.done_steps.finish(c.id, k);
     // A bounded lag: wait while the oldest round not mixed in is more than max_lag steps old. Its
     // steps are done (each worker counts its step before it waits), so the averager can take it.
     while (p.max_lag > 0 && !sh.stop.load(std::memory_order_relaxed)) {

@@ -68,28 +68,44 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
       h.drop(k, "no answer in all_reduce_mean (node " + std::to_string(node_) + " " + why + ")");
     }
   }
-  float members = 0.0f;
+  std::vector<float*>& members = h.members;
+  members.clear();
   for (std::size_t k = 0; k < h.nodes; ++k) {
     if (h.joined[k] != generation + 1) continue;
-    members += 1.0f;
     if (h.contributions[k].size() != v.size()) {
       h.fail(node_, "all_reduce_mean",
              "node " + std::to_string(k) + " sent " + std::to_string(h.contributions[k].size()) + " floats, node " +
                  std::to_string(node_) + " " + std::to_string(v.size()));
     }
+    members.push_back(h.contributions[k].data());
   }
-  const float scale = 1.0f / members;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    float s = 0.0f;
-    for (std::size_t k = 0; k < h.nodes; ++k)
-      if (h.joined[k] == generation + 1) s += h.contributions[k][i];
-    s *= scale;
-    for (std::size_t k = 0; k < h.nodes; ++k)
-      if (h.joined[k] == generation + 1) h.contributions[k][i] = s;
-  }
+  mean_into(members, v.size());
+  detail::charge_copy(members.size() * v.size());  // each member's vector read and written once
   h.arrived = 0;
   ++h.reduce_generation;
   h.changed.notify_all();
+}
+
+// In blocks that stay in L1: the block's sums, then the mean written back to every member, in
+// loops the compiler vectorises (a loop over the nodes inside the loop over the floats, testing
+// each node's membership, took about 1 ms for the MLP's 101,770 floats on 4 nodes, all under
+// the hub's lock). Every float is summed in the same order as before, so the means are the same.
+ASGD_DECL void in_process::mean_into(std::span<float* const> members, std::size_t n) noexcept {
+  if (members.empty()) return;
+  const float scale = 1.0f / static_cast<float>(members.size());
+  constexpr std::size_t block = 1024;
+  alignas(64) float sum[block];
+  for (std::size_t b = 0; b < n; b += block) {
+    const std::size_t len = std::min(block, n - b);
+    const float* first = members[0] + b;
+    for (std::size_t j = 0; j < len; ++j) sum[j] = 0.0f + first[j];
+    for (std::size_t m = 1; m < members.size(); ++m) {
+      const float* c = members[m] + b;
+      for (std::size_t j = 0; j < len; ++j) sum[j] += c[j];
+    }
+    for (std::size_t j = 0; j < len; ++j) sum[j] *= scale;
+    for (float* c : members) std::copy_n(sum, len, c + b);
+  }
 }
 
 ASGD_DECL void in_process::exchange_each(std::uint64_t round, std::span<const std::size_t> peers,

@@ -191,6 +191,7 @@ class in_process {
     std::vector<std::uint64_t> joined;  // node k's contribution is in when joined[k] == reduce_generation + 1
     std::size_t arrived = 0;
     std::uint64_t reduce_generation = 0;
+    std::vector<float*> members;  // the all-reduce's contributions, gathered by its last arrival
     std::vector<std::deque<message>> inbox;
     // Delivered messages' buffers, for the next messages: at most one per message in flight or
     // held by a receiver, so bounded by the nodes' peers per round.
@@ -230,6 +231,9 @@ class in_process {
   };
 
   ASGD_DECL static std::string seconds(double s);
+  // Replaces each of the `n` floats of every member's vector by their mean over the members,
+  // summed in the members' order.
+  ASGD_DECL static void mean_into(std::span<float* const> members, std::size_t n) noexcept;
 
   // The all-reduce pays its own node's share of the simulated link before joining.
   void delay_own_message(std::size_t bytes) const {

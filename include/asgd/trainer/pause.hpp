@@ -21,13 +21,19 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       // A blocking node averages here, while its workers wait; that is training time.
       if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
       const auto t0 = detail::clock_now();
-      parameters_.assign(p.dimension, 0.0f);
-      store.copy_to(std::span<float>(parameters_));
-      check_finite(p, k);
       const std::uint64_t first_epoch = sh.reported_step / p.steps_per_epoch;
       const std::uint64_t done_epochs = k / p.steps_per_epoch;
       const bool epoch_end = p.epoch_pauses && done_epochs > first_epoch;
       const bool eval_due = p.evaluate_every > 0 && k / p.evaluate_every > sh.reported_step / p.evaluate_every;
+      const bool checkpoint_due = checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_;
+      // A pause for a blocking average alone neither copies nor checks the parameters: with an
+      // average after every step, that was two passes over the model a step, on a core the other
+      // nodes need. Every step's loss is still checked.
+      if (epoch_end || eval_due || checkpoint_due) {
+        parameters_.assign(p.dimension, 0.0f);
+        store.copy_to(std::span<float>(parameters_));
+        check_finite(p, k);
+      }
       const double trained =
           training_seconds(sh) - std::chrono::duration<double>(detail::clock_now() - t0).count();
       std::optional<evaluation> eval;
@@ -61,7 +67,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
         }
       }
       sh.reported_step = k;
-      if (checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_) {
+      if (checkpoint_due) {
         if (p.averaging) {
           settle_for_checkpoint(p, store, sh, k);
           store.copy_to(std::span<float>(parameters_));

@@ -335,11 +335,14 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
       "\n"
       "link_bandwidth = 1.25e8\n"
       "  slow_node = 3\n"
-      "slow_factor = 2.5\n");
+      "slow_factor = 2.5\n"
+      "cores = 2\n");
   CHECK(m.gradient_per_sample == asgd::sim::duration{1e-5, 0.5});
   CHECK(m.link_bandwidth == 1.25e8);
   CHECK(m.slow_node == 3);
   CHECK(m.slow_factor == 2.5);
+  CHECK(m.cores == 2);
+  CHECK(machine.cores == 0);  // a core per task
   CHECK(m.copy_bandwidth == machine.copy_bandwidth);  // not given: the machine's
   CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(m)) == m);
   CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(machine)) == machine);
@@ -367,7 +370,7 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
     return std::string("no error");
   };
   CHECK(error("\ncopy_bandwith = 1e9") ==
-        "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, "
+        "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, cores, "
         "copy_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, lock_seconds, "
         "line_handover_seconds, link_latency_seconds, link_bandwidth, slow_factor)");
   CHECK(error("lock_seconds = fast") == "asgd: cost model m.txt line 1: lock_seconds = 'fast' is not a number");
@@ -377,6 +380,8 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
         "asgd: cost model m.txt line 1: gradient_per_sample = 'lognormal(1e-6)' is not seconds or "
         "lognormal(median, sigma)");
   CHECK(error("slow_node = 1.5") == "asgd: cost model m.txt line 1: slow_node = '1.5' is not a node id or 'none'");
+  CHECK(error("cores = -2") ==
+        "asgd: cost model m.txt line 1: cores = '-2' is not a whole number of cores (0: a core per task)");
   CHECK(error("copy_bandwidth = 0") == "asgd: cost model m.txt: copy_bandwidth = 0: must be a finite number > 0");
   CHECK(error("atomic_seconds = -1e-9") ==
         "asgd: cost model m.txt: atomic_seconds = -1e-09: must be a finite number >= 0");

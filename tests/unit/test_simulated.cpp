@@ -251,6 +251,27 @@ TEST_SUITE("simulated trainer") {
           doctest::Approx(simulate<asgd::consistency::hogwild>(1, none).report.wall_seconds).epsilon(1e-12));
   }
 
+  TEST_CASE("workers that share a few cores take their turns on them; a slowed worker waits holding none") {
+    // Gradients of 1 ms and nothing else dear: the run's steps on 8 HOGWILD! workers and 2 cores
+    // take half of one worker's time (not an eighth, as on 8 cores), as on 2 workers.
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.gradient_per_sample = {1e-3 / 8, 0.0};
+    const double one = simulate<asgd::consistency::hogwild>(1, c).report.wall_seconds;
+    c.cores = 2;
+    const double eight = simulate<asgd::consistency::hogwild>(8, c).report.wall_seconds;
+    CHECK(eight == doctest::Approx(one / 2).epsilon(0.02));
+    CHECK(simulate<asgd::consistency::hogwild>(2, c).report.wall_seconds == doctest::Approx(eight).epsilon(0.02));
+    // One core for 8 workers whose compute is slowed 2x (a slower machine each): the gradients
+    // take their turns on the core, the slowdowns overlap them.
+    c.cores = 1;
+    asgd::settings s = simulated_settings(8);
+    s.compute_slowdown = 2.0;
+    asgd::trainer<ls, asgd::consistency::hogwild> slowed{simulated_problem(), s};
+    slowed.simulate(c);
+    const double t = slowed.run().wall_seconds;
+    CHECK(t == doctest::Approx(one).epsilon(0.05));  // the core is busy all along; not 2x as long
+  }
+
   TEST_CASE("simulated Leashed-SGD fails CASes under contention and still loses no version") {
     // Building a version (a copy) costs as much as a gradient: publications overlap.
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();

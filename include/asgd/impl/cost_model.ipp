@@ -120,6 +120,14 @@ ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view na
       m.gradient_per_sample = *d;
       continue;
     }
+    if (key == "cores") {
+      const auto v = cost_format::number(value);
+      if (!v || *v < 0.0 || *v != std::floor(*v) || *v > 1e6) {
+        fail("cores = '" + std::string(value) + "' is not a whole number of cores (0: a core per task)");
+      }
+      m.cores = static_cast<std::size_t>(*v);
+      continue;
+    }
     if (key == "slow_node") {
       if (value == "none") {
         m.slow_node = cost_model::no_node;
@@ -141,7 +149,7 @@ ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view na
       known = true;
     }
     if (!known) {
-      std::string keys = "gradient_per_sample, slow_node";
+      std::string keys = "gradient_per_sample, slow_node, cores";
       for (const auto& k : cost_format::rate_keys) keys += ", " + std::string(k.name);
       fail("unknown key '" + key + "' (the keys: " + keys + ")");
     }
@@ -167,6 +175,7 @@ ASGD_DECL std::string to_text(const cost_model& m) {
          "\n";
   for (const auto& k : cost_format::rate_keys) out += std::string(k.name) + " = " + cost_format::text_of(m.*k.field) + "\n";
   out += "slow_node = " + (m.slow_node == cost_model::no_node ? std::string("none") : std::to_string(m.slow_node)) + "\n";
+  out += "cores = " + std::to_string(m.cores) + "\n";
   return out;
 }
 

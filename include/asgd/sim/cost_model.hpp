@@ -12,6 +12,7 @@
 /// gradient_per_sample = lognormal(5.1e-6, 0.3) # or a median and a log-space spread
 /// copy_bandwidth = 3.5e10                      # bytes per second, each task's own
 /// memory_bandwidth = 2e11                      # bytes per second, all tasks' together (0: no limit)
+/// cores = 2                                    # cores all tasks share (0: a core per task)
 /// slow_node = 0                                # node id, or "none"
 /// slow_factor = 3                              # its gradients take 3 times as long
 /// ```
@@ -57,6 +58,7 @@ struct cost_model {
   double link_bandwidth = 0.0;           // and bytes per second
   std::size_t slow_node = no_node;       // a straggler node, or no_node
   double slow_factor = 1.0;              // its gradients take this many times as long
+  std::size_t cores = 0;                 // cores that all tasks share (0: a core per task)
 
   /// This development machine (2 vCPU AMD Zen 5 VM) for a model that stays in cache like the
   /// Fashion-MNIST MLP's 101,770 floats, from its measured figures in docs/performance.md: a

@@ -116,6 +116,7 @@ class simulation {
     locks_.clear();
     parked_.clear();
     memory_free_at_ = 0.0;
+    core_free_at_.assign(costs_.cores, 0.0);
   }
 
   [[nodiscard]] double link_seconds(std::size_t bytes) const {
@@ -155,16 +156,22 @@ class simulation {
     }
     void atomic(const void* line) override {
       std::size_t& last = sim_.lines_.try_emplace(line, nobody).first->second;
-      task_.advance(sim_.costs_.atomic_seconds + handover(last));
+      compute(sim_.costs_.atomic_seconds + handover(last));
       last = task_.id();
     }
-    void atomics(std::size_t count) override {
-      task_.advance(sim_.costs_.atomic_seconds * static_cast<double>(count));
-    }
+    void atomics(std::size_t count) override { compute(sim_.costs_.atomic_seconds * static_cast<double>(count)); }
     void gradient(std::size_t samples, double factor) override {
-      double d = sim_.costs_.gradient_per_sample.draw(draws_) * static_cast<double>(samples) * factor;
+      const double own = sim_.costs_.gradient_per_sample.draw(draws_) * static_cast<double>(samples);
+      double d = own * factor;
       if (slow_) d *= sim_.costs_.slow_factor;
-      task_.advance(d);
+      if (sim_.costs_.cores == 0) {
+        task_.advance(d);
+        return;
+      }
+      // A slowed worker (settings.compute_slowdown) or the slow node stands for a slower machine
+      // of its own: on the shared cores it computes its gradient, then waits the rest holding none.
+      compute(own);
+      task_.advance(std::max(0.0, d - own));
     }
     void acquire(const void* key) override {
       lock_state& l = sim_.locks_[key];  // a node of the map: stays put while others insert
@@ -176,7 +183,7 @@ class simulation {
       }
       const double cost = sim_.costs_.lock_seconds + handover(l.last);
       l.last = task_.id();
-      task_.advance(cost);
+      compute(cost);
     }
     void release(const void* key) override {
       lock_state& l = sim_.locks_[key];
@@ -223,7 +230,21 @@ class simulation {
         sim_.memory_free_at_ = start + bytes / shared;
         seconds = std::max(seconds, sim_.memory_free_at_ - task_.now());
       }
-      task_.advance(seconds);
+      compute(seconds);
+    }
+    // Work of `seconds` on a core: with the cost model's `cores`, on the core that is free
+    // soonest, after the work booked on it before (tasks run in clock order, so bookings come in
+    // time order: first come, first served, no preemption); otherwise on a core of its own.
+    void compute(double seconds) {
+      std::vector<double>& cores = sim_.core_free_at_;
+      if (cores.empty()) {
+        task_.advance(seconds);
+        return;
+      }
+      double& core = *std::min_element(cores.begin(), cores.end());
+      const double start = std::max(task_.now(), core);
+      core = start + seconds;
+      task_.advance(core - task_.now());
     }
     // A cache line that another task touched last moves to this task's core first.
     [[nodiscard]] double handover(std::size_t last) const noexcept {
@@ -242,6 +263,7 @@ class simulation {
   scheduler scheduler_;
   double end_ = 0.0;
   double memory_free_at_ = 0.0;  // when the shared memory system has served the transfers so far
+  std::vector<double> core_free_at_;  // with cost_model::cores: when each core has done the work booked on it
   std::unordered_map<const void*, std::size_t> lines_;  // the task that touched a shared word last
   std::unordered_map<const void*, lock_state> locks_;
   std::unordered_map<const void*, std::vector<std::size_t>> parked_;

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The simulator against this machine at 4 in-process nodes: 4 nodes x 1 HOGWILD! worker train
+# the MLP for 1 epoch over the simulated 10 Gb/s link (50 us a message), node 0 computing 2x
+# slower, under all-reduce SGD (a blocking average after every step), LAP-SGD (every 8 steps,
+# non-blocking) and SwarmSGD (8 local steps on average). Each method runs for real N times,
+# interleaved (the machine drifts), and simulated once with each cost model (a simulated run is
+# the same every time): experiments/simulated/cluster.costs (a core per node, as a cluster has)
+# and this-machine.costs (the same on 2 shared cores, as the real runs have). Node 0's training
+# seconds, real (median, min-max) beside simulated, and the ratios.
+#
+#   experiments/simulated/validate_nodes.sh [--out DIR] [--runs N]   (default 3 runs: about 2 minutes)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out="$root/build-release/experiments/simulated-validation-nodes"
+runs=3
+while (($#)); do
+  case "$1" in
+    --out) out=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    *) echo "usage: validate_nodes.sh [--out DIR] [--runs N]" >&2; exit 2 ;;
+  esac
+done
+source "$root/experiments/asgd_train.sh"
+mkdir -p "$out"
+rm -f "$out"/*.json
+
+configs=("all-reduce|--topology all_reduce --avg-every 1 --blocking"
+         "LAP-SGD|--topology all_reduce --avg-every 8"
+         "SwarmSGD|--topology swarm --local-steps 8")
+costs=(cluster this-machine)
+common=(--threads 1 --epochs 1 --seed 1 --evals-per-epoch 10 --quiet --nodes 4 --straggler-slowdown 2)
+for ((i = 1; i <= runs; i++)); do
+  for k in "${!configs[@]}"; do
+    # shellcheck disable=SC2206  # the configuration is a list of options
+    options=(${configs[$k]#*|})
+    "$train" "${common[@]}" --latency 0.00005 --bandwidth 1.25e9 "${options[@]}" --json "$out/real_${k}_$i.json" >/dev/null
+  done
+done
+for k in "${!configs[@]}"; do
+  # shellcheck disable=SC2206
+  options=(${configs[$k]#*|})
+  for c in "${costs[@]}"; do
+    "$train" "${common[@]}" --simulate "$root/experiments/simulated/$c.costs" "${options[@]}" \
+      --json "$out/sim_${k}_$c.json" >/dev/null
+  done
+done
+
+names=()
+for config in "${configs[@]}"; do names+=("${config%%|*}"); done
+python3 - "$out" "${names[@]}" <<'PY'
+import json, pathlib, statistics, sys
+out = pathlib.Path(sys.argv[1])
+names = sys.argv[2:]
+def seconds(path):
+    r = json.loads(path.read_text())['runs'][0]
+    return r['wall_seconds'] - r['pause_seconds']
+print('| method | real [s] | simulated, a core per node [s] | real / simulated | '
+      'simulated, 2 shared cores [s] | real / simulated |')
+print('|---|---|---|---|---|---|')
+for k, name in enumerate(names):
+    real = sorted(seconds(p) for p in out.glob(f'real_{k}_*.json'))
+    med = statistics.median(real)
+    cluster = seconds(out / f'sim_{k}_cluster.json')
+    shared = seconds(out / f'sim_{k}_this-machine.json')
+    print(f'| {name} | {med:.2f} ({real[0]:.2f}-{real[-1]:.2f}) | {cluster:.3f} | {med / cluster:.1f} | '
+          f'{shared:.3f} | {med / shared:.1f} |')
+PY

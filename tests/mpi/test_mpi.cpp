@@ -44,13 +44,16 @@ std::vector<double> sum_over_ranks(std::span<const float> x) {
   return out;
 }
 
-// Gradient zero: only averaging moves the model. Rank k starts at (k - (n-1)/2) + 0.01 i.
+// Gradient zero: only averaging moves the model. Rank k starts at (k - (n-1)/2) + 0.01 i. With
+// a `pace`, each gradient sleeps that long.
 struct still_problem {
   static constexpr std::string_view name = "still_problem";
   float offset = 0.0f;
+  std::chrono::microseconds pace{0};
   [[nodiscard]] std::size_t dimension() const { return 32; }
   [[nodiscard]] std::size_t num_samples() const { return 1024; }
   float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+    if (pace.count() > 0) std::this_thread::sleep_for(pace);
     std::fill(g.begin(), g.end(), 0.0f);
     return 0.0f;
   }
@@ -107,12 +110,19 @@ void check_mean_and_consensus(Topo topo, bool blocking, double within = 1e-6) {
 
 // Gossip over RMA windows: the ranks' sum is kept (two-sided), they come together (blocking),
 // and the half-differences received over all ranks are the interactions started.
+//
+// Coming together needs the ranks to run at the same time: a node that gossips only after its
+// neighbours have finished pulls their published copies toward itself, but a neighbour's
+// neighbour is never mixed with it again (on a loaded machine, beside another test, 4 ranks of
+// instant steps ran so and ended 0.18-0.30 apart). Steps that sleep 50 us hand the cores to the
+// ranks in turn, as ranks on machines of their own would run.
 void check_gossip(asgd::topology::one_of<t::swarm, t::adpsgd> topo, bool blocking) {
   const std::size_t n = static_cast<std::size_t>(world_size());
   asgd::settings s{.threads = 2, .steps = 600, .batch = 4, .seed = 7,
                    .averaging = {.every = 4, .blocking = blocking, .final_average = false}};
   asgd::trainer<still_problem, c::leashed, asgd::topology::one_of<t::swarm, t::adpsgd>, mpi> tr{
-      still_problem{.offset = own_offset()}, s, topo, mpi(mpi::options{.timeout = 30})};
+      still_problem{.offset = own_offset(), .pace = std::chrono::microseconds(50)}, s, topo,
+      mpi(mpi::options{.timeout = 30})};
   const asgd::report r = tr.run();
   const double distance = check_mean_and_spread(tr.parameters());
   REQUIRE(r.node);

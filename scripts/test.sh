@@ -2,8 +2,8 @@
 # Sets up everything and runs asgd's tests. This is the README's test command; CI runs it.
 #
 #   scripts/test.sh            all of the below, in this order (about 18 minutes on a 2-core
-#                              machine from a clean clone: 17.5 on the development VM with its
-#                              packages installed, 2 Dec 2026, plus about a minute to install them
+#                              machine from a clean clone: 17.5-18.4 on the development VM with its
+#                              packages installed, 2-3 Dec 2026, plus about a minute to install them
 #                              on a fresh one; CHANGELOG.md says what keeps it there)
 #   scripts/test.sh release    Release build (warnings are errors): every test (unit, concurrency, faults,
 #                              mpi under mpirun, cli, compile_fail, packaging, example, docs, the

@@ -5,8 +5,10 @@
 # non-blocking) and SwarmSGD (8 local steps on average). Each method runs for real N times,
 # interleaved (the machine drifts), and simulated once with each cost model (a simulated run is
 # the same every time): experiments/simulated/cluster.costs (a core per node, as a cluster has)
-# and this-machine.costs (the same on 2 shared cores, as the real runs have). Node 0's training
-# seconds, real (median, min-max) beside simulated, and the ratios.
+# and this-machine.costs (the same on 2 shared cores, as the real runs have); and, beside each
+# real run, simulated with this-machine.costs and --calibrate (the gradient and the store
+# operations measured then: this machine's speed drifts from day to day). Node 0's training
+# seconds, real and calibrated (median, min-max) beside simulated, and the ratios.
 #
 #   experiments/simulated/validate_nodes.sh [--out DIR] [--runs N]   (default 3 runs: about 2 minutes)
 set -euo pipefail
@@ -34,6 +36,8 @@ for ((i = 1; i <= runs; i++)); do
     # shellcheck disable=SC2206  # the configuration is a list of options
     options=(${configs[$k]#*|})
     "$train" "${common[@]}" --latency 0.00005 --bandwidth 1.25e9 "${options[@]}" --json "$out/real_${k}_$i.json" >/dev/null
+    "$train" "${common[@]}" --simulate "$root/experiments/simulated/this-machine.costs" --calibrate "${options[@]}" \
+      --json "$out/calibrated_${k}_$i.json" >/dev/null 2>&1
   done
 done
 for k in "${!configs[@]}"; do
@@ -54,14 +58,19 @@ names = sys.argv[2:]
 def seconds(path):
     r = json.loads(path.read_text())['runs'][0]
     return r['wall_seconds'] - r['pause_seconds']
+def spread(values, fmt):
+    values = sorted(values)
+    return f'{fmt(statistics.median(values))} ({fmt(values[0])}-{fmt(values[-1])})'
+f2 = lambda v: f'{v:.2f}'
 print('| method | real [s] | simulated, a core per node [s] | real / simulated | '
-      'simulated, 2 shared cores [s] | real / simulated |')
-print('|---|---|---|---|---|---|')
+      'simulated, 2 shared cores [s] | real / simulated | 2 shared cores, calibrated [s] | real / simulated |')
+print('|---|---|---|---|---|---|---|---|')
 for k, name in enumerate(names):
-    real = sorted(seconds(p) for p in out.glob(f'real_{k}_*.json'))
+    real = [seconds(p) for p in out.glob(f'real_{k}_*.json')]
+    calibrated = [seconds(p) for p in out.glob(f'calibrated_{k}_*.json')]
     med = statistics.median(real)
     cluster = seconds(out / f'sim_{k}_cluster.json')
     shared = seconds(out / f'sim_{k}_this-machine.json')
-    print(f'| {name} | {med:.2f} ({real[0]:.2f}-{real[-1]:.2f}) | {cluster:.3f} | {med / cluster:.1f} | '
-          f'{shared:.3f} | {med / shared:.1f} |')
+    print(f'| {name} | {spread(real, f2)} | {cluster:.3f} | {med / cluster:.1f} | {shared:.3f} | {med / shared:.1f} | '
+          f'{spread(calibrated, f2)} | {med / statistics.median(calibrated):.1f} |')
 PY

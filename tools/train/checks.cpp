@@ -64,6 +64,10 @@ void check_combinations(options& o, const given_options& given) {
       o.costs = asgd::sim::cost_model::machine();
     }
   }
+  if (o.calibrate && !o.costs) {
+    throw usage_error("asgd-train: --calibrate measures this machine into a simulated run's cost model; give "
+                      "--simulate COSTS too");
+  }
   if (o.costs) {
     // Threads and in-process nodes run in virtual time; other transports, devices and the
     // references of --compare (real runs) are not simulated yet.

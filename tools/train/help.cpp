@@ -102,6 +102,10 @@ output and failure
   --simulate COSTS                run the threads (and --nodes) in virtual time, deterministically:
                                   COSTS is "machine" (this library's development machine) or
                                   a cost-model file (docs/simulation.md); times are virtual
+  --calibrate                     with --simulate: measure this machine first (the gradient of
+                                  the network at --batch, copies, updates, atomics, locks and
+                                  hand-overs) and use its figures in place of the cost model's;
+                                  the link, cores and slow node stay the model's
   --record FILE                   record the run's interleaving (one --mode: sequential,
                                   synchronous, locked or leashed; also in-process --nodes)
                                   to FILE, written atomically

@@ -68,6 +68,33 @@ asgd::problems::network load_network(const options& o, bool lead, const char* wh
   return net;
 }
 
+// --calibrate: the figures of this machine, measured now (the store operations over the
+// network's size, its gradient at the run's batch), in place of those of the cost model of
+// --simulate; its link, cores, shared bandwidth and slow node stay. Machines drift from day to
+// day (1.5-3x here): a comparison with real runs calibrates beside them.
+asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::network& net, bool lead) {
+  asgd::sim::cost_model m = *o.costs;
+  const asgd::sim::cost_model measured = asgd::sim::calibrate_machine({.model_floats = net.dimension()});
+  asgd::problems::network p = net;
+  std::vector<float> x(net.dimension());
+  p.initialize(x, o.seed);
+  m.gradient_per_sample = asgd::sim::calibrate_gradient(p, x, o.batch);
+  m.copy_bandwidth = measured.copy_bandwidth;
+  m.update_bandwidth = measured.update_bandwidth;
+  m.atomic_seconds = measured.atomic_seconds;
+  m.lock_seconds = measured.lock_seconds;
+  m.line_handover_seconds = measured.line_handover_seconds;
+  if (lead) {
+    std::fprintf(stderr,
+                 "asgd-train: calibrated this machine: a sample's gradient %.3g us (sigma %.2f) at batch %zu, copies "
+                 "%.3g GB/s, updates %.3g GB/s, atomics %.3g ns, locks %.3g ns, hand-overs %.3g ns\n",
+                 1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch, m.copy_bandwidth / 1e9,
+                 m.update_bandwidth / 1e9, 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds,
+                 1e9 * m.line_handover_seconds);
+  }
+  return m;
+}
+
 // `host_start`: a simulated run's start on this host (its times are virtual), else empty.
 void print_progress(const std::string& mode, bool compare, const asgd::epoch_progress& e,
                     std::optional<std::chrono::steady_clock::time_point> host_start) {
@@ -250,11 +277,13 @@ void print_exposure(const exposure& e, const std::vector<asgd::report>& reports)
 }
 
 // Trains every mode of `o`; under mpi this process is one rank (`mpi_endpoint`).
-int train_all(const options& o, int argc, char** argv, std::optional<any_transport> mpi_endpoint) {
+int train_all(const options& given, int argc, char** argv, std::optional<any_transport> mpi_endpoint) {
   const bool over_mpi = mpi_endpoint.has_value();
   const std::size_t rank = over_mpi ? mpi_endpoint->node_id() : 0;
   const bool lead = rank == 0;  // node 0 prints
-  const auto net = load_network(o, lead, "");
+  const auto net = load_network(given, lead, "");
+  options o = given;
+  if (o.calibrate) o.costs = calibrated_costs(o, net, lead);
 
   std::vector<std::pair<std::string, std::vector<asgd::report>>> runs;
   std::vector<std::pair<std::string, exposure>> exposures;
@@ -376,7 +405,13 @@ int train_all(const options& o, int argc, char** argv, std::optional<any_transpo
     asgd::detail::json_writer cmd;
     cmd.value(command_line(argc, argv));
     out += cmd.str() + ", \"model\": \"" + o.model + "\", \"flops_per_sample\": " +
-           std::to_string(net.flops_per_sample()) + ", \"runs\": [";
+           std::to_string(net.flops_per_sample());
+    if (o.costs) {  // a simulated run's cost model, in its file format (measured, with --calibrate)
+      asgd::detail::json_writer costs;
+      costs.value(asgd::sim::to_text(*o.costs));
+      out += ", \"cost_model\": " + costs.str();
+    }
+    out += ", \"runs\": [";
     bool first = true;
     for (const auto& [mode, reports] : runs) {  // every node's report (under mpi, rank 0's)
       for (const auto& r : reports) {

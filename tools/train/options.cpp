@@ -181,6 +181,9 @@ options parse(int argc, const char* const* argv) {
       } catch (const std::invalid_argument& e) {
         throw usage_error(std::string("asgd-train: --simulate ") + o.simulate + ": " + e.what());
       }
+    } else if (arg == "--calibrate") {
+      flag();
+      o.calibrate = true;
     } else if (arg == "--record") {
       o.record = take();
     } else if (arg == "--replay") {

@@ -87,6 +87,8 @@ struct options {
   // --simulate: the cost model of a simulated run ("machine" or a file), and the model read.
   std::string simulate;
   std::optional<asgd::sim::cost_model> costs;
+  // --calibrate: this machine's figures, measured before training, replace the model's.
+  bool calibrate = false;
   // --record: a file to save the real run's interleaving to; --replay: one to replay.
   std::filesystem::path record;
   std::filesystem::path replay;

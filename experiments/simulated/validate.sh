@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The simulator against this machine: the MLP of run.sh at 1 and 2 threads, each mode run for
 # real N times (interleaved: the machine drifts) and simulated once with --simulate machine (a
-# simulated run is the same every time). One JSON report per run, then a table of throughput,
-# staleness, failed CASes, final accuracy and time to 80%, real (median, min-max) beside simulated.
+# simulated run is the same every time), and beside each real run with --calibrate (this
+# machine's figures measured just then). One JSON report per run, then a table of throughput
+# (real, simulated, calibrated), staleness, failed CASes, final accuracy and time to 80%, real
+# (median, min-max) beside simulated.
 #
-#   experiments/simulated/validate.sh [--out DIR] [--runs N]     (default 3 runs: about 1 minute)
+#   experiments/simulated/validate.sh [--out DIR] [--runs N]     (default 3 runs: about 2 minutes)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/build-release/experiments/simulated-validation"
@@ -26,6 +28,9 @@ for ((i = 1; i <= runs; i++)); do
   for c in "${configs[@]}"; do
     read -r mode threads <<<"$c"
     "$train" --mode "$mode" --threads "$threads" "${common[@]}" --json "$out/real_${mode}_t${threads}_$i.json" >/dev/null
+    # Beside it, simulated on this machine's figures measured just then (its speed drifts).
+    "$train" --simulate machine --calibrate --mode "$mode" --threads "$threads" "${common[@]}" \
+      --json "$out/calibrated_${mode}_t${threads}_$i.json" >/dev/null 2>&1
   done
 done
 for c in "${configs[@]}"; do
@@ -44,12 +49,14 @@ def to80(r):
 def spread(values, fmt):
     values = sorted(values)
     return f"{fmt(statistics.median(values))} ({fmt(values[0])}-{fmt(values[-1])})"
-print('| mode | threads | samples/s real | simulated | sim / real | staleness real | simulated | '
-      'failed CAS/step real | simulated | final acc % real | simulated | to 80% (s) real | simulated |')
-print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+print('| mode | threads | samples/s real | simulated | sim / real | calibrated | calibrated / real | '
+      'staleness real | simulated | failed CAS/step real | simulated | final acc % real | simulated | '
+      'to 80% (s) real | simulated |')
+print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 for sim_path in sorted(out.glob('sim_*.json')):
     key = sim_path.name[4:-5]
     reals = [run(p) for p in sorted(out.glob(f'real_{key}_*.json'))]
+    calibrated = [run(p)['samples_per_second'] for p in sorted(out.glob(f'calibrated_{key}_*.json'))]
     s = run(sim_path)
     mode, threads = key.rsplit('_t', 1)
     rate = [r['samples_per_second'] for r in reals]
@@ -58,7 +65,8 @@ for sim_path in sorted(out.glob('sim_*.json')):
     f2 = lambda v: f'{v:.2f}'
     f3 = lambda v: f'{v:.3f}'
     print(f"| {mode} | {threads} | {spread(rate, k)} | {k(s['samples_per_second'])} | "
-          f"{s['samples_per_second'] / statistics.median(rate):.2f} | "
+          f"{s['samples_per_second'] / statistics.median(rate):.2f} | {spread(calibrated, k)} | "
+          f"{statistics.median(calibrated) / statistics.median(rate):.2f} | "
           f"{spread([r['staleness']['mean'] for r in reals], f2)} | {f2(s['staleness']['mean'])} | "
           f"{spread([r['cas_retries']['mean'] for r in reals], f2)} | {f2(s['cas_retries']['mean'])} | "
           f"{spread([100 * r['final_evaluation']['accuracy'] for r in reals], f2)} | "

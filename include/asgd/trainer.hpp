@@ -329,7 +329,9 @@ class trainer {
   void plan_averaging(plan& p) const;
   void check_finite(const plan& p, std::uint64_t step) const;
   std::uint64_t next_boundary(const plan& p, std::uint64_t k) const;
-  double training_seconds(const shared_state& sh) const;
+  double training_seconds(const shared_state& sh) const { return training_seconds(sh, detail::clock_now()); }
+  // As of `at`, a clock_now() reading: one reading, so two times taken from it keep their order.
+  double training_seconds(const shared_state& sh, std::chrono::steady_clock::time_point at) const;
   // Both clocks now; and the stamps of the segment that ends now, placed in seconds.
   detail::time_anchor anchor_now(const shared_state& sh) const { return {detail::time_stamp(), training_seconds(sh)}; }
   static void fold_times(std::vector<worker_context>& ctx, detail::time_anchor from, detail::time_anchor to) {

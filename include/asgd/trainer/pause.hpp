@@ -34,8 +34,9 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
         store.copy_to(std::span<float>(parameters_));
         check_finite(p, k);
       }
-      const double trained =
-          training_seconds(sh) - std::chrono::duration<double>(detail::clock_now() - t0).count();
+      // The training time at the pause's start (not now less the time since: two readings of the
+      // clock, between which a descheduled thread could put this before the segment's end).
+      const double trained = training_seconds(sh, t0);
       std::optional<evaluation> eval;
       if constexpr (evaluable_problem<Problem>) {
         if (epoch_end || eval_due) {

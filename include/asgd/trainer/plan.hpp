@@ -177,9 +177,9 @@ std::uint64_t trainer<Problem, Policies...>::next_boundary(const plan& p, std::u
 }
 
 template <class Problem, class... Policies>
-double trainer<Problem, Policies...>::training_seconds(const shared_state& sh) const {
-  return sh.time_offset + std::chrono::duration<double>(detail::clock_now() - sh.start).count() -
-         sh.paused;
+double trainer<Problem, Policies...>::training_seconds(const shared_state& sh,
+                                                       std::chrono::steady_clock::time_point at) const {
+  return sh.time_offset + std::chrono::duration<double>(at - sh.start).count() - sh.paused;
 }
 
 }  // namespace asgd::inline v0

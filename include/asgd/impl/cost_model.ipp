@@ -47,6 +47,13 @@ inline std::optional<double> number(std::string_view s) {
   return v;
 }
 
+// A whole number in [0, max] (a count, an id), or none.
+inline std::optional<std::size_t> whole(std::string_view s, double max) {
+  const auto v = number(s);
+  if (!v || *v < 0.0 || *v != std::floor(*v) || *v > max) return std::nullopt;
+  return static_cast<std::size_t>(*v);
+}
+
 // A duration: "5e-6" or "lognormal(5e-6, 0.3)".
 inline std::optional<duration> parse_duration(std::string_view s) {
   s = trim(s);
@@ -121,11 +128,9 @@ ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view na
       continue;
     }
     if (key == "cores") {
-      const auto v = cost_format::number(value);
-      if (!v || *v < 0.0 || *v != std::floor(*v) || *v > 1e6) {
-        fail("cores = '" + std::string(value) + "' is not a whole number of cores (0: a core per task)");
-      }
-      m.cores = static_cast<std::size_t>(*v);
+      const auto v = cost_format::whole(value, 1e6);
+      if (!v) fail("cores = '" + std::string(value) + "' is not a whole number of cores (0: a core per task)");
+      m.cores = *v;
       continue;
     }
     if (key == "slow_node") {
@@ -133,11 +138,9 @@ ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view na
         m.slow_node = cost_model::no_node;
         continue;
       }
-      const auto v = cost_format::number(value);
-      if (!v || *v < 0.0 || *v != std::floor(*v) || *v > 1e9) {
-        fail("slow_node = '" + std::string(value) + "' is not a node id or 'none'");
-      }
-      m.slow_node = static_cast<std::size_t>(*v);
+      const auto v = cost_format::whole(value, 1e9);
+      if (!v) fail("slow_node = '" + std::string(value) + "' is not a node id or 'none'");
+      m.slow_node = *v;
       continue;
     }
     bool known = false;

@@ -15,6 +15,7 @@
 #include <asgd/detail/slots.hpp>
 #include <asgd/detail/step_claims.hpp>
 #include <asgd/detail/steps_done.hpp>
+#include <asgd/detail/straggler.hpp>
 #include <asgd/detail/sync.hpp>
 #include <asgd/detail/threads.hpp>
 #include <asgd/detail/time_stamp.hpp>
@@ -267,6 +268,7 @@ class trainer {
     worker_stats stats;
     std::uint64_t landed = 0;  // free-running modes: the run's progress when its last update landed
     double rate = 0.0;         // and the rate it landed at
+    detail::straggler straggler{};  // settings.compute_slowdown's sleeps
   };
 
   // Every worker's statistics, for the report and the epochs' losses.

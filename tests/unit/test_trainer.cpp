@@ -6,11 +6,13 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -95,6 +97,36 @@ TEST_SUITE("trainer") {
       return std::vector<float>(t.parameters().begin(), t.parameters().end());
     };
     CHECK(run(3.0) == run(1.0));
+  }
+
+  TEST_CASE("a straggler sleeps for the CPU time it computed, and pays back what its sleeps overslept") {
+    using std::chrono::nanoseconds;
+    nanoseconds owed{0};
+    // 100 us of CPU at F = 3: 200 us, nothing owed.
+    CHECK(asgd::detail::straggler_sleep(nanoseconds(100'000), 3.0, owed) == nanoseconds(200'000));
+    CHECK(owed == nanoseconds(0));
+    // A sleep that overslept by 90 us is taken off the next one ...
+    owed = nanoseconds(90'000);
+    CHECK(asgd::detail::straggler_sleep(nanoseconds(100'000), 2.0, owed) == nanoseconds(10'000));
+    CHECK(owed == nanoseconds(0));
+    // ... or the next ones: a step that owes more than its share sleeps not at all.
+    owed = nanoseconds(250'000);
+    CHECK(asgd::detail::straggler_sleep(nanoseconds(100'000), 2.0, owed) == nanoseconds(0));
+    CHECK(owed == nanoseconds(150'000));
+    // A sleep that woke early (negative owed) is made up.
+    owed = nanoseconds(-5'000);
+    CHECK(asgd::detail::straggler_sleep(nanoseconds(100'000), 2.0, owed) == nanoseconds(105'000));
+    CHECK(owed == nanoseconds(0));
+
+    // The clock it reads is the thread's CPU time: a thread that sleeps does not advance it by
+    // the sleep, so the time a straggler waits for a core (or for anything) is not multiplied.
+    const auto cpu0 = asgd::detail::thread_cpu_now();
+    const auto wall0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto wall = std::chrono::steady_clock::now() - wall0;
+    const auto cpu = asgd::detail::thread_cpu_now() - cpu0;
+    CHECK(wall >= std::chrono::milliseconds(20));
+    CHECK(cpu < wall / 2);
   }
 
   TEST_CASE("sequential runs are bit-reproducible given the seed, and differ with another seed") {

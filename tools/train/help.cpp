@@ -85,7 +85,7 @@ nodes that average (each node: --threads workers on its share of the data, plus 
   --latency S, --bandwidth B/s, --straggler-delay S
                                   in_process: simulated link (node 0 is the straggler)
   --straggler-slowdown F          node 0 (rank 0 under mpi) computes F times slower: its workers
-                                  sleep F - 1 times each step's compute (default 1: off)
+                                  sleep F - 1 times each step's compute CPU time (default 1: off)
   --timeout S                     seconds a node waits for a peer before it fails (default 60;
                                   --transport mpi and nccl)
 

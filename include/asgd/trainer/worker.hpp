@@ -114,12 +114,9 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   // settings.compute_slowdown: the step's read and gradient take that many times as long (in a
   // simulated run, the gradient's virtual time does instead).
   const bool slow = settings_.compute_slowdown > 1.0 && !detail::simulated();
-  const auto computing = slow ? detail::clock_now() : std::chrono::steady_clock::time_point{};
+  if (slow) c.straggler.start();
   auto straggle = [&] {
-    if (!slow) return;
-    const auto took = detail::clock_now() - computing;
-    std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        took * (settings_.compute_slowdown - 1.0)));
+    if (slow) c.straggler.wait(settings_.compute_slowdown);
   };
   auto check = [&] {
     if (std::isfinite(loss)) return;

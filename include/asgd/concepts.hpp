@@ -249,7 +249,9 @@ concept consistency_mode_has_lifecycle =
 /// Optional, required of a node's mode (a trainer whose topology averages): `M::concurrent_mix`
 /// is a `bool` constant, and `store.mix(delta)` adds the `std::span<const float>` `delta` to the
 /// model in place (an averaging round's `x += avg - snapshot`): while workers run when
-/// `concurrent_mix` is true, else only while they wait (blocking averaging).
+/// `concurrent_mix` is true, else only while they wait (blocking averaging). A store may also
+/// have `store.assign(values)`, replacing the model: where it does, rounds that run while no
+/// worker writes (blocking ones, those after the last step, the final average) assign the average.
 template <class M>
 concept consistency_mode_can_mix =
     consistency_mode_has_store<M> && requires(detail::store_t<M>& s, std::span<const float> delta) {

@@ -250,6 +250,19 @@ class trainer {
       for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] -= snapshot[i];
       store.mix(std::span<const float>(mixed));
     }
+
+    // Sets the store's model to `mixed` while no worker writes it (a blocking round, the rounds
+    // after the last step, the final average): a pass where mix_into takes three, and after an
+    // all-reduce every node holds the same model, where x + (avg - x) rounds differently on each
+    // node. A mode whose store has no assign (an optional clause) mixes instead.
+    template <class Store>
+    void assign_to(Store& store) {
+      if constexpr (requires { store.assign(std::span<const float>(mixed)); }) {
+        store.assign(std::span<const float>(mixed));
+      } else {
+        mix_into(store);
+      }
+    }
   };
 
   using worker_stats = detail::worker_stats;
@@ -352,7 +365,8 @@ class trainer {
   void record_landing(worker_context& c, store_type& store, const shared_state& sh, std::uint64_t landed, double rate);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
   void wake_averager(shared_state& sh) const;
-  void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps);
+  void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps,
+                      bool workers_wait);
   // A recorded or replayed run's logs: one a worker, then the node's averaging's (whichever thread
   // runs it: the averager thread, the pause of a blocking node, the end of the run).
   static std::size_t logs_of(const plan& p) noexcept { return p.workers + (p.averaging ? 1 : 0); }

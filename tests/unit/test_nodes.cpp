@@ -186,3 +186,44 @@ TEST_SUITE("nodes") {
     CHECK_THROWS_WITH_AS(a.exchange(0, peer, {}, got), doctest::Contains("node 1 left: test"), asgd::transport_error);
   }
 }
+
+namespace {
+
+// 4 nodes of `Mode`, still, far apart (offsets -1.5 to 1.5, a mean near 0): either one blocking
+// round and no final average, or no round before the final average. Every node's final model,
+// bit for bit.
+template <class Mode>
+std::vector<std::vector<float>> averaged_models(bool blocking) {
+  const asgd::settings s{.threads = Mode::max_workers > 1 ? 2u : 1u, .steps = 64, .batch = 4, .lr = 0.05f,
+                         .averaging = {.every = blocking ? 64u : 4096u, .blocking = blocking,
+                                       .final_average = !blocking}};
+  auto group = asgd::transport::in_process::group(4);
+  std::vector<asgd::trainer<still_problem, Mode, t::all_reduce>> trainers;
+  trainers.reserve(4);
+  for (std::size_t k = 0; k < 4; ++k) {
+    trainers.emplace_back(still_problem{.offset = offset_of(k)}, s, t::all_reduce{}, group[k]);
+  }
+  std::vector<std::thread> th;
+  for (std::size_t k = 0; k < 4; ++k) th.emplace_back([&, k] { (void)trainers[k].run(); });
+  for (auto& x : th) x.join();
+  std::vector<std::vector<float>> models;
+  for (const auto& tr : trainers) models.emplace_back(tr.parameters().begin(), tr.parameters().end());
+  return models;
+}
+
+}  // namespace
+
+TEST_SUITE("nodes") {
+  // Blocking rounds and the final average replace each node's model by the mean (store.assign):
+  // every node ends with the same floats. Adding mean - x instead rounds differently on each node.
+  TEST_CASE_TEMPLATE("after a blocking all-reduce or the final average every node holds the same model, bit for bit" *
+                         doctest::timeout(120),
+                     Mode, c::sequential, c::hogwild, c::locked, c::leashed, c::replicas, c::bounded_staleness<4>) {
+    for (const bool blocking : {true, false}) {
+      if (!blocking && !Mode::concurrent_mix) continue;
+      CAPTURE(blocking);
+      const auto models = averaged_models<Mode>(blocking);
+      for (std::size_t k = 1; k < models.size(); ++k) CHECK(models[k] == models[0]);
+    }
+  }
+}

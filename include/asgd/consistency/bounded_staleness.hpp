@@ -103,6 +103,7 @@ struct bounded_staleness {
 
     void copy_to(std::span<float> out) const noexcept { base_.copy_to(out); }
     void mix(std::span<const float> delta) noexcept { base_.mix(delta); }
+    void assign(std::span<const float> values) noexcept { base_.assign(values); }
     [[nodiscard]] std::uint64_t version() const noexcept { return base_.version(); }
     [[nodiscard]] store_stats stats() const noexcept { return base_.stats(); }
 

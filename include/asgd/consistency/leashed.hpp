@@ -174,6 +174,21 @@ class leashed::store {
     finish(mixer_);
   }
 
+  /// Publishes `values` as the newest version (a blocking round's average, while the workers
+  /// wait). One averager thread at a time, as for mix.
+  void assign(std::span<const float> values) {
+    if (mixer_.direction.size() != dimension_) {
+      throw std::logic_error("asgd: leashed store built without an averager (store_config.averagers = 0) was asked to assign");
+    }
+    const float* v = values.data();
+    auto build = [v](const float* /*from*/, float* to, float /*step*/, std::size_t lo, std::size_t hi) {
+      std::copy(v + lo, v + hi, to + lo);
+    };
+    auto unit = [](std::uint64_t) { return 1.0; };
+    (void)publish(mixer_, 0, build, unit, unbounded);
+    finish(mixer_);
+  }
+
   /// Copies the newest version (a consistent model).
   void copy_to(std::span<float> out) const {
     const auto p = chain_.current();

@@ -115,6 +115,13 @@ struct locked {
       detail::add_dense<detail::write_kind::plain>(model_.data(), delta);
     }
 
+    /// Replaces the model by `values` under the lock (a blocking round's average).
+    void assign(std::span<const float> values) {
+      std::lock_guard lock(mutex_);
+      detail::charge_copy(values.size());
+      std::copy(values.begin(), values.end(), model_.data());
+    }
+
     void copy_to(std::span<float> out) const {
       std::lock_guard lock(mutex_);
       std::copy_n(model_.data(), model_.size(), out.data());

@@ -160,6 +160,13 @@ struct replicas {
       detail::timed_step_dense<detail::write_kind::racy>(model_.data(), param_range{0, delta.size()}, delta, negate, 1.0f);
     }
 
+    /// Replaces the shared model by `values` while the workers wait (a blocking round's average);
+    /// each worker takes it at its next sync.
+    void assign(std::span<const float> values) noexcept {
+      detail::charge_copy(values.size());
+      detail::racy_write(values.data(), model_.data(), values.size());
+    }
+
     void copy_to(std::span<float> out) const noexcept { detail::racy_copy(model_.data(), out.data(), model_.size()); }
     /// Updates applied to replicas so far, summed over the workers' counters.
     [[nodiscard]] std::uint64_t version() const noexcept { return applied_.sum(); }

@@ -142,6 +142,12 @@ struct synchronous {
       detail::add_dense<detail::write_kind::plain>(model_.data(), delta);
     }
 
+    /// Replaces the model by `values`; only while the workers wait.
+    void assign(std::span<const float> values) {
+      detail::charge_copy(values.size());
+      std::copy(values.begin(), values.end(), model_.data());
+    }
+
     void copy_to(std::span<float> out) const noexcept { std::copy_n(model_.data(), model_.size(), out.data()); }
     [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
     [[nodiscard]] store_stats stats() const noexcept { return {}; }

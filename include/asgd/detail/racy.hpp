@@ -153,6 +153,22 @@ inline void racy_copy(const float* src, float* dst, std::size_t n) noexcept {
   for (; i < n; ++i) dst[i] = racy_load(src[i]);
 }
 
+/// Copies `n` private floats from `src` into shared memory `dst` (read by other threads).
+inline void racy_write(const float* src, float* dst, std::size_t n) noexcept {
+  std::size_t i = 0;
+#if defined(ASGD_DETAIL_RACY_X86)
+  if (n >= 4 * racy_lanes && racy_vector_access()) {
+    for (; i < n && reinterpret_cast<std::uintptr_t>(dst + i) % 16 != 0; ++i) racy_store(dst[i], src[i]);
+    for (; i + racy_lanes <= n; i += racy_lanes) {
+      racy_vec4 v;
+      std::memcpy(&v, src + i, 16);
+      racy_store4(dst + i, v);
+    }
+  }
+#endif
+  for (; i < n; ++i) racy_store(dst[i], src[i]);
+}
+
 template <class F>
 void racy_update_one(float* x, std::size_t i, F& f, float* also) noexcept {
   const float v = f(i, racy_load(x[i]));

@@ -118,6 +118,12 @@ class shared_array_store {
     timed_step_dense<W>(model_.data(), param_range{0, delta.size()}, delta, negate, 1.0f);
   }
 
+  /// Replaces the model by `values` while the workers wait (a blocking round's average).
+  void assign(std::span<const float> values) noexcept {
+    charge_copy(values.size());
+    racy_write(values.data(), model_.data(), values.size());
+  }
+
   void copy_to(std::span<float> out) const noexcept { racy_copy(model_.data(), out.data(), model_.size()); }
   /// Updates applied so far, summed over the workers' counters.
   [[nodiscard]] std::uint64_t version() const noexcept { return applied_.sum(); }

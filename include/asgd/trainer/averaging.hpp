@@ -12,10 +12,12 @@ void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
 }
 
 // One averaging round, from the node's side: snapshot, exchange and mix by the topology, then
-// add (mix - snapshot) into the model in place, so updates made meanwhile are kept (LAP-SGD).
+// add (mix - snapshot) into the model in place, so updates made meanwhile are kept (LAP-SGD);
+// when no worker writes the model (`workers_wait`: a blocking round, or the rounds left after
+// the last step), the mix replaces it.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
-                                                   std::uint64_t done_steps) {
+                                                   std::uint64_t done_steps, bool workers_wait) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     const detail::event_log_scope logging(averager_log(p, sh));
     averaging_state& a = sh.avg;
@@ -36,7 +38,11 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
       } else {  // the baseline for the exposed communication: the round's exchange is a no-op
         std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
       }
-      a.mix_into(store);
+      if (workers_wait) {
+        a.assign_to(store);
+      } else {
+        a.mix_into(store);
+      }
       const auto t1 = detail::clock_now();
       // How late the average landed, in the node's steps: 0 when blocking (workers wait at the
       // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.
@@ -78,7 +84,8 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
         if (!reached) return;
         // How far the workers got decides how many gossip events fold into one: a replay takes
         // the recorded figure.
-        average_rounds(p, store, sh, detail::logged_value(detail::replay_event::progress, sh.done_steps.count()));
+        average_rounds(p, store, sh, detail::logged_value(detail::replay_event::progress, sh.done_steps.count()),
+                       false);
       }
     } catch (...) {
       sh.fail(std::current_exception());
@@ -125,7 +132,7 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& store, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     averaging_state& a = sh.avg;
-    average_rounds(p, store, sh, p.total_steps);
+    average_rounds(p, store, sh, p.total_steps, true);  // the workers are done
     if (p.gossip) {
       // Every node's last average with a partner's copy precedes its arrival at this
       // collective; after it, this node's copy holds every change partners made, and it takes them.
@@ -133,13 +140,13 @@ void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& 
       transport_.all_reduce_mean(arrived);
       store.copy_to(std::span<float>(a.snapshot));
       a.averager->settle(a.snapshot, std::span<float>(a.mixed));
-      a.mix_into(store);
+      a.assign_to(store);  // the workers are done
     }
     store.copy_to(std::span<float>(a.snapshot));
     // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
     a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));
     if (settings_.averaging.final_average) {
-      a.mix_into(store);
+      a.assign_to(store);  // every node the same model
       a.final_averaged = true;
     }
   }

@@ -19,7 +19,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   try {
     if (!sh.stop.load(std::memory_order_relaxed)) {
       // A blocking node averages here, while its workers wait; that is training time.
-      if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k);
+      if (p.averaging && settings_.averaging.blocking) average_rounds(p, store, sh, k, true);
       const auto t0 = detail::clock_now();
       const std::uint64_t first_epoch = sh.reported_step / p.steps_per_epoch;
       const std::uint64_t done_epochs = k / p.steps_per_epoch;

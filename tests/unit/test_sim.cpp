@@ -7,6 +7,8 @@
 #include <asgd/sim/cost_model.hpp>
 #include <asgd/sim/mutex.hpp>
 #include <asgd/sim/scheduler.hpp>
+#include <asgd/update/momentum.hpp>
+#include <asgd/update/sgd.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -336,13 +338,19 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
       "link_bandwidth = 1.25e8\n"
       "  slow_node = 3\n"
       "slow_factor = 2.5\n"
-      "cores = 2\n");
+      "cores = 2\n"
+      "wake_seconds = 2.4e-5\n"
+      "sleep_overshoot_seconds = 1e-4\n");
   CHECK(m.gradient_per_sample == asgd::sim::duration{1e-5, 0.5});
   CHECK(m.link_bandwidth == 1.25e8);
   CHECK(m.slow_node == 3);
   CHECK(m.slow_factor == 2.5);
   CHECK(m.cores == 2);
+  CHECK(m.wake_seconds == 2.4e-5);
+  CHECK(m.sleep_overshoot_seconds == 1e-4);
   CHECK(machine.cores == 0);  // a core per task
+  CHECK(machine.wake_seconds == 0.0);
+  CHECK(machine.sleep_overshoot_seconds == 0.0);
   CHECK(m.copy_bandwidth == machine.copy_bandwidth);  // not given: the machine's
   CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(m)) == m);
   CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(machine)) == machine);
@@ -372,7 +380,8 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   CHECK(error("\ncopy_bandwith = 1e9") ==
         "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, cores, "
         "copy_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, lock_seconds, "
-        "line_handover_seconds, link_latency_seconds, link_bandwidth, slow_factor)");
+        "line_handover_seconds, wake_seconds, sleep_overshoot_seconds, link_latency_seconds, link_bandwidth, "
+        "slow_factor)");
   CHECK(error("lock_seconds = fast") == "asgd: cost model m.txt line 1: lock_seconds = 'fast' is not a number");
   CHECK(error("lock_seconds 3") == "asgd: cost model m.txt line 1: 'lock_seconds 3' is not 'key = value'");
   CHECK(error("lock_seconds = 1\nlock_seconds = 2") == "asgd: cost model m.txt line 2: lock_seconds is given twice");
@@ -409,15 +418,36 @@ TEST_CASE("sim: durations draw the same sequence for a seed; lognormal draws cen
 TEST_CASE("sim: calibrating this machine gives a valid model; the gradient and link keep the built-in figures") {
   const asgd::sim::cost_model m = asgd::sim::calibrate_machine({.model_floats = 1 << 16, .repeats = 3});
   CHECK_NOTHROW(m.validate());
-  for (double v : {m.copy_bandwidth, m.update_bandwidth, m.atomic_seconds, m.lock_seconds, m.line_handover_seconds}) {
+  for (double v : {m.copy_bandwidth, m.update_bandwidth, m.atomic_seconds, m.lock_seconds, m.line_handover_seconds,
+                   m.wake_seconds}) {
     CHECK(std::isfinite(v));
     CHECK(v > 0.0);
   }
+  CHECK(std::isfinite(m.sleep_overshoot_seconds));
+  CHECK(m.sleep_overshoot_seconds >= 0.0);
   const asgd::sim::cost_model machine = asgd::sim::cost_model::machine();
   CHECK(m.gradient_per_sample == machine.gradient_per_sample);
   CHECK(m.link_bandwidth == machine.link_bandwidth);
   CHECK(m.link_latency_seconds == machine.link_latency_seconds);
   CHECK_THROWS_WITH_AS(asgd::sim::calibrate_machine({.model_floats = 0}), doctest::Contains("at least 1"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("sim: an update rule calibrates to an update bandwidth, through the racy or the plain path") {
+  const asgd::update::momentum momentum{};
+  for (const bool racy : {true, false}) {
+    CAPTURE(racy);
+    const double b = asgd::sim::calibrate_update(momentum, 1 << 16, racy, 3);
+    CHECK(std::isfinite(b));
+    CHECK(b > 0.0);
+    asgd::sim::cost_model m = asgd::sim::cost_model::machine();
+    m.update_bandwidth = b;
+    CHECK_NOTHROW(m.validate());
+  }
+  CHECK(asgd::sim::calibrate_update(asgd::update::sgd{}, 4096, false, 1) > 0.0);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_update(momentum, 0, true), doctest::Contains("at least 1"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_update(momentum, 16, true, 0), doctest::Contains("at least 1"),
                        std::invalid_argument);
 }
 

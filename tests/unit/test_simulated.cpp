@@ -9,6 +9,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <cstring>
@@ -270,6 +273,33 @@ TEST_SUITE("simulated trainer") {
     slowed.simulate(c);
     const double t = slowed.run().wall_seconds;
     CHECK(t == doctest::Approx(one).epsilon(0.05));  // the core is busy all along; not 2x as long
+  }
+
+  TEST_CASE("a simulated sleep overshoots, and a task woken from a wait runs late, by the cost model's OS figures") {
+    auto times = [](double wake, double overshoot) {
+      asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+      c.wake_seconds = wake;
+      c.sleep_overshoot_seconds = overshoot;
+      asgd::sim::simulation sim(c);
+      std::atomic<int> flag{0};
+      std::array<double, 2> at{};
+      sim.run(2, [&](asgd::sim::task& t) {
+        if (t.id() == 0) {  // sleeps 1 ms, then wakes task 1
+          asgd::detail::sleep_for(std::chrono::milliseconds(1));
+          at[0] = t.now();
+          flag.store(1);
+          asgd::detail::notify_change(flag);
+        } else {
+          while (flag.load() == 0) asgd::detail::wait_for_change(flag, 0, std::memory_order_seq_cst);
+          at[1] = t.now();
+        }
+      });
+      return at;
+    };
+    CHECK(times(0.0, 0.0) == std::array<double, 2>{1e-3, 1e-3});
+    const auto late = times(2e-5, 1e-4);
+    CHECK(late[0] == doctest::Approx(1.1e-3));
+    CHECK(late[1] == doctest::Approx(1.1e-3 + 2e-5));
   }
 
   TEST_CASE("simulated Leashed-SGD fails CASes under contention and still loses no version") {

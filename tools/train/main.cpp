@@ -70,7 +70,8 @@ asgd::problems::network load_network(const options& o, bool lead, const char* wh
 
 // --calibrate: the figures of this machine, measured now (the store operations over the
 // network's size, its gradient at the run's batch), in place of those of the cost model of
-// --simulate; its link, cores, shared bandwidth and slow node stay. Machines drift from day to
+// --simulate (with this machine's wake-up and sleep overshoot); its link, cores, shared
+// bandwidth and slow node stay. Machines drift from day to
 // day (1.5-3x here): a comparison with real runs calibrates beside them.
 asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::network& net, bool lead) {
   asgd::sim::cost_model m = *o.costs;
@@ -84,15 +85,34 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   m.atomic_seconds = measured.atomic_seconds;
   m.lock_seconds = measured.lock_seconds;
   m.line_handover_seconds = measured.line_handover_seconds;
+  m.wake_seconds = measured.wake_seconds;
+  m.sleep_overshoot_seconds = measured.sleep_overshoot_seconds;
   if (lead) {
     std::fprintf(stderr,
                  "asgd-train: calibrated this machine: a sample's gradient %.3g us (sigma %.2f) at batch %zu, copies "
-                 "%.3g GB/s, updates %.3g GB/s, atomics %.3g ns, locks %.3g ns, hand-overs %.3g ns\n",
+                 "%.3g GB/s, updates %.3g GB/s, atomics %.3g ns, locks %.3g ns, hand-overs %.3g ns, wake-ups %.3g us, "
+                 "sleeps overshoot %.3g us\n",
                  1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch, m.copy_bandwidth / 1e9,
                  m.update_bandwidth / 1e9, 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds,
-                 1e9 * m.line_handover_seconds);
+                 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds, 1e6 * m.sleep_overshoot_seconds);
   }
   return m;
+}
+
+// --calibrate, for each mode: the run's update (its rule, through the path its store writes:
+// racy for HOGWILD! and bounded staleness, plain stores for the rest) as the cost model's update
+// bandwidth. A momentum update moves 20 bytes a coordinate, not the model's 12, and the racy
+// path is slower than the plain loop calibrate_machine times: 3 Dec 2026, the MLP's update
+// charged 20 us a step against about 130 us measured in a real HOGWILD! run's profile.
+double calibrated_update(const options& o, const asgd::problems::network& net, const std::string& mode, bool lead) {
+  const bool racy = mode == "hogwild" || mode == "bounded_staleness";
+  const momentum_rule rule{.mu = o.momentum, .weight_decay = o.weight_decay, .nesterov = o.nesterov};
+  const double bandwidth = asgd::sim::calibrate_update(rule, net.dimension(), racy);
+  if (lead) {
+    std::fprintf(stderr, "asgd-train: calibrated %s's update (%s stores, the run's rule): %.3g GB/s of the model's "
+                 "12 bytes a coordinate\n", mode.c_str(), racy ? "racy" : "plain", bandwidth / 1e9);
+  }
+  return bandwidth;
 }
 
 // `host_start`: a simulated run's start on this host (its times are virtual), else empty.
@@ -288,6 +308,8 @@ int train_all(const options& given, int argc, char** argv, std::optional<any_tra
   std::vector<std::pair<std::string, std::vector<asgd::report>>> runs;
   std::vector<std::pair<std::string, exposure>> exposures;
   for (const auto& mode : o.modes) {
+    options om = o;  // the mode's run: with --calibrate, its own update's figure
+    if (o.calibrate) om.costs->update_bandwidth = calibrated_update(o, net, mode, lead);
     progress_fn progress;
     std::optional<std::chrono::steady_clock::time_point> host_start;
     if (o.costs) host_start = std::chrono::steady_clock::now();
@@ -336,7 +358,7 @@ int train_all(const options& given, int argc, char** argv, std::optional<any_tra
       }
       return reports;
     };
-    runs.emplace_back(mode, run_once(o, progress, &recordings));
+    runs.emplace_back(mode, run_once(om, progress, &recordings));
     if (!o.record.empty()) {  // one node's file is one recording, as trainer::record writes it
       if (recordings.size() == 1) {
         recordings.front().save(o.record);
@@ -346,12 +368,12 @@ int train_all(const options& given, int argc, char** argv, std::optional<any_tra
     }
     if (o.exposed > 0) {  // the run above warms up; then pairs, the baseline first
       exposure e;
-      options baseline = o;
+      options baseline = om;
       baseline.averaging.exchange = false;
       const progress_fn none;
       for (std::size_t i = 0; i < o.exposed; ++i) {
         e.without.push_back(training_seconds(run_once(baseline, none)));
-        e.with.push_back(training_seconds(run_once(o, none)));
+        e.with.push_back(training_seconds(run_once(om, none)));
       }
       exposures.emplace_back(mode, std::move(e));
     }

@@ -137,6 +137,47 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
                               return t;
                             }) /
                             static_cast<double>(2 * rounds);
+
+  // A wake-up: two threads hand a turn back and forth through a condition variable, each waiting
+  // asleep for it; a round trip is two wake-ups.
+  constexpr std::uint64_t handoffs = 200;
+  m.wake_seconds = median_seconds(s.repeats, [&] {
+                     std::mutex mutex;
+                     std::condition_variable turned;
+                     std::uint64_t turn = 0;
+                     std::thread other([&] {
+                       for (std::uint64_t r = 0; r < handoffs; ++r) {
+                         std::unique_lock lock(mutex);
+                         turned.wait(lock, [&] { return turn == 2 * r + 1; });
+                         turn = 2 * r + 2;
+                         turned.notify_one();
+                       }
+                     });
+                     const auto t0 = clock::now();
+                     for (std::uint64_t r = 0; r < handoffs; ++r) {
+                       std::unique_lock lock(mutex);
+                       turn = 2 * r + 1;
+                       turned.notify_one();
+                       turned.wait(lock, [&] { return turn == 2 * r + 2; });
+                     }
+                     const double t = seconds_since(t0);
+                     other.join();
+                     return t;
+                   }) /
+                   static_cast<double>(2 * handoffs);
+
+  // What a short sleep (100 us, a link delay's size) lasts beyond what it asked for.
+  constexpr int sleeps = 20;
+  constexpr double asked = 1e-4;
+  m.sleep_overshoot_seconds = median_seconds(s.repeats, [&] {
+    double over = 0.0;
+    for (int k = 0; k < sleeps; ++k) {
+      const auto t0 = clock::now();
+      std::this_thread::sleep_for(std::chrono::duration<double>(asked));
+      over += seconds_since(t0) - asked;
+    }
+    return std::max(0.0, over / sleeps);
+  });
   m.validate();
   return m;
 }

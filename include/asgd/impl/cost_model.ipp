@@ -28,6 +28,8 @@ inline constexpr rate_key rate_keys[] = {
     {"atomic_seconds", &cost_model::atomic_seconds, false},
     {"lock_seconds", &cost_model::lock_seconds, false},
     {"line_handover_seconds", &cost_model::line_handover_seconds, false},
+    {"wake_seconds", &cost_model::wake_seconds, false},
+    {"sleep_overshoot_seconds", &cost_model::sleep_overshoot_seconds, false},
     {"link_latency_seconds", &cost_model::link_latency_seconds, false},
     {"link_bandwidth", &cost_model::link_bandwidth, true},
     {"slow_factor", &cost_model::slow_factor, true},

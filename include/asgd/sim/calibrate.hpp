@@ -9,6 +9,7 @@
 
 #include <asgd/concepts.hpp>
 #include <asgd/detail/config.hpp>
+#include <asgd/detail/step.hpp>
 #include <asgd/sim/cost_model.hpp>
 
 #include <algorithm>
@@ -34,11 +35,43 @@ struct calibration_settings {
 
 /// Measures this machine's copy and update bandwidths over `model_floats` floats, a
 /// lock-prefixed read-modify-write, a std::mutex lock and unlock (with a second thread alive,
-/// so that the C library takes its multi-threaded path) and a cache-line hand-over between two
-/// threads (half a ping-pong's round trip). The gradient, the link and the slow node keep
+/// so that the C library takes its multi-threaded path), a cache-line hand-over between two
+/// threads (half a ping-pong's round trip), a wake-up through a condition variable (half a
+/// round trip of two sleeping threads) and the overshoot of a 100 us sleep. The gradient, the link and the slow node keep
 /// cost_model::machine()'s values: calibrate_gradient measures a problem's.
 /// @throws std::invalid_argument for 0 floats or 0 repeats
 ASGD_DECL cost_model calibrate_machine(const calibration_settings& s = {});
+
+/// Measures `rule`'s dense update over `dimension` coordinates as a store writes it
+/// (detail::step_dense: `racy`, through relaxed accesses as HOGWILD!'s store writes; else plain
+/// stores, as under a lock), the median of `repeats` updates, as cost_model::update_bandwidth:
+/// the 12 bytes a coordinate that the simulator charges, per second of the time measured. A rule
+/// with state (momentum, Adam) moves more than those 12 bytes, and the racy path runs in blocks
+/// through registers, so its figure is below calibrate_machine's plain x -= lr g.
+/// @throws std::invalid_argument for a dimension or repeats of 0
+template <update_rule U>
+double calibrate_update(const U& rule, std::size_t dimension, bool racy, std::size_t repeats = 7) {
+  if (dimension == 0 || repeats == 0) {
+    throw std::invalid_argument("asgd: sim::calibrate_update: dimension and repeats must be at least 1");
+  }
+  typename U::state state = rule.make_state(dimension);
+  std::vector<float> x(dimension, 0.5f), g(dimension, 1e-3f);
+  auto dir = [&rule, &state](std::size_t i, float gi, float xi) { return rule.direction(state, i, gi, xi); };
+  const param_range all{0, dimension};
+  std::vector<double> t(repeats + 1);  // the first, which warms the caches, is dropped
+  for (double& seconds : t) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (racy) {
+      detail::step_dense<detail::write_kind::racy>(x.data(), all, g, dir, 1e-3f);
+    } else {
+      detail::step_dense<detail::write_kind::plain>(x.data(), all, g, dir, 1e-3f);
+    }
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  t.erase(t.begin());
+  std::sort(t.begin(), t.end());
+  return 12.0 * static_cast<double>(dimension) / std::max(t[t.size() / 2], 1e-12);
+}
 
 /// Measures `p`'s dense gradient at `batch` samples on the model `x` (its dimension() floats):
 /// `calls` calls after one warm-up; the duration's median is the median time per sample and its

@@ -54,6 +54,8 @@ struct cost_model {
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)
   double lock_seconds = 0.0;             // taking and releasing an uncontended lock
   double line_handover_seconds = 0.0;    // a cache line moving to another core, one way
+  double wake_seconds = 0.0;             // a task woken from a wait (a condition, a barrier) runs this much later
+  double sleep_overshoot_seconds = 0.0;  // a sleep (a link delay of the in-process transport) lasts this much longer
   double link_latency_seconds = 0.0;     // a message between nodes: latency
   double link_bandwidth = 0.0;           // and bytes per second
   std::size_t slow_node = no_node;       // a straggler node, or no_node
@@ -71,7 +73,10 @@ struct cost_model {
   /// 2026; without a spread, workers that start together stay in step for ever). A std::mutex lock and unlock 14 ns:
   /// calibrate_machine, three runs on 2 Dec 2026 (13-15 ns; they also gave copies of 81-92 GB/s,
   /// updates of 140-161 GB/s, atomics of 5.7-6.3 ns and hand-overs of 227-247 ns). A 10 Gb/s
-  /// link with 5 us of latency: the network of the simulator's planned scale runs. No shared
+  /// link with 5 us of latency: the network of the simulator's planned scale runs. No wake-up
+  /// latency and no sleep overshoot: those are an OS's (calibrate_machine measures them, and a
+  /// model of this machine's in-process runs sets them: experiments/simulated/this-machine.costs).
+  /// No shared
   /// memory bandwidth: a machine of 2 cores cannot say what 64 cores share (its two copy at
   /// 398 GB/s together in cache, 97 GB/s from DRAM); set memory_bandwidth for the machine simulated.
   [[nodiscard]] static cost_model machine();

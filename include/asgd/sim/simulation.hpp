@@ -200,6 +200,8 @@ class simulation {
     void park(const void* key) override {
       sim_.parked_[key].push_back(task_.id());
       task_.block();
+      // A thread woken from an OS wait runs only after the wake-up's latency, holding no core.
+      if (sim_.costs_.wake_seconds > 0.0) task_.advance(sim_.costs_.wake_seconds);
     }
     void unpark_all(const void* key) override {
       const auto it = sim_.parked_.find(key);
@@ -216,7 +218,10 @@ class simulation {
       return task_.spawn([s, node, body = std::move(body)](task& t) { s->with_hooks(t, node, body); });
     }
     void join(std::size_t id) override { task_.join(id); }
-    void sleep(double seconds) override { task_.advance(std::max(0.0, seconds)); }
+    // An OS sleep overshoots what it was asked for (timer slack, the wake-up).
+    void sleep(double seconds) override {
+      if (seconds > 0.0) task_.advance(seconds + sim_.costs_.sleep_overshoot_seconds);
+    }
     [[nodiscard]] double link_seconds(std::size_t bytes) const override { return sim_.link_seconds(bytes); }
 
    private:

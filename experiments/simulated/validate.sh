@@ -3,8 +3,8 @@
 # real N times (interleaved: the machine drifts) and simulated once with --simulate machine (a
 # simulated run is the same every time), and beside each real run with --calibrate (this
 # machine's figures measured just then). One JSON report per run, then a table of throughput
-# (real, simulated, calibrated), staleness, failed CASes, final accuracy and time to 80%, real
-# (median, min-max) beside simulated.
+# (real, simulated, calibrated), staleness, failed CASes, final accuracy and time to 80% (real,
+# simulated, calibrated), real (median, min-max) beside simulated.
 #
 #   experiments/simulated/validate.sh [--out DIR] [--runs N]     (default 3 runs: about 2 minutes)
 set -euo pipefail
@@ -51,16 +51,18 @@ def spread(values, fmt):
     return f"{fmt(statistics.median(values))} ({fmt(values[0])}-{fmt(values[-1])})"
 print('| mode | threads | samples/s real | simulated | sim / real | calibrated | calibrated / real | '
       'staleness real | simulated | failed CAS/step real | simulated | final acc % real | simulated | '
-      'to 80% (s) real | simulated |')
-print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+      'to 80% (s) real | simulated | calibrated |')
+print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 for sim_path in sorted(out.glob('sim_*.json')):
     key = sim_path.name[4:-5]
     reals = [run(p) for p in sorted(out.glob(f'real_{key}_*.json'))]
-    calibrated = [run(p)['samples_per_second'] for p in sorted(out.glob(f'calibrated_{key}_*.json'))]
+    calibrated_runs = [run(p) for p in sorted(out.glob(f'calibrated_{key}_*.json'))]
+    calibrated = [r['samples_per_second'] for r in calibrated_runs]
     s = run(sim_path)
     mode, threads = key.rsplit('_t', 1)
     rate = [r['samples_per_second'] for r in reals]
     t80 = [t for t in map(to80, reals) if t is not None]
+    t80_calibrated = [t for t in map(to80, calibrated_runs) if t is not None]
     k = lambda v: f'{v / 1000:.0f}k'
     f2 = lambda v: f'{v:.2f}'
     f3 = lambda v: f'{v:.3f}'
@@ -71,5 +73,6 @@ for sim_path in sorted(out.glob('sim_*.json')):
           f"{spread([r['cas_retries']['mean'] for r in reals], f2)} | {f2(s['cas_retries']['mean'])} | "
           f"{spread([100 * r['final_evaluation']['accuracy'] for r in reals], f2)} | "
           f"{f2(100 * s['final_evaluation']['accuracy'])} | "
-          f"{spread(t80, f3) if t80 else '-'} | {f3(to80(s)) if to80(s) is not None else '-'} |")
+          f"{spread(t80, f3) if t80 else '-'} | {f3(to80(s)) if to80(s) is not None else '-'} | "
+          f"{spread(t80_calibrated, f3) if t80_calibrated else '-'} |")
 PY

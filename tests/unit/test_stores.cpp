@@ -66,9 +66,39 @@ void single_worker_semantics(const Mode& mode) {
   store.finish(w);
 }
 
+// A node's store: mix adds to the model, assign replaces it (a round that no worker writes
+// through), and copy_to sees each.
+template <class Mode>
+void mix_and_assign(const Mode& mode) {
+  const std::vector<float> init{1.0f, 2.0f, 3.0f, 4.0f};
+  typename Mode::store store(mode, {.dimension = 4, .workers = 1, .averagers = 1}, init);
+  auto w = store.make_worker(0);
+  std::vector<float> out(4);
+  const std::vector<float> delta{0.5f, -1.0f, 0.0f, 2.0f};
+  store.mix(delta);
+  store.copy_to(out);
+  CHECK(out == std::vector<float>{1.5f, 1.0f, 3.0f, 6.0f});
+  const std::vector<float> values{-7.0f, 0.25f, 1e-30f, 3.0f};
+  store.assign(values);
+  store.copy_to(out);
+  CHECK(out == values);
+  {
+    auto h = store.read(w);  // a worker reads what was assigned
+    CHECK(std::vector<float>(h.values().begin(), h.values().end()) == values);
+  }
+  store.finish(w);
+}
+
 }  // namespace
 
 TEST_SUITE("stores") {
+  TEST_CASE_TEMPLATE("a node's store: mix adds to the model, assign replaces it", Mode, asgd::consistency::sequential,
+                     asgd::consistency::synchronous, asgd::consistency::locked, asgd::consistency::hogwild,
+                     asgd::consistency::atomic_add, asgd::consistency::leashed, asgd::consistency::bounded_staleness<2>,
+                     asgd::consistency::replicas) {
+    mix_and_assign(Mode{});
+  }
+
   TEST_CASE_TEMPLATE("one worker: read, apply, sparse apply, version, staleness", Mode, asgd::consistency::sequential,
                      asgd::consistency::synchronous, asgd::consistency::locked, asgd::consistency::hogwild,
                      asgd::consistency::atomic_add, asgd::consistency::leashed,

@@ -178,7 +178,8 @@ class leashed::store {
   /// wait). One averager thread at a time, as for mix.
   void assign(std::span<const float> values) {
     if (mixer_.direction.size() != dimension_) {
-      throw std::logic_error("asgd: leashed store built without an averager (store_config.averagers = 0) was asked to assign");
+      throw std::logic_error(
+          "asgd: leashed store built without an averager (store_config.averagers = 0) was asked to assign");
     }
     const float* v = values.data();
     auto build = [v](const float* /*from*/, float* to, float /*step*/, std::size_t lo, std::size_t hi) {

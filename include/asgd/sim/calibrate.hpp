@@ -37,8 +37,9 @@ struct calibration_settings {
 /// lock-prefixed read-modify-write, a std::mutex lock and unlock (with a second thread alive,
 /// so that the C library takes its multi-threaded path), a cache-line hand-over between two
 /// threads (half a ping-pong's round trip), a wake-up through a condition variable (half a
-/// round trip of two sleeping threads) and the overshoot of a 100 us sleep. The gradient, the link and the slow node keep
-/// cost_model::machine()'s values: calibrate_gradient measures a problem's.
+/// round trip of two sleeping threads) and the overshoot of a 100 us sleep. The gradient, the
+/// link and the slow node keep cost_model::machine()'s values: calibrate_gradient measures a
+/// problem's, calibrate_update an update rule's.
 /// @throws std::invalid_argument for 0 floats or 0 repeats
 ASGD_DECL cost_model calibrate_machine(const calibration_settings& s = {});
 

@@ -80,8 +80,7 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   std::vector<float> x(net.dimension());
   p.initialize(x, o.seed);
   m.gradient_per_sample = asgd::sim::calibrate_gradient(p, x, o.batch);
-  m.copy_bandwidth = measured.copy_bandwidth;
-  m.update_bandwidth = measured.update_bandwidth;
+  m.copy_bandwidth = measured.copy_bandwidth;  // the update: each mode's own, calibrated_update
   m.atomic_seconds = measured.atomic_seconds;
   m.lock_seconds = measured.lock_seconds;
   m.line_handover_seconds = measured.line_handover_seconds;
@@ -90,11 +89,11 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   if (lead) {
     std::fprintf(stderr,
                  "asgd-train: calibrated this machine: a sample's gradient %.3g us (sigma %.2f) at batch %zu, copies "
-                 "%.3g GB/s, updates %.3g GB/s, atomics %.3g ns, locks %.3g ns, hand-overs %.3g ns, wake-ups %.3g us, "
-                 "sleeps overshoot %.3g us\n",
+                 "%.3g GB/s, atomics %.3g ns, locks %.3g ns, hand-overs %.3g ns, wake-ups %.3g us, sleeps overshoot "
+                 "%.3g us\n",
                  1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch, m.copy_bandwidth / 1e9,
-                 m.update_bandwidth / 1e9, 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds,
-                 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds, 1e6 * m.sleep_overshoot_seconds);
+                 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds, 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds,
+                 1e6 * m.sleep_overshoot_seconds);
   }
   return m;
 }
@@ -307,9 +306,11 @@ int train_all(const options& given, int argc, char** argv, std::optional<any_tra
 
   std::vector<std::pair<std::string, std::vector<asgd::report>>> runs;
   std::vector<std::pair<std::string, exposure>> exposures;
+  std::optional<asgd::sim::cost_model> ran_costs;  // --simulate (one mode): the cost model the run used
   for (const auto& mode : o.modes) {
     options om = o;  // the mode's run: with --calibrate, its own update's figure
     if (o.calibrate) om.costs->update_bandwidth = calibrated_update(o, net, mode, lead);
+    ran_costs = om.costs;
     progress_fn progress;
     std::optional<std::chrono::steady_clock::time_point> host_start;
     if (o.costs) host_start = std::chrono::steady_clock::now();
@@ -428,9 +429,9 @@ int train_all(const options& given, int argc, char** argv, std::optional<any_tra
     cmd.value(command_line(argc, argv));
     out += cmd.str() + ", \"model\": \"" + o.model + "\", \"flops_per_sample\": " +
            std::to_string(net.flops_per_sample());
-    if (o.costs) {  // a simulated run's cost model, in its file format (measured, with --calibrate)
+    if (ran_costs) {  // a simulated run's cost model, in its file format (measured, with --calibrate)
       asgd::detail::json_writer costs;
-      costs.value(asgd::sim::to_text(*o.costs));
+      costs.value(asgd::sim::to_text(*ran_costs));
       out += ", \"cost_model\": " + costs.str();
     }
     out += ", \"runs\": [";

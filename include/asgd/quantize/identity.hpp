@@ -22,9 +22,9 @@ struct identity {
   static constexpr std::string_view name = "identity";
 
   void encode(std::span<const float> x, std::vector<std::byte>& out, rng& /*g*/) const {
-    const std::size_t at = out.size();
-    out.resize(at + x.size_bytes());
-    std::memcpy(out.data() + at, x.data(), x.size_bytes());
+    // A range insert copies the bytes in one pass (a resize would zero them first).
+    const auto* bytes = reinterpret_cast<const std::byte*>(x.data());
+    out.insert(out.end(), bytes, bytes + x.size_bytes());
   }
 
   /// @throws std::invalid_argument when `bytes` does not hold exactly `out.size()` floats.

@@ -37,6 +37,7 @@ mkdir -p "$out"
 # n models that each stepped on b samples is one step on n b samples (linear scaling, halved).
 common=(--batch 16 --momentum 0.9 --schedule cosine --evals-per-epoch 4 --threads 2 --quiet)
 nodes=(--nodes 4 --lr 0.02 --consensus-every 25)
+gossip=(--nodes 4 --lr 0.02)
 
 run() {  # run LABEL SEED ARGS...
   local label=$1 seed=$2
@@ -62,5 +63,11 @@ for ((seed = 1; seed <= seeds; ++seed)); do
     --select alternate_full_partial --select-warmup 1
   run swarm-h4 "$seed" --epochs "$epochs" "${nodes[@]}" --topology random_pairs --avg-every 4
   run swarm-h4-qsgd8 "$seed" --epochs "$epochs" "${nodes[@]}" --topology random_pairs --avg-every 4 --quantize qsgd8
+  # SwarmSGD as its paper runs it: each node interacts after a geometric number of local steps
+  # (mean 4), with one partner's published copy, without rounds; and its lattice quantizer.
+  # Gossip has no common rounds to measure the consensus distance at.
+  run swarm-event-h4 "$seed" --epochs "$epochs" "${gossip[@]}" --topology swarm --local-steps 4
+  run swarm-event-h4-lattice "$seed" --epochs "$epochs" "${gossip[@]}" --topology swarm --local-steps 4 \
+    --quantize lattice
   run dpsgd-ring "$seed" --epochs "$epochs" "${nodes[@]}" --topology ring --avg-every 1
 done

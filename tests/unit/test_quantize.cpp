@@ -4,6 +4,8 @@
 
 #include "../support.hpp"
 
+#include <asgd/detail/bits.hpp>
+
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -285,6 +287,34 @@ TEST_SUITE("quantize") {
     const std::vector<float> nan{std::numeric_limits<float>::quiet_NaN()};
     CHECK_THROWS_WITH_AS(nearest.encode(nan, bytes, g), doctest::Contains("at 0 (non-finite"),
                          std::invalid_argument);
+    // A bad value late in the model leaves what the output held before.
+    bytes.assign(3, std::byte{7});
+    std::vector<float> late = x;
+    late[150] = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH_AS(dithered.encode(late, bytes, g), doctest::Contains("at 150 (non-finite"),
+                         std::invalid_argument);
+    CHECK(bytes == std::vector<std::byte>(3, std::byte{7}));
+  }
+
+  TEST_CASE("quantize::lattice writes each index mod 2^bits as a packed little-endian field, any width") {
+    // Integer values on a lattice of 1 without dither: the indices are the values themselves.
+    std::vector<float> x(203);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i * 37 % 1001) - 500);
+    asgd::rng g(5);
+    for (unsigned bits : {2u, 5u, 8u, 13u, 16u, 24u}) {
+      CAPTURE(bits);
+      const q::lattice l{.epsilon = 1.0, .bits = bits, .dither = false, .check_every = 0};
+      std::vector<std::byte> bytes{std::byte{9}}, expected{std::byte{9}};
+      l.encode(x, bytes, g);
+      {
+        asgd::detail::bit_writer w(expected);
+        for (float v : x) w.put(static_cast<std::uint32_t>(static_cast<std::int64_t>(v)) & ((1u << bits) - 1), bits);
+      }
+      CHECK(bytes == expected);
+      std::vector<float> out(x.size());
+      l.decode(std::span<const std::byte>(bytes).subspan(1), x, out);
+      CHECK(out == x);
+    }
   }
 
   TEST_CASE("quantize::lattice with dither is unbiased; rounding to the nearest point is not") {

@@ -2,6 +2,7 @@
 // Internal: packing fixed-width unsigned fields into bytes (little-endian bit order), and
 // floats into bytes, for the quantizers' wire formats.
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -79,6 +80,74 @@ class bit_reader {
   std::span<const std::byte> in_;
   const char* what_;
   std::size_t at_ = 0;
+  std::uint64_t acc_ = 0;
+  unsigned filled_ = 0;
+};
+
+// bit_writer's format for a coder that knows its encoding's size: appends `bytes` bytes to
+// `out` up front and fills them a 32-bit word at a time (a push_back per byte costs a coder
+// of cheap fields more than its arithmetic). Fields of 1..32 bits; flush() after the last,
+// which must fill the bytes exactly.
+// The coder's loop should keep what it reads (its settings, its rng) in locals: a store of a
+// std::byte may alias anything, so the compiler reloads members after each.
+class sized_bit_writer {
+ public:
+  sized_bit_writer(std::vector<std::byte>& out, std::size_t bytes) {
+    const std::size_t at = out.size();
+    out.resize(at + bytes);
+    at_ = out.data() + at;
+  }
+  sized_bit_writer(const sized_bit_writer&) = delete;
+  sized_bit_writer& operator=(const sized_bit_writer&) = delete;
+
+  void put(std::uint32_t value, unsigned width) {
+    acc_ |= std::uint64_t{value} << filled_;
+    filled_ += width;
+    if (filled_ >= 32) {
+      const auto word = static_cast<std::uint32_t>(acc_);
+      if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(at_, &word, 4);
+      } else {
+        for (unsigned k = 0; k < 4; ++k) at_[k] = static_cast<std::byte>((word >> (8 * k)) & 0xffu);
+      }
+      at_ += 4;
+      acc_ >>= 32;
+      filled_ -= 32;
+    }
+  }
+  // Writes the last bits, the last byte padded with zero bits.
+  void flush() {
+    for (; filled_ > 0; filled_ = filled_ > 8 ? filled_ - 8 : 0) {
+      *at_++ = static_cast<std::byte>(acc_ & 0xffu);
+      acc_ >>= 8;
+    }
+  }
+
+ private:
+  std::byte* at_ = nullptr;
+  std::uint64_t acc_ = 0;
+  unsigned filled_ = 0;
+};
+
+// Reads what bit_writer wrote from bytes whose size the caller has checked against the fields
+// it reads (require_encoded_size), so without bounds checks of its own.
+class sized_bit_reader {
+ public:
+  explicit sized_bit_reader(std::span<const std::byte> in) : in_(in.data()) {}
+
+  std::uint32_t get(unsigned width) {
+    while (filled_ < width) {
+      acc_ |= std::uint64_t{static_cast<std::uint8_t>(*in_++)} << filled_;
+      filled_ += 8;
+    }
+    const auto v = static_cast<std::uint32_t>(acc_ & ((std::uint64_t{1} << width) - 1));
+    acc_ >>= width;
+    filled_ -= width;
+    return v;
+  }
+
+ private:
+  const std::byte* in_;
   std::uint64_t acc_ = 0;
   unsigned filled_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <asgd/random.hpp>
 #include <asgd/types.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -52,27 +53,41 @@ struct lattice {
     }
   }
 
+  /// @throws std::invalid_argument for a value it cannot encode (`out` then as it was)
   void encode(std::span<const float> x, std::vector<std::byte>& out, rng& g) const {
     validate();
-    const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
-    detail::bit_writer w(out);
-    std::uint64_t hash = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      const double scaled = static_cast<double>(x[i]) / epsilon;
-      if (!std::isfinite(x[i]) || !(std::fabs(scaled) < 0x1p52)) {
-        throw std::invalid_argument("asgd: quantize::lattice cannot encode the value " + std::to_string(x[i]) +
-                                    " at " + std::to_string(i) + " (non-finite, or |v| / epsilon >= 2^52)");
+    // Locals, which the writer's byte stores cannot alias (sized_bit_writer).
+    const double eps = epsilon;
+    const unsigned width = bits;
+    const bool random = dither;
+    const std::uint64_t mask = (std::uint64_t{1} << width) - 1;
+    const std::size_t n = x.size(), at = out.size();
+    const std::size_t block = check_every > 0 ? check_every : n;  // the coordinates of one check
+    rng draws = g;
+    detail::sized_bit_writer w(out, (encoded_bits(n) + 7) / 8);
+    for (std::size_t lo = 0; lo < n; lo += block) {
+      const std::size_t hi = std::min(n, lo + block);
+      std::uint64_t hash = 0;
+      for (std::size_t i = lo; i < hi; ++i) {
+        const double scaled = static_cast<double>(x[i]) / eps;
+        if (!std::isfinite(x[i]) || !(std::fabs(scaled) < 0x1p52)) [[unlikely]] {
+          out.resize(at);
+          g = draws;
+          throw std::invalid_argument("asgd: quantize::lattice cannot encode the value " + std::to_string(x[i]) +
+                                      " at " + std::to_string(i) + " (non-finite, or |v| / epsilon >= 2^52)");
+        }
+        const auto m = static_cast<std::int64_t>(random ? std::floor(scaled + draws.uniform()) : std::nearbyint(scaled));
+        w.put(static_cast<std::uint32_t>(static_cast<std::uint64_t>(m) & mask), width);  // m mod q, also below 0
+        hash = add_index(hash, m);
       }
-      const auto m = static_cast<std::int64_t>(dither ? std::floor(scaled + g.uniform()) : std::nearbyint(scaled));
-      w.put(static_cast<std::uint32_t>(static_cast<std::uint64_t>(m) & mask), bits);  // m mod q, also below 0
-      hash = add_index(hash, m);
-      if (check_every > 0 && ((i + 1) % check_every == 0 || i + 1 == x.size())) {
+      if (check_every > 0) {
         const std::uint32_t check = finish(hash);
         w.put(check & 0xffffu, 16);
         w.put(check >> 16, 16);
-        hash = 0;
       }
     }
+    w.flush();
+    g = draws;
   }
 
   /// @throws std::invalid_argument when the sizes of `bytes`, `reference` and `out` disagree;
@@ -85,27 +100,29 @@ struct lattice {
                                   " floats, the output " + std::to_string(out.size()));
     }
     const double q = std::ldexp(1.0, static_cast<int>(bits));
-    detail::bit_reader r(bytes, "quantize::lattice");
-    std::uint64_t hash = 0;
-    std::size_t block = 0;
-    for (std::size_t i = 0; i < out.size(); ++i) {
-      const double c = r.get(bits);
-      const double m = c + q * std::nearbyint((static_cast<double>(reference[i]) / epsilon - c) / q);
-      out[i] = static_cast<float>(epsilon * m);
-      // An index no encoder writes (from a non-finite or huge reference) fails the check.
-      hash = add_index(hash, std::fabs(m) < 0x1p52 ? static_cast<std::int64_t>(m) : std::int64_t{1} << 60);
-      if (check_every > 0 && ((i + 1) % check_every == 0 || i + 1 == out.size())) {
-        const std::uint32_t lo = r.get(16);
-        const std::uint32_t sent = lo | (r.get(16) << 16);
-        if (sent != finish(hash)) {
-          throw std::range_error("asgd: quantize::lattice: coordinates [" + std::to_string(block) + ", " +
-                                 std::to_string(i + 1) + ") decode outside their window: one or more lies farther "
-                                 "than about epsilon * 2^bits / 2 = " + std::to_string(epsilon * q / 2) +
-                                 " from the receiver's model, so its lattice point is ambiguous (the models "
-                                 "differ more than the quantizer allows: raise epsilon or bits)");
-        }
-        hash = 0;
-        block = i + 1;
+    const double per_q = 1.0 / q;  // a power of two: multiplying by it divides exactly
+    const std::size_t n = out.size();
+    const std::size_t block = check_every > 0 ? check_every : n;
+    detail::sized_bit_reader r(bytes);  // its size checked above
+    for (std::size_t lo = 0; lo < n; lo += block) {
+      const std::size_t hi = std::min(n, lo + block);
+      std::uint64_t hash = 0;
+      for (std::size_t i = lo; i < hi; ++i) {
+        const double c = r.get(bits);
+        const double m = c + q * std::nearbyint((static_cast<double>(reference[i]) / epsilon - c) * per_q);
+        out[i] = static_cast<float>(epsilon * m);
+        // An index no encoder writes (from a non-finite or huge reference) fails the check.
+        hash = add_index(hash, std::fabs(m) < 0x1p52 ? static_cast<std::int64_t>(m) : std::int64_t{1} << 60);
+      }
+      if (check_every == 0) continue;
+      const std::uint32_t low = r.get(16);
+      const std::uint32_t sent = low | (r.get(16) << 16);
+      if (sent != finish(hash)) {
+        throw std::range_error("asgd: quantize::lattice: coordinates [" + std::to_string(lo) + ", " +
+                               std::to_string(hi) + ") decode outside their window: one or more lies farther "
+                               "than about epsilon * 2^bits / 2 = " + std::to_string(epsilon * q / 2) +
+                               " from the receiver's model, so its lattice point is ambiguous (the models "
+                               "differ more than the quantizer allows: raise epsilon or bits)");
       }
     }
   }

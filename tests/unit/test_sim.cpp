@@ -6,6 +6,8 @@
 #include <asgd/sim/calibrate.hpp>
 #include <asgd/sim/cost_model.hpp>
 #include <asgd/sim/mutex.hpp>
+#include <asgd/quantize/identity.hpp>
+#include <asgd/quantize/lattice.hpp>
 #include <asgd/sim/scheduler.hpp>
 #include <asgd/update/momentum.hpp>
 #include <asgd/update/sgd.hpp>
@@ -340,7 +342,9 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
       "slow_factor = 2.5\n"
       "cores = 2\n"
       "wake_seconds = 2.4e-5\n"
-      "sleep_overshoot_seconds = 1e-4\n");
+      "sleep_overshoot_seconds = 1e-4\n"
+      "encode_seconds = 6e-9\n"
+      "decode_seconds = 4e-9\n");
   CHECK(m.gradient_per_sample == asgd::sim::duration{1e-5, 0.5});
   CHECK(m.link_bandwidth == 1.25e8);
   CHECK(m.slow_node == 3);
@@ -348,6 +352,9 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
   CHECK(m.cores == 2);
   CHECK(m.wake_seconds == 2.4e-5);
   CHECK(m.sleep_overshoot_seconds == 1e-4);
+  CHECK(m.encode_seconds == 6e-9);
+  CHECK(m.decode_seconds == 4e-9);
+  CHECK(machine.encode_seconds > 0.0);  // identity's: a copy
   CHECK(machine.cores == 0);  // a core per task
   CHECK(machine.wake_seconds == 0.0);
   CHECK(machine.sleep_overshoot_seconds == 0.0);
@@ -380,8 +387,8 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   CHECK(error("\ncopy_bandwith = 1e9") ==
         "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, cores, "
         "copy_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, lock_seconds, "
-        "line_handover_seconds, wake_seconds, sleep_overshoot_seconds, link_latency_seconds, link_bandwidth, "
-        "slow_factor)");
+        "line_handover_seconds, wake_seconds, sleep_overshoot_seconds, encode_seconds, decode_seconds, "
+        "link_latency_seconds, link_bandwidth, slow_factor)");
   CHECK(error("lock_seconds = fast") == "asgd: cost model m.txt line 1: lock_seconds = 'fast' is not a number");
   CHECK(error("lock_seconds 3") == "asgd: cost model m.txt line 1: 'lock_seconds 3' is not 'key = value'");
   CHECK(error("lock_seconds = 1\nlock_seconds = 2") == "asgd: cost model m.txt line 2: lock_seconds is given twice");
@@ -448,6 +455,24 @@ TEST_CASE("sim: an update rule calibrates to an update bandwidth, through the ra
   CHECK_THROWS_WITH_AS(asgd::sim::calibrate_update(momentum, 0, true), doctest::Contains("at least 1"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(asgd::sim::calibrate_update(momentum, 16, true, 0), doctest::Contains("at least 1"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("sim: a quantizer calibrates to its encode and decode seconds a coordinate") {
+  const asgd::quantize::lattice lattice{};
+  const asgd::sim::coding_seconds l = asgd::sim::calibrate_quantizer(lattice, 1 << 14, 3);
+  const asgd::sim::coding_seconds i = asgd::sim::calibrate_quantizer(asgd::quantize::identity{}, 1 << 14, 3);
+  for (double v : {l.encode, l.decode, i.encode, i.decode}) {
+    CHECK(std::isfinite(v));
+    CHECK(v > 0.0);
+  }
+  asgd::sim::cost_model m = asgd::sim::cost_model::machine();
+  m.encode_seconds = l.encode;
+  m.decode_seconds = l.decode;
+  CHECK_NOTHROW(m.validate());
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_quantizer(lattice, 0), doctest::Contains("at least 1"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_quantizer(lattice, 16, 0), doctest::Contains("at least 1"),
                        std::invalid_argument);
 }
 

@@ -410,6 +410,36 @@ TEST_SUITE("simulated trainer") {
     check_group(asgd::topology::swarm{}, false);
   }
 
+  TEST_CASE("simulated nodes pay for their quantizer's coding in virtual time, and compute the same") {
+    // 4 sequential nodes in blocking ring rounds of 8-bit QSGD: a round encodes the model once
+    // and decodes both neighbours' (3 x 32 coordinates), while the node's worker waits.
+    auto group = [](double coding_seconds) {
+      asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+      c.encode_seconds = c.decode_seconds = coding_seconds;
+      return asgd::sim::run_in_process(
+          4,
+          [&](std::size_t, asgd::transport::in_process ep) {
+            asgd::settings s = simulated_settings(1);
+            s.averaging = {.every = 16, .blocking = true};
+            return asgd::trainer<ls, asgd::consistency::sequential, asgd::topology::ring, asgd::quantize::qsgd<8>>{
+                simulated_problem(), s, asgd::topology::ring{}, asgd::quantize::qsgd<8>{}, std::move(ep)};
+          },
+          c, 7);
+    };
+    const auto cheap = group(0.0);
+    const auto dear = group(1e-6);
+    for (std::size_t k = 0; k < 4; ++k) {
+      CAPTURE(k);
+      REQUIRE(cheap[k].failure.empty());
+      REQUIRE(dear[k].failure.empty());
+      const double rounds = static_cast<double>(dear[k].node->rounds);
+      CHECK(rounds > 0);
+      CHECK(dear[k].wall_seconds >= cheap[k].wall_seconds + 0.99 * rounds * 3 * 32 * 1e-6);
+      CHECK(dear[k].epochs.back().train_loss == cheap[k].epochs.back().train_loss);
+      CHECK(dear[k].node->final_consensus_distance == cheap[k].node->final_consensus_distance);
+    }
+  }
+
   TEST_CASE("a simulated worker that cannot start ends the run with that error") {
     asgd::trainer<ls, asgd::consistency::locked> t{simulated_problem(), simulated_settings(4)};
     t.simulate(straggling());

@@ -69,7 +69,7 @@ asgd::problems::network load_network(const options& o, bool lead, const char* wh
 }
 
 // --calibrate: the figures of this machine, measured now (the store operations over the
-// network's size, its gradient at the run's batch), in place of those of the cost model of
+// network's size, its gradient at the run's batch, the nodes' quantizer), in place of those of the cost model of
 // --simulate (with this machine's wake-up and sleep overshoot); its link, cores, shared
 // bandwidth and slow node stay. Machines drift from day to
 // day (1.5-3x here): a comparison with real runs calibrates beside them.
@@ -94,6 +94,15 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
                  1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch, m.copy_bandwidth / 1e9,
                  1e9 * m.atomic_seconds, 1e9 * m.lock_seconds, 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds,
                  1e6 * m.sleep_overshoot_seconds);
+  }
+  if (o.nodes > 1) {  // the averagers' quantizer, encoding and decoding the network's model
+    const asgd::sim::coding_seconds coding = asgd::sim::calibrate_quantizer(quantizer_for(o), net.dimension());
+    m.encode_seconds = coding.encode;
+    m.decode_seconds = coding.decode;
+    if (lead) {
+      std::fprintf(stderr, "asgd-train: calibrated the quantizer %s: encode %.3g ns, decode %.3g ns a coordinate\n",
+                   o.quantize.c_str(), 1e9 * coding.encode, 1e9 * coding.decode);
+    }
   }
   return m;
 }

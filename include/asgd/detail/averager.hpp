@@ -5,6 +5,7 @@
 
 #include <asgd/concepts.hpp>
 #include <asgd/detail/policy_choice.hpp>
+#include <asgd/detail/simulation.hpp>
 #include <asgd/quantize/identity.hpp>
 #include <asgd/random.hpp>
 #include <asgd/types.hpp>
@@ -121,12 +122,12 @@ class averager {
       with_chosen(quantizer_, [&](const auto& quant) {
         rng g(seed_ ^ 0x9a55e1ull, std::uint64_t{node_} << 40);
         send_.clear();
-        quant.encode(model, send_, g);
+        encode(quant, model, send_, g);
         transport_.open_gossip(send_.size());
         transport_.publish([&](std::span<const std::byte>, std::uint64_t, std::vector<std::byte>& bytes) {
           bytes.assign(send_.begin(), send_.end());
         });
-        quant.decode(send_, model, published_);
+        decode(quant, send_, model, published_);
       });
       float published[1] = {0.0f};
       transport_.all_reduce_mean(published);  // every node's copy is out before any node's first event
@@ -145,6 +146,7 @@ class averager {
   // it last took that (gossip; a plain copy otherwise). The copy stays as they left it, and the
   // node keeps gossiping.
   void absorb_changes(std::span<const float> snapshot, std::span<float> mixed) {
+    charge_copy(snapshot.size());
     std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
     if constexpr (gossip_transport<Transport>) {
       if (gossiping(topology_)) {
@@ -152,6 +154,7 @@ class averager {
           transport_.publish(
               [&](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
                 take_changes(quant, copy, changes, mixed);
+                charge_copy(copy.size() / sizeof(float));
                 bytes.assign(copy.begin(), copy.end());
               });
         });
@@ -228,6 +231,7 @@ class averager {
   // collective: two all-reduces, the model's and the distance's). Under a topology that weights
   // nodes by data size, the mean is the weighted one, which that topology's rounds keep.
   double consensus_distance(std::span<const float> model, std::span<float> mean) {
+    charge_copy(2 * model.size());  // the scaled copy, and the distance's pass
     for (std::size_t i = 0; i < model.size(); ++i) mean[i] = mean_scale_ * model[i];
     transport_.all_reduce_mean(mean);
     double local = 0.0;
@@ -242,11 +246,27 @@ class averager {
   }
 
  private:
+  // The averager's own work, charged to its task in a simulated run (it shares the cores with
+  // the workers there as here): a quantizer's coding, and each pass over the model (a copy, or
+  // a read-modify-write charged as an update).
+  template <class Q>
+  static void encode(const Q& quant, std::span<const float> x, std::vector<std::byte>& out, rng& g) {
+    charge_encode(x.size());
+    quant.encode(x, out, g);
+  }
+  template <class Q>
+  static void decode(const Q& quant, std::span<const std::byte> bytes, std::span<const float> reference,
+                     std::span<float> out) {
+    charge_decode(out.size());
+    quant.decode(bytes, reference, out);
+  }
+
   template <class T, class Q>
   void round_with(const T& topo, const Q& quant, std::uint64_t round, std::span<const float> snapshot,
                   std::span<float> mixed) {
     if constexpr (global_mean_topology<T> && std::is_same_v<Q, quantize::identity>) {
       // The mean of all models is one all-reduce; a ring all-reduce sends 2 (n - 1) / n models.
+      charge_copy(snapshot.size());
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
       transport_.all_reduce_mean(mixed);
       const std::uint64_t bytes = 2 * (nodes_ - 1) * snapshot.size_bytes() / nodes_;
@@ -255,20 +275,22 @@ class averager {
       return;
     }
     const mixing_row row = topo.neighbours(round, node_, nodes_, seed_);
+    charge_copy(snapshot.size());
     for (std::size_t i = 0; i < snapshot.size(); ++i) mixed[i] = row.self_weight * snapshot[i];
     if (row.peers.empty()) return;
     peers_.clear();
     for (const auto& p : row.peers) peers_.push_back(p.node);
     send_.clear();
     rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ round);  // a stream per node and round
-    quant.encode(snapshot, send_, g);
+    encode(quant, snapshot, send_, g);
     transport_.exchange(round, peers_, send_, received_);
     bytes_sent_ += send_.size() * peers_.size();
     bits_sent_ += quant.encoded_bits(snapshot.size()) * peers_.size();
     for (std::size_t k = 0; k < row.peers.size(); ++k) {
       const float w = row.peers[k].weight;
       if (w == 0.0f) continue;  // a one-sided partner: sent to, not mixed in
-      quant.decode(received_[k], snapshot, decoded_);
+      decode(quant, received_[k], snapshot, decoded_);
+      charge_update(snapshot.size());
       for (std::size_t i = 0; i < snapshot.size(); ++i) mixed[i] += w * decoded_[i];
     }
   }
@@ -289,6 +311,7 @@ class averager {
     } else {
       const std::size_t d = snapshot.size();
       const mixing_row row = topo.neighbours(round, node_, nodes_, seed_);
+      charge_copy(d);
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
       if (row.peers.empty()) return;
       peers_.clear();
@@ -299,10 +322,11 @@ class averager {
         const std::size_t p = row.peers[k].node;
         peers_.push_back(p);
         std::vector<float>& out = reference(reference_out_, p, d);
+        charge_update(2 * d);  // the difference, and the reference moved by what the peer adds
         for (std::size_t i = 0; i < d; ++i) difference_[i] = snapshot[i] - out[i];
         sends_[k].clear();
-        quant.encode(std::span<const float>(difference_), sends_[k], g);
-        quant.decode(sends_[k], std::span<const float>(difference_), decoded_);  // what the peer will add
+        encode(quant, std::span<const float>(difference_), sends_[k], g);
+        decode(quant, sends_[k], std::span<const float>(difference_), decoded_);  // what the peer will add
         for (std::size_t i = 0; i < d; ++i) out[i] += decoded_[i];
         bytes_sent_ += sends_[k].size();
       }
@@ -311,13 +335,16 @@ class averager {
       transport_.exchange_each(round, peers_, views_, received_);
       float total = row.self_weight;
       for (const auto& peer : row.peers) total += peer.weight;
-      if (total != 1.0f)
+      if (total != 1.0f) {
+        charge_copy(d);
         for (std::size_t i = 0; i < d; ++i) mixed[i] = total * snapshot[i];
+      }
       for (std::size_t k = 0; k < row.peers.size(); ++k) {
         const std::size_t p = row.peers[k].node;
         std::vector<float>& in = reference(reference_in_, p, d);
+        charge_update(3 * d);  // the guess, the reference moved, the mix
         for (std::size_t i = 0; i < d; ++i) difference_[i] = snapshot[i] - in[i];  // a reference-point Q's guess
-        quant.decode(received_[k], std::span<const float>(difference_), decoded_);
+        decode(quant, received_[k], std::span<const float>(difference_), decoded_);
         for (std::size_t i = 0; i < d; ++i) in[i] += decoded_[i];
         const float w = row.peers[k].weight;
         if (w == 0.0f) continue;  // a one-sided partner: sent to, not mixed in
@@ -354,6 +381,7 @@ class averager {
       throw std::invalid_argument("asgd: the topology is event-driven gossip, which this transport does not "
                                   "offer (concept asgd::gossip_transport)");
     } else {
+      charge_copy(snapshot.size());
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
       forget_lost_peers();
       rng g(seed_ ^ 0x9a55e0ull, (std::uint64_t{node_} << 40) ^ event);  // a stream per node and event
@@ -364,18 +392,20 @@ class averager {
         if (topo.two_sided()) {
           const bool met = transport_.average_with(
               partner, [&](std::span<const std::byte> copy, std::vector<std::byte>& new_copy) {
-                quant.decode(copy, snapshot, decoded_);
+                decode(quant, copy, snapshot, decoded_);
+                charge_update(d);
                 for (std::size_t i = 0; i < d; ++i) {
                   const float half = 0.5f * (mixed[i] - decoded_[i]);
                   mixed[i] -= half;
                   decoded_[i] += half;  // the partner's copy moves by h
                 }
-                quant.encode(std::span<const float>(decoded_), new_copy, g);
+                encode(quant, std::span<const float>(decoded_), new_copy, g);
                 bytes_sent_ += copy.size() + new_copy.size();
               });
           if (met) bits_sent_ += 2 * bits;
         } else if (transport_.read_published(partner, incoming_)) {
-          quant.decode(incoming_, snapshot, decoded_);
+          decode(quant, incoming_, snapshot, decoded_);
+          charge_update(d);
           for (std::size_t i = 0; i < d; ++i) mixed[i] += 0.5f * (decoded_[i] - mixed[i]);
           bytes_sent_ += incoming_.size();  // a one-sided get moves the partner's bytes for this node
           bits_sent_ += bits;
@@ -383,8 +413,8 @@ class averager {
       }
       transport_.publish([&](std::span<const std::byte> copy, std::uint64_t changes, std::vector<std::byte>& bytes) {
         take_changes(quant, copy, changes, mixed);
-        quant.encode(std::span<const float>(mixed), bytes, g);
-        if (topo.two_sided()) quant.decode(bytes, std::span<const float>(mixed), published_);  // what partners change
+        encode(quant, std::span<const float>(mixed), bytes, g);
+        if (topo.two_sided()) decode(quant, bytes, std::span<const float>(mixed), published_);  // what partners change
       });
     }
   }
@@ -395,7 +425,8 @@ class averager {
   template <class Q>
   void take_changes(const Q& quant, std::span<const std::byte> copy, std::uint64_t changes, std::span<float> mixed) {
     if (changes == 0 || copy.empty()) return;
-    quant.decode(copy, std::span<const float>(mixed), decoded_);
+    decode(quant, copy, std::span<const float>(mixed), decoded_);
+    charge_update(mixed.size());
     for (std::size_t i = 0; i < mixed.size(); ++i) {
       mixed[i] += decoded_[i] - published_[i];
       published_[i] = decoded_[i];

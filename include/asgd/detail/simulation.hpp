@@ -32,6 +32,9 @@ class simulation_hooks {
   virtual void atomic(const void* line) = 0;
   /// `count` read-modify-writes of words no other task is writing (an atomic add per coordinate).
   virtual void atomics(std::size_t count) = 0;
+  /// A quantizer's encode (decode) of `coordinates` coordinates, on a core.
+  virtual void encode(std::size_t coordinates) = 0;
+  virtual void decode(std::size_t coordinates) = 0;
   /// A gradient over `samples` samples, `factor` times its drawn duration.
   virtual void gradient(std::size_t samples, double factor) = 0;
   /// Takes the lock named `key` (first come, first served), waiting in virtual time.
@@ -85,6 +88,14 @@ inline void charge_atomic(const void* line) {
 inline void charge_atomics(std::size_t count) {
   if (auto* s = simulated()) [[unlikely]]
     s->atomics(count);
+}
+inline void charge_encode(std::size_t coordinates) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->encode(coordinates);
+}
+inline void charge_decode(std::size_t coordinates) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->decode(coordinates);
 }
 inline void charge_gradient(std::size_t samples, double factor) {
   if (auto* s = simulated()) [[unlikely]]

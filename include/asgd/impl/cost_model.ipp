@@ -30,6 +30,8 @@ inline constexpr rate_key rate_keys[] = {
     {"line_handover_seconds", &cost_model::line_handover_seconds, false},
     {"wake_seconds", &cost_model::wake_seconds, false},
     {"sleep_overshoot_seconds", &cost_model::sleep_overshoot_seconds, false},
+    {"encode_seconds", &cost_model::encode_seconds, false},
+    {"decode_seconds", &cost_model::decode_seconds, false},
     {"link_latency_seconds", &cost_model::link_latency_seconds, false},
     {"link_bandwidth", &cost_model::link_bandwidth, true},
     {"slow_factor", &cost_model::slow_factor, true},

@@ -134,7 +134,10 @@ ASGD_DECL void in_process::exchange_each(std::uint64_t round, std::span<const st
       }
     }
   }
-  for (std::size_t k = 0; k < peers.size(); ++k) outgoing[k].assign(sends[k].begin(), sends[k].end());
+  for (std::size_t k = 0; k < peers.size(); ++k) {
+    detail::charge_copy(sends[k].size() / sizeof(float));  // a message's bytes, copied into its buffer
+    outgoing[k].assign(sends[k].begin(), sends[k].end());
+  }
   {
     std::lock_guard lock(h.mutex);
     for (std::size_t k = 0; k < peers.size(); ++k)
@@ -186,6 +189,7 @@ ASGD_DECL bool in_process::read_published(std::size_t peer, std::vector<std::byt
   {
     std::lock_guard lock(slot.mutex);
     if (slot.bytes.empty()) return false;
+    detail::charge_copy(slot.bytes.size() / sizeof(float));
     out.assign(slot.bytes.begin(), slot.bytes.end());
   }
   sleep_for_link(peer, out.size());

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// Measuring the machine the program runs on into a `sim::cost_model`: the store operations'
-/// costs (`calibrate_machine`) and a problem's gradient (`calibrate_gradient`).
+/// costs (`calibrate_machine`), a problem's gradient (`calibrate_gradient`), an update rule's
+/// update (`calibrate_update`) and a quantizer's coding (`calibrate_quantizer`).
 ///
 /// Part of the deterministic simulator, which is in progress (docs/simulation.md). Figures from
 /// a busy or virtual machine drift (1.5-3x on the development VM): calibrate on a quiet machine,
@@ -10,6 +11,7 @@
 #include <asgd/concepts.hpp>
 #include <asgd/detail/config.hpp>
 #include <asgd/detail/step.hpp>
+#include <asgd/random.hpp>
 #include <asgd/sim/cost_model.hpp>
 
 #include <algorithm>
@@ -38,8 +40,9 @@ struct calibration_settings {
 /// so that the C library takes its multi-threaded path), a cache-line hand-over between two
 /// threads (half a ping-pong's round trip), a wake-up through a condition variable (half a
 /// round trip of two sleeping threads) and the overshoot of a 100 us sleep. The gradient, the
-/// link and the slow node keep cost_model::machine()'s values: calibrate_gradient measures a
-/// problem's, calibrate_update an update rule's.
+/// link, the quantizer's coding and the slow node keep cost_model::machine()'s values:
+/// calibrate_gradient measures a problem's, calibrate_update an update rule's,
+/// calibrate_quantizer a quantizer's.
 /// @throws std::invalid_argument for 0 floats or 0 repeats
 ASGD_DECL cost_model calibrate_machine(const calibration_settings& s = {});
 
@@ -72,6 +75,47 @@ double calibrate_update(const U& rule, std::size_t dimension, bool racy, std::si
   t.erase(t.begin());
   std::sort(t.begin(), t.end());
   return 12.0 * static_cast<double>(dimension) / std::max(t[t.size() / 2], 1e-12);
+}
+
+/// A quantizer's coding, seconds per coordinate (cost_model::encode_seconds, decode_seconds).
+struct coding_seconds {
+  double encode = 0.0;
+  double decode = 0.0;
+};
+
+/// Measures `q` encoding a model of `dimension` floats and decoding it against a receiver's model
+/// near it (values of a trained network's size, about 0.05, the receiver's 0.001 away: within a
+/// lattice's window), the median of `repeats` each after a warm-up, per coordinate.
+/// @throws std::invalid_argument for a dimension or repeats of 0
+template <quantizer Q>
+coding_seconds calibrate_quantizer(const Q& q, std::size_t dimension, std::size_t repeats = 7) {
+  if (dimension == 0 || repeats == 0) {
+    throw std::invalid_argument("asgd: sim::calibrate_quantizer: dimension and repeats must be at least 1");
+  }
+  rng g(0xC0DEu);
+  std::vector<float> x(dimension), receiver(dimension), out(dimension);
+  for (std::size_t i = 0; i < dimension; ++i) {
+    x[i] = static_cast<float>(0.05 * g.normal());
+    receiver[i] = x[i] + static_cast<float>(0.001 * g.normal());
+  }
+  std::vector<std::byte> bytes;
+  std::vector<double> enc(repeats + 1), dec(repeats + 1);  // the first of each warms the caches
+  for (std::size_t r = 0; r <= repeats; ++r) {
+    bytes.clear();
+    const auto t0 = std::chrono::steady_clock::now();
+    q.encode(std::span<const float>(x), bytes, g);
+    const auto t1 = std::chrono::steady_clock::now();
+    q.decode(std::span<const std::byte>(bytes), std::span<const float>(receiver), std::span<float>(out));
+    const auto t2 = std::chrono::steady_clock::now();
+    enc[r] = std::chrono::duration<double>(t1 - t0).count();
+    dec[r] = std::chrono::duration<double>(t2 - t1).count();
+  }
+  auto per_coordinate = [&](std::vector<double>& t) {
+    t.erase(t.begin());
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2] / static_cast<double>(dimension);
+  };
+  return {per_coordinate(enc), per_coordinate(dec)};
 }
 
 /// Measures `p`'s dense gradient at `batch` samples on the model `x` (its dimension() floats):

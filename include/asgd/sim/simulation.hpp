@@ -83,6 +83,8 @@ class simulation {
       void update(std::size_t /*coordinates*/) override {}
       void atomic(const void* /*line*/) override {}
       void atomics(std::size_t /*count*/) override {}
+      void encode(std::size_t /*coordinates*/) override {}
+      void decode(std::size_t /*coordinates*/) override {}
       void gradient(std::size_t /*samples*/, double /*factor*/) override {}
       void acquire(const void* /*key*/) override {}  // no task runs: nobody else holds it
       void release(const void* /*key*/) override {}
@@ -160,6 +162,12 @@ class simulation {
       last = task_.id();
     }
     void atomics(std::size_t count) override { compute(sim_.costs_.atomic_seconds * static_cast<double>(count)); }
+    void encode(std::size_t coordinates) override {
+      compute(sim_.costs_.encode_seconds * static_cast<double>(coordinates));
+    }
+    void decode(std::size_t coordinates) override {
+      compute(sim_.costs_.decode_seconds * static_cast<double>(coordinates));
+    }
     void gradient(std::size_t samples, double factor) override {
       const double own = sim_.costs_.gradient_per_sample.draw(draws_) * static_cast<double>(samples);
       double d = own * factor;

@@ -254,6 +254,38 @@ TEST_SUITE("simulated trainer") {
           doctest::Approx(simulate<asgd::consistency::hogwild>(1, none).report.wall_seconds).epsilon(1e-12));
   }
 
+  TEST_CASE("a copy of a buffer that another task wrote last costs the shared copy bandwidth") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.copy_bandwidth = 4e9;         // 1 ms for a million floats
+    c.shared_copy_bandwidth = 1e9;  // 4 ms
+    constexpr std::size_t n = 1000000;
+    const int written = 0, untouched = 0;
+    std::array<double, 4> took{};
+    asgd::sim::simulation sim(c, 3);
+    sim.run(2, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      auto timed = [&](const void* buffer) {
+        const double t0 = hooks->now();
+        asgd::detail::charge_copy_from(buffer, n);
+        return hooks->now() - t0;
+      };
+      if (t.id() == 0) {
+        asgd::detail::charge_wrote(&written);
+        took[0] = timed(&written);  // its own
+      } else {
+        hooks->sleep(1.0);  // after task 0 wrote it
+        took[1] = timed(&written);
+        took[2] = timed(&untouched);  // nobody wrote it
+        asgd::detail::charge_wrote(&written);
+        took[3] = timed(&written);  // its own now
+      }
+    });
+    CHECK(took[0] == doctest::Approx(1e-3));
+    CHECK(took[1] == doctest::Approx(4e-3));
+    CHECK(took[2] == doctest::Approx(1e-3));
+    CHECK(took[3] == doctest::Approx(1e-3));
+  }
+
   TEST_CASE("workers that share a few cores take their turns on them; a slowed worker waits holding none") {
     // Gradients of 1 ms and nothing else dear: the run's steps on 8 HOGWILD! workers and 2 cores
     // take half of one worker's time (not an eighth, as on 8 cores), as on 2 workers.
@@ -307,6 +339,7 @@ TEST_SUITE("simulated trainer") {
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();
     c.gradient_per_sample = {1e-5 / 8, 0.0};
     c.copy_bandwidth = 4.0 * 32 / 1e-5;
+    c.shared_copy_bandwidth = c.copy_bandwidth;  // a version is built from another worker's
     const simulated_run r = simulate<asgd::consistency::leashed>(8, c);
     CHECK(r.report.cas_retries.mean() > 0.5);
     CHECK(r.report.updates_dropped == 0);  // unbounded persistence

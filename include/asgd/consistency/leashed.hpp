@@ -213,11 +213,16 @@ class leashed::store {
     auto chunked = [&](const float* from, float* to, float step, slot_id current) {
       for (std::size_t lo = 0; lo < dimension_; lo += chunk) {
         build(from, to, step, lo, std::min(lo + chunk, dimension_));
-        // A version is built at about a copy's speed; in a simulated run, others may publish
-        // meanwhile, and the CAS that follows fails as it would on hardware.
-        detail::charge_copy(std::min(chunk, dimension_ - lo));
-        if (mode_.check_concurrent_updates && !chain_.is_current(current)) return false;
+        // A version is built at about a copy's speed (slower from a version another core
+        // built); in a simulated run, others may publish meanwhile, and the CAS that follows
+        // fails as it would on hardware.
+        detail::charge_copy_from(from, std::min(chunk, dimension_ - lo));
+        if (mode_.check_concurrent_updates && !chain_.is_current(current)) {
+          detail::charge_wrote(to);
+          return false;
+        }
       }
+      detail::charge_wrote(to);
       return true;
     };
     return chain_.publish(w.building, read_version, chunked, lr, max_failures);

@@ -25,6 +25,12 @@ class simulation_hooks {
   virtual ~simulation_hooks() = default;
   /// A model read: `floats` copied (or read in place) at the copy bandwidth.
   virtual void copy(std::size_t floats) = 0;
+  /// A copy of `floats` floats out of the buffer `source`: as copy() when this task wrote it
+  /// last (or none did), at the shared copy bandwidth when another task did (its lines come from
+  /// that task's core).
+  virtual void copy_from(const void* source, std::size_t floats) = 0;
+  /// This task wrote the buffer `buffer` (the next copy_from by another task pays for it).
+  virtual void wrote(const void* buffer) = 0;
   /// A model write: `coordinates` updated (read, modified, written) at the update bandwidth.
   virtual void update(std::size_t coordinates) = 0;
   /// A read-modify-write of the shared word at `line`; a cache-line hand-over more when another
@@ -76,6 +82,14 @@ inline simulation_hooks*& simulation_slot() noexcept {
 inline void charge_copy(std::size_t floats) {
   if (auto* s = simulated()) [[unlikely]]
     s->copy(floats);
+}
+inline void charge_copy_from(const void* source, std::size_t floats) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->copy_from(source, floats);
+}
+inline void charge_wrote(const void* buffer) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->wrote(buffer);
 }
 inline void charge_update(std::size_t coordinates) {
   if (auto* s = simulated()) [[unlikely]]

@@ -138,6 +138,37 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
                             }) /
                             static_cast<double>(2 * rounds);
 
+  // A copy of a model that another core has just written: the other thread rewrites `a`, then
+  // this one copies it (its lines come from the other core's cache). Turns spin, yielding when
+  // long, so that two threads on one core still finish.
+  {
+    std::atomic<int> turn{0};
+    auto wait_for = [&](int v) {
+      for (int spins = 0; turn.load(std::memory_order_acquire) != v; ++spins) {
+        if (spins > 4096) std::this_thread::yield();
+      }
+    };
+    std::vector<double> t(s.repeats);
+    std::thread other([&] {
+      for (std::size_t r = 0; r < s.repeats; ++r) {
+        wait_for(1);
+        for (std::size_t i = 0; i < n; ++i) a[i] = a[i] * 0.5f + 1.0f;
+        turn.store(2, std::memory_order_release);
+      }
+    });
+    for (auto& seconds : t) {
+      turn.store(1, std::memory_order_release);
+      wait_for(2);
+      const auto t0 = clock::now();
+      std::copy(a.begin(), a.end(), b.begin());
+      seconds = seconds_since(t0);
+      keep(b[n / 2]);
+    }
+    other.join();
+    std::sort(t.begin(), t.end());
+    m.shared_copy_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(t[t.size() / 2], 1e-12);
+  }
+
   // A wake-up: two threads hand a turn back and forth through a condition variable, each waiting
   // asleep for it; a round trip is two wake-ups.
   constexpr std::uint64_t handoffs = 200;

@@ -23,6 +23,7 @@ struct rate_key {
 };
 inline constexpr rate_key rate_keys[] = {
     {"copy_bandwidth", &cost_model::copy_bandwidth, true},
+    {"shared_copy_bandwidth", &cost_model::shared_copy_bandwidth, true},
     {"update_bandwidth", &cost_model::update_bandwidth, true},
     {"memory_bandwidth", &cost_model::memory_bandwidth, false},
     {"atomic_seconds", &cost_model::atomic_seconds, false},

@@ -76,7 +76,8 @@ struct lattice {
           throw std::invalid_argument("asgd: quantize::lattice cannot encode the value " + std::to_string(x[i]) +
                                       " at " + std::to_string(i) + " (non-finite, or |v| / epsilon >= 2^52)");
         }
-        const auto m = static_cast<std::int64_t>(random ? std::floor(scaled + draws.uniform()) : std::nearbyint(scaled));
+        const auto m =
+            static_cast<std::int64_t>(random ? std::floor(scaled + draws.uniform()) : std::nearbyint(scaled));
         w.put(static_cast<std::uint32_t>(static_cast<std::uint64_t>(m) & mask), width);  // m mod q, also below 0
         hash = add_index(hash, m);
       }

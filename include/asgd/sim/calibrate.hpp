@@ -35,7 +35,8 @@ struct calibration_settings {
   std::size_t repeats = 7;                          // each figure: the median of this many runs
 };
 
-/// Measures this machine's copy and update bandwidths over `model_floats` floats, a
+/// Measures this machine's copy and update bandwidths over `model_floats` floats, the copy of
+/// such a model that another thread has just written (shared_copy_bandwidth), a
 /// lock-prefixed read-modify-write, a std::mutex lock and unlock (with a second thread alive,
 /// so that the C library takes its multi-threaded path), a cache-line hand-over between two
 /// threads (half a ping-pong's round trip), a wake-up through a condition variable (half a

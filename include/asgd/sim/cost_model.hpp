@@ -49,6 +49,7 @@ struct cost_model {
 
   duration gradient_per_sample;          // one sample's gradient (the problem's; calibrate it)
   double copy_bandwidth = 0.0;           // copying a model: bytes of the model per second
+  double shared_copy_bandwidth = 0.0;    // the same, of a model that another core wrote last (its lines move)
   double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
   double memory_bandwidth = 0.0;         // copies and updates of all tasks together (0: no shared limit)
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)
@@ -78,6 +79,9 @@ struct cost_model {
   /// link with 5 us of latency: the network of the simulator's planned scale runs. No wake-up
   /// latency and no sleep overshoot: those are an OS's (calibrate_machine measures them, and a
   /// model of this machine's in-process runs sets them: experiments/simulated/this-machine.costs).
+  /// A copy of the MLP's model that the other core has just written: 11.1-11.4 GB/s (three runs
+  /// on 3 Dec 2026, calibrate_machine's method; the same run copied a model of its own core at
+  /// 21 GB/s with cold destination lines, and calibrate_machine's hot copy gives 80-90).
   /// The quantizer's coding: identity's, 0.23 ns a coordinate each way (calibrate_quantizer over
   /// the MLP's size, four runs on 3 Dec 2026: encode 0.18-0.39 ns, decode 0.19-0.25 ns: the bytes
   /// copied out of cache); another quantizer's is its own (the 8-bit lattice: about 5 ns).
@@ -97,6 +101,7 @@ inline cost_model cost_model::machine() {
   cost_model m;
   m.gradient_per_sample = {5.1e-6, 0.17};
   m.copy_bandwidth = 8.5e10;
+  m.shared_copy_bandwidth = 1.1e10;
   m.update_bandwidth = 1.21e11;
   m.atomic_seconds = 7e-9;
   m.lock_seconds = 1.4e-8;

@@ -80,6 +80,8 @@ class simulation {
      public:
       explicit hooks(const simulation& s) : sim_(&s) {}
       void copy(std::size_t /*floats*/) override {}
+      void copy_from(const void* /*source*/, std::size_t /*floats*/) override {}
+      void wrote(const void* /*buffer*/) override {}
       void update(std::size_t /*coordinates*/) override {}
       void atomic(const void* /*line*/) override {}
       void atomics(std::size_t /*count*/) override {}
@@ -115,6 +117,7 @@ class simulation {
 
   void reset() {
     lines_.clear();
+    writers_.clear();
     locks_.clear();
     parked_.clear();
     memory_free_at_ = 0.0;
@@ -153,6 +156,13 @@ class simulation {
         : sim_(s), task_(t), node_(node), draws_(s.seed_, 0x5EED0000u + t.id()), slow_(node == s.costs_.slow_node) {}
 
     void copy(std::size_t floats) override { transfer(4.0 * static_cast<double>(floats), sim_.costs_.copy_bandwidth); }
+    void copy_from(const void* source, std::size_t floats) override {
+      const auto it = sim_.writers_.find(source);
+      const bool theirs = it != sim_.writers_.end() && it->second != task_.id();
+      transfer(4.0 * static_cast<double>(floats),
+               theirs ? sim_.costs_.shared_copy_bandwidth : sim_.costs_.copy_bandwidth);
+    }
+    void wrote(const void* buffer) override { sim_.writers_[buffer] = task_.id(); }
     void update(std::size_t coordinates) override {
       transfer(12.0 * static_cast<double>(coordinates), sim_.costs_.update_bandwidth);
     }
@@ -278,6 +288,7 @@ class simulation {
   double memory_free_at_ = 0.0;  // when the shared memory system has served the transfers so far
   std::vector<double> core_free_at_;  // with cost_model::cores: when each core has done the work booked on it
   std::unordered_map<const void*, std::size_t> lines_;  // the task that touched a shared word last
+  std::unordered_map<const void*, std::size_t> writers_;  // the task that wrote a buffer last (copy_from)
   std::unordered_map<const void*, lock_state> locks_;
   std::unordered_map<const void*, std::vector<std::size_t>> parked_;
 };

@@ -148,7 +148,6 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
         if (spins > 4096) std::this_thread::yield();
       }
     };
-    std::vector<double> t(s.repeats);
     std::thread other([&] {
       for (std::size_t r = 0; r < s.repeats; ++r) {
         wait_for(1);
@@ -156,17 +155,17 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
         turn.store(2, std::memory_order_release);
       }
     });
-    for (auto& seconds : t) {
+    const double shared_copy = median_seconds(s.repeats, [&] {
       turn.store(1, std::memory_order_release);
       wait_for(2);
       const auto t0 = clock::now();
       std::copy(a.begin(), a.end(), b.begin());
-      seconds = seconds_since(t0);
+      const double t = seconds_since(t0);
       keep(b[n / 2]);
-    }
+      return t;
+    });
     other.join();
-    std::sort(t.begin(), t.end());
-    m.shared_copy_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(t[t.size() / 2], 1e-12);
+    m.shared_copy_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(shared_copy, 1e-12);
   }
 
   // A wake-up: two threads hand a turn back and forth through a condition variable, each waiting

@@ -8,10 +8,12 @@
 #include <asgd/detail/averager.hpp>
 #include <asgd/detail/checks.hpp>
 #include <asgd/detail/describe.hpp>
+#include <asgd/detail/event_log.hpp>
 #include <asgd/detail/files.hpp>
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/run_plan.hpp>
 #include <asgd/detail/sampler.hpp>
+#include <asgd/detail/simulation.hpp>
 #include <asgd/detail/slots.hpp>
 #include <asgd/detail/step_claims.hpp>
 #include <asgd/detail/steps_done.hpp>
@@ -25,7 +27,6 @@
 #include <asgd/select/full.hpp>
 #include <asgd/settings.hpp>
 #include <asgd/sim/cost_model.hpp>
-#include <asgd/sim/recording.hpp>
 #include <asgd/topology/none.hpp>
 #include <asgd/transport/in_process.hpp>
 #include <asgd/update/sgd.hpp>
@@ -53,6 +54,18 @@
 #include <vector>
 
 namespace asgd::inline v0 {
+
+namespace sim {
+class recording;  // <asgd/sim/recording.hpp>
+}
+namespace detail {
+// The code of a trainer's simulated, recorded and replayed runs (trainer/simulated.hpp): declared
+// here, defined where <asgd/sim/simulation.hpp> is included.
+template <class Trainer>
+struct trainer_extras;
+template <class T>
+concept complete_type = requires { sizeof(T); };
+}  // namespace detail
 
 /// Thrown when training breaks down (a NaN or infinite loss); the message names the step, the
 /// epoch, the worker and the consistency mode.
@@ -156,9 +169,16 @@ class trainer {
   /// A trainer run() on a task of a simulation (one that sim::simulation::run started) is part
   /// of it: its workers become tasks of that simulation, whatever simulate() was given, so
   /// several trainers can share one virtual time.
+  /// simulate(), record() and replay() need `#include <asgd/sim/simulation.hpp>`, which holds
+  /// their code: a trainer that never calls them does not compile the simulator. (They are
+  /// templates so that an explicit instantiation of the trainer does not compile them either.)
   /// @throws std::invalid_argument (from run()) for a node that averages with peers outside its
   /// simulation (simulate a group of nodes with sim::run_in_process)
-  void simulate(std::optional<sim::cost_model> costs) { simulate_ = std::move(costs); }
+  template <int = 0>
+  void simulate(std::optional<sim::cost_model> costs) {
+    simulate_ = std::move(costs);
+    use_extras();
+  }
 
   /// Makes the next runs record their interleaving into `*into` (nullptr: stop recording): per
   /// worker, the steps it claimed, where the run was when its updates landed, its turns at the
@@ -169,9 +189,11 @@ class trainer {
   /// few appends to a worker's own buffer a step (docs/simulation.md, "Record and replay").
   /// @throws std::invalid_argument (from run()) when the consistency mode, with its knobs, does
   /// not replay (it races on the model's floats: HOGWILD!, bounded staleness, atomic adds)
+  template <int = 0>
   void record(sim::recording* into) {
     record_ = into;
     if (into != nullptr) replay_ = nullptr;
+    use_extras();
   }
 
   /// Makes the next runs replay `*from` (nullptr: stop): simulated runs (under the cost model
@@ -180,9 +202,11 @@ class trainer {
   /// one recorded: same problem, policies, knobs and settings.
   /// @throws std::invalid_argument (from run()) when `*from` records another run;
   /// sim::replay_error when the replay leaves the recording (the code or the data differ)
+  template <int = 0>
   void replay(const sim::recording* from) {
     replay_ = from;
     if (from != nullptr) record_ = nullptr;
+    use_extras();
   }
 
   /// The model after the last run() (empty before).
@@ -201,6 +225,18 @@ class trainer {
  private:
   using store_type = typename consistency_type::store;
   using store_worker = typename store_type::worker;
+
+  template <class>
+  friend struct detail::trainer_extras;
+  // Installs the code of simulated, recorded and replayed runs: only a trainer that calls
+  // simulate(), record() or replay() instantiates it.
+  template <int = 0>
+  void use_extras() {
+    static_assert(detail::complete_type<detail::trainer_extras<trainer>>,
+                  "asgd: trainer::simulate, record and replay need #include <asgd/sim/simulation.hpp> (their code is "
+                  "there, so that a trainer that is never simulated does not compile the simulator)");
+    make_extras_ = &detail::trainer_extras<trainer>::make;
+  }
 
   template <class V>
   void assign(V&& v) {
@@ -379,10 +415,6 @@ class trainer {
   void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,
                         const shared_state& sh, std::uint64_t step, double trained_seconds) const;
   detail::run_names names() const;
-  // The run a recording is of, as a replay checks it.
-  std::string recorded_run(const plan& p) const;
-  // Throws std::invalid_argument when this run cannot be recorded or replayed as asked.
-  void check_replayable(const plan& p) const;
   // "consistency::<mode>", for messages.
   std::string mode_name() const { return "consistency::" + detail::describe(consistency_); }
   void read_checkpoint_workers(byte_reader& r, const plan& p, std::vector<worker_context>& ctx);
@@ -406,6 +438,8 @@ class trainer {
   std::optional<sim::cost_model> simulate_;
   sim::recording* record_ = nullptr;
   const sim::recording* replay_ = nullptr;
+  // Set by simulate(), record() and replay(): makes a run's extras (null: nothing to do).
+  std::unique_ptr<detail::run_extras> (*make_extras_)(const trainer&, const plan&, bool nested) = nullptr;
   detail::aligned_floats parameters_;  // aligned: an evaluation's floats must not depend on where malloc puts it
 };
 

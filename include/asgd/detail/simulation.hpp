@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace asgd::inline v0::detail {
 
@@ -63,6 +64,27 @@ class simulation_hooks {
   virtual void sleep(double seconds) = 0;
   /// What a message of `bytes` takes on the simulated network: latency plus bytes at bandwidth.
   [[nodiscard]] virtual double link_seconds(std::size_t bytes) const = 0;
+};
+
+class event_log;
+
+/// A simulated, recorded or replayed trainer run's part that needs the simulator or a recording.
+/// trainer::simulate(), record() and replay() install the code that makes it (trainer/simulated.hpp,
+/// which <asgd/sim/simulation.hpp> includes), so that a trainer never simulated compiles none of it.
+class run_extras {
+ public:
+  virtual ~run_extras() = default;
+  /// A recorded or replayed run's event logs (one a worker, then the averaging's), else null.
+  [[nodiscard]] virtual std::vector<event_log>* logs() noexcept = 0;
+  /// True when this run started a simulation: its workers run as that simulation's tasks.
+  [[nodiscard]] virtual bool simulates() const noexcept = 0;
+  /// Runs body(0) ... body(tasks - 1) as the simulation's tasks of node `node`.
+  virtual void run(std::size_t tasks, const std::function<void(std::size_t)>& body, std::size_t node) = 0;
+  /// The simulation's hand-overs between tasks.
+  [[nodiscard]] virtual std::uint64_t switches() const noexcept = 0;
+  /// After the run: a replay whose logs were not all taken throws sim::replay_error; `workers`
+  /// tells the workers' logs from the averaging's.
+  virtual void finish(std::size_t workers) const = 0;
 };
 
 /// The hooks of the simulated task running on this thread, or null.

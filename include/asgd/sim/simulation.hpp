@@ -9,6 +9,9 @@
 /// hooks here: a copy of n floats advances the task's clock by 4n bytes at the cost model's copy
 /// bandwidth, a lock is taken first come first served in virtual time, and so on. Everywhere
 /// else they are the OS primitives, and cost nothing.
+///
+/// This header also holds the code of trainer::simulate(), record() and replay(): include it
+/// to call them.
 
 #include <asgd/detail/simulation.hpp>
 #include <asgd/random.hpp>
@@ -294,3 +297,6 @@ class simulation {
 };
 
 }  // namespace asgd::inline v0::sim
+
+// What a trainer's run does when simulate(), record() or replay() asked for it.
+#include <asgd/trainer/simulated.hpp>

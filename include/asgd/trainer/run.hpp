@@ -2,63 +2,15 @@
 // Part of <asgd/trainer.hpp> (which includes it after the class): the run: the store, the workers,
 // the averager thread and the pauses put together, then the report.
 
-#include <asgd/sim/simulation.hpp>
 #include <asgd/trainer.hpp>
-
-#include <cstdio>
 
 namespace asgd::inline v0 {
 
 template <class Problem, class... Policies>
-std::string trainer<Problem, Policies...>::recorded_run(const plan& p) const {
-  const detail::run_names n = names();
-  char lr[32];
-  std::snprintf(lr, sizeof lr, "%.9g", static_cast<double>(settings_.lr));
-  return "problem " + n.problem + ", " + n.consistency + ", " + n.update_rule + ", " + n.selector + ", " +
-         std::to_string(p.workers) + " threads, " + std::to_string(p.total_steps) + " steps of batch " +
-         std::to_string(settings_.batch) + ", lr " + lr + ", seed " + std::to_string(settings_.seed) + ", node " +
-         std::to_string(p.node) + " of " + std::to_string(p.nodes) +
-         (p.averaging ? ", topology " + detail::describe(topology_) +
-                            (settings_.averaging.blocking ? ", blocking" : ", in the background") + ", every " +
-                            std::to_string(settings_.averaging.every)
-                      : std::string());
-}
-
-template <class Problem, class... Policies>
-void trainer<Problem, Policies...>::check_replayable(const plan& p) const {
-  const std::string what = record_ != nullptr ? "trainer::record" : "trainer::replay";
-#if defined(ASGD_NO_SIMULATION)
-  throw std::invalid_argument("asgd: " + what + ": this build defines ASGD_NO_SIMULATION, which compiles the "
-                              "recording and the simulation out");
-#endif
-  bool replayable = false;
-  if constexpr (consistency_mode_can_be_replayed<consistency_type>) replayable = consistency_.replayable();
-  if (!replayable) {
-    throw std::invalid_argument("asgd: " + what + ": consistency mode " + detail::describe(consistency_) +
-                                " does not replay bit for bit (its workers race on the model's floats, or it does "
-                                "not declare `replayable()`: docs/policies/consistency.md)");
-  }
-  // A node's averaging logs too, in a log after the workers' (averager_log): its turns at the
-  // store's lock and at the gossip copies' locks, the versions it pins and publishes, and the
-  // node's progress when it takes its next rounds. Rounds' messages and collectives combine the
-  // nodes' models in node order, whenever they arrive, and log nothing.
-  if (replay_ == nullptr) return;
-  const std::string run = recorded_run(p);
-  if (replay_->run() != run || replay_->workers() != logs_of(p)) {
-    throw std::invalid_argument("asgd: trainer::replay: the recording is of another run: recorded " + replay_->run() +
-                                "; this run is " + run);
-  }
-}
-
-template <class Problem, class... Policies>
 report trainer<Problem, Policies...>::run() {
   const plan p = make_plan();
-  // A simulated run: its workers are tasks in virtual time, and this thread reads the
-  // simulation's clock (detail::clock_now) until the report is written. A run on a simulated
-  // task (run_in_process's nodes, say) is part of that task's simulation: its workers are tasks
-  // spawned there, whatever simulate() was given.
-  std::optional<sim::simulation> simulation;
-  std::optional<sim::simulation::caller_scope> simulated_clock;
+  // A run on a simulated task (run_in_process's nodes, say) is part of that task's simulation:
+  // its workers are tasks spawned there, whatever simulate() was given.
   detail::simulation_hooks* const outer = detail::simulated();
   const bool nested = outer != nullptr && outer->in_task();
   const auto host_start = std::chrono::steady_clock::now();
@@ -76,25 +28,12 @@ report trainer<Problem, Policies...>::run() {
                                   "sim::run_in_process");
     }
   }
-  if (record_ != nullptr || replaying) check_replayable(p);
-  if ((simulate_ || replaying) && !nested) {
-    simulation.emplace(simulate_ ? *simulate_ : sim::cost_model::machine(), settings_.seed);
-    simulated_clock.emplace(*simulation);
-  }
+  // A simulated run started here (its workers are tasks in virtual time, and this thread reads
+  // the simulation's clock until the report is written), a recorded or a replayed one.
+  const std::unique_ptr<detail::run_extras> extras = make_extras_ != nullptr ? make_extras_(*this, p, nested) : nullptr;
+  const bool simulating = extras != nullptr && extras->simulates();
   shared_state sh;
-  // A recorded run's workers log into the recording; a replay's read copies of its logs.
-  std::vector<detail::event_log> replayed;
-  if (record_ != nullptr) {
-    // About 6 events a step (a claim, landings, two turns or a pin and a publication), a
-    // quarter more for a worker that takes more than its share; at most 1 GiB a worker up front.
-    const std::uint64_t share = (p.total_steps - sh.started_at) / p.workers + 1;
-    const std::uint64_t events = std::min<std::uint64_t>(share * 15 / 2, (std::uint64_t{1} << 30) / 24);
-    detail::recording_access::start(*record_, recorded_run(p), logs_of(p), static_cast<std::size_t>(events));
-    sh.logs = &detail::recording_access::logs(*record_);
-  } else if (replaying) {
-    replayed = detail::recording_access::replay(*replay_);
-    sh.logs = &replayed;
-  }
+  if (extras != nullptr) sh.logs = extras->logs();
 
   std::vector<float> initial(p.dimension, 0.0f);
   if constexpr (initializable_problem<Problem>) problem_.initialize(std::span<float>(initial), settings_.seed);
@@ -189,10 +128,9 @@ report trainer<Problem, Policies...>::run() {
         leave_unstarted(tasks.size());
       }
       for (std::size_t id : tasks) outer->join(id);
-    } else if (simulation) {
+    } else if (simulating) {
       try {
-        simulation->run(
-            p.workers, [&](sim::task& t) { work(ctx[t.id()], p, store, sh, pause); }, p.node);
+        extras->run(p.workers, [&](std::size_t id) { work(ctx[id], p, store, sh, pause); }, p.node);
       } catch (...) {
         sh.fail(std::current_exception());  // a task that could not start; work() catches the rest
       }
@@ -238,13 +176,7 @@ report trainer<Problem, Policies...>::run() {
     }
     std::rethrow_exception(sh.error);
   }
-  for (const auto& log : replayed) {
-    if (log.left() == 0) continue;
-    const std::string who = log.worker() < p.workers ? "worker " + std::to_string(log.worker()) : "the averager";
-    throw sim::replay_error("asgd: trainer::replay: " + who + " ended with " +
-                            std::to_string(log.left()) + " of its " + std::to_string(log.entries().size()) +
-                            " recorded events not replayed: the run replayed did less than the run recorded");
-  }
+  if (extras != nullptr) extras->finish(p.workers);
   if (checkpoint_every_ > 0 && sh.checkpointed_step < p.total_steps && !p.averaging) {
     // The end of the run is a checkpoint too, so a longer run can continue from it (not a
     // node's: its final average is not a state its training passes through).
@@ -254,10 +186,10 @@ report trainer<Problem, Policies...>::run() {
     write_checkpoint(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
   }
   report r = summarize(p, store, ctx, sh, seconds);
-  if (simulation || nested) {
+  if (simulating || nested) {
     r.simulation = simulation_record{
         std::chrono::duration<double>(std::chrono::steady_clock::now() - host_start).count(),
-        simulation ? simulation->switches() : 0};
+        simulating ? extras->switches() : 0};
   }
   if (on_epoch_ && !r.epochs.empty() && sh.reported_step < p.total_steps) {
     const epoch_record& last = r.epochs.back();

@@ -36,6 +36,18 @@ void trainer<Problem, Policies...>::write_checkpoint(const plan& p, const store_
 }
 
 template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::read_checkpoint_start(const plan& p, resume_state& from, shared_state& sh,
+                                                          std::vector<float>& initial) const {
+  const std::filesystem::path file = detail::node_file(p, resume_file_);
+  from.bytes = read_checkpoint_file(file);
+  from.reader.emplace(open_checkpoint(from.bytes, file.string()), file.string());
+  const detail::checkpoint_start at = detail::read_checkpoint_head(*from.reader, names(), p, settings_, initial);
+  sh.version_offset = at.version;
+  sh.time_offset = at.seconds;
+  sh.reported_step = sh.checkpointed_step = sh.started_at = at.step;
+}
+
+template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, const plan& p,
                                                             std::vector<worker_context>& ctx) {
   if constexpr (checkpointable_policy<update_rule_type> && checkpointable_policy<block_selector_type>) {

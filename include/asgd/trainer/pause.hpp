@@ -73,7 +73,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
           settle_for_checkpoint(p, store, sh, k);
           store.copy_to(std::span<float>(parameters_));
         }
-        write_checkpoint(p, store, ctx, sh, k, trained);
+        (this->*checkpoints_->write)(p, store, ctx, sh, k, trained);
         sh.checkpointed_step = k;
         if constexpr (averages) {
           if (p.averaging) {

@@ -37,17 +37,8 @@ report trainer<Problem, Policies...>::run() {
 
   std::vector<float> initial(p.dimension, 0.0f);
   if constexpr (initializable_problem<Problem>) problem_.initialize(std::span<float>(initial), settings_.seed);
-  std::vector<std::uint8_t> resume_bytes;
-  std::optional<byte_reader> resume;
-  if (!resume_file_.empty()) {
-    const std::filesystem::path file = detail::node_file(p, resume_file_);
-    resume_bytes = read_checkpoint_file(file);
-    resume.emplace(open_checkpoint(resume_bytes, file.string()), file.string());
-    const detail::checkpoint_start at = detail::read_checkpoint_head(*resume, names(), p, settings_, initial);
-    sh.version_offset = at.version;
-    sh.time_offset = at.seconds;
-    sh.reported_step = sh.checkpointed_step = sh.started_at = at.step;
-  }
+  resume_state resume;
+  if (!resume_file_.empty()) (this->*checkpoints_->read_start)(p, resume, sh, initial);
   store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every},
                    std::span<const float>(initial));
   if (p.averaging) {
@@ -66,8 +57,8 @@ report trainer<Problem, Policies...>::run() {
                    store.make_worker(w), detail::aligned_floats(sparse_problem<Problem> ? 0 : p.dimension),
                    sparse_gradient{}, 0, worker_stats{}});
   }
-  if (resume) {
-    read_checkpoint_workers(*resume, p, ctx);
+  if (resume.reader) {
+    (this->*checkpoints_->read_workers)(*resume.reader, p, ctx);
     for (const auto& c : ctx) sh.restored_steps += c.stats.steps;
   }
 
@@ -92,7 +83,7 @@ report trainer<Problem, Policies...>::run() {
           {"the step of the checkpoint it resumes from (0: none)", sh.started_at},
           {"the checkpoint interval (0: none)", checkpoint_every_}};
       sh.avg.averager->handshake(schedule);
-      if (resume) read_checkpoint_averaging(*resume, p, sh);
+      if (resume.reader) (this->*checkpoints_->read_averaging)(*resume.reader, p, sh);
       if (p.gossip) sh.avg.averager->open_gossip(std::span<const float>(initial));
     }
   }
@@ -183,7 +174,7 @@ report trainer<Problem, Policies...>::run() {
     parameters_.assign(p.dimension, 0.0f);
     store.copy_to(std::span<float>(parameters_));
     check_finite(p, p.total_steps);
-    write_checkpoint(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
+    (this->*checkpoints_->write)(p, store, ctx, sh, p.total_steps, seconds - sh.paused + sh.time_offset);
   }
   report r = summarize(p, store, ctx, sh, seconds);
   if (simulating || nested) {

@@ -286,6 +286,35 @@ TEST_SUITE("simulated trainer") {
     CHECK(took[3] == doctest::Approx(1e-3));
   }
 
+  TEST_CASE("an update of a chunk that another task wrote last first moves its lines at the shared copy bandwidth") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.update_bandwidth = 12e9;      // 1 ms for a million coordinates
+    c.shared_copy_bandwidth = 1e9;  // 4 ms more for their lines
+    c.memory_bandwidth = 0.0;
+    constexpr std::size_t n = 1000000;
+    const int chunk = 0;
+    std::array<double, 3> took{};
+    asgd::sim::simulation sim(c, 3);
+    sim.run(2, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      auto timed = [&] {
+        const double t0 = hooks->now();
+        asgd::detail::charge_update_of(&chunk, n);
+        return hooks->now() - t0;
+      };
+      if (t.id() == 0) {
+        took[0] = timed();  // nobody wrote it before
+      } else {
+        hooks->sleep(1.0);  // after task 0 wrote it
+        took[1] = timed();
+        took[2] = timed();  // its own now
+      }
+    });
+    CHECK(took[0] == doctest::Approx(1e-3));
+    CHECK(took[1] == doctest::Approx(5e-3));
+    CHECK(took[2] == doctest::Approx(1e-3));
+  }
+
   TEST_CASE("workers that share a few cores take their turns on them; a slowed worker waits holding none") {
     // Gradients of 1 ms and nothing else dear: the run's steps on 8 HOGWILD! workers and 2 cores
     // take half of one worker's time (not an eighth, as on 8 cores), as on 2 workers.

@@ -34,6 +34,9 @@ class simulation_hooks {
   virtual void wrote(const void* buffer) = 0;
   /// A model write: `coordinates` updated (read, modified, written) at the update bandwidth.
   virtual void update(std::size_t coordinates) = 0;
+  /// update() of `coordinates` starting at `buffer`, whose lines first come from another task's
+  /// core (at the shared copy bandwidth) when that task wrote `buffer` last; this task wrote it.
+  virtual void update_of(const void* buffer, std::size_t coordinates) = 0;
   /// A read-modify-write of the shared word at `line`; a cache-line hand-over more when another
   /// task touched it last.
   virtual void atomic(const void* line) = 0;
@@ -116,6 +119,10 @@ inline void charge_wrote(const void* buffer) {
 inline void charge_update(std::size_t coordinates) {
   if (auto* s = simulated()) [[unlikely]]
     s->update(coordinates);
+}
+inline void charge_update_of(const void* buffer, std::size_t coordinates) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->update_of(buffer, coordinates);
 }
 inline void charge_atomic(const void* line) {
   if (auto* s = simulated()) [[unlikely]]

@@ -49,7 +49,8 @@ struct cost_model {
 
   duration gradient_per_sample;          // one sample's gradient (the problem's; calibrate it)
   double copy_bandwidth = 0.0;           // copying a model: bytes of the model per second
-  double shared_copy_bandwidth = 0.0;    // the same, of a model that another core wrote last (its lines move)
+  double shared_copy_bandwidth = 0.0;    // the same, of a model that another core wrote last (its lines move;
+                                         // an update of such a chunk pays this first too)
   double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
   double memory_bandwidth = 0.0;         // copies and updates of all tasks together (0: no shared limit)
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)

@@ -86,6 +86,7 @@ class simulation {
       void copy_from(const void* /*source*/, std::size_t /*floats*/) override {}
       void wrote(const void* /*buffer*/) override {}
       void update(std::size_t /*coordinates*/) override {}
+      void update_of(const void* /*buffer*/, std::size_t /*coordinates*/) override {}
       void atomic(const void* /*line*/) override {}
       void atomics(std::size_t /*count*/) override {}
       void encode(std::size_t /*coordinates*/) override {}
@@ -168,6 +169,14 @@ class simulation {
     void wrote(const void* buffer) override { sim_.writers_[buffer] = task_.id(); }
     void update(std::size_t coordinates) override {
       transfer(12.0 * static_cast<double>(coordinates), sim_.costs_.update_bandwidth);
+    }
+    void update_of(const void* buffer, std::size_t coordinates) override {
+      std::size_t& last = sim_.writers_.try_emplace(buffer, task_.id()).first->second;
+      // The lines come from the other task's core first: 4 bytes a coordinate at the shared
+      // copy bandwidth (as copy_from charges a copy of them), then the update as usual.
+      if (last != task_.id()) compute(4.0 * static_cast<double>(coordinates) / sim_.costs_.shared_copy_bandwidth);
+      last = task_.id();
+      update(coordinates);
     }
     void atomic(const void* line) override {
       std::size_t& last = sim_.lines_.try_emplace(line, nobody).first->second;

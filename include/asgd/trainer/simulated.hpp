@@ -27,7 +27,6 @@ class simulated_run_extras final : public run_extras {
   std::optional<sim::simulation::caller_scope> clock;  // after simulation: ends before it
   std::vector<event_log>* logs_ = nullptr;
   std::vector<event_log> replayed;  // a replay's copies of the recording's logs
-  bool replaying = false;
 
   std::vector<event_log>* logs() noexcept override { return logs_; }
   bool simulates() const noexcept override { return simulation.has_value(); }

@@ -7,6 +7,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -287,5 +290,54 @@ TEST_SUITE("stores") {
     store.apply_sparse(w, h, idx, std::vector<float>{1}, asgd_test::identity_direction{}, asgd_test::constant_lr{1.0});
     other.join();
     CHECK(copied.load());
+  }
+
+  TEST_CASE("bounded_staleness: every read holds the first (own clock - K) updates of each worker") {
+    // Two workers, one store, one thread: a random interleaving of reads and applies over random
+    // blocks. Worker 0 adds 1 to the coordinates it updates, worker 1 adds 1000, so each value of
+    // a view says how many updates of each worker it holds, coordinate by coordinate.
+    constexpr std::size_t d = 8;
+    for (const std::size_t K : {0u, 1u, 2u, 5u}) {
+      CAPTURE(K);
+      asgd::consistency::bounded_staleness<>::store store(asgd::consistency::bounded_staleness<>{.bound = K}, {d, 2},
+                                                          std::vector<float>(d, 0.0f));
+      std::array workers{store.make_worker(0), store.make_worker(1)};
+      std::array<std::optional<asgd::detail::view_handle>, 2> held;
+      // touched[u][j][k]: whether u's k-th update wrote coordinate j.
+      std::array<std::array<std::vector<bool>, d>, 2> touched;
+      std::array<std::uint64_t, 2> clock{0, 0};
+      asgd::rng g(K + 1);
+      std::size_t reads = 0;
+      for (std::size_t op = 0; op < 1600; ++op) {  // under 1000 updates a coordinate
+        const std::size_t t = g.below(2), o = 1 - t;
+        if (!held[t]) {
+          if (clock[t] > clock[o] + K) continue;  // its read would wait for the other worker
+          held[t] = store.read(workers[t]);
+          ++reads;
+          const auto view = held[t]->values();
+          for (std::size_t j = 0; j < d; ++j) {
+            const auto v = static_cast<std::uint64_t>(view[j]);
+            const std::uint64_t mine = t == 0 ? v % 1000 : v / 1000, theirs = t == 0 ? v / 1000 : v % 1000;
+            const auto& own = touched[t][j];
+            const auto& other = touched[o][j];
+            // All of its own updates; of the other's, at least those its first clock - K made.
+            CHECK(mine == static_cast<std::uint64_t>(std::count(own.begin(), own.end(), true)));
+            const std::size_t required = clock[t] > K ? std::min<std::size_t>(clock[t] - K, other.size()) : 0;
+            CHECK(theirs >= static_cast<std::uint64_t>(std::count(other.begin(), other.begin() + required, true)));
+            CHECK(theirs <= static_cast<std::uint64_t>(std::count(other.begin(), other.end(), true)));
+          }
+        } else {
+          const std::size_t begin = g.below(d), end = begin + 1 + g.below(d - begin);
+          const std::vector<float> grad(end - begin, t == 0 ? -1.0f : -1000.0f);
+          store.apply(workers[t], *held[t], {begin, end}, grad, asgd_test::identity_direction{},
+                      asgd_test::constant_lr{1.0});
+          held[t].reset();
+          ++clock[t];
+          for (std::size_t j = 0; j < d; ++j) touched[t][j].push_back(j >= begin && j < end);
+        }
+      }
+      CHECK(reads > 400);
+      CHECK(store.max_lead() <= K);
+    }
   }
 }

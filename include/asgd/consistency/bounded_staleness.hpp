@@ -52,6 +52,8 @@ struct bounded_staleness {
       base::worker inner;
       std::size_t id = 0;
       std::uint64_t paused_clock = 0;
+      std::uint64_t seen = 0;     // the slowest clock this step's read waited for
+      std::uint64_t covered = 0;  // the snapshot's updated coordinates hold that many updates of each worker
     };
 
     store(const bounded_staleness& mode, const store_config& config, std::span<const float> initial)
@@ -60,13 +62,16 @@ struct bounded_staleness {
           workers_(config.workers),
           clocks_(std::make_unique<detail::padded<std::atomic<std::uint64_t>>[]>(config.workers)) {}
 
-    worker make_worker(std::size_t id) const { return {base_.make_worker(id), id, 0}; }
+    worker make_worker(std::size_t id) const { return {base_.make_worker(id), id}; }
 
+    /// The view holds at least the first (own clock - K) updates of every running worker. The
+    /// coordinates the worker's last update wrote were read by that update (HOGWILD!'s view):
+    /// they hold every update counted by the clocks that step's read waited for. Only when those
+    /// fall short of what this step needs is the whole model copied again (always for K = 0).
     detail::view_handle read(worker& w) {
-      wait_for_slowest(w.id);
-      // The whole copy is made after the wait: the read must see every update the clocks
-      // waited for, which the worker's own last update could not have read.
-      base_.refresh(w.inner);
+      const std::uint64_t own = clocks_[w.id].value.load(std::memory_order_relaxed);
+      w.seen = wait_for_slowest(w.id);
+      if (own > bound_ && w.covered < own - bound_) base_.refresh(w.inner);
       return base_.read(w.inner);
     }
     detail::reader_handle read_sparse(worker& w) {
@@ -78,6 +83,9 @@ struct bounded_staleness {
     apply_result apply(worker& w, detail::view_handle& h, param_range r, std::span<const float> g, Dir&& dir,
                        Lr&& lr) {
       const apply_result res = base_.apply(w.inner, h, r, g, dir, lr);
+      // The update read its coordinates after the clocks its read waited for were loaded
+      // (acquire): it holds the updates they count.
+      w.covered = w.seen;
       tick(w.id, clocks_[w.id].value.load(std::memory_order_relaxed) + 1);
       return res;
     }
@@ -96,6 +104,7 @@ struct bounded_staleness {
     /// A paused worker (the trainer pauses all of them for an evaluation or a checkpoint) holds
     /// nobody back until resume() gives it its clock again.
     void pause(worker& w) noexcept {
+      base_.pause(w.inner);
       w.paused_clock = clocks_[w.id].value.load(std::memory_order_relaxed);
       tick(w.id, done);
     }
@@ -126,7 +135,8 @@ struct bounded_staleness {
       return m;
     }
 
-    void wait_for_slowest(std::size_t id) {
+    // Waits until the slowest running worker is at most `bound_` updates behind; returns its clock.
+    std::uint64_t wait_for_slowest(std::size_t id) {
       const std::uint64_t own = clocks_[id].value.load(std::memory_order_relaxed);
       for (;;) {
         const std::uint64_t seen = ticks_.value.load(std::memory_order_acquire);
@@ -135,7 +145,7 @@ struct bounded_staleness {
           std::uint64_t prev = max_lead_.load(std::memory_order_relaxed);
           while (lead > prev && !max_lead_.compare_exchange_weak(prev, lead, std::memory_order_relaxed)) {
           }
-          return;
+          return own - lead;
         }
         detail::wait_for_change(ticks_.value, seen, std::memory_order_acquire);
       }

@@ -82,11 +82,14 @@ struct bounded_staleness {
     template <class Dir, class Lr>
     apply_result apply(worker& w, detail::view_handle& h, param_range r, std::span<const float> g, Dir&& dir,
                        Lr&& lr) {
-      const apply_result res = base_.apply(w.inner, h, r, g, dir, lr);
-      // The update read its coordinates after the clocks its read waited for were loaded
-      // (acquire): it holds the updates they count.
+      const std::uint64_t own = clocks_[w.id].value.load(std::memory_order_relaxed);
+      // The update reads its coordinates after the clocks its read waited for were loaded
+      // (acquire): it holds the updates they count. A worker that leads by the whole bound
+      // would copy the model at its next read; the clocks as they are now usually spare that.
+      if (own + 1 > bound_ && w.seen < own + 1 - bound_) w.seen = slowest(own);
       w.covered = w.seen;
-      tick(w.id, clocks_[w.id].value.load(std::memory_order_relaxed) + 1);
+      const apply_result res = base_.apply(w.inner, h, r, g, dir, lr);
+      tick(w.id, own + 1);
       return res;
     }
 

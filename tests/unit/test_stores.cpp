@@ -323,7 +323,7 @@ TEST_SUITE("stores") {
             // All of its own updates; of the other's, at least those its first clock - K made.
             CHECK(mine == static_cast<std::uint64_t>(std::count(own.begin(), own.end(), true)));
             const std::size_t required = clock[t] > K ? std::min<std::size_t>(clock[t] - K, other.size()) : 0;
-            CHECK(theirs >= static_cast<std::uint64_t>(std::count(other.begin(), other.begin() + required, true)));
+            CHECK(theirs >= static_cast<std::uint64_t>(std::count(other.begin(), other.begin() + static_cast<std::ptrdiff_t>(required), true)));
             CHECK(theirs <= static_cast<std::uint64_t>(std::count(other.begin(), other.end(), true)));
           }
         } else {

@@ -286,6 +286,33 @@ TEST_SUITE("simulated trainer") {
     CHECK(took[3] == doctest::Approx(1e-3));
   }
 
+  TEST_CASE("an in-process all-reduce reads the other nodes' vectors, and they read the mean, across cores") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.copy_bandwidth = 4e9;         // 1 ms for a million floats
+    c.shared_copy_bandwidth = 1e9;  // 4 ms
+    c.wake_seconds = 0.0;
+    c.link_latency_seconds = 0.0;  // the messages themselves next to free: the copies cost
+    c.link_bandwidth = 1e18;
+    constexpr std::size_t n = 1000000;
+    auto group = asgd::transport::in_process::group(2);
+    std::array<std::vector<float>, 2> v{std::vector<float>(n, 1.0f), std::vector<float>(n, 3.0f)};
+    std::array<double, 2> start{}, end{};
+    asgd::sim::simulation sim(c, 3);
+    sim.run(2, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      if (t.id() == 1) hooks->sleep(1.0);  // node 0 arrives first and waits
+      start[t.id()] = hooks->now();
+      group[t.id()].all_reduce_mean(v[t.id()]);
+      end[t.id()] = hooks->now();
+    });
+    CHECK(v[0][7] == 2.0f);
+    CHECK(v[1][7] == 2.0f);
+    // The last to arrive reads its own vector and node 0's (from node 0's core) and writes both.
+    CHECK(end[1] - start[1] == doctest::Approx(5e-3));
+    // Node 0 reads the mean from node 1's core when it wakes.
+    CHECK(end[0] == doctest::Approx(1.0 + 5e-3 + 4e-3));
+  }
+
   TEST_CASE("an update of a chunk that another task wrote last first moves its lines at the shared copy bandwidth") {
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();
     c.update_bandwidth = 12e9;      // 1 ms for a million coordinates

@@ -42,6 +42,7 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
   h.check_dropped(node_, "all_reduce_mean");
   const std::uint64_t generation = h.reduce_generation;
   h.contributions[node_] = v;
+  detail::charge_wrote(v.data());  // this node's task filled v: its lines are in this node's core
   h.joined[node_] = generation + 1;
   ++h.arrived;
   const auto deadline = detail::clock_now() + h.timeout();
@@ -51,7 +52,10 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
     const bool woken = h.changed.wait_until(lock, deadline, [&] {
       return h.reduce_generation != generation || !h.failure.empty() || h.arrived >= h.live();
     });
-    if (h.reduce_generation != generation) return;
+    if (h.reduce_generation != generation) {
+      detail::charge_copy_from(v.data(), v.size());  // the mean, written from the last arriver's core
+      return;
+    }
     h.check_failed(node_, "all_reduce_mean");
     if (woken) continue;
     std::vector<std::size_t> absent;
@@ -80,7 +84,11 @@ ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
     members.push_back(h.contributions[k].data());
   }
   mean_into(members, v.size());
-  detail::charge_copy(members.size() * v.size());  // each member's vector read and written once
+  // Each member's vector read and written once; another node's comes from its core first.
+  for (const float* m : members) {
+    detail::charge_copy_from(m, v.size());
+    detail::charge_wrote(m);
+  }
   h.arrived = 0;
   ++h.reduce_generation;
   h.changed.notify_all();

@@ -342,6 +342,7 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
       "slow_factor = 2.5\n"
       "cores = 2\n"
       "wake_seconds = 2.4e-5\n"
+      "wake_cpu_seconds = 1e-5\n"
       "sleep_overshoot_seconds = 1e-4\n"
       "encode_seconds = 6e-9\n"
       "decode_seconds = 4e-9\n");
@@ -351,12 +352,14 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
   CHECK(m.slow_factor == 2.5);
   CHECK(m.cores == 2);
   CHECK(m.wake_seconds == 2.4e-5);
+  CHECK(m.wake_cpu_seconds == 1e-5);
   CHECK(m.sleep_overshoot_seconds == 1e-4);
   CHECK(m.encode_seconds == 6e-9);
   CHECK(m.decode_seconds == 4e-9);
   CHECK(machine.encode_seconds > 0.0);  // identity's: a copy
   CHECK(machine.cores == 0);  // a core per task
   CHECK(machine.wake_seconds == 0.0);
+  CHECK(machine.wake_cpu_seconds == 0.0);
   CHECK(machine.sleep_overshoot_seconds == 0.0);
   CHECK(m.copy_bandwidth == machine.copy_bandwidth);  // not given: the machine's
   CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(m)) == m);
@@ -387,7 +390,7 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   CHECK(error("\ncopy_bandwith = 1e9") ==
         "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, cores, "
         "copy_bandwidth, shared_copy_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, lock_seconds, "
-        "line_handover_seconds, wake_seconds, sleep_overshoot_seconds, encode_seconds, decode_seconds, "
+        "line_handover_seconds, wake_seconds, wake_cpu_seconds, sleep_overshoot_seconds, encode_seconds, decode_seconds, "
         "link_latency_seconds, link_bandwidth, slow_factor)");
   CHECK(error("lock_seconds = fast") == "asgd: cost model m.txt line 1: lock_seconds = 'fast' is not a number");
   CHECK(error("lock_seconds 3") == "asgd: cost model m.txt line 1: 'lock_seconds 3' is not 'key = value'");
@@ -404,6 +407,9 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   CHECK(error("gradient_per_sample = lognormal(1e-6, 9)") ==
         "asgd: cost model m.txt: gradient_per_sample = 9: sigma must be a finite number in [0, 4]");
   CHECK(error("link_bandwidth = inf").find("link_bandwidth = inf: must be a finite number > 0") != std::string::npos);
+  CHECK(error("wake_seconds = 1e-5\nwake_cpu_seconds = 2e-5") ==
+        "asgd: cost model m.txt: wake_cpu_seconds = 2e-05: must be at most wake_seconds (1e-05), the wake-up it is "
+        "part of");
 }
 
 TEST_CASE("sim: durations draw the same sequence for a seed; lognormal draws centre on the median") {
@@ -432,6 +438,8 @@ TEST_CASE("sim: calibrating this machine gives a valid model; the gradient and l
   }
   CHECK(std::isfinite(m.sleep_overshoot_seconds));
   CHECK(m.sleep_overshoot_seconds >= 0.0);
+  CHECK(m.wake_cpu_seconds >= 0.0);
+  CHECK(m.wake_cpu_seconds <= m.wake_seconds);
   const asgd::sim::cost_model machine = asgd::sim::cost_model::machine();
   CHECK(m.gradient_per_sample == machine.gradient_per_sample);
   CHECK(m.link_bandwidth == machine.link_bandwidth);

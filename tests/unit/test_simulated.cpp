@@ -313,6 +313,33 @@ TEST_SUITE("simulated trainer") {
     CHECK(end[0] == doctest::Approx(1.0 + 5e-3 + 4e-3));
   }
 
+  TEST_CASE("a woken task waits out the wake-up's latency holding no core, then does the OS's part on one") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.cores = 1;
+    c.copy_bandwidth = 4e9;  // 20 ms for 20 million floats
+    c.wake_seconds = 10e-3;
+    const int key = 0;
+    for (const double cpu : {0.0, 4e-3}) {
+      CAPTURE(cpu);
+      c.wake_cpu_seconds = cpu;
+      double woken_at = 0.0;
+      asgd::sim::simulation sim(c, 3);
+      sim.run(2, [&](asgd::sim::task& t) {
+        auto* hooks = asgd::detail::simulated();
+        if (t.id() == 0) {
+          hooks->park(&key);
+          woken_at = hooks->now();
+        } else {
+          hooks->unpark_all(&key);  // at 0 s
+          asgd::detail::charge_copy(20'000'000);  // the only core is busy until 20 ms
+        }
+      });
+      // Without a CPU part the wake-up ends at 10 ms whatever the core does; with 4 ms of it, the
+      // task waits 6 ms, then for the core (free at 20 ms), then works 4 ms on it.
+      CHECK(woken_at == doctest::Approx(cpu == 0.0 ? 10e-3 : 24e-3));
+    }
+  }
+
   TEST_CASE("an update of a chunk that another task wrote last first moves its lines at the shared copy bandwidth") {
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();
     c.update_bandwidth = 12e9;      // 1 ms for a million coordinates

@@ -86,15 +86,16 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   m.lock_seconds = measured.lock_seconds;
   m.line_handover_seconds = measured.line_handover_seconds;
   m.wake_seconds = measured.wake_seconds;
+  m.wake_cpu_seconds = measured.wake_cpu_seconds;
   m.sleep_overshoot_seconds = measured.sleep_overshoot_seconds;
   if (lead) {
     std::fprintf(stderr,
                  "asgd-train: calibrated this machine: a sample's gradient %.3g us (sigma %.2f) at batch %zu, copies "
                  "%.3g GB/s (%.3g GB/s of another core's model), atomics %.3g ns, locks %.3g ns, hand-overs %.3g ns, "
-                 "wake-ups %.3g us, sleeps overshoot %.3g us\n",
+                 "wake-ups %.3g us (%.3g us of CPU), sleeps overshoot %.3g us\n",
                  1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch, m.copy_bandwidth / 1e9,
                  m.shared_copy_bandwidth / 1e9, 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds, 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds,
-                 1e6 * m.sleep_overshoot_seconds);
+                 1e6 * m.wake_cpu_seconds, 1e6 * m.sleep_overshoot_seconds);
   }
   if (o.nodes > 1) {  // the averagers' quantizer, encoding and decoding the network's model
     const asgd::sim::coding_seconds coding = asgd::sim::calibrate_quantizer(quantizer_for(o), net.dimension());

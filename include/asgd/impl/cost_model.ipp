@@ -30,6 +30,7 @@ inline constexpr rate_key rate_keys[] = {
     {"lock_seconds", &cost_model::lock_seconds, false},
     {"line_handover_seconds", &cost_model::line_handover_seconds, false},
     {"wake_seconds", &cost_model::wake_seconds, false},
+    {"wake_cpu_seconds", &cost_model::wake_cpu_seconds, false},
     {"sleep_overshoot_seconds", &cost_model::sleep_overshoot_seconds, false},
     {"encode_seconds", &cost_model::encode_seconds, false},
     {"decode_seconds", &cost_model::decode_seconds, false},
@@ -98,6 +99,10 @@ inline void check(const cost_model& m, const std::string& where) {
     if (!std::isfinite(v) || v < 0.0 || (k.positive && v == 0.0)) {
       fail(k.name, v, k.positive ? "must be a finite number > 0" : "must be a finite number >= 0");
     }
+  }
+  if (m.wake_cpu_seconds > m.wake_seconds) {
+    fail("wake_cpu_seconds", m.wake_cpu_seconds,
+         "must be at most wake_seconds (" + text_of(m.wake_seconds) + "), the wake-up it is part of");
   }
 }
 }  // namespace cost_format

@@ -40,7 +40,8 @@ struct calibration_settings {
 /// lock-prefixed read-modify-write, a std::mutex lock and unlock (with a second thread alive,
 /// so that the C library takes its multi-threaded path), a cache-line hand-over between two
 /// threads (half a ping-pong's round trip), a wake-up through a condition variable (half a
-/// round trip of two sleeping threads) and the overshoot of a 100 us sleep. The gradient, the
+/// round trip of two sleeping threads) with the CPU time it takes (the process's, over the same
+/// round trips) and the overshoot of a 100 us sleep. The gradient, the
 /// link, the quantizer's coding and the slow node keep cost_model::machine()'s values:
 /// calibrate_gradient measures a problem's, calibrate_update an update rule's,
 /// calibrate_quantizer a quantizer's.

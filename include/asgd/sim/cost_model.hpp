@@ -57,6 +57,7 @@ struct cost_model {
   double lock_seconds = 0.0;             // taking and releasing an uncontended lock
   double line_handover_seconds = 0.0;    // a cache line moving to another core, one way
   double wake_seconds = 0.0;             // a task woken from a wait (a condition, a barrier) runs this much later
+  double wake_cpu_seconds = 0.0;         // of which this much is the OS's work on a core (at most wake_seconds)
   double sleep_overshoot_seconds = 0.0;  // a sleep (a link delay of the in-process transport) lasts this much longer
   double encode_seconds = 0.0;           // the run's quantizer encoding one coordinate (calibrate_quantizer)
   double decode_seconds = 0.0;           // and decoding one

@@ -230,8 +230,11 @@ class simulation {
     void park(const void* key) override {
       sim_.parked_[key].push_back(task_.id());
       task_.block();
-      // A thread woken from an OS wait runs only after the wake-up's latency, holding no core.
-      if (sim_.costs_.wake_seconds > 0.0) task_.advance(sim_.costs_.wake_seconds);
+      // A thread woken from an OS wait runs only after the wake-up's latency, holding no core but
+      // for the OS's own work (the scheduler, the switch), which takes a core like any work.
+      const double cpu = sim_.costs_.wake_cpu_seconds;
+      if (sim_.costs_.wake_seconds > cpu) task_.advance(sim_.costs_.wake_seconds - cpu);
+      if (cpu > 0.0) compute(cpu);
     }
     void unpark_all(const void* key) override {
       const auto it = sim_.parked_.find(key);

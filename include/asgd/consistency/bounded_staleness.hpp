@@ -85,8 +85,9 @@ struct bounded_staleness {
       const std::uint64_t own = clocks_[w.id].value.load(std::memory_order_relaxed);
       // The update reads its coordinates after the clocks its read waited for were loaded
       // (acquire): it holds the updates they count. A worker that leads by the whole bound
-      // would copy the model at its next read; the clocks as they are now usually spare that.
-      if (own + 1 > bound_ && w.seen < own + 1 - bound_) w.seen = slowest(own);
+      // would copy the model at its next read; the clocks as they are now usually spare that
+      // (never at K = 0, where no clock reaches the own one: that read copies anyway).
+      if (bound_ > 0 && own + 1 > bound_ && w.seen < own + 1 - bound_) w.seen = slowest(own);
       w.covered = w.seen;
       const apply_result res = base_.apply(w.inner, h, r, g, dir, lr);
       tick(w.id, own + 1);

@@ -390,6 +390,22 @@ concept gossip_transport =
       } -> std::convertible_to<bool>;
     };
 
+/// @concept round_calling_transport
+/// Optional: a transport whose nodes start a non-blocking round when the first of them is due
+/// (settings.averaging.first_due_starts; without it, a round waits for its last node):
+///   9. `t.call_round(round)` announces that this node starts round `round` (`std::uint64_t`):
+///      rounds up to it count as called, and every other node's callback runs;
+///  10. `t.rounds_called()` is the number of rounds called so far (`std::uint64_t`), any node's;
+///  11. `t.on_round_called(wake, arg)` sets what another node's call runs for this node:
+///      `wake(arg)`, a `void (*)(void*) noexcept` that neither blocks nor throws (null: nothing).
+template <class T>
+concept round_calling_transport =
+    communication_transport<T> && requires(T& t, std::uint64_t round, void (*wake)(void*) noexcept, void* arg) {
+      t.call_round(round);
+      { t.rounds_called() } -> std::convertible_to<std::uint64_t>;
+      t.on_round_called(wake, arg);
+    };
+
 // ---------------------------------------------------------------------------------------------
 /// @concept quantizer
 /// How a model is encoded before it is sent (docs/policies/quantize.md).

@@ -41,6 +41,12 @@ struct averaging_settings {
   /// due more than this many node steps ago (0: never waits). Bounds report.node->mix_lag to about
   /// this plus the steps workers claimed before the bound was reached.
   std::size_t max_lag = 0;
+  /// Non-blocking rounds (not gossip): a round starts when the first node is due for it, and the
+  /// others' averagers take it then, wherever their workers are (LAP-SGD's averagers average
+  /// together once any node is H steps on); false: each node joins when its own workers are due,
+  /// so a round waits for its last node. Transports that cannot call rounds (concept
+  /// asgd::round_calling_transport) always wait for the last node.
+  bool first_due_starts = true;
 
   void validate() const {
     detail::require(every >= 1, "settings.averaging", "every", every, "must be at least 1");
@@ -54,7 +60,8 @@ struct averaging_settings {
               << ", .blocking = " << (a.blocking ? "true" : "false")
               << ", .final_average = " << (a.final_average ? "true" : "false")
               << ", .consensus_every = " << a.consensus_every << ", .exchange = " << (a.exchange ? "true" : "false")
-              << ", .max_lag = " << a.max_lag << '}';
+              << ", .max_lag = " << a.max_lag << ", .first_due_starts = " << (a.first_due_starts ? "true" : "false")
+              << '}';
   }
 };
 

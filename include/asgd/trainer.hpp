@@ -405,8 +405,37 @@ class trainer {
   void record_landing(worker_context& c, store_type& store, const shared_state& sh, std::uint64_t landed, double rate);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
   void wake_averager(shared_state& sh) const;
+  // Takes the rounds due by `done_steps`, and those below `called` (rounds peers started).
   void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps,
-                      bool workers_wait);
+                      bool workers_wait, std::uint64_t called = 0);
+  // While it lives, a peer's call of a round wakes the averager waiting on `steps` (a transport
+  // that calls rounds, when `on`).
+  struct round_calls {
+    transport_type& transport;
+    bool active = false;
+    round_calls(transport_type& t, detail::steps_done& steps, bool on) : transport(t) {
+      if constexpr (round_calling_transport<transport_type>) {
+        active = on;
+        if constexpr (requires { t.calls_rounds(); }) active = active && t.calls_rounds();  // a one_of's choice
+        if (active) t.on_round_called(&wake, &steps);
+      }
+    }
+    ~round_calls() {
+      if constexpr (round_calling_transport<transport_type>) {
+        if (active) transport.on_round_called(nullptr, nullptr);
+      }
+    }
+    round_calls(const round_calls&) = delete;
+    round_calls& operator=(const round_calls&) = delete;
+    [[nodiscard]] std::uint64_t called() const {
+      if constexpr (round_calling_transport<transport_type>) {
+        return transport.rounds_called();
+      } else {
+        return 0;
+      }
+    }
+    static void wake(void* steps) noexcept { static_cast<detail::steps_done*>(steps)->wake(); }
+  };
   // A recorded or replayed run's logs: one a worker, then the node's averaging's (whichever thread
   // runs it: the averager thread, the pause of a blocking node, the end of the run).
   static std::size_t logs_of(const plan& p) noexcept { return p.workers + (p.averaging ? 1 : 0); }

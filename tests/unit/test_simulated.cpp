@@ -526,6 +526,52 @@ TEST_SUITE("simulated trainer") {
     check_group(asgd::topology::swarm{}, false);
   }
 
+  TEST_CASE("non-blocking rounds start when their first node is due, not when their last one is") {
+    // Node 1 computes 4 times slower. Each node runs 1 worker and averages in the background
+    // every 8 steps. Waiting for its last node, every round lands when node 1 is due, by which
+    // time node 0 is ever further ahead; started by the first node due, a round lands about when
+    // node 0 reaches it, and node 1's averager takes it early.
+    auto group = [](bool first_due_starts) {
+      asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+      c.slow_node = 1;
+      c.slow_factor = 4.0;
+      return asgd::sim::run_in_process(
+          2,
+          [&](std::size_t, asgd::transport::in_process ep) {
+            asgd::settings s = simulated_settings(1);
+            s.averaging = {.every = 8, .first_due_starts = first_due_starts};
+            return asgd::trainer<ls, asgd::consistency::hogwild, asgd::topology::all_reduce>{simulated_problem(), s,
+                                                                                              std::move(ep)};
+          },
+          c, 7);
+    };
+    const auto first = group(true);
+    const auto last = group(false);
+    const std::uint64_t steps = first[0].steps;
+    for (std::size_t k = 0; k < 2; ++k) {
+      CAPTURE(k);
+      REQUIRE(first[k].failure.empty());
+      REQUIRE(last[k].failure.empty());
+      CHECK(first[k].node->rounds == steps / 8);  // every round taken either way
+      CHECK(last[k].node->rounds == steps / 8);
+      CHECK(first[k].used.averaging.first_due_starts);
+    }
+    // The slow node is never late: it joins rounds before it is due, or when it is.
+    CHECK(first[1].node->mix_lag_max == 0);
+    CHECK(last[1].node->mix_lag_max <= 1);
+    // The fast node: late by up to three quarters of the run when rounds wait for node 1 (it
+    // ends its steps when node 1 has done a quarter of its own), by at most a round's steps
+    // when the first node due starts them.
+    CAPTURE(first[0].node->mix_lag_max);
+    CAPTURE(last[0].node->mix_lag_max);
+    CHECK(last[0].node->mix_lag_max > steps / 2);
+    CHECK(first[0].node->mix_lag_max <= 8);
+    // The price, as in LAP-SGD (whose averagers stop once the first node is done): rounds end
+    // with node 0's steps, and node 1 takes its last three quarters alone, so the nodes are
+    // further apart before the final average.
+    CHECK(first[0].node->final_consensus_distance > 10 * last[0].node->final_consensus_distance);
+  }
+
   TEST_CASE("simulated nodes pay for their quantizer's coding in virtual time, and compute the same") {
     // 4 sequential nodes in blocking ring rounds of 8-bit QSGD: a round encodes the model once
     // and decodes both neighbours' (3 x 32 coordinates), while the node's worker waits.

@@ -86,6 +86,11 @@ void check_combinations(options& o, const given_options& given) {
   if (o.averaging.max_lag > 0 && o.averaging.blocking) {
     throw usage_error("asgd-train: --max-lag bounds non-blocking averaging; --blocking rounds land when due");
   }
+  if (!o.averaging.first_due_starts && (o.averaging.blocking || is_gossip(o.topology))) {
+    throw usage_error("asgd-train: --rounds-wait-for-last concerns non-blocking rounds; " +
+                      std::string(o.averaging.blocking ? "--blocking rounds wait for every node anyway"
+                                                       : "gossip topologies have no common rounds"));
+  }
   if (o.exposed > 0 && !o.averaging.exchange) {
     throw usage_error("asgd-train: --exposed runs the no-exchange baseline itself; leave out --no-exchange");
   }

@@ -64,6 +64,8 @@ nodes that average (each node: --threads workers on its share of the data, plus 
   --consensus-every N             measure the consensus distance every N rounds (default: at the end)
   --max-lag N                     non-blocking: a worker waits while the oldest round not yet mixed
                                   in is more than N node steps old (default 0: never waits)
+  --rounds-wait-for-last          non-blocking rounds: each node joins a round when its own workers
+                                  are due (default: when the first node is due, the others join)
   --no-exchange                   rounds and gossip events keep each node's own model (no encode,
                                   transfer, decode or mix): the baseline for --exposed
   --exposed N                     after the run, N more pairs of runs, with and without exchanges,

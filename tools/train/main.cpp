@@ -202,11 +202,17 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
   const std::string schedule = gossip ? std::string(o.topology.rfind("swarm", 0) == 0 ? "gossip after a mean of "
                                                                                          : "gossip after every ")
                                       : std::string("averaging every ");
+  // Which node's steps start a non-blocking round (only in_process calls rounds).
+  std::string start;
+  if (!n0.blocking && !gossip) {
+    start = o.averaging.first_due_starts && o.transport == "in_process" ? " (a round starts when its first node is due)"
+                                                                        : " (a round waits for its last node)";
+  }
   std::ostringstream shards;
   shards << o.shards;
-  std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s %s%zu steps%s; %s shards\n", n0.nodes,
+  std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s %s%zu steps%s%s; %s shards\n", n0.nodes,
               o.transport.c_str(), n0.topology.c_str(), n0.quantizer.c_str(), n0.blocking ? "blocking" : "non-blocking",
-              schedule.c_str(), o.averaging.every, n0.final_average ? ", then a final global average" : "",
+              schedule.c_str(), o.averaging.every, start.c_str(), n0.final_average ? ", then a final global average" : "",
               shards.str().c_str());
   for (std::size_t k = 0; k < reports.size(); ++k) {
     const asgd::report& r = reports[k];

@@ -236,6 +236,9 @@ options parse(int argc, const char* const* argv) {
       o.averaging.final_average = false;
     } else if (arg == "--max-lag") {
       o.averaging.max_lag = integer<std::size_t>(arg, take(), 0, std::size_t{1} << 30);
+    } else if (arg == "--rounds-wait-for-last") {
+      flag();
+      o.averaging.first_due_starts = false;
     } else if (arg == "--no-exchange") {
       flag();
       o.averaging.exchange = false;

@@ -41,7 +41,8 @@ enum class replay_event : std::uint8_t {
   lock_turn,  // the lock's acquisitions by logging threads before this one
   pin,        // a published version pinned: its number, and the pins taken of it before
   publish,    // a publication: a = 1 won (b: the pins of the replaced version), a = 0 lost
-  progress,   // a node's steps done, as its averager read them when it took its next rounds
+  progress,   // a node's steps done, as its averager read them when it took its next rounds,
+              // and the rounds peers had called by then (b)
 };
 
 [[nodiscard]] inline const char* replay_event_name(replay_event e) noexcept {
@@ -101,6 +102,11 @@ class alignas(cache_line) event_log {
     }
     ++next_;
     return e;
+  }
+
+  /// Whether the next logged entry is of `kind` (false when the log is spent).
+  [[nodiscard]] bool next_is(replay_event kind) const noexcept {
+    return next_ < entries_.size() && entries_[next_].kind == kind;
   }
 
   /// Events not replayed yet (a replay that ends with some left did less than the recording).

@@ -22,7 +22,8 @@ ASGD_DECL void in_process::link::validate() const {
 ASGD_DECL in_process::in_process() : in_process(std::make_shared<hub>(1, link{}), 0) {}
 
 ASGD_DECL in_process::hub::hub(std::size_t n, const link& l)
-    : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n), published(n), lost(n, 0), lost_why(n) {}
+    : nodes(n), settings(l), contributions(n), joined(n, 0), inbox(n), published(n), on_called(n), lost(n, 0),
+      lost_why(n) {}
 
 ASGD_DECL std::vector<in_process> in_process::group(std::size_t nodes, const link& l) {
   if (nodes == 0) throw std::invalid_argument("asgd: transport::in_process::group needs at least one node");
@@ -32,6 +33,25 @@ ASGD_DECL std::vector<in_process> in_process::group(std::size_t nodes, const lin
   out.reserve(nodes);
   for (std::size_t k = 0; k < nodes; ++k) out.push_back(in_process(h, k));
   return out;
+}
+
+ASGD_DECL void in_process::call_round(std::uint64_t round) {
+  hub& h = *hub_;
+  std::uint64_t seen = h.called.load(std::memory_order_seq_cst);
+  do {
+    if (seen > round) return;  // called already, by this node or another
+  } while (!h.called.compare_exchange_weak(seen, round + 1, std::memory_order_seq_cst));
+  // Under the mutex, so that a callback set before this call runs, and one set after it sees
+  // the count (on_round_called takes the mutex too).
+  std::lock_guard lock(h.mutex);
+  for (std::size_t k = 0; k < h.nodes; ++k) {
+    if (k != node_ && h.on_called[k].first != nullptr) h.on_called[k].first(h.on_called[k].second);
+  }
+}
+
+ASGD_DECL void in_process::on_round_called(void (*wake)(void*) noexcept, void* arg) {
+  std::lock_guard lock(hub_->mutex);
+  hub_->on_called[node_] = {wake, wake != nullptr ? arg : nullptr};
 }
 
 ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {

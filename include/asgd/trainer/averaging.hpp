@@ -17,11 +17,15 @@ void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
 // the last step), the mix replaces it.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
-                                                   std::uint64_t done_steps, bool workers_wait) {
+                                                   std::uint64_t done_steps, bool workers_wait,
+                                                   std::uint64_t called) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     const detail::event_log_scope logging(averager_log(p, sh));
     averaging_state& a = sh.avg;
-    while (a.next_round < p.triggers.size() && p.triggers[a.next_round] <= done_steps) {
+    while (a.next_round < p.triggers.size() && (p.triggers[a.next_round] <= done_steps || a.next_round < called)) {
+      if constexpr (round_calling_transport<transport_type>) {
+        if (p.first_due_calls) transport_.call_round(a.next_round);
+      }
       if (p.gossip) {
         // Gossip events that came due while the averager was busy fold into one interaction now:
         // no partner waits for them, and taking them one after another would only replay old
@@ -73,19 +77,40 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_in_background(const plan& p, store_type& store, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
-    const detail::event_log_scope logging(averager_log(p, sh));
+    detail::event_log* const log = averager_log(p, sh);
+    const detail::event_log_scope logging(log);
+    const bool replaying = log != nullptr && log->replaying();
     try {
+      // Rounds that the first node due starts: a peer's call wakes this averager, which then
+      // takes the round before its own workers are due (a replay takes the recorded rounds).
+      const round_calls calls(transport_, sh.done_steps, p.first_due_calls && !replaying);
+      auto called = [&] { return calls.active ? calls.called() : std::uint64_t{0}; };
       while (sh.avg.next_round < p.triggers.size()) {
-        const bool reached = sh.done_steps.wait_for(p.triggers[sh.avg.next_round], [&] {
-          return sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire);
+        // A replay waits for the steps the recorded run had done when it took its next rounds,
+        // and takes the rounds it took (a: the steps, b: the rounds called by then); where the
+        // recorded averager took no more, for the workers' end.
+        detail::event_log::entry recorded{detail::replay_event::progress, detail::steps_done::never, 0};
+        if (replaying && log->next_is(detail::replay_event::progress)) {
+          recorded = log->next(detail::replay_event::progress);
+        }
+        const bool reached = sh.done_steps.wait_for(replaying ? recorded.a : p.triggers[sh.avg.next_round], [&] {
+          return sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire) ||
+                 called() > sh.avg.next_round;
         });
         // Stopped (the run failed: finish_averaging is not called), or the workers are done
         // (finish_averaging takes the rounds left).
-        if (!reached) return;
-        // How far the workers got decides how many gossip events fold into one: a replay takes
-        // the recorded figure.
-        average_rounds(p, store, sh, detail::logged_value(detail::replay_event::progress, sh.done_steps.count()),
-                       false);
+        if (sh.stop.load(std::memory_order_relaxed) || (!reached && sh.workers_done.load(std::memory_order_acquire)))
+          return;
+        // How far the workers got decides how many gossip events fold into one, and the calls
+        // how many rounds are taken early: a replay takes the recorded figures.
+        std::uint64_t progress = sh.done_steps.count(), through = called();
+        if (replaying) {
+          progress = recorded.a;
+          through = recorded.b;
+        } else if (log != nullptr) {
+          log->add(detail::replay_event::progress, progress, through);
+        }
+        average_rounds(p, store, sh, progress, false, through);
       }
     } catch (...) {
       sh.fail(std::current_exception());

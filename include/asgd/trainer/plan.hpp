@@ -95,6 +95,7 @@ void trainer<Problem, Policies...>::plan_averaging(plan& p) const {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     const averaging_settings& a = settings_.averaging;
     p.gossip = detail::gossiping(topology_);
+    p.first_due_calls = !p.gossip && !a.blocking && a.first_due_starts;
     if (detail::keeps_link_references(quantizer_)) {
       if (p.gossip) {
         throw std::invalid_argument("asgd: quantizer " + detail::describe(quantizer_) +

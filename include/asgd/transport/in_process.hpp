@@ -8,6 +8,7 @@
 #include <asgd/types.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cmath>
@@ -22,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace asgd::inline v0::transport {
@@ -97,6 +99,22 @@ class in_process {
   ASGD_DECL void exchange_each(std::uint64_t round, std::span<const std::size_t> peers,
                                std::span<const std::span<const std::byte>> sends,
                                std::vector<std::vector<std::byte>>& received);
+
+  // ----- rounds that the first node due calls (non-blocking rounds, as LAP-SGD's)
+
+  /// Announces that this node starts round `round` of its averaging. Rounds up to it count as
+  /// called, and every other node's `on_round_called` callback runs, so that a node whose own
+  /// workers are not yet due takes the round now: a round starts when its first node is due,
+  /// not its last. Idempotent.
+  ASGD_DECL void call_round(std::uint64_t round);
+  /// Rounds some node has started: every round below the number returned.
+  [[nodiscard]] std::uint64_t rounds_called() const noexcept {
+    return hub_->called.load(std::memory_order_seq_cst);
+  }
+  /// Sets what another node's call_round runs for this node (`wake(arg)`, which must not block
+  /// or throw; the trainer wakes its averager); `wake` null removes it. Set before this node's
+  /// first wait for a round, removed before `arg` dies.
+  ASGD_DECL void on_round_called(void (*wake)(void*) noexcept, void* arg);
 
   // ----- gossip: a published copy per node, read or averaged with one-sided
 
@@ -197,6 +215,9 @@ class in_process {
     // held by a receiver, so bounded by the nodes' peers per round.
     std::vector<std::vector<std::byte>> spare;
     std::vector<published_slot> published;  // gossip: node k's copy
+    // Rounds called so far (call_round), and what a call runs for each node, under the mutex.
+    std::atomic<std::uint64_t> called{0};
+    std::vector<std::pair<void (*)(void*) noexcept, void*>> on_called;
     // Set once a node opens gossip: from then on a node that leaves or misses a collective's
     // timeout is dropped (lost), and the others finish without it.
     bool tolerate_losses = false;

@@ -83,6 +83,32 @@ class one_of : public detail::policy_choice<Ts...> {
     return this->visit([](const auto& t) { return gossip_transport<std::decay_t<decltype(t)>>; });
   }
 
+  // Rounds the first node due starts (asgd::round_calling_transport), where the transport held
+  // offers it; where it does not, no round is called and every round waits for its last node.
+  void call_round(std::uint64_t round) {
+    this->visit([&](auto& t) {
+      if constexpr (round_calling_transport<std::decay_t<decltype(t)>>) t.call_round(round);
+    });
+  }
+  [[nodiscard]] std::uint64_t rounds_called() const {
+    return this->visit([](const auto& t) -> std::uint64_t {
+      if constexpr (round_calling_transport<std::decay_t<decltype(t)>>) {
+        return t.rounds_called();
+      } else {
+        return 0;
+      }
+    });
+  }
+  void on_round_called(void (*wake)(void*) noexcept, void* arg) {
+    this->visit([&](auto& t) {
+      if constexpr (round_calling_transport<std::decay_t<decltype(t)>>) t.on_round_called(wake, arg);
+    });
+  }
+  /// Whether the transport held calls rounds.
+  [[nodiscard]] bool calls_rounds() const {
+    return this->visit([](const auto& t) { return round_calling_transport<std::decay_t<decltype(t)>>; });
+  }
+
   /// The nodes the group dropped, where the transport held drops nodes (else none).
   [[nodiscard]] std::vector<std::size_t> lost_nodes() const {
     return this->visit([](const auto& t) -> std::vector<std::size_t> {

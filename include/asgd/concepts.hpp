@@ -398,6 +398,10 @@ concept gossip_transport =
 ///  10. `t.rounds_called()` is the number of rounds called so far (`std::uint64_t`), any node's;
 ///  11. `t.on_round_called(wake, arg)` sets what another node's call runs for this node:
 ///      `wake(arg)`, a `void (*)(void*) noexcept` that neither blocks nor throws (null: nothing).
+///      A transport that cannot run it when a call arrives (MPI, whose messages arrive when
+///      polled) has `t.round_call_poll()`, a `std::chrono::microseconds`: a waiting averager
+///      checks `rounds_called()` that often. And one whose calls need ending has
+///      `t.close_rounds()`, a collective after every node's last round.
 template <class T>
 concept round_calling_transport =
     communication_transport<T> && requires(T& t, std::uint64_t round, void (*wake)(void*) noexcept, void* arg) {

@@ -413,11 +413,22 @@ class trainer {
   struct round_calls {
     transport_type& transport;
     bool active = false;
+    std::chrono::microseconds poll{0};  // a transport whose calls only a poll takes (MPI)
     round_calls(transport_type& t, detail::steps_done& steps, bool on) : transport(t) {
       if constexpr (round_calling_transport<transport_type>) {
-        active = on;
-        if constexpr (requires { t.calls_rounds(); }) active = active && t.calls_rounds();  // a one_of's choice
+        active = on && calls_rounds(t);
+        if constexpr (requires { t.round_call_poll(); }) poll = active ? t.round_call_poll() : poll;
         if (active) t.on_round_called(&wake, &steps);
+      }
+    }
+    // Whether `t` calls rounds (a one_of's choice).
+    static bool calls_rounds(const transport_type& t) {
+      if constexpr (!round_calling_transport<transport_type>) {
+        return false;
+      } else if constexpr (requires { t.calls_rounds(); }) {
+        return t.calls_rounds();
+      } else {
+        return true;
       }
     }
     ~round_calls() {

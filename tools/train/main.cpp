@@ -202,11 +202,11 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
   const std::string schedule = gossip ? std::string(o.topology.rfind("swarm", 0) == 0 ? "gossip after a mean of "
                                                                                          : "gossip after every ")
                                       : std::string("averaging every ");
-  // Which node's steps start a non-blocking round (only in_process calls rounds).
+  // Which node's steps start a non-blocking round (nccl calls none).
   std::string start;
   if (!n0.blocking && !gossip) {
-    start = o.averaging.first_due_starts && o.transport == "in_process" ? " (a round starts when its first node is due)"
-                                                                        : " (a round waits for its last node)";
+    start = o.averaging.first_due_starts && o.transport != "nccl" ? " (a round starts when its first node is due)"
+                                                                  : " (a round waits for its last node)";
   }
   std::ostringstream shards;
   shards << o.shards;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -60,9 +61,10 @@ class steps_done {
   }
 
   /// Waits until count() >= `target`, and returns true; returns false as soon as `give_up()`
-  /// does (it is checked after every wake: wake() it when it changes). One waiter at a time.
+  /// does (it is checked after every wake: wake() it when it changes, or give a `poll` period
+  /// after which the waiter checks it again without a wake). One waiter at a time.
   template <class GiveUp>
-  bool wait_for(std::uint64_t target, GiveUp&& give_up) {
+  bool wait_for(std::uint64_t target, GiveUp&& give_up, std::chrono::microseconds poll = {}) {
     bool straggler = false;
     for (;;) {
       const std::uint32_t seen = wakes_.load(std::memory_order_acquire);
@@ -77,7 +79,11 @@ class steps_done {
         target_.store(never, std::memory_order_relaxed);
         return false;
       }
-      wait_for_change(wakes_, seen, std::memory_order_acquire);
+      if (poll.count() > 0) {
+        sleep_for(poll);
+      } else {
+        wait_for_change(wakes_, seen, std::memory_order_acquire);
+      }
     }
     target_.store(never, std::memory_order_relaxed);  // busy: no step notifies
     return true;

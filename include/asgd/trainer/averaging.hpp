@@ -96,7 +96,7 @@ void trainer<Problem, Policies...>::average_in_background(const plan& p, store_t
         const bool reached = sh.done_steps.wait_for(replaying ? recorded.a : p.triggers[sh.avg.next_round], [&] {
           return sh.stop.load(std::memory_order_relaxed) || sh.workers_done.load(std::memory_order_acquire) ||
                  called() > sh.avg.next_round;
-        });
+        }, calls.poll);
         // Stopped (the run failed: finish_averaging is not called), or the workers are done
         // (finish_averaging takes the rounds left).
         if (sh.stop.load(std::memory_order_relaxed) || (!reached && sh.workers_done.load(std::memory_order_acquire)))
@@ -170,6 +170,10 @@ void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& 
     store.copy_to(std::span<float>(a.snapshot));
     // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
     a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));
+    // Every node's rounds are over (it passed that collective): calls still on their way end.
+    if constexpr (requires { transport_.close_rounds(); }) {
+      if (p.first_due_calls && round_calls::calls_rounds(transport_)) transport_.close_rounds();
+    }
     if (settings_.averaging.final_average) {
       a.assign_to(store);  // every node the same model
       a.final_averaged = true;

@@ -80,6 +80,9 @@ report trainer<Problem, Policies...>::run() {
           p.gossip ? std::pair<const char*, std::uint64_t>{"settings.averaging.every", settings_.averaging.every}
                    : std::pair<const char*, std::uint64_t>{"the averaging rounds", p.triggers.size()},
           {"settings.seed (it draws the random matchings)", settings_.seed},
+          {"whether rounds start when their first node is due (settings.averaging.first_due_starts and not "
+           "blocking: 1)",
+           p.first_due_calls ? 1u : 0u},
           {"the step of the checkpoint it resumes from (0: none)", sh.started_at},
           {"the checkpoint interval (0: none)", checkpoint_every_}};
       sh.avg.averager->handshake(schedule);

@@ -6,6 +6,7 @@
 #include <asgd/detail/policy_choice.hpp>
 #include <asgd/types.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -102,6 +103,22 @@ class one_of : public detail::policy_choice<Ts...> {
   void on_round_called(void (*wake)(void*) noexcept, void* arg) {
     this->visit([&](auto& t) {
       if constexpr (round_calling_transport<std::decay_t<decltype(t)>>) t.on_round_called(wake, arg);
+    });
+  }
+  /// How often an averager polls for calls (0: the transport held wakes it, or calls none).
+  [[nodiscard]] std::chrono::microseconds round_call_poll() const {
+    return this->visit([](const auto& t) -> std::chrono::microseconds {
+      if constexpr (requires { t.round_call_poll(); }) {
+        return t.round_call_poll();
+      } else {
+        return std::chrono::microseconds{0};
+      }
+    });
+  }
+  /// Ends the calls, where the transport held needs it (a collective).
+  void close_rounds() {
+    this->visit([](auto& t) {
+      if constexpr (requires { t.close_rounds(); }) t.close_rounds();
     });
   }
   /// Whether the transport held calls rounds.

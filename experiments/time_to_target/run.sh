@@ -13,9 +13,11 @@
 # instead of the simulated network (rank 0 is the straggler), and only rank 0 reports: its
 # time to TARGET fills both columns. With SIMULATE=COSTS the nodes run in virtual time
 # (asgd-train --simulate COSTS; experiments/simulated/cluster.costs is the network above), so
-# that 16 to 256 nodes fit this machine; their seconds are virtual.
+# that 16 to 256 nodes fit this machine; their seconds are virtual. LAP-SGD runs twice: its rounds
+# started by the first node due (the default) and waiting for their last node. METHODS=REGEX
+# runs only the methods whose names match it (grep -E).
 #
-#   [TRANSPORT=mpi | SIMULATE=COSTS] experiments/time_to_target/run.sh [NODES] [EPOCHS] [RUNS] [TARGET] [MODEL]
+#   [TRANSPORT=mpi | SIMULATE=COSTS] [METHODS=REGEX] experiments/time_to_target/run.sh [NODES] [EPOCHS] [RUNS] [TARGET] [MODEL]
 #
 # With NODES=4, EPOCHS=2, RUNS=3 it takes about 10 minutes on 2 cores. The summary at the end
 # gives, per method and shards, the medians over the seeds.
@@ -47,6 +49,7 @@ fi
 configs=("all-reduce SGD|--topology all_reduce --avg-every 1 --blocking"
          "local SGD, blocking|--topology all_reduce --avg-every 8 --blocking"
          "LAP-SGD|--topology all_reduce --avg-every 8"
+         "LAP-SGD, waiting for the last|--topology all_reduce --avg-every 8 --rounds-wait-for-last"
          "D-PSGD (ring)|--topology ring --avg-every 1 --blocking"
          "AD-PSGD|--topology adpsgd --local-steps 1"
          "SwarmSGD|--topology swarm --local-steps 8"
@@ -59,6 +62,7 @@ for ((seed = 1; seed <= runs; seed++)); do
   for shard in iid dirichlet:0.1; do
     for config in "${configs[@]}"; do
       name=${config%%|*}
+      [ -z "${METHODS:-}" ] || grep -qE "$METHODS" <<<"$name" || continue
       # shellcheck disable=SC2206  # the configuration is a list of options
       options=(${config#*|})
       file="$json/run.json"
@@ -78,7 +82,7 @@ any_node = min(reached) if reached else None
 all_nodes = max(reached) if len(reached) == len(times) else None
 acc = 100 * runs[0]["final_evaluation"]["accuracy"]
 node0 = runs[0]["wall_seconds"] - runs[0]["pause_seconds"]
-print(f"seed {sys.argv[3]} | {sys.argv[4]:<13} | {sys.argv[5]:<24} | first node {fmt(any_node):>6} s | "
+print(f"seed {sys.argv[3]} | {sys.argv[4]:<13} | {sys.argv[5]:<30} | first node {fmt(any_node):>6} s | "
       f"every node {fmt(all_nodes):>6} s | final {acc:.2f}% | node 0 trained {node0:.2f} s")
 PY
 )
@@ -100,6 +104,6 @@ def med(xs):
     return f"{statistics.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f}) [{len(xs)}]" if xs else "-"
 print("\nmedians over seeds (min-max) [seeds that reached it]")
 for (shard, name), v in rows.items():
-    print(f"{shard:<13} | {name:<24} | first node {med([a for a, _, _ in v])} s | every node {med([b for _, b, _ in v])} s | "
+    print(f"{shard:<13} | {name:<30} | first node {med([a for a, _, _ in v])} s | every node {med([b for _, b, _ in v])} s | "
           f"final {med([c for _, _, c in v])}%")
 '

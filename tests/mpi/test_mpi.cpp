@@ -309,26 +309,26 @@ TEST_SUITE("mpi") {
     // The last rank's steps take 4 ms, the others' 0.5 ms: the fast ranks reach every round's
     // step first and call it, and the slow rank's averager, polling every 0.5 ms, takes it.
     // Waiting for the last rank instead, a fast rank's rounds land later and later, at the end
-    // about seven eighths of its 512 steps late.
+    // about seven eighths of its 256 steps late.
     const std::size_t n = static_cast<std::size_t>(world_size()), rank = static_cast<std::size_t>(world_rank());
     if (n < 2) return;
     for (const bool first_due_starts : {true, false}) {
       CAPTURE(first_due_starts);
-      asgd::settings s{.threads = 1, .steps = 512, .batch = 4, .lr = 0.1f,
+      asgd::settings s{.threads = 1, .steps = 256, .batch = 4, .lr = 0.1f,
                        .averaging = {.every = 8, .first_due_starts = first_due_starts}};
       const auto pace = std::chrono::microseconds(rank + 1 == n ? 4000 : 500);
       asgd::trainer<still_problem, c::hogwild, t::all_reduce, mpi> tr{
           still_problem{.offset = own_offset(), .pace = pace}, s, mpi(mpi::options{.timeout = 30})};
       const asgd::report r = tr.run();
       REQUIRE(r.node);
-      CHECK(r.node->rounds == 512 / 8);
+      CHECK(r.node->rounds == 256 / 8);
       (void)check_mean_and_spread(tr.parameters());  // every round's mean is kept either way
       CAPTURE(r.node->mix_lag_max);
       if (rank + 1 == n) continue;
       if (first_due_starts) {
-        CHECK(r.node->mix_lag_max < 512 / 4);  // a round lands within a few of its steps
+        CHECK(r.node->mix_lag_max < 256 / 4);  // a round lands within a few of its steps
       } else {
-        CHECK(r.node->mix_lag_max > 512 / 2);
+        CHECK(r.node->mix_lag_max > 256 / 2);
       }
     }
   }

@@ -11,10 +11,11 @@ void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
   sh.done_steps.wake();
 }
 
-// One averaging round, from the node's side: snapshot, exchange and mix by the topology, then
-// add (mix - snapshot) into the model in place, so updates made meanwhile are kept (LAP-SGD);
-// when no worker writes the model (`workers_wait`: a blocking round, or the rounds left after
-// the last step), the mix replaces it.
+// One averaging round, from the node's side (announced first, where rounds start when their
+// first node is due): snapshot, exchange and mix by the topology, then add (mix - snapshot) into
+// the model in place, so updates made meanwhile are kept (LAP-SGD); when no worker writes the
+// model (`workers_wait`: a blocking round, or the rounds left after the last step), the mix
+// replaces it.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
                                                    std::uint64_t done_steps, bool workers_wait,
@@ -73,7 +74,8 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
 }
 
 // The averager thread of a non-blocking node: it sleeps until the workers have taken the next
-// round's steps, runs the round, and repeats; it never holds anything the workers wait for.
+// round's steps or another node has started the round, runs the round, and repeats; it never
+// holds anything the workers wait for.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_in_background(const plan& p, store_type& store, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology

@@ -278,6 +278,7 @@ class trainer {
     double overlap_seconds = 0.0;
     std::uint64_t lag_sum = 0;  // node steps from rounds' due steps to their mix-ins
     std::uint64_t lag_max = 0;
+    std::uint64_t early = 0;  // rounds taken before this node's workers were due (a peer's call)
     std::vector<consensus_point> consensus;
     double final_consensus = 0.0;
     bool final_averaged = false;  // the final global average was mixed in

@@ -308,8 +308,6 @@ TEST_SUITE("mpi") {
             * doctest::timeout(300)) {
     // The last rank's steps take 4 ms, the others' 0.5 ms: the fast ranks reach every round's
     // step first and call it, and the slow rank's averager, polling every 0.5 ms, takes it.
-    // Waiting for the last rank instead, a fast rank's rounds land later and later, at the end
-    // about seven eighths of its 256 steps late.
     const std::size_t n = static_cast<std::size_t>(world_size()), rank = static_cast<std::size_t>(world_rank());
     if (n < 2) return;
     for (const bool first_due_starts : {true, false}) {
@@ -324,11 +322,15 @@ TEST_SUITE("mpi") {
       CHECK(r.node->rounds == 256 / 8);
       (void)check_mean_and_spread(tr.parameters());  // every round's mean is kept either way
       CAPTURE(r.node->mix_lag_max);
-      if (rank + 1 == n) continue;
-      if (first_due_starts) {
-        CHECK(r.node->mix_lag_max < 256 / 4);  // a round lands within a few of its steps
-      } else {
-        CHECK(r.node->mix_lag_max > 256 / 2);
+      CAPTURE(r.node->rounds_early);
+      // Waiting for the last rank, no rank takes a round before its own workers are due. Started
+      // by the first rank due, the slow rank takes rounds early: the fast ranks reach a round's
+      // step 8 times sooner. (How late the fast ranks' rounds land, r.node->mix_lag, depends on
+      // how soon the slow rank's averager gets a core: on a loaded machine 150 of 256 steps.)
+      if (!first_due_starts) {
+        CHECK(r.node->rounds_early == 0);
+      } else if (rank + 1 == n) {
+        CHECK(r.node->rounds_early >= 1);
       }
     }
   }

@@ -556,8 +556,12 @@ TEST_SUITE("simulated trainer") {
       CHECK(last[k].node->rounds == steps / 8);
       CHECK(first[k].used.averaging.first_due_starts);
     }
-    // The slow node is never late: it joins rounds before it is due, or when it is.
+    // The slow node is never late: it takes most rounds before it is due, on node 0's call.
     CHECK(first[1].node->mix_lag_max == 0);
+    CHECK(first[1].node->rounds_early > steps / 8 / 2);
+    CHECK(first[0].node->rounds_early == 0);
+    CHECK(last[0].node->rounds_early == 0);
+    CHECK(last[1].node->rounds_early == 0);
     CHECK(last[1].node->mix_lag_max <= 1);
     // The fast node: late by up to three quarters of the run when rounds wait for node 1 (it
     // ends its steps when node 1 has done a quarter of its own), by at most a round's steps

@@ -53,6 +53,7 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
       // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.
       const std::uint64_t done = sh.done_steps.count(), due = p.triggers[a.next_round];
       const std::uint64_t lag = done > due ? done - due : 0;
+      if (due > done_steps) ++a.early;  // taken on a peer's call
       a.lag_sum += lag;
       a.lag_max = std::max(a.lag_max, lag);
       a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();

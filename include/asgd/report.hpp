@@ -93,6 +93,10 @@ struct node_report {
   /// Non-blocking rounds this node took before its own workers were due, because a peer had
   /// started them (settings.averaging.first_due_starts); since the run's start or resume.
   std::uint64_t rounds_early = 0;
+  /// The averager thread's scheduling (settings.averaging.realtime_averager): "default",
+  /// "real-time", or "default (real-time refused: why)"; empty where no averager thread ran
+  /// (blocking nodes, simulated runs).
+  std::string averager_scheduling;
   std::uint64_t bytes_sent = 0;      ///< bytes this node sent to peers (all-reduce: its ring share;
                                      ///< gossip: the partners' copies it read and its pushes)
   std::uint64_t bits_sent = 0;       ///< the quantizer's bits for the same payloads
@@ -207,7 +211,7 @@ struct report {
       j.field("shard_samples", n.shard_samples).field("shard_classes", n.shard_classes);
       j.field("blocking", n.blocking).field("rounds", n.rounds).field("exchange_seconds", n.exchange_seconds);
       j.field("overlap", n.overlap).field("mix_lag", n.mix_lag).field("mix_lag_max", n.mix_lag_max);
-      j.field("rounds_early", n.rounds_early);
+      j.field("rounds_early", n.rounds_early).field("averager_scheduling", n.averager_scheduling);
       j.field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);
       j.field("pushes_received", n.pushes_received).field("skipped_interactions", n.skipped_interactions);
       j.array("lost_nodes", n.lost_nodes);

@@ -47,9 +47,17 @@ struct averaging_settings {
   /// so a round waits for its last node. Transports that cannot call rounds (concept
   /// asgd::round_calling_transport) always wait for the last node.
   bool first_due_starts = true;
+  /// Non-blocking: the averager thread asks the OS for real-time scheduling (SCHED_FIFO at its
+  /// lowest priority), so a round it is due for preempts the workers instead of waiting for a
+  /// core they hold. Needs the privilege (root, CAP_SYS_NICE or an RLIMIT_RTPRIO above 0);
+  /// without it the averager runs at the default priority, and report.node->averager_scheduling
+  /// says why.
+  bool realtime_averager = false;
 
   void validate() const {
     detail::require(every >= 1, "settings.averaging", "every", every, "must be at least 1");
+    detail::require(!(realtime_averager && blocking), "settings.averaging", "realtime_averager", realtime_averager,
+                    "applies to non-blocking averaging: a blocking node has no averager thread");
     detail::require(std::isfinite(local_after_epoch) && local_after_epoch >= 0.0, "settings.averaging",
                     "local_after_epoch", local_after_epoch, "must be a finite number >= 0");
   }
@@ -61,7 +69,7 @@ struct averaging_settings {
               << ", .final_average = " << (a.final_average ? "true" : "false")
               << ", .consensus_every = " << a.consensus_every << ", .exchange = " << (a.exchange ? "true" : "false")
               << ", .max_lag = " << a.max_lag << ", .first_due_starts = " << (a.first_due_starts ? "true" : "false")
-              << '}';
+              << ", .realtime_averager = " << (a.realtime_averager ? "true" : "false") << '}';
   }
 };
 
@@ -91,7 +99,9 @@ struct settings {
 
   std::size_t log_every = 0;  ///< minibatches per loss-curve point; 0 = about 20 points per epoch
   bool evaluate = true;         ///< evaluate the final model when the problem can
-  bool evaluate_epochs = false;  ///< also evaluate at every epoch's end (all workers pause)
+  /// Also evaluate at every epoch's end: all workers pause, except on a node that averages
+  /// without blocking, which evaluates a copy of the model in the background.
+  bool evaluate_epochs = false;
   std::size_t evaluations_per_epoch = 0;  ///< evaluate this often within each epoch too (0: only as above)
   averaging_settings averaging = {};      ///< between nodes; ignored by a single node
   sharding shards = {};                   ///< how nodes split the samples; ignored by a single node

@@ -134,7 +134,10 @@ class trainer {
   /// Calls `f` at the end of every epoch, while all workers wait (so the model it sees is
   /// consistent in every mode), with the epoch's training loss, the evaluation of the model
   /// when the problem has one, throughput and the estimated time left. The last epoch's call
-  /// comes after the workers stopped, with the final evaluation.
+  /// comes after the workers stopped, with the final evaluation. On a node that averages
+  /// without blocking, the workers go on while a background thread evaluates the model copied
+  /// at the epoch's end, and `f` is called from that thread once the evaluation is done (one
+  /// call at a time, in order; a pause waits for the previous evaluation to finish).
   void on_epoch(std::function<void(const epoch_progress&)> f) { on_epoch_ = std::move(f); }
 
   /// Writes a checkpoint to `file` every `every_steps` minibatches (and never half of one: it
@@ -279,6 +282,7 @@ class trainer {
     std::uint64_t lag_sum = 0;  // node steps from rounds' due steps to their mix-ins
     std::uint64_t lag_max = 0;
     std::uint64_t early = 0;  // rounds taken before this node's workers were due (a peer's call)
+    std::string scheduling;   // the averager thread's (report.node->averager_scheduling)
     std::vector<consensus_point> consensus;
     double final_consensus = 0.0;
     bool final_averaged = false;  // the final global average was mixed in
@@ -368,6 +372,21 @@ class trainer {
     std::uint64_t restored_steps = 0;   // steps the workers' statistics held at the start
     std::vector<std::optional<evaluation>> epoch_eval;
     std::vector<evaluation_point> evaluations;
+    // A non-blocking node's evaluation in the background (trainer/pause.hpp): the thread, and
+    // the copy of the model it evaluates. Joined at the next pause and after the workers.
+    std::thread evaluator;
+    std::vector<float> evaluated;
+  };
+
+  // What one pause reports: the evaluation taken there (if due) and the finished epochs'
+  // progress, recorded by publish() once the evaluation is done.
+  struct pause_report {
+    std::uint64_t step = 0;
+    double epoch = 0.0;
+    double trained = 0.0;  // training seconds at the pause
+    bool evaluates = false;
+    std::uint64_t first_epoch = 0, done_epochs = 0;  // the epochs [first, done) that ended
+    std::vector<epoch_progress> progress;            // on_epoch's calls for them, eval still empty
   };
 
   // The barrier's completion: std::barrier requires a callable that cannot throw.
@@ -405,6 +424,10 @@ class trainer {
   // store that holds changes back lands them at `rate` too (rescale_pending).
   void record_landing(worker_context& c, store_type& store, const shared_state& sh, std::uint64_t landed, double rate);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
+  void publish(shared_state& sh, pause_report& rep, const std::optional<evaluation>& eval);
+  static void join_evaluator(shared_state& sh) {
+    if (sh.evaluator.joinable()) sh.evaluator.join();
+  }
   void wake_averager(shared_state& sh) const;
   // Takes the rounds due by `done_steps`, and those below `called` (rounds peers started).
   void average_rounds(const plan& p, store_type& store, shared_state& sh, std::uint64_t done_steps,

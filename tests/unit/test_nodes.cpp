@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
@@ -226,5 +228,123 @@ TEST_SUITE("nodes") {
       const auto models = averaged_models<Mode>(blocking);
       for (std::size_t k = 1; k < models.size(); ++k) CHECK(models[k] == models[0]);
     }
+  }
+}
+
+namespace {
+
+// Counts its gradients (per node: every worker's copy shares the counters), each taking 1 ms,
+// and notes the threads that take them. Its first `waiting` evaluations wait until the node's
+// workers have taken 4 more steps (at most 10 s), and note whether they did and whether the
+// evaluation ran on a worker's thread.
+struct watched_problem {
+  struct watch {
+    std::atomic<std::size_t> calls{0}, evaluations{0}, saw_steps{0}, on_worker_thread{0};
+    std::mutex mutex;
+    std::set<std::thread::id> workers;
+  };
+  static constexpr std::string_view name = "watched_problem";
+  std::shared_ptr<watch> w = std::make_shared<watch>();
+  std::size_t waiting = 2;
+
+  [[nodiscard]] std::size_t dimension() const { return 32; }
+  [[nodiscard]] std::size_t num_samples() const { return 1024; }
+  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+    {
+      std::lock_guard lock(w->mutex);
+      w->workers.insert(std::this_thread::get_id());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    w->calls.fetch_add(1);
+    std::fill(g.begin(), g.end(), 0.01f);
+    return 1.0f;
+  }
+  [[nodiscard]] asgd::evaluation evaluate(std::span<const float>) const {
+    {
+      std::lock_guard lock(w->mutex);
+      if (w->workers.count(std::this_thread::get_id()) > 0) w->on_worker_thread.fetch_add(1);
+    }
+    if (w->evaluations.fetch_add(1) < waiting) {
+      const std::size_t from = w->calls.load();
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (w->calls.load() < from + 4 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (w->calls.load() >= from + 4) w->saw_steps.fetch_add(1);
+    }
+    return {0.5, 0.5};
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("nodes") {
+  // Before, the node's workers waited at the barrier while one of them evaluated the test set;
+  // the other nodes went on, and the nodes drifted apart by hundreds of steps an epoch.
+  TEST_CASE("a non-blocking node evaluates beside its workers; on_epoch keeps the epochs' order" *
+            doctest::timeout(120)) {
+    using trainer = asgd::trainer<watched_problem, c::hogwild, t::all_reduce>;
+    constexpr std::size_t nodes = 2;
+    const asgd::settings s{.threads = 2, .epochs = 3, .batch = 4, .lr = 0.01f, .evaluate_epochs = true,
+                           .averaging = {.every = 8}};
+    std::vector<watched_problem> problems(nodes);
+    std::vector<trainer> trainers;
+    trainers.reserve(nodes);
+    auto group = asgd::transport::in_process::group(nodes);
+    for (std::size_t k = 0; k < nodes; ++k) trainers.emplace_back(problems[k], s, t::all_reduce{}, group[k]);
+    std::vector<std::vector<std::size_t>> epochs_seen(nodes);
+    for (std::size_t k = 0; k < nodes; ++k) {
+      trainers[k].on_epoch([&seen = epochs_seen[k]](const asgd::epoch_progress& ep) {
+        CHECK(ep.eval.has_value());
+        seen.push_back(ep.epoch);
+      });
+    }
+    std::vector<asgd::report> rep(nodes);
+    {
+      std::vector<std::thread> th;
+      for (std::size_t k = 0; k < nodes; ++k) th.emplace_back([&, k] { rep[k] = trainers[k].run(); });
+      for (auto& x : th) x.join();
+    }
+    for (std::size_t k = 0; k < nodes; ++k) {
+      CAPTURE(k);
+      // Both evaluations before the last saw steps go on, on a thread that is no worker's.
+      CHECK(problems[k].w->saw_steps.load() == 2);
+      CHECK(problems[k].w->on_worker_thread.load() == 0);
+      CHECK(epochs_seen[k] == std::vector<std::size_t>{1, 2, 3});
+      REQUIRE(rep[k].epochs.size() == 3);
+      for (const auto& e : rep[k].epochs) CHECK(e.eval.has_value());
+      CHECK(rep[k].evaluations.size() >= 3);
+    }
+  }
+
+  TEST_CASE("settings.averaging.realtime_averager: asked for, granted or refused as the OS decides, and said") {
+    using trainer = asgd::trainer<still_problem, c::hogwild, t::all_reduce>;
+    // Whether this process may use SCHED_FIFO: asked on a thread of its own, which then ends.
+    std::string refused;
+    std::thread([&] { refused = asgd::detail::request_realtime_scheduling(); }).join();
+    auto run = [](asgd::averaging_settings a) {
+      constexpr std::size_t nodes = 2;
+      const asgd::settings s{.threads = 1, .steps = 64, .batch = 4, .lr = 0.1f, .averaging = a};
+      std::vector<trainer> trainers;
+      trainers.reserve(nodes);
+      auto group = asgd::transport::in_process::group(nodes);
+      for (std::size_t k = 0; k < nodes; ++k) trainers.emplace_back(still_problem{.offset = offset_of(k)}, s, group[k]);
+      std::vector<asgd::report> rep(nodes);
+      std::vector<std::thread> th;
+      for (std::size_t k = 0; k < nodes; ++k) th.emplace_back([&, k] { rep[k] = trainers[k].run(); });
+      for (auto& x : th) x.join();
+      return rep;
+    };
+    for (const asgd::report& r : run({.every = 8, .realtime_averager = true})) {
+      CHECK(r.node->averager_scheduling ==
+            (refused.empty() ? std::string("real-time") : "default (real-time refused: " + refused + ")"));
+      CHECK(r.node->rounds == 8);
+    }
+    for (const asgd::report& r : run({.every = 8})) CHECK(r.node->averager_scheduling == "default");
+    for (const asgd::report& r : run({.every = 8, .blocking = true})) CHECK(r.node->averager_scheduling.empty());
+    auto bad = [] {
+      asgd::settings s{.threads = 1, .steps = 64, .averaging = {.every = 8, .blocking = true, .realtime_averager = true}};
+      s.validate();
+    };
+    CHECK_THROWS_WITH_AS(bad(), doctest::Contains("realtime_averager"), std::invalid_argument);
   }
 }

@@ -91,6 +91,10 @@ void check_combinations(options& o, const given_options& given) {
                       std::string(o.averaging.blocking ? "--blocking rounds wait for every node anyway"
                                                        : "gossip topologies have no common rounds"));
   }
+  if (o.averaging.realtime_averager && o.averaging.blocking) {
+    throw usage_error("asgd-train: --realtime-averager concerns non-blocking averaging; a --blocking node has no "
+                      "averager thread");
+  }
   if (o.exposed > 0 && !o.averaging.exchange) {
     throw usage_error("asgd-train: --exposed runs the no-exchange baseline itself; leave out --no-exchange");
   }

@@ -66,6 +66,10 @@ nodes that average (each node: --threads workers on its share of the data, plus 
                                   in is more than N node steps old (default 0: never waits)
   --rounds-wait-for-last          non-blocking rounds: each node joins a round when its own workers
                                   are due (default: when the first node is due, the others join)
+  --realtime-averager             non-blocking: each node's averager thread asks for real-time
+                                  scheduling (SCHED_FIFO), so its rounds need not wait for a core
+                                  the workers hold (needs root, CAP_SYS_NICE or RLIMIT_RTPRIO;
+                                  refused, it runs as before and the node lines say why)
   --no-exchange                   rounds and gossip events keep each node's own model (no encode,
                                   transfer, decode or mix): the baseline for --exposed
   --exposed N                     after the run, N more pairs of runs, with and without exchanges,

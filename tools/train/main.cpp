@@ -208,6 +208,7 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
     start = o.averaging.first_due_starts && o.transport != "nccl" ? " (a round starts when its first node is due)"
                                                                   : " (a round waits for its last node)";
   }
+  if (o.averaging.realtime_averager) start += ", averager " + n0.averager_scheduling;
   std::ostringstream shards;
   shards << o.shards;
   std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s %s%zu steps%s%s; %s shards\n", n0.nodes,

@@ -23,6 +23,10 @@ ASGD_DECL void inject_thread_start_failure();
 /// Throws start_thread's error for `e`.
 [[noreturn]] ASGD_DECL void thread_start_failed(const std::system_error& e, const std::string& what);
 
+/// Asks for real-time scheduling of the calling thread (SCHED_FIFO at its lowest priority).
+/// Returns an empty string, or why the system refused.
+ASGD_DECL std::string request_realtime_scheduling();
+
 /// Starts `f` on a new thread. When the system refuses (std::thread throws), throws
 /// std::system_error with the same code and a message naming `what`, e.g. "worker thread 3 of
 /// 8"; the caller must then release whatever its started threads wait for, and join them.

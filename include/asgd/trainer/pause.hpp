@@ -16,6 +16,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   const detail::event_log_scope unlogged(nullptr);
   const std::uint64_t k = sh.segment_end;  // every step before k is done, none after it begun
   fold_times(ctx, sh.segment_start, anchor_now(sh));
+  join_evaluator(sh);  // the last pause's evaluation has published what it found
   try {
     if (!sh.stop.load(std::memory_order_relaxed)) {
       // A blocking node averages here, while its workers wait; that is training time.
@@ -37,35 +38,61 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       // The training time at the pause's start (not now less the time since: two readings of the
       // clock, between which a descheduled thread could put this before the segment's end).
       const double trained = training_seconds(sh, t0);
-      std::optional<evaluation> eval;
-      if constexpr (evaluable_problem<Problem>) {
-        if (epoch_end || eval_due) {
-          eval = problem_.evaluate(std::span<const float>(parameters_));
-          sh.evaluations.push_back(
-              {k, static_cast<double>(k) / static_cast<double>(p.steps_per_epoch), trained, *eval});
-        }
-      }
+      pause_report rep;
+      rep.step = k;
+      rep.epoch = static_cast<double>(k) / static_cast<double>(p.steps_per_epoch);
+      rep.trained = trained;
+      rep.evaluates = evaluable_problem<Problem> && (epoch_end || eval_due);
       if (epoch_end) {
+        rep.first_epoch = first_epoch;
+        rep.done_epochs = done_epochs;
         if (sh.epoch_eval.size() < done_epochs) sh.epoch_eval.resize(static_cast<std::size_t>(done_epochs));
         const std::vector<const worker_stats*> stats = on_epoch_ ? stats_of(ctx) : std::vector<const worker_stats*>{};
-        for (std::uint64_t e = first_epoch; e < done_epochs; ++e) {
-          sh.epoch_eval[e] = eval;
-          if (!on_epoch_) continue;
+        for (std::uint64_t e = first_epoch; e < done_epochs && on_epoch_; ++e) {
           epoch_progress ep;
           ep.epoch = static_cast<std::size_t>(e + 1);
           ep.epochs = p.epoch_bins;
           ep.steps = k;
           ep.total_steps = p.total_steps;
           ep.train_loss = detail::sum_bin(stats, &worker_stats::epochs, static_cast<std::size_t>(e)).loss;
-          ep.eval = eval;
           ep.seconds = trained;
           const double run_seconds = trained - sh.time_offset;
           const double done_here = static_cast<double>(k - sh.started_at);
           ep.samples_per_second = run_seconds > 0 ? done_here * static_cast<double>(settings_.batch) / run_seconds : 0.0;
           ep.eta_seconds =
               done_here > 0 ? run_seconds * static_cast<double>(p.total_steps - k) / done_here : 0.0;
-          on_epoch_(ep);
+          rep.progress.push_back(ep);
         }
+      }
+      // A node that averages without blocking evaluates in the background: its workers stopped
+      // for the test set while the other nodes' went on, so the nodes drifted apart by hundreds
+      // of steps at every epoch's end, and rounds mixed models that far apart.
+      const bool background = rep.evaluates && p.averaging && !settings_.averaging.blocking &&
+                              detail::simulated() == nullptr && sh.logs == nullptr;
+      bool started = false;
+      if constexpr (evaluable_problem<Problem>) {
+        if (background) {
+          sh.evaluated.assign(parameters_.begin(), parameters_.end());
+          try {
+            sh.evaluator = detail::start_thread("evaluation thread", [this, &sh, rep]() mutable {
+              try {
+                publish(sh, rep, problem_.evaluate(std::span<const float>(sh.evaluated)));
+              } catch (...) {
+                sh.fail(std::current_exception());
+              }
+            });
+            started = true;
+          } catch (const std::system_error&) {
+            // No thread to spare: the evaluation runs here, as on every other node.
+          }
+        }
+        if (!started) {
+          std::optional<evaluation> eval;
+          if (rep.evaluates) eval = problem_.evaluate(std::span<const float>(parameters_));
+          publish(sh, rep, eval);
+        }
+      } else {
+        publish(sh, rep, std::nullopt);
       }
       sh.reported_step = k;
       if (checkpoint_due) {
@@ -93,6 +120,18 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
   sh.claims->start(k);
   sh.segment_end = next_boundary(p, k);
   sh.segment_start = anchor_now(sh);
+}
+
+// Records a pause's evaluation (in the run's list, and for each epoch that ended there) and
+// calls on_epoch for those epochs; on the pause's thread, or on the evaluation thread.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::publish(shared_state& sh, pause_report& rep, const std::optional<evaluation>& eval) {
+  if (eval) sh.evaluations.push_back({rep.step, rep.epoch, rep.trained, *eval});
+  for (std::uint64_t e = rep.first_epoch; e < rep.done_epochs; ++e) sh.epoch_eval[e] = eval;
+  for (epoch_progress& ep : rep.progress) {
+    ep.eval = eval;
+    on_epoch_(ep);
+  }
 }
 
 }  // namespace asgd::inline v0

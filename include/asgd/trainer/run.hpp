@@ -131,7 +131,15 @@ report trainer<Problem, Policies...>::run() {
     } else {
       try {
         if (p.averaging && !settings_.averaging.blocking) {
-          averager = detail::start_thread("averager thread", [&] { average_in_background(p, store, sh); });
+          averager = detail::start_thread("averager thread", [&] {
+            // Written before any round, read after the join.
+            std::string refused;
+            if (settings_.averaging.realtime_averager) refused = detail::request_realtime_scheduling();
+            sh.avg.scheduling = !settings_.averaging.realtime_averager ? "default"
+                                : refused.empty() ? "real-time"
+                                                  : "default (real-time refused: " + refused + ")";
+            average_in_background(p, store, sh);
+          });
         }
         for (auto& c : ctx) {
           threads.push_back(detail::start_thread(
@@ -144,6 +152,7 @@ report trainer<Problem, Policies...>::run() {
     }
     for (auto& t : threads) t.join();
     sh.workers_end = detail::clock_now();
+    join_evaluator(sh);  // the last pause's evaluation, if it runs in the background
     fold_times(ctx, sh.segment_start, anchor_now(sh));
     sh.workers_done.store(true, std::memory_order_release);
     if (averager.joinable()) {

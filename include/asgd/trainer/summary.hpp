@@ -44,6 +44,7 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
     n.mix_lag = n.rounds > 0 ? static_cast<double>(a.lag_sum) / static_cast<double>(n.rounds) : 0.0;
     n.mix_lag_max = a.lag_max;
     n.rounds_early = a.early;
+    n.averager_scheduling = a.scheduling;
     if (a.averager) {
       n.bytes_sent = a.averager->bytes_sent();
       n.bits_sent = a.averager->bits_sent();

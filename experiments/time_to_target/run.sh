@@ -6,15 +6,18 @@
 # non-blocking LAP-SGD (every 8 steps), D-PSGD (ring, every step, blocking), AD-PSGD, and
 # SwarmSGD (8 local steps on average; exact, lattice-quantized, QSGD 8-bit), D-PSGD with 8-bit
 # QSGD differences against a reference per link (quantize::differences), on iid and
-# Dirichlet(0.1) shards, seeds 1..RUNS. Every node evaluates its own model 10 times an epoch.
+# Dirichlet(0.1) shards, seeds 1..RUNS. Every node evaluates its own model 10 times an epoch, in
+# a pause that is not training time (--inline-evaluations: in the background, 40 evaluations an
+# epoch on 2 cores would take their CPU from training and from the clock).
 # One line per run: the training seconds until the first node and until every node reached
 # TARGET% (- if never), the final test accuracy (after the final average), and node 0's time.
 # With TRANSPORT=mpi the nodes are NODES ranks under mpirun, over Open MPI's on-node transport
 # instead of the simulated network (rank 0 is the straggler), and only rank 0 reports: its
 # time to TARGET fills both columns. With SIMULATE=COSTS the nodes run in virtual time
 # (asgd-train --simulate COSTS; experiments/simulated/cluster.costs is the network above), so
-# that 16 to 256 nodes fit this machine; their seconds are virtual. LAP-SGD runs twice: its rounds
-# started by the first node due (the default) and waiting for their last node. METHODS=REGEX
+# that 16 to 256 nodes fit this machine; their seconds are virtual. LAP-SGD runs three times: its
+# rounds started by the first node due (the default), waiting for their last node, and with a
+# real-time averager (refused without the privilege: then as the default). METHODS=REGEX
 # runs only the methods whose names match it (grep -E).
 #
 #   [TRANSPORT=mpi | SIMULATE=COSTS] [METHODS=REGEX] experiments/time_to_target/run.sh [NODES] [EPOCHS] [RUNS] [TARGET] [MODEL]
@@ -50,6 +53,7 @@ configs=("all-reduce SGD|--topology all_reduce --avg-every 1 --blocking"
          "local SGD, blocking|--topology all_reduce --avg-every 8 --blocking"
          "LAP-SGD|--topology all_reduce --avg-every 8"
          "LAP-SGD, waiting for the last|--topology all_reduce --avg-every 8 --rounds-wait-for-last"
+         "LAP-SGD, real-time averager|--topology all_reduce --avg-every 8 --realtime-averager"
          "D-PSGD (ring)|--topology ring --avg-every 1 --blocking"
          "AD-PSGD|--topology adpsgd --local-steps 1"
          "SwarmSGD|--topology swarm --local-steps 8"
@@ -67,7 +71,7 @@ for ((seed = 1; seed <= runs; seed++)); do
       options=(${config#*|})
       file="$json/run.json"
       "${launch[@]}" "$train" --model "$model" --threads 1 --epochs "$epochs" --seed "$seed" --shard "$shard" \
-        --evals-per-epoch 10 --quiet --json "$file" "${network[@]}" "${options[@]}" >/dev/null 2>"$json/err" ||
+        --evals-per-epoch 10 --inline-evaluations --quiet --json "$file" "${network[@]}" "${options[@]}" >/dev/null 2>"$json/err" ||
         { cat "$json/err" >&2; exit 1; }
       line=$(python3 - "$file" "$target" "$seed" "$shard" "$name" <<'PY'
 import json, sys

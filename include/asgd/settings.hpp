@@ -100,9 +100,16 @@ struct settings {
   std::size_t log_every = 0;  ///< minibatches per loss-curve point; 0 = about 20 points per epoch
   bool evaluate = true;         ///< evaluate the final model when the problem can
   /// Also evaluate at every epoch's end: all workers pause, except on a node that averages
-  /// without blocking, which evaluates a copy of the model in the background.
+  /// without blocking, which evaluates a copy of the model in the background
+  /// (`background_evaluations`).
   bool evaluate_epochs = false;
   std::size_t evaluations_per_epoch = 0;  ///< evaluate this often within each epoch too (0: only as above)
+  /// A node that averages without blocking evaluates during training on a thread of its own,
+  /// from a copy of the model, while its workers go on: when its workers waited, the other
+  /// nodes ran ahead at every evaluation. The evaluation's CPU is then taken from training on
+  /// the same cores, so frequent evaluations slow it; false: the workers wait, as in every other
+  /// run, and the pause is not training time.
+  bool background_evaluations = true;
   averaging_settings averaging = {};      ///< between nodes; ignored by a single node
   sharding shards = {};                   ///< how nodes split the samples; ignored by a single node
   /// A straggler, for experiments: each step's worker sleeps (compute_slowdown - 1) times the
@@ -123,7 +130,9 @@ struct settings {
               << ", .sample_order = " << (s.sample_order == sampling::shared ? "shared" : "sharded")
               << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false")
               << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false")
-              << ", .evaluations_per_epoch = " << s.evaluations_per_epoch << ", .averaging = " << s.averaging
+              << ", .evaluations_per_epoch = " << s.evaluations_per_epoch
+              << ", .background_evaluations = " << (s.background_evaluations ? "true" : "false")
+              << ", .averaging = " << s.averaging
               << ", .shards = " << s.shards << ", .compute_slowdown = " << s.compute_slowdown << '}';
   }
 };

@@ -135,9 +135,10 @@ class trainer {
   /// consistent in every mode), with the epoch's training loss, the evaluation of the model
   /// when the problem has one, throughput and the estimated time left. The last epoch's call
   /// comes after the workers stopped, with the final evaluation. On a node that averages
-  /// without blocking, the workers go on while a background thread evaluates the model copied
-  /// at the epoch's end, and `f` is called from that thread once the evaluation is done (one
-  /// call at a time, in order; a pause waits for the previous evaluation to finish).
+  /// without blocking (unless settings.background_evaluations is false), the workers go on
+  /// while a background thread evaluates the model copied at the epoch's end, and `f` is called
+  /// from that thread once the evaluation is done (one call at a time, in order; a pause waits
+  /// for the previous evaluation to finish).
   void on_epoch(std::function<void(const epoch_progress&)> f) { on_epoch_ = std::move(f); }
 
   /// Writes a checkpoint to `file` every `every_steps` minibatches (and never half of one: it

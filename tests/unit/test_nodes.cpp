@@ -314,6 +314,23 @@ TEST_SUITE("nodes") {
       for (const auto& e : rep[k].epochs) CHECK(e.eval.has_value());
       CHECK(rep[k].evaluations.size() >= 3);
     }
+    // settings.background_evaluations = false: in the pause, on a worker's thread, as before.
+    asgd::settings inline_settings = s;
+    inline_settings.background_evaluations = false;
+    std::vector<watched_problem> inline_problems(nodes);
+    for (auto& q : inline_problems) q.waiting = 0;  // its workers wait: nothing to wait for
+    std::vector<trainer> inline_trainers;
+    inline_trainers.reserve(nodes);
+    auto inline_group = asgd::transport::in_process::group(nodes);
+    for (std::size_t k = 0; k < nodes; ++k)
+      inline_trainers.emplace_back(inline_problems[k], inline_settings, t::all_reduce{}, inline_group[k]);
+    {
+      std::vector<std::thread> th;
+      for (std::size_t k = 0; k < nodes; ++k) th.emplace_back([&, k] { (void)inline_trainers[k].run(); });
+      for (auto& x : th) x.join();
+    }
+    // The pauses after epochs 1 and 2 (the last epoch is the final evaluation, on this thread).
+    for (const auto& q : inline_problems) CHECK(q.w->on_worker_thread.load() == 2);
   }
 
   TEST_CASE("settings.averaging.realtime_averager: asked for, granted or refused as the OS decides, and said") {

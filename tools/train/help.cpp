@@ -66,6 +66,9 @@ nodes that average (each node: --threads workers on its share of the data, plus 
                                   in is more than N node steps old (default 0: never waits)
   --rounds-wait-for-last          non-blocking rounds: each node joins a round when its own workers
                                   are due (default: when the first node is due, the others join)
+  --inline-evaluations            non-blocking nodes evaluate in a pause, their workers waiting, as
+                                  every other run does (default: on a thread of their own while the
+                                  workers go on, which frequent evaluations slow)
   --realtime-averager             non-blocking: each node's averager thread asks for real-time
                                   scheduling (SCHED_FIFO), so its rounds need not wait for a core
                                   the workers hold (needs root, CAP_SYS_NICE or RLIMIT_RTPRIO;

@@ -239,6 +239,9 @@ options parse(int argc, const char* const* argv) {
     } else if (arg == "--rounds-wait-for-last") {
       flag();
       o.averaging.first_due_starts = false;
+    } else if (arg == "--inline-evaluations") {
+      flag();
+      o.background_evaluations = false;
     } else if (arg == "--realtime-averager") {
       flag();
       o.averaging.realtime_averager = true;

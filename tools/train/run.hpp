@@ -73,6 +73,7 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
           .evaluate = true,
           .evaluate_epochs = true,
           .evaluations_per_epoch = o.evals_per_epoch,
+          .background_evaluations = o.background_evaluations,
           .averaging = o.averaging,
           .shards = o.shards,
           .compute_slowdown = o.straggler_slowdown};

@@ -67,8 +67,8 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       // A node that averages without blocking evaluates in the background: its workers stopped
       // for the test set while the other nodes' went on, so the nodes drifted apart by hundreds
       // of steps at every epoch's end, and rounds mixed models that far apart.
-      const bool background = rep.evaluates && p.averaging && !settings_.averaging.blocking &&
-                              detail::simulated() == nullptr && sh.logs == nullptr;
+      const bool background = rep.evaluates && settings_.background_evaluations && p.averaging &&
+                              !settings_.averaging.blocking && detail::simulated() == nullptr && sh.logs == nullptr;
       bool started = false;
       if constexpr (evaluable_problem<Problem>) {
         if (background) {

@@ -64,9 +64,9 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
           rep.progress.push_back(ep);
         }
       }
-      // A node that averages without blocking evaluates in the background: its workers stopped
-      // for the test set while the other nodes' went on, so the nodes drifted apart by hundreds
-      // of steps at every epoch's end, and rounds mixed models that far apart.
+      // A node that averages without blocking evaluates in the background: if its workers waited
+      // for the test set, the other nodes would run on (hundreds of steps an epoch on shared
+      // cores), and the rounds would mix models that far apart.
       const bool background = rep.evaluates && settings_.background_evaluations && p.averaging &&
                               !settings_.averaging.blocking && detail::simulated() == nullptr && sh.logs == nullptr;
       bool started = false;

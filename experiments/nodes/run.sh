@@ -61,6 +61,10 @@ for ((seed = 1; seed <= seeds; ++seed)); do
   run lap-sgd-h8 "$seed" --epochs "$epochs" "${nodes[@]}" --topology all_reduce --avg-every 8
   run lpp-sgd-h8 "$seed" --epochs "$epochs" "${nodes[@]}" --topology all_reduce --avg-every 8 \
     --select alternate_full_partial --select-warmup 1
+  # LAP-SGD and LPP-SGD with a real-time averager (refused without the privilege: then as above).
+  run lap-sgd-h8-rt "$seed" --epochs "$epochs" "${nodes[@]}" --topology all_reduce --avg-every 8 --realtime-averager
+  run lpp-sgd-h8-rt "$seed" --epochs "$epochs" "${nodes[@]}" --topology all_reduce --avg-every 8 \
+    --select alternate_full_partial --select-warmup 1 --realtime-averager
   run swarm-h4 "$seed" --epochs "$epochs" "${nodes[@]}" --topology random_pairs --avg-every 4
   run swarm-h4-qsgd8 "$seed" --epochs "$epochs" "${nodes[@]}" --topology random_pairs --avg-every 4 --quantize qsgd8
   # SwarmSGD as its paper runs it: each node interacts after a geometric number of local steps

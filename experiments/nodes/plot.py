@@ -22,14 +22,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-CONFIGS = ["single", "sync-allreduce", "local-sgd-h8", "lap-sgd-h8", "lpp-sgd-h8", "swarm-h4", "swarm-h4-qsgd8",
-           "swarm-event-h4", "swarm-event-h4-lattice", "dpsgd-ring"]
+CONFIGS = ["single", "sync-allreduce", "local-sgd-h8", "lap-sgd-h8", "lpp-sgd-h8", "lap-sgd-h8-rt", "lpp-sgd-h8-rt",
+           "swarm-h4", "swarm-h4-qsgd8", "swarm-event-h4", "swarm-event-h4-lattice", "dpsgd-ring"]
 LABELS = {
     "single": "one node, 2 threads",
     "sync-allreduce": "synchronous all-reduce (H=1, blocking)",
     "local-sgd-h8": "local SGD (H=8, blocking)",
     "lap-sgd-h8": "LAP-SGD (H=8, non-blocking)",
     "lpp-sgd-h8": "LPP-SGD (H=8, partial steps)",
+    "lap-sgd-h8-rt": "LAP-SGD, real-time averager",
+    "lpp-sgd-h8-rt": "LPP-SGD, real-time averager",
     "swarm-h4": "random pairs in rounds (H=4)",
     "swarm-h4-qsgd8": "random pairs in rounds + 8-bit QSGD",
     "swarm-event-h4": "SwarmSGD (event-driven, H=4 geometric)",

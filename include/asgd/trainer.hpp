@@ -385,7 +385,6 @@ class trainer {
     std::uint64_t step = 0;
     double epoch = 0.0;
     double trained = 0.0;  // training seconds at the pause
-    bool evaluates = false;
     std::uint64_t first_epoch = 0, done_epochs = 0;  // the epochs [first, done) that ended
     std::vector<epoch_progress> progress;            // on_epoch's calls for them, eval still empty
   };

@@ -287,23 +287,15 @@ TEST_SUITE("nodes") {
     const asgd::settings s{.threads = 2, .epochs = 3, .batch = 4, .lr = 0.01f, .evaluate_epochs = true,
                            .averaging = {.every = 8}};
     std::vector<watched_problem> problems(nodes);
-    std::vector<trainer> trainers;
-    trainers.reserve(nodes);
-    auto group = asgd::transport::in_process::group(nodes);
-    for (std::size_t k = 0; k < nodes; ++k) trainers.emplace_back(problems[k], s, t::all_reduce{}, group[k]);
     std::vector<std::vector<std::size_t>> epochs_seen(nodes);
-    for (std::size_t k = 0; k < nodes; ++k) {
-      trainers[k].on_epoch([&seen = epochs_seen[k]](const asgd::epoch_progress& ep) {
-        CHECK(ep.eval.has_value());
-        seen.push_back(ep.epoch);
+    const std::vector<asgd::report> rep = asgd::run_in_process(nodes, [&](std::size_t k, asgd::transport::in_process ep) {
+      trainer tr{problems[k], s, ep};
+      tr.on_epoch([&seen = epochs_seen[k]](const asgd::epoch_progress& e) {
+        CHECK(e.eval.has_value());
+        seen.push_back(e.epoch);
       });
-    }
-    std::vector<asgd::report> rep(nodes);
-    {
-      std::vector<std::thread> th;
-      for (std::size_t k = 0; k < nodes; ++k) th.emplace_back([&, k] { rep[k] = trainers[k].run(); });
-      for (auto& x : th) x.join();
-    }
+      return tr.run();
+    });
     for (std::size_t k = 0; k < nodes; ++k) {
       CAPTURE(k);
       // Both evaluations before the last saw steps go on, on a thread that is no worker's.
@@ -319,17 +311,10 @@ TEST_SUITE("nodes") {
     inline_settings.background_evaluations = false;
     std::vector<watched_problem> inline_problems(nodes);
     for (auto& q : inline_problems) q.waiting = 0;  // its workers wait: nothing to wait for
-    std::vector<trainer> inline_trainers;
-    inline_trainers.reserve(nodes);
-    auto inline_group = asgd::transport::in_process::group(nodes);
-    for (std::size_t k = 0; k < nodes; ++k)
-      inline_trainers.emplace_back(inline_problems[k], inline_settings, t::all_reduce{}, inline_group[k]);
-    {
-      std::vector<std::thread> th;
-      for (std::size_t k = 0; k < nodes; ++k) th.emplace_back([&, k] { (void)inline_trainers[k].run(); });
-      for (auto& x : th) x.join();
-    }
-    // The pauses after epochs 1 and 2 (the last epoch is the final evaluation, on this thread).
+    (void)asgd::run_in_process(nodes, [&](std::size_t k, asgd::transport::in_process ep) {
+      return trainer{inline_problems[k], inline_settings, ep};
+    });
+    // The pauses after epochs 1 and 2 (the last epoch is the final evaluation, on the node's thread).
     for (const auto& q : inline_problems) CHECK(q.w->on_worker_thread.load() == 2);
   }
 
@@ -339,17 +324,10 @@ TEST_SUITE("nodes") {
     std::string refused;
     std::thread([&] { refused = asgd::detail::request_realtime_scheduling(); }).join();
     auto run = [](asgd::averaging_settings a) {
-      constexpr std::size_t nodes = 2;
       const asgd::settings s{.threads = 1, .steps = 64, .batch = 4, .lr = 0.1f, .averaging = a};
-      std::vector<trainer> trainers;
-      trainers.reserve(nodes);
-      auto group = asgd::transport::in_process::group(nodes);
-      for (std::size_t k = 0; k < nodes; ++k) trainers.emplace_back(still_problem{.offset = offset_of(k)}, s, group[k]);
-      std::vector<asgd::report> rep(nodes);
-      std::vector<std::thread> th;
-      for (std::size_t k = 0; k < nodes; ++k) th.emplace_back([&, k] { rep[k] = trainers[k].run(); });
-      for (auto& x : th) x.join();
-      return rep;
+      return asgd::run_in_process(2, [&](std::size_t k, asgd::transport::in_process ep) {
+        return trainer{still_problem{.offset = offset_of(k)}, s, ep};
+      });
     };
     for (const asgd::report& r : run({.every = 8, .realtime_averager = true})) {
       CHECK(r.node->averager_scheduling ==

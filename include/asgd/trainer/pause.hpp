@@ -42,7 +42,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       rep.step = k;
       rep.epoch = static_cast<double>(k) / static_cast<double>(p.steps_per_epoch);
       rep.trained = trained;
-      rep.evaluates = evaluable_problem<Problem> && (epoch_end || eval_due);
+      const bool evaluates = evaluable_problem<Problem> && (epoch_end || eval_due);
       if (epoch_end) {
         rep.first_epoch = first_epoch;
         rep.done_epochs = done_epochs;
@@ -67,7 +67,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       // A node that averages without blocking evaluates in the background: if its workers waited
       // for the test set, the other nodes would run on (hundreds of steps an epoch on shared
       // cores), and the rounds would mix models that far apart.
-      const bool background = rep.evaluates && settings_.background_evaluations && p.averaging &&
+      const bool background = evaluates && settings_.background_evaluations && p.averaging &&
                               !settings_.averaging.blocking && detail::simulated() == nullptr && sh.logs == nullptr;
       bool started = false;
       if constexpr (evaluable_problem<Problem>) {
@@ -88,7 +88,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
         }
         if (!started) {
           std::optional<evaluation> eval;
-          if (rep.evaluates) eval = problem_.evaluate(std::span<const float>(parameters_));
+          if (evaluates) eval = problem_.evaluate(std::span<const float>(parameters_));
           publish(sh, rep, eval);
         }
       } else {

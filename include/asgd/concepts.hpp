@@ -410,6 +410,23 @@ concept round_calling_transport =
       t.on_round_called(wake, arg);
     };
 
+/// @concept split_all_reduce_transport
+/// Optional: a transport whose all-reduce runs in two phases, so workers can take non-blocking
+/// rounds between their steps (settings.averaging.rounds_on_workers):
+///  12. `t.post_mean(v)` joins the next all-reduce with `v` (`std::span<float>`) without waiting
+///      and returns a ticket (`std::uint64_t`); `v` receives the mean;
+///  13. `t.mean_ready(ticket)` says, without blocking, whether that mean is in (`bool`);
+///  14. `t.mean_posted()` whether a node has joined the next all-reduce (`bool`);
+///  15. `t.await_mean(ticket, v)` waits for that mean, as all_reduce_mean would.
+template <class T>
+concept split_all_reduce_transport =
+    communication_transport<T> && requires(T& t, const T& ct, std::span<float> v, std::uint64_t ticket) {
+      { t.post_mean(v) } -> std::convertible_to<std::uint64_t>;
+      { ct.mean_ready(ticket) } -> std::convertible_to<bool>;
+      { ct.mean_posted() } -> std::convertible_to<bool>;
+      t.await_mean(ticket, v);
+    };
+
 // ---------------------------------------------------------------------------------------------
 /// @concept quantizer
 /// How a model is encoded before it is sent (docs/policies/quantize.md).

@@ -94,8 +94,9 @@ struct node_report {
   /// started them (settings.averaging.first_due_starts); since the run's start or resume.
   std::uint64_t rounds_early = 0;
   /// The averager thread's scheduling (settings.averaging.realtime_averager): "default",
-  /// "real-time", or "default (real-time refused: why)"; empty where no averager thread ran
-  /// (blocking nodes, simulated runs).
+  /// "real-time", or "default (real-time refused: why)"; "none: rounds on workers"
+  /// (settings.averaging.rounds_on_workers); empty where no averager thread ran (blocking
+  /// nodes, simulated runs).
   std::string averager_scheduling;
   std::uint64_t bytes_sent = 0;      ///< bytes this node sent to peers (all-reduce: its ring share;
                                      ///< gossip: the partners' copies it read and its pushes)

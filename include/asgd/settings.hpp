@@ -53,11 +53,22 @@ struct averaging_settings {
   /// without it the averager runs at the default priority, and report.node->averager_scheduling
   /// says why.
   bool realtime_averager = false;
+  /// Non-blocking all-reduce rounds (topology::all_reduce over a transport with a split-phase
+  /// all-reduce: in_process): no averager thread; the worker that finishes a step when a round is
+  /// due posts the node's snapshot, and a worker mixes the mean in at the first step after the
+  /// last node posted. Rounds then need no core of their own, which an averager thread does
+  /// not have where workers take every core; they need every node to have a worker running, so
+  /// nodes that share fewer cores than they have workers land rounds later than an averager would.
+  bool rounds_on_workers = false;
 
   void validate() const {
     detail::require(every >= 1, "settings.averaging", "every", every, "must be at least 1");
     detail::require(!(realtime_averager && blocking), "settings.averaging", "realtime_averager", realtime_averager,
                     "applies to non-blocking averaging: a blocking node has no averager thread");
+    detail::require(!(rounds_on_workers && blocking), "settings.averaging", "rounds_on_workers", rounds_on_workers,
+                    "applies to non-blocking averaging: a blocking node's workers wait for its rounds");
+    detail::require(!(rounds_on_workers && realtime_averager), "settings.averaging", "rounds_on_workers",
+                    rounds_on_workers, "leaves no averager thread for realtime_averager to schedule");
     detail::require(std::isfinite(local_after_epoch) && local_after_epoch >= 0.0, "settings.averaging",
                     "local_after_epoch", local_after_epoch, "must be a finite number >= 0");
   }
@@ -69,7 +80,8 @@ struct averaging_settings {
               << ", .final_average = " << (a.final_average ? "true" : "false")
               << ", .consensus_every = " << a.consensus_every << ", .exchange = " << (a.exchange ? "true" : "false")
               << ", .max_lag = " << a.max_lag << ", .first_due_starts = " << (a.first_due_starts ? "true" : "false")
-              << ", .realtime_averager = " << (a.realtime_averager ? "true" : "false") << '}';
+              << ", .realtime_averager = " << (a.realtime_averager ? "true" : "false")
+              << ", .rounds_on_workers = " << (a.rounds_on_workers ? "true" : "false") << '}';
   }
 };
 

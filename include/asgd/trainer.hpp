@@ -287,6 +287,14 @@ class trainer {
     std::vector<consensus_point> consensus;
     double final_consensus = 0.0;
     bool final_averaged = false;  // the final global average was mixed in
+    // Rounds on workers: the worker that holds `driving` posts or lands the round; `ticket` is
+    // the posted round's (while `posted`), `posted_at` when it was posted, `driven` the
+    // seconds the workers spent posting and landing it.
+    std::atomic_flag driving;
+    bool posted = false;
+    std::uint64_t ticket = 0;
+    std::chrono::steady_clock::time_point posted_at{};
+    double driven = 0.0;
 
     // Moves the store's model from `snapshot` to `mixed` in place: adds mixed - snapshot, so
     // updates the workers made since the snapshot are kept (LAP-SGD's x += avg - snapshot). A
@@ -478,6 +486,8 @@ class trainer {
     return sh.logs != nullptr && p.averaging ? &(*sh.logs)[p.workers] : nullptr;
   }
   void average_in_background(const plan& p, store_type& store, shared_state& sh);
+  void drive_round(const plan& p, store_type& store, shared_state& sh);
+  void land_driven_round(const plan& p, store_type& store, shared_state& sh, bool workers_wait);
   void finish_averaging(const plan& p, store_type& store, shared_state& sh);
   void settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh, std::uint64_t step);
   void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,

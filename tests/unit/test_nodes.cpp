@@ -342,4 +342,53 @@ TEST_SUITE("nodes") {
     };
     CHECK_THROWS_WITH_AS(bad(), doctest::Contains("realtime_averager"), std::invalid_argument);
   }
+
+  TEST_CASE("settings.averaging.rounds_on_workers: the workers take every round, and the mean lands" *
+            doctest::timeout(120)) {
+    using trainer = asgd::trainer<still_problem, c::hogwild, t::all_reduce>;
+    constexpr std::size_t nodes = 3;
+    // No final average: what the nodes hold is what the rounds left (the gradient is zero).
+    const asgd::settings s{.threads = 2, .steps = 96, .batch = 4, .lr = 0.1f,
+                           .averaging = {.every = 8, .final_average = false, .rounds_on_workers = true}};
+    std::vector<std::vector<float>> models(nodes);
+    const std::vector<asgd::report> rep = asgd::run_in_process(nodes, [&](std::size_t k, asgd::transport::in_process ep) {
+      trainer tr{still_problem{.offset = offset_of(k)}, s, ep};
+      asgd::report r = tr.run();
+      models[k].assign(tr.parameters().begin(), tr.parameters().end());
+      return r;
+    });
+    const float mean = (offset_of(0) + offset_of(1) + offset_of(2)) / 3.0f;
+    for (std::size_t k = 0; k < nodes; ++k) {
+      CAPTURE(k);
+      REQUIRE(rep[k].node.has_value());
+      CHECK(rep[k].node->rounds == 12);
+      CHECK(rep[k].node->averager_scheduling == "none: rounds on workers");
+      CHECK(rep[k].node->bytes_sent == 12 * (2 * (nodes - 1) * 32 * sizeof(float) / nodes));  // round_with's count
+      CHECK(rep[k].steps == 96);
+      for (std::size_t i = 0; i < models[k].size(); ++i) {
+        CHECK(models[k][i] == doctest::Approx(mean + 0.01f * static_cast<float>(i)).epsilon(1e-5));
+      }
+    }
+    // What it cannot take on a worker is refused before any step, saying what and why.
+    auto refused = [&](auto make, const char* why) {
+      CAPTURE(why);
+      CHECK_THROWS_WITH_AS((void)asgd::run_in_process(2, make), doctest::Contains(why), std::invalid_argument);
+    };
+    refused(
+        [&](std::size_t k, asgd::transport::in_process ep) {
+          return asgd::trainer<still_problem, c::hogwild, t::ring>{still_problem{.offset = offset_of(k)}, s, t::ring{},
+                                                                   ep};
+        },
+        "its rounds are not an all-reduce of equally weighted models");
+    asgd::settings consensus = s;
+    consensus.averaging.consensus_every = 2;
+    refused([&](std::size_t k, asgd::transport::in_process ep) { return trainer{still_problem{.offset = offset_of(k)}, consensus, ep}; },
+            "must be 0 with averaging.rounds_on_workers");
+    for (const bool blocking : {true, false}) {
+      asgd::settings bad = s;
+      bad.averaging.blocking = blocking;
+      bad.averaging.realtime_averager = !blocking;
+      CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("rounds_on_workers"), std::invalid_argument);
+    }
+  }
 }

@@ -98,6 +98,48 @@ TEST_SUITE("transport") {
                          std::invalid_argument);
   }
 
+  TEST_CASE("in_process: the all-reduce in two phases: posted without a wait, ready once the last message is in" *
+            doctest::timeout(60)) {
+    static_assert(asgd::split_all_reduce_transport<in_process>);
+    auto group = in_process::group(3, {.latency = 0.05});
+    std::vector<float> a{1, 2}, b{3, 4}, c{5, 9};
+    const auto t0 = clock_type::now();
+    CHECK_FALSE(group[1].mean_posted());
+    const std::uint64_t ta = group[0].post_mean(a);
+    CHECK(group[1].mean_posted());  // node 1 may join now, before its own time
+    CHECK_FALSE(group[0].mean_ready(ta));
+    const std::uint64_t tb = group[1].post_mean(b);
+    CHECK_FALSE(group[1].mean_ready(tb));
+    const std::uint64_t tc = group[2].post_mean(c);  // the last node: it computes the mean
+    CHECK(a == std::vector<float>{3, 5});
+    CHECK(b == a);
+    CHECK(c == a);
+    CHECK_FALSE(group[0].mean_posted());  // the next all-reduce has no member yet
+    // Ready when the last post's message would have arrived: 0.05 s after it.
+    group[0].await_mean(ta, a);
+    CHECK(since(t0) >= 0.049);
+    CHECK(group[1].mean_ready(tb));
+    group[1].await_mean(tb, b);
+    group[2].await_mean(tc, c);
+    // It is the same all-reduce as all_reduce_mean's: the two forms meet in one.
+    std::vector<float> x0{0}, x1{3}, x2{9};
+    std::thread n0([&] { group[0].all_reduce_mean(x0); });
+    std::thread n1([&] { group[1].all_reduce_mean(x1); });
+    const std::uint64_t t2 = group[2].post_mean(x2);
+    group[2].await_mean(t2, x2);
+    n0.join();
+    n1.join();
+    CHECK(x0 == std::vector<float>{4});
+    CHECK(x1 == x0);
+    CHECK(x2 == x0);
+    // A posted all-reduce that a node never joins ends in the timeout's error, as a blocking one.
+    auto pair = in_process::group(2, {.timeout = 0.2});
+    std::vector<float> lone{1};
+    const std::uint64_t t = pair[0].post_mean(lone);
+    CHECK_THROWS_WITH_AS(pair[0].await_mean(t, lone), doctest::Contains("waited 0.2 s for node(s) 1"),
+                         asgd::transport_error);
+  }
+
   TEST_CASE("in_process: a missing peer is a clear error within the timeout, not a hang" * doctest::timeout(60)) {
     auto group = in_process::group(2, {.timeout = 0.2});
     std::vector<std::vector<std::byte>> got;

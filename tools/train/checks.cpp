@@ -95,6 +95,11 @@ void check_combinations(options& o, const given_options& given) {
     throw usage_error("asgd-train: --realtime-averager concerns non-blocking averaging; a --blocking node has no "
                       "averager thread");
   }
+  if (o.averaging.rounds_on_workers && (o.averaging.blocking || o.averaging.realtime_averager)) {
+    throw usage_error(std::string("asgd-train: --rounds-on-workers leaves no averager thread, which ") +
+                      (o.averaging.blocking ? "--blocking (its workers wait for its rounds)" : "--realtime-averager") +
+                      " concerns");
+  }
   if (o.exposed > 0 && !o.averaging.exchange) {
     throw usage_error("asgd-train: --exposed runs the no-exchange baseline itself; leave out --no-exchange");
   }

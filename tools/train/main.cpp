@@ -209,6 +209,7 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
                                                                   : " (a round waits for its last node)";
   }
   if (o.averaging.realtime_averager) start += ", averager " + n0.averager_scheduling;
+  if (o.averaging.rounds_on_workers) start += ", taken by the workers";
   std::ostringstream shards;
   shards << o.shards;
   std::printf("  %zu nodes over %s, topology %s, quantizer %s, %s %s%zu steps%s%s; %s shards\n", n0.nodes,

@@ -245,6 +245,9 @@ options parse(int argc, const char* const* argv) {
     } else if (arg == "--realtime-averager") {
       flag();
       o.averaging.realtime_averager = true;
+    } else if (arg == "--rounds-on-workers") {
+      flag();
+      o.averaging.rounds_on_workers = true;
     } else if (arg == "--no-exchange") {
       flag();
       o.averaging.exchange = false;

@@ -114,6 +114,58 @@ class averager {
     });
   }
 
+  // Rounds in two phases (settings.averaging.rounds_on_workers): "" when this node's rounds
+  // are one all-reduce of the model (a global-mean topology weighting nodes equally, the
+  // identity quantizer) over a transport that splits it; otherwise what stands in the way.
+  [[nodiscard]] std::string why_rounds_cannot_split() const {
+    bool splits = split_all_reduce_transport<Transport>;
+    if constexpr (requires { transport_.splits_all_reduce(); }) splits = transport_.splits_all_reduce();
+    if (!splits) return "its transport has no split-phase all-reduce (concept asgd::split_all_reduce_transport)";
+    const bool mean = with_chosen(topology_, [](const auto& t) {
+      using T = std::decay_t<decltype(t)>;
+      return global_mean_topology<T> && !gossip_topology<T>;
+    });
+    if (!mean || mean_scale_ != 1.0f) return "its rounds are not an all-reduce of equally weighted models";
+    if (!with_chosen(quantizer_, [](const auto& q) { return std::is_same_v<std::decay_t<decltype(q)>, quantize::identity>; }))
+      return "its quantizer is not quantize::identity";
+    return {};
+  }
+  // Phase one of a split round: `mixed` <- snapshot, posted to the all-reduce (it receives the
+  // mean). Returns the ticket that round_ready and await_round take.
+  std::uint64_t post_round(std::span<const float> snapshot, std::span<float> mixed) {
+    if constexpr (split_all_reduce_transport<Transport> || requires { transport_.splits_all_reduce(); }) {
+      charge_copy(snapshot.size());
+      std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
+      const std::uint64_t ticket = transport_.post_mean(mixed);
+      const std::uint64_t bytes = 2 * (nodes_ - 1) * snapshot.size_bytes() / nodes_;  // as round_with's
+      bytes_sent_ += bytes;
+      bits_sent_ += 8 * bytes;
+      return ticket;
+    } else {
+      throw std::logic_error("asgd: post_round without a split-phase all-reduce");
+    }
+  }
+  [[nodiscard]] bool round_ready(std::uint64_t ticket) const {
+    if constexpr (split_all_reduce_transport<Transport> || requires { transport_.splits_all_reduce(); }) {
+      return transport_.mean_ready(ticket);
+    } else {
+      return false;
+    }
+  }
+  // Whether another node has posted the round this node would post next.
+  [[nodiscard]] bool round_posted() const {
+    if constexpr (split_all_reduce_transport<Transport> || requires { transport_.splits_all_reduce(); }) {
+      return transport_.mean_posted();
+    } else {
+      return false;
+    }
+  }
+  void await_round(std::uint64_t ticket, std::span<float> mixed) {
+    if constexpr (split_all_reduce_transport<Transport> || requires { transport_.splits_all_reduce(); }) {
+      transport_.await_mean(ticket, mixed);
+    }
+  }
+
   // Gossip, before the first step (a collective): opens the transport's gossip state, sized
   // for this quantizer's encoding of the model, and publishes the node's initial model, so
   // every interaction finds its partner's copy.

@@ -48,6 +48,7 @@ struct run_plan {
   bool averaging = false;               // a node with peers: rounds happen
   bool gossip = false;                  // the rounds are this node's own gossip events
   bool first_due_calls = false;         // non-blocking rounds that the first node due starts
+  bool rounds_on_workers = false;       // workers post and mix the rounds (settings.averaging)
   std::uint64_t local_from = 0;         // post-local SGD: a round after every step before this one
   std::vector<std::uint64_t> triggers;  // round r happens once the node has done triggers[r] steps
 };

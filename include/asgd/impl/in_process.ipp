@@ -55,63 +55,90 @@ ASGD_DECL void in_process::on_round_called(void (*wake)(void*) noexcept, void* a
 }
 
 ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
-  hub& h = *hub_;
   delay_own_message(v.size_bytes());
-  std::unique_lock lock(h.mutex);
+  await_generation(post_mean_arriving(v, detail::clock_now()), v, false);
+}
+
+ASGD_DECL std::uint64_t in_process::post_mean_arriving(std::span<float> v,
+                                                       std::chrono::steady_clock::time_point arrives) {
+  hub& h = *hub_;
+  std::lock_guard lock(h.mutex);
   h.check_failed(node_, "all_reduce_mean");
   h.check_dropped(node_, "all_reduce_mean");
   const std::uint64_t generation = h.reduce_generation;
   h.contributions[node_] = v;
   detail::charge_wrote(v.data());  // this node's task filled v: its lines are in this node's core
   h.joined[node_] = generation + 1;
+  h.last_arrival = h.arrived == 0 ? arrives : std::max(h.last_arrival, arrives);
   ++h.arrived;
+  h.posted.store(h.arrived, std::memory_order_relaxed);
+  // The last live node to arrive computes the mean.
+  if (h.arrived >= h.live()) h.reduce(node_, v.size());
+  return generation;
+}
+
+ASGD_DECL void in_process::await_generation(std::uint64_t generation, std::span<float> v, bool on_link) {
+  hub& h = *hub_;
+  std::unique_lock lock(h.mutex);
   const auto deadline = detail::clock_now() + h.timeout();
-  // The last live node to arrive computes the mean. Nodes dropped while the others wait (a
-  // gossip group's node that left) no longer count, so a waiter may find itself the last.
-  while (h.arrived < h.live()) {
+  while (h.reduce_generation == generation) {
     const bool woken = h.changed.wait_until(lock, deadline, [&] {
       return h.reduce_generation != generation || !h.failure.empty() || h.arrived >= h.live();
     });
-    if (h.reduce_generation != generation) {
-      detail::charge_copy_from(v.data(), v.size());  // the mean, written from the last arriver's core
-      return;
-    }
+    if (h.reduce_generation != generation) break;
     h.check_failed(node_, "all_reduce_mean");
-    if (woken) continue;
-    std::vector<std::size_t> absent;
-    std::string missing;
-    for (std::size_t k = 0; k < h.nodes; ++k) {
-      if (h.joined[k] == generation + 1 || h.lost[k]) continue;
-      absent.push_back(k);
-      missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+    if (!woken) {
+      std::vector<std::size_t> absent;
+      std::string missing;
+      for (std::size_t k = 0; k < h.nodes; ++k) {
+        if (h.joined[k] == generation + 1 || h.lost[k]) continue;
+        absent.push_back(k);
+        missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+      }
+      const std::string why = "waited " + seconds(h.settings.timeout) + " for node(s) " + missing;
+      if (!h.tolerate_losses) h.fail(node_, "all_reduce_mean", why);
+      // A gossip group finishes without the nodes that stopped answering.
+      for (std::size_t k : absent) {
+        h.drop(k, "no answer in all_reduce_mean (node " + std::to_string(node_) + " " + why + ")");
+      }
     }
-    const std::string why = "waited " + seconds(h.settings.timeout) + " for node(s) " + missing;
-    if (!h.tolerate_losses) h.fail(node_, "all_reduce_mean", why);
-    // A gossip group finishes without the nodes that stopped answering.
-    for (std::size_t k : absent) {
-      h.drop(k, "no answer in all_reduce_mean (node " + std::to_string(node_) + " " + why + ")");
-    }
+    // Nodes dropped while the others wait (a gossip group's node that left) no longer count,
+    // so a waiter may find itself the last.
+    if (h.arrived >= h.live()) h.reduce(node_, v.size());
   }
-  std::vector<float*>& members = h.members;
+  if (h.reducer != node_) detail::charge_copy_from(v.data(), v.size());  // the mean, written from the last arriver's core
+  // A posted message still on the simulated link (post_mean's): the mean is ready once it is in.
+  const auto ready = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(h.ready_at.load(std::memory_order_relaxed)));
+  lock.unlock();
+  if (on_link && h.completed.load(std::memory_order_acquire) == generation + 1 && ready > detail::clock_now()) {
+    detail::sleep_for(ready - detail::clock_now());
+  }
+}
+
+ASGD_DECL void in_process::hub::reduce(std::size_t node, std::size_t length) {
   members.clear();
-  for (std::size_t k = 0; k < h.nodes; ++k) {
-    if (h.joined[k] != generation + 1) continue;
-    if (h.contributions[k].size() != v.size()) {
-      h.fail(node_, "all_reduce_mean",
-             "node " + std::to_string(k) + " sent " + std::to_string(h.contributions[k].size()) + " floats, node " +
-                 std::to_string(node_) + " " + std::to_string(v.size()));
+  for (std::size_t k = 0; k < nodes; ++k) {
+    if (joined[k] != reduce_generation + 1) continue;
+    if (contributions[k].size() != length) {
+      fail(node, "all_reduce_mean",
+           "node " + std::to_string(k) + " sent " + std::to_string(contributions[k].size()) + " floats, node " +
+               std::to_string(node) + " " + std::to_string(length));
     }
-    members.push_back(h.contributions[k].data());
+    members.push_back(contributions[k].data());
   }
-  mean_into(members, v.size());
+  mean_into(members, length);
   // Each member's vector read and written once; another node's comes from its core first.
   for (const float* m : members) {
-    detail::charge_copy_from(m, v.size());
+    detail::charge_copy_from(m, length);
     detail::charge_wrote(m);
   }
-  h.arrived = 0;
-  ++h.reduce_generation;
-  h.changed.notify_all();
+  reducer = node;
+  ready_at.store(last_arrival.time_since_epoch().count(), std::memory_order_relaxed);
+  arrived = 0;
+  posted.store(0, std::memory_order_relaxed);
+  ++reduce_generation;
+  completed.store(reduce_generation, std::memory_order_release);
+  changed.notify_all();
 }
 
 // In blocks that stay in L1: the block's sums, then the mean written back to every member, in

@@ -74,6 +74,68 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
   }
 }
 
+// Rounds on workers (settings.averaging.rounds_on_workers), after each of a worker's steps: one
+// worker at a time (the others go on stepping) posts the node's snapshot to the split-phase
+// all-reduce once the round is due or another node has posted it, and at a later step, once the
+// last node posted, adds (mean - snapshot) into the model. Nothing waits, and no thread needs a
+// core of its own.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::drive_round(const plan& p, store_type& store, shared_state& sh) {
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    averaging_state& a = sh.avg;
+    if (a.driving.test_and_set(std::memory_order_acquire)) return;  // another worker drives
+    struct release {
+      std::atomic_flag& flag;
+      ~release() { flag.clear(std::memory_order_release); }
+    } const releasing{a.driving};
+    if (!a.posted && a.next_round < p.triggers.size()) {
+      const bool due = p.triggers[a.next_round] <= sh.done_steps.count();
+      if (due || (p.first_due_calls && a.averager->round_posted())) {
+        const auto t0 = detail::clock_now();
+        if (!due) ++a.early;  // another node posted it first
+        store.copy_to(std::span<float>(a.snapshot));
+        a.ticket = a.averager->post_round(a.snapshot, std::span<float>(a.mixed));
+        a.posted = true;
+        a.posted_at = t0;
+        a.driven = std::chrono::duration<double>(detail::clock_now() - t0).count();
+      }
+    }
+    if (a.posted && a.averager->round_ready(a.ticket)) land_driven_round(p, store, sh, false);
+  }
+}
+
+// The posted round's mean into the model: added in place while workers step, or, after the
+// last step (`workers_wait`), awaited and assigned.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::land_driven_round(const plan& p, store_type& store, shared_state& sh,
+                                                      bool workers_wait) {
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    averaging_state& a = sh.avg;
+    const auto t0 = detail::clock_now();
+    if (workers_wait) {
+      a.averager->await_round(a.ticket, std::span<float>(a.mixed));
+      a.assign_to(store);
+    } else {
+      a.mix_into(store);
+    }
+    const auto t1 = detail::clock_now();
+    const std::uint64_t done = sh.done_steps.count(), due = p.triggers[a.next_round];
+    const std::uint64_t lag = done > due ? done - due : 0;
+    a.lag_sum += lag;
+    a.lag_max = std::max(a.lag_max, lag);
+    // The round lasted from its post to its landing; the workers computed through it but for the
+    // driving worker's copy and mix-in, and the time after their last step.
+    a.exchange_seconds += std::chrono::duration<double>(t1 - a.posted_at).count();
+    a.driven += std::chrono::duration<double>(t1 - t0).count();
+    const auto computing_until = workers_wait ? std::min(t1, sh.workers_end) : t1;
+    const double computing = std::chrono::duration<double>(computing_until - a.posted_at).count() - a.driven;
+    if (computing > 0.0) a.overlap_seconds += computing;
+    a.posted = false;
+    ++a.next_round;
+    sh.rounds_landed.store(a.next_round, std::memory_order_release);
+  }
+}
+
 // The averager thread of a non-blocking node: it sleeps until the workers have taken the next
 // round's steps or another node has started the round, runs the round, and repeats; it never
 // holds anything the workers wait for.
@@ -160,6 +222,7 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& store, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     averaging_state& a = sh.avg;
+    if (a.posted) land_driven_round(p, store, sh, true);  // rounds on workers: the one posted last
     average_rounds(p, store, sh, p.total_steps, true);  // the workers are done
     if (p.gossip) {
       // Every node's last average with a partner's copy precedes its arrival at this

@@ -96,6 +96,16 @@ void trainer<Problem, Policies...>::plan_averaging(plan& p) const {
     const averaging_settings& a = settings_.averaging;
     p.gossip = detail::gossiping(topology_);
     p.first_due_calls = !p.gossip && !a.blocking && a.first_due_starts;
+    p.rounds_on_workers = a.rounds_on_workers;
+    if (a.rounds_on_workers) {
+      // What needs a collective between two steps, which a worker must not wait in.
+      detail::require(a.consensus_every == 0, "settings", "averaging.consensus_every", a.consensus_every,
+                      "must be 0 with averaging.rounds_on_workers: measuring it is a collective between rounds");
+      if (checkpoint_every_ > 0) {
+        throw std::invalid_argument("asgd: settings.averaging.rounds_on_workers: node checkpoints settle every "
+                                    "node's rounds first, which an averager thread does (checkpoint_to)");
+      }
+    }
     if (detail::keeps_link_references(quantizer_)) {
       if (p.gossip) {
         throw std::invalid_argument("asgd: quantizer " + detail::describe(quantizer_) +

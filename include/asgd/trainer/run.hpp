@@ -32,6 +32,10 @@ report trainer<Problem, Policies...>::run() {
   // the simulation's clock until the report is written), a recorded or a replayed one.
   const std::unique_ptr<detail::run_extras> extras = make_extras_ != nullptr ? make_extras_(*this, p, nested) : nullptr;
   const bool simulating = extras != nullptr && extras->simulates();
+  if (p.rounds_on_workers && (extras != nullptr || nested)) {
+    throw std::invalid_argument("asgd: settings.averaging.rounds_on_workers: a simulated, recorded or replayed run "
+                                "takes its rounds on the averager's task, whose events it models and records");
+  }
   shared_state sh;
   if (extras != nullptr) sh.logs = extras->logs();
 
@@ -69,6 +73,15 @@ report trainer<Problem, Policies...>::run() {
     if (p.averaging) {
       sh.avg.averager = std::make_unique<averager_type>(topology_, transport_, quantizer_, p.dimension, settings_.seed,
                                                          p.shard.sizes);
+      if (p.rounds_on_workers) {
+        if (const std::string why = sh.avg.averager->why_rounds_cannot_split(); !why.empty()) {
+          throw std::invalid_argument("asgd: settings.averaging.rounds_on_workers: node " + std::to_string(p.node) +
+                                      " (topology " + detail::describe(topology_) + ", quantizer " +
+                                      detail::describe(quantizer_) + ", transport " + detail::describe(transport_) +
+                                      "): " + why);
+        }
+        sh.avg.scheduling = "none: rounds on workers";
+      }
       sh.avg.snapshot.assign(p.dimension, 0.0f);
       sh.avg.mixed.assign(p.dimension, 0.0f);
       // Gossip nodes take different numbers of events: they agree on the mean gap instead, and on
@@ -130,7 +143,7 @@ report trainer<Problem, Policies...>::run() {
       }
     } else {
       try {
-        if (p.averaging && !settings_.averaging.blocking) {
+        if (p.averaging && !settings_.averaging.blocking && !p.rounds_on_workers) {
           averager = detail::start_thread("averager thread", [&] {
             // Written before any round, read after the join.
             std::string refused;

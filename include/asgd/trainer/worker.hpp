@@ -166,11 +166,13 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   if (p.averaging) {
     // Counted on this worker's own line; wakes the averager if this step completes its round's.
     sh.done_steps.finish(c.id, k);
+    if (p.rounds_on_workers) drive_round(p, store, sh);
     // A bounded lag: wait while the oldest round not mixed in is more than max_lag steps old. Its
     // steps are done (each worker counts its step before it waits), so the averager can take it.
     while (p.max_lag > 0 && !sh.stop.load(std::memory_order_relaxed)) {
       const std::uint64_t landed = sh.rounds_landed.load(std::memory_order_acquire);
       if (landed >= p.triggers.size() || k + 1 <= p.triggers[landed] + p.max_lag) break;
+      if (p.rounds_on_workers) drive_round(p, store, sh);  // the round is this worker's to land
       detail::pause_polling();
     }
   }

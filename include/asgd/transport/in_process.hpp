@@ -86,6 +86,32 @@ class in_process {
   /// @throws transport_error when the nodes' lengths differ, or a node does not arrive in time.
   ASGD_DECL void all_reduce_mean(std::span<float> v);
 
+  // ----- the same all-reduce in two phases (concept asgd::split_all_reduce_transport)
+
+  /// Joins this node's next all-reduce with `v` and returns at once; `v` must stay alive and
+  /// untouched until the mean is in it. The last node to post computes the mean into every
+  /// node's vector. Every node posts its all-reduces in the same order as it calls
+  /// all_reduce_mean, and one at a time. It never sleeps: on a simulated link, the mean is ready
+  /// when the last node's message would have arrived (its post plus its delay).
+  /// @returns the ticket that mean_ready and await_mean take.
+  /// @throws transport_error when the group has failed.
+  std::uint64_t post_mean(std::span<float> v) {
+    return post_mean_arriving(v, detail::clock_now() + hub_->delay(node_, v.size_bytes()));
+  }
+  /// Whether the all-reduce of `ticket` is complete (its mean is in `v`). Never blocks.
+  [[nodiscard]] bool mean_ready(std::uint64_t ticket) const noexcept {
+    const hub& h = *hub_;
+    const std::uint64_t completed = h.completed.load(std::memory_order_acquire);
+    if (completed <= ticket) return false;
+    // A later all-reduce completed too, so this one's messages are in; otherwise its last one's.
+    return completed > ticket + 1 || h.ready_at.load(std::memory_order_relaxed) <= detail::clock_now().time_since_epoch().count();
+  }
+  /// Whether a node has joined the next all-reduce (this one too, once it posted).
+  [[nodiscard]] bool mean_posted() const noexcept { return hub_->posted.load(std::memory_order_relaxed) > 0; }
+  /// Waits until the all-reduce of `ticket`, posted with `v`, is complete (as all_reduce_mean).
+  /// @throws transport_error when the lengths differ, or a node does not post in time.
+  void await_mean(std::uint64_t ticket, std::span<float> v) { await_generation(ticket, v, true); }
+
   /// Sends `send` to every node in `peers` and receives, from each of them, its message of
   /// the same `round` into `received[k]` (resized to peers.size()). Nodes name each other: if
   /// a lists b in a round, b lists a.
@@ -210,6 +236,15 @@ class in_process {
     std::size_t arrived = 0;
     std::uint64_t reduce_generation = 0;
     std::vector<float*> members;  // the all-reduce's contributions, gathered by its last arrival
+    std::size_t reducer = 0;      // the node that computed the last mean
+    // Mirrors for readers without the mutex: all-reduces completed (reduce_generation, released
+    // after the mean is written), and the nodes that have joined the next one.
+    std::atomic<std::uint64_t> completed{0};
+    std::atomic<std::size_t> posted{0};
+    // The simulated link: when the current all-reduce's latest message arrives, and (from the
+    // last completion on) when the completed one's did, in the steady clock's ticks.
+    std::chrono::steady_clock::time_point last_arrival{};
+    std::atomic<std::chrono::steady_clock::rep> ready_at{0};
     std::vector<std::deque<message>> inbox;
     // Delivered messages' buffers, for the next messages: at most one per message in flight or
     // held by a receiver, so bounded by the nodes' peers per round.
@@ -249,6 +284,9 @@ class in_process {
       return n;
     }
     [[noreturn]] ASGD_DECL void fail(std::size_t node, std::string_view op, const std::string& why);
+    // The all-reduce's last live node (`node`) is in: the mean into every member, the next
+    // generation. Called with the mutex held.
+    ASGD_DECL void reduce(std::size_t node, std::size_t length);
   };
 
   ASGD_DECL static std::string seconds(double s);
@@ -261,6 +299,12 @@ class in_process {
     const auto d = hub_->delay(node_, bytes);
     if (d > std::chrono::steady_clock::duration::zero()) detail::sleep_for(d);
   }
+
+  // post_mean, with this node's message arriving at `arrives` (all_reduce_mean sleeps its delay
+  // first, so its message is in when it posts).
+  ASGD_DECL std::uint64_t post_mean_arriving(std::span<float> v, std::chrono::steady_clock::time_point arrives);
+  // Waits for all-reduce `generation`, and with `on_link` for its last message to arrive.
+  ASGD_DECL void await_generation(std::uint64_t generation, std::span<float> v, bool on_link);
 
   // Throws for a peer that is not another node; false when the group dropped it.
   ASGD_DECL bool check_peer(std::size_t peer, std::string_view op) const;

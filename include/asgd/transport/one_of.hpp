@@ -84,6 +84,38 @@ class one_of : public detail::policy_choice<Ts...> {
     return this->visit([](const auto& t) { return gossip_transport<std::decay_t<decltype(t)>>; });
   }
 
+  // The all-reduce in two phases (asgd::split_all_reduce_transport), where the transport held
+  // offers it (splits_all_reduce()); the trainer asks before it posts.
+  [[nodiscard]] bool splits_all_reduce() const {
+    return this->visit([](const auto& t) { return split_all_reduce_transport<std::decay_t<decltype(t)>>; });
+  }
+  std::uint64_t post_mean(std::span<float> v) {
+    return this->visit([&](auto& t) -> std::uint64_t {
+      if constexpr (split_all_reduce_transport<std::decay_t<decltype(t)>>) {
+        return t.post_mean(v);
+      } else {
+        throw std::logic_error("asgd: transport " + std::string(t.name) + " has no split-phase all-reduce");
+      }
+    });
+  }
+  [[nodiscard]] bool mean_ready(std::uint64_t ticket) const {
+    return this->visit([&](const auto& t) {
+      if constexpr (split_all_reduce_transport<std::decay_t<decltype(t)>>) return static_cast<bool>(t.mean_ready(ticket));
+      return false;
+    });
+  }
+  [[nodiscard]] bool mean_posted() const {
+    return this->visit([](const auto& t) {
+      if constexpr (split_all_reduce_transport<std::decay_t<decltype(t)>>) return static_cast<bool>(t.mean_posted());
+      return false;
+    });
+  }
+  void await_mean(std::uint64_t ticket, std::span<float> v) {
+    this->visit([&](auto& t) {
+      if constexpr (split_all_reduce_transport<std::decay_t<decltype(t)>>) t.await_mean(ticket, v);
+    });
+  }
+
   // Rounds the first node due starts (asgd::round_calling_transport), where the transport held
   // offers it; where it does not, no round is called and every round waits for its last node.
   void call_round(std::uint64_t round) {

@@ -108,7 +108,8 @@ ASGD_DECL void in_process::await_generation(std::uint64_t generation, std::span<
   }
   if (h.reducer != node_) detail::charge_copy_from(v.data(), v.size());  // the mean, written from the last arriver's core
   // A posted message still on the simulated link (post_mean's): the mean is ready once it is in.
-  const auto ready = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(h.ready_at.load(std::memory_order_relaxed)));
+  using clock = std::chrono::steady_clock;
+  const auto ready = clock::time_point(clock::duration(h.ready_at.load(std::memory_order_relaxed)));
   lock.unlock();
   if (on_link && h.completed.load(std::memory_order_acquire) == generation + 1 && ready > detail::clock_now()) {
     detail::sleep_for(ready - detail::clock_now());

@@ -114,6 +114,10 @@ class averager {
     });
   }
 
+  // Whether the transport (a one_of's choice, asked at run time) may split its all-reduce.
+  static constexpr bool may_split =
+      split_all_reduce_transport<Transport> || requires(const Transport& t) { t.splits_all_reduce(); };
+
   // Rounds in two phases (settings.averaging.rounds_on_workers): "" when this node's rounds
   // are one all-reduce of the model (a global-mean topology weighting nodes equally, the
   // identity quantizer) over a transport that splits it; otherwise what stands in the way.
@@ -133,7 +137,7 @@ class averager {
   // Phase one of a split round: `mixed` <- snapshot, posted to the all-reduce (it receives the
   // mean). Returns the ticket that round_ready and await_round take.
   std::uint64_t post_round(std::span<const float> snapshot, std::span<float> mixed) {
-    if constexpr (split_all_reduce_transport<Transport> || requires { transport_.splits_all_reduce(); }) {
+    if constexpr (may_split) {
       charge_copy(snapshot.size());
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
       const std::uint64_t ticket = transport_.post_mean(mixed);
@@ -146,22 +150,22 @@ class averager {
     }
   }
   [[nodiscard]] bool round_ready(std::uint64_t ticket) const {
-    if constexpr (split_all_reduce_transport<Transport> || requires { transport_.splits_all_reduce(); }) {
+    if constexpr (may_split) {
       return transport_.mean_ready(ticket);
     } else {
       return false;
     }
   }
-  // Whether another node has posted the round this node would post next.
+  // Whether a node has posted the round this node posts next (asked before this node posts).
   [[nodiscard]] bool round_posted() const {
-    if constexpr (split_all_reduce_transport<Transport> || requires { transport_.splits_all_reduce(); }) {
+    if constexpr (may_split) {
       return transport_.mean_posted();
     } else {
       return false;
     }
   }
   void await_round(std::uint64_t ticket, std::span<float> mixed) {
-    if constexpr (split_all_reduce_transport<Transport> || requires { transport_.splits_all_reduce(); }) {
+    if constexpr (may_split) {
       transport_.await_mean(ticket, mixed);
     }
   }

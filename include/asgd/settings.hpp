@@ -54,7 +54,7 @@ struct averaging_settings {
   /// says why.
   bool realtime_averager = false;
   /// Non-blocking all-reduce rounds (topology::all_reduce over a transport with a split-phase
-  /// all-reduce: in_process): no averager thread; the worker that finishes a step when a round is
+  /// all-reduce: in_process, mpi): no averager thread; the worker that finishes a step when a round is
   /// due posts the node's snapshot, and a worker mixes the mean in at the first step after the
   /// last node posted. Rounds then need no core of their own, which an averager thread does
   /// not have where workers take every core; they need every node to have a worker running, so

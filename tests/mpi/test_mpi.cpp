@@ -183,6 +183,39 @@ TEST_SUITE("mpi") {
     }
   }
 
+  TEST_CASE("transport::mpi: the all-reduce in two phases, and non-blocking rounds taken by the workers"
+            * doctest::timeout(300)) {
+    static_assert(asgd::split_all_reduce_transport<mpi>);
+    mpi tr(mpi::options{.timeout = 30});
+    const std::size_t rank = tr.node_id(), n = tr.node_count();
+    std::vector<float> v(100);
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(rank * 100 + i);
+    const std::uint64_t ticket = tr.post_mean(v);
+    CHECK_THROWS_WITH_AS((void)tr.post_mean(v), doctest::Contains("the previous all-reduce has not completed"),
+                         asgd::transport_error);
+    while (!tr.mean_ready(ticket)) std::this_thread::yield();
+    for (std::size_t i = 0; i < v.size(); i += 9)
+      CHECK(v[i] == doctest::Approx(50.0 * static_cast<double>(n - 1) + static_cast<double>(i)));
+    tr.await_mean(ticket, v);  // complete already: nothing to wait for, not scaled again
+    CHECK(v[9] == doctest::Approx(50.0 * static_cast<double>(n - 1) + 9.0));
+    CHECK_FALSE(tr.mean_posted());  // a collective's other ranks are not visible before it completes
+    // Then one all_reduce_mean after it: the ranks' all-reduces stay in order.
+    std::vector<float> w{static_cast<float>(rank)};
+    tr.all_reduce_mean(w);
+    CHECK(w[0] == doctest::Approx(0.5 * static_cast<double>(n - 1)));
+
+    // The trainer's rounds on its workers: every round lands, the ranks hold their mean.
+    const asgd::settings s{.threads = 2, .steps = 512, .batch = 4, .lr = 0.1f,
+                           .averaging = {.every = 8, .final_average = false, .rounds_on_workers = true}};
+    asgd::trainer<still_problem, c::hogwild, t::all_reduce, mpi> node{still_problem{.offset = own_offset()}, s,
+                                                                      mpi(mpi::options{.timeout = 30})};
+    const asgd::report r = node.run();
+    CHECK(check_mean_and_spread(node.parameters()) < 1e-6);
+    REQUIRE(r.node);
+    CHECK(r.node->rounds == 512 / 8);
+    CHECK(r.node->averager_scheduling == "none: rounds on workers");
+  }
+
   TEST_CASE("transport::mpi: exchange_each gives each peer its own message") {
     mpi tr(mpi::options{.timeout = 30});
     const std::size_t rank = tr.node_id(), n = tr.node_count();

@@ -73,7 +73,7 @@ nodes that average (each node: --threads workers on its share of the data, plus 
                                   scheduling (SCHED_FIFO), so its rounds need not wait for a core
                                   the workers hold (needs root, CAP_SYS_NICE or RLIMIT_RTPRIO;
                                   refused, it runs as before and the node lines say why)
-  --rounds-on-workers             non-blocking all-reduce rounds over in_process: no averager
+  --rounds-on-workers             non-blocking all-reduce rounds (in_process, mpi): no averager
                                   thread; a worker posts the node's snapshot between its steps and
                                   a worker mixes the mean in once the last node posted (rounds then
                                   need no core of their own, but a worker of every node running)

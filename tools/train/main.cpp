@@ -202,11 +202,13 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
   const std::string schedule = gossip ? std::string(o.topology.rfind("swarm", 0) == 0 ? "gossip after a mean of "
                                                                                          : "gossip after every ")
                                       : std::string("averaging every ");
-  // Which node's steps start a non-blocking round (nccl calls none).
+  // Which node's steps start a non-blocking round (nccl calls none; over mpi, workers that take
+  // the rounds cannot see a peer's post before the collective completes).
   std::string start;
   if (!n0.blocking && !gossip) {
-    start = o.averaging.first_due_starts && o.transport != "nccl" ? " (a round starts when its first node is due)"
-                                                                  : " (a round waits for its last node)";
+    const bool first_due = o.averaging.first_due_starts && o.transport != "nccl" &&
+                           !(o.averaging.rounds_on_workers && o.transport == "mpi");
+    start = first_due ? " (a round starts when its first node is due)" : " (a round waits for its last node)";
   }
   if (o.averaging.realtime_averager) start += ", averager " + n0.averager_scheduling;
   if (o.averaging.rounds_on_workers) start += ", taken by the workers";

@@ -157,6 +157,49 @@ class mpi {
     for (float& x : v) x *= scale;
   }
 
+  // ----- the same all-reduce in two phases (concept asgd::split_all_reduce_transport)
+
+  /// Starts this rank's next all-reduce of `v` (MPI_Iallreduce) and returns at once; `v` must
+  /// stay untouched until the mean is in it. One at a time, in the same order as every other
+  /// all-reduce of the rank. @returns the ticket that mean_ready and await_mean take.
+  /// @throws transport_error on an MPI error, or while the previous one is still pending.
+  std::uint64_t post_mean(std::span<float> v) {
+    state& s = *state_;
+    s.check_usable("all_reduce_mean");
+    if (s.mean_request != MPI_REQUEST_NULL) s.refuse("post_mean", "the previous all-reduce has not completed");
+    const int count = s.count(v.size(), "MPI_Iallreduce");
+    s.call("MPI_Iallreduce",
+           MPI_Iallreduce(MPI_IN_PLACE, v.data(), count, MPI_FLOAT, MPI_SUM, s.comm, &s.mean_request));
+    s.mean_values = v;
+    return s.means_posted++;
+  }
+  /// Whether the mean of `ticket` is in; an MPI_Test, which also moves the collective on.
+  /// @throws transport_error when MPI_Test fails.
+  [[nodiscard]] bool mean_ready(std::uint64_t ticket) const {
+    state& s = *state_;
+    if (s.means_done <= ticket && s.mean_request != MPI_REQUEST_NULL) {
+      int complete = 0;
+      const int code = MPI_Test(&s.mean_request, &complete, MPI_STATUS_IGNORE);
+      if (code != MPI_SUCCESS) {
+        s.fail("all_reduce_mean: MPI_Iallreduce (a collective)", "MPI_Test failed: " + error_text(code));
+      }
+      if (complete != 0) s.finish_mean();
+    }
+    return s.means_done > ticket;
+  }
+  /// Other ranks' part in a collective is not visible before it completes: always false, so a
+  /// rank posts its round when its own workers are due.
+  [[nodiscard]] bool mean_posted() const noexcept { return false; }
+  /// Waits for the mean of `ticket` (polling, as all_reduce_mean).
+  /// @throws transport_error on an MPI error, or when a rank does not take part within the timeout.
+  void await_mean(std::uint64_t ticket, std::span<float>) {
+    state& s = *state_;
+    if (s.means_done > ticket) return;
+    s.wait_until_complete(s.mean_request, [] { return std::string("all_reduce_mean: MPI_Iallreduce (a collective)"); },
+                          "the other ranks did not all join");
+    s.finish_mean();
+  }
+
   /// Sends `send` to every rank in `peers` and receives, from each of them, its message of the
   /// same `round` into `received[k]` (resized to peers.size()). Ranks name each other: if a
   /// lists b in a round, b lists a.
@@ -453,6 +496,17 @@ class mpi {
     options opts;
     bool broken = false;
     std::vector<MPI_Request> sends;
+    // The all-reduce posted by post_mean: its request, its values (the sum, scaled to the mean
+    // on completion), and the all-reduces posted and completed so far.
+    MPI_Request mean_request = MPI_REQUEST_NULL;
+    std::span<float> mean_values;
+    std::uint64_t means_posted = 0, means_done = 0;
+    void finish_mean() {
+      const float scale = 1.0f / static_cast<float>(size);
+      for (float& x : mean_values) x *= scale;
+      mean_values = {};
+      ++means_done;
+    }
     // Round calls: their own communicator (no tag of theirs meets a round's), the rounds called
     // as far as this rank knows, the calls it sent to and took from each rank, and its sends in
     // flight with their values (a deque: a value keeps its address while later ones are added).

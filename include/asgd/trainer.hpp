@@ -291,7 +291,7 @@ class trainer {
     // the posted round's (while `posted`), `posted_at` when it was posted, `driven` the
     // seconds the workers spent posting and landing it.
     std::atomic_flag driving;
-    bool posted = false;
+    std::atomic<bool> posted{false};  // written by the driving worker; read by all before they drive
     std::uint64_t ticket = 0;
     std::chrono::steady_clock::time_point posted_at{};
     double driven = 0.0;

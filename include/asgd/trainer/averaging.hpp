@@ -83,24 +83,33 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::drive_round(const plan& p, store_type& store, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     averaging_state& a = sh.avg;
+    // Most steps find no round due and none posted: they decide so by reads alone, so that a
+    // step writes no line the node's other workers use.
+    if (!a.posted.load(std::memory_order_relaxed)) {
+      const std::uint64_t next = sh.rounds_landed.load(std::memory_order_relaxed);
+      if (next >= p.triggers.size()) return;
+      if (p.triggers[next] > sh.done_steps.count() && !(p.first_due_calls && a.averager->round_posted())) return;
+    }
     if (a.driving.test_and_set(std::memory_order_acquire)) return;  // another worker drives
     struct release {
       std::atomic_flag& flag;
       ~release() { flag.clear(std::memory_order_release); }
     } const releasing{a.driving};
-    if (!a.posted && a.next_round < p.triggers.size()) {
+    if (!a.posted.load(std::memory_order_relaxed) && a.next_round < p.triggers.size()) {
       const bool due = p.triggers[a.next_round] <= sh.done_steps.count();
       if (due || (p.first_due_calls && a.averager->round_posted())) {
         const auto t0 = detail::clock_now();
         if (!due) ++a.early;  // another node posted it first
         store.copy_to(std::span<float>(a.snapshot));
         a.ticket = a.averager->post_round(a.snapshot, std::span<float>(a.mixed));
-        a.posted = true;
+        a.posted.store(true, std::memory_order_relaxed);
         a.posted_at = t0;
         a.driven = std::chrono::duration<double>(detail::clock_now() - t0).count();
       }
     }
-    if (a.posted && a.averager->round_ready(a.ticket)) land_driven_round(p, store, sh, false);
+    if (a.posted.load(std::memory_order_relaxed) && a.averager->round_ready(a.ticket)) {
+      land_driven_round(p, store, sh, false);
+    }
   }
 }
 
@@ -130,7 +139,7 @@ void trainer<Problem, Policies...>::land_driven_round(const plan& p, store_type&
     const auto computing_until = workers_wait ? std::min(t1, sh.workers_end) : t1;
     const double computing = std::chrono::duration<double>(computing_until - a.posted_at).count() - a.driven;
     if (computing > 0.0) a.overlap_seconds += computing;
-    a.posted = false;
+    a.posted.store(false, std::memory_order_relaxed);
     ++a.next_round;
     sh.rounds_landed.store(a.next_round, std::memory_order_release);
   }
@@ -222,7 +231,7 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& store, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     averaging_state& a = sh.avg;
-    if (a.posted) land_driven_round(p, store, sh, true);  // rounds on workers: the one posted last
+    if (a.posted.load(std::memory_order_relaxed)) land_driven_round(p, store, sh, true);  // rounds on workers
     average_rounds(p, store, sh, p.total_steps, true);  // the workers are done
     if (p.gossip) {
       // Every node's last average with a partner's copy precedes its arrival at this

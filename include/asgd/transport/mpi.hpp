@@ -145,23 +145,13 @@ class mpi {
   /// MPI_SUM, then a scale). Every rank passes the same length (the trainer's start-of-run
   /// handshake checks the model's dimension).
   /// @throws transport_error on an MPI error, or when a rank does not take part within the timeout.
-  void all_reduce_mean(std::span<float> v) {
-    state& s = *state_;
-    s.check_usable("all_reduce_mean");
-    const int count = s.count(v.size(), "MPI_Iallreduce");
-    MPI_Request request = MPI_REQUEST_NULL;
-    s.call("MPI_Iallreduce", MPI_Iallreduce(MPI_IN_PLACE, v.data(), count, MPI_FLOAT, MPI_SUM, s.comm, &request));
-    s.wait_until_complete(request, [] { return std::string("all_reduce_mean: MPI_Iallreduce (a collective)"); },
-                          "the other ranks did not all join");
-    const float scale = 1.0f / static_cast<float>(s.size);
-    for (float& x : v) x *= scale;
-  }
+  void all_reduce_mean(std::span<float> v) { await_mean(post_mean(v), v); }
 
   // ----- the same all-reduce in two phases (concept asgd::split_all_reduce_transport)
 
   /// Starts this rank's next all-reduce of `v` (MPI_Iallreduce) and returns at once; `v` must
-  /// stay untouched until the mean is in it. One at a time, in the same order as every other
-  /// all-reduce of the rank. @returns the ticket that mean_ready and await_mean take.
+  /// stay untouched until the mean is in it. One at a time (all_reduce_mean is post and await),
+  /// in the same order on every rank. @returns the ticket that mean_ready and await_mean take.
   /// @throws transport_error on an MPI error, or while the previous one is still pending.
   std::uint64_t post_mean(std::span<float> v) {
     state& s = *state_;

@@ -204,10 +204,11 @@ TEST_SUITE("mpi") {
     tr.all_reduce_mean(w);
     CHECK(w[0] == doctest::Approx(0.5 * static_cast<double>(n - 1)));
 
-    // The trainer's rounds on its workers: every round lands, the ranks hold their mean.
+    // The trainer's rounds on its workers: every round lands, the ranks hold their mean (leashed:
+    // no worker's update overwrites a mix-in, as a HOGWILD! worker's may).
     const asgd::settings s{.threads = 2, .steps = 512, .batch = 4, .lr = 0.1f,
                            .averaging = {.every = 8, .final_average = false, .rounds_on_workers = true}};
-    asgd::trainer<still_problem, c::hogwild, t::all_reduce, mpi> node{still_problem{.offset = own_offset()}, s,
+    asgd::trainer<still_problem, c::leashed, t::all_reduce, mpi> node{still_problem{.offset = own_offset()}, s,
                                                                       mpi(mpi::options{.timeout = 30})};
     const asgd::report r = node.run();
     CHECK(check_mean_and_spread(node.parameters()) < 1e-6);

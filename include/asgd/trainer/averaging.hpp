@@ -43,19 +43,13 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
       } else {  // the baseline for the exposed communication: the round's exchange is a no-op
         std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
       }
-      if (workers_wait) {
-        a.assign_to(store);
-      } else {
-        a.mix_into(store);
-      }
+      a.land_in(store, workers_wait);
       const auto t1 = detail::clock_now();
       // How late the average landed, in the node's steps: 0 when blocking (workers wait at the
       // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.
-      const std::uint64_t done = sh.done_steps.count(), due = p.triggers[a.next_round];
-      const std::uint64_t lag = done > due ? done - due : 0;
+      const std::uint64_t due = p.triggers[a.next_round];
       if (due > done_steps) ++a.early;  // taken on a peer's call
-      a.lag_sum += lag;
-      a.lag_max = std::max(a.lag_max, lag);
+      a.add_lag(sh.done_steps.count(), due);
       a.exchange_seconds += std::chrono::duration<double>(t1 - t0).count();
       if (!settings_.averaging.blocking) {
         // Workers computed through the round, unless they finished during it.
@@ -121,17 +115,10 @@ void trainer<Problem, Policies...>::land_driven_round(const plan& p, store_type&
   if constexpr (averages) {  // no averaging code in trainers without a topology
     averaging_state& a = sh.avg;
     const auto t0 = detail::clock_now();
-    if (workers_wait) {
-      a.averager->await_round(a.ticket, std::span<float>(a.mixed));
-      a.assign_to(store);
-    } else {
-      a.mix_into(store);
-    }
+    if (workers_wait) a.averager->await_round(a.ticket, std::span<float>(a.mixed));
+    a.land_in(store, workers_wait);
     const auto t1 = detail::clock_now();
-    const std::uint64_t done = sh.done_steps.count(), due = p.triggers[a.next_round];
-    const std::uint64_t lag = done > due ? done - due : 0;
-    a.lag_sum += lag;
-    a.lag_max = std::max(a.lag_max, lag);
+    a.add_lag(sh.done_steps.count(), p.triggers[a.next_round]);
     // The round lasted from its post to its landing; the workers computed through it but for the
     // driving worker's copy and mix-in, and the time after their last step.
     a.exchange_seconds += std::chrono::duration<double>(t1 - a.posted_at).count();

@@ -533,10 +533,12 @@ class trainer {
     void (trainer::*read_start)(const plan&, resume_state&, shared_state&, std::vector<float>&) const;
     void (trainer::*read_workers)(byte_reader&, const plan&, std::vector<worker_context>&);
     void (trainer::*read_averaging)(byte_reader&, const plan&, shared_state&);
+    void (*check_writable)(const std::filesystem::path&, std::string_view);
   };
   static const checkpoint_code* checkpoint_members() noexcept {
     static constexpr checkpoint_code code{&trainer::write_checkpoint, &trainer::read_checkpoint_start,
-                                          &trainer::read_checkpoint_workers, &trainer::read_checkpoint_averaging};
+                                          &trainer::read_checkpoint_workers, &trainer::read_checkpoint_averaging,
+                                          &detail::check_writable};
     return &code;
   }
 

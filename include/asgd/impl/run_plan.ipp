@@ -32,7 +32,14 @@ ASGD_DECL run_plan plan_run(const settings& s, const run_shape& shape, std::span
       shards.type == sharding::kind::dirichlet
           ? std::max<std::size_t>(s.batch, s.sample_order == sampling::sharded ? p.workers : 1)
           : 1;
-  p.shard = split_samples(shards, p.samples, p.nodes, p.node, s.seed, classes, least);
+  if (shape.split != nullptr) {
+    p.shard = shape.split(shards, p.samples, p.nodes, p.node, s.seed, classes, least);
+  } else if (p.nodes == 1) {
+    p.shard.sizes = {p.samples};
+    p.shard.count = p.samples;
+  } else {
+    throw std::logic_error("asgd: plan_run: " + std::to_string(p.nodes) + " nodes and no split");
+  }
   const std::size_t held = p.shard.count;
   const std::string share = p.nodes > 1 ? "node " + std::to_string(p.node) + "'s " + std::to_string(held) +
                                               " of the problem's " + std::to_string(p.samples) + " samples"

@@ -33,6 +33,7 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
   if constexpr (averages) {
     shape.node = transport_.node_id();
     shape.nodes = transport_.node_count();
+    shape.split = &split_samples;
   }
   // A Dirichlet split among nodes draws by class.
   std::vector<std::uint32_t> classes;
@@ -76,7 +77,7 @@ auto trainer<Problem, Policies...>::make_plan() const -> plan {
       throw std::invalid_argument("asgd: checkpoint_to() needs a file name");
     }
     // A checkpoint that cannot be written fails now, not at its first pause.
-    if (checkpoint_every_ > 0) detail::check_writable(checkpoint_file_, "checkpoints to");
+    if (checkpoint_every_ > 0) checkpoints_->check_writable(checkpoint_file_, "checkpoints to");
   }
 
   if constexpr (layered_problem<Problem>) {

@@ -57,8 +57,9 @@ struct averaging_settings {
   /// all-reduce: in_process, mpi): no averager thread; the worker that finishes a step when a round is
   /// due posts the node's snapshot, and a worker mixes the mean in at the first step after the
   /// last node posted. Rounds then need no core of their own, which an averager thread does
-  /// not have where workers take every core; they need every node to have a worker running, so
-  /// nodes that share fewer cores than they have workers land rounds later than an averager would.
+  /// not have where workers take every core. While a round is out, each of the node's workers
+  /// yields its core after every step, so that where nodes share fewer cores than they have
+  /// workers, the other nodes' workers get theirs to post and land it.
   bool rounds_on_workers = false;
 
   void validate() const {

@@ -4,6 +4,7 @@
 #   umbrella + trainer     examples/01_minimal.cpp: <asgd/asgd.hpp> and one trainer
 #   fine-grained + trainer examples/06_instantiate_once/main.cpp with the trainer instantiated
 #                          in it (its header's `extern template` line removed)
+#   ... separate           the same with ASGD_SEPARATE_COMPILATION (asgd_src.cpp compiled apart)
 #   fine-grained, extern   the same file as shipped: the trainer is instantiated elsewhere
 #   the instantiating TU   examples/06_instantiate_once/line_trainer.cpp
 #   ... separate           the same with ASGD_SEPARATE_COMPILATION (as the example builds it)
@@ -62,6 +63,7 @@ echo "$($cxx --version | head -1); flags: ${flags[*]}; median of $runs runs (min
 printf '%-26s %9s  %11s  %10s\n' "translation unit" "CPU" "" "peak memory"
 row "umbrella + trainer" examples/01_minimal.cpp
 row "fine-grained + trainer" "$tmp/implicit/main.cpp"
+row "... separate" "$tmp/implicit/main.cpp" -DASGD_SEPARATE_COMPILATION
 row "fine-grained, extern" "$tmp/main.cpp"
 row "the instantiating TU" "$tmp/line_trainer.cpp"
 row "... separate" "$tmp/line_trainer.cpp" -DASGD_SEPARATE_COMPILATION

@@ -66,8 +66,7 @@ struct run_shape {
   bool reports_epochs = false;   // an on_epoch callback is set
   // How nodes split the samples: split_samples, set by trainers that average. A lone trainer
   // leaves it null (it holds every sample), so that it does not compile the split.
-  shard_split (*split)(const sharding&, std::size_t samples, std::size_t nodes, std::size_t node, std::uint64_t seed,
-                       std::span<const std::uint32_t> class_of, std::size_t least) = nullptr;
+  decltype(&split_samples) split = nullptr;
 };
 
 /// Checks the settings (already valid on their own) against the shape and lays the run out: the node's shard (`classes`: each

@@ -108,8 +108,8 @@ void trainer<Problem, Policies...>::drive_round(const plan& p, store_type& store
     // A round completes once a worker of every node has posted, and lands at a step after that.
     // Where workers outnumber cores, a busy worker keeps its core until the scheduler's tick
     // (4 ms at HZ=250): 8 MLP workers of 4 nodes on 2 cores landed rounds due every 8 steps
-    // about 3,000 steps late, and 1 step late when each yielded its core while its node's round
-    // was out. With a core to spare, the yield returns at once.
+    // about 3,000 steps late, and 1-3 steps late when each yielded its core while its node's
+    // round was out. With a core to spare, the yield returns at once.
     if (a.posted.load(std::memory_order_relaxed)) std::this_thread::yield();
   }
 }

@@ -504,6 +504,7 @@ class trainer {
   }
   void average_in_background(const plan& p, store_type& store, shared_state& sh);
   void drive_round(const plan& p, store_type& store, shared_state& sh);
+  void post_driven_round(store_type& store, shared_state& sh);
   void land_driven_round(const plan& p, store_type& store, shared_state& sh, bool workers_wait);
   void finish_averaging(const plan& p, store_type& store, shared_state& sh);
   void settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh, std::uint64_t step);

@@ -138,6 +138,16 @@ TEST_CASE("non-blocking and gossiping nodes killed and resumed finish the run" *
     crash_after_checkpoints<c::hogwild, t::all_reduce>(2, s, files, 100);
     check(whole, resume_nodes<c::hogwild, t::all_reduce>(2, s, files));
   }
+  SUBCASE("LAP-SGD with rounds on workers: the pause takes the rounds due") {
+    node_files files("lap_workers", 2);
+    asgd::settings on_workers = s;
+    on_workers.averaging.rounds_on_workers = true;
+    const auto whole = run_nodes<c::hogwild, t::all_reduce>(2, on_workers, [](auto&, std::size_t) {});
+    crash_after_checkpoints<c::hogwild, t::all_reduce>(2, on_workers, files, 100);
+    const auto resumed = resume_nodes<c::hogwild, t::all_reduce>(2, on_workers, files);
+    check(whole, resumed);
+    for (const asgd::report& r : resumed.reports) CHECK(r.node->averager_scheduling == "none: rounds on workers");
+  }
   SUBCASE("SwarmSGD: event-driven gossip on a complete graph") {
     node_files files("swarm", 4);
     const auto whole = run_nodes<c::hogwild, t::swarm>(4, s, [](auto&, std::size_t) {});

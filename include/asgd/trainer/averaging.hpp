@@ -77,12 +77,21 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::drive_round(const plan& p, store_type& store, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     averaging_state& a = sh.avg;
+    // A peer's post calls round r, unless r is due after the node's next checkpoint: before a
+    // checkpoint the nodes take the rounds due by its step, then a collective of the checkpoint's
+    // own (settle_for_checkpoint), and that is what a peer has posted.
+    const auto called = [&](std::size_t r) {
+      return p.first_due_calls &&
+             (checkpoint_every_ == 0 ||
+              p.triggers[r] <= (sh.checkpointed_step / checkpoint_every_ + 1) * checkpoint_every_) &&
+             a.averager->round_posted();
+    };
     // Most steps find no round due and none posted: they decide so by reads alone, so that a
     // step writes no line the node's other workers use.
     if (!a.posted.load(std::memory_order_relaxed)) {
       const std::uint64_t next = sh.rounds_landed.load(std::memory_order_relaxed);
       if (next >= p.triggers.size()) return;
-      if (p.triggers[next] > sh.done_steps.count() && !(p.first_due_calls && a.averager->round_posted())) return;
+      if (p.triggers[next] > sh.done_steps.count() && !called(next)) return;
     }
     if (!a.driving.test_and_set(std::memory_order_acquire)) {  // else another worker drives
       struct release {
@@ -91,14 +100,9 @@ void trainer<Problem, Policies...>::drive_round(const plan& p, store_type& store
       } const releasing{a.driving};
       if (!a.posted.load(std::memory_order_relaxed) && a.next_round < p.triggers.size()) {
         const bool due = p.triggers[a.next_round] <= sh.done_steps.count();
-        if (due || (p.first_due_calls && a.averager->round_posted())) {
-          const auto t0 = detail::clock_now();
+        if (due || called(a.next_round)) {
           if (!due) ++a.early;  // another node posted it first
-          store.copy_to(std::span<float>(a.snapshot));
-          a.ticket = a.averager->post_round(a.snapshot, std::span<float>(a.mixed));
-          a.posted.store(true, std::memory_order_relaxed);
-          a.posted_at = t0;
-          a.driven = std::chrono::duration<double>(detail::clock_now() - t0).count();
+          post_driven_round(store, sh);
         }
       }
       if (a.posted.load(std::memory_order_relaxed) && a.averager->round_ready(a.ticket)) {
@@ -114,8 +118,23 @@ void trainer<Problem, Policies...>::drive_round(const plan& p, store_type& store
   }
 }
 
-// The posted round's mean into the model: added in place while workers step, or, after the
-// last step (`workers_wait`), awaited and assigned.
+// The node's snapshot, posted as its part of its next round.
+template <class Problem, class... Policies>
+void trainer<Problem, Policies...>::post_driven_round(store_type& store, shared_state& sh) {
+  if constexpr (averages) {  // no averaging code in trainers without a topology
+    averaging_state& a = sh.avg;
+    const auto t0 = detail::clock_now();
+    store.copy_to(std::span<float>(a.snapshot));
+    a.ticket = a.averager->post_round(a.snapshot, std::span<float>(a.mixed));
+    a.posted.store(true, std::memory_order_relaxed);
+    a.posted_at = t0;
+    a.driven = std::chrono::duration<double>(detail::clock_now() - t0).count();
+  }
+}
+
+// The posted round's mean into the model, added in place: the workers may have stepped on since
+// its snapshot, and their updates stay. When they wait (after the last step, in a pause:
+// `workers_wait`), the round is awaited first.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::land_driven_round(const plan& p, store_type& store, shared_state& sh,
                                                       bool workers_wait) {
@@ -123,7 +142,7 @@ void trainer<Problem, Policies...>::land_driven_round(const plan& p, store_type&
     averaging_state& a = sh.avg;
     const auto t0 = detail::clock_now();
     if (workers_wait) a.averager->await_round(a.ticket, std::span<float>(a.mixed));
-    a.land_in(store, workers_wait);
+    a.mix_into(store);
     const auto t1 = detail::clock_now();
     a.add_lag(sh.done_steps.count(), p.triggers[a.next_round]);
     // The round lasted from its post to its landing; the workers computed through it but for the
@@ -198,6 +217,13 @@ void trainer<Problem, Policies...>::settle_for_checkpoint(const plan& p, store_t
     averaging_state& a = sh.avg;
     const auto due = static_cast<std::uint64_t>(std::upper_bound(p.triggers.begin(), p.triggers.end(), step) -
                                                 p.triggers.begin());
+    if (p.rounds_on_workers) {  // the workers are paused: the rounds due are taken here
+      if (a.posted.load(std::memory_order_relaxed)) land_driven_round(p, store, sh, true);
+      while (a.next_round < due) {
+        post_driven_round(store, sh);
+        land_driven_round(p, store, sh, true);
+      }
+    }
     while (sh.rounds_landed.load(std::memory_order_acquire) < due) {
       // A worker wakes the averager only from a step whose index reached the round's due step;
       // the last such step may have ended before the averager went to sleep, and no further step

@@ -102,10 +102,6 @@ void trainer<Problem, Policies...>::plan_averaging(plan& p) const {
       // What needs a collective between two steps, which a worker must not wait in.
       detail::require(a.consensus_every == 0, "settings", "averaging.consensus_every", a.consensus_every,
                       "must be 0 with averaging.rounds_on_workers: measuring it is a collective between rounds");
-      if (checkpoint_every_ > 0) {
-        throw std::invalid_argument("asgd: settings.averaging.rounds_on_workers: node checkpoints settle every "
-                                    "node's rounds first, which an averager thread does (checkpoint_to)");
-      }
     }
     if (detail::keeps_link_references(quantizer_)) {
       if (p.gossip) {

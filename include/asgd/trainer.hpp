@@ -305,16 +305,6 @@ class trainer {
       store.mix(std::span<const float>(mixed));
     }
 
-    // The round's mix into the store: assigned when no worker writes it (`workers_wait`), else
-    // added in place.
-    template <class Store>
-    void land_in(Store& store, bool workers_wait) {
-      if (workers_wait) {
-        assign_to(store);
-      } else {
-        mix_into(store);
-      }
-    }
     // A round due at node step `due` landed when the node had done `done`.
     void add_lag(std::uint64_t done, std::uint64_t due) {
       const std::uint64_t lag = done > due ? done - due : 0;

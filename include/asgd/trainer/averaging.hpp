@@ -43,7 +43,11 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
       } else {  // the baseline for the exposed communication: the round's exchange is a no-op
         std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
       }
-      a.land_in(store, workers_wait);
+      if (workers_wait) {  // no worker writes the model: the mix replaces it
+        a.assign_to(store);
+      } else {
+        a.mix_into(store);
+      }
       const auto t1 = detail::clock_now();
       // How late the average landed, in the node's steps: 0 when blocking (workers wait at the
       // due step); a non-blocking node keeps stepping while its averager wakes and exchanges.

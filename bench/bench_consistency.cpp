@@ -129,12 +129,13 @@ void bm_update(benchmark::State& state) {
 // ---- the headline pair: HOGWILD!'s dense update against a copy, interleaved ----------------
 // Each iteration times, back to back on the thread's slice (d / threads floats): a copy, the
 // hogwild read (which copies only what the worker's last update did not write: the other
-// threads' slices) and update, and the plain vectorised SGD kernel x -= lr * g on other arrays
-// (the bound of any update). Per-iteration ratios are immune to the slow drift of this VM; the
+// threads' slices) and update, the plain vectorised SGD kernel x -= lr * g on other arrays
+// (the bound of any update), and the same kernel writing each new value to a private copy as
+// well (the bound of an update that keeps the worker's copy, as hogwild's does). Per-iteration ratios are immune to the slow drift of this VM; the
 // counters give their median, minimum and maximum. d = 101,770 is the MLP's model (in cache),
 // d = 1e7 a model in DRAM.
 struct paired_fixture {
-  static inline std::vector<float> a, b, x, g;
+  static inline std::vector<float> a, b, x, g, copy;
   static inline std::unique_ptr<asgd::consistency::hogwild::store> store;
   static void setup(const benchmark::State& s) {
     const auto d = static_cast<std::size_t>(s.range(0));
@@ -143,6 +144,7 @@ struct paired_fixture {
     b.swap(copy_fixture::b);
     x.assign(d, 0.0f);
     g.assign(d, 1e-6f);
+    copy.assign(d, 0.0f);
     store = std::make_unique<asgd::consistency::hogwild::store>(
         asgd::consistency::hogwild{}, asgd::store_config{d, static_cast<std::size_t>(s.threads())},
         std::vector<float>(d, 0.0f));
@@ -152,6 +154,7 @@ struct paired_fixture {
     b = {};
     x = {};
     g = {};
+    copy = {};
     store.reset();
   }
 };
@@ -165,9 +168,10 @@ void bm_paired(benchmark::State& state) {
   auto& store = *paired_fixture::store;
   auto w = store.make_worker(t);
   const std::vector<float> g(hi - lo, 1e-6f);
-  std::vector<double> ratios, kernel_ratios, step_ratios;
-  double copy_s = 0, update_s = 0, kernel_s = 0, read_s = 0;
+  std::vector<double> ratios, kernel_ratios, step_ratios, copying_ratios;
+  double copy_s = 0, update_s = 0, kernel_s = 0, read_s = 0, copying_s = 0;
   float* kx = paired_fixture::x.data();
+  float* kc = paired_fixture::copy.data();
   const float* kg = paired_fixture::g.data();
   for (auto _ : state) {
     const auto t0 = clock::now();
@@ -184,8 +188,15 @@ void bm_paired(benchmark::State& state) {
     for (std::size_t i = lo; i < hi; ++i) kx[i] -= 1e-3f * kg[i];
     benchmark::ClobberMemory();
     const auto t3 = clock::now();
+    for (std::size_t i = lo; i < hi; ++i) kc[i] = kx[i] -= 1e-3f * kg[i];
+    benchmark::ClobberMemory();
+    const auto t4 = clock::now();
+
     const double c = std::chrono::duration<double>(tr - t0).count(), u = std::chrono::duration<double>(t2 - t1).count(),
-                 k = std::chrono::duration<double>(t3 - t2).count(), rd = std::chrono::duration<double>(t1 - tr).count();
+                 k = std::chrono::duration<double>(t3 - t2).count(), rd = std::chrono::duration<double>(t1 - tr).count(),
+                 kc_s = std::chrono::duration<double>(t4 - t3).count();
+    copying_s += kc_s;
+    copying_ratios.push_back(kc_s / u);
     copy_s += c;
     update_s += u;
     kernel_s += k;
@@ -197,6 +208,7 @@ void bm_paired(benchmark::State& state) {
   std::sort(ratios.begin(), ratios.end());
   std::sort(kernel_ratios.begin(), kernel_ratios.end());
   std::sort(step_ratios.begin(), step_ratios.end());
+  std::sort(copying_ratios.begin(), copying_ratios.end());
   const double bytes = static_cast<double>(hi - lo) * static_cast<double>(state.iterations());
   using counter = benchmark::Counter;
   state.counters["copy GB/s"] = counter(8.0 * bytes / 1e9 / copy_s * static_cast<double>(n), counter::kAvgThreads);
@@ -208,6 +220,10 @@ void bm_paired(benchmark::State& state) {
   state.counters["of kernel median"] = counter(kernel_ratios[kernel_ratios.size() / 2], counter::kAvgThreads);
   state.counters["of kernel min"] = counter(kernel_ratios.front(), counter::kAvgThreads);
   state.counters["of kernel max"] = counter(kernel_ratios.back(), counter::kAvgThreads);
+  state.counters["kernel+copy GB/s"] =
+      counter(12.0 * bytes / 1e9 / copying_s * static_cast<double>(n), counter::kAvgThreads);
+  state.counters["of kernel+copy median"] = counter(copying_ratios[copying_ratios.size() / 2], counter::kAvgThreads);
+  state.counters["kernel+copy of kernel"] = counter(kernel_s / copying_s, counter::kAvgThreads);
   state.counters["step of kernel median"] = counter(step_ratios[step_ratios.size() / 2], counter::kAvgThreads);
   state.counters["step of kernel min"] = counter(step_ratios.front(), counter::kAvgThreads);
   state.counters["step of kernel max"] = counter(step_ratios.back(), counter::kAvgThreads);
@@ -288,6 +304,8 @@ const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
                 get(name, "ratio min"), get(name, "ratio max"));
     std::printf("  update / kernel: median %.3f (min %.3f, max %.3f)\n", get(name, "of kernel median"),
                 get(name, "of kernel min"), get(name, "of kernel max"));
+    std::printf("  update / (kernel writing a private copy too): median %.3f; that kernel / kernel %.3f\n",
+                get(name, "of kernel+copy median"), get(name, "kernel+copy of kernel"));
     std::printf("  read + update / kernel: median %.3f (min %.3f, max %.3f); read %.1f us\n",
                 get(name, "step of kernel median"), get(name, "step of kernel min"), get(name, "step of kernel max"),
                 get(name, "read us"));

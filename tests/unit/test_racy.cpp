@@ -15,7 +15,7 @@
 namespace {
 
 // Lengths around the vector path's edges: empty, shorter than a vector, a block and a bit.
-const std::size_t lengths[] = {0, 1, 3, 4, 5, 15, 16, 17, 63, 255, 256, 257, 511, 512, 700, 1029};
+const std::size_t lengths[] = {0, 1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 127, 128, 255, 256, 257, 511, 512, 700, 1029};
 
 std::vector<float> ramp(std::size_t n) {
   std::vector<float> v(n);

@@ -49,8 +49,8 @@ struct calibration_settings {
 ASGD_DECL cost_model calibrate_machine(const calibration_settings& s = {});
 
 /// Measures `rule`'s dense update over `dimension` coordinates as a store writes it
-/// (detail::step_dense: `racy`, through relaxed accesses as HOGWILD!'s store writes; else plain
-/// stores, as under a lock), the median of `repeats` updates, as cost_model::update_bandwidth:
+/// (detail::step_dense: `racy`, through relaxed accesses and with each new value written to a
+/// private copy too, as HOGWILD!'s store writes; else plain stores, as under a lock), the median of `repeats` updates, as cost_model::update_bandwidth:
 /// the 12 bytes a coordinate that the simulator charges, per second of the time measured. A rule
 /// with state (momentum, Adam) moves more than those 12 bytes, and the racy path runs in blocks
 /// through registers, so its figure is below calibrate_machine's plain x -= lr g.
@@ -61,14 +61,14 @@ double calibrate_update(const U& rule, std::size_t dimension, bool racy, std::si
     throw std::invalid_argument("asgd: sim::calibrate_update: dimension and repeats must be at least 1");
   }
   typename U::state state = rule.make_state(dimension);
-  std::vector<float> x(dimension, 0.5f), g(dimension, 1e-3f);
+  std::vector<float> x(dimension, 0.5f), g(dimension, 1e-3f), copy(racy ? dimension : 0);
   auto dir = [&rule, &state](std::size_t i, float gi, float xi) { return rule.direction(state, i, gi, xi); };
   const param_range all{0, dimension};
   std::vector<double> t(repeats + 1);  // the first, which warms the caches, is dropped
   for (double& seconds : t) {
     const auto t0 = std::chrono::steady_clock::now();
     if (racy) {
-      detail::step_dense<detail::write_kind::racy>(x.data(), all, g, dir, 1e-3f);
+      detail::step_dense<detail::write_kind::racy>(x.data(), all, g, dir, 1e-3f, copy.data());
     } else {
       detail::step_dense<detail::write_kind::plain>(x.data(), all, g, dir, 1e-3f);
     }

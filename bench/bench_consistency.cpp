@@ -131,8 +131,9 @@ void bm_update(benchmark::State& state) {
 // hogwild read (which copies only what the worker's last update did not write: the other
 // threads' slices) and update, the plain vectorised SGD kernel x -= lr * g on other arrays
 // (the bound of any update), and the same kernel writing each new value to a private copy as
-// well (the bound of an update that keeps the worker's copy, as hogwild's does). Per-iteration ratios are immune to the slow drift of this VM; the
-// counters give their median, minimum and maximum. d = 101,770 is the MLP's model (in cache),
+// well (the bound of an update that keeps the worker's copy, as hogwild's does). Per-iteration
+// ratios are immune to the slow drift of this VM; the counters give their median, minimum and
+// maximum. d = 101,770 is the MLP's model (in cache),
 // d = 1e7 a model in DRAM.
 struct paired_fixture {
   static inline std::vector<float> a, b, x, g, copy;
@@ -191,7 +192,6 @@ void bm_paired(benchmark::State& state) {
     for (std::size_t i = lo; i < hi; ++i) kc[i] = kx[i] -= 1e-3f * kg[i];
     benchmark::ClobberMemory();
     const auto t4 = clock::now();
-
     const double c = std::chrono::duration<double>(tr - t0).count(), u = std::chrono::duration<double>(t2 - t1).count(),
                  k = std::chrono::duration<double>(t3 - t2).count(), rd = std::chrono::duration<double>(t1 - tr).count(),
                  kc_s = std::chrono::duration<double>(t4 - t3).count();

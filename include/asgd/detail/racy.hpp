@@ -108,9 +108,9 @@ inline void racy_load16(const float* p, float* out) noexcept {
 #endif
 }
 
-// Stores `n` private floats from `in` (n a multiple of 4) racily to `p`
-// (16-byte aligned). Each 16-byte load of `in` reads what one wide store of the compute loop wrote,
-// which the processor forwards; splitting a wide register into four would cost a shuffle each.
+// Stores `n` private floats from `in` (n a multiple of 4) racily to `p` (16-byte aligned). Each
+// 16-byte load of `in` reads what one wide store of the compute loop wrote, which the processor
+// forwards; splitting a wide register into four would cost a shuffle each.
 inline void racy_store_block(const float* in, float* p, std::size_t n) noexcept {
   for (std::size_t j = 0; j < n; j += 4) {
     racy_vec4 v;

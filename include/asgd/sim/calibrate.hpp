@@ -50,10 +50,11 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s = {});
 
 /// Measures `rule`'s dense update over `dimension` coordinates as a store writes it
 /// (detail::step_dense: `racy`, through relaxed accesses and with each new value written to a
-/// private copy too, as HOGWILD!'s store writes; else plain stores, as under a lock), the median of `repeats` updates, as cost_model::update_bandwidth:
-/// the 12 bytes a coordinate that the simulator charges, per second of the time measured. A rule
-/// with state (momentum, Adam) moves more than those 12 bytes, and the racy path runs in blocks
-/// through registers, so its figure is below calibrate_machine's plain x -= lr g.
+/// private copy too, as HOGWILD!'s store writes; else plain stores, as under a lock), the median
+/// of `repeats` updates, as cost_model::update_bandwidth: the 12 bytes a coordinate that the
+/// simulator charges, per second of the time measured. A rule with state (momentum, Adam) moves
+/// more than those 12 bytes, and the racy path runs in blocks through registers and writes the
+/// private copy, so its figure is below calibrate_machine's plain x -= lr g.
 /// @throws std::invalid_argument for a dimension or repeats of 0
 template <update_rule U>
 double calibrate_update(const U& rule, std::size_t dimension, bool racy, std::size_t repeats = 7) {

@@ -5,12 +5,12 @@
 #include <asgd/checkpoint.hpp>
 #include <asgd/concepts.hpp>
 #include <asgd/consistency/hogwild.hpp>
-#include <asgd/detail/averager.hpp>
 #include <asgd/detail/checks.hpp>
 #include <asgd/detail/describe.hpp>
 #include <asgd/detail/event_log.hpp>
 #include <asgd/detail/files.hpp>
 #include <asgd/detail/memory.hpp>
+#include <asgd/detail/node_policies.hpp>
 #include <asgd/detail/run_plan.hpp>
 #include <asgd/detail/sampler.hpp>
 #include <asgd/detail/simulation.hpp>
@@ -28,7 +28,6 @@
 #include <asgd/settings.hpp>
 #include <asgd/sim/cost_model.hpp>
 #include <asgd/topology/none.hpp>
-#include <asgd/transport/in_process.hpp>
 #include <asgd/update/sgd.hpp>
 
 #include <algorithm>
@@ -58,7 +57,17 @@ namespace asgd::inline v0 {
 namespace sim {
 class recording;  // <asgd/sim/recording.hpp>
 }
+namespace transport {
+class in_process;  // <asgd/transport/in_process.hpp>, which <asgd/averaging.hpp> includes
+}
 namespace detail {
+// A node's averaging (detail/averager.hpp): a trainer with a topology needs its definition, which
+// <asgd/averaging.hpp> brings; a trainer without one holds none.
+template <class Topology, class Transport, class Quantizer>
+class averager;
+struct no_averager {};
+// The transport member of a trainer that holds none (no topology, no transport named).
+struct no_transport {};
 // The code of a trainer's simulated, recorded and replayed runs (trainer/simulated.hpp): declared
 // here, defined where <asgd/sim/simulation.hpp> is included.
 template <class Trainer>
@@ -106,11 +115,33 @@ class trainer {
   static_assert(detail::check_block_selector<block_selector_type>(), "asgd: see the block-selector error above");
   static_assert(detail::check_consistency_mode<consistency_type>(), "asgd: see the consistency-mode error above");
   static_assert(detail::check_averaging_topology<topology_type>(), "asgd: see the topology error above");
-  static_assert(detail::check_transport<transport_type>(), "asgd: see the transport error above");
   static_assert(detail::check_quantizer<quantizer_type>(), "asgd: see the quantizer error above");
 
   /// True when the trainer is a node that averages with others (its topology is not `none`).
   static constexpr bool averages = !std::is_same_v<topology_type, topology::none>;
+  /// True when the trainer holds a transport: it averages, or one was named.
+  static constexpr bool holds_transport =
+      averages || !std::is_same_v<detail::arguments_of_kind<transport_tag, Policies...>, detail::type_list<>>;
+  static_assert(
+      [] {
+        if constexpr (averages) {
+          return detail::complete_type<detail::averager<topology_type, transport_type, quantizer_type>>;
+        } else {
+          return true;
+        }
+      }(),
+      "asgd: a trainer with a topology needs #include <asgd/averaging.hpp>, which every topology header of asgd "
+      "includes (a topology of your own must include it); a trainer without a topology does not compile the "
+      "averaging code");
+  static_assert(
+      [] {
+        if constexpr (holds_transport) {
+          // Checked once defined: the default's header comes with <asgd/averaging.hpp> (above).
+          if constexpr (detail::complete_type<transport_type>) return detail::check_transport<transport_type>();
+        }
+        return true;
+      }(),
+      "asgd: see the transport error above");
   // A node's averager adds `avg - snapshot` into the shared model: the mode must say how.
   static_assert(!averages || consistency_mode_can_mix<consistency_type>,
                 "asgd: this consistency mode cannot be a node's: its store has no mix(delta) and concurrent_mix "
@@ -227,7 +258,11 @@ class trainer {
   [[nodiscard]] const block_selector_type& block_selector() const noexcept { return selector_; }
   [[nodiscard]] const consistency_type& consistency() const noexcept { return consistency_; }
   [[nodiscard]] const topology_type& topology() const noexcept { return topology_; }
-  [[nodiscard]] const transport_type& transport() const noexcept { return transport_; }
+  [[nodiscard]] const transport_type& transport() const noexcept
+    requires holds_transport
+  {
+    return transport_;
+  }
   [[nodiscard]] const quantizer_type& quantizer() const noexcept { return quantizer_; }
 
  private:
@@ -257,7 +292,7 @@ class trainer {
       consistency_ = std::forward<V>(v);
     else if constexpr (std::is_same_v<T, topology_type>)
       topology_ = std::forward<V>(v);
-    else if constexpr (std::is_same_v<T, transport_type>)
+    else if constexpr (std::is_same_v<T, transport_type> && holds_transport)
       transport_ = std::forward<V>(v);
     else if constexpr (std::is_same_v<T, quantizer_type>)
       quantizer_ = std::forward<V>(v);
@@ -271,7 +306,9 @@ class trainer {
   using plan = detail::run_plan;
 
   // The averaging side of a run (used only when plan::averaging).
-  using averager_type = detail::averager<topology_type, transport_type, quantizer_type>;
+  using averager_type =
+      std::conditional_t<averages, detail::averager<topology_type, transport_type, quantizer_type>, detail::no_averager>;
+
   struct averaging_state {
     std::unique_ptr<averager_type> averager;
     std::vector<float> snapshot;
@@ -539,7 +576,7 @@ class trainer {
   block_selector_type selector_{};
   consistency_type consistency_{};
   [[no_unique_address]] topology_type topology_{};
-  transport_type transport_{};
+  [[no_unique_address]] std::conditional_t<holds_transport, transport_type, detail::no_transport> transport_{};
   [[no_unique_address]] quantizer_type quantizer_{};
   std::function<void(const epoch_progress&)> on_epoch_;
   std::filesystem::path checkpoint_file_;

@@ -5,7 +5,6 @@
 
 #include <asgd/consistency/hogwild.hpp>
 #include <asgd/consistency/locked.hpp>
-#include <asgd/topology/ring.hpp>
 #include <asgd/trainer.hpp>
 #include <asgd/update/momentum.hpp>
 #include <asgd/update/sgd.hpp>

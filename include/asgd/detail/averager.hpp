@@ -4,6 +4,7 @@
 // turns a snapshot of the node's model into the round's mix of it with its peers' models.
 
 #include <asgd/concepts.hpp>
+#include <asgd/detail/node_policies.hpp>
 #include <asgd/detail/policy_choice.hpp>
 #include <asgd/detail/simulation.hpp>
 #include <asgd/quantize/identity.hpp>
@@ -25,18 +26,6 @@ namespace asgd::inline v0::detail {
 
 template <class Topology>
 concept global_mean_topology = requires { requires Topology::global_mean; };
-
-// Whether the topology held (a one_of's choice) is event-driven gossip.
-template <class Topology>
-bool gossiping(const Topology& t) {
-  return with_chosen(t, [](const auto& chosen) { return gossip_topology<std::decay_t<decltype(chosen)>>; });
-}
-
-// Whether the quantizer held (a one_of's choice) keeps a reference per link.
-template <class Quantizer>
-bool keeps_link_references(const Quantizer& q) {
-  return with_chosen(q, [](const auto& chosen) { return shared_reference_quantizer<std::decay_t<decltype(chosen)>>; });
-}
 
 template <class Topology, class Transport, class Quantizer>
 class averager {

@@ -2,6 +2,7 @@
 /// @file
 /// AD-PSGD: after every H local steps, average with one random neighbour, without waiting.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/random.hpp>
 #include <asgd/topology/graph.hpp>
 #include <asgd/types.hpp>

@@ -2,6 +2,7 @@
 /// @file
 /// Global averaging: every node takes the mean of all models.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/types.hpp>
 
 #include <cstddef>

@@ -2,6 +2,7 @@
 /// @file
 /// The exponential graph: each node mixes with the nodes 2^k away, a log-degree graph.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/detail/mixing.hpp>
 #include <asgd/types.hpp>
 

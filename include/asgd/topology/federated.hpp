@@ -2,6 +2,7 @@
 /// @file
 /// FedAvg's averaging: a sampled fraction of the nodes averages, weighted by data size.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/detail/mixing.hpp>
 #include <asgd/types.hpp>
 

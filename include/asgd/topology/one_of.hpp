@@ -2,6 +2,7 @@
 /// @file
 /// A topology chosen at run time from a fixed set.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/concepts.hpp>
 #include <asgd/detail/policy_choice.hpp>
 #include <asgd/types.hpp>

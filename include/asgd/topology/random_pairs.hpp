@@ -2,6 +2,7 @@
 /// @file
 /// SwarmSGD's gossip: a random matching of the nodes each round; partners average.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/detail/mixing.hpp>
 #include <asgd/types.hpp>
 

@@ -2,6 +2,7 @@
 /// @file
 /// D-PSGD on a ring: each node mixes with its two neighbours.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/detail/mixing.hpp>
 #include <asgd/types.hpp>
 

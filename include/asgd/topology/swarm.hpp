@@ -2,6 +2,7 @@
 /// @file
 /// SwarmSGD: event-driven pairwise gossip on a graph, after a random number of local steps.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/random.hpp>
 #include <asgd/topology/graph.hpp>
 #include <asgd/types.hpp>

@@ -2,6 +2,7 @@
 /// @file
 /// D-PSGD on a 2-D torus: each node mixes with its four grid neighbours.
 
+#include <asgd/averaging.hpp>  // what a trainer with this topology runs
 #include <asgd/detail/mixing.hpp>
 #include <asgd/types.hpp>
 

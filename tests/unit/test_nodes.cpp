@@ -43,6 +43,14 @@ struct still_problem {
 
 float offset_of(std::size_t node) { return static_cast<float>(node) - 1.5f; }
 
+// A trainer holds a transport when it averages or names one; only those have transport().
+template <class Trainer>
+concept has_transport = requires(const Trainer& tr) { tr.transport(); };
+static_assert(!has_transport<asgd::trainer<still_problem, c::hogwild>>);
+static_assert(!asgd::trainer<still_problem, c::hogwild>::holds_transport);
+static_assert(has_transport<asgd::trainer<still_problem, c::hogwild, t::ring>>);
+static_assert(has_transport<asgd::trainer<still_problem, c::hogwild, asgd::transport::in_process>>);
+
 // Runs 4 nodes of `Mode` with topology `Topo`, zero gradient, no final average; checks the mean
 // and the consensus distance against the nodes' final models.
 template <class Mode, class Topo>

@@ -87,9 +87,11 @@ class training_error : public std::runtime_error {
 ///
 /// `Policies...` are policy types in any order, at most one per kind; a missing kind takes its
 /// default: `update::sgd`, `select::full`, `consistency::hogwild`, `topology::none`,
-/// `transport::in_process`, `quantize::identity`. An argument that is not a policy, a second
-/// policy of one kind, or a policy that misses a clause of its concept is a compile error whose
-/// message starts with "asgd:" and names the problem.
+/// `transport::in_process`, `quantize::identity`. A trainer without a topology holds no
+/// transport unless one is named (it never talks), and does not compile the averaging code that
+/// a trainer with a topology gets from `<asgd/averaging.hpp>`. An argument that is not a policy,
+/// a second policy of one kind, or a policy that misses a clause of its concept is a compile
+/// error whose message starts with "asgd:" and names the problem.
 ///
 /// ```
 /// asgd::trainer<my_problem, asgd::consistency::leashed, asgd::update::momentum> t{
@@ -308,7 +310,6 @@ class trainer {
   // The averaging side of a run (used only when plan::averaging).
   using averager_type =
       std::conditional_t<averages, detail::averager<topology_type, transport_type, quantizer_type>, detail::no_averager>;
-
   struct averaging_state {
     std::unique_ptr<averager_type> averager;
     std::vector<float> snapshot;

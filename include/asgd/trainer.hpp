@@ -184,6 +184,9 @@ class trainer {
   /// other node: at a checkpoint all nodes land the rounds due so far, meet, take the gossip
   /// pushes left for them into their models, write, and meet again, so the files form a cut that
   /// no exchange crosses. A node's last checkpoint is the last one before its final average.
+  /// (A template, as resume_from(), so that an explicit instantiation of the trainer leaves the
+  /// checkpoint code out; a translation unit that calls either compiles it.)
+  template <int = 0>
   void checkpoint_to(std::filesystem::path file, std::uint64_t every_steps) {
     checkpoint_file_ = std::move(file);
     checkpoint_every_ = every_steps;
@@ -195,6 +198,7 @@ class trainer {
   /// or steps may be larger than the checkpointed run's. A resumed sequential run ends with the
   /// same model, bit for bit, as one that was never interrupted; so does a run of blocking
   /// sequential nodes (each reads `file` + ".node<k>", and all must be at the same step).
+  template <int = 0>
   void resume_from(std::filesystem::path file) {
     resume_file_ = std::move(file);
     checkpoints_ = checkpoint_members();
@@ -536,6 +540,7 @@ class trainer {
   void land_driven_round(const plan& p, store_type& store, shared_state& sh, bool workers_wait);
   void finish_averaging(const plan& p, store_type& store, shared_state& sh);
   void settle_for_checkpoint(const plan& p, store_type& store, shared_state& sh, std::uint64_t step);
+  template <int = 0>
   void write_checkpoint(const plan& p, const store_type& store, const std::vector<worker_context>& ctx,
                         const shared_state& sh, std::uint64_t step, double trained_seconds) const;
   // A checkpoint a run resumes from: its bytes, and a reader past the part read so far.
@@ -544,18 +549,23 @@ class trainer {
     std::optional<byte_reader> reader;
   };
   // Reads resume_file_'s head into `from`, the model into `initial` and the run's counters into `sh`.
+  template <int = 0>
   void read_checkpoint_start(const plan& p, resume_state& from, shared_state& sh, std::vector<float>& initial) const;
   detail::run_names names() const;
   // "consistency::<mode>", for messages.
   std::string mode_name() const { return "consistency::" + detail::describe(consistency_); }
+  template <int = 0>
   void read_checkpoint_workers(byte_reader& r, const plan& p, std::vector<worker_context>& ctx);
+  template <int = 0>
   void write_checkpoint_averaging(byte_writer& w, const plan& p, const shared_state& sh) const;
+  template <int = 0>
   void read_checkpoint_averaging(byte_reader& r, const plan& p, shared_state& sh);
   report summarize(const plan& p, const store_type& store, std::vector<worker_context>& ctx, shared_state& sh,
                    double seconds);
 
   // The checkpoint code, which checkpoint_to() and resume_from() install: a trainer that calls
   // neither does not compile it (a sixth of a trainer's compile time and a quarter of its code).
+  // Its members are templates, so that an explicit instantiation of the trainer does not either.
   struct checkpoint_code {
     void (trainer::*write)(const plan&, const store_type&, const std::vector<worker_context>&, const shared_state&,
                            std::uint64_t, double) const;
@@ -564,10 +574,11 @@ class trainer {
     void (trainer::*read_averaging)(byte_reader&, const plan&, shared_state&);
     void (*check_writable)(const std::filesystem::path&, std::string_view);
   };
+  template <int = 0>
   static const checkpoint_code* checkpoint_members() noexcept {
-    static constexpr checkpoint_code code{&trainer::write_checkpoint, &trainer::read_checkpoint_start,
-                                          &trainer::read_checkpoint_workers, &trainer::read_checkpoint_averaging,
-                                          &detail::check_writable};
+    static constexpr checkpoint_code code{&trainer::write_checkpoint<0>, &trainer::read_checkpoint_start<0>,
+                                          &trainer::read_checkpoint_workers<0>,
+                                          &trainer::read_checkpoint_averaging<0>, &detail::check_writable};
     return &code;
   }
 

@@ -14,6 +14,7 @@ detail::run_names trainer<Problem, Policies...>::names() const {
 }
 
 template <class Problem, class... Policies>
+template <int>
 void trainer<Problem, Policies...>::write_checkpoint(const plan& p, const store_type& store,
                                                      const std::vector<worker_context>& ctx, const shared_state& sh,
                                                      std::uint64_t step, double trained_seconds) const {
@@ -36,6 +37,7 @@ void trainer<Problem, Policies...>::write_checkpoint(const plan& p, const store_
 }
 
 template <class Problem, class... Policies>
+template <int>
 void trainer<Problem, Policies...>::read_checkpoint_start(const plan& p, resume_state& from, shared_state& sh,
                                                           std::vector<float>& initial) const {
   const std::filesystem::path file = detail::node_file(p, resume_file_);
@@ -48,6 +50,7 @@ void trainer<Problem, Policies...>::read_checkpoint_start(const plan& p, resume_
 }
 
 template <class Problem, class... Policies>
+template <int>
 void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, const plan& p,
                                                             std::vector<worker_context>& ctx) {
   if constexpr (checkpointable_policy<update_rule_type> && checkpointable_policy<block_selector_type>) {
@@ -69,6 +72,7 @@ void trainer<Problem, Policies...>::read_checkpoint_workers(byte_reader& r, cons
 // round or event). A gossip node's published copy is its model when it resumes (it publishes
 // at the start), and its partners' changes to its old copy are in its model (settle_for_checkpoint).
 template <class Problem, class... Policies>
+template <int>
 void trainer<Problem, Policies...>::write_checkpoint_averaging(byte_writer& w, const plan& p,
                                                                const shared_state& sh) const {
   if constexpr (averages) {  // no averaging code in trainers without a topology
@@ -97,6 +101,7 @@ void trainer<Problem, Policies...>::write_checkpoint_averaging(byte_writer& w, c
 }
 
 template <class Problem, class... Policies>
+template <int>
 void trainer<Problem, Policies...>::read_checkpoint_averaging(byte_reader& r, const plan& p, shared_state& sh) {
   if constexpr (averages) {  // no averaging code in trainers without a topology
     if constexpr (checkpointable_policy<update_rule_type> && checkpointable_policy<block_selector_type>) {

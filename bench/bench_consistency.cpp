@@ -133,8 +133,7 @@ void bm_update(benchmark::State& state) {
 // (the bound of any update), and the same kernel writing each new value to a private copy as
 // well (the bound of an update that keeps the worker's copy, as hogwild's does). Per-iteration
 // ratios are immune to the slow drift of this VM; the counters give their median, minimum and
-// maximum. d = 101,770 is the MLP's model (in cache),
-// d = 1e7 a model in DRAM.
+// maximum. d = 101,770 is the MLP's model (in cache), d = 1e7 a model in DRAM.
 struct paired_fixture {
   static inline std::vector<float> a, b, x, g, copy;
   static inline std::unique_ptr<asgd::consistency::hogwild::store> store;

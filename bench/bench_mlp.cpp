@@ -170,8 +170,9 @@ const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
     const auto it = r.results.find(name);
     if (it == r.results.end()) continue;
     auto g = [&](const char* k) { return it->second.count(k) ? it->second.at(k) : 0.0; };
-    std::printf("%6d %11.1f %11.1f %10.1f %6.3f [%.3f] %12.3f %7.2f [%.2f] %7.2f [%.2f] %5.3f [%.3f-%.3f] %5.3f [%.3f-%.3f]\n", b,
-                g("gemm GFLOP/s"), g("square GFLOP/s"), g("seq GFLOP/s"), g("step / gemm"), g("step / gemm min"),
+    std::printf("%6d %11.1f %11.1f %10.1f %6.3f [%.3f] %12.3f %7.2f [%.2f] %7.2f [%.2f] %5.3f [%.3f-%.3f] "
+                "%5.3f [%.3f-%.3f]\n",
+                b, g("gemm GFLOP/s"), g("square GFLOP/s"), g("seq GFLOP/s"), g("step / gemm"), g("step / gemm min"),
                 g("step / square"), g("hogwild 2T/1T"), g("hogwild 2T/1T min"), g("leashed 2T/1T"),
                 g("leashed 2T/1T min"), g("hogwild 1T / seq"), g("hogwild 1T / seq min"), g("hogwild 1T / seq max"),
                 g("hogwild 2T / seq"), g("hogwild 2T / seq min"), g("hogwild 2T / seq max"));

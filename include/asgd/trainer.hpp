@@ -312,8 +312,8 @@ class trainer {
   using plan = detail::run_plan;
 
   // The averaging side of a run (used only when plan::averaging).
-  using averager_type =
-      std::conditional_t<averages, detail::averager<topology_type, transport_type, quantizer_type>, detail::no_averager>;
+  using averager_type = std::conditional_t<averages, detail::averager<topology_type, transport_type, quantizer_type>,
+                                           detail::no_averager>;
   struct averaging_state {
     std::unique_ptr<averager_type> averager;
     std::vector<float> snapshot;

@@ -64,6 +64,8 @@ void check_nodes_against(const asgd::report& single, const std::vector<asgd::rep
   for (const asgd::report& r : reports) {
     CAPTURE(r.node->topology);
     CAPTURE(r.node->node);
+    CAPTURE(r.node->mix_lag);  // how late the node's averages landed, in its steps: the first suspect
+    CAPTURE(r.node->mix_lag_max);
     CHECK(r.samples * nodes >= single.samples);
     CHECK(r.samples * nodes <= single.samples + nodes * 16 * epochs);
     CHECK(r.final_evaluation->accuracy >= single_acc - 0.01);

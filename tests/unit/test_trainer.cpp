@@ -177,9 +177,10 @@ TEST_SUITE("trainer") {
   }
 
   TEST_CASE("loss-curve times are training times, placed between the pauses around their steps") {
-    // Steps stamp their bins with a raw counter, placed in seconds between the clocks read at
-    // the ends of their segment: a point whose steps all ran before an evaluation's pause is no
-    // later than that evaluation, one with a step after it no earlier.
+    // A worker stamps a bin with a raw counter as it leaves it (its next step in another bin
+    // begins, or its segment ends), placed in seconds between the clocks read at the ends of the
+    // segment: a point whose steps all ran before an evaluation's pause is no later than that
+    // evaluation, one with a step after it no earlier.
     asgd::trainer<ls, asgd::consistency::hogwild> t{
         small_problem(), {.threads = 2, .epochs = 3, .batch = 10, .lr = 0.05f, .evaluations_per_epoch = 4}};
     const auto r = t.run();

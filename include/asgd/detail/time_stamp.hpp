@@ -1,11 +1,12 @@
 #pragma once
-// Internal: a per-step time stamp cheaper than steady_clock, turned into seconds afterwards.
+// Internal: a time stamp cheaper than steady_clock, turned into seconds afterwards.
 //
-// Every step stamps its loss bin with the time it ended. On x86 the time-stamp counter reads in
-// 11 ns on the VM this library is measured on, steady_clock (kvm-clock through the vDSO) in
-// 27-30 ns, a third of the trainer's own cost per step. Stamps are raw counts; the trainer reads
-// both clocks at the ends of each segment between pauses and places a stamp in seconds by
-// interpolating between those two anchors.
+// A worker stamps a loss bin with the time it leaves it (detail/worker_stats.hpp). On x86 the
+// time-stamp counter reads in 11 ns on the VM this library is measured on, steady_clock
+// (kvm-clock through the vDSO) in 27-30 ns; a read at every step was a third of the trainer's own
+// cost per step, hence a read per bin. Stamps are raw counts; the trainer reads both clocks at
+// the ends of each segment between pauses and places a stamp in seconds by interpolating between
+// those two anchors.
 
 #include <asgd/detail/simulation.hpp>
 #include <asgd/version.hpp>

@@ -26,20 +26,42 @@ namespace asgd::inline v0::detail {
 struct loss_series {
   std::vector<double> loss;
   std::vector<std::uint64_t> count;
-  std::vector<double> time;  // training seconds at the bin's last minibatch
-  // The raw time stamp of the bin's last minibatch in the current segment (0: none), turned
-  // into `time` at the segment's end (fold): a step reads the cheap clock only. Bins
-  // [stamped_from, stamped_to) hold this segment's stamps, so a pause folds only those.
+  std::vector<double> time;  // training seconds at the end of the bin's last minibatch
+  // The raw time stamp at which this worker last left the bin in the current segment (0: none),
+  // turned into `time` at the segment's end (fold). Bins [stamped_from, stamped_to) hold this
+  // segment's stamps, so a pause folds only those.
   std::vector<std::uint64_t> stamp;
   std::size_t stamped_from = ~std::size_t{0};
   std::size_t stamped_to = 0;
+  static constexpr std::size_t no_bin = ~std::size_t{0};
+  std::size_t open = no_bin;  // the bin of this worker's last step, not stamped yet
 
   [[nodiscard]] std::size_t size() const noexcept { return loss.size(); }
-  // Called at every step: inline.
-  void add(std::size_t bin, float l, std::uint64_t now) {
+  // Called as a step in `bin` begins. The clock is read only when the worker leaves a bin: the
+  // start of its first step in another bin is the end of its last one in the old (but for the
+  // claim between them), and a read of the time-stamp counter at every step was a third of a
+  // step's bookkeeping.
+  void enter(std::size_t bin) {
+    if (bin != open) [[unlikely]]
+      leave_for(bin);
+  }
+  [[gnu::noinline]] void leave_for(std::size_t bin) {
+    if (open != no_bin) stamp_at(open, time_stamp());
+    open = bin;
+  }
+  // Called as the worker's segment ends: its open bin ends with its last step.
+  void close() {
+    if (open != no_bin) stamp_at(open, time_stamp());
+    open = no_bin;
+  }
+  // Called as a step in `bin` ends (after enter(bin)): inline.
+  void add(std::size_t bin, float l) {
     if (bin >= loss.size()) grow(bin + 1);  // amortised: std::vector grows geometrically
     loss[bin] += l;
     ++count[bin];
+  }
+  void stamp_at(std::size_t bin, std::uint64_t now) {
+    if (bin >= loss.size()) grow(bin + 1);  // a step that failed before add()
     stamp[bin] = now;
     stamped_from = std::min(stamped_from, bin);
     stamped_to = std::max(stamped_to, bin + 1);

@@ -28,6 +28,8 @@ void trainer<Problem, Policies...>::work(worker_context& c, const plan& p, store
           ++c.local;
         }
       }
+      c.stats.intervals.close();
+      c.stats.epochs.close();
       if (sh.stop.load(std::memory_order_relaxed)) break;
       catch_up(c, p, store, sh);
       if (end >= p.total_steps) {  // the run is over: every worker leaves here, none waits
@@ -77,6 +79,10 @@ template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p,
                                          store_type& store, shared_state& sh) {
   // Step k of the run, taken where the run's progress is `at` (k, unless this worker fell behind).
+  const auto interval_bin = static_cast<std::size_t>(k / p.log_every);
+  const auto epoch_bin = static_cast<std::size_t>(k / p.steps_per_epoch);
+  c.stats.intervals.enter(interval_bin);
+  c.stats.epochs.enter(epoch_bin);
   const double epoch = static_cast<double>(at) / static_cast<double>(p.steps_per_epoch);
   const double lr_now = rate_at(p, at);
   // The rate is the schedule's where the run is when the update lands: lr() looks where the run
@@ -152,7 +158,6 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   }
 
   worker_stats& st = c.stats;
-  const std::uint64_t now = detail::time_stamp();
   ++st.steps;
   if (res.applied) {
     ++st.applied;
@@ -161,8 +166,8 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
     ++st.dropped;
   }
   st.retries.add(res.retries);
-  st.intervals.add(static_cast<std::size_t>(k / p.log_every), loss, now);
-  st.epochs.add(static_cast<std::size_t>(k / p.steps_per_epoch), loss, now);
+  st.intervals.add(interval_bin, loss);
+  st.epochs.add(epoch_bin, loss);
   if (p.averaging) {
     // Counted on this worker's own line; wakes the averager if this step completes its round's.
     sh.done_steps.finish(c.id, k);

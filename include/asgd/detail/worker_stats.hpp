@@ -61,7 +61,7 @@ struct loss_series {
     ++count[bin];
   }
   void stamp_at(std::size_t bin, std::uint64_t now) {
-    if (bin >= loss.size()) grow(bin + 1);  // a step that failed before add()
+    if (bin >= loss.size()) grow(bin + 1);  // the bin's step threw before its add()
     stamp[bin] = now;
     stamped_from = std::min(stamped_from, bin);
     stamped_to = std::max(stamped_to, bin + 1);

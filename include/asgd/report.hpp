@@ -142,7 +142,7 @@ struct report {
   // Asynchrony.
   metrics::histogram staleness{256};    ///< per applied update measured (every `used.staleness_every`-th)
   metrics::histogram cas_retries{256};  ///< failed publications per step (Leashed-SGD; else all 0)
-  std::size_t peak_live_versions = 1;   ///< most model buffers alive at once (Leashed-SGD)
+  std::size_t peak_live_versions = 1;   ///< most model buffers in use at once (Leashed-SGD: those allocated)
   std::size_t allocated_versions = 1;   ///< model buffers ever allocated (Leashed-SGD)
 
   // Averaging between nodes (a trainer whose topology averages; empty for a lone node).

@@ -80,7 +80,7 @@ struct store_config {
 
 /// Counters a store keeps over its lifetime.
 struct store_stats {
-  std::size_t peak_live_versions = 1;  ///< most model buffers alive at once (Leashed), else 1
+  std::size_t peak_live_versions = 1;  ///< most model buffers in use at once (Leashed: those allocated), else 1
   std::size_t allocated_versions = 1;  ///< model buffers ever allocated (bounded by pooling)
 };
 

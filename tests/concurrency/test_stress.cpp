@@ -225,9 +225,14 @@ TEST_SUITE("concurrency") {
     });
     CHECK(double_owner.load() == 0);
     CHECK(pops.load() > 0);
+    CHECK(stack.size_at_rest() == capacity);  // counted along the links (Leashed's live versions)
     std::vector<int> count(capacity, 0);
     std::uint32_t i = 0;
-    while (stack.pop(i)) ++count[i];
+    std::size_t popped = 0;
+    while (stack.pop(i)) {
+      ++count[i];
+      CHECK(stack.size_at_rest() == capacity - ++popped);
+    }
     CHECK(count == std::vector<int>(capacity, 1));
   }
 

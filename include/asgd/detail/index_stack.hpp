@@ -18,7 +18,8 @@ namespace asgd::inline v0::detail {
 class index_stack {
  public:
   /// Holds indices in [0, capacity); each index may be in the stack at most once.
-  explicit index_stack(std::size_t capacity) : next_(std::make_unique<std::atomic<std::uint32_t>[]>(capacity)) {}
+  explicit index_stack(std::size_t capacity)
+      : capacity_(capacity), next_(std::make_unique<std::atomic<std::uint32_t>[]>(capacity)) {}
 
   void push(std::uint32_t i) noexcept {
     std::uint64_t old = head_.load(std::memory_order_relaxed);
@@ -43,6 +44,15 @@ class index_stack {
     return true;
   }
 
+  /// The indices in the stack, counted along its links: only while no thread pushes or pops.
+  [[nodiscard]] std::size_t size_at_rest() const noexcept {
+    std::size_t n = 0;
+    for (std::uint32_t top = top_of(head_.load(std::memory_order_acquire)); top != 0 && n < capacity_; ++n) {
+      top = next_[top - 1].load(std::memory_order_relaxed);
+    }
+    return n;
+  }
+
  private:
   // head: low 32 bits the top index + 1 (0 = empty), high 32 bits a tag bumped by every change.
   static constexpr std::uint64_t pack(std::uint32_t top, std::uint32_t tag) noexcept {
@@ -51,6 +61,7 @@ class index_stack {
   static constexpr std::uint32_t top_of(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h); }
   static constexpr std::uint32_t tag_of(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h >> 32); }
 
+  std::size_t capacity_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> next_;  // link below each index (top + 1 form)
   std::atomic<std::uint64_t> head_{0};
 };

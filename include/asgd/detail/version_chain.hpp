@@ -118,12 +118,19 @@ class version_chain {
     if (building != no_slot) recycle(std::exchange(building, no_slot));
   }
 
+  /// A buffer is allocated only when none is free, so the buffers allocated are the most that
+  /// were in use at once (published, pinned, being built or being recycled): the peak is not
+  /// counted apart. (A count of live versions, two read-modify-writes of one line that every
+  /// worker wrote on every step, cost 12-13 ns of Leashed-SGD's 90 ns step on one worker.)
   [[nodiscard]] store_stats stats() const noexcept {
-    return {peak_live_.load(std::memory_order_relaxed),
-            std::min<std::size_t>(next_unused_.load(std::memory_order_relaxed), capacity_)};
+    const std::size_t allocated = std::min<std::size_t>(next_unused_.load(std::memory_order_relaxed), capacity_);
+    return {allocated, allocated};
   }
-  /// Versions alive now (published, pinned or being built).
-  [[nodiscard]] std::size_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
+  /// Versions alive now (published, pinned or being built): the buffers allocated less the free
+  /// ones. Only while no thread uses the chain.
+  [[nodiscard]] std::size_t live() const noexcept {
+    return std::min<std::size_t>(next_unused_.load(std::memory_order_relaxed), capacity_) - free_.size_at_rest();
+  }
 
  private:
   static constexpr std::uint64_t one_pin = std::uint64_t{1} << 32;
@@ -226,17 +233,10 @@ class version_chain {
       slots_[id].data = Buffer(dimension_);
     }
     slots_[id].internal.store(0, std::memory_order_relaxed);
-    const std::size_t live = live_.fetch_add(1, std::memory_order_relaxed) + 1;
-    std::size_t peak = peak_live_.load(std::memory_order_relaxed);
-    while (live > peak && !peak_live_.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
-    }
     return id;
   }
 
-  void recycle(slot_id id) const noexcept {
-    live_.fetch_sub(1, std::memory_order_relaxed);
-    free_.push(id);
-  }
+  void recycle(slot_id id) const noexcept { free_.push(id); }
 
   std::size_t capacity_;
   std::size_t dimension_;
@@ -244,8 +244,6 @@ class version_chain {
   mutable index_stack free_;
   alignas(cache_line) mutable std::atomic<std::uint64_t> head_{0};
   alignas(cache_line) std::atomic<std::size_t> next_unused_{0};
-  mutable std::atomic<std::size_t> live_{0};
-  std::atomic<std::size_t> peak_live_{0};
 };
 
 }  // namespace asgd::inline v0::detail

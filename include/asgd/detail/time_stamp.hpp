@@ -2,9 +2,9 @@
 // Internal: a time stamp cheaper than steady_clock, turned into seconds afterwards.
 //
 // A worker stamps a loss bin with the time it leaves it (detail/worker_stats.hpp). On x86 the
-// time-stamp counter reads in 11 ns on the VM this library is measured on, steady_clock
-// (kvm-clock through the vDSO) in 27-30 ns; a read at every step was a third of the trainer's own
-// cost per step, hence a read per bin. Stamps are raw counts; the trainer reads both clocks at
+// time-stamp counter read in 11 ns on the VM this library was first measured on (3-4 ns on a
+// later one), steady_clock (kvm-clock through the vDSO) in 27-30 ns; a read at every step was a
+// third of the trainer's own cost per step there, hence a read per bin. Stamps are raw counts; the trainer reads both clocks at
 // the ends of each segment between pauses and places a stamp in seconds by interpolating between
 // those two anchors.
 

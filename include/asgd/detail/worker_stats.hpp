@@ -50,10 +50,7 @@ struct loss_series {
     open = bin;
   }
   // Called as the worker's segment ends: its open bin ends with its last step.
-  void close() {
-    if (open != no_bin) stamp_at(open, time_stamp());
-    open = no_bin;
-  }
+  void close() { leave_for(no_bin); }
   // Called as a step in `bin` ends (after enter(bin)): inline.
   void add(std::size_t bin, float l) {
     if (bin >= loss.size()) grow(bin + 1);  // amortised: std::vector grows geometrically

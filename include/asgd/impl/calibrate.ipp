@@ -2,6 +2,7 @@
 // The definitions of <asgd/sim/calibrate.hpp>'s functions (ASGD_DECL: inline unless
 // ASGD_SEPARATE_COMPILATION, then compiled once through <asgd/src.hpp>).
 
+#include <asgd/detail/sync.hpp>
 #include <asgd/sim/calibrate.hpp>
 
 #include <algorithm>
@@ -97,8 +98,8 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
                      static_cast<double>(ops);
 
   {
-    const calibration::idle_thread alive;  // glibc locks without atomics in a one-thread process
-    std::mutex lock;
+    const calibration::idle_thread alive;  // as in a run (glibc's own locks skip atomics without one)
+    asgd::detail::word_lock lock;  // the lock of detail::mutex, which the stores and transports take
     std::uint64_t guarded = 0;
     m.lock_seconds = median_seconds(s.repeats, [&] {
                        const auto t0 = clock::now();

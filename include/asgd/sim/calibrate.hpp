@@ -37,8 +37,8 @@ struct calibration_settings {
 
 /// Measures this machine's copy and update bandwidths over `model_floats` floats, the copy of
 /// such a model that another thread has just written (shared_copy_bandwidth), a
-/// lock-prefixed read-modify-write, a std::mutex lock and unlock (with a second thread alive,
-/// so that the C library takes its multi-threaded path), a cache-line hand-over between two
+/// lock-prefixed read-modify-write, a lock and unlock of the library's lock (detail::word_lock,
+/// with a second thread alive as in a run), a cache-line hand-over between two
 /// threads (half a ping-pong's round trip), a wake-up through a condition variable (half a
 /// round trip of two sleeping threads) with the CPU time it takes (the process's, over the same
 /// round trips) and the overshoot of a 100 us sleep. The gradient, the

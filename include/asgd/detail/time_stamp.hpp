@@ -4,9 +4,9 @@
 // A worker stamps a loss bin with the time it leaves it (detail/worker_stats.hpp). On x86 the
 // time-stamp counter read in 11 ns on the VM this library was first measured on (3-4 ns on a
 // later one), steady_clock (kvm-clock through the vDSO) in 27-30 ns; a read at every step was a
-// third of the trainer's own cost per step there, hence a read per bin. Stamps are raw counts; the trainer reads both clocks at
-// the ends of each segment between pauses and places a stamp in seconds by interpolating between
-// those two anchors.
+// third of the trainer's own cost per step there, hence a read per bin. Stamps are raw counts;
+// the trainer reads both clocks at the ends of each segment between pauses and places a stamp in
+// seconds by interpolating between those two anchors.
 
 #include <asgd/detail/simulation.hpp>
 #include <asgd/version.hpp>

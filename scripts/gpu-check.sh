@@ -83,7 +83,10 @@ if compgen -G "$root/.gpu-deps/*.deb" >/dev/null; then
   note "unpacked $(ls "$root"/.gpu-deps/*.deb | wc -l) packages from .gpu-deps into $deps"
 fi
 mpi_args=()
-if ! command -v mpirun >/dev/null 2>&1 && [ -x "$deps/usr/bin/mpirun.openmpi" ]; then
+# The unpacked Open MPI whenever it is there, even where the machine has an mpirun of its own:
+# its libraries lead LD_LIBRARY_PATH, and the machine's mpirun loaded them against its own plugins
+# (an H200 machine's: "mca_pmix_ext3x.so: undefined symbol: PMIx_Info_create", 4 Dec 2026).
+if [ -x "$deps/usr/bin/mpirun.openmpi" ]; then
   export OPAL_PREFIX=$deps/usr  # Open MPI unpacked away from its prefix finds itself through this
   mpi_args=(-DMPI_CXX_COMPILER="$deps/usr/bin/mpicxx.openmpi" -DMPIEXEC_EXECUTABLE="$deps/usr/bin/mpirun.openmpi")
   mkdir -p "$work/bin" && ln -sf "$deps/usr/bin/mpirun.openmpi" "$work/bin/mpirun" && export PATH="$work/bin:$PATH"

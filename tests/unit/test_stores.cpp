@@ -204,8 +204,9 @@ TEST_SUITE("stores") {
     CHECK(out[0] == 50.0f);
     CHECK(out[999] == 50.0f);
     CHECK(store.stats().allocated_versions <= 2);  // the published one and the one being built
-    CHECK(store.live_versions() == 1);
+    CHECK(store.live_versions() == 2);               // the worker keeps the replaced one to build in
     store.finish(w);
+    CHECK(store.live_versions() == 1);
   }
 
   TEST_CASE("leashed: a gradient pinned on an old version still sees it while others publish") {
@@ -236,16 +237,89 @@ TEST_SUITE("stores") {
     slot_id building = decltype(chain)::no_slot;
     auto lr = [](std::uint64_t) { return 1.0; };
     auto failing = [](const float*, float*, float, slot_id) -> bool { throw std::runtime_error("launch failed"); };
-    CHECK_THROWS_AS(chain.publish(building, 0, failing, lr, 0), std::runtime_error);
+    CHECK_THROWS_AS(chain.publish(building, failing, lr, 0), std::runtime_error);
     CHECK(chain.live() == 2);  // the published version and the caller's building slot
     auto copy = [](const float* from, float* to, float step, slot_id) {
       to[0] = from[0] - step;
       to[1] = from[1];
       return true;
     };
-    CHECK(chain.publish(building, 0, copy, lr, 0).applied);
-    CHECK(chain.live() == 1);  // the first version, unpinned, was recycled when replaced
+    {
+      auto read = chain.current();
+      CHECK_THROWS_AS(chain.publish(building, read, failing, lr, 0), std::runtime_error);
+      CHECK(chain.live() == 2);  // the read pin, taken over by publish, ended with the throw
+    }
+    CHECK(chain.publish(building, copy, lr, 0).applied);
+    // The first version, unpinned, was freed when replaced, and is the caller's next building slot.
+    CHECK(building != decltype(chain)::no_slot);
+    CHECK(chain.live() == 2);
+    chain.recycle_building(building);
+    CHECK(chain.live() == 1);
     CHECK(chain.current().data()[0] == 0.0f);
+  }
+
+  TEST_CASE("version chain: a lone worker builds in the version its last publication replaced") {
+    // Two buffers serve a lone worker: the newest version and the one it builds next.
+    asgd::detail::version_chain<asgd::detail::float_buffer> chain(2, 1, [](float* x) { x[0] = 0.0f; });
+    using slot_id = decltype(chain)::slot_id;
+    slot_id building = decltype(chain)::no_slot;
+    auto lr = [](std::uint64_t) { return 1.0; };
+    auto add_one = [](const float* from, float* to, float step, slot_id) {
+      to[0] = from[0] + step;
+      return true;
+    };
+    for (std::uint64_t k = 0; k < 20; ++k) {
+      auto read = chain.current();
+      REQUIRE(read.version() == k);
+      const slot_id newest_before = building;
+      const auto res = chain.publish(building, read, add_one, lr, 0);
+      CHECK(res.applied);
+      CHECK(res.staleness == 0);
+      CHECK(res.retries == 0);
+      CHECK(building != decltype(chain)::no_slot);  // the version just replaced
+      if (k > 0) CHECK(building != newest_before);  // two slots, taking turns
+      CHECK(chain.live() == 2);
+    }
+    CHECK(chain.current().data()[0] == 20.0f);
+    CHECK(chain.stats().allocated_versions == 2);
+    chain.recycle_building(building);
+    CHECK(chain.live() == 1);
+  }
+
+  TEST_CASE("version chain: a version another thread still pins is not handed to its replacer") {
+    asgd::detail::version_chain<asgd::detail::float_buffer> chain(4, 1, [](float* x) { x[0] = 0.0f; });
+    using slot_id = decltype(chain)::slot_id;
+    constexpr slot_id none = decltype(chain)::no_slot;
+    slot_id a = none, b = none;
+    auto lr = [](std::uint64_t) { return 1.0; };
+    auto add_one = [](const float* from, float* to, float step, slot_id) {
+      to[0] = from[0] + step;
+      return true;
+    };
+    {
+      auto reader = chain.current();  // version 0, pinned by a reader
+      auto read = chain.current();
+      CHECK(chain.publish(a, read, add_one, lr, 0).applied);
+      CHECK(a == none);  // the reader keeps version 0
+      CHECK(reader.data()[0] == 0.0f);
+      CHECK(chain.live() == 2);
+    }  // the reader's unpin frees version 0 to the shared list
+    CHECK(chain.live() == 1);
+    // A worker whose read went stale: its pin ends at once, the staleness counts from its read,
+    // and the newest version, which only it pinned, comes back to it.
+    auto stale = chain.current();  // version 1
+    auto read = chain.current();
+    CHECK(chain.publish(b, read, add_one, lr, 0).applied);  // version 2
+    CHECK(b == none);  // `stale` still pins version 1
+    const auto res = chain.publish(a, stale, add_one, lr, 0);  // version 3, from version 2
+    CHECK(res.applied);
+    CHECK(res.staleness == 1);
+    CHECK(a != none);  // version 2
+    CHECK(chain.current().version() == 3);
+    CHECK(chain.current().data()[0] == 3.0f);
+    chain.recycle_building(a);
+    chain.recycle_building(b);
+    CHECK(chain.live() == 1);
   }
 
   TEST_CASE("leashed: a pool sized for its readers serves them; one too small says what to count") {

@@ -87,8 +87,8 @@ class leashed::store {
   static constexpr std::size_t check_every = std::size_t{16} << 10;
 
  public:
-  /// A worker's direction buffer and the buffer it is building (kept across steps when a
-  /// gradient is dropped).
+  /// A worker's direction buffer and the buffer it builds its next version in (kept across
+  /// steps: the version its last publication freed, or a dropped gradient's).
   struct worker {
     detail::float_buffer direction;
     slot_id building = chain::no_slot;
@@ -134,9 +134,7 @@ class leashed::store {
       for (std::size_t i = a; i < b; ++i) to[i] = from[i] - step * d[i - r.begin];
       std::copy(from + b, from + hi, to + b);
     };
-    const std::uint64_t read_version = h.version();
-    h.release();
-    return publish(w, read_version, build, lr, mode_.persistence);
+    return publish(w, &h, build, lr, mode_.persistence);
   }
 
   template <class Dir, class Lr>
@@ -152,9 +150,7 @@ class leashed::store {
       if (hi != dim) return;
       for (std::size_t k = 0; k < idx.size(); ++k) to[idx[k]] -= step * d[k];
     };
-    const std::uint64_t read_version = h.version();
-    h.release();
-    return publish(w, read_version, build, lr, mode_.persistence);
+    return publish(w, &h, build, lr, mode_.persistence);
   }
 
   void finish(worker& w) noexcept { chain_.recycle_building(w.building); }
@@ -170,7 +166,7 @@ class leashed::store {
       for (std::size_t i = lo; i < hi; ++i) to[i] = from[i] + d[i];
     };
     auto unit = [](std::uint64_t) { return 1.0; };
-    (void)publish(mixer_, 0, build, unit, unbounded);
+    (void)publish(mixer_, nullptr, build, unit, unbounded);
     finish(mixer_);
   }
 
@@ -186,7 +182,7 @@ class leashed::store {
       std::copy(v + lo, v + hi, to + lo);
     };
     auto unit = [](std::uint64_t) { return 1.0; };
-    (void)publish(mixer_, 0, build, unit, unbounded);
+    (void)publish(mixer_, nullptr, build, unit, unbounded);
     finish(mixer_);
   }
 
@@ -205,10 +201,11 @@ class leashed::store {
   [[nodiscard]] std::size_t live_versions() const noexcept { return chain_.live(); }
 
  private:
-  // Publishes through the chain; `build` writes [lo, hi) of a version, in chunks of 16 Ki
-  // parameters with a look at the published word between them when check_concurrent_updates.
+  // Publishes through the chain the change read from `read` (null: a mix); `build` writes
+  // [lo, hi) of a version, in chunks of 16 Ki parameters with a look at the published word
+  // between them when check_concurrent_updates.
   template <class Build, class Lr>
-  apply_result publish(worker& w, std::uint64_t read_version, Build& build, Lr& lr, std::size_t max_failures) {
+  apply_result publish(worker& w, pinned* read, Build& build, Lr& lr, std::size_t max_failures) {
     const std::size_t chunk = mode_.check_concurrent_updates ? check_every : dimension_;
     auto chunked = [&](const float* from, float* to, float step, slot_id current) {
       for (std::size_t lo = 0; lo < dimension_; lo += chunk) {
@@ -225,7 +222,8 @@ class leashed::store {
       detail::charge_wrote(to);
       return true;
     };
-    return chain_.publish(w.building, read_version, chunked, lr, max_failures);
+    return read != nullptr ? chain_.publish(w.building, *read, chunked, lr, max_failures)
+                           : chain_.publish(w.building, chunked, lr, max_failures);
   }
 
   leashed mode_;

@@ -194,8 +194,6 @@ class device_store<versioned_publish> {
     detail::launch_for_each(block, detail::directions_op<Math>{math, v.values, lo, g, w.buffer.data(), w.direction.data()},
                             stream, "device_store::apply: directions kernel launch");
     check("cudaStreamSynchronize (directions)", cudaStreamSynchronize(stream));
-    const std::uint64_t read_version = v.pin.version();
-    v.pin.release();
     const float* d = w.direction.data();
     const std::size_t n = dimension_;
     auto build = [=](const float* from, float* to, float step, chain::slot_id /*from_slot*/) {
@@ -204,7 +202,7 @@ class device_store<versioned_publish> {
       check("cudaStreamSynchronize (new version)", cudaStreamSynchronize(stream));
       return true;
     };
-    return chain_.publish(w.building, read_version, build, lr, mode_.persistence);
+    return chain_.publish(w.building, v.pin, build, lr, mode_.persistence);
   }
 
   /// Gives back the buffer a dropped update left behind; call when the worker stops.

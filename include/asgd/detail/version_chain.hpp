@@ -51,6 +51,7 @@ class version_chain {
     }
 
    private:
+    friend class version_chain;  // publish takes the pin over
     const version_chain* chain_;
     slot_id id_;
   };
@@ -75,39 +76,26 @@ class version_chain {
 
   /// Builds the successor of the newest version in the caller's slot `building` (taken when it
   /// is `no_slot`) and publishes it by compare-and-swap, until one CAS succeeds or
-  /// `max_failures` have failed. `build(from, to, step, from_slot)` writes the new version from
-  /// the newest one, with `step = lr(staleness)`; it returns false when it gave up because
-  /// `from_slot` is no longer current (see is_current; counts as a failure), and must have
-  /// finished writing when it returns true. The caller holds no pin (it pins at most one version here and builds at
-  /// most one). On success `building` is `no_slot` again; on a drop it keeps its slot. An
-  /// exception from `build` or `lr` leaves the pin released and `building` kept (recycle_building).
+  /// `max_failures` have failed. `read` pins the version the update was computed on (the
+  /// staleness counts from it); publish takes that pin over and ends it. `build(from, to, step,
+  /// from_slot)` writes the new version from the newest one, with `step = lr(staleness)`; it
+  /// returns false when it gave up because `from_slot` is no longer current (see is_current;
+  /// counts as a failure), and must have finished writing when it returns true. On success
+  /// `building` holds the version just replaced when this publication freed it (the caller's
+  /// next building slot: no trip through the shared free list), else `no_slot`; on a drop it
+  /// keeps its slot. An exception from `build` or `lr` leaves no pin and `building` kept
+  /// (recycle_building).
   template <class Build, class Lr>
-  apply_result publish(slot_id& building, std::uint64_t read_version, Build& build, Lr& lr, std::size_t max_failures) {
-    if (building == no_slot) building = take();
-    slot& next = slots_[building];
-    std::uint32_t failures = 0;
-    for (;;) {
-      const slot_id current = pin_current();
-      const slot& cur = slots_[current];
-      const std::uint64_t tau = cur.version - read_version;
-      bool built = false;
-      try {
-        built = build(static_cast<const float*>(cur.data.data()), next.data.data(), static_cast<float>(lr(tau)), current);
-      } catch (...) {
-        unpin(current);  // a failed build (a CUDA launch, say) must not keep the version forever
-        throw;
-      }
-      if (built) {
-        next.version = cur.version + 1;
-        if (try_replace(current, building)) {
-          building = no_slot;
-          return {true, tau, failures};
-        }
-      }
-      unpin(current);
-      ++failures;
-      if (failures > max_failures) return {false, tau, failures};
-    }
+  apply_result publish(slot_id& building, pin& read, Build& build, Lr& lr, std::size_t max_failures) {
+    const std::uint64_t read_version = read.version();
+    return publish_from(building, std::exchange(read.id_, no_slot), read_version, build, lr, max_failures);
+  }
+
+  /// The same for a change read from no version (an averaging round's mix): its staleness
+  /// counts from version 0.
+  template <class Build, class Lr>
+  apply_result publish(slot_id& building, Build& build, Lr& lr, std::size_t max_failures) {
+    return publish_from(building, no_slot, 0, build, lr, max_failures);
   }
 
   /// True while `id` is the published version (a relaxed look, for a builder giving up early).
@@ -128,6 +116,54 @@ class version_chain {
   [[nodiscard]] std::size_t live() const noexcept { return allocated() - free_.size_at_rest(); }
 
  private:
+  template <class Build, class Lr>
+  apply_result publish_from(slot_id& building, slot_id held, std::uint64_t read_version, Build& build, Lr& lr,
+                            std::size_t max_failures) {
+    // When the version the update read is still the newest (every step of a lone worker), its
+    // pin serves the build and the CAS: an unpin and a new pin fewer, two read-modify-writes of
+    // shared lines. A recorded or replayed run pins again, where its log expects a pin.
+    slot_id reuse = no_slot;
+    if (held != no_slot) {
+      if (logged() == nullptr && is_current(held)) {
+        reuse = held;
+      } else {
+        unpin(held);
+      }
+    }
+    if (building == no_slot) {
+      try {
+        building = take();
+      } catch (...) {
+        if (reuse != no_slot) unpin(reuse);
+        throw;
+      }
+    }
+    slot& next = slots_[building];
+    std::uint32_t failures = 0;
+    for (;;) {
+      const slot_id current = reuse != no_slot ? std::exchange(reuse, no_slot) : pin_current();
+      const slot& cur = slots_[current];
+      const std::uint64_t tau = cur.version - read_version;
+      bool built = false;
+      try {
+        built = build(static_cast<const float*>(cur.data.data()), next.data.data(), static_cast<float>(lr(tau)), current);
+      } catch (...) {
+        unpin(current);  // a failed build (a CUDA launch, say) must not keep the version forever
+        throw;
+      }
+      if (built) {
+        next.version = cur.version + 1;
+        if (slot_id freed = no_slot; try_replace(current, building, freed)) {
+          building = freed;
+          return {true, tau, failures};
+        }
+      }
+      unpin(current);
+      ++failures;
+      if (failures > max_failures) return {false, tau, failures};
+    }
+  }
+
   static constexpr std::uint64_t one_pin = std::uint64_t{1} << 32;
 
   [[nodiscard]] std::size_t allocated() const noexcept {
@@ -180,7 +216,8 @@ class version_chain {
 
   // Replaces `current` (pinned by the caller) by `next`. A CAS that fails only because another
   // worker pinned `current` meanwhile is retried; one that finds another slot is a conflict.
-  bool try_replace(slot_id current, slot_id next) {
+  // `freed` receives `current` when this publication ended its last pin (the caller reuses it).
+  bool try_replace(slot_id current, slot_id next, slot_id& freed) {
     charge_atomic(&head_);
     event_log* const log = logged();
     if (log != nullptr && log->replaying()) [[unlikely]] {
@@ -205,9 +242,13 @@ class version_chain {
           }
         }
         // Hand the pins counted in the word over to the slot's own count, less our own pin,
-        // which ends here. Whoever brings the count to zero recycles the slot.
+        // which ends here. Whoever brings the count to zero frees the slot. When ours was the
+        // only pin taken through the word, no one else can unpin the slot and its count is
+        // zero: it is free without a read-modify-write.
         const std::int64_t transfer = pins_of(word) - 1;
-        if (slots_[current].internal.fetch_add(transfer, std::memory_order_acq_rel) + transfer == 0) recycle(current);
+        if (transfer == 0 || slots_[current].internal.fetch_add(transfer, std::memory_order_acq_rel) + transfer == 0) {
+          freed = current;
+        }
         return true;
       }
     }

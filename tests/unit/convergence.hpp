@@ -45,8 +45,16 @@ void check_least_squares(const Instance& inst, float lr) {
   const double excess = r.final_evaluation->loss - inst.optimal_loss;
   const double dist = std::sqrt(distance2(t.parameters(), inst.optimum));
   const double norm = std::sqrt(distance2(zero, inst.optimum));
-  INFO(Mode::name << " + " << Rule::name << " on " << asgd::detail::describe(inst.problem) << ": excess " << excess << " of " << initial_excess
-                  << ", distance " << dist << " of " << norm);
+  // The coordinate farthest from the minimiser and the largest staleness say, on a failure,
+  // whether one coordinate was set back late (a racy write that lost others') or all drifted.
+  std::size_t worst = 0;
+  for (std::size_t i = 1; i < inst.optimum.size(); ++i) {
+    if (std::abs(t.parameters()[i] - inst.optimum[i]) > std::abs(t.parameters()[worst] - inst.optimum[worst])) worst = i;
+  }
+  INFO(Mode::name << " + " << Rule::name << " on " << asgd::detail::describe(inst.problem) << ": excess " << excess
+                  << " of " << initial_excess << ", distance " << dist << " of " << norm << "; coordinate " << worst
+                  << " is " << t.parameters()[worst] << " against " << inst.optimum[worst] << "; staleness up to "
+                  << r.staleness.max());
   CHECK(excess <= 1e-3 * initial_excess);
   CHECK(dist <= 0.05 * norm);
 }

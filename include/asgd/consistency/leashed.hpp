@@ -122,19 +122,45 @@ class leashed::store {
 
   template <class Dir, class Lr>
   apply_result apply(worker& w, pinned& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
-    // Directions once, from the version the gradient saw; every attempt reuses them.
-    detail::directions(r, g, h.values(), dir, w.direction.data());
-    const float* d = w.direction.data();
+    // Directions once, from the version the gradient saw; every attempt reuses them. When the
+    // first attempt builds on that version (still the newest: always, on one worker), it
+    // computes them in its own pass over the model; otherwise the chain has them computed before
+    // it lets the version go. A build abandoned halfway (check_concurrent_updates) would leave
+    // them half done, so that mode computes them first.
+    const std::span<const float> x = h.values();
+    float* d = w.direction.data();
+    bool ready = false;
+    auto directions = [&] {
+      detail::directions(r, g, x, dir, d);
+      ready = true;
+    };
+    if (mode_.check_concurrent_updates) directions();
     detail::charge_update(r.size());  // the directions
     // Builds [lo, hi) of the new version: a copy, with the update fused in over `r`.
-    auto build = [r, d](const float* from, float* to, float step, std::size_t lo, std::size_t hi) {
+    auto build = [&](const float* from, float* to, float step, std::size_t lo, std::size_t hi) {
       const std::size_t a = std::clamp(r.begin, lo, hi);
       const std::size_t b = std::clamp(r.end, lo, hi);
       std::copy(from + lo, from + a, to + lo);
-      for (std::size_t i = a; i < b; ++i) to[i] = from[i] - step * d[i - r.begin];
+      if (ready) {
+        for (std::size_t i = a; i < b; ++i) to[i] = from[i] - step * d[i - r.begin];
+      } else {
+        // `from` is the version the gradient saw, and [lo, hi) the whole model. The arrays do
+        // not overlap (the pragma: no run-time checks for every buffer the rule touches).
+#if defined(__clang__)
+#pragma clang loop vectorize(assume_safety)
+#elif defined(__GNUC__)
+#pragma GCC ivdep
+#endif
+        for (std::size_t i = a; i < b; ++i) {
+          const float di = dir(i, g[i - r.begin], from[i]);
+          d[i - r.begin] = di;
+          to[i] = from[i] - step * di;
+        }
+        ready = true;
+      }
       std::copy(from + b, from + hi, to + b);
     };
-    return publish(w, &h, build, lr, mode_.persistence);
+    return publish(w, &h, directions, build, lr, mode_.persistence);
   }
 
   template <class Dir, class Lr>
@@ -150,7 +176,8 @@ class leashed::store {
       if (hi != dim) return;
       for (std::size_t k = 0; k < idx.size(); ++k) to[idx[k]] -= step * d[k];
     };
-    return publish(w, &h, build, lr, mode_.persistence);
+    auto nothing = [] {};
+    return publish(w, &h, nothing, build, lr, mode_.persistence);
   }
 
   void finish(worker& w) noexcept { chain_.recycle_building(w.building); }
@@ -166,7 +193,8 @@ class leashed::store {
       for (std::size_t i = lo; i < hi; ++i) to[i] = from[i] + d[i];
     };
     auto unit = [](std::uint64_t) { return 1.0; };
-    (void)publish(mixer_, nullptr, build, unit, unbounded);
+    auto nothing = [] {};
+    (void)publish(mixer_, nullptr, nothing, build, unit, unbounded);
     finish(mixer_);
   }
 
@@ -182,7 +210,8 @@ class leashed::store {
       std::copy(v + lo, v + hi, to + lo);
     };
     auto unit = [](std::uint64_t) { return 1.0; };
-    (void)publish(mixer_, nullptr, build, unit, unbounded);
+    auto nothing = [] {};
+    (void)publish(mixer_, nullptr, nothing, build, unit, unbounded);
     finish(mixer_);
   }
 
@@ -201,11 +230,12 @@ class leashed::store {
   [[nodiscard]] std::size_t live_versions() const noexcept { return chain_.live(); }
 
  private:
-  // Publishes through the chain the change read from `read` (null: a mix); `build` writes
-  // [lo, hi) of a version, in chunks of 16 Ki parameters with a look at the published word
-  // between them when check_concurrent_updates.
-  template <class Build, class Lr>
-  apply_result publish(worker& w, pinned* read, Build& build, Lr& lr, std::size_t max_failures) {
+  // Publishes through the chain the change read from `read` (null: a mix; `leaving` is what the
+  // chain calls before it lets `read` go unbuilt on); `build` writes [lo, hi) of a version, in
+  // chunks of 16 Ki parameters with a look at the published word between them when
+  // check_concurrent_updates.
+  template <class Leaving, class Build, class Lr>
+  apply_result publish(worker& w, pinned* read, Leaving& leaving, Build& build, Lr& lr, std::size_t max_failures) {
     const std::size_t chunk = mode_.check_concurrent_updates ? check_every : dimension_;
     auto chunked = [&](const float* from, float* to, float step, slot_id current) {
       for (std::size_t lo = 0; lo < dimension_; lo += chunk) {
@@ -222,7 +252,7 @@ class leashed::store {
       detail::charge_wrote(to);
       return true;
     };
-    return read != nullptr ? chain_.publish(w.building, *read, chunked, lr, max_failures)
+    return read != nullptr ? chain_.publish(w.building, *read, leaving, chunked, lr, max_failures)
                            : chain_.publish(w.building, chunked, lr, max_failures);
   }
 

@@ -77,7 +77,10 @@ class version_chain {
   /// Builds the successor of the newest version in the caller's slot `building` (taken when it
   /// is `no_slot`) and publishes it by compare-and-swap, until one CAS succeeds or
   /// `max_failures` have failed. `read` pins the version the update was computed on (the
-  /// staleness counts from it); publish takes that pin over and ends it. `build(from, to, step,
+  /// staleness counts from it); publish takes that pin over and ends it. When the first attempt
+  /// builds on that version (it is still the newest), `from` is its buffer; otherwise
+  /// `leaving()` is called first, while the version is still pinned, to take what the caller
+  /// still needs of it (later attempts build on newer versions). `build(from, to, step,
   /// from_slot)` writes the new version from the newest one, with `step = lr(staleness)`; it
   /// returns false when it gave up because `from_slot` is no longer current (see is_current;
   /// counts as a failure), and must have finished writing when it returns true. On success
@@ -85,17 +88,25 @@ class version_chain {
   /// next building slot: no trip through the shared free list), else `no_slot`; on a drop it
   /// keeps its slot. An exception from `build` or `lr` leaves no pin and `building` kept
   /// (recycle_building).
+  template <class Leaving, class Build, class Lr>
+  apply_result publish(slot_id& building, pin& read, Leaving& leaving, Build& build, Lr& lr, std::size_t max_failures) {
+    const std::uint64_t read_version = read.version();
+    return publish_from(building, std::exchange(read.id_, no_slot), read_version, leaving, build, lr, max_failures);
+  }
+
+  /// The same for a caller that needs nothing more of the version it read.
   template <class Build, class Lr>
   apply_result publish(slot_id& building, pin& read, Build& build, Lr& lr, std::size_t max_failures) {
-    const std::uint64_t read_version = read.version();
-    return publish_from(building, std::exchange(read.id_, no_slot), read_version, build, lr, max_failures);
+    auto nothing = [] {};
+    return publish(building, read, nothing, build, lr, max_failures);
   }
 
   /// The same for a change read from no version (an averaging round's mix): its staleness
   /// counts from version 0.
   template <class Build, class Lr>
   apply_result publish(slot_id& building, Build& build, Lr& lr, std::size_t max_failures) {
-    return publish_from(building, no_slot, 0, build, lr, max_failures);
+    auto nothing = [] {};
+    return publish_from(building, no_slot, 0, nothing, build, lr, max_failures);
   }
 
   /// True while `id` is the published version (a relaxed look, for a builder giving up early).
@@ -116,9 +127,9 @@ class version_chain {
   [[nodiscard]] std::size_t live() const noexcept { return allocated() - free_.size_at_rest(); }
 
  private:
-  template <class Build, class Lr>
-  apply_result publish_from(slot_id& building, slot_id held, std::uint64_t read_version, Build& build, Lr& lr,
-                            std::size_t max_failures) {
+  template <class Leaving, class Build, class Lr>
+  apply_result publish_from(slot_id& building, slot_id held, std::uint64_t read_version, Leaving& leaving, Build& build,
+                            Lr& lr, std::size_t max_failures) {
     // When the version the update read is still the newest (every step of a lone worker), its
     // pin serves the build and the CAS: an unpin and a new pin fewer, two read-modify-writes of
     // shared lines. A recorded or replayed run pins again, where its log expects a pin.
@@ -127,6 +138,12 @@ class version_chain {
       if (logged() == nullptr && is_current(held)) {
         reuse = held;
       } else {
+        try {
+          leaving();
+        } catch (...) {
+          unpin(held);
+          throw;
+        }
         unpin(held);
       }
     }

@@ -46,7 +46,9 @@ void check_least_squares(const Instance& inst, float lr) {
   const double dist = std::sqrt(distance2(t.parameters(), inst.optimum));
   const double norm = std::sqrt(distance2(zero, inst.optimum));
   // The coordinate farthest from the minimiser and the largest staleness say, on a failure,
-  // whether one coordinate was set back late (a racy write that lost others') or all drifted.
+  // whether a few coordinates took a late change (a worker descheduled within its write, which
+  // lands the rest of an early change at its early rate: docs/policies/consistency.md, hogwild)
+  // or all drifted.
   std::size_t worst = 0;
   for (std::size_t i = 1; i < inst.optimum.size(); ++i) {
     if (std::abs(t.parameters()[i] - inst.optimum[i]) > std::abs(t.parameters()[worst] - inst.optimum[worst])) worst = i;

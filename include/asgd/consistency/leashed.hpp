@@ -176,8 +176,7 @@ class leashed::store {
       if (hi != dim) return;
       for (std::size_t k = 0; k < idx.size(); ++k) to[idx[k]] -= step * d[k];
     };
-    auto nothing = [] {};
-    return publish(w, &h, nothing, build, lr, mode_.persistence);
+    return publish(w, &h, [] {}, build, lr, mode_.persistence);
   }
 
   void finish(worker& w) noexcept { chain_.recycle_building(w.building); }
@@ -193,8 +192,7 @@ class leashed::store {
       for (std::size_t i = lo; i < hi; ++i) to[i] = from[i] + d[i];
     };
     auto unit = [](std::uint64_t) { return 1.0; };
-    auto nothing = [] {};
-    (void)publish(mixer_, nullptr, nothing, build, unit, unbounded);
+    (void)publish(mixer_, nullptr, [] {}, build, unit, unbounded);
     finish(mixer_);
   }
 
@@ -210,8 +208,7 @@ class leashed::store {
       std::copy(v + lo, v + hi, to + lo);
     };
     auto unit = [](std::uint64_t) { return 1.0; };
-    auto nothing = [] {};
-    (void)publish(mixer_, nullptr, nothing, build, unit, unbounded);
+    (void)publish(mixer_, nullptr, [] {}, build, unit, unbounded);
     finish(mixer_);
   }
 
@@ -235,7 +232,7 @@ class leashed::store {
   // chunks of 16 Ki parameters with a look at the published word between them when
   // check_concurrent_updates.
   template <class Leaving, class Build, class Lr>
-  apply_result publish(worker& w, pinned* read, Leaving& leaving, Build& build, Lr& lr, std::size_t max_failures) {
+  apply_result publish(worker& w, pinned* read, Leaving&& leaving, Build& build, Lr& lr, std::size_t max_failures) {
     const std::size_t chunk = mode_.check_concurrent_updates ? check_every : dimension_;
     auto chunked = [&](const float* from, float* to, float step, slot_id current) {
       for (std::size_t lo = 0; lo < dimension_; lo += chunk) {

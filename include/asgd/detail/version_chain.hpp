@@ -89,7 +89,7 @@ class version_chain {
   /// keeps its slot. An exception from `build` or `lr` leaves no pin and `building` kept
   /// (recycle_building).
   template <class Leaving, class Build, class Lr>
-  apply_result publish(slot_id& building, pin& read, Leaving& leaving, Build& build, Lr& lr, std::size_t max_failures) {
+  apply_result publish(slot_id& building, pin& read, Leaving&& leaving, Build& build, Lr& lr, std::size_t max_failures) {
     const std::uint64_t read_version = read.version();
     return publish_from(building, std::exchange(read.id_, no_slot), read_version, leaving, build, lr, max_failures);
   }
@@ -97,16 +97,14 @@ class version_chain {
   /// The same for a caller that needs nothing more of the version it read.
   template <class Build, class Lr>
   apply_result publish(slot_id& building, pin& read, Build& build, Lr& lr, std::size_t max_failures) {
-    auto nothing = [] {};
-    return publish(building, read, nothing, build, lr, max_failures);
+    return publish(building, read, [] {}, build, lr, max_failures);
   }
 
   /// The same for a change read from no version (an averaging round's mix): its staleness
   /// counts from version 0.
   template <class Build, class Lr>
   apply_result publish(slot_id& building, Build& build, Lr& lr, std::size_t max_failures) {
-    auto nothing = [] {};
-    return publish_from(building, no_slot, 0, nothing, build, lr, max_failures);
+    return publish_from(building, no_slot, 0, [] {}, build, lr, max_failures);
   }
 
   /// True while `id` is the published version (a relaxed look, for a builder giving up early).
@@ -128,7 +126,7 @@ class version_chain {
 
  private:
   template <class Leaving, class Build, class Lr>
-  apply_result publish_from(slot_id& building, slot_id held, std::uint64_t read_version, Leaving& leaving, Build& build,
+  apply_result publish_from(slot_id& building, slot_id held, std::uint64_t read_version, Leaving&& leaving, Build& build,
                             Lr& lr, std::size_t max_failures) {
     // When the version the update read is still the newest (every step of a lone worker), its
     // pin serves the build and the CAS: an unpin and a new pin fewer, two read-modify-writes of

@@ -13,6 +13,10 @@
 #   GPU_CHECK_BUDGET=S                total seconds (default 540); steps beyond it are skipped
 #   GPU_CHECK_BUILD=DIR               build tree (default build-gpu/)
 #   GPU_CHECK_SKIP_BUILD=1            run the checks on DIR as it is (a rerun in the same lease)
+#   GPU_CHECK_STEPS="..."             which checks run (default: tests train bench nccl sanitizer)
+#   GPU_CHECK_REPEAT=N                asgd-train with seeds 1..N, bench_cuda with N repetitions
+#                                     (default 1): the figures in docs are medians of N = 5, from
+#                                     GPU_CHECK_STEPS="train bench" GPU_CHECK_REPEAT=5
 #
 # What it writes to OUT_DIR, as it goes (so that a run cut short still tells what happened):
 # summary.txt (one line per step: status, seconds, command), steps.log (every step's output),
@@ -109,7 +113,11 @@ configure=(cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAS
   "${mpi_args[@]}")
 ((${#prefix_path[@]})) && configure+=(-DCMAKE_PREFIX_PATH="$(IFS=';'; echo "${prefix_path[*]}")")
 [ -n "$nccl_root" ] && configure+=(-DNCCL_ROOT="$nccl_root")
-targets=(test_cuda_gpu test_store_gpu test_mlp_gpu test_nccl_gpu bench_cuda asgd-train)
+steps_to_run=" ${GPU_CHECK_STEPS:-tests train bench nccl sanitizer} "
+repeat=${GPU_CHECK_REPEAT:-1}
+runs() { [[ $steps_to_run == *" $1 "* ]]; }
+targets=(bench_cuda asgd-train)
+if runs tests || runs nccl || runs sanitizer; then targets+=(test_cuda_gpu test_store_gpu test_mlp_gpu test_nccl_gpu); fi
 if [ "${GPU_CHECK_SKIP_BUILD:-0}" = 1 ]; then
   note "GPU_CHECK_SKIP_BUILD=1: checking $build as it is"
 else
@@ -124,19 +132,31 @@ fi
 
 # --- the checks -------------------------------------------------------------------------------
 export ASGD_REQUIRE_GPU=1
-step ctest-gpu 240 ctest --test-dir "$build" -L gpu --no-tests=error --output-on-failure --timeout 200
-for w in 1 2 4 8; do
-  step "asgd-train W=$w" 90 "$bin/tools/asgd-train" --device cuda --model mlp --gpu-workers "$w" --epochs 2 --quiet \
-    --json "$work/train-w$w.json"
-done
-step bench_cuda 120 "$bin/bench/bench_cuda" --benchmark_min_time=0.2 --benchmark_out="$work/bench_cuda.json" \
-  --benchmark_out_format=json
-step "nccl 1 rank" 90 mpirun -np 1 "$bin/tools/asgd-train" --device cuda --transport nccl --topology ring \
-  --quantize fp16 --epochs 1 --consensus-every 20 --quiet --json "$work/nccl-1.json"
-step "nccl $gpus rank(s)" 150 mpirun --oversubscribe -np "$gpus" "$bin/tests/cuda/test_nccl_gpu"
+runs tests && step ctest-gpu 240 ctest --test-dir "$build" -L gpu --no-tests=error --output-on-failure --timeout 200
+if runs train; then
+  for seed in $(seq "$repeat"); do
+    for w in 1 2 4 8; do
+      name=train-w$w$( ((repeat > 1)) && echo "-s$seed")
+      step "asgd-train W=$w seed $seed" 90 "$bin/tools/asgd-train" --device cuda --model mlp --gpu-workers "$w" \
+        --epochs 2 --seed "$seed" --quiet --json "$work/$name.json"
+    done
+  done
+fi
+# Each repetition times at least 0.2 s of kernels, or 0.05 s when repeated (20 launches a timing:
+# the wall time is about 20 times the measured time).
+min_time=$( ((repeat > 1)) && echo 0.05 || echo 0.2)
+runs bench && step bench_cuda $((60 + 60 * repeat)) "$bin/bench/bench_cuda" --benchmark_min_time="$min_time" \
+  --benchmark_repetitions="$repeat" --benchmark_out="$work/bench_cuda.json" --benchmark_out_format=json
+if runs nccl; then
+  step "nccl 1 rank" 90 mpirun -np 1 "$bin/tools/asgd-train" --device cuda --transport nccl --topology ring \
+    --quantize fp16 --epochs 1 --consensus-every 20 --quiet --json "$work/nccl-1.json"
+  step "nccl $gpus rank(s)" 150 mpirun --oversubscribe -np "$gpus" "$bin/tests/cuda/test_nccl_gpu"
+fi
 sanitizer=$(command -v compute-sanitizer || echo "$(dirname "$nvcc")/compute-sanitizer")
 sanitize=("$sanitizer" --error-exitcode 1)  # an array, not a function: `timeout` runs programs
-if [ -x "$sanitizer" ]; then
+if ! runs sanitizer; then
+  :
+elif [ -x "$sanitizer" ]; then
   step "memcheck update kernels" 90 "${sanitize[@]}" --tool memcheck "$bin/tests/cuda/test_cuda_gpu"
   step "memcheck stores" 90 "${sanitize[@]}" --tool memcheck "$bin/tests/cuda/test_store_gpu"
   step "memcheck mlp" 120 "${sanitize[@]}" --tool memcheck "$bin/tests/cuda/test_mlp_gpu" -tc='mlp_gradient*,a worker*'

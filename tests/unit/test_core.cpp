@@ -95,6 +95,56 @@ TEST_SUITE("core") {
     CHECK(g.size() <= kept + 1);
   }
 
+  TEST_CASE("sparse_gradient: appended entries merge with added ones, survive keep_range and clear") {
+    asgd::sparse_gradient g;
+    std::map<std::uint32_t, double> expect;
+    // More appended entries than the table had room for: the next add must grow it past them.
+    for (std::uint32_t i = 0; i < 500; ++i) {
+      g.append(3 * i, 1.0f);
+      expect[3 * i] += 1.0;
+    }
+    g.add(3 * 7, 2.0f);  // an appended index: merges
+    g.add(1, 5.0f);      // a new one
+    expect[3 * 7] += 2.0;
+    expect[1] += 5.0;
+    g.append(2, 4.0f);  // appended after an add, then merged by the next add
+    g.add(2, 1.0f);
+    expect[2] += 5.0;
+    auto check = [&] {
+      REQUIRE(g.size() == expect.size());
+      std::set<std::uint32_t> seen;
+      for (std::size_t k = 0; k < g.size(); ++k) {
+        CHECK(seen.insert(g.indices()[k]).second);
+        CHECK(g.values()[k] == doctest::Approx(expect[g.indices()[k]]));
+      }
+    };
+    check();
+    g.keep_range(10, 1000);
+    std::erase_if(expect, [](const auto& e) { return e.first < 10 || e.first >= 1000; });
+    check();
+    g.add(12, 1.0f);  // kept entries merge again
+    expect[12] += 1.0;
+    check();
+    // Appended only, then keep_range (no table yet), then add.
+    g.clear();
+    expect.clear();
+    for (std::uint32_t i : {5u, 50u, 500u}) {
+      g.append(i, 1.0f);
+      expect[i] = 1.0;
+    }
+    g.keep_range(0, 100);
+    expect.erase(500);
+    g.add(50, 1.0f);
+    expect[50] += 1.0;
+    check();
+    g.clear();
+    CHECK(g.empty());
+    g.add(5, 1.0f);  // the table is empty again: a new entry
+    g.add(5, 1.0f);
+    REQUIRE(g.size() == 1);
+    CHECK(g.values()[0] == 2.0f);
+  }
+
   TEST_CASE("histogram counts, merges and clamps to its last bin") {
     asgd::metrics::histogram h(4), k(4);
     h.add(0);

@@ -6,7 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <numeric>
+#include <set>
 #include <vector>
 
 namespace {
@@ -101,6 +103,39 @@ TEST_SUITE("problems") {
     check(ls.problem, 1);
     check(lg.problem, 2);
     CHECK(ls.problem.evaluate(ls.optimum).loss < 1e-10);  // exact targets: the truth is the minimiser
+  }
+
+  TEST_CASE("sparse problems: one sample's gradient, with distinct and with repeated columns in its row") {
+    // One sample takes the path that appends without merging, when every row's columns are
+    // distinct; a row that names a column twice must still be merged.
+    auto data = std::make_shared<asgd::problems::csr_data>();
+    data->rows = 2;
+    data->cols = 6;
+    data->row_start = {0, 3, 6};
+    data->column = {0, 2, 5, 1, 4, 1};  // row 1 names column 1 twice
+    data->value = {1.0f, -2.0f, 0.5f, 1.5f, 2.0f, -0.5f};
+    data->targets = {1.0f, -1.0f};
+    for (bool repeated : {false, true}) {
+      auto d = std::make_shared<asgd::problems::csr_data>(*data);
+      if (!repeated) d->column[5] = 3;
+      const asgd::problems::sparse_logistic_regression p(d);
+      const auto x = random_model(6, 4);
+      for (std::size_t sample : {0u, 1u}) {
+        const std::vector<std::size_t> batch{sample};
+        std::vector<float> dense(6);
+        const float l1 = p.gradient(std::span<const float>(x), batch, std::span<float>(dense));
+        asgd::sparse_gradient sg;
+        const float l2 = p.gradient(asgd::model_reader(std::span<const float>(x)), batch, sg);
+        CHECK(l1 == doctest::Approx(l2));
+        std::set<std::uint32_t> seen;
+        std::vector<float> from_sparse(6, 0.0f);
+        for (std::size_t k = 0; k < sg.size(); ++k) {
+          CHECK(seen.insert(sg.indices()[k]).second);  // one entry per coordinate
+          from_sparse[sg.indices()[k]] = sg.values()[k];
+        }
+        for (std::size_t i = 0; i < 6; ++i) CHECK(from_sparse[i] == doctest::Approx(dense[i]).epsilon(1e-6));
+      }
+    }
   }
 
   TEST_CASE("softmax regression: gradient of both blocks, layout, Bayes accuracy of the generator") {

@@ -16,6 +16,7 @@
 #include <span>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 namespace asgd::inline v0::problems {
 
@@ -58,7 +59,10 @@ class linear_model {
  public:
   static constexpr std::string_view name = Loss::name;
 
-  explicit linear_model(std::shared_ptr<const Data> data) : data_(std::move(data)) { data_->validate(); }
+  explicit linear_model(std::shared_ptr<const Data> data) : data_(std::move(data)) {
+    data_->validate();
+    if constexpr (sparse) distinct_row_columns_ = rows_have_distinct_columns(*data_);
+  }
 
   [[nodiscard]] std::size_t dimension() const noexcept { return data_->cols; }
   [[nodiscard]] std::size_t num_samples() const noexcept { return data_->rows; }
@@ -84,6 +88,8 @@ class linear_model {
   {
     const Data& d = *data_;
     const float inv = 1.0f / static_cast<float>(batch.size());
+    // One sample whose columns are distinct gives distinct indices: no merging needed.
+    const bool distinct = batch.size() == 1 && g.empty() && distinct_row_columns_;
     float total = 0.0f;
     for (std::size_t i : batch) {
       float z = 0.0f;
@@ -91,7 +97,12 @@ class linear_model {
       float loss = 0.0f, slope = 0.0f;
       Loss::eval(z, d.targets[i], loss, slope);
       total += loss;
-      for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) g.add(d.column[k], slope * inv * d.value[k]);
+      const float c = slope * inv;
+      if (distinct) {
+        for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) g.append(d.column[k], c * d.value[k]);
+      } else {
+        for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) g.add(d.column[k], c * d.value[k]);
+      }
     }
     return total * inv;
   }
@@ -157,7 +168,20 @@ class linear_model {
     return total * inv;
   }
 
+  // Whether no row names a column twice (CSR allows it; the generators never do).
+  static bool rows_have_distinct_columns(const csr_data& d) {
+    std::vector<std::size_t> last_row(d.cols, d.rows);  // the last row that named each column
+    for (std::size_t i = 0; i < d.rows; ++i) {
+      for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) {
+        if (last_row[d.column[k]] == i) return false;
+        last_row[d.column[k]] = i;
+      }
+    }
+    return true;
+  }
+
   std::shared_ptr<const Data> data_;
+  bool distinct_row_columns_ = false;
 };
 
 /// Least squares `mean (<a, x> - y)^2 / 2` over dense rows.

@@ -64,6 +64,18 @@ class sparse_gradient {
     value_.push_back(v);
   }
 
+  /// Adds the entries (indices[j], scale * values[j]), with the precondition of `append` for
+  /// each index: a sparse row's contribution in two vectorised passes.
+  void append(std::span<const std::uint32_t> indices, std::span<const float> values, float scale) {
+    assert(indices.size() == values.size());
+    const std::size_t at = index_.size();
+    index_.insert(index_.end(), indices.begin(), indices.end());
+    value_.resize(at + values.size());
+    float* out = value_.data() + at;
+    for (std::size_t j = 0; j < values.size(); ++j) out[j] = scale * values[j];
+    assert(index_.size() > 256 || no_repeated_index());
+  }
+
   /// Adds `v` to the entry of coordinate `i`, creating it if needed.
   void add(std::uint32_t i, float v) {
     if (2 * (index_.size() + 1) > slot_.size()) grow();
@@ -117,6 +129,13 @@ class sparse_gradient {
     std::size_t s = static_cast<std::size_t>((std::uint64_t{i} * 0x9E3779B97F4A7C15ull) >> shift_) & mask;
     while (slot_[s] != vacant && index_[slot_[s]] != i) s = (s + 1) & mask;
     return s;
+  }
+
+  // Whether no index appears twice (for the debug checks of small gradients).
+  [[nodiscard]] bool no_repeated_index() const {
+    std::vector<std::uint32_t> sorted = index_;
+    std::sort(sorted.begin(), sorted.end());
+    return std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
   }
 
   // A table at most half full with one more entry (appended entries may have outgrown it).

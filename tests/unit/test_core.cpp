@@ -110,6 +110,13 @@ TEST_SUITE("core") {
     g.append(2, 4.0f);  // appended after an add, then merged by the next add
     g.add(2, 1.0f);
     expect[2] += 5.0;
+    // A row's entries at once, scaled; then merged into by add.
+    const std::vector<std::uint32_t> row_index{4000, 4001, 4005};
+    const std::vector<float> row_value{1.0f, -2.0f, 0.5f};
+    g.append(row_index, row_value, 3.0f);
+    for (std::size_t k = 0; k < row_index.size(); ++k) expect[row_index[k]] += 3.0 * row_value[k];
+    g.add(4005, 1.0f);
+    expect[4005] += 1.0;
     auto check = [&] {
       REQUIRE(g.size() == expect.size());
       std::set<std::uint32_t> seen;
@@ -119,8 +126,8 @@ TEST_SUITE("core") {
       }
     };
     check();
-    g.keep_range(10, 1000);
-    std::erase_if(expect, [](const auto& e) { return e.first < 10 || e.first >= 1000; });
+    g.keep_range(10, 4002);
+    std::erase_if(expect, [](const auto& e) { return e.first < 10 || e.first >= 4002; });
     check();
     g.add(12, 1.0f);  // kept entries merge again
     expect[12] += 1.0;

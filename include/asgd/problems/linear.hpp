@@ -92,14 +92,14 @@ class linear_model {
     const bool distinct = batch.size() == 1 && g.empty() && distinct_row_columns_;
     float total = 0.0f;
     for (std::size_t i : batch) {
-      float z = 0.0f;
-      for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) z += d.value[k] * x[d.column[k]];
+      const float z = sparse_dot(x, d, i);
       float loss = 0.0f, slope = 0.0f;
       Loss::eval(z, d.targets[i], loss, slope);
       total += loss;
       const float c = slope * inv;
       if (distinct) {
-        for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) g.append(d.column[k], c * d.value[k]);
+        const std::size_t begin = d.row_start[i], n = d.row_start[i + 1] - begin;
+        g.append(std::span(d.column).subspan(begin, n), std::span(d.value).subspan(begin, n), c);
       } else {
         for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) g.add(d.column[k], c * d.value[k]);
       }
@@ -130,9 +130,7 @@ class linear_model {
   [[nodiscard]] float predict(std::span<const float> x, std::size_t i) const noexcept {
     const Data& d = *data_;
     if constexpr (sparse) {
-      float z = 0.0f;
-      for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) z += d.value[k] * x[d.column[k]];
-      return z;
+      return sparse_dot(model_reader(x), d, i);  // summed as the sparse gradient sums it
     } else {
       return Eigen::Map<const Eigen::VectorXf>(d.row(i).data(), static_cast<Eigen::Index>(d.cols))
           .dot(Eigen::Map<const Eigen::VectorXf>(x.data(), static_cast<Eigen::Index>(d.cols)));
@@ -166,6 +164,25 @@ class linear_model {
       }
     }
     return total * inv;
+  }
+
+  // Row i's dot product with the model, in four partial sums: one sum is a chain of dependent
+  // adds, each waiting for the last (four cycles or more), while the loads of the model's
+  // coordinates could all be in flight at once.
+  static float sparse_dot(model_reader x, const csr_data& d, std::size_t i) noexcept {
+    const std::size_t begin = d.row_start[i], end = d.row_start[i + 1];
+    const std::uint32_t* column = d.column.data();
+    const float* value = d.value.data();
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    std::size_t k = begin;
+    for (; k + 4 <= end; k += 4) {
+      s0 += value[k] * x[column[k]];
+      s1 += value[k + 1] * x[column[k + 1]];
+      s2 += value[k + 2] * x[column[k + 2]];
+      s3 += value[k + 3] * x[column[k + 3]];
+    }
+    for (; k < end; ++k) s0 += value[k] * x[column[k]];
+    return (s0 + s1) + (s2 + s3);
   }
 
   // Whether no row names a column twice (CSR allows it; the generators never do).

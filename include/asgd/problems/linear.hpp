@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <ostream>
 #include <span>
@@ -185,16 +186,21 @@ class linear_model {
     return (s0 + s1) + (s2 + s3);
   }
 
-  // Whether no row names a column twice (CSR allows it; the generators never do).
+  // Whether no row names a column twice (CSR allows it; the generators never do). One pass over
+  // the entries, marking each column with the last row that named it: 4 bytes a column (the
+  // model's size) while there are fewer than 2^32 rows.
   static bool rows_have_distinct_columns(const csr_data& d) {
-    std::vector<std::size_t> last_row(d.cols, d.rows);  // the last row that named each column
-    for (std::size_t i = 0; i < d.rows; ++i) {
-      for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) {
-        if (last_row[d.column[k]] == i) return false;
-        last_row[d.column[k]] = i;
+    auto check = [&d]<class Row>(Row) {
+      std::vector<Row> last_row(d.cols, static_cast<Row>(d.rows));
+      for (std::size_t i = 0; i < d.rows; ++i) {
+        for (std::size_t k = d.row_start[i]; k < d.row_start[i + 1]; ++k) {
+          if (last_row[d.column[k]] == i) return false;
+          last_row[d.column[k]] = static_cast<Row>(i);
+        }
       }
-    }
-    return true;
+      return true;
+    };
+    return d.rows < 0xffffffffu ? check(std::uint32_t{}) : check(std::size_t{});
   }
 
   std::shared_ptr<const Data> data_;

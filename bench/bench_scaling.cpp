@@ -90,19 +90,19 @@ double plain_samples_per_second(std::size_t steps, std::size_t threads, bool sha
       double total = 0.0;
       for (std::size_t step = 0; step < each; ++step) {
         const std::size_t i = g.below(d.rows);
-        const auto load = [&](std::size_t k) {
-          return d.value[k] * std::atomic_ref<float>(x[d.column[k]]).load(std::memory_order_relaxed);
+        const auto load = [&](std::size_t e) {
+          return d.value[e] * std::atomic_ref<float>(x[d.column[e]]).load(std::memory_order_relaxed);
         };
         // Four partial sums, as the library's sparse dot product: one sum is a chain of adds.
         float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        std::size_t k = d.row_start[i];
-        for (; k + 4 <= d.row_start[i + 1]; k += 4) {
-          s0 += load(k);
-          s1 += load(k + 1);
-          s2 += load(k + 2);
-          s3 += load(k + 3);
+        std::size_t e = d.row_start[i];
+        for (; e + 4 <= d.row_start[i + 1]; e += 4) {
+          s0 += load(e);
+          s1 += load(e + 1);
+          s2 += load(e + 2);
+          s3 += load(e + 3);
         }
-        for (; k < d.row_start[i + 1]; ++k) s0 += load(k);
+        for (; e < d.row_start[i + 1]; ++e) s0 += load(e);
         const float z = (s0 + s1) + (s2 + s3);
         float loss = 0.0f, slope = 0.0f;
         asgd::problems::logistic_loss::eval(z, d.targets[i], loss, slope);

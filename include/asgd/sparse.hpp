@@ -55,17 +55,10 @@ class sparse_gradient {
     pos_.clear();
   }
 
-  /// Adds the entry (i, v). Precondition: no entry of coordinate `i` exists (checked in debug
-  /// builds while the gradient has at most 256 entries: the check is a linear search); `add`
-  /// remains usable after it.
-  void append(std::uint32_t i, float v) {
-    assert(index_.size() > 256 || std::find(index_.begin(), index_.end(), i) == index_.end());
-    index_.push_back(i);
-    value_.push_back(v);
-  }
-
-  /// Adds the entries (indices[j], scale * values[j]), with the precondition of `append` for
-  /// each index: a sparse row's contribution in two vectorised passes.
+  /// Adds the entries (indices[j], scale * values[j]): a sparse row's contribution in two
+  /// vectorised passes. Precondition: the indices are distinct and none has an entry yet
+  /// (checked in debug builds while the gradient has at most 256 entries); `add` remains
+  /// usable after it.
   void append(std::span<const std::uint32_t> indices, std::span<const float> values, float scale) {
     assert(indices.size() == values.size());
     const std::size_t at = index_.size();

@@ -98,16 +98,21 @@ TEST_SUITE("core") {
   TEST_CASE("sparse_gradient: appended entries merge with added ones, survive keep_range and clear") {
     asgd::sparse_gradient g;
     std::map<std::uint32_t, double> expect;
+    const auto append_one = [&g](std::uint32_t i, float v) {
+      const std::uint32_t index[1]{i};
+      const float value[1]{v};
+      g.append(index, value, 1.0f);
+    };
     // More appended entries than the table had room for: the next add must grow it past them.
     for (std::uint32_t i = 0; i < 500; ++i) {
-      g.append(3 * i, 1.0f);
+      append_one(3 * i, 1.0f);
       expect[3 * i] += 1.0;
     }
     g.add(3 * 7, 2.0f);  // an appended index: merges
     g.add(1, 5.0f);      // a new one
     expect[3 * 7] += 2.0;
     expect[1] += 5.0;
-    g.append(2, 4.0f);  // appended after an add, then merged by the next add
+    append_one(2, 4.0f);  // appended after an add, then merged by the next add
     g.add(2, 1.0f);
     expect[2] += 5.0;
     // A row's entries at once, scaled; then merged into by add.
@@ -136,7 +141,7 @@ TEST_SUITE("core") {
     g.clear();
     expect.clear();
     for (std::uint32_t i : {5u, 50u, 500u}) {
-      g.append(i, 1.0f);
+      append_one(i, 1.0f);
       expect[i] = 1.0;
     }
     g.keep_range(0, 100);

@@ -473,7 +473,10 @@ class trainer {
     }
   }
   void work(worker_context& c, const plan& p, store_type& store, shared_state& sh, pause_barrier& pause);
-  void step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p, store_type& store, shared_state& sh);
+  // `next`, when not null, receives the worker's next claimed step, taken between this step's
+  // gradient and its update (free-running modes).
+  void step(worker_context& c, std::uint64_t k, std::uint64_t at, const plan& p, store_type& store, shared_state& sh,
+            std::optional<detail::step_claims::step>* next = nullptr);
   void catch_up(worker_context& c, const plan& p, store_type& store, shared_state& sh);
   // The schedule's rate `progress` steps into the run.
   double rate_at(const plan& p, std::uint64_t progress) const;

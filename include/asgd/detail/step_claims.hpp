@@ -22,7 +22,9 @@ namespace asgd::inline v0::detail {
 /// descheduled while it holds a claim does not hold up the segment's end, and the segment's last
 /// steps are taken by running workers, not by one that wakes long after the others finished
 /// (with its momentum buffer as it was when it went to sleep). The paper's code claims one step
-/// at a time from a shared ticket; this keeps its property that a sleeping worker holds no step.
+/// at a time from a shared ticket; this keeps its property that a sleeping worker holds no step
+/// but the one it has begun (the trainer takes a worker's next step during its current one, so
+/// that is the next step when the worker sleeps between two).
 ///
 /// A worker's word packs the index of its next unbegun step (high bits) with how many of its
 /// claimed steps are unbegun (low bits). Its owner and thieves take a step with one CAS on it

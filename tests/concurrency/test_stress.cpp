@@ -52,6 +52,48 @@ struct sleeps_in_third_gradient {
   }
 };
 
+// An SGD rule whose first worker to reach its 3rd update sleeps in it (at coordinate 0) until the
+// problem has counted `wake_at` gradients, then counts the updates it starts after waking.
+struct sleeps_in_third_update {
+  using policy_kind = asgd::update_rule_tag;
+  static constexpr std::string_view name = "sleeps_in_third_update";
+  std::shared_ptr<std::atomic<std::uint64_t>> gradients;
+  std::uint64_t wake_at = 0;
+  std::shared_ptr<std::atomic<bool>> slept = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<std::uint64_t>> after_wake = std::make_shared<std::atomic<std::uint64_t>>(0);
+  struct state {
+    std::uint64_t updates = 0;
+    bool sleeper = false;
+  };
+  [[nodiscard]] state make_state(std::size_t /*dimension*/) const { return {}; }
+  [[nodiscard]] float direction(state& s, std::size_t i, float g, float /*x*/) const noexcept {
+    if (i != 0) return g;
+    ++s.updates;
+    if (s.sleeper) {
+      after_wake->fetch_add(1);
+    } else if (s.updates == 3 && !slept->exchange(true)) {
+      s.sleeper = true;
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (gradients->load() < wake_at && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    }
+    return g;
+  }
+};
+
+// Two coordinates, every gradient 1, each counted.
+struct counts_gradients {
+  static constexpr std::string_view name = "counts_gradients";
+  std::size_t samples = 2000;
+  std::shared_ptr<std::atomic<std::uint64_t>> done = std::make_shared<std::atomic<std::uint64_t>>(0);
+  [[nodiscard]] std::size_t dimension() const { return 2; }
+  [[nodiscard]] std::size_t num_samples() const { return samples; }
+  float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+    std::fill(g.begin(), g.end(), 1.0f);
+    done->fetch_add(1);
+    return 1.0f;
+  }
+};
+
 // Runs `body(worker_id)` on `n` threads started together.
 template <class Body>
 void run_threads(std::size_t n, Body body) {
@@ -297,6 +339,25 @@ TEST_SUITE("concurrency") {
     INFO("model " << t.parameters()[0] << ", expected " << expected << ", had the sleeper's steps kept their rates "
                   << at_begun_rates);
     CHECK(std::abs(t.parameters()[0] - expected) < 2e-4);
+  }
+
+  TEST_CASE_TEMPLATE("a worker descheduled in its update holds one begun step, no more" * doctest::timeout(600), Mode,
+                     asgd::consistency::hogwild, asgd::consistency::atomic_add) {
+    // The trainer claims a worker's next step during its current one (between gradient and
+    // update). The sleeper sleeps in its 3rd update until the other worker has computed every
+    // gradient but the one of the step the sleeper claimed before sleeping; woken, it takes
+    // exactly that step. Had it held no step, the other would have taken all of them (0 after
+    // waking); had it held more, the wait would time out, and the count would be off.
+    const counts_gradients problem;
+    const sleeps_in_third_update rule{.gradients = problem.done, .wake_at = problem.samples - 1};
+    asgd::trainer<counts_gradients, Mode, sleeps_in_third_update> t{problem,
+                                                                     {.threads = 2, .epochs = 1, .batch = 1, .lr = 1e-3f},
+                                                                     rule};
+    const auto r = t.run();
+    CHECK(rule.slept->load());
+    CHECK(r.steps == problem.samples);
+    CHECK(problem.done->load() == problem.samples);
+    CHECK(rule.after_wake->load() == 1);
   }
 
   TEST_CASE("step_claims: under 16 threads every step of every segment is taken once" * doctest::timeout(600)) {

@@ -347,26 +347,33 @@ class basic_network {
   }
 
   // Patches of every output pixel of every sample, one row each, entries ordered (ky, kx, c).
+  // A patch's row ky is one contiguous run of the image row (channels last): kernel x in_c
+  // floats, less what padding cuts off. It is copied by a plain loop: the CNN's runs are 3 to
+  // 12 floats, where a memmove call per pixel (what std::copy_n of in_c floats became) took a
+  // quarter of a training step.
   static void im2col(const stage& s, const float* in, float* cols, std::size_t b) {
     const auto pad = static_cast<std::ptrdiff_t>(s.padding);
-    const std::size_t row = s.fan_in;
+    const auto kernel = static_cast<std::ptrdiff_t>(s.kernel);
+    const auto width = static_cast<std::ptrdiff_t>(s.in_w);
     for (std::size_t k = 0; k < b; ++k) {
       const float* img = in + k * s.in;
       for (std::size_t oy = 0; oy < s.out_h; ++oy)
         for (std::size_t ox = 0; ox < s.out_w; ++ox) {
-          float* dst = cols + ((k * s.out_h + oy) * s.out_w + ox) * row;
-          for (std::size_t ky = 0; ky < s.kernel; ++ky) {
+          float* dst = cols + ((k * s.out_h + oy) * s.out_w + ox) * s.fan_in;
+          // The patch's columns inside the image: [first, last) of 0..kernel.
+          const std::ptrdiff_t x0 = static_cast<std::ptrdiff_t>(ox) - pad;
+          const std::size_t first = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(-x0, 0, kernel));
+          const std::size_t last = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(width - x0, 0, kernel));
+          for (std::size_t ky = 0; ky < s.kernel; ++ky, dst += s.kernel * s.in_c) {
             const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy + ky) - pad;
-            for (std::size_t kx = 0; kx < s.kernel; ++kx, dst += s.in_c) {
-              const std::ptrdiff_t jx = static_cast<std::ptrdiff_t>(ox + kx) - pad;
-              if (iy < 0 || jx < 0 || iy >= static_cast<std::ptrdiff_t>(s.in_h) ||
-                  jx >= static_cast<std::ptrdiff_t>(s.in_w)) {
-                std::fill_n(dst, s.in_c, 0.0f);
-              } else {
-                std::copy_n(img + (static_cast<std::size_t>(iy) * s.in_w + static_cast<std::size_t>(jx)) * s.in_c,
-                            s.in_c, dst);
-              }
+            if (iy < 0 || iy >= static_cast<std::ptrdiff_t>(s.in_h) || first >= last) {
+              for (std::size_t i = 0; i < s.kernel * s.in_c; ++i) dst[i] = 0.0f;
+              continue;
             }
+            const float* src = img + (static_cast<std::size_t>(iy) * s.in_w + static_cast<std::size_t>(x0 + static_cast<std::ptrdiff_t>(first))) * s.in_c;
+            for (std::size_t i = 0; i < first * s.in_c; ++i) dst[i] = 0.0f;
+            for (std::size_t i = 0; i < (last - first) * s.in_c; ++i) dst[first * s.in_c + i] = src[i];
+            for (std::size_t i = last * s.in_c; i < s.kernel * s.in_c; ++i) dst[i] = 0.0f;
           }
         }
     }

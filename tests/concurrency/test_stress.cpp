@@ -360,6 +360,24 @@ TEST_SUITE("concurrency") {
     CHECK(rule.after_wake->load() == 1);
   }
 
+  TEST_CASE_TEMPLATE("a lone worker's steps land at their own progress, though it claims its next run early", Mode,
+                     asgd::consistency::sequential, asgd::consistency::hogwild) {
+    // Every gradient 1, the rate lr before epoch 0.5 and lr / 100 after: the model is minus the
+    // sum of the rates, as a plain loop would add them. The worker claims its next run of 64
+    // steps during the last step of the current one; were the run's progress then read as the
+    // step's, that step would land 64 steps late (past epoch 0.5 for the run ending at 959).
+    const counts_gradients problem;
+    const float lr = 1e-3f;
+    asgd::trainer<counts_gradients, Mode> t{
+        problem, {.threads = 1, .epochs = 1, .batch = 1, .lr = lr, .lr_schedule = asgd::schedule::multistep({0.5}, 0.01)}};
+    const auto r = t.run();
+    REQUIRE(r.steps == problem.samples);
+    const double half = static_cast<double>(problem.samples) / 2;
+    const double expected = -lr * (half + 0.01 * half);
+    INFO("model " << t.parameters()[0] << ", expected " << expected);
+    CHECK(std::abs(t.parameters()[0] - expected) < 2e-4);
+  }
+
   TEST_CASE("step_claims: under 16 threads every step of every segment is taken once" * doctest::timeout(600)) {
     asgd::detail::step_claims claims(many_threads);
     std::uint64_t next = 0;

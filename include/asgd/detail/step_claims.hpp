@@ -86,9 +86,11 @@ class step_claims {
   }
 
   /// Whether a worker whose previous step landed at `before` and whose next lands at `after` was
-  /// away meanwhile: the others claimed more than a round of the longest runs.
+  /// away meanwhile: the others claimed more than a round of the longest runs. The margin has
+  /// one run more than a round: the worker's own next run, which the trainer may claim before
+  /// the current step lands (a lone worker's step would otherwise count as away when it did).
   [[nodiscard]] bool away(std::uint64_t before, std::uint64_t after) const noexcept {
-    return after > before + workers_ * max_claim;
+    return after > before + (workers_ + 1) * max_claim;
   }
 
  private:

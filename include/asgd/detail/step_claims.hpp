@@ -74,8 +74,8 @@ class step_claims {
   [[nodiscard]] std::uint64_t claimed() const noexcept { return next_.load(std::memory_order_relaxed); }
 
   /// Where the run's progress is when a step begun at progress `at` lands: `at`, unless the
-  /// others claimed more than a round of the longest runs since (the worker was descheduled
-  /// during the step); then the newest claimed index before `end`. A schedule evaluated here
+  /// worker was away during the step (descheduled: see away()); then the newest claimed index
+  /// before `end`. A schedule evaluated here
   /// gives a step that waited out the run the run's late rate, not the rate of its start.
   /// @throws sim::replay_error when a replaying worker's log has no landing next
   [[nodiscard]] std::uint64_t landing(std::uint64_t at, std::uint64_t end) const {

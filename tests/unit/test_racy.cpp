@@ -49,26 +49,64 @@ TEST_SUITE("racy access") {
     for (std::size_t offset = 0; offset < 4; ++offset) {
       for (std::size_t n : lengths) {
         for (bool with_copy : {false, true}) {
-          std::vector<float> x = ramp(n + offset + 1);
+          for (auto others : {asgd::detail::other_writers::none, asgd::detail::other_writers::possible}) {
+            std::vector<float> x = ramp(n + offset + 1);
+            const std::vector<float> before = x;
+            std::vector<float> also(n + 1, -1.0f);
+            std::vector<int> calls(n, 0);
+            asgd::detail::racy_update(
+                x.data() + offset, n,
+                [&](std::size_t k, float v) {
+                  ++calls[k];
+                  return 2.0f * v + static_cast<float>(k);
+                },
+                with_copy ? also.data() : nullptr, others);
+            for (std::size_t k = 0; k < n; ++k) {
+              REQUIRE(calls[k] == 1);
+              const float want = 2.0f * before[offset + k] + static_cast<float>(k);
+              REQUIRE(x[offset + k] == want);
+              REQUIRE(also[k] == (with_copy ? want : -1.0f));
+            }
+            for (std::size_t i = 0; i < offset; ++i) CHECK(x[i] == before[i]);
+            CHECK(x[offset + n] == before[offset + n]);
+            CHECK(also[n] == -1.0f);
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("racy_update keeps a write that lands between a block's load and its store, and adds its own change") {
+    // Another writer's store, made while this update computes (here: by f's first call, for
+    // index 0, after the vector path loaded the block of 64 around it), must survive with the update's change added, not
+    // be overwritten by the value computed from the block as loaded: a thread descheduled there
+    // would otherwise write back a stale block on waking, undoing every update made meanwhile.
+    for (std::size_t n : {std::size_t{64}, std::size_t{200}, std::size_t{1029}}) {
+      for (std::size_t p : {std::size_t{1}, std::size_t{5}, std::size_t{63}, n - 1}) {
+        for (bool with_copy : {false, true}) {
+          std::vector<float> x = ramp(n);
           const std::vector<float> before = x;
-          std::vector<float> also(n + 1, -1.0f);
-          std::vector<int> calls(n, 0);
+          std::vector<float> also(n, -1.0f);
+          bool first = true;
+          // Coordinate 2 this update leaves as it is; the other writer's value there must stay
+          // exactly (before + (1e-7 - before) would round it to 0).
           asgd::detail::racy_update(
-              x.data() + offset, n,
+              x.data(), n,
               [&](std::size_t k, float v) {
-                ++calls[k];
-                return 2.0f * v + static_cast<float>(k);
+                if (first) {
+                  asgd::detail::racy_store(x[p], 1000.0f + static_cast<float>(p));
+                  asgd::detail::racy_store(x[2], 1e-7f);
+                }
+                first = false;
+                return k == 2 ? v : v + 1.0f;
               },
               with_copy ? also.data() : nullptr);
+          INFO("n = " << n << ", the other write at " << p << ", with a copy: " << with_copy);
           for (std::size_t k = 0; k < n; ++k) {
-            REQUIRE(calls[k] == 1);
-            const float want = 2.0f * before[offset + k] + static_cast<float>(k);
-            REQUIRE(x[offset + k] == want);
-            REQUIRE(also[k] == (with_copy ? want : -1.0f));
+            const float want = k == p ? 1001.0f + static_cast<float>(p) : (k == 2 ? 1e-7f : before[k] + 1.0f);
+            REQUIRE(x[k] == want);
+            if (with_copy) REQUIRE(also[k] == want);
           }
-          for (std::size_t i = 0; i < offset; ++i) CHECK(x[i] == before[i]);
-          CHECK(x[offset + n] == before[offset + n]);
-          CHECK(also[n] == -1.0f);
         }
       }
     }

@@ -46,9 +46,9 @@ namespace asgd::inline v0::consistency {
 /// Non-guarantees: a gradient does not see the other workers' updates made since this worker's
 /// last sync (staleness up to about `sync_every` x workers updates, measured as in `hogwild`);
 /// two workers syncing the same coordinate at the same moment may lose one's change (the pass
-/// is HOGWILD!'s racy read-modify-write), and a worker descheduled inside its sync pass writes
-/// the rest of it when it wakes, at the rate it started with; not reproducible with more than
-/// one worker.
+/// is HOGWILD!'s racy read-modify-write), and a worker descheduled inside its sync pass adds
+/// the rest of its change when it wakes (to the values present then: detail::racy_update), at
+/// the rates it was made at; not reproducible with more than one worker.
 struct replicas {
   using policy_kind = consistency_mode_tag;
   static constexpr std::string_view name = "replicas";
@@ -89,6 +89,8 @@ struct replicas {
           workers_(config.workers),
           sync_every_(mode.sync_every),
           staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
+          others_(config.workers + config.averagers > 1 ? detail::other_writers::possible
+                                                        : detail::other_writers::none),
           applied_(config.workers),
           pushed_(config.workers) {
       mode.validate();
@@ -212,7 +214,7 @@ struct replicas {
       detail::charge_update(model_.size());
       detail::racy_update(
           model_.data(), model_.size(), [&](std::size_t k, float shared) { return added(shared, replica[k], base[k]); },
-          take_back);
+          take_back, others_);
       pushed_.set(w.id, w.updates);
       w.since_sync = 0;
       w.sync_now = false;
@@ -254,6 +256,7 @@ struct replicas {
     std::size_t workers_;
     std::uint64_t sync_every_;
     std::uint64_t staleness_every_;
+    detail::other_writers others_;  // whether a sync's stores must allow for another writer
     detail::worker_counters applied_;  // updates applied to each worker's replica
     detail::worker_counters pushed_;   // of those, added to the shared model
   };

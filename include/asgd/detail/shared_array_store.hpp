@@ -38,6 +38,7 @@ class shared_array_store {
       : model_(config.dimension),
         workers_(config.workers),
         staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
+        others_(config.workers + config.averagers > 1 ? other_writers::possible : other_writers::none),
         applied_(config.workers) {
     std::copy(initial.begin(), initial.end(), model_.data());
   }
@@ -82,7 +83,7 @@ class shared_array_store {
     const bool measured = measures(w);
     const std::uint64_t tau = measured ? staleness(h.version()) : 0;
     if constexpr (W == write_kind::racy) {
-      timed_step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)), w.snapshot.data());
+      timed_step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)), w.snapshot.data(), others_);
       w.current = r;
     } else {
       timed_step_dense<W>(model_.data(), r, g, dir, static_cast<float>(lr(tau)));
@@ -147,6 +148,7 @@ class shared_array_store {
   float_buffer model_;
   std::size_t workers_;
   std::uint64_t staleness_every_;
+  other_writers others_;  // whether an update's stores must allow for another writer
   worker_counters applied_;
 };
 

@@ -22,10 +22,11 @@ enum class write_kind {
 };
 
 /// `x[i] <- x[i] - lr * dir(i, g[k], x[i])` for i = r.begin + k, k < r.size(). A racy write
-/// also stores each new value into `also[i]` when `also` is not null.
+/// also stores each new value into `also[i]` when `also` is not null, and checks its stores
+/// against other writers unless told there are none (racy_update).
 template <write_kind W, class Dir>
-void step_dense(float* x, param_range r, std::span<const float> g, Dir& dir, float lr,
-                float* also = nullptr) noexcept {
+void step_dense(float* x, param_range r, std::span<const float> g, Dir& dir, float lr, float* also = nullptr,
+                other_writers others = other_writers::possible) noexcept {
   const std::size_t n = r.size();
   float* xr = x + r.begin;
   if constexpr (W == write_kind::plain) {
@@ -33,7 +34,7 @@ void step_dense(float* x, param_range r, std::span<const float> g, Dir& dir, flo
   } else if constexpr (W == write_kind::racy) {
     racy_update(
         xr, n, [&](std::size_t k, float v) { return v - lr * dir(r.begin + k, g[k], v); },
-        also == nullptr ? nullptr : also + r.begin);
+        also == nullptr ? nullptr : also + r.begin, others);
   } else {
     for (std::size_t k = 0; k < n; ++k) atomic_add(xr[k], -lr * dir(r.begin + k, g[k], racy_load(xr[k])));
   }
@@ -47,7 +48,7 @@ inline constexpr std::size_t simulated_chunk = std::size_t{16} << 10;
 // around them stays as small as without a simulator.
 template <write_kind W, class Dir>
 [[gnu::noinline, gnu::cold]] void simulated_step_dense(float* x, param_range r, std::span<const float> g, Dir& dir,
-                                                       float lr, float* also) {
+                                                       float lr, float* also, other_writers others) {
   for (std::size_t a = r.begin; a < r.end; a += simulated_chunk) {
     const std::size_t b = std::min(a + simulated_chunk, r.end);
     if constexpr (W == write_kind::atomic) {
@@ -59,7 +60,7 @@ template <write_kind W, class Dir>
     // which then stays called once and inlined where it is called (measured: 8-10 ns a step of
     // HOGWILD! on a small model when both shared one out-of-line copy).
     auto same = [&dir](std::size_t i, float gi, float xi) { return dir(i, gi, xi); };
-    step_dense<W>(x, param_range{a, b}, g.subspan(a - r.begin, b - a), same, lr, also);
+    step_dense<W>(x, param_range{a, b}, g.subspan(a - r.begin, b - a), same, lr, also, others);
   }
 }
 [[gnu::noinline, gnu::cold]] inline void simulated_racy_copy(const float* from, float* to, std::size_t n) {
@@ -73,12 +74,13 @@ template <write_kind W, class Dir>
 /// step_dense, taking virtual time in a simulated run: chunk by chunk, each written when its
 /// time is over, so other tasks may read an update half written (as they can on hardware).
 template <write_kind W, class Dir>
-void timed_step_dense(float* x, param_range r, std::span<const float> g, Dir& dir, float lr, float* also = nullptr) {
+void timed_step_dense(float* x, param_range r, std::span<const float> g, Dir& dir, float lr, float* also = nullptr,
+                      other_writers others = other_writers::possible) {
   if (simulated()) [[unlikely]] {
-    simulated_step_dense<W>(x, r, g, dir, lr, also);
+    simulated_step_dense<W>(x, r, g, dir, lr, also, others);
     return;
   }
-  step_dense<W>(x, r, g, dir, lr, also);
+  step_dense<W>(x, r, g, dir, lr, also, others);
 }
 
 /// racy_copy of n floats, chunk by chunk in a simulated run (each copied at the start of its

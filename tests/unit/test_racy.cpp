@@ -112,6 +112,42 @@ TEST_SUITE("racy access") {
     }
   }
 
+  TEST_CASE("hogwild with other writers asks the rate again for each piece of an update") {
+    // lr looks where the run is each time it is called; a worker descheduled within its write
+    // must land the pieces after the sleep at the rate of then. Here each call returns a new
+    // rate (1, 2, 3, ...), so each coordinate's change says which call's rate it got.
+    struct counting_lr {
+      int* calls;
+      double operator()(std::uint64_t) const noexcept { return ++*calls; }
+    };
+    for (std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+      INFO(workers << " worker(s)");
+      const std::size_t d = 40;
+      asgd::consistency::hogwild::store store(asgd::consistency::hogwild{}, {d, workers}, std::vector<float>(d, 0.0f));
+      auto w = store.make_worker(0);
+      asgd_test::identity_direction dir;
+      const std::vector<float> ones(d, 1.0f);
+      std::vector<std::uint32_t> idx(d);
+      std::iota(idx.begin(), idx.end(), 0u);
+      int calls = 0;
+      auto h = store.read_sparse(w);
+      store.apply_sparse(w, h, idx, ones, dir, counting_lr{&calls});
+      std::vector<float> out(d);
+      store.copy_to(out);
+      // Pieces of 16 entries where another thread may write; one piece, one call, where none can.
+      for (std::size_t i = 0; i < d; ++i) REQUIRE(out[i] == (workers == 1 ? -1.0f : -static_cast<float>(1 + i / 16)));
+      CHECK(calls == (workers == 1 ? 1 : 3));
+      calls = 0;
+      auto hd = store.read(w);
+      store.apply(w, hd, {0, d}, ones, dir, counting_lr{&calls});
+      store.copy_to(out);
+      for (std::size_t i = 0; i < d; ++i) {
+        REQUIRE(out[i] == (workers == 1 ? -2.0f : -2.0f * static_cast<float>(1 + i / 16)));
+      }
+      store.finish(w);
+    }
+  }
+
   TEST_CASE("hogwild: a read sees the worker's own last update and every other write") {
     // Two workers on one store, one after the other: w's second read must hold w's update in
     // the coordinates it wrote (from its update, not a copy) and v's update everywhere.

@@ -89,8 +89,7 @@ struct replicas {
           workers_(config.workers),
           sync_every_(mode.sync_every),
           staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
-          others_(config.workers + config.averagers > 1 ? detail::other_writers::possible
-                                                        : detail::other_writers::none),
+          others_(detail::others_in(config)),
           applied_(config.workers),
           pushed_(config.workers) {
       mode.validate();

@@ -17,7 +17,7 @@
 //   manual promises anything for wider accesses (32 or 64 bytes may be split into several
 //   accesses of unstated size), so none is used. Being assembly, the accesses are opaque to the
 //   compiler: it can neither assume race freedom nor merge, split, repeat or drop them.
-//   racy_update computes blocks of 64 floats from one load of each, and loads each 16 bytes
+//   racy_update computes blocks of 64 floats from one load of each, and loads each 16 floats
 //   again just before storing them, so that a stale block is never written back whole.
 //
 // The portable path is used under ThreadSanitizer (which sees atomics, not assembly), on other
@@ -244,8 +244,8 @@ enum class other_writers {
 /// value is written to `also[k]` too (plain stores: `also` is private to the caller). With
 /// `other_writers::possible`, a float that another thread wrote between this call's load and
 /// its store gets this call's change added (`f(k, old) + (now - old)`, or `now` where f left
-/// it unchanged) instead of being overwritten, except in a window of one 16-byte load, compare
-/// and store; the one-float-at-a-time path has no wider window than that anyway.
+/// it unchanged) instead of being overwritten, except in a window of four 16-byte loads,
+/// compares and stores (the one-float-at-a-time path's window is one float's).
 template <class F>
 void racy_update(float* x, std::size_t n, F&& f, float* also = nullptr,
                  [[maybe_unused]] other_writers others = other_writers::possible) noexcept {

@@ -38,7 +38,7 @@ class shared_array_store {
       : model_(config.dimension),
         workers_(config.workers),
         staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
-        others_(config.workers + config.averagers > 1 ? other_writers::possible : other_writers::none),
+        others_(others_in(config)),
         applied_(config.workers) {
     std::copy(initial.begin(), initial.end(), model_.data());
   }

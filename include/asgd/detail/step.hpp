@@ -21,6 +21,12 @@ enum class write_kind {
   atomic,  // relaxed atomic add per coordinate: no update is lost
 };
 
+/// Whether a store made for `config` has writers besides the one writing: more than one worker,
+/// or an averager that mixes while they run.
+[[nodiscard]] inline other_writers others_in(const store_config& config) noexcept {
+  return config.workers + config.averagers > 1 ? other_writers::possible : other_writers::none;
+}
+
 /// `x[i] <- x[i] - lr * dir(i, g[k], x[i])` for i = r.begin + k, k < r.size(). A racy write
 /// also stores each new value into `also[i]` when `also` is not null, and checks its stores
 /// against other writers unless told there are none (racy_update).

@@ -145,8 +145,10 @@ struct paired_fixture {
     x.assign(d, 0.0f);
     g.assign(d, 1e-6f);
     copy.assign(d, 0.0f);
+    // One reader besides the workers (as an evaluation thread would be): a lone worker with no
+    // other thread at the model takes the plain path, and this pair measures the racy one.
     store = std::make_unique<asgd::consistency::hogwild::store>(
-        asgd::consistency::hogwild{}, asgd::store_config{d, static_cast<std::size_t>(s.threads())},
+        asgd::consistency::hogwild{}, asgd::store_config{d, static_cast<std::size_t>(s.threads()), 0, 1},
         std::vector<float>(d, 0.0f));
   }
   static void teardown(const benchmark::State&) {

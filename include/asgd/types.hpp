@@ -72,7 +72,8 @@ struct store_config {
   std::size_t workers = 1;    ///< worker threads that will call read/apply
   std::size_t averagers = 0;  ///< averager threads that will call mix (0 or 1)
   std::size_t readers = 0;    ///< other threads that call copy_to while workers run (Leashed keeps a
-                              ///< version for each, so it sizes its pool by them)
+                              ///< version for each, so it sizes its pool by them; the lock-free
+                              ///< stores read and write plainly when one worker is all there is)
   /// Stores that pay a shared access to measure staleness measure it on every n-th update of
   /// each worker only (1: every update, as a learning rate that depends on it requires).
   std::uint64_t staleness_every = 1;

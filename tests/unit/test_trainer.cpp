@@ -228,6 +228,25 @@ TEST_SUITE("trainer") {
     }
   }
 
+  TEST_CASE_TEMPLATE("one worker of a lock-free mode is sequential SGD, bit for bit, dense and sparse", Mode,
+                     asgd::consistency::hogwild, asgd::consistency::atomic_add, asgd::consistency::bounded_staleness<2>) {
+    const asgd::settings s{.threads = 1, .epochs = 3, .batch = 10, .lr = 0.05f, .evaluations_per_epoch = 3};
+    asgd::trainer<ls, asgd::consistency::sequential, asgd::update::momentum> seq{small_problem(), s};
+    asgd::trainer<ls, Mode, asgd::update::momentum> one{small_problem(), s};
+    seq.run();
+    one.run();
+    CHECK(std::vector<float>(one.parameters().begin(), one.parameters().end()) ==
+          std::vector<float>(seq.parameters().begin(), seq.parameters().end()));
+    auto sparse = asgd::problems::make_sparse_logistic_regression(500, 100, 5, 3).problem;
+    const asgd::settings ss{.threads = 1, .epochs = 2, .batch = 2, .lr = 0.05f};
+    asgd::trainer<asgd::problems::sparse_logistic_regression, asgd::consistency::sequential> sseq{sparse, ss};
+    asgd::trainer<asgd::problems::sparse_logistic_regression, Mode> sone{sparse, ss};
+    sseq.run();
+    sone.run();
+    CHECK(std::vector<float>(sone.parameters().begin(), sone.parameters().end()) ==
+          std::vector<float>(sseq.parameters().begin(), sseq.parameters().end()));
+  }
+
   TEST_CASE("time stamps are placed linearly between their anchors and never outside them") {
     using asgd::detail::seconds_at;
     const asgd::detail::time_anchor from{1000, 2.0}, to{3000, 4.0};

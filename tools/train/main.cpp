@@ -110,12 +110,13 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
 }
 
 // --calibrate, for each mode: the run's update (its rule, through the path its store writes:
-// racy for HOGWILD! and bounded staleness, plain stores for the rest) as the cost model's update
+// racy for HOGWILD! and bounded staleness, plain stores for the rest and for a lone worker, one
+// with no other worker or averager at its model) as the cost model's update
 // bandwidth. A momentum update moves 20 bytes a coordinate, not the model's 12, and the racy
 // path is slower than the plain loop calibrate_machine times: 3 Dec 2026, the MLP's update
 // charged 20 us a step against about 130 us measured in a real HOGWILD! run's profile.
 double calibrated_update(const options& o, const asgd::problems::network& net, const std::string& mode, bool lead) {
-  const bool racy = mode == "hogwild" || mode == "bounded_staleness";
+  const bool racy = (mode == "hogwild" || mode == "bounded_staleness") && (o.threads > 1 || o.nodes > 1);
   const momentum_rule rule{.mu = o.momentum, .weight_decay = o.weight_decay, .nesterov = o.nesterov};
   const double bandwidth = asgd::sim::calibrate_update(rule, net.dimension(), racy);
   if (lead) {

@@ -77,6 +77,9 @@ struct store_config {
   /// Stores that pay a shared access to measure staleness measure it on every n-th update of
   /// each worker only (1: every update, as a learning rate that depends on it requires).
   std::uint64_t staleness_every = 1;
+  /// Whether the averagers mix while the workers run (a non-blocking node). False: they mix only
+  /// while every worker waits at a pause (a blocking node), so they write nothing beside them.
+  bool mixes_while_running = true;
 };
 
 /// Counters a store keeps over its lifetime.

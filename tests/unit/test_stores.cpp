@@ -109,31 +109,41 @@ TEST_SUITE("stores") {
     single_worker_semantics(Mode{});
   }
 
-  TEST_CASE_TEMPLATE("a lone worker of a lock-free store reads the model itself; beside a reader, its own copy", Mode,
-                     asgd::consistency::hogwild, asgd::consistency::atomic_add, asgd::consistency::bounded_staleness<2>) {
+  TEST_CASE_TEMPLATE("a lone worker of a lock-free store reads the model itself; beside another thread, its own copy",
+                     Mode, asgd::consistency::hogwild, asgd::consistency::atomic_add,
+                     asgd::consistency::bounded_staleness<2>) {
     const std::vector<float> init{1.0f, 2.0f, 3.0f, 4.0f}, delta{1.0f, 1.0f, 1.0f, 1.0f};
     const std::vector<float> mixed{2.0f, 3.0f, 4.0f, 5.0f};
-    typename Mode::store lone(Mode{}, {4, 1}, init);
-    typename Mode::store watched(Mode{}, {.dimension = 4, .workers = 1, .readers = 1}, init);
-    auto lw = lone.make_worker(0);
-    auto ww = watched.make_worker(0);
-    auto lh = lone.read(lw);
-    auto wh = watched.read(ww);
-    lone.mix(delta);
-    watched.mix(delta);
-    // A mix on the worker's own thread shows in a lone worker's view: it is the model.
-    CHECK(std::vector<float>(lh.values().begin(), lh.values().end()) == mixed);
-    CHECK(std::vector<float>(wh.values().begin(), wh.values().end()) == init);
-    // Both write the same update.
-    asgd_test::identity_direction dir;
-    const std::vector<float> g{10.0f, 20.0f};
-    lone.apply(lw, lh, {1, 3}, g, dir, asgd_test::constant_lr{0.5});
-    watched.apply(ww, wh, {1, 3}, g, dir, asgd_test::constant_lr{0.5});
-    std::vector<float> a(4), b(4);
-    lone.copy_to(a);
-    watched.copy_to(b);
-    CHECK(a == std::vector<float>{2.0f, -2.0f, -6.0f, 5.0f});
-    CHECK(b == a);
+    struct config_case {
+      asgd::store_config config;
+      bool lone;
+    };
+    const config_case cases[] = {
+        {{4, 1}, true},
+        // A blocking node's averager mixes only while the worker waits.
+        {{.dimension = 4, .workers = 1, .averagers = 1, .mixes_while_running = false}, true},
+        {{.dimension = 4, .workers = 1, .readers = 1}, false},
+        {{.dimension = 4, .workers = 1, .averagers = 1}, false},
+    };
+    for (const config_case& c : cases) {
+      CAPTURE(c.config.averagers);
+      CAPTURE(c.config.readers);
+      CAPTURE(c.config.mixes_while_running);
+      typename Mode::store store(Mode{}, c.config, init);
+      auto w = store.make_worker(0);
+      auto h = store.read(w);
+      store.mix(delta);
+      // A mix on the worker's own thread shows in a lone worker's view, which is the model;
+      // a worker beside other threads reads its private copy.
+      CHECK(std::vector<float>(h.values().begin(), h.values().end()) == (c.lone ? mixed : init));
+      // Both paths write the same update.
+      asgd_test::identity_direction dir;
+      const std::vector<float> g{10.0f, 20.0f};
+      store.apply(w, h, {1, 3}, g, dir, asgd_test::constant_lr{0.5});
+      std::vector<float> out(4);
+      store.copy_to(out);
+      CHECK(out == std::vector<float>{2.0f, -2.0f, -6.0f, 5.0f});
+    }
   }
 
   TEST_CASE("replicas: updates stay in the worker's replica until its sync, then add to the shared model") {

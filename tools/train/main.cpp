@@ -116,7 +116,8 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
 // path is slower than the plain loop calibrate_machine times: 3 Dec 2026, the MLP's update
 // charged 20 us a step against about 130 us measured in a real HOGWILD! run's profile.
 double calibrated_update(const options& o, const asgd::problems::network& net, const std::string& mode, bool lead) {
-  const bool racy = (mode == "hogwild" || mode == "bounded_staleness") && (o.threads > 1 || o.nodes > 1);
+  const bool racy = (mode == "hogwild" || mode == "bounded_staleness") &&
+                    (o.threads > 1 || (o.nodes > 1 && !o.averaging.blocking));
   const momentum_rule rule{.mu = o.momentum, .weight_decay = o.weight_decay, .nesterov = o.nesterov};
   const double bandwidth = asgd::sim::calibrate_update(rule, net.dimension(), racy);
   if (lead) {

@@ -39,7 +39,7 @@ class shared_array_store {
         workers_(config.workers),
         staleness_every_(std::max<std::uint64_t>(1, config.staleness_every)),
         others_(others_in(config)),
-        lone_(config.workers == 1 && config.averagers == 0 && config.readers == 0),
+        lone_(others_ == other_writers::none && config.readers == 0),
         applied_(config.workers) {
     std::copy(initial.begin(), initial.end(), model_.data());
   }

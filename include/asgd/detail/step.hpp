@@ -24,7 +24,8 @@ enum class write_kind {
 /// Whether a store made for `config` has writers besides the one writing: more than one worker,
 /// or an averager that mixes while they run.
 [[nodiscard]] inline other_writers others_in(const store_config& config) noexcept {
-  return config.workers + config.averagers > 1 ? other_writers::possible : other_writers::none;
+  const std::size_t averagers = config.mixes_while_running ? config.averagers : 0;
+  return config.workers + averagers > 1 ? other_writers::possible : other_writers::none;
 }
 
 /// `x[i] <- x[i] - lr * dir(i, g[k], x[i])` for i = r.begin + k, k < r.size(). A racy write

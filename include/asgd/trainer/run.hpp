@@ -43,7 +43,10 @@ report trainer<Problem, Policies...>::run() {
   if constexpr (initializable_problem<Problem>) problem_.initialize(std::span<float>(initial), settings_.seed);
   resume_state resume;
   if (!resume_file_.empty()) (this->*checkpoints_->read_start)(p, resume, sh, initial);
-  store_type store(consistency_, store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every},
+  // A blocking node's rounds mix while its workers wait: no writer beside them then.
+  store_type store(consistency_,
+                   store_config{p.dimension, p.workers, p.averaging ? 1u : 0u, 0, p.staleness_every,
+                                !settings_.averaging.blocking},
                    std::span<const float>(initial));
   if (p.averaging) {
     sh.done_steps.start(p.workers, sh.started_at);  // the node's steps count from the run's start

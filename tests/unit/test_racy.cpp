@@ -112,6 +112,43 @@ TEST_SUITE("racy access") {
     }
   }
 
+  TEST_CASE("racy_update and a sparse racy step keep a write that lands within one float's read-modify-write") {
+    // Another writer's store to x[p] made while this update computes x[p]'s new value (by f's
+    // call for p itself, after x[p] was loaded) survives with the update's change added: on
+    // the one-float path (models under 64 floats, the floats before and after the blocks) as
+    // on the block path. A worker descheduled there would otherwise put x[p] back to its early
+    // value on waking.
+    for (std::size_t n : {std::size_t{3}, std::size_t{20}, std::size_t{63}, std::size_t{69}, std::size_t{200}}) {
+      for (std::size_t p : {std::size_t{0}, std::size_t{1}, n / 2, n - 1}) {
+        if (p == 2) continue;
+        std::vector<float> x = ramp(n);
+        const std::vector<float> before = x;
+        asgd::detail::racy_update(x.data(), n, [&](std::size_t k, float v) {
+          if (k == p) asgd::detail::racy_store(x[p], 1000.0f + static_cast<float>(p));
+          if (k == 2) asgd::detail::racy_store(x[2], 1e-7f);  // this update leaves it: it stays exactly
+          return k == 2 ? v : v + 1.0f;
+        });
+        INFO("n = " << n << ", the other write at " << p);
+        for (std::size_t k = 0; k < n; ++k) {
+          REQUIRE(x[k] == (k == p ? 1001.0f + static_cast<float>(p) : (k == 2 ? 1e-7f : before[k] + 1.0f)));
+        }
+      }
+    }
+    // The sparse step: the direction is computed between the load and the store.
+    std::vector<float> x = ramp(8);
+    const std::vector<std::uint32_t> idx{1, 4, 6};
+    const std::vector<float> g{1.0f, 1.0f, 1.0f};
+    auto dir = [&](std::size_t i, float gi, float) {
+      if (i == 4) asgd::detail::racy_store(x[4], 500.0f);
+      return gi;
+    };
+    const std::vector<float> before = x;
+    asgd::detail::step_sparse<asgd::detail::write_kind::racy>(x.data(), idx, g, dir, 0.5f);
+    CHECK(x[1] == before[1] - 0.5f);
+    CHECK(x[4] == 500.0f - 0.5f);
+    CHECK(x[6] == before[6] - 0.5f);
+  }
+
   TEST_CASE("hogwild with other writers asks the rate again for each piece of an update") {
     // lr looks where the run is each time it is called; a worker descheduled within its write
     // must land the pieces after the sleep at the rate of then. Here each call returns a new

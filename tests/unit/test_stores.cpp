@@ -146,6 +146,36 @@ TEST_SUITE("stores") {
     }
   }
 
+  TEST_CASE("replicas with other writers asks the rate again for each piece of a sync") {
+    // A worker descheduled within its sync pass must add the rest of its change at the rate of
+    // then, not of its step. Each lr call here returns a new rate (1, 2, 3, ...): the step's is
+    // 1, the sync's first call 2 (the replica's change is rescaled to it), and where another
+    // thread may write, the pass asks again before each piece of 16 floats after the first.
+    struct counting_lr {
+      int* calls;
+      double operator()(std::uint64_t) const noexcept { return ++*calls; }
+    };
+    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+      INFO(workers << " worker(s)");
+      const std::size_t d = 40;
+      asgd::consistency::replicas::store store(asgd::consistency::replicas{.sync_every = 1}, {d, workers},
+                                               std::vector<float>(d, 0.0f));
+      auto w = store.make_worker(0);
+      asgd_test::identity_direction dir;
+      const std::vector<float> ones(d, 1.0f);
+      int calls = 0;
+      auto h = store.read(w);
+      store.apply(w, h, {0, d}, ones, dir, counting_lr{&calls});
+      std::vector<float> out(d);
+      store.copy_to(out);
+      for (std::size_t i = 0; i < d; ++i) {
+        REQUIRE(out[i] == (workers == 1 ? -2.0f : -static_cast<float>(2 + i / 16)));
+      }
+      CHECK(calls == (workers == 1 ? 2 : 4));
+      store.finish(w);
+    }
+  }
+
   TEST_CASE("replicas: updates stay in the worker's replica until its sync, then add to the shared model") {
     const std::vector<float> init{1.0f, 2.0f, 3.0f, 4.0f};
     asgd::consistency::replicas::store store(asgd::consistency::replicas{.sync_every = 2}, {4, 2, 0, 0, 1}, init);

@@ -211,9 +211,28 @@ inline void racy_write(const float* src, float* dst, std::size_t n) noexcept {
   for (; i < n; ++i) racy_store(dst[i], src[i]);
 }
 
+/// Whether other threads may write an array while racy_update writes it.
+enum class other_writers {
+  none,     ///< the caller is its only writer now (one worker, no averager): stores need no check
+  possible  ///< each store checks that its floats still hold what they were computed from
+};
+
+/// What a checked racy write of `x` stores: `v`, computed from `was`, if `x` still holds `was`;
+/// else this write's change added to what another writer left (`v + (now - was)`), or that value
+/// itself where this write changes nothing. The float analogue of racy_add_change: the window
+/// in which a stale value can still be stored shrinks from the whole computation of `v` to this
+/// load, compare and the caller's store.
+[[nodiscard]] inline float racy_checked_value(const float& x, float was, float v) noexcept {
+  const float now = racy_load(x);
+  if (now == was) [[likely]] return v;
+  return v == was ? now : v + (now - was);
+}
+
 template <class F>
-void racy_update_one(float* x, std::size_t i, F& f, float* also) noexcept {
-  const float v = f(i, racy_load(x[i]));
+void racy_update_one(float* x, std::size_t i, F& f, float* also, other_writers others) noexcept {
+  const float was = racy_load(x[i]);
+  float v = f(i, was);
+  if (others == other_writers::possible) v = racy_checked_value(x[i], was, v);
   racy_store(x[i], v);
   if (also != nullptr) also[i] = v;
 }
@@ -232,12 +251,6 @@ template <class F>
   for (std::size_t j = 0; j < racy_block; ++j) out[j] = f(k + j, in[j]);
 }
 
-/// Whether other threads may write an array while racy_update writes it.
-enum class other_writers {
-  none,     ///< the caller is its only writer now (one worker, no averager): stores need no check
-  possible  ///< each store checks that its floats still hold what they were computed from
-};
-
 /// `x[k] <- f(k, x[k])` for k < n, each float read and written racily: a concurrent writer's
 /// value may be overwritten (a lost update), never torn. `f` is a plain function of its
 /// arguments, so the compiler may vectorise it over a block. When `also` is not null, each new
@@ -245,14 +258,14 @@ enum class other_writers {
 /// `other_writers::possible`, a float that another thread wrote between this call's load and
 /// its store gets this call's change added (`f(k, old) + (now - old)`, or `now` where f left
 /// it unchanged) instead of being overwritten, except in a window of four 16-byte loads,
-/// compares and stores (the one-float-at-a-time path's window is one float's).
+/// compares and stores (the one-float-at-a-time path's window: a load, a compare and a store).
 template <class F>
 void racy_update(float* x, std::size_t n, F&& f, float* also = nullptr,
-                 [[maybe_unused]] other_writers others = other_writers::possible) noexcept {
+                 other_writers others = other_writers::possible) noexcept {
   std::size_t k = 0;
 #if defined(ASGD_DETAIL_RACY_X86)
   if (n >= racy_block && racy_vector_access()) {
-    for (; k < n && reinterpret_cast<std::uintptr_t>(x + k) % 16 != 0; ++k) racy_update_one(x, k, f, also);
+    for (; k < n && reinterpret_cast<std::uintptr_t>(x + k) % 16 != 0; ++k) racy_update_one(x, k, f, also, others);
     // Blocks are loaded into a private array, where `f` runs vectorised at the compiler's width.
     // With `also`, the new values are computed straight into it and stored to `x` from there:
     // one pass of wide stores to the private copy, where storing them to the block first and
@@ -276,7 +289,7 @@ void racy_update(float* x, std::size_t n, F&& f, float* also = nullptr,
     }
   }
 #endif
-  for (; k < n; ++k) racy_update_one(x, k, f, also);
+  for (; k < n; ++k) racy_update_one(x, k, f, also, others);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

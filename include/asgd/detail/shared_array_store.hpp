@@ -122,7 +122,7 @@ class shared_array_store {
       if (lone_) {
         step_sparse<write_kind::plain>(model_.data(), idx.subspan(a, b - a), g.subspan(a, b - a), dir, rate);
       } else {
-        step_sparse<W>(model_.data(), idx.subspan(a, b - a), g.subspan(a, b - a), dir, rate);
+        step_sparse<W>(model_.data(), idx.subspan(a, b - a), g.subspan(a, b - a), dir, rate, others_);
       }
     }, lr, tau);
     count_update(w);
@@ -150,18 +150,15 @@ class shared_array_store {
   [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
  private:
-  // Writes an update of n entries piece by piece, write(begin, end, rate), asking lr for the rate
-  // again before each piece after the first (lr looks where the run is: trainer.hpp). A worker
-  // descheduled within its write for the rest of a run then lands the pieces after it at the
-  // run's late rate, not all of the rest at its early one (which left a sparse least-squares
-  // model 0.65 from the minimiser, of 14.8, where the run's own losses had reached 1e-9). About
-  // 16 pieces, of at least 16 entries, a multiple of 64 floats beyond 1,024; one piece where no
-  // other thread writes, since then nobody moves the run on while this worker sleeps.
+  // Writes an update of n entries piece by piece (write_piece), write(begin, end, rate), asking lr
+  // for the rate again before each piece after the first (lr looks where the run is:
+  // trainer.hpp). A worker descheduled within its write for the rest of a run then lands the
+  // pieces after it at the run's late rate, not all of the rest at its early one (which left a
+  // sparse least-squares model 0.65 from the minimiser, of 14.8, where the run's own losses had
+  // reached 1e-9).
   template <class Write, class Lr>
   void for_each_piece(std::size_t n, Write&& write, Lr& lr, std::uint64_t tau) {
-    const std::size_t piece = others_ == other_writers::none ? std::max<std::size_t>(n, 1)
-                              : n <= 1024                    ? std::size_t{16}
-                                                             : (n / 16 + 63) / 64 * 64;
+    const std::size_t piece = write_piece(n, others_);
     std::size_t a = 0;
     do {  // once at least: a step asks for its rate even when it writes nothing
       const std::size_t b = std::min(n, a + piece);

@@ -28,6 +28,17 @@ enum class write_kind {
   return config.workers + averagers > 1 ? other_writers::possible : other_writers::none;
 }
 
+/// Entries in each piece of an update of `n` entries that a store writes where other threads
+/// write too, asking for the rate again before each piece after the first (where the run is
+/// then: a writer descheduled within its write lands the pieces after the sleep at the late
+/// rate): about 16 pieces, of at least 16 entries, a multiple of 64 floats beyond 1,024 (whole
+/// blocks of racy_update). One piece where no other thread writes: then nobody moves the run on
+/// while the writer sleeps.
+[[nodiscard]] inline std::size_t write_piece(std::size_t n, other_writers others) noexcept {
+  if (others == other_writers::none) return std::max<std::size_t>(n, 1);
+  return n <= 1024 ? std::size_t{16} : (n / 16 + 63) / 64 * 64;
+}
+
 /// `x[i] <- x[i] - lr * dir(i, g[k], x[i])` for i = r.begin + k, k < r.size(). A racy write
 /// also stores each new value into `also[i]` when `also` is not null, and checks its stores
 /// against other writers unless told there are none (racy_update).
@@ -100,17 +111,19 @@ inline void timed_racy_copy(const float* from, float* to, std::size_t n) {
   racy_copy(from, to, n);
 }
 
-/// The same for sparse entries (unique indices).
+/// The same for sparse entries (unique indices); a racy write checks each store against other
+/// writers unless told there are none (racy_checked_value).
 template <write_kind W, class Dir>
-void step_sparse(float* x, std::span<const std::uint32_t> idx, std::span<const float> g, Dir& dir,
-                 float lr) noexcept {
+void step_sparse(float* x, std::span<const std::uint32_t> idx, std::span<const float> g, Dir& dir, float lr,
+                 [[maybe_unused]] other_writers others = other_writers::possible) noexcept {
   for (std::size_t k = 0; k < idx.size(); ++k) {
     const std::size_t i = idx[k];
     if constexpr (W == write_kind::plain) {
       x[i] -= lr * dir(i, g[k], x[i]);
     } else if constexpr (W == write_kind::racy) {
-      const float v = racy_load(x[i]);
-      racy_store(x[i], v - lr * dir(i, g[k], v));
+      const float was = racy_load(x[i]);
+      const float v = was - lr * dir(i, g[k], was);
+      racy_store(x[i], others == other_writers::possible ? racy_checked_value(x[i], was, v) : v);
     } else {
       atomic_add(x[i], -lr * dir(i, g[k], racy_load(x[i])));
     }

@@ -213,7 +213,7 @@ inline void racy_write(const float* src, float* dst, std::size_t n) noexcept {
 
 /// Whether other threads may write an array while racy_update writes it.
 enum class other_writers {
-  none,     ///< the caller is its only writer now (one worker, no averager): stores need no check
+  none,     ///< the caller is its only writer now (one worker, no averager mixing beside it): no check
   possible  ///< each store checks that its floats still hold what they were computed from
 };
 

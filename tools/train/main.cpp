@@ -111,7 +111,7 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
 
 // --calibrate, for each mode: the run's update (its rule, through the path its store writes:
 // racy for HOGWILD! and bounded staleness, plain stores for the rest and for a lone worker, one
-// with no other worker or averager at its model) as the cost model's update
+// with no other worker at its model and no averager mixing while it runs) as the cost model's update
 // bandwidth. A momentum update moves 20 bytes a coordinate, not the model's 12, and the racy
 // path is slower than the plain loop calibrate_machine times: 3 Dec 2026, the MLP's update
 // charged 20 us a step against about 130 us measured in a real HOGWILD! run's profile.

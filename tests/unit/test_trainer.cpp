@@ -21,6 +21,27 @@ using ls = asgd::problems::least_squares;
 
 ls small_problem() { return asgd::problems::make_least_squares(400, 8, 0.1, 1).problem; }
 
+// One worker of `mode` trains what sequential SGD trains, bit for bit: dense least squares with
+// momentum through pauses, and sparse logistic regression.
+template <class Mode>
+void check_one_worker_is_sequential(const Mode& mode) {
+  const asgd::settings s{.threads = 1, .epochs = 3, .batch = 10, .lr = 0.05f, .evaluations_per_epoch = 3};
+  asgd::trainer<ls, asgd::consistency::sequential, asgd::update::momentum> seq{small_problem(), s};
+  asgd::trainer<ls, Mode, asgd::update::momentum> one{small_problem(), s, mode};
+  seq.run();
+  one.run();
+  CHECK(std::vector<float>(one.parameters().begin(), one.parameters().end()) ==
+        std::vector<float>(seq.parameters().begin(), seq.parameters().end()));
+  auto sparse = asgd::problems::make_sparse_logistic_regression(500, 100, 5, 3).problem;
+  const asgd::settings ss{.threads = 1, .epochs = 2, .batch = 2, .lr = 0.05f};
+  asgd::trainer<asgd::problems::sparse_logistic_regression, asgd::consistency::sequential> sseq{sparse, ss};
+  asgd::trainer<asgd::problems::sparse_logistic_regression, Mode> sone{sparse, ss, mode};
+  sseq.run();
+  sone.run();
+  CHECK(std::vector<float>(sone.parameters().begin(), sone.parameters().end()) ==
+        std::vector<float>(sseq.parameters().begin(), sseq.parameters().end()));
+}
+
 // A problem that records which blocks its gradients were asked for, to see partial
 // back-propagation happen, and can be told to fail.
 struct recording_problem {
@@ -208,43 +229,13 @@ TEST_SUITE("trainer") {
   TEST_CASE("replicas with one worker is sequential SGD, bit for bit, through pauses, dense and sparse") {
     for (const std::size_t h : {std::size_t{1}, std::size_t{3}, std::size_t{8}}) {
       CAPTURE(h);
-      const asgd::settings s{.threads = 1, .epochs = 3, .batch = 10, .lr = 0.05f, .evaluations_per_epoch = 3};
-      asgd::trainer<ls, asgd::consistency::sequential, asgd::update::momentum> seq{small_problem(), s};
-      asgd::trainer<ls, asgd::consistency::replicas, asgd::update::momentum> rep{small_problem(), s,
-                                                                               asgd::consistency::replicas{.sync_every = h}};
-      seq.run();
-      rep.run();
-      CHECK(std::vector<float>(rep.parameters().begin(), rep.parameters().end()) ==
-            std::vector<float>(seq.parameters().begin(), seq.parameters().end()));
-      auto sparse = asgd::problems::make_sparse_logistic_regression(500, 100, 5, 3).problem;
-      const asgd::settings ss{.threads = 1, .epochs = 2, .batch = 2, .lr = 0.05f};
-      asgd::trainer<asgd::problems::sparse_logistic_regression, asgd::consistency::sequential> sseq{sparse, ss};
-      asgd::trainer<asgd::problems::sparse_logistic_regression, asgd::consistency::replicas> srep{
-          sparse, ss, asgd::consistency::replicas{.sync_every = h}};
-      sseq.run();
-      srep.run();
-      CHECK(std::vector<float>(srep.parameters().begin(), srep.parameters().end()) ==
-            std::vector<float>(sseq.parameters().begin(), sseq.parameters().end()));
+      check_one_worker_is_sequential(asgd::consistency::replicas{.sync_every = h});
     }
   }
 
   TEST_CASE_TEMPLATE("one worker of a lock-free mode is sequential SGD, bit for bit, dense and sparse", Mode,
                      asgd::consistency::hogwild, asgd::consistency::atomic_add, asgd::consistency::bounded_staleness<2>) {
-    const asgd::settings s{.threads = 1, .epochs = 3, .batch = 10, .lr = 0.05f, .evaluations_per_epoch = 3};
-    asgd::trainer<ls, asgd::consistency::sequential, asgd::update::momentum> seq{small_problem(), s};
-    asgd::trainer<ls, Mode, asgd::update::momentum> one{small_problem(), s};
-    seq.run();
-    one.run();
-    CHECK(std::vector<float>(one.parameters().begin(), one.parameters().end()) ==
-          std::vector<float>(seq.parameters().begin(), seq.parameters().end()));
-    auto sparse = asgd::problems::make_sparse_logistic_regression(500, 100, 5, 3).problem;
-    const asgd::settings ss{.threads = 1, .epochs = 2, .batch = 2, .lr = 0.05f};
-    asgd::trainer<asgd::problems::sparse_logistic_regression, asgd::consistency::sequential> sseq{sparse, ss};
-    asgd::trainer<asgd::problems::sparse_logistic_regression, Mode> sone{sparse, ss};
-    sseq.run();
-    sone.run();
-    CHECK(std::vector<float>(sone.parameters().begin(), sone.parameters().end()) ==
-          std::vector<float>(sseq.parameters().begin(), sseq.parameters().end()));
+    check_one_worker_is_sequential(Mode{});
   }
 
   TEST_CASE("time stamps are placed linearly between their anchors and never outside them") {

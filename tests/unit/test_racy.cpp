@@ -45,14 +45,14 @@ TEST_SUITE("racy access") {
     }
   }
 
-  TEST_CASE("racy_update applies f to every float once, at its index, at every alignment and length") {
+  TEST_CASE("racy_update applies f to every float once, at its index, at every alignment and length, copies too") {
     for (std::size_t offset = 0; offset < 4; ++offset) {
       for (std::size_t n : lengths) {
         for (bool with_copy : {false, true}) {
           for (auto others : {asgd::detail::other_writers::none, asgd::detail::other_writers::possible}) {
             std::vector<float> x = ramp(n + offset + 1);
             const std::vector<float> before = x;
-            std::vector<float> also(n + 1, -1.0f);
+            std::vector<float> also(n + 1, -1.0f), also2(n + 1, -1.0f);
             std::vector<int> calls(n, 0);
             asgd::detail::racy_update(
                 x.data() + offset, n,
@@ -60,16 +60,18 @@ TEST_SUITE("racy access") {
                   ++calls[k];
                   return 2.0f * v + static_cast<float>(k);
                 },
-                with_copy ? also.data() : nullptr, others);
+                with_copy ? also.data() : nullptr, others, with_copy ? also2.data() : nullptr);
             for (std::size_t k = 0; k < n; ++k) {
               REQUIRE(calls[k] == 1);
               const float want = 2.0f * before[offset + k] + static_cast<float>(k);
               REQUIRE(x[offset + k] == want);
               REQUIRE(also[k] == (with_copy ? want : -1.0f));
+              REQUIRE(also2[k] == (with_copy ? want : -1.0f));
             }
             for (std::size_t i = 0; i < offset; ++i) CHECK(x[i] == before[i]);
             CHECK(x[offset + n] == before[offset + n]);
             CHECK(also[n] == -1.0f);
+            CHECK(also2[n] == -1.0f);
           }
         }
       }
@@ -86,7 +88,7 @@ TEST_SUITE("racy access") {
         for (bool with_copy : {false, true}) {
           std::vector<float> x = ramp(n);
           const std::vector<float> before = x;
-          std::vector<float> also(n, -1.0f);
+          std::vector<float> also(n, -1.0f), also2(n, -1.0f);
           bool first = true;
           // Coordinate 2 this update leaves as it is; the other writer's value there must stay
           // exactly (before + (1e-7 - before) would round it to 0).
@@ -100,12 +102,14 @@ TEST_SUITE("racy access") {
                 first = false;
                 return k == 2 ? v : v + 1.0f;
               },
-              with_copy ? also.data() : nullptr);
-          INFO("n = " << n << ", the other write at " << p << ", with a copy: " << with_copy);
+              with_copy ? also.data() : nullptr, asgd::detail::other_writers::possible,
+              with_copy ? also2.data() : nullptr);
+          INFO("n = " << n << ", the other write at " << p << ", with copies: " << with_copy);
           for (std::size_t k = 0; k < n; ++k) {
             const float want = k == p ? 1001.0f + static_cast<float>(p) : (k == 2 ? 1e-7f : before[k] + 1.0f);
             REQUIRE(x[k] == want);
             if (with_copy) REQUIRE(also[k] == want);
+            if (with_copy) REQUIRE(also2[k] == want);  // what was stored, not what was computed
           }
         }
       }

@@ -149,8 +149,8 @@ TEST_SUITE("stores") {
   TEST_CASE("replicas with other writers asks the rate again for each piece of a sync") {
     // A worker descheduled within its sync pass must add the rest of its change at the rate of
     // then, not of its step. Each lr call here returns a new rate (1, 2, 3, ...): the step's is
-    // 1, the sync's first call 2 (the replica's change is rescaled to it), and where another
-    // thread may write, the pass asks again before each piece of 16 floats after the first.
+    // 1, the sync's first call 2 (the first piece lands the change rescaled to it), and where
+    // another thread may write, the pass asks again before each further piece of 16 floats.
     struct counting_lr {
       int* calls;
       double operator()(std::uint64_t) const noexcept { return ++*calls; }

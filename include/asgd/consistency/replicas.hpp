@@ -174,19 +174,13 @@ struct replicas {
     [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
    private:
-    // A sync asks for the rate again: where it changed since the step, the worker was away
-    // between the two, and its change lands at the present rate.
+    // A sync asks for the rate again: where it changed since the step (the worker was away
+    // between the two, or with several workers the run moved on a step or two), the change lands
+    // at the present rate, scaled within the sync's pass.
     template <class Lr>
     apply_result after_update(worker& w, std::uint64_t tau, bool measured, double rate, Lr& lr) {
       w.updates = applied_.bump(w.id);
-      if (++w.since_sync >= sync_every_ || w.sync_now) {
-        double held = rate;  // the rate of the change the replica holds
-        if (const double now = lr(tau); now != rate && rate > 0.0) {
-          scale_change(w, now / rate);
-          held = now;
-        }
-        sync(w, [&] { return lr(tau); }, held);
-      }
+      if (++w.since_sync >= sync_every_ || w.sync_now) sync(w, [&] { return lr(tau); }, rate);
       return {true, tau, 0, measured};
     }
 
@@ -208,16 +202,16 @@ struct replicas {
       return shared == base ? replica : (replica == base ? shared : replica + (shared - base));
     }
 
-    // shared += replica - base in one racy pass; each new shared value is also written to
-    // `take_back` when it is not null. Where others write, the pass goes in pieces
-    // (detail::write_piece) and asks `rate_now` before each piece after the first: a worker
+    // shared += replica - base in one racy pass; each new shared value is also written to the
+    // replica and the base when `take_back` is set. Where others write, the pass goes in pieces
+    // (detail::write_piece) and asks `rate_now` before each piece: a worker
     // descheduled within its pass, for the rest of a run at worst, adds the rest of its change
     // scaled from the rate it holds it at (`held`; 0: none to rescale) to the run's present one,
     // not at the early rate (on a sparse least-squares problem, such late changes left final
     // models 0.5-4 from the minimiser, of 14.8, in 13 of 2,700 runs of six such processes at
     // once on two cores; 2 with the pieces).
     template <class RateNow>
-    void add_change(worker& w, float* take_back, RateNow&& rate_now, double held) {
+    void add_change(worker& w, bool take_back, RateNow&& rate_now, double held) {
       const float* base = w.base.data();
       const float* replica = w.replica.data();
       const std::size_t n = model_.size();
@@ -226,12 +220,13 @@ struct replicas {
       const std::size_t piece = detail::write_piece(n, others_);
       for (std::size_t a = 0; a < n; a += piece) {
         const std::size_t len = std::min(piece, n - a);
-        float* const back = take_back == nullptr ? nullptr : take_back + a;
-        const double now = a == 0 || held <= 0.0 ? held : rate_now();
+        float* const back = take_back ? w.replica.data() + a : nullptr;
+        float* const back_base = take_back ? w.base.data() + a : nullptr;
+        const double now = held <= 0.0 ? held : rate_now();
         if (now == held) {
           detail::racy_update(
               model_.data() + a, len, [&](std::size_t k, float shared) { return added(shared, replica[a + k], base[a + k]); },
-              back, others_);
+              back, others_, back_base);
         } else {
           const auto f = static_cast<float>(now / held);
           detail::racy_update(
@@ -239,7 +234,7 @@ struct replicas {
               [&](std::size_t k, float shared) {
                 return added(shared, base[a + k] + f * (replica[a + k] - base[a + k]), base[a + k]);
               },
-              back, others_);
+              back, others_, back_base);
         }
       }
       pushed_.set(w.id, w.updates);
@@ -249,14 +244,12 @@ struct replicas {
     // The change added, and the sums taken back: replica = base = the new shared values.
     template <class RateNow>
     void sync(worker& w, RateNow&& rate_now, double held) {
-      add_change(w, w.replica.data(), rate_now, held);
-      detail::charge_copy(model_.size());
-      std::memcpy(w.base.data(), w.replica.data(), model_.size() * sizeof(float));
+      add_change(w, true, rate_now, held);
       w.others_seen = others_pushed(w);
     }
     // Only the change: the replica is taken afresh at the next read.
     void push(worker& w) noexcept {
-      if (w.since_sync > 0) add_change(w, nullptr, [] { return 0.0; }, 0.0);
+      if (w.since_sync > 0) add_change(w, false, [] { return 0.0; }, 0.0);
     }
     void take(worker& w) noexcept {
       detail::timed_racy_copy(model_.data(), w.replica.data(), model_.size());

@@ -229,12 +229,13 @@ enum class other_writers {
 }
 
 template <class F>
-void racy_update_one(float* x, std::size_t i, F& f, float* also, other_writers others) noexcept {
+void racy_update_one(float* x, std::size_t i, F& f, float* also, other_writers others, float* also2) noexcept {
   const float was = racy_load(x[i]);
   float v = f(i, was);
   if (others == other_writers::possible) v = racy_checked_value(x[i], was, v);
   racy_store(x[i], v);
   if (also != nullptr) also[i] = v;
+  if (also2 != nullptr) also2[i] = v;
 }
 
 // out[j] = f(k + j, in[j]) for j < racy_block. `f` may read out[j] (a replica's sync does) but
@@ -254,18 +255,20 @@ template <class F>
 /// `x[k] <- f(k, x[k])` for k < n, each float read and written racily: a concurrent writer's
 /// value may be overwritten (a lost update), never torn. `f` is a plain function of its
 /// arguments, so the compiler may vectorise it over a block. When `also` is not null, each new
-/// value is written to `also[k]` too (plain stores: `also` is private to the caller). With
+/// value is written to `also[k]` too (plain stores: `also` is private to the caller), and to
+/// `also2[k]` when that is not null either (a second private array, from the block just stored,
+/// while it is in the first-level cache: one pass where a copy after would be a second). With
 /// `other_writers::possible`, a float that another thread wrote between this call's load and
 /// its store gets this call's change added (`f(k, old) + (now - old)`, or `now` where f left
 /// it unchanged) instead of being overwritten, except in a window of four 16-byte loads,
 /// compares and stores (the one-float-at-a-time path's window: a load, a compare and a store).
 template <class F>
 void racy_update(float* x, std::size_t n, F&& f, float* also = nullptr,
-                 other_writers others = other_writers::possible) noexcept {
+                 other_writers others = other_writers::possible, float* also2 = nullptr) noexcept {
   std::size_t k = 0;
 #if defined(ASGD_DETAIL_RACY_X86)
   if (n >= racy_block && racy_vector_access()) {
-    for (; k < n && reinterpret_cast<std::uintptr_t>(x + k) % 16 != 0; ++k) racy_update_one(x, k, f, also, others);
+    for (; k < n && reinterpret_cast<std::uintptr_t>(x + k) % 16 != 0; ++k) racy_update_one(x, k, f, also, others, also2);
     // Blocks are loaded into a private array, where `f` runs vectorised at the compiler's width.
     // With `also`, the new values are computed straight into it and stored to `x` from there:
     // one pass of wide stores to the private copy, where storing them to the block first and
@@ -286,10 +289,11 @@ void racy_update(float* x, std::size_t n, F&& f, float* also = nullptr,
       } else {
         racy_checked_store_block(out, block, x + k, racy_block);
       }
+      if (also2 != nullptr) std::memcpy(also2 + k, out, sizeof block);
     }
   }
 #endif
-  for (; k < n; ++k) racy_update_one(x, k, f, also, others);
+  for (; k < n; ++k) racy_update_one(x, k, f, also, others, also2);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -114,14 +114,20 @@ class averager {
     bool splits = split_all_reduce_transport<Transport>;
     if constexpr (requires { transport_.splits_all_reduce(); }) splits = transport_.splits_all_reduce();
     if (!splits) return "its transport has no split-phase all-reduce (concept asgd::split_all_reduce_transport)";
-    const bool mean = with_chosen(topology_, [](const auto& t) {
-      using T = std::decay_t<decltype(t)>;
-      return global_mean_topology<T> && !gossip_topology<T>;
-    });
-    if (!mean || mean_scale_ != 1.0f) return "its rounds are not an all-reduce of equally weighted models";
-    if (!with_chosen(quantizer_, [](const auto& q) { return std::is_same_v<std::decay_t<decltype(q)>, quantize::identity>; }))
-      return "its quantizer is not quantize::identity";
+    if (!equal_weight_mean()) return "its rounds are not an all-reduce of equally weighted models";
+    if (!exact_messages()) return "its quantizer is not quantize::identity";
     return {};
+  }
+
+  // Whether a round is one all-reduce of the model and nothing else (a global-mean topology
+  // weighting nodes equally, the identity quantizer), so round_in_place may take it.
+  [[nodiscard]] bool rounds_are_one_mean() const { return equal_weight_mean() && exact_messages(); }
+
+  // A round when rounds_are_one_mean(): `model` is replaced by the mean of all nodes' models, in
+  // place, where round() would average a copy of it (one pass over the model less).
+  void round_in_place(std::span<float> model) {
+    transport_.all_reduce_mean(model);
+    count_all_reduce(model.size_bytes());
   }
   // Phase one of a split round: `mixed` <- snapshot, posted to the all-reduce (it receives the
   // mean). Returns the ticket that round_ready and await_round take.
@@ -130,9 +136,7 @@ class averager {
       charge_copy(snapshot.size());
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
       const std::uint64_t ticket = transport_.post_mean(mixed);
-      const std::uint64_t bytes = 2 * (nodes_ - 1) * snapshot.size_bytes() / nodes_;  // as round_with's
-      bytes_sent_ += bytes;
-      bits_sent_ += 8 * bytes;
+      count_all_reduce(snapshot.size_bytes());
       return ticket;
     } else {
       throw std::logic_error("asgd: post_round without a split-phase all-reduce");
@@ -306,6 +310,23 @@ class averager {
     quant.decode(bytes, reference, out);
   }
 
+  [[nodiscard]] bool equal_weight_mean() const {
+    const bool mean = with_chosen(topology_, [](const auto& t) {
+      using T = std::decay_t<decltype(t)>;
+      return global_mean_topology<T> && !gossip_topology<T>;
+    });
+    return mean && mean_scale_ == 1.0f;
+  }
+  [[nodiscard]] bool exact_messages() const {
+    return with_chosen(quantizer_, [](const auto& q) { return std::is_same_v<std::decay_t<decltype(q)>, quantize::identity>; });
+  }
+  // An all-reduce of `bytes` sends 2 (n - 1) / n of them from each node (a ring all-reduce).
+  void count_all_reduce(std::size_t bytes) {
+    const std::uint64_t sent = 2 * (nodes_ - 1) * bytes / nodes_;
+    bytes_sent_ += sent;
+    bits_sent_ += 8 * sent;
+  }
+
   template <class T, class Q>
   void round_with(const T& topo, const Q& quant, std::uint64_t round, std::span<const float> snapshot,
                   std::span<float> mixed) {
@@ -314,9 +335,7 @@ class averager {
       charge_copy(snapshot.size());
       std::copy(snapshot.begin(), snapshot.end(), mixed.begin());
       transport_.all_reduce_mean(mixed);
-      const std::uint64_t bytes = 2 * (nodes_ - 1) * snapshot.size_bytes() / nodes_;
-      bytes_sent_ += bytes;
-      bits_sent_ += 8 * bytes;
+      count_all_reduce(snapshot.size_bytes());
       return;
     }
     const mixing_row row = topo.neighbours(round, node_, nodes_, seed_);

@@ -15,7 +15,8 @@ void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
 // first node is due): snapshot, exchange and mix by the topology, then add (mix - snapshot) into
 // the model in place, so updates made meanwhile are kept (LAP-SGD); when no worker writes the
 // model (`workers_wait`: a blocking round, or the rounds left after the last step), the mix
-// replaces it.
+// replaces it, and a round that is one all-reduce of the model averages the model's copy
+// itself, with no snapshot.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
                                                    std::uint64_t done_steps, bool workers_wait,
@@ -37,16 +38,25 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
         }
       }
       const auto t0 = detail::clock_now();
-      store.copy_to(std::span<float>(a.snapshot));
-      if (settings_.averaging.exchange) {
-        a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
-      } else {  // the baseline for the exposed communication: the round's exchange is a no-op
-        std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
-      }
-      if (workers_wait) {  // no worker writes the model: the mix replaces it
+      constexpr bool assigns = requires { store.assign(std::span<const float>(a.mixed)); };
+      if (assigns && workers_wait && settings_.averaging.exchange && a.averager->rounds_are_one_mean()) {
+        // The mean replaces the model, and the round needs no snapshot: the model's copy is
+        // averaged where it is (a pass over the model less, and a buffer less in the caches).
+        store.copy_to(std::span<float>(a.mixed));
+        a.averager->round_in_place(std::span<float>(a.mixed));
         a.assign_to(store);
       } else {
-        a.mix_into(store);
+        store.copy_to(std::span<float>(a.snapshot));
+        if (settings_.averaging.exchange) {
+          a.averager->round(a.next_round, a.snapshot, std::span<float>(a.mixed));
+        } else {  // the baseline for the exposed communication: the round's exchange is a no-op
+          std::copy(a.snapshot.begin(), a.snapshot.end(), a.mixed.begin());
+        }
+        if (workers_wait) {  // no worker writes the model: the mix replaces it
+          a.assign_to(store);
+        } else {
+          a.mix_into(store);
+        }
       }
       const auto t1 = detail::clock_now();
       // How late the average landed, in the node's steps: 0 when blocking (workers wait at the

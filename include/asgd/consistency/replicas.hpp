@@ -169,6 +169,9 @@ struct replicas {
     }
 
     void copy_to(std::span<float> out) const noexcept { detail::racy_copy(model_.data(), out.data(), model_.size()); }
+    /// The shared model itself, for a caller that holds every worker at a barrier (their
+    /// changes pushed at the pause): a blocking round's all-reduce averages it where it is.
+    [[nodiscard]] std::span<float> model_while_workers_wait() noexcept { return model_.span(); }
     /// Updates applied to replicas so far, summed over the workers' counters.
     [[nodiscard]] std::uint64_t version() const noexcept { return applied_.sum(); }
     [[nodiscard]] store_stats stats() const noexcept { return {}; }

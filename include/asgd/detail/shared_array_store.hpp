@@ -145,6 +145,9 @@ class shared_array_store {
   }
 
   void copy_to(std::span<float> out) const noexcept { racy_copy(model_.data(), out.data(), model_.size()); }
+  /// The model itself, for a caller that holds every worker at a barrier: a blocking round's
+  /// all-reduce averages it where it is, as `assign` would replace it.
+  [[nodiscard]] std::span<float> model_while_workers_wait() noexcept { return model_.span(); }
   /// Updates applied so far, summed over the workers' counters.
   [[nodiscard]] std::uint64_t version() const noexcept { return applied_.sum(); }
   [[nodiscard]] store_stats stats() const noexcept { return {}; }

@@ -38,13 +38,18 @@ void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& st
         }
       }
       const auto t0 = detail::clock_now();
+      constexpr bool lends = requires { store.model_while_workers_wait(); };
       constexpr bool assigns = requires { store.assign(std::span<const float>(a.mixed)); };
-      if (assigns && workers_wait && settings_.averaging.exchange && a.averager->rounds_are_one_mean()) {
-        // The mean replaces the model, and the round needs no snapshot: the model's copy is
-        // averaged where it is (a pass over the model less, and a buffer less in the caches).
-        store.copy_to(std::span<float>(a.mixed));
-        a.averager->round_in_place(std::span<float>(a.mixed));
-        a.assign_to(store);
+      if ((lends || assigns) && workers_wait && settings_.averaging.exchange && a.averager->rounds_are_one_mean()) {
+        // The mean replaces the model, and the round needs no snapshot: the model itself is
+        // averaged where the store lends it (no pass over it but the mean's), else its copy.
+        if constexpr (lends) {
+          a.averager->round_in_place(store.model_while_workers_wait());
+        } else {
+          store.copy_to(std::span<float>(a.mixed));
+          a.averager->round_in_place(std::span<float>(a.mixed));
+          a.assign_to(store);
+        }
       } else {
         store.copy_to(std::span<float>(a.snapshot));
         if (settings_.averaging.exchange) {

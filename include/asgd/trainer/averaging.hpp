@@ -15,8 +15,8 @@ void trainer<Problem, Policies...>::wake_averager(shared_state& sh) const {
 // first node is due): snapshot, exchange and mix by the topology, then add (mix - snapshot) into
 // the model in place, so updates made meanwhile are kept (LAP-SGD); when no worker writes the
 // model (`workers_wait`: a blocking round, or the rounds left after the last step), the mix
-// replaces it, and a round that is one all-reduce of the model averages the model's copy
-// itself, with no snapshot.
+// replaces it, and a round that is one all-reduce of the model takes no snapshot: it averages
+// the model where the store lends it (model_while_workers_wait), else the model's copy.
 template <class Problem, class... Policies>
 void trainer<Problem, Policies...>::average_rounds(const plan& p, store_type& store, shared_state& sh,
                                                    std::uint64_t done_steps, bool workers_wait,

@@ -126,7 +126,7 @@ struct settings {
   averaging_settings averaging = {};      ///< between nodes; ignored by a single node
   sharding shards = {};                   ///< how nodes split the samples; ignored by a single node
   /// A straggler, for experiments: each step's worker sleeps (compute_slowdown - 1) times the
-  /// CPU time its read and gradient took, between the gradient and the update, as a machine this
+  /// CPU time its gradient took, between the gradient and the update, as a machine this
   /// many times slower would (it holds no core while it sleeps; the time it waited for a core
   /// does not count, and what a sleep overshoots is taken off the next). 1: off. Give it to one
   /// node of a group to study a slow node.

@@ -1,6 +1,7 @@
 #pragma once
 // settings.compute_slowdown in a real run: a worker that stands for a machine F times slower.
-// After its read and gradient it sleeps (F - 1) times the CPU time they took. CPU time, not wall
+// After its gradient it sleeps (F - 1) times the CPU time the gradient took (the gradient alone, as
+// a simulated run charges it: the read's copy is the store's, not the problem's). CPU time, not wall
 // time: on a machine with fewer cores than workers and nodes, the wall time of a step includes the
 // time the thread waited for a core, and a straggler that multiplied that would slow down by far
 // more than F (4 nodes on 2 cores: about 2F). A sleep overshoots (90-120 us on a busy VM); what it
@@ -39,7 +40,7 @@ namespace asgd::inline v0::detail {
   return due;
 }
 
-/// One worker's straggler: start() before the read and gradient, wait() after them.
+/// One worker's straggler: start() before the gradient, wait() after it.
 class straggler {
  public:
   void start() noexcept { cpu_start_ = thread_cpu_now(); }

@@ -127,10 +127,9 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
 
   float loss = 0.0f;
   apply_result res;
-  // settings.compute_slowdown: the step's read and gradient take that many times as long (in a
-  // simulated run, the gradient's virtual time does instead).
+  // settings.compute_slowdown: the step's gradient takes that many times as long, in a real run
+  // as in a simulated one (which charges it as the gradient's virtual time).
   const bool slow = settings_.compute_slowdown > 1.0 && !detail::simulated();
-  if (slow) c.straggler.start();
   auto straggle = [&] {
     if (slow) c.straggler.wait(settings_.compute_slowdown);
   };
@@ -141,6 +140,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   if constexpr (sparse_problem<Problem>) {
     auto h = store.read_sparse(c.part);
     c.sparse.clear();
+    if (slow) c.straggler.start();
     loss = static_cast<float>(c.problem.gradient(h.reader(), batch, c.sparse));
     detail::charge_gradient(batch.size(), settings_.compute_slowdown);
     check();
@@ -151,6 +151,7 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   } else {
     auto h = store.read(c.part);
     std::span<float> g(c.gradient);
+    if (slow) c.straggler.start();
     if (range == full) {
       loss = static_cast<float>(c.problem.gradient(h.values(), batch, g));
     } else if constexpr (block_gradient_problem<Problem>) {

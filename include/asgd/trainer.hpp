@@ -446,7 +446,7 @@ class trainer {
     std::vector<epoch_progress> progress;            // on_epoch's calls for them, eval still empty
   };
 
-  // The barrier's completion: std::barrier requires a callable that cannot throw.
+  // The barrier's completion, which cannot throw: the other workers wait for the phase it ends.
   struct pause_completion {
     trainer* self;
     const plan* p;

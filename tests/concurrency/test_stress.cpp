@@ -6,6 +6,7 @@
 #include <asgd/detail/index_stack.hpp>
 #include <asgd/detail/step_claims.hpp>
 #include <asgd/detail/steps_done.hpp>
+#include <asgd/detail/sync.hpp>
 #include <asgd/sim/simulation.hpp>
 
 #include <doctest/doctest.h>
@@ -247,6 +248,48 @@ TEST_SUITE("concurrency") {
     waiter.join();
     CHECK(waits == steps);
     CHECK(done.count() == steps);
+  }
+
+  TEST_CASE("barrier: no thread passes a phase early; the completion runs once a phase, before anyone goes on; "
+            "a thread that drops stops counting" * doctest::timeout(600)) {
+    // 2 threads wait by spinning on this machine (no more threads than cores), 16 by sleeping.
+    for (const std::size_t threads : {std::size_t{2}, many_threads}) {
+      CAPTURE(threads);
+      const std::size_t phases = threads == 2 ? 20000 : 600;
+      // Thread t takes part in phases [0, leaves_at(t)) and drops in phase leaves_at(t): the
+      // last third of the threads leave one by one from the middle of the run.
+      auto leaves_at = [&](std::size_t t) { return t + threads / 3 >= threads ? phases / 2 + 7 * t : phases; };
+      auto due = [&](std::size_t phase) {  // arrivals in a phase, a drop included
+        std::size_t n = 0;
+        for (std::size_t t = 0; t < threads; ++t) n += leaves_at(t) >= phase ? 1u : 0u;
+        return n;
+      };
+      std::vector<std::atomic<std::size_t>> arrived(phases);
+      std::atomic<std::size_t> completions{0}, early_completions{0}, early_passes{0}, late_completions{0};
+      auto completion = [&]() noexcept {
+        const std::size_t phase = completions.load(std::memory_order_relaxed);
+        if (arrived[phase].load(std::memory_order_relaxed) != due(phase)) early_completions.fetch_add(1);
+        completions.store(phase + 1, std::memory_order_relaxed);
+      };
+      asgd::detail::barrier<decltype(completion)> barrier(static_cast<std::ptrdiff_t>(threads), completion);
+      run_threads(threads, [&](std::size_t t) {
+        for (std::size_t phase = 0; phase < std::min(phases, leaves_at(t) + 1); ++phase) {
+          arrived[phase].fetch_add(1, std::memory_order_relaxed);
+          if (phase == leaves_at(t)) {
+            barrier.arrive_and_drop();
+            return;
+          }
+          barrier.arrive_and_wait();
+          if (arrived[phase].load(std::memory_order_relaxed) != due(phase)) early_passes.fetch_add(1);
+          if (completions.load(std::memory_order_relaxed) != phase + 1) late_completions.fetch_add(1);
+          if (phase % 512 == 0) std::this_thread::yield();
+        }
+      });
+      CHECK(completions.load() == phases);
+      CHECK(early_completions.load() == 0);
+      CHECK(early_passes.load() == 0);
+      CHECK(late_completions.load() == 0);
+    }
   }
 
   TEST_CASE("index_stack: under 16 threads no index is lost or handed out twice" * doctest::timeout(600)) {

@@ -1,5 +1,6 @@
 // Consistency stores, one worker at a time: what read and apply do to the model, versions and
-// staleness. The concurrent behaviour is in concurrency/.
+// staleness (and a round of `synchronous`, whose workers meet at its barriers, on threads). The
+// concurrent behaviour is in concurrency/.
 
 #include "../support.hpp"
 
@@ -11,6 +12,7 @@
 #include <array>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -100,6 +102,47 @@ TEST_SUITE("stores") {
                      asgd::consistency::atomic_add, asgd::consistency::leashed, asgd::consistency::bounded_staleness<2>,
                      asgd::consistency::replicas) {
     mix_and_assign(Mode{});
+  }
+
+  TEST_CASE("synchronous: a round applies the mean of its workers' gradients, zero where none chose a coordinate") {
+    // Three workers on overlapping ranges of a model of several of the store's blocks, each
+    // worker updating its own slice.
+    constexpr std::size_t d = 1000, workers = 3;
+    std::vector<float> init(d);
+    for (std::size_t i = 0; i < d; ++i) init[i] = static_cast<float>(i % 7);
+    const asgd::consistency::synchronous mode;
+    asgd::consistency::synchronous::store store(mode, {d, workers}, init);
+    const std::array<asgd::param_range, workers> ranges{{{0, d}, {100, 700}, {650, 990}}};
+    std::vector<std::vector<float>> grads(workers);
+    for (std::size_t w = 0; w < workers; ++w) {
+      for (std::size_t k = 0; k < ranges[w].size(); ++k) {
+        grads[w].push_back(0.5f * static_cast<float>(w + 1) + static_cast<float>(k % 5));
+      }
+    }
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        auto sw = store.make_worker(w);
+        auto h = store.read(sw);
+        asgd_test::identity_direction dir;
+        CHECK(store.apply(sw, h, ranges[w], grads[w], dir, asgd_test::constant_lr{0.25}).applied);
+        store.finish(sw);
+      });
+    }
+    for (auto& t : threads) t.join();
+    std::vector<float> expected = init;
+    for (std::size_t i = 0; i < d; ++i) {
+      float sum = 0.0f;  // in the store's order: the workers' in turn, then the scale
+      for (std::size_t w = 0; w < workers; ++w) {
+        if (ranges[w].contains(i)) sum += grads[w][i - ranges[w].begin];
+      }
+      sum *= 1.0f / static_cast<float>(workers);
+      expected[i] -= 0.25f * sum;
+    }
+    std::vector<float> out(d);
+    store.copy_to(out);
+    CHECK(out == expected);
+    CHECK(store.version() == 1);
   }
 
   TEST_CASE_TEMPLATE("one worker: read, apply, sparse apply, version, staleness", Mode, asgd::consistency::sequential,

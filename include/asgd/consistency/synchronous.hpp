@@ -75,36 +75,30 @@ struct synchronous {
     template <class Dir, class Lr>
     apply_result apply(worker& w, detail::view_handle& /*h*/, param_range r, std::span<const float> g, Dir&& dir,
                        Lr&& lr) {
-      deposit& mine = deposits_[w.id];
-      mine.range = r;
-      mine.values.assign(g.begin(), g.end());
-      detail::charge_copy(g.size());
+      // The gradient stays where the worker computed it: it writes its next one after the round.
+      deposits_[w.id] = {r, {}, g};
       barrier_.arrive_and_wait();  // every gradient deposited; nobody reads the model any more
 
       const param_range own = slices_[w.id];
-      detail::charge_copy(own.size() * deposits_.size());  // the sum of the deposits
-      detail::charge_update(own.size());
-      float* sum = sum_.data();
-      std::fill(sum + own.begin, sum + own.end, 0.0f);
-      for (const deposit& dep : deposits_) {
-        const std::size_t a = std::max(own.begin, dep.range.begin);
-        const std::size_t b = std::min(own.end, dep.range.end);
-        for (std::size_t i = a; i < b; ++i) sum[i] += dep.values[i - dep.range.begin];
+      const auto step = static_cast<float>(lr(0));
+      const deposit& first = deposits_[0];
+      if (workers_ == 1 && first.range.begin <= own.begin && own.end <= first.range.end) {
+        // One worker: its gradient is the round's mean, and the round is sequential SGD's step.
+        detail::charge_update(own.size());
+        detail::step_dense<detail::write_kind::plain>(
+            model_.data(), own, first.values.subspan(own.begin - first.range.begin, own.size()), dir, step);
+      } else {
+        detail::charge_copy(own.size() * deposits_.size());  // the sum of the deposits
+        detail::charge_update(own.size());
+        step_with_mean(own, dir, step);
       }
-      const float mean = 1.0f / static_cast<float>(workers_);
-      for (std::size_t i = own.begin; i < own.end; ++i) sum[i] *= mean;
-      detail::step_dense<detail::write_kind::plain>(model_.data(), own, {sum + own.begin, own.size()}, dir,
-                                                    static_cast<float>(lr(0)));
       return end_round(w);
     }
 
     template <class Dir, class Lr>
     apply_result apply_sparse(worker& w, detail::reader_handle& /*h*/, std::span<const std::uint32_t> idx,
                               std::span<const float> g, Dir&& dir, Lr&& lr) {
-      deposit& mine = deposits_[w.id];
-      mine.indices.assign(idx.begin(), idx.end());
-      mine.values.assign(g.begin(), g.end());
-      detail::charge_copy(2 * idx.size());
+      deposits_[w.id] = {{}, idx, g};  // the worker's sparse gradient, as in apply()
       barrier_.arrive_and_wait();
 
       const param_range own = slices_[w.id];
@@ -133,8 +127,12 @@ struct synchronous {
       return end_round(w);
     }
 
-    /// A worker that leaves stops counting at the barriers, so the others never wait for it.
-    void finish(worker& /*w*/) { barrier_.arrive_and_drop(); }
+    /// A worker that leaves stops counting at the barriers, so the others never wait for it, and
+    /// deposits nothing more (its last gradient is not summed again).
+    void finish(worker& w) {
+      deposits_[w.id] = {};
+      barrier_.arrive_and_drop();
+    }
 
     /// Adds `delta` to the model; only while the workers wait (concurrent_mix is false).
     void mix(std::span<const float> delta) {
@@ -153,11 +151,34 @@ struct synchronous {
     [[nodiscard]] store_stats stats() const noexcept { return {}; }
 
    private:
+    // A worker's gradient of the round, read in place: dense (`range` and its `values`) or sparse
+    // (`indices` and their `values`).
     struct deposit {
       param_range range;
-      std::vector<std::uint32_t> indices;
-      std::vector<float> values;
+      std::span<const std::uint32_t> indices;
+      std::span<const float> values;
     };
+
+    // The update of slice `own` with the mean of the round's deposits, a block at a time: the
+    // mean of a block is summed in the first-level cache and applied from there, one pass over
+    // the slice where a buffer of the whole mean took four.
+    template <class Dir>
+    void step_with_mean(param_range own, Dir& dir, float step) {
+      constexpr std::size_t block = 256;
+      alignas(64) float mean[block];
+      const float scale = 1.0f / static_cast<float>(workers_);
+      for (std::size_t a = own.begin; a < own.end; a += block) {
+        const std::size_t b = std::min(a + block, own.end);
+        std::fill(mean, mean + (b - a), 0.0f);
+        for (const deposit& dep : deposits_) {
+          const std::size_t lo = std::max(a, dep.range.begin);
+          const std::size_t hi = std::min(b, dep.range.end);
+          for (std::size_t i = lo; i < hi; ++i) mean[i - a] += dep.values[i - dep.range.begin];
+        }
+        for (std::size_t k = 0; k < b - a; ++k) mean[k] *= scale;
+        detail::step_dense<detail::write_kind::plain>(model_.data(), param_range{a, b}, {mean, b - a}, dir, step);
+      }
+    }
 
     apply_result end_round(worker& w) {
       if (w.id == 0) ++version_;  // read by everyone only after the barrier below
@@ -167,7 +188,7 @@ struct synchronous {
 
     std::size_t workers_;
     detail::float_buffer model_;
-    detail::float_buffer sum_;        // the round's mean gradient; each worker uses its slice
+    detail::float_buffer sum_;        // sparse rounds: the round's mean gradient; each worker uses its slice
     std::vector<std::uint8_t> seen_;  // sparse rounds: coordinate already in `touched`
     std::vector<param_range> slices_;
     std::vector<deposit> deposits_;

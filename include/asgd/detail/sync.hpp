@@ -6,8 +6,8 @@
 #include <asgd/detail/event_log.hpp>
 #include <asgd/detail/simulation.hpp>
 
+#include <algorithm>
 #include <atomic>
-#include <barrier>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -134,51 +134,94 @@ struct no_completion {
   void operator()() const noexcept {}
 };
 
-/// std::barrier<Completion>; in a simulated run, the same phases in virtual time: the last task
-/// to arrive runs the completion, and every waiting task continues from its clock.
+/// Cores of this machine (std::thread::hardware_concurrency(), at least 1), read once.
+[[nodiscard]] inline std::size_t machine_cores() noexcept {
+  static const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  return cores;
+}
+
+/// A barrier with a completion (which must not throw), as std::barrier<Completion>, that waits by
+/// spinning first: a
+/// thread that arrives early watches the phase for up to `spin_budget` before it sleeps on a
+/// futex (C++20's atomic wait), when the barrier's threads are no more than the machine's
+/// cores. A futex wake-up costs 30-40 us here, two of them a synchronous round (std::barrier's
+/// wait spins for well under a microsecond before it sleeps); the spin budget is about the cost
+/// of one, the classic bound for spinning before blocking. With more threads than cores a
+/// spinner would hold a core that the thread it waits for needs, so it sleeps at once.
+/// In a simulated run, the same phases in virtual time: the last task to arrive runs the
+/// completion, and every waiting task continues from its clock.
 template <class Completion = no_completion>
 class barrier {
  public:
+  static constexpr std::chrono::microseconds spin_budget{40};
+
   explicit barrier(std::ptrdiff_t expected, Completion completion = Completion())
-      : real_(expected, completion), completion_(std::move(completion)), remaining_(expected), next_(expected) {}
+      : completion_(std::move(completion)), remaining_(expected), next_(expected) {}
 
   void arrive_and_wait() {
     if (auto* s = simulated()) [[unlikely]] {
-      const std::uint64_t phase = phase_;
-      if (arrive(*s)) return;
-      while (phase_ == phase) s->park(this);
+      const std::uint64_t phase = phase_.load(std::memory_order_relaxed);
+      if (arrive_simulated(*s)) return;
+      while (phase_.load(std::memory_order_relaxed) == phase) s->park(this);
       return;
     }
-    real_.arrive_and_wait();
+    const std::uint64_t phase = phase_.load(std::memory_order_acquire);
+    if (arrive()) return;
+    wait_past(phase);
   }
 
   /// Arrives, and leaves the barrier's later phases.
   void arrive_and_drop() {
+    next_.fetch_sub(1, std::memory_order_relaxed);  // before the arrival: the phase's end reads it
     if (auto* s = simulated()) [[unlikely]] {
-      --next_;
-      (void)arrive(*s);
+      (void)arrive_simulated(*s);
       return;
     }
-    real_.arrive_and_drop();
+    (void)arrive();
   }
 
  private:
-  // Counts an arrival; completes the phase when it was the last one.
-  bool arrive(simulation_hooks& s) {
-    if (--remaining_ > 0) return false;
+  // Counts an arrival; the last one of a phase runs the completion and opens the next phase.
+  bool arrive() {
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) > 1) return false;
     completion_();
-    remaining_ = next_;
-    ++phase_;
+    remaining_.store(next_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    phase_.fetch_add(1, std::memory_order_release);
+    phase_.notify_all();
+    return true;
+  }
+  bool arrive_simulated(simulation_hooks& s) {
+    if (remaining_.fetch_sub(1, std::memory_order_relaxed) > 1) return false;
+    completion_();
+    remaining_.store(next_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    phase_.fetch_add(1, std::memory_order_relaxed);
     s.unpark_all(this);
     return true;
   }
+  void wait_past(std::uint64_t phase) const noexcept {
+    if (static_cast<std::size_t>(next_.load(std::memory_order_relaxed)) <= machine_cores()) {
+      const auto until = std::chrono::steady_clock::now() + spin_budget;
+      do {
+        for (int i = 0; i < 64; ++i) {
+          if (phase_.load(std::memory_order_acquire) != phase) return;
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+        }
+      } while (std::chrono::steady_clock::now() < until);
+    }
+    for (std::uint64_t now = phase_.load(std::memory_order_acquire); now == phase;
+         now = phase_.load(std::memory_order_acquire)) {
+      phase_.wait(phase, std::memory_order_acquire);
+    }
+  }
 
-  std::barrier<Completion> real_;
-  // The simulated phases: one task runs at a time, and the scheduler's hand-overs order these.
   Completion completion_;
-  std::ptrdiff_t remaining_;  // arrivals still due in this phase
-  std::ptrdiff_t next_;       // arrivals due in the next phases
-  std::uint64_t phase_ = 0;
+  // The arrivals still due in this phase and in the next phases; the phase, on a line of its own
+  // (the spinners read it while the others count their arrivals).
+  std::atomic<std::ptrdiff_t> remaining_;
+  std::atomic<std::ptrdiff_t> next_;
+  alignas(64) std::atomic<std::uint64_t> phase_{0};
 };
 
 /// std::condition_variable_any for a `detail::mutex`; in a simulated run, a wait in virtual time

@@ -3,6 +3,7 @@
 // virtual time is the cost model's sum; contention arises where the modes' semantics put it.
 #include "../support.hpp"
 
+#include <asgd/detail/sync.hpp>
 #include <asgd/sim/recording.hpp>
 #include <asgd/sim/simulation.hpp>
 
@@ -415,6 +416,32 @@ TEST_SUITE("simulated trainer") {
     const auto late = times(2e-5, 1e-4);
     CHECK(late[0] == doctest::Approx(1.1e-3));
     CHECK(late[1] == doctest::Approx(1.1e-3 + 2e-5));
+  }
+
+  TEST_CASE("a barrier's waiter pays no wake-up when its phase ends within the spin, on a core of its own") {
+    // Task 1 arrives `late` after task 0, which waits at the barrier (as detail::barrier's real
+    // waiters spin, then sleep).
+    auto woken_at = [](double late, std::size_t cores) {
+      asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+      c.cores = cores;
+      c.wake_seconds = 1e-3;
+      c.wake_cpu_seconds = 0.0;
+      c.sleep_overshoot_seconds = 0.0;
+      asgd::sim::simulation sim(c);
+      asgd::detail::barrier<> b(2);
+      double at = 0.0;
+      sim.run(2, [&](asgd::sim::task& t) {
+        if (t.id() == 1) asgd::detail::simulated()->sleep(late);
+        b.arrive_and_wait();
+        if (t.id() == 0) at = t.now();
+      });
+      return at;
+    };
+    const double spin = std::chrono::duration<double>(asgd::detail::barrier<>::spin_budget).count();
+    CHECK(woken_at(0.5 * spin, 2) == doctest::Approx(0.5 * spin));  // within the spin
+    CHECK(woken_at(0.5 * spin, 0) == doctest::Approx(0.5 * spin));  // a core for every task
+    CHECK(woken_at(2.0 * spin, 2) == doctest::Approx(2.0 * spin + 1e-3));  // it slept
+    CHECK(woken_at(0.5 * spin, 1) == doctest::Approx(0.5 * spin + 1e-3));  // two threads, one core: no spin
   }
 
   TEST_CASE("simulated Leashed-SGD fails CASes under contention and still loses no version") {

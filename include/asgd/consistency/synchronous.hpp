@@ -67,7 +67,13 @@ struct synchronous {
     worker make_worker(std::size_t id) const { return {id, {}}; }
 
     // Between the end of one round and the first barrier of the next, nobody writes the model.
-    detail::view_handle read(worker& /*w*/) const noexcept { return {model_.span(), version_}; }
+    // (In a simulated run, the gradient's reads of the slices other workers updated take their
+    // lines from those workers' cores first.)
+    detail::view_handle read(worker& w) const {
+      if (detail::simulated() != nullptr) [[unlikely]]
+        charge_others_slices(w);
+      return {model_.span(), version_};
+    }
     detail::reader_handle read_sparse(worker& /*w*/) const noexcept {
       return {model_reader(model_.span()), version_};
     }
@@ -77,6 +83,7 @@ struct synchronous {
                        Lr&& lr) {
       // The gradient stays where the worker computed it: it writes its next one after the round.
       deposits_[w.id] = {r, {}, g};
+      detail::charge_wrote(g.data());
       barrier_.arrive_and_wait();  // every gradient deposited; nobody reads the model any more
 
       const param_range own = slices_[w.id];
@@ -88,8 +95,12 @@ struct synchronous {
         detail::step_dense<detail::write_kind::plain>(
             model_.data(), own, first.values.subspan(own.begin - first.range.begin, own.size()), dir, step);
       } else {
-        detail::charge_copy(own.size() * deposits_.size());  // the sum of the deposits
+        for (const deposit& dep : deposits_) {  // the sum reads each deposit on its worker's core
+          const std::size_t lo = std::max(own.begin, dep.range.begin), hi = std::min(own.end, dep.range.end);
+          if (lo < hi) detail::charge_copy_from(dep.values.data(), hi - lo);
+        }
         detail::charge_update(own.size());
+        detail::charge_wrote(model_.data() + own.begin);
         step_with_mean(own, dir, step);
       }
       return end_round(w);
@@ -158,6 +169,13 @@ struct synchronous {
       std::span<const std::uint32_t> indices;
       std::span<const float> values;
     };
+
+    void charge_others_slices(const worker& w) const {
+      if (workers_ == 1) return;
+      for (std::size_t k = 0; k < slices_.size(); ++k) {
+        if (k != w.id) detail::charge_copy_from(model_.data() + slices_[k].begin, slices_[k].size());
+      }
+    }
 
     // The update of slice `own` with the mean of the round's deposits, a block at a time: the
     // mean of a block is summed in the first-level cache and applied from there, one pass over

@@ -149,7 +149,8 @@ struct no_completion {
 /// of one, the classic bound for spinning before blocking. With more threads than cores a
 /// spinner would hold a core that the thread it waits for needs, so it sleeps at once.
 /// In a simulated run, the same phases in virtual time: the last task to arrive runs the
-/// completion, and every waiting task continues from its clock.
+/// completion, and every waiting task continues from its clock, paying a wake-up unless it was
+/// woken within the spin budget on a machine with a core for each thread.
 template <class Completion = no_completion>
 class barrier {
  public:
@@ -162,7 +163,9 @@ class barrier {
     if (auto* s = simulated()) [[unlikely]] {
       const std::uint64_t phase = phase_.load(std::memory_order_relaxed);
       if (arrive_simulated(*s)) return;
-      while (phase_.load(std::memory_order_relaxed) == phase) s->park(this);
+      const double spin = std::chrono::duration<double>(spin_budget).count();
+      const auto threads = static_cast<std::size_t>(next_.load(std::memory_order_relaxed));
+      while (phase_.load(std::memory_order_relaxed) == phase) s->park_spinning(this, spin, threads);
       return;
     }
     const std::uint64_t phase = phase_.load(std::memory_order_acquire);

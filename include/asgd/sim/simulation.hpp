@@ -97,6 +97,7 @@ class simulation {
       void park(const void* /*key*/) override {
         throw std::logic_error("asgd: sim::simulation: the thread outside the simulated tasks waited; no task can wake it");
       }
+      void park_spinning(const void* key, double /*spin_seconds*/, std::size_t /*threads*/) override { park(key); }
       void unpark_all(const void* /*key*/) override {}
       [[nodiscard]] double now() const override { return sim_->end_; }
       [[nodiscard]] bool in_task() const override { return false; }
@@ -230,8 +231,20 @@ class simulation {
     void park(const void* key) override {
       sim_.parked_[key].push_back(task_.id());
       task_.block();
-      // A thread woken from an OS wait runs only after the wake-up's latency, holding no core but
-      // for the OS's own work (the scheduler, the switch), which takes a core like any work.
+      woken();
+    }
+    void park_spinning(const void* key, double spin_seconds, std::size_t threads) override {
+      const double since = task_.now();
+      sim_.parked_[key].push_back(task_.id());
+      task_.block();
+      // A spinner holds its core, which no other thread needs when there is one for each.
+      const std::size_t cores = sim_.costs_.cores;
+      if ((cores == 0 || threads <= cores) && task_.now() - since <= spin_seconds) return;
+      woken();
+    }
+    // A thread woken from an OS wait runs only after the wake-up's latency, holding no core but
+    // for the OS's own work (the scheduler, the switch), which takes a core like any work.
+    void woken() {
       const double cpu = sim_.costs_.wake_cpu_seconds;
       if (sim_.costs_.wake_seconds > cpu) task_.advance(sim_.costs_.wake_seconds - cpu);
       if (cpu > 0.0) compute(cpu);

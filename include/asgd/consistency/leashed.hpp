@@ -110,7 +110,8 @@ class leashed::store {
         dimension_(config.dimension),
         chain_(2 * (config.workers + config.averagers) + 1 + config.readers, config.dimension,
                [&](float* first) { std::copy(initial.begin(), initial.end(), first); }),
-        mixer_{config.averagers > 0 ? detail::float_buffer(config.dimension) : detail::float_buffer(), chain::no_slot} {}
+        mixer_{config.averagers > 0 ? detail::float_buffer(config.dimension) : detail::float_buffer(), chain::no_slot},
+        lone_(detail::others_in(config) == detail::other_writers::none) {}
 
   store(const store&) = delete;
   store& operator=(const store&) = delete;
@@ -143,6 +144,15 @@ class leashed::store {
       std::copy(from + lo, from + a, to + lo);
       if (ready) {
         for (std::size_t i = a; i < b; ++i) to[i] = from[i] - step * d[i - r.begin];
+      } else if (lone_) {
+        // No other writer: this publication cannot fail, and no retry reads the directions.
+#if defined(__clang__)
+#pragma clang loop vectorize(assume_safety)
+#elif defined(__GNUC__)
+#pragma GCC ivdep
+#endif
+        for (std::size_t i = a; i < b; ++i) to[i] = from[i] - step * dir(i, g[i - r.begin], from[i]);
+        ready = true;
       } else {
         // `from` is the version the gradient saw, and [lo, hi) the whole model. The arrays do
         // not overlap (the pragma: no run-time checks for every buffer the rule touches).
@@ -257,6 +267,7 @@ class leashed::store {
   std::size_t dimension_;
   chain chain_;
   worker mixer_;  // the averager's building buffer (its direction buffer only marks it present)
+  bool lone_;     // one worker, and no averager publishing beside it
 };
 
 }  // namespace asgd::inline v0::consistency

@@ -141,13 +141,13 @@ struct no_completion {
 }
 
 /// A barrier with a completion (which must not throw), as std::barrier<Completion>, that waits by
-/// spinning first: a
-/// thread that arrives early watches the phase for up to `spin_budget` before it sleeps on a
-/// futex (C++20's atomic wait), when the barrier's threads are no more than the machine's
-/// cores. A futex wake-up costs 30-40 us here, two of them a synchronous round (std::barrier's
-/// wait spins for well under a microsecond before it sleeps); the spin budget is about the cost
-/// of one, the classic bound for spinning before blocking. With more threads than cores a
-/// spinner would hold a core that the thread it waits for needs, so it sleeps at once.
+/// spinning first: a thread that arrives early watches the phase for up to `spin_budget` before
+/// it sleeps on a futex (C++20's atomic wait), when the barrier's threads are no more than the
+/// machine's cores. A futex wake-up costs 30-40 us on the development VM, two of them a
+/// synchronous round (std::barrier's wait spins for well under a microsecond before it sleeps);
+/// the spin budget is about the cost of one, the classic bound for spinning before blocking.
+/// With more threads than cores a spinner would hold a core that the thread it waits for needs,
+/// so it sleeps at once.
 /// In a simulated run, the same phases in virtual time: the last task to arrive runs the
 /// completion, and every waiting task continues from its clock, paying a wake-up unless it was
 /// woken within the spin budget on a machine with a core for each thread.

@@ -160,45 +160,37 @@ class barrier {
       : completion_(std::move(completion)), remaining_(expected), next_(expected) {}
 
   void arrive_and_wait() {
-    if (auto* s = simulated()) [[unlikely]] {
-      const std::uint64_t phase = phase_.load(std::memory_order_relaxed);
-      if (arrive_simulated(*s)) return;
+    simulation_hooks* const s = simulated();
+    const std::uint64_t phase = phase_.load(std::memory_order_acquire);
+    if (arrive(s)) return;
+    if (s != nullptr) [[unlikely]] {
       const double spin = std::chrono::duration<double>(spin_budget).count();
       const auto threads = static_cast<std::size_t>(next_.load(std::memory_order_relaxed));
       while (phase_.load(std::memory_order_relaxed) == phase) s->park_spinning(this, spin, threads);
       return;
     }
-    const std::uint64_t phase = phase_.load(std::memory_order_acquire);
-    if (arrive()) return;
     wait_past(phase);
   }
 
   /// Arrives, and leaves the barrier's later phases.
   void arrive_and_drop() {
     next_.fetch_sub(1, std::memory_order_relaxed);  // before the arrival: the phase's end reads it
-    if (auto* s = simulated()) [[unlikely]] {
-      (void)arrive_simulated(*s);
-      return;
-    }
-    (void)arrive();
+    (void)arrive(simulated());
   }
 
  private:
-  // Counts an arrival; the last one of a phase runs the completion and opens the next phase.
-  bool arrive() {
+  // Counts an arrival; the last one of a phase runs the completion and opens the next phase,
+  // waking the waiters: threads, or the simulated tasks parked on it (`s`, in a simulated run).
+  bool arrive(simulation_hooks* s) {
     if (remaining_.fetch_sub(1, std::memory_order_acq_rel) > 1) return false;
     completion_();
     remaining_.store(next_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     phase_.fetch_add(1, std::memory_order_release);
-    phase_.notify_all();
-    return true;
-  }
-  bool arrive_simulated(simulation_hooks& s) {
-    if (remaining_.fetch_sub(1, std::memory_order_relaxed) > 1) return false;
-    completion_();
-    remaining_.store(next_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    phase_.fetch_add(1, std::memory_order_relaxed);
-    s.unpark_all(this);
+    if (s != nullptr) {
+      s->unpark_all(this);
+    } else {
+      phase_.notify_all();
+    }
     return true;
   }
   void wait_past(std::uint64_t phase) const noexcept {

@@ -233,6 +233,24 @@ TEST_SUITE("simulated trainer") {
     CHECK(hog.report.wall_seconds < locked.report.wall_seconds / 4);
   }
 
+  TEST_CASE("a locked update after another worker's first moves the model's lines from its core") {
+    // Free gradients and copies; an update takes 100 us, and 400 us more when the other worker
+    // wrote the model last. Two workers take turns at the lock, so most updates pay the move;
+    // one worker never does.
+    asgd::sim::cost_model fast = asgd::sim::cost_model::machine();
+    fast.gradient_per_sample = {0.0, 0.0};
+    fast.copy_bandwidth = 1e18;
+    fast.shared_copy_bandwidth = 1e18;
+    fast.update_bandwidth = 12.0 * 32 / 1e-4;
+    asgd::sim::cost_model slow = fast;
+    slow.shared_copy_bandwidth = 4.0 * 32 / 4e-4;
+    const simulated_run a = simulate<asgd::consistency::locked>(2, fast);
+    const simulated_run b = simulate<asgd::consistency::locked>(2, slow);
+    CHECK(b.report.wall_seconds - a.report.wall_seconds > 0.5 * static_cast<double>(b.report.steps) * 4e-4);
+    CHECK(simulate<asgd::consistency::locked>(1, slow).report.wall_seconds ==
+          doctest::Approx(simulate<asgd::consistency::locked>(1, fast).report.wall_seconds).epsilon(1e-12));
+  }
+
   TEST_CASE("a shared memory bandwidth serves the workers' copies and updates one after another") {
     // Free gradients; each worker's own bandwidths are high, the memory system's is not: 8
     // HOGWILD! workers then take at least all their bytes over the shared bandwidth, and about

@@ -87,7 +87,9 @@ struct locked {
       float* x = model_.data() + r.begin;
       const float* d = w.direction.data();
       std::lock_guard lock(mutex_);
-      detail::charge_update(r.size());
+      // In a simulated run: when another worker updated the model last, its lines come from
+      // that worker's core first (here or in the read; charged once, as HOGWILD!'s update).
+      detail::charge_update_of(model_.data(), r.size());
       const std::uint64_t tau = version_ - h.version();
       const auto step = static_cast<float>(lr(tau));
       for (std::size_t k = 0; k < r.size(); ++k) x[k] -= step * d[k];
@@ -111,7 +113,7 @@ struct locked {
     /// Adds `delta` to the model under the lock (an averaging round's mix).
     void mix(std::span<const float> delta) {
       std::lock_guard lock(mutex_);
-      detail::charge_update(delta.size());
+      detail::charge_update_of(model_.data(), delta.size());
       detail::add_dense<detail::write_kind::plain>(model_.data(), delta);
     }
 
@@ -119,6 +121,7 @@ struct locked {
     void assign(std::span<const float> values) {
       std::lock_guard lock(mutex_);
       detail::charge_copy(values.size());
+      detail::charge_wrote(model_.data());
       std::copy(values.begin(), values.end(), model_.data());
     }
 

@@ -145,6 +145,56 @@ TEST_SUITE("stores") {
     CHECK(store.version() == 1);
   }
 
+  TEST_CASE("synchronous: sparse rounds apply the mean of the workers' entries, round after round") {
+    // Three workers whose entries fall in each other's slices, and a second round on other
+    // coordinates: what a worker summed in the first must not leak into the second.
+    constexpr std::size_t d = 1000, workers = 3, rounds = 2;
+    std::vector<float> init(d);
+    for (std::size_t i = 0; i < d; ++i) init[i] = static_cast<float>(i % 7);
+    const asgd::consistency::synchronous mode;
+    asgd::consistency::synchronous::store store(mode, {d, workers}, init);
+    auto indices = [](std::size_t round, std::size_t w) {
+      std::vector<std::uint32_t> idx;
+      for (std::uint32_t i = static_cast<std::uint32_t>(w * 5 + round); i < d; i += 37 + static_cast<std::uint32_t>(round)) {
+        idx.push_back(i);
+      }
+      idx.push_back(static_cast<std::uint32_t>(500 + round));  // every worker's: summed three times
+      return idx;
+    };
+    auto value = [](std::size_t round, std::size_t w, std::size_t k) {
+      return 0.5f * static_cast<float>(w + 1) + static_cast<float>((k + round) % 5);
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        auto sw = store.make_worker(w);
+        asgd_test::identity_direction dir;
+        for (std::size_t round = 0; round < rounds; ++round) {
+          const std::vector<std::uint32_t> idx = indices(round, w);
+          std::vector<float> g;
+          for (std::size_t k = 0; k < idx.size(); ++k) g.push_back(value(round, w, k));
+          auto h = store.read_sparse(sw);
+          CHECK(store.apply_sparse(sw, h, idx, g, dir, asgd_test::constant_lr{0.25}).applied);
+        }
+        store.finish(sw);
+      });
+    }
+    for (auto& t : threads) t.join();
+    std::vector<float> expected = init;
+    for (std::size_t round = 0; round < rounds; ++round) {
+      std::vector<float> sum(d, 0.0f);  // in the store's order: the workers' in turn, then the scale
+      for (std::size_t w = 0; w < workers; ++w) {
+        const std::vector<std::uint32_t> idx = indices(round, w);
+        for (std::size_t k = 0; k < idx.size(); ++k) sum[idx[k]] += value(round, w, k);
+      }
+      for (std::size_t i = 0; i < d; ++i) expected[i] -= 0.25f * (sum[i] * (1.0f / static_cast<float>(workers)));
+    }
+    std::vector<float> out(d);
+    store.copy_to(out);
+    CHECK(out == expected);
+    CHECK(store.version() == rounds);
+  }
+
   TEST_CASE_TEMPLATE("one worker: read, apply, sparse apply, version, staleness", Mode, asgd::consistency::sequential,
                      asgd::consistency::synchronous, asgd::consistency::locked, asgd::consistency::hogwild,
                      asgd::consistency::atomic_add, asgd::consistency::leashed,

@@ -44,14 +44,16 @@ struct synchronous {
    public:
     struct worker {
       std::size_t id = 0;
-      std::vector<std::uint32_t> touched;  // sparse rounds: coordinates of the own slice seen
+      // Sparse rounds only, allocated at the first (a dense run carries none): the round's
+      // summed gradient over the own slice, which of its coordinates are in it, and those.
+      std::vector<float> sum;
+      std::vector<std::uint8_t> seen;
+      std::vector<std::uint32_t> touched;
     };
 
     store(const synchronous& /*mode*/, const store_config& config, std::span<const float> initial)
         : workers_(config.workers),
           model_(config.dimension),
-          sum_(config.dimension),
-          seen_(config.dimension, 0),
           deposits_(config.workers),
           barrier_(static_cast<std::ptrdiff_t>(config.workers)) {
       std::copy(initial.begin(), initial.end(), model_.data());
@@ -64,7 +66,7 @@ struct synchronous {
       }
     }
 
-    worker make_worker(std::size_t id) const { return {id, {}}; }
+    worker make_worker(std::size_t id) const { return {id, {}, {}, {}}; }
 
     // Between the end of one round and the first barrier of the next, nobody writes the model.
     // (In a simulated run, the gradient's reads of the slices other workers updated take their
@@ -114,26 +116,31 @@ struct synchronous {
 
       const param_range own = slices_[w.id];
       detail::charge_update(idx.size() * deposits_.size());  // every deposit scanned, about this size
-      float* sum = sum_.data();
+      if (w.seen.size() != own.size()) {
+        w.sum.assign(own.size(), 0.0f);
+        w.seen.assign(own.size(), 0);
+      }
       w.touched.clear();
       for (const deposit& dep : deposits_) {
         for (std::size_t k = 0; k < dep.indices.size(); ++k) {
           const std::uint32_t i = dep.indices[k];
           if (!own.contains(i)) continue;
-          if (!seen_[i]) {
-            seen_[i] = 1;
-            sum[i] = 0.0f;
+          const std::size_t at = i - own.begin;
+          if (!w.seen[at]) {
+            w.seen[at] = 1;
+            w.sum[at] = 0.0f;
             w.touched.push_back(i);
           }
-          sum[i] += dep.values[k];
+          w.sum[at] += dep.values[k];
         }
       }
       const float mean = 1.0f / static_cast<float>(workers_);
       const auto step = static_cast<float>(lr(0));
       float* x = model_.data();
       for (std::uint32_t i : w.touched) {
-        x[i] -= step * dir(i, sum[i] * mean, x[i]);
-        seen_[i] = 0;
+        const std::size_t at = i - own.begin;
+        x[i] -= step * dir(i, w.sum[at] * mean, x[i]);
+        w.seen[at] = 0;
       }
       return end_round(w);
     }
@@ -206,8 +213,6 @@ struct synchronous {
 
     std::size_t workers_;
     detail::float_buffer model_;
-    detail::float_buffer sum_;        // sparse rounds: the round's mean gradient; each worker uses its slice
-    std::vector<std::uint8_t> seen_;  // sparse rounds: coordinate already in `touched`
     std::vector<param_range> slices_;
     std::vector<deposit> deposits_;
     std::uint64_t version_ = 0;

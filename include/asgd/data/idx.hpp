@@ -13,6 +13,13 @@
 #if defined(ASGD_WITH_LIBDEFLATE)
 #include <libdeflate.h>
 #endif
+#if __has_include(<sys/mman.h>) && __has_include(<fcntl.h>) && __has_include(<unistd.h>)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define ASGD_IDX_MAPS_FILES 1
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -215,7 +222,10 @@ inline std::pair<std::vector<std::uint32_t>, std::size_t> check_idx(std::span<co
 ///         ones), a dimension of 0, a payload shorter or longer than the header says
 inline idx_array parse_idx(std::span<const std::uint8_t> bytes, std::size_t expected_dims, const std::string& name) {
   auto [dims, header] = detail::check_idx(bytes, expected_dims, name);
-  return {std::move(dims), {bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end()}};
+  idx_array out{std::move(dims), {}};
+  asgd::detail::resize_on_huge_pages(out.values, bytes.size() - header);
+  std::copy(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end(), out.values.begin());
+  return out;
 }
 
 /// The same, taking the bytes over: the payload stays in their buffer (the header is moved
@@ -225,6 +235,69 @@ inline idx_array parse_idx(std::vector<std::uint8_t>&& bytes, std::size_t expect
   bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(header));
   return {std::move(dims), std::move(bytes)};
 }
+
+namespace detail {
+
+// A regular file's bytes. Where POSIX allows they are mapped read-only: a compressed file's
+// pages are then the page cache's, with no fresh memory to fault in and zero and no copy out
+// of the cache (26 MB for Fashion-MNIST's training images). Elsewhere they are read into
+// memory. Either way the size is stat's; a file that changes meanwhile is caught by the
+// length checks that follow, except that one cut shorter while mapped stops the process with
+// SIGBUS, as any mapped file does (a data set being rewritten under a run).
+class file_bytes {
+ public:
+  file_bytes(const std::filesystem::path& path, const std::string& name) {
+#if defined(ASGD_IDX_MAPS_FILES)
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(name, std::string("cannot open for reading: ") + std::strerror(errno));
+    struct ::stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int why = errno;
+      ::close(fd);
+      fail(name, std::string("cannot read: ") + std::strerror(why));
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int why = errno;
+        ::close(fd);
+        fail(name, std::string("cannot map for reading: ") + std::strerror(why));
+      }
+      map_ = static_cast<const std::uint8_t*>(p);
+      (void)::madvise(p, size_, MADV_SEQUENTIAL);  // a hint: read ahead
+    }
+    ::close(fd);
+#else
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(name, std::string("cannot open for reading: ") + std::strerror(errno));
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) fail(name, "cannot read: " + ec.message());
+    asgd::detail::resize_on_huge_pages(read_, static_cast<std::size_t>(size));
+    in.read(reinterpret_cast<char*>(read_.data()), static_cast<std::streamsize>(read_.size()));
+    if (in.bad() || static_cast<std::size_t>(in.gcount()) != read_.size()) fail(name, "read error");
+#endif
+  }
+  file_bytes(const file_bytes&) = delete;
+  file_bytes& operator=(const file_bytes&) = delete;
+  ~file_bytes() {
+#if defined(ASGD_IDX_MAPS_FILES)
+    if (map_ != nullptr) ::munmap(const_cast<std::uint8_t*>(map_), size_);
+#endif
+  }
+
+  [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept {
+    return map_ != nullptr ? std::span<const std::uint8_t>(map_, size_) : std::span<const std::uint8_t>(read_);
+  }
+
+ private:
+  const std::uint8_t* map_ = nullptr;
+  std::size_t size_ = 0;
+  std::vector<std::uint8_t> read_;
+};
+
+}  // namespace detail
 
 /// Reads and parses an IDX file, gzip-compressed or not.
 /// @throws data_error naming the file: missing or unreadable, corrupt gzip, or any fault of
@@ -237,18 +310,10 @@ inline idx_array read_idx(const std::filesystem::path& path, std::size_t expecte
   if (status.type() == std::filesystem::file_type::directory) detail::fail(name, "is a directory, not a file");
   if (ec) detail::fail(name, "cannot read: " + ec.message());
   if (status.type() != std::filesystem::file_type::regular) detail::fail(name, "is not a regular file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) detail::fail(name, std::string("cannot open for reading: ") + std::strerror(errno));
-  // One read of the whole file (its size as stat says; a file that changes meanwhile is
-  // caught by the length checks that follow).
-  std::vector<std::uint8_t> raw;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) detail::fail(name, "cannot read: " + ec.message());
-  asgd::detail::resize_on_huge_pages(raw, static_cast<std::size_t>(size));
-  in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
-  if (in.bad() || static_cast<std::size_t>(in.gcount()) != raw.size()) detail::fail(name, "read error");
-  if (is_gzip(raw)) return parse_idx(gunzip_if_compressed(raw, name), expected_dims, name);
-  return parse_idx(std::move(raw), expected_dims, name);
+  const detail::file_bytes file(path, name);
+  const std::span<const std::uint8_t> bytes = file.bytes();
+  if (is_gzip(bytes)) return parse_idx(gunzip_if_compressed(bytes, name), expected_dims, name);
+  return parse_idx(bytes, expected_dims, name);
 }
 
 }  // namespace asgd::inline v0::data

@@ -501,6 +501,38 @@ struct doubling {
   }
 };
 
+// Records the rows and the model each gradient call sees.
+struct watching {
+  std::vector<std::vector<std::size_t>> rows;
+  std::vector<float> models;
+  std::size_t dimension() const { return 3; }
+  std::size_t num_samples() const { return 500; }
+  float gradient(std::span<const float> w, asgd::batch_view batch, std::span<float> g) {
+    rows.emplace_back(batch.begin(), batch.end());
+    models.insert(models.end(), w.begin(), w.end());
+    std::fill(g.begin(), g.end(), 1.0f);
+    return 0.0f;
+  }
+};
+
+TEST_CASE("sim: calibrating a gradient draws its rows at random, on a copy of the model that stays put") {
+  watching p;
+  const std::vector<float> x{1.0f, -2.0f, 3.0f};
+  (void)asgd::sim::calibrate_gradient(p, x, 8, 20);
+  REQUIRE(p.rows.size() == 21);  // the warm-up and the 20 counted
+  std::size_t in_order = 0;
+  for (const auto& r : p.rows) {
+    CHECK(r.size() == 8);
+    for (std::size_t row : r) CHECK(row < 500);
+    bool consecutive = true;
+    for (std::size_t k = 1; k < r.size(); ++k) consecutive = consecutive && r[k] == r[k - 1] + 1;
+    in_order += consecutive ? 1 : 0;
+  }
+  CHECK(in_order == 0);
+  // Every call's model is x: the untimed updates between calls are too small to move it.
+  for (std::size_t i = 0; i < p.models.size(); ++i) CHECK(p.models[i] == doctest::Approx(x[i % 3]).epsilon(1e-5));
+}
+
 TEST_CASE("sim: a problem's gradient calibrates to a lognormal per sample; bad arguments say which") {
   doubling p{std::vector<float>(1000, 0.5f)};
   const std::vector<float> x{1.0f};

@@ -79,7 +79,9 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   asgd::problems::network p = net;
   std::vector<float> x(net.dimension());
   p.initialize(x, o.seed);
-  m.gradient_per_sample = asgd::sim::calibrate_gradient(p, x, o.batch);
+  // 301 calls (about 30 ms for the MLP at batch 16): the library's default 31, the first
+  // gradients of a fresh process, measured 10-15% slower than the rest and more spread.
+  m.gradient_per_sample = asgd::sim::calibrate_gradient(p, x, o.batch, 301);
   m.copy_bandwidth = measured.copy_bandwidth;  // the update: each mode's own, calibrated_update
   m.shared_copy_bandwidth = measured.shared_copy_bandwidth;
   m.atomic_seconds = measured.atomic_seconds;

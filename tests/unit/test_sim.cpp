@@ -389,7 +389,8 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   };
   CHECK(error("\ncopy_bandwith = 1e9") ==
         "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, cores, "
-        "copy_bandwidth, shared_copy_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, lock_seconds, "
+        "copy_bandwidth, shared_copy_bandwidth, shared_write_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, "
+        "lock_seconds, "
         "line_handover_seconds, wake_seconds, wake_cpu_seconds, sleep_overshoot_seconds, encode_seconds, decode_seconds, "
         "link_latency_seconds, link_bandwidth, slow_factor)");
   CHECK(error("lock_seconds = fast") == "asgd: cost model m.txt line 1: lock_seconds = 'fast' is not a number");
@@ -431,7 +432,8 @@ TEST_CASE("sim: durations draw the same sequence for a seed; lognormal draws cen
 TEST_CASE("sim: calibrating this machine gives a valid model; the gradient and link keep the built-in figures") {
   const asgd::sim::cost_model m = asgd::sim::calibrate_machine({.model_floats = 1 << 16, .repeats = 3});
   CHECK_NOTHROW(m.validate());
-  for (double v : {m.copy_bandwidth, m.shared_copy_bandwidth, m.update_bandwidth, m.atomic_seconds, m.lock_seconds,
+  for (double v : {m.copy_bandwidth, m.shared_copy_bandwidth, m.shared_write_bandwidth, m.update_bandwidth,
+                   m.atomic_seconds, m.lock_seconds,
                    m.line_handover_seconds, m.wake_seconds}) {
     CHECK(std::isfinite(v));
     CHECK(v > 0.0);

@@ -305,6 +305,63 @@ TEST_SUITE("simulated trainer") {
     CHECK(took[3] == doctest::Approx(1e-3));
   }
 
+  TEST_CASE("writing a buffer that another task read since costs the shared write bandwidth") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.copy_bandwidth = 4e9;           // 1 ms for a million floats
+    c.shared_copy_bandwidth = 4e9;    // the same: only the writes' extra shows
+    c.update_bandwidth = 12e9;        // 1 ms for a million coordinates
+    c.shared_write_bandwidth = 2e9;   // 2 ms more for a million floats others read
+    c.memory_bandwidth = 0.0;
+    constexpr std::size_t n = 1000000;
+    const int buffer = 0;
+    std::array<double, 5> took{};
+    asgd::sim::simulation sim(c, 3);
+    sim.run(2, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      auto timed = [&](auto&& f) {
+        const double t0 = hooks->now();
+        f();
+        return hooks->now() - t0;
+      };
+      if (t.id() == 0) {
+        asgd::detail::charge_copy_from(&buffer, n);  // its own read: it costs its writes nothing
+        took[0] = timed([&] { asgd::detail::charge_overwrite(&buffer, n); });
+        hooks->sleep(1.0);  // task 1 reads it meanwhile
+        took[1] = timed([&] { asgd::detail::charge_overwrite(&buffer, n); });
+        took[2] = timed([&] { asgd::detail::charge_overwrite(&buffer, n); });  // nobody read it since
+        hooks->sleep(1.0);  // task 1 reads it again
+        took[3] = timed([&] { asgd::detail::charge_update_of(&buffer, n); });
+        took[4] = timed([&] { asgd::detail::charge_update_of(&buffer, n); });
+      } else {
+        hooks->sleep(0.5);
+        asgd::detail::charge_copy_from(&buffer, n);
+        hooks->sleep(1.0);
+        asgd::detail::charge_copy_from(&buffer, n);
+      }
+    });
+    CHECK(took[0] == doctest::Approx(0.0));
+    CHECK(took[1] == doctest::Approx(2e-3));
+    CHECK(took[2] == doctest::Approx(0.0));
+    CHECK(took[3] == doctest::Approx(3e-3));  // the update's 1 ms and the lines' 2 ms
+    CHECK(took[4] == doctest::Approx(1e-3));
+    // Not charged where the cost model leaves it at 0.
+    c.shared_write_bandwidth = 0.0;
+    double free_write = -1.0;
+    asgd::sim::simulation plain(c, 3);
+    plain.run(2, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      if (t.id() == 1) {
+        asgd::detail::charge_copy_from(&buffer, n);
+      } else {
+        hooks->sleep(1.0);
+        const double t0 = hooks->now();
+        asgd::detail::charge_overwrite(&buffer, n);
+        free_write = hooks->now() - t0;
+      }
+    });
+    CHECK(free_write == 0.0);
+  }
+
   TEST_CASE("an in-process all-reduce reads the other nodes' vectors, and they read the mean, across cores") {
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();
     c.copy_bandwidth = 4e9;         // 1 ms for a million floats

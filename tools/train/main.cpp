@@ -84,6 +84,7 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   m.gradient_per_sample = asgd::sim::calibrate_gradient(p, x, o.batch, 301);
   m.copy_bandwidth = measured.copy_bandwidth;  // the update: each mode's own, calibrated_update
   m.shared_copy_bandwidth = measured.shared_copy_bandwidth;
+  m.shared_write_bandwidth = measured.shared_write_bandwidth;
   m.atomic_seconds = measured.atomic_seconds;
   m.lock_seconds = measured.lock_seconds;
   m.line_handover_seconds = measured.line_handover_seconds;
@@ -93,10 +94,11 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   if (lead) {
     std::fprintf(stderr,
                  "asgd-train: calibrated this machine: a sample's gradient %.3g us (sigma %.2f) at batch %zu, copies "
-                 "%.3g GB/s (%.3g GB/s of another core's model), atomics %.3g ns, locks %.3g ns, hand-overs %.3g ns, "
+                 "%.3g GB/s (%.3g GB/s of another core's model; rewriting one another core read: %.3g GB/s more), atomics "
+                 "%.3g ns, locks %.3g ns, hand-overs %.3g ns, "
                  "wake-ups %.3g us (%.3g us of CPU), sleeps overshoot %.3g us\n",
                  1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch, m.copy_bandwidth / 1e9,
-                 m.shared_copy_bandwidth / 1e9, 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds, 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds,
+                 m.shared_copy_bandwidth / 1e9, m.shared_write_bandwidth / 1e9, 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds, 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds,
                  1e6 * m.wake_cpu_seconds, 1e6 * m.sleep_overshoot_seconds);
   }
   if (o.nodes > 1) {  // the averagers' quantizer, encoding and decoding the network's model

@@ -84,11 +84,15 @@ struct synchronous {
     apply_result apply(worker& w, detail::view_handle& /*h*/, param_range r, std::span<const float> g, Dir&& dir,
                        Lr&& lr) {
       // The gradient stays where the worker computed it: it writes its next one after the round.
+      const param_range own = slices_[w.id];
       deposits_[w.id] = {r, {}, g};
-      detail::charge_wrote(g.data());
+      // In a simulated run: the gradient wrote lines of the deposit that the other workers read
+      // in the last round's sums (all of it but the own slice), which first came back from them.
+      const std::size_t own_part =
+          std::min(own.end, r.end) > std::max(own.begin, r.begin) ? std::min(own.end, r.end) - std::max(own.begin, r.begin) : 0;
+      detail::charge_overwrite(g.data(), r.size() - own_part);
       barrier_.arrive_and_wait();  // every gradient deposited; nobody reads the model any more
 
-      const param_range own = slices_[w.id];
       const auto step = static_cast<float>(lr(0));
       const deposit& first = deposits_[0];
       if (workers_ == 1 && first.range.begin <= own.begin && own.end <= first.range.end) {
@@ -101,8 +105,8 @@ struct synchronous {
           const std::size_t lo = std::max(own.begin, dep.range.begin), hi = std::min(own.end, dep.range.end);
           if (lo < hi) detail::charge_copy_from(dep.values.data(), hi - lo);
         }
-        detail::charge_update(own.size());
-        detail::charge_wrote(model_.data() + own.begin);
+        // The slice's lines were read by the other workers' gradients: they come back first.
+        detail::charge_update_of(model_.data() + own.begin, own.size());
         step_with_mean(own, dir, step);
       }
       return end_round(w);

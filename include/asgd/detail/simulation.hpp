@@ -28,14 +28,20 @@ class simulation_hooks {
   virtual void copy(std::size_t floats) = 0;
   /// A copy of `floats` floats out of the buffer `source`: as copy() when this task wrote it
   /// last (or none did), at the shared copy bandwidth when another task did (its lines come from
-  /// that task's core).
+  /// that task's core). This task is then a reader of `source` until someone writes it.
   virtual void copy_from(const void* source, std::size_t floats) = 0;
   /// This task wrote the buffer `buffer` (the next copy_from by another task pays for it).
   virtual void wrote(const void* buffer) = 0;
+  /// This task writes `floats` floats of `buffer`, the cost of the writes themselves charged
+  /// elsewhere (a gradient's): when another task read `buffer` since it was last written, its
+  /// lines are first taken back from that task's core (at the shared write bandwidth). Then as
+  /// wrote(buffer).
+  virtual void overwrite(const void* buffer, std::size_t floats) = 0;
   /// A model write: `coordinates` updated (read, modified, written) at the update bandwidth.
   virtual void update(std::size_t coordinates) = 0;
   /// update() of `coordinates` starting at `buffer`, whose lines first come from another task's
-  /// core (at the shared copy bandwidth) when that task wrote `buffer` last; this task wrote it.
+  /// core (at the shared copy bandwidth) when that task wrote `buffer` last, or are taken back
+  /// from the cores of tasks that read it since (as overwrite()); this task wrote it.
   virtual void update_of(const void* buffer, std::size_t coordinates) = 0;
   /// A read-modify-write of the shared word at `line`; a cache-line hand-over more when another
   /// task touched it last.
@@ -119,6 +125,10 @@ inline void charge_copy_from(const void* source, std::size_t floats) {
 inline void charge_wrote(const void* buffer) {
   if (auto* s = simulated()) [[unlikely]]
     s->wrote(buffer);
+}
+inline void charge_overwrite(const void* buffer, std::size_t floats) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->overwrite(buffer, floats);
 }
 inline void charge_update(std::size_t coordinates) {
   if (auto* s = simulated()) [[unlikely]]

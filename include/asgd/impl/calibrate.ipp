@@ -171,6 +171,50 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
     m.shared_copy_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(shared_copy, 1e-12);
   }
 
+  // Writing a model that another core has just read: this thread rewrites `a` (its lines are
+  // then this core's alone), the other copies it out (now they are in both caches), and this
+  // thread rewrites it again, timed, against the same pass when the other did not read. What
+  // the first costs more is the lines taken back from the other core, as the bandwidth of the
+  // model's bytes.
+  {
+    std::atomic<int> turn{0};
+    auto wait_for = [&](int v) {
+      for (int spins = 0; turn.load(std::memory_order_acquire) != v; ++spins) {
+        if (spins > 4096) std::this_thread::yield();
+      }
+    };
+    std::vector<float> theirs(n);
+    std::thread other([&] {
+      for (std::size_t r = 0; r < s.repeats; ++r) {
+        wait_for(1);
+        std::copy(a.begin(), a.end(), theirs.begin());
+        turn.store(2, std::memory_order_release);
+      }
+    });
+    auto rewrite = [&] {
+      const auto t0 = clock::now();
+      for (std::size_t i = 0; i < n; ++i) a[i] = a[i] * 0.5f + 1.0f;
+      return seconds_since(t0);
+    };
+    const double after_read = median_seconds(s.repeats, [&] {
+      (void)rewrite();
+      turn.store(1, std::memory_order_release);
+      wait_for(2);
+      return rewrite();
+    });
+    other.join();
+    keep(theirs[n / 2]);
+    const double alone = median_seconds(s.repeats, [&] {
+      (void)rewrite();
+      return rewrite();
+    });
+    keep(a[n / 2]);
+    // At least 1% of the pass: a machine where reading costs the writer nothing gives a high
+    // bandwidth, not a division by noise.
+    const double extra = std::max(after_read - alone, 0.01 * alone);
+    m.shared_write_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(extra, 1e-12);
+  }
+
   // A wake-up: two threads hand a turn back and forth through a condition variable, each waiting
   // asleep for it; a round trip is two wake-ups. The process's CPU time over the same hand-overs
   // (std::clock: all its threads, user and system) is the part of a wake-up that is the OS's work.

@@ -24,6 +24,7 @@ struct rate_key {
 inline constexpr rate_key rate_keys[] = {
     {"copy_bandwidth", &cost_model::copy_bandwidth, true},
     {"shared_copy_bandwidth", &cost_model::shared_copy_bandwidth, true},
+    {"shared_write_bandwidth", &cost_model::shared_write_bandwidth, false},
     {"update_bandwidth", &cost_model::update_bandwidth, true},
     {"memory_bandwidth", &cost_model::memory_bandwidth, false},
     {"atomic_seconds", &cost_model::atomic_seconds, false},

@@ -36,7 +36,8 @@ struct calibration_settings {
 };
 
 /// Measures this machine's copy and update bandwidths over `model_floats` floats, the copy of
-/// such a model that another thread has just written (shared_copy_bandwidth), a
+/// such a model that another thread has just written (shared_copy_bandwidth), the rewrite of
+/// one that another thread has just read (shared_write_bandwidth: what that costs more), a
 /// lock-prefixed read-modify-write, a lock and unlock of the library's lock (detail::word_lock,
 /// with a second thread alive as in a run), a cache-line hand-over between two
 /// threads (half a ping-pong's round trip), a wake-up through a condition variable (half a

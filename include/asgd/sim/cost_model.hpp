@@ -12,6 +12,7 @@
 /// gradient_per_sample = lognormal(5.1e-6, 0.3) # or a median and a log-space spread
 /// copy_bandwidth = 3.5e10                      # bytes per second, each task's own
 /// memory_bandwidth = 2e11                      # bytes per second, all tasks' together (0: no limit)
+/// shared_write_bandwidth = 7e9                 # writing lines other cores read (0: not charged)
 /// cores = 2                                    # cores all tasks share (0: a core per task)
 /// slow_node = 0                                # node id, or "none"
 /// slow_factor = 3                              # its gradients take 3 times as long
@@ -51,6 +52,9 @@ struct cost_model {
   double copy_bandwidth = 0.0;           // copying a model: bytes of the model per second
   double shared_copy_bandwidth = 0.0;    // the same, of a model that another core wrote last (its lines move;
                                          // an update of such a chunk pays this first too)
+  double shared_write_bandwidth = 0.0;   // writing a buffer that another core has read since this task
+                                         // wrote it: 4 bytes a float at this rate more, as each line is
+                                         // first taken back from that core (0: not charged)
   double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
   double memory_bandwidth = 0.0;         // copies and updates of all tasks together (0: no shared limit)
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)
@@ -84,6 +88,10 @@ struct cost_model {
   /// A copy of the MLP's model that the other core has just written: 11.1-11.4 GB/s (three runs
   /// on 3 Dec 2026, calibrate_machine's method; the same run copied a model of its own core at
   /// 21 GB/s with cold destination lines, and calibrate_machine's hot copy gives 80-90).
+  /// Writing lines another core has read: not charged here (0), not having been measured on
+  /// that machine; calibrate_machine measures it (5 Dec 2026, an Intel Xeon VM of 2 vCPUs: a
+  /// read-modify-write pass over the MLP's model took 62-65 us after the other core had read it,
+  /// against 7.4 us otherwise: about 7 GB/s of the model's bytes).
   /// The quantizer's coding: identity's, 0.23 ns a coordinate each way (calibrate_quantizer over
   /// the MLP's size, four runs on 3 Dec 2026: encode 0.18-0.39 ns, decode 0.19-0.25 ns: the bytes
   /// copied out of cache); another quantizer's is its own (the 8-bit lattice: about 5 ns).

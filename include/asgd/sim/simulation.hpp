@@ -85,6 +85,7 @@ class simulation {
       void copy(std::size_t /*floats*/) override {}
       void copy_from(const void* /*source*/, std::size_t /*floats*/) override {}
       void wrote(const void* /*buffer*/) override {}
+      void overwrite(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void update(std::size_t /*coordinates*/) override {}
       void update_of(const void* /*buffer*/, std::size_t /*coordinates*/) override {}
       void atomic(const void* /*line*/) override {}
@@ -123,6 +124,7 @@ class simulation {
   void reset() {
     lines_.clear();
     writers_.clear();
+    readers_.clear();
     locks_.clear();
     parked_.clear();
     memory_free_at_ = 0.0;
@@ -166,8 +168,19 @@ class simulation {
       const bool theirs = it != sim_.writers_.end() && it->second != task_.id();
       transfer(4.0 * static_cast<double>(floats),
                theirs ? sim_.costs_.shared_copy_bandwidth : sim_.costs_.copy_bandwidth);
+      if (sim_.costs_.shared_write_bandwidth > 0.0) {
+        std::vector<std::size_t>& readers = sim_.readers_[source];
+        if (std::find(readers.begin(), readers.end(), task_.id()) == readers.end()) readers.push_back(task_.id());
+      }
     }
-    void wrote(const void* buffer) override { sim_.writers_[buffer] = task_.id(); }
+    void wrote(const void* buffer) override {
+      sim_.writers_[buffer] = task_.id();
+      sim_.readers_.erase(buffer);
+    }
+    void overwrite(const void* buffer, std::size_t floats) override {
+      take_back(buffer, floats);
+      wrote(buffer);
+    }
     void update(std::size_t coordinates) override {
       transfer(12.0 * static_cast<double>(coordinates), sim_.costs_.update_bandwidth);
     }
@@ -177,6 +190,8 @@ class simulation {
       // copy bandwidth (as copy_from charges a copy of them), then the update as usual.
       if (last != task_.id()) compute(4.0 * static_cast<double>(coordinates) / sim_.costs_.shared_copy_bandwidth);
       last = task_.id();
+      take_back(buffer, coordinates);
+      sim_.readers_.erase(buffer);
       update(coordinates);
     }
     void atomic(const void* line) override {
@@ -297,6 +312,16 @@ class simulation {
       core = start + seconds;
       task_.advance(core - task_.now());
     }
+    // Lines of `buffer` that other tasks read since it was last written are invalidated there
+    // before this task writes them: 4 bytes a float at the shared write bandwidth (0: free).
+    void take_back(const void* buffer, std::size_t floats) {
+      if (sim_.costs_.shared_write_bandwidth <= 0.0) return;
+      const auto it = sim_.readers_.find(buffer);
+      if (it == sim_.readers_.end()) return;
+      const bool others = std::any_of(it->second.begin(), it->second.end(), [&](std::size_t r) { return r != task_.id(); });
+      if (others) compute(4.0 * static_cast<double>(floats) / sim_.costs_.shared_write_bandwidth);
+    }
+
     // A cache line that another task touched last moves to this task's core first.
     [[nodiscard]] double handover(std::size_t last) const noexcept {
       return last != nobody && last != task_.id() ? sim_.costs_.line_handover_seconds : 0.0;
@@ -317,6 +342,7 @@ class simulation {
   std::vector<double> core_free_at_;  // with cost_model::cores: when each core has done the work booked on it
   std::unordered_map<const void*, std::size_t> lines_;  // the task that touched a shared word last
   std::unordered_map<const void*, std::size_t> writers_;  // the task that wrote a buffer last (copy_from)
+  std::unordered_map<const void*, std::vector<std::size_t>> readers_;  // tasks that read it since
   std::unordered_map<const void*, lock_state> locks_;
   std::unordered_map<const void*, std::vector<std::size_t>> parked_;
 };

@@ -251,6 +251,24 @@ TEST_SUITE("simulated trainer") {
           doctest::Approx(simulate<asgd::consistency::locked>(1, fast).report.wall_seconds).epsilon(1e-12));
   }
 
+  TEST_CASE("a leashed version built into a buffer that another worker read takes its lines back first") {
+    // Free gradients; building a version costs 100 us, and 400 us more when another worker read
+    // the recycled buffer while it was published. Two workers read each other's versions; one
+    // worker reads only its own.
+    asgd::sim::cost_model fast = asgd::sim::cost_model::machine();
+    fast.gradient_per_sample = {0.0, 0.0};
+    fast.copy_bandwidth = 4.0 * 32 / 1e-4;
+    fast.shared_copy_bandwidth = fast.copy_bandwidth;
+    fast.update_bandwidth = 1e18;
+    asgd::sim::cost_model slow = fast;
+    slow.shared_write_bandwidth = 4.0 * 32 / 4e-4;
+    const simulated_run a = simulate<asgd::consistency::leashed>(2, fast);
+    const simulated_run b = simulate<asgd::consistency::leashed>(2, slow);
+    CHECK(b.report.wall_seconds - a.report.wall_seconds > 0.25 * static_cast<double>(b.report.steps) * 4e-4);
+    CHECK(simulate<asgd::consistency::leashed>(1, slow).report.wall_seconds ==
+          doctest::Approx(simulate<asgd::consistency::leashed>(1, fast).report.wall_seconds).epsilon(1e-12));
+  }
+
   TEST_CASE("a shared memory bandwidth serves the workers' copies and updates one after another") {
     // Free gradients; each worker's own bandwidths are high, the memory system's is not: 8
     // HOGWILD! workers then take at least all their bytes over the shared bandwidth, and about

@@ -245,6 +245,10 @@ class leashed::store {
   apply_result publish(worker& w, pinned* read, Leaving&& leaving, Build& build, Lr& lr, std::size_t max_failures) {
     const std::size_t chunk = mode_.check_concurrent_updates ? check_every : dimension_;
     auto chunked = [&](const float* from, float* to, float step, slot_id current) {
+      // The buffer being built was a version that other workers built from (read) while it was
+      // published: on hardware its lines are first taken back from their cores. Charged for the
+      // whole buffer, before the build, in a simulated run.
+      detail::charge_overwrite(to, dimension_);
       for (std::size_t lo = 0; lo < dimension_; lo += chunk) {
         build(from, to, step, lo, std::min(lo + chunk, dimension_));
         // A version is built at about a copy's speed (slower from a version another core

@@ -233,10 +233,21 @@ TEST_SUITE("simulated trainer") {
     CHECK(hog.report.wall_seconds < locked.report.wall_seconds / 4);
   }
 
+  // `slow` charges a cost that only a second worker causes, `fast` the same without it: two
+  // workers pay it on at least `share` of their steps (`extra` seconds each), one never does.
+  template <class Mode>
+  void check_paid_beside_another(const asgd::sim::cost_model& fast, const asgd::sim::cost_model& slow, double extra,
+                                 double share) {
+    const simulated_run a = simulate<Mode>(2, fast);
+    const simulated_run b = simulate<Mode>(2, slow);
+    CHECK(b.report.wall_seconds - a.report.wall_seconds > share * static_cast<double>(b.report.steps) * extra);
+    CHECK(simulate<Mode>(1, slow).report.wall_seconds ==
+          doctest::Approx(simulate<Mode>(1, fast).report.wall_seconds).epsilon(1e-12));
+  }
+
   TEST_CASE("a locked update after another worker's first moves the model's lines from its core") {
     // Free gradients and copies; an update takes 100 us, and 400 us more when the other worker
-    // wrote the model last. Two workers take turns at the lock, so most updates pay the move;
-    // one worker never does.
+    // wrote the model last. Two workers take turns at the lock, so most updates pay the move.
     asgd::sim::cost_model fast = asgd::sim::cost_model::machine();
     fast.gradient_per_sample = {0.0, 0.0};
     fast.copy_bandwidth = 1e18;
@@ -244,17 +255,12 @@ TEST_SUITE("simulated trainer") {
     fast.update_bandwidth = 12.0 * 32 / 1e-4;
     asgd::sim::cost_model slow = fast;
     slow.shared_copy_bandwidth = 4.0 * 32 / 4e-4;
-    const simulated_run a = simulate<asgd::consistency::locked>(2, fast);
-    const simulated_run b = simulate<asgd::consistency::locked>(2, slow);
-    CHECK(b.report.wall_seconds - a.report.wall_seconds > 0.5 * static_cast<double>(b.report.steps) * 4e-4);
-    CHECK(simulate<asgd::consistency::locked>(1, slow).report.wall_seconds ==
-          doctest::Approx(simulate<asgd::consistency::locked>(1, fast).report.wall_seconds).epsilon(1e-12));
+    check_paid_beside_another<asgd::consistency::locked>(fast, slow, 4e-4, 0.5);
   }
 
   TEST_CASE("a leashed version built into a buffer that another worker read takes its lines back first") {
     // Free gradients; building a version costs 100 us, and 400 us more when another worker read
-    // the recycled buffer while it was published. Two workers read each other's versions; one
-    // worker reads only its own.
+    // the recycled buffer while it was published. Two workers read each other's versions.
     asgd::sim::cost_model fast = asgd::sim::cost_model::machine();
     fast.gradient_per_sample = {0.0, 0.0};
     fast.copy_bandwidth = 4.0 * 32 / 1e-4;
@@ -262,11 +268,7 @@ TEST_SUITE("simulated trainer") {
     fast.update_bandwidth = 1e18;
     asgd::sim::cost_model slow = fast;
     slow.shared_write_bandwidth = 4.0 * 32 / 4e-4;
-    const simulated_run a = simulate<asgd::consistency::leashed>(2, fast);
-    const simulated_run b = simulate<asgd::consistency::leashed>(2, slow);
-    CHECK(b.report.wall_seconds - a.report.wall_seconds > 0.25 * static_cast<double>(b.report.steps) * 4e-4);
-    CHECK(simulate<asgd::consistency::leashed>(1, slow).report.wall_seconds ==
-          doctest::Approx(simulate<asgd::consistency::leashed>(1, fast).report.wall_seconds).epsilon(1e-12));
+    check_paid_beside_another<asgd::consistency::leashed>(fast, slow, 4e-4, 0.25);
   }
 
   TEST_CASE("a shared memory bandwidth serves the workers' copies and updates one after another") {

@@ -88,9 +88,7 @@ struct synchronous {
       deposits_[w.id] = {r, {}, g};
       // In a simulated run: the gradient wrote lines of the deposit that the other workers read
       // in the last round's sums (all of it but the own slice), which first came back from them.
-      const std::size_t own_part =
-          std::min(own.end, r.end) > std::max(own.begin, r.begin) ? std::min(own.end, r.end) - std::max(own.begin, r.begin) : 0;
-      detail::charge_overwrite(g.data(), r.size() - own_part);
+      detail::charge_overwrite(g.data(), r.size() - overlap(own, r));
       barrier_.arrive_and_wait();  // every gradient deposited; nobody reads the model any more
 
       const auto step = static_cast<float>(lr(0));
@@ -102,8 +100,7 @@ struct synchronous {
             model_.data(), own, first.values.subspan(own.begin - first.range.begin, own.size()), dir, step);
       } else {
         for (const deposit& dep : deposits_) {  // the sum reads each deposit on its worker's core
-          const std::size_t lo = std::max(own.begin, dep.range.begin), hi = std::min(own.end, dep.range.end);
-          if (lo < hi) detail::charge_copy_from(dep.values.data(), hi - lo);
+          if (const std::size_t n = overlap(own, dep.range); n > 0) detail::charge_copy_from(dep.values.data(), n);
         }
         // The slice's lines were read by the other workers' gradients: they come back first.
         detail::charge_update_of(model_.data() + own.begin, own.size());
@@ -180,6 +177,12 @@ struct synchronous {
       std::span<const std::uint32_t> indices;
       std::span<const float> values;
     };
+
+    // How many coordinates two ranges share.
+    static std::size_t overlap(param_range a, param_range b) noexcept {
+      const std::size_t lo = std::max(a.begin, b.begin), hi = std::min(a.end, b.end);
+      return lo < hi ? hi - lo : 0;
+    }
 
     void charge_others_slices(const worker& w) const {
       if (workers_ == 1) return;

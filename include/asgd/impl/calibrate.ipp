@@ -29,6 +29,18 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// A turn two threads hand back and forth. A waiter spins, yielding when it waits long, so that
+// two threads on one core still finish.
+struct turns {
+  std::atomic<int> value{0};
+  void give(int v) noexcept { value.store(v, std::memory_order_release); }
+  void wait_for(int v) noexcept {
+    for (int spins = 0; value.load(std::memory_order_acquire) != v; ++spins) {
+      if (spins > 4096) std::this_thread::yield();
+    }
+  }
+};
+
 // A thread that exists until the object is destroyed, so that the process is multi-threaded.
 class idle_thread {
  public:
@@ -142,25 +154,19 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
                             static_cast<double>(2 * rounds);
 
   // A copy of a model that another core has just written: the other thread rewrites `a`, then
-  // this one copies it (its lines come from the other core's cache). Turns spin, yielding when
-  // long, so that two threads on one core still finish.
+  // this one copies it (its lines come from the other core's cache).
   {
-    std::atomic<int> turn{0};
-    auto wait_for = [&](int v) {
-      for (int spins = 0; turn.load(std::memory_order_acquire) != v; ++spins) {
-        if (spins > 4096) std::this_thread::yield();
-      }
-    };
+    calibration::turns turn;
     std::thread other([&] {
       for (std::size_t r = 0; r < s.repeats; ++r) {
-        wait_for(1);
+        turn.wait_for(1);
         for (std::size_t i = 0; i < n; ++i) a[i] = a[i] * 0.5f + 1.0f;
-        turn.store(2, std::memory_order_release);
+        turn.give(2);
       }
     });
     const double shared_copy = median_seconds(s.repeats, [&] {
-      turn.store(1, std::memory_order_release);
-      wait_for(2);
+      turn.give(1);
+      turn.wait_for(2);
       const auto t0 = clock::now();
       std::copy(a.begin(), a.end(), b.begin());
       const double t = seconds_since(t0);
@@ -177,18 +183,13 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
   // the first costs more is the lines taken back from the other core, as the bandwidth of the
   // model's bytes.
   {
-    std::atomic<int> turn{0};
-    auto wait_for = [&](int v) {
-      for (int spins = 0; turn.load(std::memory_order_acquire) != v; ++spins) {
-        if (spins > 4096) std::this_thread::yield();
-      }
-    };
+    calibration::turns turn;
     std::vector<float> theirs(n);
     std::thread other([&] {
       for (std::size_t r = 0; r < s.repeats; ++r) {
-        wait_for(1);
+        turn.wait_for(1);
         std::copy(a.begin(), a.end(), theirs.begin());
-        turn.store(2, std::memory_order_release);
+        turn.give(2);
       }
     });
     auto rewrite = [&] {
@@ -198,8 +199,8 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
     };
     const double after_read = median_seconds(s.repeats, [&] {
       (void)rewrite();
-      turn.store(1, std::memory_order_release);
-      wait_for(2);
+      turn.give(1);
+      turn.wait_for(2);
       return rewrite();
     });
     other.join();

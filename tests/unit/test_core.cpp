@@ -4,6 +4,7 @@
 
 #include <asgd/detail/files.hpp>
 #include <asgd/detail/json.hpp>
+#include <asgd/detail/threads.hpp>
 
 #include <doctest/doctest.h>
 
@@ -12,6 +13,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include <csignal>
 #include <sys/wait.h>
@@ -247,6 +250,19 @@ TEST_SUITE("core") {
     CHECK_THROWS_WITH_AS(asgd::detail::check_writable("", "the report to"), doctest::Contains("the file name is empty"),
                          std::runtime_error);
     fs::remove_all(dir);
+  }
+
+  TEST_CASE("start_thread counts a thread until its function returns; a refused start counts none") {
+    const std::size_t before = asgd::detail::started_threads.load();
+    std::size_t inside = 0;
+    std::thread t = asgd::detail::start_thread("test thread", [&] { inside = asgd::detail::started_threads.load(); });
+    t.join();
+    CHECK(inside == before + 1);
+    CHECK(asgd::detail::started_threads.load() == before);
+    asgd::detail::fail_thread_start_at = 1;
+    CHECK_THROWS_AS(asgd::detail::start_thread("refused thread", [] {}), std::system_error);
+    asgd::detail::fail_thread_start_at = 0;
+    CHECK(asgd::detail::started_threads.load() == before);
   }
 
   TEST_CASE("param_range") {

@@ -515,28 +515,37 @@ TEST_SUITE("simulated trainer") {
 
   TEST_CASE("a barrier's waiter pays no wake-up when its phase ends within the spin, on a core of its own") {
     // Task 1 arrives `late` after task 0, which waits at the barrier (as detail::barrier's real
-    // waiters spin, then sleep).
-    auto woken_at = [](double late, std::size_t cores) {
+    // waiters spin, then sleep); `others` more tasks run beside them, away from the barrier.
+    auto woken_at = [](double late, std::size_t cores, std::chrono::microseconds spin, std::size_t others = 0) {
       asgd::sim::cost_model c = asgd::sim::cost_model::machine();
       c.cores = cores;
       c.wake_seconds = 1e-3;
       c.wake_cpu_seconds = 0.0;
       c.sleep_overshoot_seconds = 0.0;
       asgd::sim::simulation sim(c);
-      asgd::detail::barrier<> b(2);
+      asgd::detail::barrier<> b(2, {}, spin);
       double at = 0.0;
-      sim.run(2, [&](asgd::sim::task& t) {
+      sim.run(2 + others, [&](asgd::sim::task& t) {
+        if (t.id() >= 2) return asgd::detail::simulated()->sleep(1.0);
         if (t.id() == 1) asgd::detail::simulated()->sleep(late);
         b.arrive_and_wait();
         if (t.id() == 0) at = t.now();
       });
       return at;
     };
-    const double spin = std::chrono::duration<double>(asgd::detail::barrier<>::spin_budget).count();
-    CHECK(woken_at(0.5 * spin, 2) == doctest::Approx(0.5 * spin));  // within the spin
-    CHECK(woken_at(0.5 * spin, 0) == doctest::Approx(0.5 * spin));  // a core for every task
-    CHECK(woken_at(2.0 * spin, 2) == doctest::Approx(2.0 * spin + 1e-3));  // it slept
-    CHECK(woken_at(0.5 * spin, 1) == doctest::Approx(0.5 * spin + 1e-3));  // two threads, one core: no spin
+    const auto budget = asgd::detail::barrier<>::spin_budget;
+    const double spin = std::chrono::duration<double>(budget).count();
+    CHECK(woken_at(0.5 * spin, 2, budget) == doctest::Approx(0.5 * spin));  // within the spin
+    CHECK(woken_at(0.5 * spin, 0, budget) == doctest::Approx(0.5 * spin));  // a core for every task
+    CHECK(woken_at(2.0 * spin, 2, budget) == doctest::Approx(2.0 * spin + 1e-3));  // it slept
+    CHECK(woken_at(0.5 * spin, 1, budget) == doctest::Approx(0.5 * spin + 1e-3));  // two threads, one core: no spin
+    // A third task on the two cores: the waiter would hold a core another thread may need.
+    CHECK(woken_at(0.5 * spin, 2, budget, 1) == doctest::Approx(0.5 * spin + 1e-3));
+    CHECK(woken_at(0.5 * spin, 3, budget, 1) == doctest::Approx(0.5 * spin));
+    // A barrier's own spin (a synchronous round's is longer than the default).
+    CHECK(woken_at(2.0 * spin, 2, 3 * budget) == doctest::Approx(2.0 * spin));
+    const auto round = asgd::consistency::synchronous::store::round_spin;
+    CHECK(round > budget);
   }
 
   TEST_CASE("simulated Leashed-SGD fails CASes under contention and still loses no version") {

@@ -58,10 +58,10 @@ class simulation_hooks {
   virtual void release(const void* key) = 0;
   /// Waits until another task calls unpark_all(key); callers recheck their condition in a loop.
   virtual void park(const void* key) = 0;
-  /// park(), by a waiter that first spins for up to `spin_seconds` (one of `threads` that wait on
-  /// `key` in turn, as a detail::barrier's): one woken within that time pays no wake-up, where
-  /// the simulated machine has a core for each of the threads.
-  virtual void park_spinning(const void* key, double spin_seconds, std::size_t threads) = 0;
+  /// park(), by a waiter that first spins for up to `spin_seconds` (as a detail::barrier's): one
+  /// woken within that time pays no wake-up, where the simulated machine has a core for each of
+  /// the simulation's unfinished tasks (a real barrier counts the library's threads).
+  virtual void park_spinning(const void* key, double spin_seconds) = 0;
   virtual void unpark_all(const void* key) = 0;
   /// The task's virtual clock, in seconds.
   [[nodiscard]] virtual double now() const = 0;

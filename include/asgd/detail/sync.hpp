@@ -5,6 +5,7 @@
 
 #include <asgd/detail/event_log.hpp>
 #include <asgd/detail/simulation.hpp>
+#include <asgd/detail/threads.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -141,32 +142,36 @@ struct no_completion {
 }
 
 /// A barrier with a completion (which must not throw), as std::barrier<Completion>, that waits by
-/// spinning first: a thread that arrives early watches the phase for up to `spin_budget` before
-/// it sleeps on a futex (C++20's atomic wait), when the barrier's threads are no more than the
-/// machine's cores. A futex wake-up costs 30-40 us on the development VM, two of them a
-/// synchronous round (std::barrier's wait spins for well under a microsecond before it sleeps);
-/// the spin budget is about the cost of one, the classic bound for spinning before blocking.
-/// With more threads than cores a spinner would hold a core that the thread it waits for needs,
-/// so it sleeps at once.
+/// spinning first: a thread that arrives early watches the phase for up to its spin before it
+/// sleeps on a futex (C++20's atomic wait), when the threads that the library started in this
+/// process (`started_threads`) are no more than the machine's cores. A futex wake-up costs 30-40 us
+/// on the development VM (std::barrier's wait spins for well under a microsecond before it
+/// sleeps); the default spin, `spin_budget`, is about the cost of one, the classic bound for
+/// spinning before blocking. With more threads than cores a spinner would hold a core that a
+/// thread it waits for needs, so it sleeps at once: counted over the process, not the barrier,
+/// as four nodes of two workers have barriers of two threads and eight threads on the cores.
 /// In a simulated run, the same phases in virtual time: the last task to arrive runs the
 /// completion, and every waiting task continues from its clock, paying a wake-up unless it was
-/// woken within the spin budget on a machine with a core for each thread.
+/// woken within the spin on a machine with a core for each of the simulation's tasks.
 template <class Completion = no_completion>
 class barrier {
  public:
   static constexpr std::chrono::microseconds spin_budget{40};
 
-  explicit barrier(std::ptrdiff_t expected, Completion completion = Completion())
-      : completion_(std::move(completion)), remaining_(expected), next_(expected) {}
+  explicit barrier(std::ptrdiff_t expected, Completion completion = Completion(),
+                   std::chrono::microseconds spin = spin_budget)
+      : completion_(std::move(completion)), spin_(spin), remaining_(expected), next_(expected) {}
+
+  /// How long an early arrival spins before it sleeps.
+  [[nodiscard]] std::chrono::microseconds spin() const noexcept { return spin_; }
 
   void arrive_and_wait() {
     simulation_hooks* const s = simulated();
     const std::uint64_t phase = phase_.load(std::memory_order_acquire);
     if (arrive(s)) return;
     if (s != nullptr) [[unlikely]] {
-      const double spin = std::chrono::duration<double>(spin_budget).count();
-      const auto threads = static_cast<std::size_t>(next_.load(std::memory_order_relaxed));
-      while (phase_.load(std::memory_order_relaxed) == phase) s->park_spinning(this, spin, threads);
+      const double spin = std::chrono::duration<double>(spin_).count();
+      while (phase_.load(std::memory_order_relaxed) == phase) s->park_spinning(this, spin);
       return;
     }
     wait_past(phase);
@@ -194,8 +199,8 @@ class barrier {
     return true;
   }
   void wait_past(std::uint64_t phase) const noexcept {
-    if (static_cast<std::size_t>(next_.load(std::memory_order_relaxed)) <= machine_cores()) {
-      const auto until = std::chrono::steady_clock::now() + spin_budget;
+    if (started_threads.load(std::memory_order_relaxed) <= machine_cores()) {
+      const auto until = std::chrono::steady_clock::now() + spin_;
       do {
         for (int i = 0; i < 64; ++i) {
           if (phase_.load(std::memory_order_acquire) != phase) return;
@@ -212,6 +217,7 @@ class barrier {
   }
 
   Completion completion_;
+  std::chrono::microseconds spin_;
   // The arrivals still due in this phase and in the next phases; the phase, on a line of its own
   // (the spinners read it while the others count their arrivals).
   std::atomic<std::ptrdiff_t> remaining_;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -27,15 +28,29 @@ ASGD_DECL void inject_thread_start_failure();
 /// Returns an empty string, or why the system refused.
 ASGD_DECL std::string request_realtime_scheduling();
 
-/// Starts `f` on a new thread. When the system refuses (std::thread throws), throws
-/// std::system_error with the same code and a message naming `what`, e.g. "worker thread 3 of
-/// 8"; the caller must then release whatever its started threads wait for, and join them.
+/// The threads that start_thread started and that have not finished, in this process: workers,
+/// averagers, nodes, evaluators. A waiter spins only while these fit the cores (`detail::barrier`).
+inline std::atomic<std::size_t> started_threads{0};
+
+/// Starts `f` on a new thread, counted in `started_threads` until `f` returns. When the system
+/// refuses (std::thread throws), throws std::system_error with the same code and a message naming
+/// `what`, e.g. "worker thread 3 of 8"; the caller must then release whatever its started threads
+/// wait for, and join them.
 template <class F>
 std::thread start_thread(const std::string& what, F&& f) {
+  bool counted = false;
   try {
     inject_thread_start_failure();
-    return std::thread(std::forward<F>(f));
+    started_threads.fetch_add(1, std::memory_order_relaxed);
+    counted = true;
+    return std::thread([body = std::forward<F>(f)]() mutable {
+      struct leaving {
+        ~leaving() { started_threads.fetch_sub(1, std::memory_order_relaxed); }
+      } counted_until_return;
+      body();
+    });
   } catch (const std::system_error& e) {
+    if (counted) started_threads.fetch_sub(1, std::memory_order_relaxed);
     thread_start_failed(e, what);
   }
 }

@@ -92,6 +92,8 @@ class task {
   /// @throws std::invalid_argument for an id that is not a task of the run, or this task's
   /// @throws deadlock, cancelled as block() does
   void join(std::size_t other);
+  /// The run's tasks that have not finished, spawned ones included, this one too.
+  [[nodiscard]] std::size_t unfinished_tasks() const;
 
  private:
   friend class scheduler;
@@ -165,6 +167,11 @@ class scheduler {
   friend class task;
   // (clock, id): the earliest clock first, ties to the lower id.
   using entry = std::pair<double, std::size_t>;
+
+  std::size_t unfinished() {
+    std::lock_guard lock(mutex_);
+    return clocks_.size() - finished_count_;
+  }
 
   // Waits until every task, spawned ones included, finished; then no task can spawn another.
   void wait_and_join() {
@@ -394,5 +401,6 @@ inline void task::block() { owner_->block(id_); }
 inline void task::wake(std::size_t other) { owner_->wake(id_, other); }
 inline std::size_t task::spawn(std::function<void(task&)> body) { return owner_->spawn(id_, std::move(body)); }
 inline void task::join(std::size_t other) { owner_->join(id_, other); }
+inline std::size_t task::unfinished_tasks() const { return owner_->unfinished(); }
 
 }  // namespace asgd::inline v0::sim

@@ -98,7 +98,7 @@ class simulation {
       void park(const void* /*key*/) override {
         throw std::logic_error("asgd: sim::simulation: the thread outside the simulated tasks waited; no task can wake it");
       }
-      void park_spinning(const void* key, double /*spin_seconds*/, std::size_t /*threads*/) override { park(key); }
+      void park_spinning(const void* key, double /*spin_seconds*/) override { park(key); }
       void unpark_all(const void* /*key*/) override {}
       [[nodiscard]] double now() const override { return sim_->end_; }
       [[nodiscard]] bool in_task() const override { return false; }
@@ -248,13 +248,14 @@ class simulation {
       task_.block();
       woken();
     }
-    void park_spinning(const void* key, double spin_seconds, std::size_t threads) override {
+    void park_spinning(const void* key, double spin_seconds) override {
       const double since = task_.now();
-      sim_.parked_[key].push_back(task_.id());
-      task_.block();
       // A spinner holds its core, which no other thread needs when there is one for each.
       const std::size_t cores = sim_.costs_.cores;
-      if ((cores == 0 || threads <= cores) && task_.now() - since <= spin_seconds) return;
+      const bool spins = cores == 0 || task_.unfinished_tasks() <= cores;
+      sim_.parked_[key].push_back(task_.id());
+      task_.block();
+      if (spins && task_.now() - since <= spin_seconds) return;
       woken();
     }
     // A thread woken from an OS wait runs only after the wake-up's latency, holding no core but

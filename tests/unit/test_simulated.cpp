@@ -325,6 +325,45 @@ TEST_SUITE("simulated trainer") {
     CHECK(took[3] == doctest::Approx(1e-3));
   }
 
+  TEST_CASE("a read in place pulls another task's lines once, and a copy after it finds them here") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.copy_bandwidth = 4e9;         // 1 ms for a million floats
+    c.shared_copy_bandwidth = 1e9;  // 4 ms
+    c.memory_bandwidth = 0.0;
+    constexpr std::size_t n = 1000000;
+    const int buffer = 0;
+    std::array<double, 6> took{};
+    asgd::sim::simulation sim(c, 3);
+    sim.run(2, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      auto timed = [&](auto&& f) {
+        const double t0 = hooks->now();
+        f();
+        return hooks->now() - t0;
+      };
+      if (t.id() == 0) {
+        asgd::detail::charge_wrote(&buffer);
+        took[0] = timed([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // its own lines
+        hooks->sleep(2.0);
+        asgd::detail::charge_wrote(&buffer);  // task 1's copies are stale now
+      } else {
+        hooks->sleep(1.0);
+        took[1] = timed([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // task 0's lines come over
+        took[2] = timed([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // here already
+        took[3] = timed([&] { asgd::detail::charge_copy_from(&buffer, n); });      // a copy from this core
+        hooks->sleep(2.0);
+        took[4] = timed([&] { asgd::detail::charge_copy_from(&buffer, n); });  // rewritten: from task 0 again
+        took[5] = timed([&] { asgd::detail::charge_read_in_place(&buffer, n); });
+      }
+    });
+    CHECK(took[0] == 0.0);
+    CHECK(took[1] == doctest::Approx(4e-3));
+    CHECK(took[2] == 0.0);
+    CHECK(took[3] == doctest::Approx(1e-3));
+    CHECK(took[4] == doctest::Approx(4e-3));
+    CHECK(took[5] == 0.0);
+  }
+
   TEST_CASE("writing a buffer that another task read since costs the shared write bandwidth") {
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();
     c.copy_bandwidth = 4e9;           // 1 ms for a million floats

@@ -118,7 +118,13 @@ class leashed::store {
 
   worker make_worker(std::size_t /*id*/) const { return {detail::float_buffer(dimension_), chain::no_slot}; }
 
-  pinned read(worker& /*w*/) const { return {chain_.current(), dimension_}; }
+  pinned read(worker& /*w*/) const {
+    pinned p{chain_.current(), dimension_};
+    // In a simulated run: the gradient reads the version in place, and a version that another
+    // worker built comes from that worker's core first.
+    detail::charge_read_in_place(p.data(), dimension_);
+    return p;
+  }
   pinned read_sparse(worker& /*w*/) const { return {chain_.current(), dimension_}; }
 
   template <class Dir, class Lr>

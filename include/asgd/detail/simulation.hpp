@@ -26,10 +26,14 @@ class simulation_hooks {
   virtual ~simulation_hooks() = default;
   /// A model read: `floats` copied (or read in place) at the copy bandwidth.
   virtual void copy(std::size_t floats) = 0;
-  /// A copy of `floats` floats out of the buffer `source`: as copy() when this task wrote it
-  /// last (or none did), at the shared copy bandwidth when another task did (its lines come from
-  /// that task's core). This task is then a reader of `source` until someone writes it.
+  /// A copy of `floats` floats out of the buffer `source`: at the shared copy bandwidth when
+  /// another task wrote it last and this task has not read it since (its lines come from that
+  /// task's core), else as copy(). This task is then a reader of `source` until someone writes it.
   virtual void copy_from(const void* source, std::size_t floats) = 0;
+  /// A read of `floats` floats of `buffer` in place, the reads themselves charged elsewhere (a
+  /// gradient's): when another task wrote it last and this task has not read it since, its lines
+  /// first come from that task's core, at the shared copy bandwidth. This task is then a reader.
+  virtual void read_in_place(const void* buffer, std::size_t floats) = 0;
   /// This task wrote the buffer `buffer` (the next copy_from by another task pays for it).
   virtual void wrote(const void* buffer) = 0;
   /// This task writes `floats` floats of `buffer`, the cost of the writes themselves charged
@@ -121,6 +125,10 @@ inline void charge_copy(std::size_t floats) {
 inline void charge_copy_from(const void* source, std::size_t floats) {
   if (auto* s = simulated()) [[unlikely]]
     s->copy_from(source, floats);
+}
+inline void charge_read_in_place(const void* buffer, std::size_t floats) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->read_in_place(buffer, floats);
 }
 inline void charge_wrote(const void* buffer) {
   if (auto* s = simulated()) [[unlikely]]

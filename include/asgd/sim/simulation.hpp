@@ -84,6 +84,7 @@ class simulation {
       explicit hooks(const simulation& s) : sim_(&s) {}
       void copy(std::size_t /*floats*/) override {}
       void copy_from(const void* /*source*/, std::size_t /*floats*/) override {}
+      void read_in_place(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void wrote(const void* /*buffer*/) override {}
       void overwrite(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void update(std::size_t /*coordinates*/) override {}
@@ -164,14 +165,13 @@ class simulation {
 
     void copy(std::size_t floats) override { transfer(4.0 * static_cast<double>(floats), sim_.costs_.copy_bandwidth); }
     void copy_from(const void* source, std::size_t floats) override {
-      const auto it = sim_.writers_.find(source);
-      const bool theirs = it != sim_.writers_.end() && it->second != task_.id();
       transfer(4.0 * static_cast<double>(floats),
-               theirs ? sim_.costs_.shared_copy_bandwidth : sim_.costs_.copy_bandwidth);
-      if (sim_.costs_.shared_write_bandwidth > 0.0) {
-        std::vector<std::size_t>& readers = sim_.readers_[source];
-        if (std::find(readers.begin(), readers.end(), task_.id()) == readers.end()) readers.push_back(task_.id());
-      }
+               pulls(source) ? sim_.costs_.shared_copy_bandwidth : sim_.costs_.copy_bandwidth);
+      reads(source);
+    }
+    void read_in_place(const void* buffer, std::size_t floats) override {
+      if (pulls(buffer)) compute(4.0 * static_cast<double>(floats) / sim_.costs_.shared_copy_bandwidth);
+      reads(buffer);
     }
     void wrote(const void* buffer) override {
       sim_.writers_[buffer] = task_.id();
@@ -312,6 +312,19 @@ class simulation {
       const double start = std::max(task_.now(), core);
       core = start + seconds;
       task_.advance(core - task_.now());
+    }
+    // Whether reading `buffer` moves its lines from another core: another task wrote it last,
+    // and this task has not read it since (its cache holds them then).
+    [[nodiscard]] bool pulls(const void* buffer) const {
+      const auto it = sim_.writers_.find(buffer);
+      if (it == sim_.writers_.end() || it->second == task_.id()) return false;
+      const auto r = sim_.readers_.find(buffer);
+      return r == sim_.readers_.end() || std::find(r->second.begin(), r->second.end(), task_.id()) == r->second.end();
+    }
+    // This task reads `buffer` until someone writes it.
+    void reads(const void* buffer) {
+      std::vector<std::size_t>& readers = sim_.readers_[buffer];
+      if (std::find(readers.begin(), readers.end(), task_.id()) == readers.end()) readers.push_back(task_.id());
     }
     // Lines of `buffer` that other tasks read since it was last written are invalidated there
     // before this task writes them: 4 bytes a float at the shared write bandwidth (0: free).

@@ -271,6 +271,21 @@ TEST_SUITE("simulated trainer") {
     check_paid_beside_another<asgd::consistency::leashed>(fast, slow, 4e-4, 0.25);
   }
 
+  TEST_CASE("a leashed worker pays a pass for its directions only when the version it read is no longer the newest") {
+    // Gradients of about 1 ms, builds of 100 us; a pass of the directions takes 1 ms. One
+    // worker's read version is always the newest (the directions ride on its build); of two
+    // workers', often not: the other published during the gradient.
+    asgd::sim::cost_model fast = asgd::sim::cost_model::machine();
+    fast.gradient_per_sample = {1e-3 / static_cast<double>(simulated_settings(1).batch), 0.3};
+    fast.copy_bandwidth = 4.0 * 32 / 1e-4;
+    fast.shared_copy_bandwidth = fast.copy_bandwidth;
+    fast.update_bandwidth = 1e18;
+    asgd::sim::cost_model slow = fast;
+    slow.update_bandwidth = 12.0 * 32 / 1e-3;
+    // (Each worker's wall time holds its half of the steps, and about half of them pay.)
+    check_paid_beside_another<asgd::consistency::leashed>(fast, slow, 1e-3, 0.1);
+  }
+
   TEST_CASE("a shared memory bandwidth serves the workers' copies and updates one after another") {
     // Free gradients; each worker's own bandwidths are high, the memory system's is not: 8
     // HOGWILD! workers then take at least all their bytes over the shared bandwidth, and about

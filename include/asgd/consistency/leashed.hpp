@@ -137,12 +137,14 @@ class leashed::store {
     const std::span<const float> x = h.values();
     float* d = w.direction.data();
     bool ready = false;
+    // In a simulated run, a pass of its own is charged as an update's; fused into the build, the
+    // directions ride on its copy.
     auto directions = [&] {
+      detail::charge_update(r.size());
       detail::directions(r, g, x, dir, d);
       ready = true;
     };
     if (mode_.check_concurrent_updates) directions();
-    detail::charge_update(r.size());  // the directions
     // Builds [lo, hi) of the new version: a copy, with the update fused in over `r`.
     auto build = [&](const float* from, float* to, float step, std::size_t lo, std::size_t hi) {
       const std::size_t a = std::clamp(r.begin, lo, hi);

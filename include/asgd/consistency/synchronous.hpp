@@ -72,6 +72,7 @@ struct synchronous {
     /// that sleeps wakes 30-40 us late, and every other waits that long for it at the next
     /// barrier. The waits are the imbalance of the workers' gradients and updates: on the MLP at
     /// batch 16, two workers on the development VM, 40-50 us typically, with a tail past 100 us.
+    /// (The threads counted are this process's: MPI ranks that share the cores each spin.)
     static constexpr std::chrono::microseconds round_spin{300};
 
     worker make_worker(std::size_t id) const { return {id, {}, {}, {}}; }

@@ -258,14 +258,20 @@ TEST_SUITE("simulated trainer") {
     check_paid_beside_another<asgd::consistency::locked>(fast, slow, 4e-4, 0.5);
   }
 
+  // Leashed-SGD's versions built in 100 us (a copy of the 32 floats, from any core), updates free.
+  asgd::sim::cost_model leashed_builds(asgd::sim::duration gradient_per_sample) {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.gradient_per_sample = gradient_per_sample;
+    c.copy_bandwidth = 4.0 * 32 / 1e-4;
+    c.shared_copy_bandwidth = c.copy_bandwidth;
+    c.update_bandwidth = 1e18;
+    return c;
+  }
+
   TEST_CASE("a leashed version built into a buffer that another worker read takes its lines back first") {
     // Free gradients; building a version costs 100 us, and 400 us more when another worker read
     // the recycled buffer while it was published. Two workers read each other's versions.
-    asgd::sim::cost_model fast = asgd::sim::cost_model::machine();
-    fast.gradient_per_sample = {0.0, 0.0};
-    fast.copy_bandwidth = 4.0 * 32 / 1e-4;
-    fast.shared_copy_bandwidth = fast.copy_bandwidth;
-    fast.update_bandwidth = 1e18;
+    const asgd::sim::cost_model fast = leashed_builds({0.0, 0.0});
     asgd::sim::cost_model slow = fast;
     slow.shared_write_bandwidth = 4.0 * 32 / 4e-4;
     check_paid_beside_another<asgd::consistency::leashed>(fast, slow, 4e-4, 0.25);
@@ -275,11 +281,8 @@ TEST_SUITE("simulated trainer") {
     // Gradients of about 1 ms, builds of 100 us; a pass of the directions takes 1 ms. One
     // worker's read version is always the newest (the directions ride on its build); of two
     // workers', often not: the other published during the gradient.
-    asgd::sim::cost_model fast = asgd::sim::cost_model::machine();
-    fast.gradient_per_sample = {1e-3 / static_cast<double>(simulated_settings(1).batch), 0.3};
-    fast.copy_bandwidth = 4.0 * 32 / 1e-4;
-    fast.shared_copy_bandwidth = fast.copy_bandwidth;
-    fast.update_bandwidth = 1e18;
+    const asgd::sim::cost_model fast =
+        leashed_builds({1e-3 / static_cast<double>(simulated_settings(1).batch), 0.3});
     asgd::sim::cost_model slow = fast;
     slow.update_bandwidth = 12.0 * 32 / 1e-3;
     // (Each worker's wall time holds its half of the steps, and about half of them pay.)

@@ -162,9 +162,6 @@ class barrier {
                    std::chrono::microseconds spin = spin_budget)
       : completion_(std::move(completion)), spin_(spin), remaining_(expected), next_(expected) {}
 
-  /// How long an early arrival spins before it sleeps.
-  [[nodiscard]] std::chrono::microseconds spin() const noexcept { return spin_; }
-
   void arrive_and_wait() {
     simulation_hooks* const s = simulated();
     const std::uint64_t phase = phase_.load(std::memory_order_acquire);

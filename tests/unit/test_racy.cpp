@@ -4,10 +4,13 @@
 
 #include "../support.hpp"
 
+#include <asgd/detail/memory.hpp>
 #include <asgd/detail/racy.hpp>
+#include <asgd/detail/streaming.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <numeric>
 #include <vector>
@@ -231,5 +234,43 @@ TEST_SUITE("racy access") {
     CHECK(hw3.version() == store.version());
     store.finish(w);
     store.finish(v);
+  }
+}
+
+TEST_SUITE("streaming stores") {
+  TEST_CASE("stream_fill writes every float once, from fills of contiguous ranges, at every alignment and length") {
+    MESSAGE("streaming stores: " << (asgd::detail::streaming_stores ? "yes" : "no"));
+#if defined(ASGD_DETAIL_TSAN) || !defined(__x86_64__)
+    CHECK_FALSE(asgd::detail::streaming_stores);
+#endif
+    for (std::size_t offset = 0; offset < 20; ++offset) {
+      for (std::size_t n : lengths) {
+        CAPTURE(offset);
+        CAPTURE(n);
+        // Cache-line aligned storage; to[lo] sits `offset + 1` floats past a line's start, with
+        // a guard float either side of [lo, hi).
+        asgd::detail::float_buffer buffer(offset + n + 2);
+        float* to = buffer.data();
+        std::fill_n(to, offset + n + 2, -1.0f);
+        const std::size_t lo = offset + 1, hi = lo + n;
+        std::size_t next = lo;
+        bool contiguous = true;
+        std::size_t staged = 0;  // fills into a block of the stack, not into `to`
+        asgd::detail::stream_fill(to, lo, hi, [&](float* out, std::size_t a, std::size_t b) {
+          contiguous = contiguous && a == next && b <= hi;
+          if (out != to + a) ++staged;
+          next = b;
+          for (std::size_t i = a; i < b; ++i) out[i - a] = 0.5f * static_cast<float>(i);
+        });
+        CHECK(contiguous);
+        CHECK(next == hi);
+        // Every whole block of 64 floats after the first line boundary goes through the stack.
+        const std::size_t head = lo % 16 == 0 ? 0 : std::min(16 - lo % 16, n);
+        CHECK(staged == (asgd::detail::streaming_stores ? (n - head) / 64 : 0));
+        REQUIRE(to[lo - 1] == -1.0f);
+        for (std::size_t i = lo; i < hi; ++i) REQUIRE(to[i] == 0.5f * static_cast<float>(i));
+        REQUIRE(to[hi] == -1.0f);
+      }
+    }
   }
 }

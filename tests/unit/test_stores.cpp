@@ -373,61 +373,74 @@ TEST_SUITE("stores") {
     // A rule's direction may change its state (momentum), so it must run once per coordinate and
     // update: in the build's own pass when the read version is still the newest, before the
     // chain lets the read version go when it is not, and never again on a retry.
-    asgd::consistency::leashed::store store(asgd::consistency::leashed{}, {4, 2}, std::vector<float>(4, 0.0f));
-    auto a = store.make_worker(0), b = store.make_worker(1);
-    const std::vector<float> ones(4, 1.0f);
-    const asgd_test::constant_lr one{1.0};
-    std::size_t calls = 0;
-    std::vector<float> xs_seen;
-    auto counting = [&](std::size_t, float g, float x) {
-      ++calls;
-      xs_seen.push_back(x);
-      return g;
-    };
-    auto model = [&] {
-      std::vector<float> out(4);
-      store.copy_to(out);
-      return out;
-    };
-    auto publish_by_b = [&] {
-      auto hb = store.read(b);
-      CHECK(store.apply(b, hb, {0, 4}, ones, asgd_test::identity_direction{}, one).applied);
-    };
+    // A version of more than a few cache lines is built in blocks (streamed where two workers
+    // share the store): the count and the values must not change.
+    for (const std::size_t n : {std::size_t{4}, std::size_t{1029}}) {
+      CAPTURE(n);
+      asgd::consistency::leashed::store store(asgd::consistency::leashed{}, {n, 2}, std::vector<float>(n, 0.0f));
+      auto a = store.make_worker(0), b = store.make_worker(1);
+      const std::vector<float> ones(n, 1.0f);
+      std::vector<float> grad(n);  // a's gradient: a different value at neighbouring indices
+      for (std::size_t i = 0; i < n; ++i) grad[i] = 1.0f + static_cast<float>(i % 7);
+      // The model after a's gradient applied `ka` times and b's ones `kb` times.
+      auto after = [&](float ka, float kb) {
+        std::vector<float> x(n);
+        for (std::size_t i = 0; i < n; ++i) x[i] = -(ka * grad[i] + kb);
+        return x;
+      };
+      const asgd_test::constant_lr one{1.0};
+      std::size_t calls = 0;
+      std::vector<float> xs_seen;
+      auto counting = [&](std::size_t, float g, float x) {
+        ++calls;
+        xs_seen.push_back(x);
+        return g;
+      };
+      auto model = [&] {
+        std::vector<float> out(n);
+        store.copy_to(out);
+        return out;
+      };
+      auto publish_by_b = [&] {
+        auto hb = store.read(b);
+        CHECK(store.apply(b, hb, {0, n}, ones, asgd_test::identity_direction{}, one).applied);
+      };
 
-    auto h = store.read(a);  // the newest at its apply: the fused pass
-    CHECK(store.apply(a, h, {0, 4}, ones, counting, one).staleness == 0);
-    CHECK(calls == 4);
-    CHECK(model() == std::vector<float>(4, -1.0f));
+      auto h = store.read(a);  // the newest at its apply: the fused pass
+      CHECK(store.apply(a, h, {0, n}, grad, counting, one).staleness == 0);
+      CHECK(calls == n);
+      CHECK(model() == after(1, 0));
 
-    calls = 0;
-    xs_seen.clear();
-    auto stale = store.read(a);  // version 1; b publishes version 2 before a's apply
-    publish_by_b();
-    const auto late = store.apply(a, stale, {0, 4}, ones, counting, one);
-    CHECK(late.staleness == 1);
-    CHECK(calls == 4);
-    CHECK(xs_seen == std::vector<float>(4, -1.0f));  // from the version the gradient saw
-    CHECK(model() == std::vector<float>(4, -3.0f));
+      calls = 0;
+      xs_seen.clear();
+      auto stale = store.read(a);  // version 1; b publishes version 2 before a's apply
+      publish_by_b();
+      const auto late = store.apply(a, stale, {0, n}, grad, counting, one);
+      CHECK(late.staleness == 1);
+      CHECK(calls == n);
+      CHECK(xs_seen == after(1, 0));  // from the version the gradient saw
+      CHECK(model() == after(2, 1));
 
-    // b publishes while a's fused pass runs (from inside a's rule: the chain holds no lock), so
-    // a's CAS fails and its retry builds on b's version with the directions already computed.
-    calls = 0;
-    bool interfered = false;
-    auto interfering = [&](std::size_t i, float g, float x) {
-      if (!std::exchange(interfered, true)) publish_by_b();
-      return counting(i, g, x);
-    };
-    auto h2 = store.read(a);
-    const auto retried = store.apply(a, h2, {0, 4}, ones, interfering, one);
-    CHECK(retried.applied);
-    CHECK(retried.retries == 1);
-    CHECK(retried.staleness == 1);
-    CHECK(calls == 4);
-    CHECK(model() == std::vector<float>(4, -5.0f));
-    CHECK(store.version() == 5);
-    store.finish(a);
-    store.finish(b);
-    CHECK(store.live_versions() == 1);
+      // b publishes while a's fused pass runs (from inside a's rule: the chain holds no lock), so
+      // a's CAS fails and its retry builds on b's version with the directions already computed.
+      calls = 0;
+      bool interfered = false;
+      auto interfering = [&](std::size_t i, float g, float x) {
+        if (!std::exchange(interfered, true)) publish_by_b();
+        return counting(i, g, x);
+      };
+      auto h2 = store.read(a);
+      const auto retried = store.apply(a, h2, {0, n}, grad, interfering, one);
+      CHECK(retried.applied);
+      CHECK(retried.retries == 1);
+      CHECK(retried.staleness == 1);
+      CHECK(calls == n);
+      CHECK(model() == after(3, 2));
+      CHECK(store.version() == 5);
+      store.finish(a);
+      store.finish(b);
+      CHECK(store.live_versions() == 1);
+    }
   }
 
   TEST_CASE("leashed: a gradient pinned on an old version still sees it while others publish") {

@@ -5,6 +5,7 @@
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/simulation.hpp>
 #include <asgd/detail/step.hpp>
+#include <asgd/detail/streaming.hpp>
 #include <asgd/detail/version_chain.hpp>
 #include <asgd/types.hpp>
 
@@ -43,6 +44,9 @@ namespace asgd::inline v0::consistency {
 /// averaging round's mix is published like an update: a new version, by CAS, never dropped. Non-guarantees: dropped gradients (finite
 /// persistence) are lost, though their momentum has moved; every update costs a full model
 /// copy, so sparse problems lose their sparsity here.
+///
+/// Where two or more workers share the store, versions are written with streaming stores
+/// (detail/streaming.hpp): the next reader of a version is usually another worker's core.
 struct leashed {
   using policy_kind = consistency_mode_tag;
   static constexpr std::string_view name = "leashed";
@@ -111,7 +115,8 @@ class leashed::store {
         chain_(2 * (config.workers + config.averagers) + 1 + config.readers, config.dimension,
                [&](float* first) { std::copy(initial.begin(), initial.end(), first); }),
         mixer_{config.averagers > 0 ? detail::float_buffer(config.dimension) : detail::float_buffer(), chain::no_slot},
-        lone_(detail::others_in(config) == detail::other_writers::none) {}
+        lone_(detail::others_in(config) == detail::other_writers::none),
+        stream_(detail::streaming_stores && config.workers > 1) {}
 
   store(const store&) = delete;
   store& operator=(const store&) = delete;
@@ -145,13 +150,14 @@ class leashed::store {
       ready = true;
     };
     if (mode_.check_concurrent_updates) directions();
-    // Builds [lo, hi) of the new version: a copy, with the update fused in over `r`.
-    auto build = [&](const float* from, float* to, float step, std::size_t lo, std::size_t hi) {
+    // Writes out[i - lo] for i in [lo, hi): the new version's values, a copy with the update
+    // fused in over `r`.
+    auto values = [&](const float* from, float* out, float step, std::size_t lo, std::size_t hi) {
       const std::size_t a = std::clamp(r.begin, lo, hi);
       const std::size_t b = std::clamp(r.end, lo, hi);
-      std::copy(from + lo, from + a, to + lo);
+      std::copy(from + lo, from + a, out);
       if (ready) {
-        for (std::size_t i = a; i < b; ++i) to[i] = from[i] - step * d[i - r.begin];
+        for (std::size_t i = a; i < b; ++i) out[i - lo] = from[i] - step * d[i - r.begin];
       } else if (lone_) {
         // No other writer: this publication cannot fail, and no retry reads the directions.
 #if defined(__clang__)
@@ -159,8 +165,7 @@ class leashed::store {
 #elif defined(__GNUC__)
 #pragma GCC ivdep
 #endif
-        for (std::size_t i = a; i < b; ++i) to[i] = from[i] - step * dir(i, g[i - r.begin], from[i]);
-        ready = true;
+        for (std::size_t i = a; i < b; ++i) out[i - lo] = from[i] - step * dir(i, g[i - r.begin], from[i]);
       } else {
         // `from` is the version the gradient saw, and [lo, hi) the whole model. The arrays do
         // not overlap (the pragma: no run-time checks for every buffer the rule touches).
@@ -172,11 +177,20 @@ class leashed::store {
         for (std::size_t i = a; i < b; ++i) {
           const float di = dir(i, g[i - r.begin], from[i]);
           d[i - r.begin] = di;
-          to[i] = from[i] - step * di;
+          out[i - lo] = from[i] - step * di;
         }
-        ready = true;
       }
-      std::copy(from + b, from + hi, to + b);
+      std::copy(from + b, from + hi, out + (b - lo));
+    };
+    // Builds [lo, hi) of the new version; streamed where other workers read it next.
+    auto build = [&](const float* from, float* to, float step, std::size_t lo, std::size_t hi) {
+      auto fill = [&](float* out, std::size_t a, std::size_t b) { values(from, out, step, a, b); };
+      if (stream_) {
+        detail::stream_fill(to, lo, hi, fill);
+      } else {
+        fill(to + lo, lo, hi);
+      }
+      ready = true;
     };
     return publish(w, &h, directions, build, lr, mode_.persistence);
   }
@@ -280,6 +294,7 @@ class leashed::store {
   chain chain_;
   worker mixer_;  // the averager's building buffer (its direction buffer only marks it present)
   bool lone_;     // one worker, and no averager publishing beside it
+  bool stream_;   // versions built with streaming stores: another worker reads each next
 };
 
 }  // namespace asgd::inline v0::consistency

@@ -4,6 +4,7 @@
 
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/step.hpp>
+#include <asgd/detail/streaming.hpp>
 #include <asgd/detail/sync.hpp>
 #include <asgd/types.hpp>
 
@@ -29,6 +30,9 @@ namespace asgd::inline v0::consistency {
 /// is lost; staleness is 0; with one worker it is sequential SGD. Non-guarantees: the slowest
 /// worker sets the pace (two barriers per round: about 2 us here, more under oversubscription);
 /// with partial block selectors, coordinates no worker chose get a zero gradient in that round.
+///
+/// With two or more workers a slice's new values are written with streaming stores
+/// (detail/streaming.hpp): the other workers' next gradients read them.
 struct synchronous {
   using policy_kind = consistency_mode_tag;
   static constexpr std::string_view name = "synchronous";
@@ -202,22 +206,32 @@ struct synchronous {
 
     // The update of slice `own` with the mean of the round's deposits, a block at a time: the
     // mean of a block is summed in the first-level cache and applied from there, one pass over
-    // the slice where a buffer of the whole mean took four.
+    // the slice where a buffer of the whole mean took four. With other workers, whose next
+    // gradients read the slice, its new values go out with streaming stores.
     template <class Dir>
     void step_with_mean(param_range own, Dir& dir, float step) {
       constexpr std::size_t block = 256;
       alignas(64) float mean[block];
       const float scale = 1.0f / static_cast<float>(workers_);
-      for (std::size_t a = own.begin; a < own.end; a += block) {
-        const std::size_t b = std::min(a + block, own.end);
-        std::fill(mean, mean + (b - a), 0.0f);
-        for (const deposit& dep : deposits_) {
-          const std::size_t lo = std::max(a, dep.range.begin);
-          const std::size_t hi = std::min(b, dep.range.end);
-          for (std::size_t i = lo; i < hi; ++i) mean[i - a] += dep.values[i - dep.range.begin];
+      float* x = model_.data();
+      // Writes the new values of [a, b) to out[0, b - a).
+      auto fill = [&](float* out, std::size_t a, std::size_t b) {
+        for (std::size_t lo = a; lo < b; lo += block) {
+          const std::size_t hi = std::min(lo + block, b);
+          std::fill(mean, mean + (hi - lo), 0.0f);
+          for (const deposit& dep : deposits_) {
+            const std::size_t from = std::max(lo, dep.range.begin);
+            const std::size_t to = std::min(hi, dep.range.end);
+            for (std::size_t i = from; i < to; ++i) mean[i - lo] += dep.values[i - dep.range.begin];
+          }
+          for (std::size_t k = 0; k < hi - lo; ++k) mean[k] *= scale;
+          for (std::size_t i = lo; i < hi; ++i) out[i - a] = x[i] - step * dir(i, mean[i - lo], x[i]);
         }
-        for (std::size_t k = 0; k < b - a; ++k) mean[k] *= scale;
-        detail::step_dense<detail::write_kind::plain>(model_.data(), param_range{a, b}, {mean, b - a}, dir, step);
+      };
+      if (workers_ > 1) {
+        detail::stream_fill(x, own.begin, own.end, fill);
+      } else {
+        fill(x + own.begin, own.begin, own.end);
       }
     }
 

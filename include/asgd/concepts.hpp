@@ -418,6 +418,9 @@ concept round_calling_transport =
 ///  13. `t.mean_ready(ticket)` says, without blocking, whether that mean is in (`bool`);
 ///  14. `t.mean_posted()` whether a node has joined the next all-reduce (`bool`);
 ///  15. `t.await_mean(ticket, v)` waits for that mean, as all_reduce_mean would.
+///      One whose split all-reduce serves better with a setup (mpi's shared-memory window) has
+///      `t.open_means(n)` and `t.close_means()`: collectives that a trainer with non-blocking
+///      rounds calls before its first round of a model of `n` floats and after its run's last mean.
 template <class T>
 concept split_all_reduce_transport =
     communication_transport<T> && requires(T& t, const T& ct, std::span<float> v, std::uint64_t ticket) {

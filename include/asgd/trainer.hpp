@@ -329,6 +329,7 @@ class trainer {
     std::vector<consensus_point> consensus;
     double final_consensus = 0.0;
     bool final_averaged = false;  // the final global average was mixed in
+    bool means_open = false;      // the transport's split all-reduce was set up (open_means)
     // Rounds on workers: the worker that holds `driving` posts or lands the round; `ticket` is
     // the posted round's (while `posted`), `posted_at` when it was posted, `driven` the
     // seconds the workers spent posting and landing it.

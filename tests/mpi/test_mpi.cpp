@@ -217,6 +217,72 @@ TEST_SUITE("mpi") {
     CHECK(r.node->averager_scheduling == "none: rounds on workers");
   }
 
+  TEST_CASE("transport::mpi: the all-reduce through a shared-memory window: every rank gets the same exact mean, "
+            "a peer's post shows" * doctest::timeout(300)) {
+    mpi tr(mpi::options{.timeout = 30});
+    const std::size_t rank = tr.node_id(), n = tr.node_count();
+    REQUIRE(tr.ranks_share_memory());  // mpirun on one machine
+    CHECK_FALSE(tr.means_in_window());
+    REQUIRE(tr.open_means(1000));
+    CHECK(tr.means_in_window());
+    CHECK_THROWS_WITH_AS((void)tr.open_means(10), doctest::Contains("the window is open already"),
+                         asgd::transport_error);
+
+    // Rounds of varying length (every rank the same length per round) at uneven paces, so that
+    // the two slots alternate while ranks post and read at different times. Each rank's values
+    // are small integers (exact in float); every rank must get the sum in rank order, scaled.
+    auto value = [](std::size_t r, std::uint64_t round, std::size_t i) {
+      return static_cast<float>(r * 1000 + (round * 7 + i) % 997);
+    };
+    std::vector<float> v(1000);
+    for (std::uint64_t round = 0; round < 300; ++round) {
+      const std::size_t length = 1 + (round * 37) % 1000;
+      const std::span<float> x(v.data(), length);
+      for (std::size_t i = 0; i < length; ++i) x[i] = value(rank, round, i);
+      const std::uint64_t ticket = tr.post_mean(x);
+      if ((round + rank) % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      while (!tr.mean_ready(ticket)) std::this_thread::yield();
+      std::size_t wrong = 0;
+      for (std::size_t i = 0; i < length; ++i) {
+        float sum = value(0, round, i);
+        for (std::size_t r = 1; r < n; ++r) sum += value(r, round, i);
+        if (x[i] != sum * (1.0f / static_cast<float>(n))) ++wrong;
+      }
+      CAPTURE(round);
+      CHECK(wrong == 0);
+    }
+
+    // No rank has posted the next mean before every rank reaches the barrier; after it rank 0
+    // posts first, and the others wait to see its post before they post theirs.
+    CHECK_FALSE(tr.mean_posted());
+    MPI_Barrier(MPI_COMM_WORLD);
+    std::vector<float> w{static_cast<float>(rank)};
+    if (rank != 0) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (!tr.mean_posted() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+      CHECK(tr.mean_posted());
+    }
+    const std::uint64_t ticket = tr.post_mean(w);
+    CHECK_THROWS_WITH_AS(tr.close_means(), doctest::Contains("a mean through the window is pending"),
+                         asgd::transport_error);
+    tr.await_mean(ticket, w);
+    CHECK(w[0] == doctest::Approx(0.5 * static_cast<double>(n - 1)));
+
+    // A vector longer than the window holds is an MPI_Iallreduce, in order with the window's.
+    std::vector<float> big(1001, static_cast<float>(rank));
+    tr.all_reduce_mean(big);
+    CHECK(big[1000] == doctest::Approx(0.5 * static_cast<double>(n - 1)));
+    tr.all_reduce_mean(w);
+    CHECK(w[0] == doctest::Approx(0.5 * static_cast<double>(n - 1)));
+
+    tr.close_means();
+    CHECK_FALSE(tr.means_in_window());
+    CHECK_FALSE(tr.mean_posted());
+    std::vector<float> after{static_cast<float>(rank) * 2.0f};
+    tr.all_reduce_mean(after);
+    CHECK(after[0] == doctest::Approx(static_cast<double>(n - 1)));
+  }
+
   TEST_CASE("transport::mpi: exchange_each gives each peer its own message") {
     mpi tr(mpi::options{.timeout = 30});
     const std::size_t rank = tr.node_id(), n = tr.node_count();
@@ -341,13 +407,18 @@ TEST_SUITE("mpi") {
   TEST_CASE("non-blocking rounds over MPI start when the first rank is due: a slow rank does not hold them back"
             * doctest::timeout(300)) {
     // The last rank's steps take 4 ms, the others' 0.5 ms: the fast ranks reach every round's
-    // step first and call it, and the slow rank's averager, polling every 0.5 ms, takes it.
+    // step first and call it, and the slow rank's averager, polling every 0.5 ms, takes it. With
+    // the rounds on the workers, the fast ranks post first, and the slow rank's worker sees
+    // their posts in the shared-memory window after its next step.
     const std::size_t n = static_cast<std::size_t>(world_size()), rank = static_cast<std::size_t>(world_rank());
     if (n < 2) return;
-    for (const bool first_due_starts : {true, false}) {
+    for (const auto& form : {std::pair{true, false}, {false, false}, {true, true}}) {
+      const bool first_due_starts = form.first, on_workers = form.second;
       CAPTURE(first_due_starts);
+      CAPTURE(on_workers);
       asgd::settings s{.threads = 1, .steps = 256, .batch = 4, .lr = 0.1f,
-                       .averaging = {.every = 8, .first_due_starts = first_due_starts}};
+                       .averaging = {.every = 8, .first_due_starts = first_due_starts,
+                                     .rounds_on_workers = on_workers}};
       const auto pace = std::chrono::microseconds(rank + 1 == n ? 4000 : 500);
       asgd::trainer<still_problem, c::hogwild, t::all_reduce, mpi> tr{
           still_problem{.offset = own_offset(), .pace = pace}, s, mpi(mpi::options{.timeout = 30})};

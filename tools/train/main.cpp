@@ -202,18 +202,20 @@ void print_summary(const asgd::problems::network& net, const options& o, const a
 }
 
 // The averaging part of a node run: one line for the setup, one per node this process saw.
-void print_nodes(const std::vector<asgd::report>& reports, const options& o) {
+// `ranks_share_memory`: the MPI ranks run on one machine (the workers' rounds then go through
+// a shared-memory window, where a rank sees a peer's post).
+void print_nodes(const std::vector<asgd::report>& reports, const options& o, bool ranks_share_memory) {
   const asgd::node_report& n0 = *reports.front().node;
   const bool gossip = is_gossip(o.topology);
   const std::string schedule = gossip ? std::string(o.topology.rfind("swarm", 0) == 0 ? "gossip after a mean of "
                                                                                          : "gossip after every ")
                                       : std::string("averaging every ");
-  // Which node's steps start a non-blocking round (nccl calls none; over mpi, workers that take
-  // the rounds cannot see a peer's post before the collective completes).
+  // Which node's steps start a non-blocking round (nccl calls none; over mpi across machines,
+  // workers that take the rounds cannot see a peer's post before the collective completes).
   std::string start;
   if (!n0.blocking && !gossip) {
     const bool first_due = o.averaging.first_due_starts && o.transport != "nccl" &&
-                           !(o.averaging.rounds_on_workers && o.transport == "mpi");
+                           !(o.averaging.rounds_on_workers && o.transport == "mpi" && !ranks_share_memory);
     start = first_due ? " (a round starts when its first node is due)" : " (a round waits for its last node)";
   }
   if (o.averaging.realtime_averager) start += ", averager " + n0.averager_scheduling;
@@ -327,6 +329,14 @@ int train_all(const options& given, int argc, char** argv, std::optional<any_tra
   const bool over_mpi = mpi_endpoint.has_value();
   const std::size_t rank = over_mpi ? mpi_endpoint->node_id() : 0;
   const bool lead = rank == 0;  // node 0 prints
+  bool ranks_share_memory = false;
+#if ASGD_TRAIN_WITH_MPI
+  if (over_mpi) {
+    mpi_endpoint->visit([&](const auto& t) {
+      if constexpr (requires { t.ranks_share_memory(); }) ranks_share_memory = t.ranks_share_memory();
+    });
+  }
+#endif
   const auto net = load_network(given, lead, "");
   options o = given;
   if (o.calibrate) o.costs = calibrated_costs(o, net, lead);
@@ -407,7 +417,7 @@ int train_all(const options& given, int argc, char** argv, std::optional<any_tra
     }
     if (lead && !o.compare) {
       print_summary(net, o, runs.back().second.front());
-      if (runs.back().second.front().node->nodes > 1) print_nodes(runs.back().second, o);
+      if (runs.back().second.front().node->nodes > 1) print_nodes(runs.back().second, o, ranks_share_memory);
       if (o.exposed > 0) print_exposure(exposures.back().second, runs.back().second);
     }
   }

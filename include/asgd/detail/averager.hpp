@@ -162,6 +162,14 @@ class averager {
       transport_.await_mean(ticket, mixed);
     }
   }
+  // Before the workers' first round and after the run's last mean (collectives): the
+  // transport's setup of its split all-reduce for means of `n` floats, where it has one.
+  void open_means(std::size_t n) {
+    if constexpr (requires { transport_.open_means(n); }) (void)transport_.open_means(n);
+  }
+  void close_means() {
+    if constexpr (requires { transport_.close_means(); }) transport_.close_means();
+  }
 
   // Gossip, before the first step (a collective): opens the transport's gossip state, sized
   // for this quantizer's encoding of the model, and publishes the node's initial model, so

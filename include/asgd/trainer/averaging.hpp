@@ -284,6 +284,7 @@ void trainer<Problem, Policies...>::finish_averaging(const plan& p, store_type& 
     store.copy_to(std::span<float>(a.snapshot));
     // The distance's all-reduce leaves the global mean in `mixed`: the final average is that mean.
     a.final_consensus = a.averager->consensus_distance(a.snapshot, std::span<float>(a.mixed));
+    if (a.means_open) a.averager->close_means();  // that was every node's last mean
     // Every node's rounds are over (it passed that collective): calls still on their way end.
     if constexpr (requires { transport_.close_rounds(); }) {
       if (p.first_due_calls && round_calls::calls_rounds(transport_)) transport_.close_rounds();

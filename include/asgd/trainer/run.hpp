@@ -100,9 +100,17 @@ report trainer<Problem, Policies...>::run() {
            "blocking: 1)",
            p.first_due_calls ? 1u : 0u},
           {"the step of the checkpoint it resumes from (0: none)", sh.started_at},
-          {"the checkpoint interval (0: none)", checkpoint_every_}};
+          {"the checkpoint interval (0: none)", checkpoint_every_},
+          {"whether the workers take the rounds (settings.averaging.rounds_on_workers: 1)",
+           p.rounds_on_workers ? 1u : 0u}};
       sh.avg.averager->handshake(schedule);
       if (resume.reader) (this->*checkpoints_->read_averaging)(*resume.reader, p, sh);
+      // Non-blocking rounds take the transport's prepared all-reduce where it has one (mpi on one
+      // machine: a shared-memory window, which needs no rank's MPI calls to move on).
+      if (!p.gossip && !settings_.averaging.blocking) {
+        sh.avg.averager->open_means(p.dimension);
+        sh.avg.means_open = true;
+      }
       if (p.gossip) sh.avg.averager->open_gossip(std::span<const float>(initial));
     }
   }

@@ -31,7 +31,8 @@
 namespace asgd::inline v0::transport {
 
 /// Each MPI rank is one node (node id = rank). `all_reduce_mean` is a non-blocking
-/// `MPI_Iallreduce`; `exchange` posts `MPI_Isend`s to the round's peers and receives their
+/// `MPI_Iallreduce` (or, between `open_means` and `close_means`, a sum read from a shared-memory
+/// window); `exchange` posts `MPI_Isend`s to the round's peers and receives their
 /// messages with matched probes (`MPI_Improbe` + `MPI_Imrecv`, so a message of any length is
 /// taken whole), the MPI tag being the averaging round. The calling thread drives progress by
 /// polling (`MPI_Test`, backing off to sleeps of at most 200 us so worker threads on the same
@@ -149,46 +150,114 @@ class mpi {
 
   // ----- the same all-reduce in two phases (concept asgd::split_all_reduce_transport)
 
-  /// Starts this rank's next all-reduce of `v` (MPI_Iallreduce) and returns at once; `v` must
-  /// stay untouched until the mean is in it. One at a time (all_reduce_mean is post and await),
-  /// in the same order on every rank. @returns the ticket that mean_ready and await_mean take.
+  /// Starts this rank's next all-reduce of `v` and returns at once; `v` must stay untouched
+  /// until the mean is in it. One at a time (all_reduce_mean is post and await), in the same
+  /// order on every rank. With the shared-memory window open (open_means) and `v` no longer than
+  /// it holds, `v` is copied into this rank's slot of the window; otherwise an MPI_Iallreduce.
+  /// @returns the ticket that mean_ready and await_mean take.
   /// @throws transport_error on an MPI error, or while the previous one is still pending.
   std::uint64_t post_mean(std::span<float> v) {
     state& s = *state_;
     s.check_usable("all_reduce_mean");
-    if (s.mean_request != MPI_REQUEST_NULL) s.refuse("post_mean", "the previous all-reduce has not completed");
-    const int count = s.count(v.size(), "MPI_Iallreduce");
-    s.call("MPI_Iallreduce",
-           MPI_Iallreduce(MPI_IN_PLACE, v.data(), count, MPI_FLOAT, MPI_SUM, s.comm, &s.mean_request));
+    if (s.mean_pending()) s.refuse("post_mean", "the previous all-reduce has not completed");
+    const std::uint64_t ticket = s.means_posted.load(std::memory_order_relaxed);
+    if (s.means_window != MPI_WIN_NULL && v.size() <= s.mean_capacity) {
+      std::copy(v.begin(), v.end(), s.mean_slot(s.rank, ticket));
+      s.posted_word(s.rank).store(ticket + 1, std::memory_order_release);
+      s.window_mean_pending = true;
+    } else {
+      const int count = s.count(v.size(), "MPI_Iallreduce");
+      s.call("MPI_Iallreduce",
+             MPI_Iallreduce(MPI_IN_PLACE, v.data(), count, MPI_FLOAT, MPI_SUM, s.comm, &s.mean_request));
+    }
     s.mean_values = v;
-    return s.means_posted++;
+    s.means_posted.store(ticket + 1, std::memory_order_relaxed);
+    return ticket;
   }
-  /// Whether the mean of `ticket` is in; an MPI_Test, which also moves the collective on.
+  /// Whether the mean of `ticket` is in: in the window, whether every rank has posted it (then
+  /// the mean is summed here); otherwise an MPI_Test, which also moves the collective on.
   /// @throws transport_error when MPI_Test fails.
   [[nodiscard]] bool mean_ready(std::uint64_t ticket) const {
     state& s = *state_;
-    if (s.means_done <= ticket && s.mean_request != MPI_REQUEST_NULL) {
-      int complete = 0;
-      const int code = MPI_Test(&s.mean_request, &complete, MPI_STATUS_IGNORE);
-      if (code != MPI_SUCCESS) {
-        s.fail("all_reduce_mean: MPI_Iallreduce (a collective)", "MPI_Test failed: " + error_text(code));
+    if (s.means_done <= ticket) {
+      if (s.window_mean_pending) {
+        if (s.every_rank_posted()) s.finish_window_mean();
+      } else if (s.mean_request != MPI_REQUEST_NULL) {
+        int complete = 0;
+        const int code = MPI_Test(&s.mean_request, &complete, MPI_STATUS_IGNORE);
+        if (code != MPI_SUCCESS) {
+          s.fail("all_reduce_mean: MPI_Iallreduce (a collective)", "MPI_Test failed: " + error_text(code));
+        }
+        if (complete != 0) s.finish_mean();
       }
-      if (complete != 0) s.finish_mean();
     }
     return s.means_done > ticket;
   }
-  /// Other ranks' part in a collective is not visible before it completes: always false, so a
+  /// Whether another rank has posted the all-reduce this rank posts next. Only the window shows
+  /// it (a read of the other ranks' headers, no MPI call: any thread may ask); a collective's
+  /// other ranks are not visible before it completes, so without the window always false, and a
   /// rank posts its round when its own workers are due.
-  [[nodiscard]] bool mean_posted() const noexcept { return false; }
+  [[nodiscard]] bool mean_posted() const noexcept {
+    const state& s = *state_;
+    if (s.means_window == MPI_WIN_NULL) return false;
+    const std::uint64_t next = s.means_posted.load(std::memory_order_relaxed);
+    for (int r = 0; r < s.size; ++r) {
+      if (r != s.rank && s.posted_word(r).load(std::memory_order_relaxed) > next) return true;
+    }
+    return false;
+  }
   /// Waits for the mean of `ticket` (polling, as all_reduce_mean).
   /// @throws transport_error on an MPI error, or when a rank does not take part within the timeout.
   void await_mean(std::uint64_t ticket, std::span<float>) {
     state& s = *state_;
     if (s.means_done > ticket) return;
+    if (s.window_mean_pending) {
+      s.poll_until([&] { return s.every_rank_posted(); },
+                   [] { return std::string("all_reduce_mean: the shared-memory window (a collective)"); },
+                   "the other ranks did not all post");
+      s.finish_window_mean();
+      return;
+    }
     s.wait_until_complete(s.mean_request, [] { return std::string("all_reduce_mean: MPI_Iallreduce (a collective)"); },
                           "the other ranks did not all join");
     s.finish_mean();
   }
+
+  /// Opens a shared-memory window for the all-reduces of up to `n` floats, where every rank runs
+  /// on this machine: then a post writes this rank's vector into its slot and raises its posted
+  /// count, and a rank's mean is ready once every rank's count has reached it, with no message
+  /// for MPI to move on. MPI_Iallreduce needs every rank to call MPI_Test for each of its
+  /// stages, so where ranks outnumber cores a round waits for each rank's next turn on a core,
+  /// several times; here it is ready when the last rank has posted, and `mean_posted` shows a
+  /// peer's post, so a round starts when its first rank is due. Collective (all ranks, between
+  /// their all-reduces); MPI_Win_allocate_shared on the ranks' shared-memory communicator.
+  /// @returns whether the window is open: false where the ranks span machines or MPI's window
+  /// memory model is not unified (post_mean then stays an MPI_Iallreduce).
+  /// @throws transport_error when the window is open already, a mean is pending, or an MPI call fails.
+  bool open_means(std::size_t n) {
+    state& s = *state_;
+    s.check_usable("open_means");
+    if (s.means_window != MPI_WIN_NULL) s.refuse("open_means", "the window is open already");
+    if (s.mean_pending()) s.refuse("open_means", "an all-reduce is pending");
+    return s.open_means_window(n);
+  }
+  /// Frees the window of open_means, if open (collective, after every rank's last mean through
+  /// it); later all-reduces are MPI_Iallreduce again.
+  /// @throws transport_error while a mean through the window is pending, or an MPI call fails.
+  void close_means() {
+    state& s = *state_;
+    if (s.means_window == MPI_WIN_NULL) return;
+    if (s.window_mean_pending) s.refuse("close_means", "a mean through the window is pending");
+    s.call("MPI_Win_free", MPI_Win_free(&s.means_window));
+    s.call("MPI_Comm_free", MPI_Comm_free(&s.means_comm));
+    s.mean_bases.clear();
+    s.mean_capacity = 0;
+  }
+  /// Whether open_means has opened the window.
+  [[nodiscard]] bool means_in_window() const noexcept { return state_->means_window != MPI_WIN_NULL; }
+  /// Whether every rank runs on this machine (MPI_COMM_TYPE_SHARED spans the communicator), where
+  /// open_means can open its window.
+  [[nodiscard]] bool ranks_share_memory() const noexcept { return state_->one_machine; }
 
   /// Sends `send` to every rank in `peers` and receives, from each of them, its message of the
   /// same `round` into `received[k]` (resized to peers.size()). Ranks name each other: if a
@@ -466,6 +535,12 @@ class mpi {
       check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(calls, MPI_ERRORS_RETURN), rank);
       calls_sent.assign(static_cast<std::size_t>(size), 0);
       calls_taken.assign(static_cast<std::size_t>(size), 0);
+      MPI_Comm local = MPI_COMM_NULL;
+      check("MPI_Comm_split_type", MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local), rank);
+      int local_size = 0;
+      check("MPI_Comm_size", MPI_Comm_size(local, &local_size), rank);
+      one_machine = local_size == size;
+      check("MPI_Comm_free", MPI_Comm_free(&local), rank);
     }
     state(const state&) = delete;
     state& operator=(const state&) = delete;
@@ -482,15 +557,19 @@ class mpi {
     MPI_Comm comm = MPI_COMM_NULL;
     int rank = 0;
     int size = 1;
+    bool one_machine = false;  // every rank shares this machine's memory
     int tag_upper_bound = 32767;
     options opts;
     bool broken = false;
     std::vector<MPI_Request> sends;
     // The all-reduce posted by post_mean: its request, its values (the sum, scaled to the mean
-    // on completion), and the all-reduces posted and completed so far.
+    // on completion), and the all-reduces posted (atomic: mean_posted reads it from any worker)
+    // and completed so far.
     MPI_Request mean_request = MPI_REQUEST_NULL;
     std::span<float> mean_values;
-    std::uint64_t means_posted = 0, means_done = 0;
+    std::atomic<std::uint64_t> means_posted{0};
+    std::uint64_t means_done = 0;
+    [[nodiscard]] bool mean_pending() const { return mean_request != MPI_REQUEST_NULL || window_mean_pending; }
     void finish_mean() {
       const float scale = 1.0f / static_cast<float>(size);
       for (float& x : mean_values) x *= scale;
@@ -537,6 +616,98 @@ class mpi {
       call_sends.clear();
       call_values.clear();
     }
+    // The means' shared-memory window (open_means; MPI_WIN_NULL: none) and where each rank's
+    // segment is in this process: a 64-byte header whose first word is 1 + the ticket of the
+    // rank's last post there, then two slots of `slot_floats` (a post takes the one of its
+    // ticket's parity). A rank posts ticket t + 2 only after its mean of t + 1 was ready, which
+    // needs every rank's post of t + 1, which each made after its mean of t was ready: no slot
+    // is rewritten while a rank may still read it.
+    MPI_Win means_window = MPI_WIN_NULL;
+    MPI_Comm means_comm = MPI_COMM_NULL;
+    std::size_t mean_capacity = 0, slot_floats = 0;
+    std::vector<std::byte*> mean_bases;
+    bool window_mean_pending = false;
+    static constexpr std::size_t mean_header = 64;
+
+    // The window's segments are in every process's memory: processes' loads and stores meet
+    // there as threads' do (MPI's unified memory model, which open_means checks), and the
+    // posted counts are read and written as atomics, a release after the slot's values.
+    [[nodiscard]] std::atomic_ref<std::uint64_t> posted_word(int r) const {
+      return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(mean_bases[static_cast<std::size_t>(r)]));
+    }
+    [[nodiscard]] float* mean_slot(int r, std::uint64_t ticket) const {
+      return reinterpret_cast<float*>(mean_bases[static_cast<std::size_t>(r)] + mean_header) +
+             (ticket % 2) * slot_floats;
+    }
+    [[nodiscard]] bool every_rank_posted() const {
+      const std::uint64_t wanted = means_posted.load(std::memory_order_relaxed);  // the pending ticket + 1
+      for (int r = 0; r < size; ++r) {
+        if (posted_word(r).load(std::memory_order_acquire) < wanted) return false;
+      }
+      return true;
+    }
+    // The pending mean, once every rank posted it: the ranks' slots summed in rank order (every
+    // rank gets the same floats), then scaled.
+    void finish_window_mean() {
+      const std::uint64_t ticket = means_done;
+      const std::span<float> out = mean_values;
+      const float* first = mean_slot(0, ticket);
+      std::copy(first, first + out.size(), out.begin());
+      for (int r = 1; r < size; ++r) {
+        const float* x = mean_slot(r, ticket);
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] += x[i];
+      }
+      window_mean_pending = false;
+      finish_mean();
+    }
+    bool open_means_window(std::size_t n) {
+      if (!one_machine) return false;  // some rank is on another machine (every rank finds the same)
+      MPI_Comm local = MPI_COMM_NULL;
+      call("MPI_Comm_split_type", MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
+      call("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(local, MPI_ERRORS_RETURN));
+      const std::size_t floats = (n + 15) / 16 * 16;  // slots start on 64-byte lines
+      if (floats > (static_cast<std::size_t>(PTRDIFF_MAX) - mean_header) / (2 * sizeof(float))) {
+        refuse("open_means", "a window of 2 x " + std::to_string(n) + " floats is more than an MPI_Aint can say");
+      }
+      MPI_Info info = MPI_INFO_NULL;
+      call("MPI_Info_create", MPI_Info_create(&info));
+      call("MPI_Info_set", MPI_Info_set(info, "alloc_shared_noncontig", "true"));  // each rank's own pages
+      void* base = nullptr;
+      const int code = MPI_Win_allocate_shared(static_cast<MPI_Aint>(mean_header + 2 * floats * sizeof(float)), 1,
+                                               info, local, &base, &means_window);
+      MPI_Info_free(&info);
+      call("MPI_Win_allocate_shared", code);
+      means_comm = local;
+      call("MPI_Win_set_errhandler", MPI_Win_set_errhandler(means_window, MPI_ERRORS_RETURN));
+      int* model = nullptr;
+      int has_model = 0;
+      call("MPI_Win_get_attr", MPI_Win_get_attr(means_window, MPI_WIN_MODEL, &model, &has_model));
+      if (!has_model || model == nullptr || *model != MPI_WIN_UNIFIED) {  // the same on every rank
+        call("MPI_Win_free", MPI_Win_free(&means_window));
+        call("MPI_Comm_free", MPI_Comm_free(&means_comm));
+        return false;
+      }
+      mean_bases.assign(static_cast<std::size_t>(size), nullptr);
+      for (int r = 0; r < size; ++r) {
+        MPI_Aint segment = 0;
+        int unit = 0;
+        void* at = nullptr;
+        call("MPI_Win_shared_query", MPI_Win_shared_query(means_window, r, &segment, &unit, &at));
+        if (reinterpret_cast<std::uintptr_t>(at) % alignof(std::uint64_t) != 0) {
+          fail("open_means", "rank " + std::to_string(r) + "'s segment of the window is not 8-byte aligned");
+        }
+        mean_bases[static_cast<std::size_t>(r)] = static_cast<std::byte*>(at);
+      }
+      slot_floats = floats;
+      mean_capacity = n;
+      posted_word(rank).store(0, std::memory_order_relaxed);  // before the barrier lets any rank read it
+      MPI_Request request = MPI_REQUEST_NULL;
+      call("MPI_Ibarrier", MPI_Ibarrier(comm, &request));
+      wait_until_complete(request, [] { return std::string("open_means: MPI_Ibarrier (a collective)"); },
+                          "the other ranks did not all open the window");
+      return true;
+    }
+
     // Gossip: the RMA window (MPI_WIN_NULL until open_gossip) and its layout: a header of two
     // uint64 (the copy's size, the averages that changed it since its rank published), the copy.
     MPI_Win window = MPI_WIN_NULL;

@@ -115,6 +115,17 @@ class one_of : public detail::policy_choice<Ts...> {
       if constexpr (split_all_reduce_transport<std::decay_t<decltype(t)>>) t.await_mean(ticket, v);
     });
   }
+  /// The split all-reduce's setup and end (collectives), where the transport held has them.
+  void open_means(std::size_t n) {
+    this->visit([&](auto& t) {
+      if constexpr (requires { t.open_means(n); }) (void)t.open_means(n);
+    });
+  }
+  void close_means() {
+    this->visit([](auto& t) {
+      if constexpr (requires { t.close_means(); }) t.close_means();
+    });
+  }
 
   // Rounds the first node due starts (asgd::round_calling_transport), where the transport held
   // offers it; where it does not, no round is called and every round waits for its last node.

@@ -105,9 +105,10 @@ report trainer<Problem, Policies...>::run() {
            p.rounds_on_workers ? 1u : 0u}};
       sh.avg.averager->handshake(schedule);
       if (resume.reader) (this->*checkpoints_->read_averaging)(*resume.reader, p, sh);
-      // Non-blocking rounds take the transport's prepared all-reduce where it has one (mpi on one
-      // machine: a shared-memory window, which needs no rank's MPI calls to move on).
-      if (!p.gossip && !settings_.averaging.blocking) {
+      // Non-blocking rounds that are one all-reduce of the model take the transport's prepared
+      // all-reduce where it has one (mpi on one machine: a shared-memory window, which needs no
+      // rank's MPI calls to move on; other topologies' rounds exchange messages and leave it).
+      if (!p.gossip && !settings_.averaging.blocking && sh.avg.averager->rounds_are_one_mean()) {
         sh.avg.averager->open_means(p.dimension);
         sh.avg.means_open = true;
       }

@@ -162,8 +162,8 @@ class averager {
       transport_.await_mean(ticket, mixed);
     }
   }
-  // Before the workers' first round and after the run's last mean (collectives): the
-  // transport's setup of its split all-reduce for means of `n` floats, where it has one.
+  // Before a run's first round and after its last mean (collectives): the transport's setup
+  // of its split all-reduce for means of `n` floats, where it has one.
   void open_means(std::size_t n) {
     if constexpr (requires { transport_.open_means(n); }) (void)transport_.open_means(n);
   }

@@ -535,8 +535,7 @@ class mpi {
       check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(calls, MPI_ERRORS_RETURN), rank);
       calls_sent.assign(static_cast<std::size_t>(size), 0);
       calls_taken.assign(static_cast<std::size_t>(size), 0);
-      MPI_Comm local = MPI_COMM_NULL;
-      check("MPI_Comm_split_type", MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local), rank);
+      MPI_Comm local = shared_memory_ranks();
       int local_size = 0;
       check("MPI_Comm_size", MPI_Comm_size(local, &local_size), rank);
       one_machine = local_size == size;
@@ -660,15 +659,21 @@ class mpi {
       window_mean_pending = false;
       finish_mean();
     }
-    bool open_means_window(std::size_t n) {
-      if (!one_machine) return false;  // some rank is on another machine (every rank finds the same)
+    // The ranks of `comm` that share this one's memory (MPI_COMM_TYPE_SHARED), in rank order.
+    // A collective: a failure leaves the transport unusable (call).
+    [[nodiscard]] MPI_Comm shared_memory_ranks() {
       MPI_Comm local = MPI_COMM_NULL;
       call("MPI_Comm_split_type", MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
       call("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(local, MPI_ERRORS_RETURN));
+      return local;
+    }
+    bool open_means_window(std::size_t n) {
+      if (!one_machine) return false;  // some rank is on another machine (every rank finds the same)
       const std::size_t floats = (n + 15) / 16 * 16;  // slots start on 64-byte lines
       if (floats > (static_cast<std::size_t>(PTRDIFF_MAX) - mean_header) / (2 * sizeof(float))) {
         refuse("open_means", "a window of 2 x " + std::to_string(n) + " floats is more than an MPI_Aint can say");
       }
+      MPI_Comm local = shared_memory_ranks();
       MPI_Info info = MPI_INFO_NULL;
       call("MPI_Info_create", MPI_Info_create(&info));
       call("MPI_Info_set", MPI_Info_set(info, "alloc_shared_noncontig", "true"));  // each rank's own pages

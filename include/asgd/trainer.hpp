@@ -26,7 +26,6 @@
 #include <asgd/report.hpp>
 #include <asgd/select/full.hpp>
 #include <asgd/settings.hpp>
-#include <asgd/sim/cost_model.hpp>
 #include <asgd/topology/none.hpp>
 #include <asgd/update/sgd.hpp>
 
@@ -55,7 +54,8 @@
 namespace asgd::inline v0 {
 
 namespace sim {
-class recording;  // <asgd/sim/recording.hpp>
+class recording;    // <asgd/sim/recording.hpp>
+struct cost_model;  // <asgd/sim/cost_model.hpp>, which <asgd/sim/simulation.hpp> includes
 }
 namespace transport {
 class in_process;  // <asgd/transport/in_process.hpp>, which <asgd/averaging.hpp> includes
@@ -219,10 +219,12 @@ class trainer {
   /// templates so that an explicit instantiation of the trainer does not compile them either.)
   /// @throws std::invalid_argument (from run()) for a node that averages with peers outside its
   /// simulation (simulate a group of nodes with sim::run_in_process)
-  template <int = 0>
-  void simulate(std::optional<sim::cost_model> costs) {
-    simulate_ = std::move(costs);
+  // (A parameter of type std::optional<sim::cost_model>: written through the template's
+  // parameter so that this header needs only the cost model's name.)
+  template <class Costs = sim::cost_model>
+  void simulate(std::type_identity_t<std::optional<Costs>> costs) {
     use_extras();
+    simulate_ = costs ? std::make_shared<const Costs>(*std::move(costs)) : nullptr;
   }
 
   /// Makes the next runs record their interleaving into `*into` (nullptr: stop recording): per
@@ -599,7 +601,10 @@ class trainer {
   std::uint64_t checkpoint_every_ = 0;
   std::filesystem::path resume_file_;
   const checkpoint_code* checkpoints_ = nullptr;  // set by checkpoint_to() and resume_from()
-  std::optional<sim::cost_model> simulate_;
+  // What simulate() gave (null: not simulated). A pointer, so that this header needs only the
+  // type's name: the cost model's header and its file parser cost every trainer's translation
+  // unit about 0.1 s of compile time.
+  std::shared_ptr<const sim::cost_model> simulate_;
   sim::recording* record_ = nullptr;
   const sim::recording* replay_ = nullptr;
   // Set by simulate(), record() and replay(): makes a run's extras (null: nothing to do).

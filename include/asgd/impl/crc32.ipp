@@ -11,8 +11,13 @@ namespace asgd::inline v0::detail {
 
 // Slicing by 8 (Intel's table method): table[k][b] is the CRC of byte b followed by k zero bytes,
 // so eight bytes take eight independent lookups (a byte at a time ran 190 MB/s, latency-bound).
-inline constexpr auto crc32_tables = [] {
-  std::array<std::array<std::uint32_t, 256>, 8> t{};
+// Built at the first checksum (a few microseconds), not as a constexpr table: evaluating that
+// cost every translation unit that includes the trainer about 0.1 s of GCC's time.
+// (Not constexpr, nor a lambda, which would be implicitly so: the compiler would then evaluate
+// the static's initialiser while parsing.)
+using crc32_table_set = std::array<std::array<std::uint32_t, 256>, 8>;
+inline crc32_table_set make_crc32_tables() noexcept {
+  crc32_table_set t{};
   for (std::uint32_t i = 0; i < 256; ++i) {
     std::uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;  // reflected 0x04C11DB7
@@ -21,10 +26,14 @@ inline constexpr auto crc32_tables = [] {
   for (std::size_t k = 1; k < 8; ++k)
     for (std::size_t i = 0; i < 256; ++i) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFFu];
   return t;
-}();
+}
+inline const crc32_table_set& crc32_tables() noexcept {
+  static const crc32_table_set tables = make_crc32_tables();
+  return tables;
+}
 
 ASGD_DECL std::uint32_t crc32(std::span<const std::uint8_t> bytes, std::uint32_t crc) noexcept {
-  const auto& t = crc32_tables;
+  const auto& t = crc32_tables();
   const std::uint8_t* p = bytes.data();
   std::size_t n = bytes.size();
   std::uint32_t c = ~crc;

@@ -116,7 +116,7 @@ class leashed::store {
                [&](float* first) { std::copy(initial.begin(), initial.end(), first); }),
         mixer_{config.averagers > 0 ? detail::float_buffer(config.dimension) : detail::float_buffer(), chain::no_slot},
         lone_(detail::others_in(config) == detail::other_writers::none),
-        stream_(detail::streaming_stores && config.workers > 1) {}
+        stream_(config.workers > 1) {}
 
   store(const store&) = delete;
   store& operator=(const store&) = delete;
@@ -294,7 +294,7 @@ class leashed::store {
   chain chain_;
   worker mixer_;  // the averager's building buffer (its direction buffer only marks it present)
   bool lone_;     // one worker, and no averager publishing beside it
-  bool stream_;   // versions built with streaming stores: another worker reads each next
+  bool stream_;   // versions built through stream_fill (another worker reads each next), as synchronous's slices
 };
 
 }  // namespace asgd::inline v0::consistency

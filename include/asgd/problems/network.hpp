@@ -507,7 +507,7 @@ inline network make_mlp(std::shared_ptr<const data::image_set> train, std::share
   }
   stack.emplace_back(layers::dense{train->classes});
   std::string label = "mlp";
-  for (std::size_t units : hidden) label += "-" + std::to_string(units);
+  for (std::size_t units : hidden) label.append("-").append(std::to_string(units));  // not "-" + ...: GCC 12 warns falsely
   return {label, stack, std::move(train), std::move(test)};
 }
 

@@ -247,11 +247,13 @@ class scheduler {
     return static_cast<std::size_t>(std::count(blocked_.begin(), blocked_.end(), true));
   }
   [[nodiscard]] std::string describe_waiting() const {
+    // Appended piece by piece: GCC 12 warns falsely (-Wstringop-overflow) of `" " + std::string`.
     std::string out = "task(s)";
     for (std::size_t j = 0; j < blocked_.size(); ++j) {
-      if (blocked_[j]) out += " " + std::to_string(j) + " (at " + seconds_text(clocks_[j]) + ")";
+      if (!blocked_[j]) continue;
+      out.append(" ").append(std::to_string(j)).append(" (at ").append(seconds_text(clocks_[j])).append(")");
     }
-    return out + " wait";
+    return out.append(" wait");
   }
 
   static constexpr std::size_t nobody = ~std::size_t{0};

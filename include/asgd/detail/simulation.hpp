@@ -41,6 +41,11 @@ class simulation_hooks {
   /// lines are first taken back from that task's core (at the shared write bandwidth). Then as
   /// wrote(buffer).
   virtual void overwrite(const void* buffer, std::size_t floats) = 0;
+  /// This task writes `floats` floats of `buffer` just after reading them (a read charged
+  /// elsewhere, with copy_from): when another task wrote `buffer` last, that task's core still
+  /// holds the lines the read copied, and the writes first invalidate them there (at the shared
+  /// write bandwidth, as overwrite() takes lines back from readers). Then as wrote(buffer).
+  virtual void take_over(const void* buffer, std::size_t floats) = 0;
   /// A model write: `coordinates` updated (read, modified, written) at the update bandwidth.
   virtual void update(std::size_t coordinates) = 0;
   /// update() of `coordinates` starting at `buffer`, whose lines first come from another task's
@@ -133,6 +138,10 @@ inline void charge_read_in_place(const void* buffer, std::size_t floats) {
 inline void charge_wrote(const void* buffer) {
   if (auto* s = simulated()) [[unlikely]]
     s->wrote(buffer);
+}
+inline void charge_take_over(const void* buffer, std::size_t floats) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->take_over(buffer, floats);
 }
 inline void charge_overwrite(const void* buffer, std::size_t floats) {
   if (auto* s = simulated()) [[unlikely]]

@@ -128,10 +128,11 @@ ASGD_DECL void in_process::hub::reduce(std::size_t node, std::size_t length) {
     members.push_back(contributions[k].data());
   }
   mean_into(members, length);
-  // Each member's vector read and written once; another node's comes from its core first.
+  // Each member's vector read and written once; another node's comes from its core first, and
+  // writing the mean into it then invalidates the copy that core kept.
   for (const float* m : members) {
     detail::charge_copy_from(m, length);
-    detail::charge_wrote(m);
+    detail::charge_take_over(m, length);
   }
   reducer = node;
   ready_at.store(last_arrival.time_since_epoch().count(), std::memory_order_relaxed);

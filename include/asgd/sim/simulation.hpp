@@ -87,6 +87,7 @@ class simulation {
       void read_in_place(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void wrote(const void* /*buffer*/) override {}
       void overwrite(const void* /*buffer*/, std::size_t /*floats*/) override {}
+      void take_over(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void update(std::size_t /*coordinates*/) override {}
       void update_of(const void* /*buffer*/, std::size_t /*coordinates*/) override {}
       void atomic(const void* /*line*/) override {}
@@ -176,6 +177,14 @@ class simulation {
     void wrote(const void* buffer) override {
       sim_.writers_[buffer] = task_.id();
       sim_.readers_.erase(buffer);
+    }
+    void take_over(const void* buffer, std::size_t floats) override {
+      const auto it = sim_.writers_.find(buffer);
+      const bool elsewhere = it != sim_.writers_.end() && it->second != task_.id();
+      if (elsewhere && sim_.costs_.shared_write_bandwidth > 0.0) {
+        compute(4.0 * static_cast<double>(floats) / sim_.costs_.shared_write_bandwidth);
+      }
+      wrote(buffer);
     }
     void overwrite(const void* buffer, std::size_t floats) override {
       take_back(buffer, floats);

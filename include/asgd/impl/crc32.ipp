@@ -11,10 +11,9 @@ namespace asgd::inline v0::detail {
 
 // Slicing by 8 (Intel's table method): table[k][b] is the CRC of byte b followed by k zero bytes,
 // so eight bytes take eight independent lookups (a byte at a time ran 190 MB/s, latency-bound).
-// Built at the first checksum (a few microseconds), not as a constexpr table: evaluating that
-// cost every translation unit that includes the trainer about 0.1 s of GCC's time.
-// (Not constexpr, nor a lambda, which would be implicitly so: the compiler would then evaluate
-// the static's initialiser while parsing.)
+// Built at the first checksum (a few microseconds) by a plain function: a constexpr table, or a
+// lambda (implicitly constexpr), is evaluated while parsing, which cost every translation unit
+// that includes the trainer about 0.1 s of GCC's time.
 using crc32_table_set = std::array<std::array<std::uint32_t, 256>, 8>;
 inline crc32_table_set make_crc32_tables() noexcept {
   crc32_table_set t{};

@@ -447,17 +447,21 @@ TEST_SUITE("simulated trainer") {
     c.link_latency_seconds = 0.0;  // the messages themselves next to free: the copies cost
     c.link_bandwidth = 1e18;
     constexpr std::size_t n = 1000000;
-    auto group = asgd::transport::in_process::group(2);
-    std::array<std::vector<float>, 2> v{std::vector<float>(n, 1.0f), std::vector<float>(n, 3.0f)};
+    std::array<std::vector<float>, 2> v;
     std::array<double, 2> start{}, end{};
-    asgd::sim::simulation sim(c, 3);
-    sim.run(2, [&](asgd::sim::task& t) {
-      auto* hooks = asgd::detail::simulated();
-      if (t.id() == 1) hooks->sleep(1.0);  // node 0 arrives first and waits
-      start[t.id()] = hooks->now();
-      group[t.id()].all_reduce_mean(v[t.id()]);
-      end[t.id()] = hooks->now();
-    });
+    auto reduce_two = [&] {  // a fresh pair of nodes, simulated under `c`
+      auto group = asgd::transport::in_process::group(2);
+      v = {std::vector<float>(n, 1.0f), std::vector<float>(n, 3.0f)};
+      asgd::sim::simulation sim(c, 3);
+      sim.run(2, [&](asgd::sim::task& t) {
+        auto* hooks = asgd::detail::simulated();
+        if (t.id() == 1) hooks->sleep(1.0);  // node 0 arrives first and waits
+        start[t.id()] = hooks->now();
+        group[t.id()].all_reduce_mean(v[t.id()]);
+        end[t.id()] = hooks->now();
+      });
+    };
+    reduce_two();
     CHECK(v[0][7] == 2.0f);
     CHECK(v[1][7] == 2.0f);
     // The last to arrive reads its own vector and node 0's (from node 0's core) and writes both.
@@ -469,16 +473,7 @@ TEST_SUITE("simulated trainer") {
     // node 0's vector, which node 0 wrote and node 1 has just read, first invalidates node 0's
     // copy: 4 bytes a float at 2 GB/s, 2 ms more. Node 1's own vector costs it nothing more.
     c.shared_write_bandwidth = 2e9;
-    v = {std::vector<float>(n, 1.0f), std::vector<float>(n, 3.0f)};
-    auto again = asgd::transport::in_process::group(2);
-    asgd::sim::simulation charged(c, 3);
-    charged.run(2, [&](asgd::sim::task& t) {
-      auto* hooks = asgd::detail::simulated();
-      if (t.id() == 1) hooks->sleep(1.0);
-      start[t.id()] = hooks->now();
-      again[t.id()].all_reduce_mean(v[t.id()]);
-      end[t.id()] = hooks->now();
-    });
+    reduce_two();
     CHECK(v[0][7] == 2.0f);
     CHECK(end[1] - start[1] == doctest::Approx(7e-3));
     CHECK(end[0] == doctest::Approx(1.0 + 7e-3 + 4e-3));

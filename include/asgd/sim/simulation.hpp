@@ -180,10 +180,7 @@ class simulation {
     }
     void take_over(const void* buffer, std::size_t floats) override {
       const auto it = sim_.writers_.find(buffer);
-      const bool elsewhere = it != sim_.writers_.end() && it->second != task_.id();
-      if (elsewhere && sim_.costs_.shared_write_bandwidth > 0.0) {
-        compute(4.0 * static_cast<double>(floats) / sim_.costs_.shared_write_bandwidth);
-      }
+      if (it != sim_.writers_.end() && it->second != task_.id()) invalidate_elsewhere(floats);
       wrote(buffer);
     }
     void overwrite(const void* buffer, std::size_t floats) override {
@@ -336,13 +333,19 @@ class simulation {
       if (std::find(readers.begin(), readers.end(), task_.id()) == readers.end()) readers.push_back(task_.id());
     }
     // Lines of `buffer` that other tasks read since it was last written are invalidated there
-    // before this task writes them: 4 bytes a float at the shared write bandwidth (0: free).
+    // before this task writes them.
     void take_back(const void* buffer, std::size_t floats) {
-      if (sim_.costs_.shared_write_bandwidth <= 0.0) return;
       const auto it = sim_.readers_.find(buffer);
       if (it == sim_.readers_.end()) return;
       const bool others = std::any_of(it->second.begin(), it->second.end(), [&](std::size_t r) { return r != task_.id(); });
-      if (others) compute(4.0 * static_cast<double>(floats) / sim_.costs_.shared_write_bandwidth);
+      if (others) invalidate_elsewhere(floats);
+    }
+    // `floats` floats' lines that another core holds, invalidated there before this task's
+    // writes: 4 bytes a float at the shared write bandwidth (0: free).
+    void invalidate_elsewhere(std::size_t floats) {
+      if (sim_.costs_.shared_write_bandwidth > 0.0) {
+        compute(4.0 * static_cast<double>(floats) / sim_.costs_.shared_write_bandwidth);
+      }
     }
 
     // A cache line that another task touched last moves to this task's core first.

@@ -26,6 +26,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 namespace {
 
 using asgd::sim::scheduler;
@@ -427,6 +431,41 @@ TEST_CASE("sim: durations draw the same sequence for a seed; lognormal draws cen
   CHECK(draws[1000] == doctest::Approx(2e-6).epsilon(0.05));  // the sample median
   asgd::rng c(1);
   CHECK(asgd::sim::duration{3e-6, 0.0}.draw(c) == 3e-6);
+}
+
+TEST_CASE("sim: pooled durations centre on the medians' geometric mean and widen by their spread") {
+  const asgd::sim::duration same[] = {{2e-6, 0.1}, {2e-6, 0.1}};
+  CHECK(asgd::sim::pooled(same).median == doctest::Approx(2e-6));
+  CHECK(asgd::sim::pooled(same).sigma == doctest::Approx(0.1));
+  // Two cores, one e^0.2 times slower than the other: the pooled median between them, its sigma
+  // the within-core 0.1 and the between-core 0.1 added in quadrature.
+  const asgd::sim::duration two[] = {{1e-6, 0.1}, {1e-6 * std::exp(0.2), 0.1}};
+  const asgd::sim::duration p = asgd::sim::pooled(two);
+  CHECK(p.median == doctest::Approx(1e-6 * std::exp(0.1)));
+  CHECK(p.sigma == doctest::Approx(std::sqrt(0.02)));
+  CHECK_THROWS_WITH_AS(asgd::sim::pooled({}), doctest::Contains("no durations"), std::invalid_argument);
+}
+
+TEST_CASE("sim: on_each_cpu measures once on each CPU the process may use, one at a time, pinned there") {
+  const std::vector<int> cpus = asgd::sim::usable_cpus();
+  REQUIRE(!cpus.empty());
+  CHECK(std::is_sorted(cpus.begin(), cpus.end()));
+  int running = 0, most = 0;
+  const std::vector<int> where = asgd::sim::on_each_cpu([&] {
+    most = std::max(most, ++running);
+#if defined(__linux__)
+    const int cpu = sched_getcpu();
+#else
+    const int cpu = -1;
+#endif
+    --running;
+    return cpu;
+  });
+  CHECK(most == 1);
+  REQUIRE(where.size() == cpus.size());
+  if (cpus.front() >= 0) CHECK(where == cpus);  // pinned: each call ran on its own CPU
+  CHECK_THROWS_WITH_AS(asgd::sim::on_each_cpu([]() -> int { throw std::runtime_error("no clock"); }),
+                       doctest::Contains("no clock"), std::runtime_error);
 }
 
 TEST_CASE("sim: calibrating this machine gives a valid model; the gradient and link keep the built-in figures") {

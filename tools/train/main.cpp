@@ -80,8 +80,11 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   std::vector<float> x(net.dimension());
   p.initialize(x, o.seed);
   // 301 calls (about 30 ms for the MLP at batch 16): the library's default 31, the first
-  // gradients of a fresh process, measured 10-15% slower than the rest and more spread.
-  m.gradient_per_sample = asgd::sim::calibrate_gradient(p, x, o.batch, 301);
+  // gradients of a fresh process, measured 10-15% slower than the rest and more spread. On each
+  // core in turn, pooled: a run's threads land on any of them, and they need not be as fast.
+  const std::vector<asgd::sim::duration> gradients =
+      asgd::sim::on_each_cpu([&] { return asgd::sim::calibrate_gradient(p, x, o.batch, 301); });
+  m.gradient_per_sample = asgd::sim::pooled(gradients);
   m.copy_bandwidth = measured.copy_bandwidth;  // the update: each mode's own, calibrated_update
   m.shared_copy_bandwidth = measured.shared_copy_bandwidth;
   m.shared_write_bandwidth = measured.shared_write_bandwidth;
@@ -100,14 +103,28 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
                  1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch, m.copy_bandwidth / 1e9,
                  m.shared_copy_bandwidth / 1e9, m.shared_write_bandwidth / 1e9, 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds, 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds,
                  1e6 * m.wake_cpu_seconds, 1e6 * m.sleep_overshoot_seconds);
+    if (gradients.size() > 1) {
+      std::string each;
+      for (const asgd::sim::duration& g : gradients) {
+        char us[32];
+        std::snprintf(us, sizeof us, "%s%.3g", each.empty() ? "" : ", ", 1e6 * g.median);
+        each += us;
+      }
+      std::fprintf(stderr, "asgd-train: a sample's gradient on each core in turn: %s us\n", each.c_str());
+    }
   }
   if (o.nodes > 1) {  // the averagers' quantizer, encoding and decoding the network's model
-    const asgd::sim::coding_seconds coding = asgd::sim::calibrate_quantizer(quantizer_for(o), net.dimension());
-    m.encode_seconds = coding.encode;
-    m.decode_seconds = coding.decode;
+    const auto quantizer = quantizer_for(o);
+    const std::vector<asgd::sim::coding_seconds> coding =
+        asgd::sim::on_each_cpu([&] { return asgd::sim::calibrate_quantizer(quantizer, net.dimension()); });
+    m.encode_seconds = m.decode_seconds = 0.0;
+    for (const asgd::sim::coding_seconds& c : coding) {  // the mean time of a core
+      m.encode_seconds += c.encode / static_cast<double>(coding.size());
+      m.decode_seconds += c.decode / static_cast<double>(coding.size());
+    }
     if (lead) {
       std::fprintf(stderr, "asgd-train: calibrated the quantizer %s: encode %.3g ns, decode %.3g ns a coordinate\n",
-                   o.quantize.c_str(), 1e9 * coding.encode, 1e9 * coding.decode);
+                   o.quantize.c_str(), 1e9 * m.encode_seconds, 1e9 * m.decode_seconds);
     }
   }
   return m;
@@ -123,7 +140,12 @@ double calibrated_update(const options& o, const asgd::problems::network& net, c
   const bool racy = (mode == "hogwild" || mode == "bounded_staleness") &&
                     (o.threads > 1 || (o.nodes > 1 && !o.averaging.blocking));
   const momentum_rule rule{.mu = o.momentum, .weight_decay = o.weight_decay, .nesterov = o.nesterov};
-  const double bandwidth = asgd::sim::calibrate_update(rule, net.dimension(), racy);
+  // On each core in turn; the mean time of a core (the harmonic mean of the bandwidths).
+  const std::vector<double> each =
+      asgd::sim::on_each_cpu([&] { return asgd::sim::calibrate_update(rule, net.dimension(), racy); });
+  double seconds_per_byte = 0.0;
+  for (const double b : each) seconds_per_byte += 1.0 / (b * static_cast<double>(each.size()));
+  const double bandwidth = 1.0 / seconds_per_byte;
   if (lead) {
     std::fprintf(stderr, "asgd-train: calibrated %s's update (%s stores, the run's rule): %.3g GB/s of the model's "
                  "12 bytes a coordinate\n", mode.c_str(), racy ? "racy" : "plain", bandwidth / 1e9);

@@ -6,12 +6,19 @@
 #include <asgd/sim/calibrate.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <ctime>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
+
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
 
 namespace asgd::inline v0::sim {
 
@@ -265,6 +272,43 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
   });
   m.validate();
   return m;
+}
+
+ASGD_DECL duration pooled(std::span<const duration> each) {
+  if (each.empty()) throw std::invalid_argument("asgd: sim::pooled: no durations to pool");
+  double mu = 0.0;
+  for (const duration& d : each) mu += std::log(d.median);
+  mu /= static_cast<double>(each.size());
+  double var = 0.0;
+  for (const duration& d : each) var += d.sigma * d.sigma + (std::log(d.median) - mu) * (std::log(d.median) - mu);
+  return {std::exp(mu), std::sqrt(var / static_cast<double>(each.size()))};
+}
+
+ASGD_DECL std::vector<int> usable_cpus() {
+  std::vector<int> cpus;
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+  }
+#endif
+  if (cpus.empty()) cpus.push_back(-1);
+  return cpus;
+}
+
+ASGD_DECL bool pin_to_cpu(int cpu) {
+  if (cpu < 0) return true;
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+#else
+  return false;
+#endif
 }
 
 }  // namespace asgd::inline v0::sim

@@ -18,10 +18,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstddef>
+#include <exception>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace asgd::inline v0::sim {
@@ -171,6 +175,47 @@ duration calibrate_gradient(P& p, std::span<const float> x, std::size_t batch, s
   for (double l : logs) var += (l - mean) * (l - mean);
   const double sigma = logs.size() > 1 ? std::sqrt(var / static_cast<double>(logs.size() - 1)) : 0.0;
   return {std::exp(median), std::min(sigma, 4.0)};
+}
+
+/// The CPUs this process may run on, in increasing order (its affinity mask, where the OS has
+/// one: Linux), else one entry, -1: any CPU.
+ASGD_DECL std::vector<int> usable_cpus();
+
+/// Pins the calling thread to `cpu` (nothing for -1); false where the OS refuses.
+ASGD_DECL bool pin_to_cpu(int cpu);
+
+/// One lognormal duration for draws from several with equal weight (a gradient's time on each
+/// core, as on_each_cpu measured it): the mean of their medians' logarithms for the median, and
+/// for sigma the spread within each and between their medians together.
+/// @throws std::invalid_argument for none
+ASGD_DECL duration pooled(std::span<const duration> each);
+
+/// `measure()` on a thread pinned to each of usable_cpus() in turn, never two at once; the
+/// results in that order. The cores of a virtual machine can differ in speed by 15-20% for
+/// minutes at a time (the development VM, 6 Dec 2026: a sample's gradient 4.4-5.0 us on one vCPU,
+/// 5.4-5.8 on the other, then the other way round), and a run's threads land on any of them:
+/// a figure measured on whichever core the caller is on is off by that much. Where a thread
+/// cannot be pinned, `measure()` runs unpinned there. The time it takes grows with the cores.
+/// Rethrows what `measure()` throws.
+template <class F>
+auto on_each_cpu(F&& measure) -> std::vector<std::invoke_result_t<F&>> {
+  std::vector<std::invoke_result_t<F&>> results;
+  for (const int cpu : usable_cpus()) {
+    std::exception_ptr error;
+    std::optional<std::invoke_result_t<F&>> result;
+    std::thread t([&] {
+      try {
+        (void)pin_to_cpu(cpu);
+        result.emplace(measure());
+      } catch (...) {
+        error = std::current_exception();
+      }
+    });
+    t.join();
+    if (error) std::rethrow_exception(error);
+    results.push_back(std::move(*result));
+  }
+  return results;
 }
 
 }  // namespace asgd::inline v0::sim

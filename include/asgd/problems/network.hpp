@@ -185,6 +185,66 @@ class basic_network {
   using const_map = Eigen::Map<const matrix>;
   static Eigen::Index ix(std::size_t v) noexcept { return static_cast<Eigen::Index>(v); }
 
+#if EIGEN_VERSION_AT_LEAST(3, 4, 0) && !EIGEN_VERSION_AT_LEAST(3, 4, 90)
+  // Eigen's products allocate their packing buffers at every call once these outgrow its stack
+  // limit (128 KB): the MLP's, 0.9 MB a step at batch 16, from the heap of the worker's thread
+  // (glibc kept them only once its dynamic thresholds had grown; with a threshold set, a step
+  // took 1.3-8x as long). A copy packs into buffers of its own, kept from step to step: Eigen
+  // 3.4's GEMM (internal, so only for 3.4; other versions take the product as it comes).
+  using gemm_blocking = Eigen::internal::gemm_blocking_space<Eigen::RowMajor, float, float, Eigen::Dynamic,
+                                                             Eigen::Dynamic, Eigen::Dynamic, 1, false>;
+  struct kept_blocking {
+    Eigen::Index rows = 0, cols = 0, depth = 0;
+    std::unique_ptr<gemm_blocking> space;
+  };
+  // Copies start without buffers: each packs into its own.
+  struct product_buffers {
+    product_buffers() = default;
+    product_buffers(const product_buffers&) {}
+    product_buffers& operator=(const product_buffers&) { return *this; }
+    std::vector<kept_blocking> slots;
+  };
+#else
+  struct product_buffers {};
+#endif
+
+  // dst = lhs * rhs as Eigen's `dst.noalias() = lhs * rhs` computes it (the same blocking, so
+  // the same sums), with the packing buffers of `slot` kept (slot: one per product of a stage).
+  template <class Lhs, class Rhs>
+  void multiply(map dst, const Lhs& lhs, const Rhs& rhs, std::size_t slot) {
+#if EIGEN_VERSION_AT_LEAST(3, 4, 0) && !EIGEN_VERSION_AT_LEAST(3, 4, 90)
+    // Eigen's own choices for small and vector products (evalTo, scaleAndAddTo): those allocate
+    // nothing.
+    if (rhs.rows() + dst.rows() + dst.cols() < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD || dst.rows() <= 1 ||
+        dst.cols() <= 1 || lhs.cols() == 0) {
+      dst.noalias() = lhs * rhs;
+      return;
+    }
+    using lhs_traits = Eigen::internal::blas_traits<Lhs>;
+    using rhs_traits = Eigen::internal::blas_traits<Rhs>;
+    const auto& a = lhs_traits::extract(lhs);
+    const auto& b = rhs_traits::extract(rhs);
+    using a_type = std::remove_cvref_t<decltype(a)>;
+    using b_type = std::remove_cvref_t<decltype(b)>;
+    static_assert(!lhs_traits::NeedToConjugate && !rhs_traits::NeedToConjugate);
+    if (buffers_.slots.size() <= slot) buffers_.slots.resize(slot + 1);
+    kept_blocking& k = buffers_.slots[slot];
+    if (!k.space || k.rows != dst.rows() || k.cols != dst.cols() || k.depth != a.cols()) {
+      k = {dst.rows(), dst.cols(), a.cols(), std::make_unique<gemm_blocking>(dst.rows(), dst.cols(), a.cols(), 1, true)};
+      k.space->allocateAll();
+    }
+    dst.setZero();
+    Eigen::internal::general_matrix_matrix_product<
+        Eigen::Index, float, (a_type::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor, false, float,
+        (b_type::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor, false, Eigen::RowMajor,
+        1>::run(dst.rows(), dst.cols(), a.cols(), a.data(), a.outerStride(), b.data(), b.outerStride(), dst.data(), 1,
+                dst.outerStride(), 1.0f, *k.space, nullptr);
+#else
+    (void)slot;
+    dst.noalias() = lhs * rhs;
+#endif
+  }
+
   void build(const std::vector<layer>& stack) {
     std::size_t h = train_->rows, w = train_->cols, c = 1;
     classes_ = train_->classes;
@@ -307,7 +367,7 @@ class basic_network {
         const_map w(x.data() + s.offset, ix(s.out_c), ix(s.in));
         Eigen::Map<const Eigen::RowVectorXf> bias(x.data() + s.offset + s.weights, ix(s.biases));
         map y(out, ix(b), ix(s.out_c));
-        y.noalias() = const_map(in, ix(b), ix(s.in)) * w.transpose();
+        multiply(y, const_map(in, ix(b), ix(s.in)), w.transpose(), 3 * l);
         y.rowwise() += bias;
         break;
       }
@@ -316,7 +376,7 @@ class basic_network {
         const_map w(x.data() + s.offset, ix(s.out_c), ix(s.fan_in));
         Eigen::Map<const Eigen::RowVectorXf> bias(x.data() + s.offset + s.weights, ix(s.biases));
         map y(out, ix(b * s.positions), ix(s.out_c));
-        y.noalias() = const_map(cols_[l].data(), ix(b * s.positions), ix(s.fan_in)) * w.transpose();
+        multiply(y, const_map(cols_[l].data(), ix(b * s.positions), ix(s.fan_in)), w.transpose(), 3 * l);
         y.rowwise() += bias;
         break;
       }
@@ -434,24 +494,25 @@ class basic_network {
         case kind::dense: {
           const const_map dyv(dy, ix(b), ix(s.out_c));
           if (s.offset < r.end && s.offset + s.weights + s.biases > r.begin) {
-            map(grad + s.offset, ix(s.out_c), ix(s.in)).noalias() = dyv.transpose() * const_map(in, ix(b), ix(s.in));
+            multiply(map(grad + s.offset, ix(s.out_c), ix(s.in)), dyv.transpose(), const_map(in, ix(b), ix(s.in)),
+                     3 * l + 1);
             Eigen::Map<Eigen::RowVectorXf>(grad + s.offset + s.weights, ix(s.biases)) = dyv.colwise().sum();
           }
           if (needs_input_grad)
-            map(dx, ix(b), ix(s.in)).noalias() = dyv * const_map(x.data() + s.offset, ix(s.out_c), ix(s.in));
+            multiply(map(dx, ix(b), ix(s.in)), dyv, const_map(x.data() + s.offset, ix(s.out_c), ix(s.in)), 3 * l + 2);
           break;
         }
         case kind::conv: {
           const const_map dyv(dy, ix(b * s.positions), ix(s.out_c));
           if (s.offset < r.end && s.offset + s.weights + s.biases > r.begin) {
-            map(grad + s.offset, ix(s.out_c), ix(s.fan_in)).noalias() =
-                dyv.transpose() * const_map(cols_[l].data(), ix(b * s.positions), ix(s.fan_in));
+            multiply(map(grad + s.offset, ix(s.out_c), ix(s.fan_in)), dyv.transpose(),
+                     const_map(cols_[l].data(), ix(b * s.positions), ix(s.fan_in)), 3 * l + 1);
             Eigen::Map<Eigen::RowVectorXf>(grad + s.offset + s.weights, ix(s.biases)) = dyv.colwise().sum();
           }
           if (needs_input_grad) {
             // The patch gradients reuse the im2col buffer, which this layer no longer needs.
-            map(cols_[l].data(), ix(b * s.positions), ix(s.fan_in)).noalias() =
-                dyv * const_map(x.data() + s.offset, ix(s.out_c), ix(s.fan_in));
+            multiply(map(cols_[l].data(), ix(b * s.positions), ix(s.fan_in)), dyv,
+                     const_map(x.data() + s.offset, ix(s.out_c), ix(s.fan_in)), 3 * l + 2);
             col2im(s, cols_[l].data(), dx, b);
           }
           break;
@@ -492,6 +553,7 @@ class basic_network {
   std::vector<std::vector<std::int32_t>> argmax_;  // max-pool choices
   detail::aligned_floats delta_[2];              // back-propagated gradients, ping-pong
   detail::aligned_floats scratch_grad_;          // full-size gradient for block steps
+  product_buffers buffers_;                      // the products' packing buffers
 };
 
 /// A classifier over images (see basic_network).

@@ -6,8 +6,8 @@
 #include <asgd/sim/calibrate.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <ctime>

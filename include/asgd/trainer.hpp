@@ -266,9 +266,11 @@ class trainer {
   [[nodiscard]] const block_selector_type& block_selector() const noexcept { return selector_; }
   [[nodiscard]] const consistency_type& consistency() const noexcept { return consistency_; }
   [[nodiscard]] const topology_type& topology() const noexcept { return topology_; }
-  [[nodiscard]] const transport_type& transport() const noexcept
+  // A member template: an explicit instantiation of the class instantiates every non-template
+  // member, and Clang 14 does so even where the constraint is not satisfied.
+  template <int = 0>
     requires holds_transport
-  {
+  [[nodiscard]] const transport_type& transport() const noexcept {
     return transport_;
   }
   [[nodiscard]] const quantizer_type& quantizer() const noexcept { return quantizer_; }

@@ -131,12 +131,14 @@ void bm_update(benchmark::State& state) {
 // hogwild read (which copies only what the worker's last update did not write: the other
 // threads' slices) and update, the plain vectorised SGD kernel x -= lr * g on other arrays
 // (the bound of any update), and the same kernel writing each new value to a private copy as
-// well (the bound of an update that keeps the worker's copy, as hogwild's does). Per-iteration
+// well (the bound of an update that keeps the worker's copy, as hogwild's does). On one thread,
+// also a solo worker's read and update (one worker beside a reader: racy stores in place, no
+// private copy), on a store of its own. Per-iteration
 // ratios are immune to the slow drift of this VM; the counters give their median, minimum and
 // maximum. d = 101,770 is the MLP's model (in cache), d = 1e7 a model in DRAM.
 struct paired_fixture {
   static inline std::vector<float> a, b, x, g, copy;
-  static inline std::unique_ptr<asgd::consistency::hogwild::store> store;
+  static inline std::unique_ptr<asgd::consistency::hogwild::store> store, solo;
   static void setup(const benchmark::State& s) {
     const auto d = static_cast<std::size_t>(s.range(0));
     copy_fixture::setup(s);
@@ -145,11 +147,14 @@ struct paired_fixture {
     x.assign(d, 0.0f);
     g.assign(d, 1e-6f);
     copy.assign(d, 0.0f);
-    // One reader besides the workers (as an evaluation thread would be): a lone worker with no
-    // other thread at the model takes the plain path, and this pair measures the racy one.
+    // A store made for at least two workers: one worker alone at a store takes the plain path
+    // (lone) or, beside a reader, the solo one; this pair measures the racy path of several
+    // workers, with the second one idle when the benchmark runs one thread.
+    const auto workers = std::max<std::size_t>(2, static_cast<std::size_t>(s.threads()));
     store = std::make_unique<asgd::consistency::hogwild::store>(
-        asgd::consistency::hogwild{}, asgd::store_config{d, static_cast<std::size_t>(s.threads()), 0, 1},
-        std::vector<float>(d, 0.0f));
+        asgd::consistency::hogwild{}, asgd::store_config{d, workers, 0, 1}, std::vector<float>(d, 0.0f));
+    solo = std::make_unique<asgd::consistency::hogwild::store>(
+        asgd::consistency::hogwild{}, asgd::store_config{d, 1, 0, 1}, std::vector<float>(d, 0.0f));
   }
   static void teardown(const benchmark::State&) {
     a = {};
@@ -158,6 +163,7 @@ struct paired_fixture {
     g = {};
     copy = {};
     store.reset();
+    solo.reset();
   }
 };
 
@@ -169,9 +175,11 @@ void bm_paired(benchmark::State& state) {
   const std::size_t lo = t * d / n, hi = (t + 1) * d / n;
   auto& store = *paired_fixture::store;
   auto w = store.make_worker(t);
+  const bool with_solo = n == 1;
+  auto solo_w = paired_fixture::solo->make_worker(0);
   const std::vector<float> g(hi - lo, 1e-6f);
-  std::vector<double> ratios, kernel_ratios, step_ratios, copying_ratios;
-  double copy_s = 0, update_s = 0, kernel_s = 0, read_s = 0, copying_s = 0;
+  std::vector<double> ratios, kernel_ratios, step_ratios, copying_ratios, solo_ratios;
+  double copy_s = 0, update_s = 0, kernel_s = 0, read_s = 0, copying_s = 0, solo_s = 0;
   float* kx = paired_fixture::x.data();
   float* kc = paired_fixture::copy.data();
   const float* kg = paired_fixture::g.data();
@@ -193,6 +201,14 @@ void bm_paired(benchmark::State& state) {
     for (std::size_t i = lo; i < hi; ++i) kc[i] = kx[i] -= 1e-3f * kg[i];
     benchmark::ClobberMemory();
     const auto t4 = clock::now();
+    if (with_solo) {
+      auto sh = paired_fixture::solo->read(solo_w);
+      paired_fixture::solo->apply(solo_w, sh, {lo, hi}, g, plain_direction{}, fixed_lr{});
+      benchmark::ClobberMemory();
+      const double so = std::chrono::duration<double>(clock::now() - t4).count();
+      solo_s += so;
+      solo_ratios.push_back(std::chrono::duration<double>(t3 - t2).count() / so);
+    }
     const double c = std::chrono::duration<double>(tr - t0).count(), u = std::chrono::duration<double>(t2 - t1).count(),
                  k = std::chrono::duration<double>(t3 - t2).count(), rd = std::chrono::duration<double>(t1 - tr).count(),
                  kc_s = std::chrono::duration<double>(t4 - t3).count();
@@ -210,6 +226,7 @@ void bm_paired(benchmark::State& state) {
   std::sort(kernel_ratios.begin(), kernel_ratios.end());
   std::sort(step_ratios.begin(), step_ratios.end());
   std::sort(copying_ratios.begin(), copying_ratios.end());
+  std::sort(solo_ratios.begin(), solo_ratios.end());
   const double bytes = static_cast<double>(hi - lo) * static_cast<double>(state.iterations());
   using counter = benchmark::Counter;
   state.counters["copy GB/s"] = counter(8.0 * bytes / 1e9 / copy_s * static_cast<double>(n), counter::kAvgThreads);
@@ -230,6 +247,12 @@ void bm_paired(benchmark::State& state) {
   state.counters["step of kernel max"] = counter(step_ratios.back(), counter::kAvgThreads);
   state.counters["read us"] = counter(1e6 * read_s / static_cast<double>(state.iterations()), counter::kAvgThreads);
   state.counters["pairs"] = counter(static_cast<double>(ratios.size()));
+  if (with_solo) {
+    state.counters["solo GB/s"] = counter(12.0 * bytes / 1e9 / solo_s, counter::kAvgThreads);
+    state.counters["solo of kernel median"] = counter(solo_ratios[solo_ratios.size() / 2], counter::kAvgThreads);
+    state.counters["solo of kernel min"] = counter(solo_ratios.front(), counter::kAvgThreads);
+    state.counters["solo of kernel max"] = counter(solo_ratios.back(), counter::kAvgThreads);
+  }
 }
 
 template <class Mode, kind K>
@@ -310,6 +333,11 @@ const bool summary = asgd_bench::add_summary([](const asgd_bench::recorder& r) {
     std::printf("  read + update / kernel: median %.3f (min %.3f, max %.3f); read %.1f us\n",
                 get(name, "step of kernel median"), get(name, "step of kernel min"), get(name, "step of kernel max"),
                 get(name, "read us"));
+    if (get(name, "solo GB/s") > 0) {
+      std::printf("  solo (one worker beside a reader) read + update %.2f GB/s; / kernel: median %.3f (min %.3f, max %.3f)\n",
+                  get(name, "solo GB/s"), get(name, "solo of kernel median"), get(name, "solo of kernel min"),
+                  get(name, "solo of kernel max"));
+    }
   }
   }
   std::printf("\nratio = update GB/s (12 B per updated coordinate) / copy GB/s (STREAM, 8 B per element), same d and threads\n");

@@ -523,6 +523,54 @@ TEST_SUITE("concurrency") {
     CHECK(store.version() == 1000000);
   }
 
+  TEST_CASE_TEMPLATE("one worker beside an averager and a reader loses no update and no mix" * doctest::timeout(600),
+                     Mode, asgd::consistency::hogwild, asgd::consistency::atomic_add,
+                     asgd::consistency::bounded_staleness<2>) {
+    // The worker adds 1 to every coordinate a step, the averager 2 a mix, while a third thread
+    // copies the model out: a solo worker is the model's only writer, so every copy holds whole
+    // sums that never go down, and the end holds them all (integers below 2^24: exact).
+    constexpr std::size_t dim = 1000, steps = 20000, mixes = 4000;  // not a multiple of racy_block
+    typename Mode::store store(Mode{}, {.dimension = dim, .workers = 1, .averagers = 1, .readers = 1},
+                               std::vector<float>(dim, 0.0f));
+    std::atomic<bool> done{false};
+    std::atomic<std::size_t> copies{0};
+    std::thread averager([&] {
+      const std::vector<float> delta(dim, 2.0f);
+      for (std::size_t k = 0; k < mixes; ++k) store.mix(delta);
+    });
+    std::thread reader([&] {
+      std::vector<float> out(dim), last(dim, 0.0f);
+      bool whole = true, monotone = true;
+      while (!done.load(std::memory_order_acquire)) {
+        store.copy_to(out);
+        for (std::size_t i = 0; i < dim; ++i) {
+          whole = whole && out[i] == std::floor(out[i]) && out[i] <= float(steps + 2 * mixes);
+          monotone = monotone && out[i] >= last[i];
+        }
+        last = out;
+        copies.fetch_add(1, std::memory_order_relaxed);
+      }
+      CHECK(whole);
+      CHECK(monotone);
+    });
+    {
+      auto w = store.make_worker(0);
+      const std::vector<float> g(dim, -1.0f);
+      for (std::size_t k = 0; k < steps; ++k) {
+        auto h = store.read(w);
+        store.apply(w, h, {0, dim}, g, asgd_test::identity_direction{}, asgd_test::constant_lr{1.0});
+      }
+      store.finish(w);
+    }
+    averager.join();
+    done.store(true, std::memory_order_release);
+    reader.join();
+    std::vector<float> out(dim);
+    store.copy_to(out);
+    CHECK(std::count(out.begin(), out.end(), float(steps + 2 * mixes)) == static_cast<std::ptrdiff_t>(dim));
+    CHECK(copies.load() > 0);
+  }
+
   TEST_CASE("hogwild may lose updates but never invents one" * doctest::timeout(600)) {
     // Every thread adds 1 to a shared block [0, 4) and to a block of its own, once a step.
     constexpr std::size_t shared = 4, per_thread = 20000, dim = shared * (1 + many_threads);

@@ -489,21 +489,22 @@ TEST_CASE("sim: calibrating this machine gives a valid model; the gradient and l
                        std::invalid_argument);
 }
 
-TEST_CASE("sim: an update rule calibrates to an update bandwidth, through the racy or the plain path") {
+TEST_CASE("sim: an update rule calibrates to an update bandwidth, along each path a store writes") {
+  using asgd::sim::update_path;
   const asgd::update::momentum momentum{};
-  for (const bool racy : {true, false}) {
-    CAPTURE(racy);
-    const double b = asgd::sim::calibrate_update(momentum, 1 << 16, racy, 3);
+  for (const update_path path : {update_path::plain, update_path::solo, update_path::shared}) {
+    CAPTURE(static_cast<int>(path));
+    const double b = asgd::sim::calibrate_update(momentum, 1 << 16, path, 3);
     CHECK(std::isfinite(b));
     CHECK(b > 0.0);
     asgd::sim::cost_model m = asgd::sim::cost_model::machine();
     m.update_bandwidth = b;
     CHECK_NOTHROW(m.validate());
   }
-  CHECK(asgd::sim::calibrate_update(asgd::update::sgd{}, 4096, false, 1) > 0.0);
-  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_update(momentum, 0, true), doctest::Contains("at least 1"),
+  CHECK(asgd::sim::calibrate_update(asgd::update::sgd{}, 4096, update_path::plain, 1) > 0.0);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_update(momentum, 0, update_path::shared), doctest::Contains("at least 1"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_update(momentum, 16, true, 0), doctest::Contains("at least 1"),
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_update(momentum, 16, update_path::shared, 0), doctest::Contains("at least 1"),
                        std::invalid_argument);
 }
 

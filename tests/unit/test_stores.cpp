@@ -202,7 +202,61 @@ TEST_SUITE("stores") {
     single_worker_semantics(Mode{});
   }
 
-  TEST_CASE_TEMPLATE("a lone worker of a lock-free store reads the model itself; beside another thread, its own copy",
+  TEST_CASE_TEMPLATE("a solo worker's mixes wait for its next read; copy_to, assign and a round see them", Mode,
+                     asgd::consistency::hogwild, asgd::consistency::atomic_add,
+                     asgd::consistency::bounded_staleness<2>) {
+    // One worker beside an averager writes the model alone: a mix is posted, added at the
+    // worker's next read; until then copy_to adds it, assign drops it (its values came from a
+    // copy_to, which had it), and a blocking round's in-place model has it.
+    const std::vector<float> init{1.0f, 2.0f, 3.0f, 4.0f}, delta{1.0f, 1.0f, 1.0f, 1.0f};
+    auto values_of = [](const auto& h) { return std::vector<float>(h.values().begin(), h.values().end()); };
+    typename Mode::store store(Mode{}, {.dimension = 4, .workers = 1, .averagers = 1}, init);
+    auto w = store.make_worker(0);
+    std::vector<float> out(4);
+    auto h = store.read(w);
+    store.mix(delta);
+    store.mix(delta);  // two posted mixes add up
+    CHECK(values_of(h) == init);  // the model the worker reads: not yet mixed
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{3.0f, 4.0f, 5.0f, 6.0f});
+    asgd_test::identity_direction dir;
+    const std::vector<float> g{10.0f, 20.0f};
+    store.apply(w, h, {1, 3}, g, dir, asgd_test::constant_lr{0.5});
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{3.0f, -1.0f, -5.0f, 6.0f});
+    h = store.read(w);  // adds the mixes: once
+    CHECK(values_of(h) == std::vector<float>{3.0f, -1.0f, -5.0f, 6.0f});
+    store.copy_to(out);
+    CHECK(out == std::vector<float>{3.0f, -1.0f, -5.0f, 6.0f});
+    h = store.read(w);
+    CHECK(values_of(h) == std::vector<float>{3.0f, -1.0f, -5.0f, 6.0f});
+    store.mix(delta);
+    {
+      auto r = store.read_sparse(w);  // a sparse read adds them too
+      CHECK(r.reader()[0] == 4.0f);
+      CHECK(r.reader()[3] == 7.0f);
+    }
+    store.mix(delta);  // and the dense read after it adds only what came since
+    h = store.read(w);
+    CHECK(values_of(h) == std::vector<float>{5.0f, 1.0f, -3.0f, 8.0f});
+
+    store.mix(delta);
+    const std::vector<float> assigned{-7.0f, 0.25f, 1e-30f, 3.0f};
+    store.assign(assigned);
+    h = store.read(w);
+    CHECK(values_of(h) == assigned);
+
+    if constexpr (requires { store.model_while_workers_wait(); }) {  // an optional clause
+      store.mix(delta);
+      const std::span<float> m = store.model_while_workers_wait();
+      CHECK(std::vector<float>(m.begin(), m.end()) == std::vector<float>{-6.0f, 1.25f, 1.0f, 4.0f});
+      h = store.read(w);
+      CHECK(values_of(h) == std::vector<float>{-6.0f, 1.25f, 1.0f, 4.0f});
+    }
+    store.finish(w);
+  }
+
+  TEST_CASE_TEMPLATE("a lone worker of a lock-free store sees a mix at once; beside another thread, at its next read",
                      Mode, asgd::consistency::hogwild, asgd::consistency::atomic_add,
                      asgd::consistency::bounded_staleness<2>) {
     const std::vector<float> init{1.0f, 2.0f, 3.0f, 4.0f}, delta{1.0f, 1.0f, 1.0f, 1.0f};
@@ -226,8 +280,8 @@ TEST_SUITE("stores") {
       auto w = store.make_worker(0);
       auto h = store.read(w);
       store.mix(delta);
-      // A mix on the worker's own thread shows in a lone worker's view, which is the model;
-      // a worker beside other threads reads its private copy.
+      // A mix on the worker's own thread shows in a lone worker's view, which is the model; a
+      // worker beside an averager or a reader (solo) adds it at its next read.
       CHECK(std::vector<float>(h.values().begin(), h.values().end()) == (c.lone ? mixed : init));
       // Both paths write the same update.
       asgd_test::identity_direction dir;

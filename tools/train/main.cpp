@@ -131,24 +131,31 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
 }
 
 // --calibrate, for each mode: the run's update (its rule, through the path its store writes:
-// racy for HOGWILD! and bounded staleness, plain stores for the rest and for a lone worker, one
-// with no other worker at its model and no averager mixing while it runs) as the cost model's update
-// bandwidth. A momentum update moves 20 bytes a coordinate, not the model's 12, and the racy
-// path is slower than the plain loop calibrate_machine times: 3 Dec 2026, the MLP's update
-// charged 20 us a step against about 130 us measured in a real HOGWILD! run's profile.
+// racy with a private copy for HOGWILD!'s and bounded staleness's several workers; racy in
+// place for one worker of theirs or of atomic_add beside a node's averager; plain stores for
+// the rest and
+// for a lone worker, one with no other worker at its model and no averager mixing while it runs)
+// as the cost model's update bandwidth. A momentum update moves 20 bytes a coordinate, not the
+// model's 12, and the racy paths are slower than the plain loop calibrate_machine times: 3 Dec
+// 2026, the MLP's update charged 20 us a step against about 130 us measured in a real HOGWILD!
+// run's profile.
 double calibrated_update(const options& o, const asgd::problems::network& net, const std::string& mode, bool lead) {
-  const bool racy = (mode == "hogwild" || mode == "bounded_staleness") &&
-                    (o.threads > 1 || (o.nodes > 1 && !o.averaging.blocking));
+  using asgd::sim::update_path;
+  const bool racy = mode == "hogwild" || mode == "bounded_staleness";
+  const bool solo = (racy || mode == "atomic_add") && o.threads == 1 && o.nodes > 1 && !o.averaging.blocking;
+  const update_path path = solo ? update_path::solo : racy && o.threads > 1 ? update_path::shared : update_path::plain;
   const momentum_rule rule{.mu = o.momentum, .weight_decay = o.weight_decay, .nesterov = o.nesterov};
   // On each core in turn; the mean time of a core (the harmonic mean of the bandwidths).
   const std::vector<double> each =
-      asgd::sim::on_each_cpu([&] { return asgd::sim::calibrate_update(rule, net.dimension(), racy); });
+      asgd::sim::on_each_cpu([&] { return asgd::sim::calibrate_update(rule, net.dimension(), path); });
   double seconds_per_byte = 0.0;
   for (const double b : each) seconds_per_byte += 1.0 / (b * static_cast<double>(each.size()));
   const double bandwidth = 1.0 / seconds_per_byte;
   if (lead) {
     std::fprintf(stderr, "asgd-train: calibrated %s's update (%s stores, the run's rule): %.3g GB/s of the model's "
-                 "12 bytes a coordinate\n", mode.c_str(), racy ? "racy" : "plain", bandwidth / 1e9);
+                 "12 bytes a coordinate\n", mode.c_str(),
+                 path == update_path::plain ? "plain" : path == update_path::solo ? "racy, in place" : "racy",
+                 bandwidth / 1e9);
   }
   return bandwidth;
 }

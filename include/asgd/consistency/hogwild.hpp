@@ -21,7 +21,9 @@ namespace asgd::inline v0::consistency {
 /// a private copy of the model: the coordinates the worker's previous update wrote are those it
 /// read and wrote then (the update stores each new value in the copy too), the others are
 /// copied at the start of the step. So a full-model step passes over the shared model once, as
-/// sequential SGD does. Sparse gradients read only their coordinates, in place.
+/// sequential SGD does. Sparse gradients read only their coordinates, in place. One worker
+/// reads and writes the model in place: alone (plain accesses, as sequential SGD), or beside a
+/// node's averager or a reader (racy stores; the averager's mixes wait for its next read).
 ///
 /// On x86-64 with AVX the shared accesses are 16-byte aligned vector loads and stores, which
 /// both vendors guarantee atomic (so each float is whole); elsewhere, and under

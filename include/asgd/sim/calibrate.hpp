@@ -53,30 +53,44 @@ struct calibration_settings {
 /// @throws std::invalid_argument for 0 floats or 0 repeats
 ASGD_DECL cost_model calibrate_machine(const calibration_settings& s = {});
 
+/// How a store writes a dense update (calibrate_update times each).
+enum class update_path {
+  plain,  ///< plain loads and stores: under a lock, or a lone worker (no other thread at the model)
+  solo,   ///< racy stores, in place: one worker beside an averager or a reader (HOGWILD!'s store)
+  shared  ///< racy loads and checked racy stores, each new value written to a private copy too:
+          ///< several workers at one model (HOGWILD!, bounded staleness)
+};
+
 /// Measures `rule`'s dense update over `dimension` coordinates as a store writes it
-/// (detail::step_dense: `racy`, through relaxed accesses and with each new value written to a
-/// private copy too, as HOGWILD!'s store writes; else plain stores, as under a lock), the median
-/// of `repeats` updates, as cost_model::update_bandwidth: the 12 bytes a coordinate that the
-/// simulator charges, per second of the time measured. A rule with state (momentum, Adam) moves
-/// more than those 12 bytes, and the racy path runs in blocks through registers and writes the
-/// private copy, so its figure is below calibrate_machine's plain x -= lr g.
+/// (detail::step_dense along `path`), the median of `repeats` updates, as
+/// cost_model::update_bandwidth: the 12 bytes a coordinate that the simulator charges, per
+/// second of the time measured. A rule with state (momentum, Adam) moves more than those 12
+/// bytes, and the racy paths run in blocks through registers (`shared` writes the private copy
+/// too), so their figures are below calibrate_machine's plain x -= lr g.
 /// @throws std::invalid_argument for a dimension or repeats of 0
 template <update_rule U>
-double calibrate_update(const U& rule, std::size_t dimension, bool racy, std::size_t repeats = 7) {
+double calibrate_update(const U& rule, std::size_t dimension, update_path path, std::size_t repeats = 7) {
   if (dimension == 0 || repeats == 0) {
     throw std::invalid_argument("asgd: sim::calibrate_update: dimension and repeats must be at least 1");
   }
   typename U::state state = rule.make_state(dimension);
-  std::vector<float> x(dimension, 0.5f), g(dimension, 1e-3f), copy(racy ? dimension : 0);
+  std::vector<float> x(dimension, 0.5f), g(dimension, 1e-3f), copy(path == update_path::shared ? dimension : 0);
   auto dir = [&rule, &state](std::size_t i, float gi, float xi) { return rule.direction(state, i, gi, xi); };
   const param_range all{0, dimension};
   std::vector<double> t(repeats + 1);  // the first, which warms the caches, is dropped
   for (double& seconds : t) {
     const auto t0 = std::chrono::steady_clock::now();
-    if (racy) {
-      detail::step_dense<detail::write_kind::racy>(x.data(), all, g, dir, 1e-3f, copy.data());
-    } else {
-      detail::step_dense<detail::write_kind::plain>(x.data(), all, g, dir, 1e-3f);
+    switch (path) {
+      case update_path::plain:
+        detail::step_dense<detail::write_kind::plain>(x.data(), all, g, dir, 1e-3f);
+        break;
+      case update_path::solo:
+        detail::step_dense<detail::write_kind::racy>(x.data(), all, g, dir, 1e-3f, nullptr,
+                                                     detail::other_writers::none);
+        break;
+      case update_path::shared:
+        detail::step_dense<detail::write_kind::racy>(x.data(), all, g, dir, 1e-3f, copy.data());
+        break;
     }
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -142,6 +143,36 @@ TEST_SUITE("network") {
     const auto zeros = std::count(test->labels.begin(), test->labels.end(), std::uint8_t{0});
     REQUIRE(zeros > 0);
     CHECK(e.accuracy == doctest::Approx(static_cast<double>(zeros) / 10.0));
+  }
+
+  TEST_CASE("evaluate keeps its buffers: the same figures again, from a copy, and from two threads at once") {
+    // 1,200 test images: three batches, the last one short, so the kept buffers serve batches
+    // of two sizes.
+    auto train = random_images(20, 6, 4, 6), test = random_images(1200, 6, 4, 7);
+    network net("t", {L::conv2d{2, 3}, L::relu{}, L::dense{4}}, train, test);
+    std::vector<float> x(net.dimension());
+    asgd::rng g(3);
+    for (float& v : x) v = static_cast<float>(g.normal()) * 0.3f;
+    std::vector<float> y = x;
+    for (float& v : y) v *= -0.5f;
+    const auto first = net.evaluate(x);
+    const auto other = net.evaluate(y);  // other weights through the same buffers
+    const auto again = net.evaluate(x);
+    CHECK(again.loss == first.loss);
+    CHECK(again.accuracy == first.accuracy);
+    CHECK(other.loss != first.loss);
+    const network copy = net;  // starts without the buffers
+    CHECK(copy.evaluate(y).loss == other.loss);
+    std::vector<asgd::evaluation> seen(8);
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < seen.size(); ++t) {
+      threads.emplace_back([&, t] { seen[t] = net.evaluate(t % 2 == 0 ? x : y); });
+    }
+    for (auto& t : threads) t.join();
+    for (std::size_t t = 0; t < seen.size(); ++t) {
+      CHECK(seen[t].loss == (t % 2 == 0 ? first : other).loss);
+      CHECK(seen[t].accuracy == (t % 2 == 0 ? first : other).accuracy);
+    }
   }
 
   TEST_CASE("bad shapes are refused with a message naming the network and the layer") {

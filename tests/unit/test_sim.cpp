@@ -12,6 +12,7 @@
 #include <asgd/update/momentum.hpp>
 #include <asgd/update/sgd.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <span>
 #include <utility>
@@ -349,7 +351,8 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
       "wake_cpu_seconds = 1e-5\n"
       "sleep_overshoot_seconds = 1e-4\n"
       "encode_seconds = 6e-9\n"
-      "decode_seconds = 4e-9\n");
+      "decode_seconds = 4e-9\n"
+      "evaluation_seconds = 0.02\n");
   CHECK(m.gradient_per_sample == asgd::sim::duration{1e-5, 0.5});
   CHECK(m.link_bandwidth == 1.25e8);
   CHECK(m.slow_node == 3);
@@ -360,6 +363,8 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
   CHECK(m.sleep_overshoot_seconds == 1e-4);
   CHECK(m.encode_seconds == 6e-9);
   CHECK(m.decode_seconds == 4e-9);
+  CHECK(m.evaluation_seconds == 0.02);
+  CHECK(machine.evaluation_seconds == 0.0);  // a problem's own: not charged unless given
   CHECK(machine.encode_seconds > 0.0);  // identity's: a copy
   CHECK(machine.cores == 0);  // a core per task
   CHECK(machine.wake_seconds == 0.0);
@@ -396,7 +401,7 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
         "copy_bandwidth, shared_copy_bandwidth, shared_write_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, "
         "lock_seconds, "
         "line_handover_seconds, wake_seconds, wake_cpu_seconds, sleep_overshoot_seconds, encode_seconds, decode_seconds, "
-        "link_latency_seconds, link_bandwidth, slow_factor)");
+        "evaluation_seconds, link_latency_seconds, link_bandwidth, slow_factor)");
   CHECK(error("lock_seconds = fast") == "asgd: cost model m.txt line 1: lock_seconds = 'fast' is not a number");
   CHECK(error("lock_seconds 3") == "asgd: cost model m.txt line 1: 'lock_seconds 3' is not 'key = value'");
   CHECK(error("lock_seconds = 1\nlock_seconds = 2") == "asgd: cost model m.txt line 2: lock_seconds is given twice");
@@ -573,6 +578,35 @@ TEST_CASE("sim: calibrating a gradient draws its rows at random, on a copy of th
   CHECK(in_order == 0);
   // Every call's model is x: the untimed updates between calls are too small to move it.
   for (std::size_t i = 0; i < p.models.size(); ++i) CHECK(p.models[i] == doctest::Approx(x[i % 3]).epsilon(1e-5));
+}
+
+TEST_CASE("sim: a problem's evaluation calibrates to the median of its calls' times; bad arguments say which") {
+  struct evaluating {
+    mutable std::size_t calls = 0;
+    [[nodiscard]] std::size_t dimension() const { return 1; }
+    [[nodiscard]] std::size_t num_samples() const { return 10; }
+    float gradient(std::span<const float>, asgd::batch_view, std::span<float> g) const {
+      g[0] = 0.0f;
+      return 0.0f;
+    }
+    [[nodiscard]] asgd::evaluation evaluate(std::span<const float>) const {
+      ++calls;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      return {};
+    }
+  };
+  static_assert(asgd::evaluable_problem<evaluating>);
+  const evaluating p;
+  const std::vector<float> x{1.0f};
+  const double t = asgd::sim::calibrate_evaluation(p, x, 4);
+  CHECK(p.calls == 5);  // the warm-up and the 4 counted
+  CHECK(t >= 2e-3);     // each call sleeps 2 ms
+  CHECK(std::isfinite(t));
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_evaluation(p, x, 0), doctest::Contains("calls must be at least 1"),
+                       std::invalid_argument);
+  const std::vector<float> two{1.0f, 2.0f};
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_evaluation(p, two), doctest::Contains("the model has 2 floats"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("sim: a problem's gradient calibrates to a lognormal per sample; bad arguments say which") {

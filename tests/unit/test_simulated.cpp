@@ -556,6 +556,55 @@ TEST_SUITE("simulated trainer") {
     CHECK(t == doctest::Approx(one).epsilon(0.05));  // the core is busy all along; not 2x as long
   }
 
+  TEST_CASE("an evaluation in a pause takes the cost model's time: the pause's, and a core's beside other nodes") {
+    // One worker, 2 epochs of 250 steps, an evaluation every 62 steps: 8 pauses that evaluate,
+    // each 10 ms more of pause and not a moment more of training (the report's ninth evaluation
+    // is the final one, after the run's clock stopped).
+    auto one = [](double evaluation) {
+      asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+      c.evaluation_seconds = evaluation;
+      asgd::settings s = simulated_settings(1);
+      s.evaluations_per_epoch = 4;
+      asgd::trainer<ls, asgd::consistency::hogwild> t{simulated_problem(), s};
+      t.simulate(c);
+      return t.run();
+    };
+    const asgd::report free = one(0.0), paid = one(0.01);
+    REQUIRE(paid.evaluations.size() == 9);
+    CHECK(free.pause_seconds < 1e-9);
+    CHECK(paid.pause_seconds == doctest::Approx(8 * 0.01).epsilon(1e-6));
+    CHECK(paid.wall_seconds - paid.pause_seconds == doctest::Approx(free.wall_seconds).epsilon(1e-9));
+    // Two nodes on one core, averaging in the background: the evaluations take the core, so the
+    // run takes the 16 evaluations' 160 ms longer (a delay that held no core would cost 80 ms:
+    // each node's own, the other training meanwhile), and each shares it with the other node's
+    // work, a piece at a time, so that it takes longer than its 10 ms of the core.
+    auto two = [](double evaluation) {
+      asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+      c.cores = 1;
+      c.evaluation_seconds = evaluation;
+      return asgd::sim::run_in_process(
+          2,
+          [&](std::size_t, asgd::transport::in_process ep) {
+            asgd::settings s = simulated_settings(1);
+            s.evaluations_per_epoch = 4;
+            s.background_evaluations = false;
+            s.averaging = {.every = 16};
+            return asgd::trainer<ls, asgd::consistency::hogwild, asgd::topology::all_reduce>{simulated_problem(), s,
+                                                                                              std::move(ep)};
+          },
+          c, 7);
+    };
+    const auto shared_free = two(0.0), shared = two(0.01);
+    for (std::size_t k = 0; k < 2; ++k) {
+      CAPTURE(k);
+      REQUIRE(shared[k].failure.empty());
+      REQUIRE(shared[k].evaluations.size() == 9);
+      CHECK(shared[k].pause_seconds > 1.5 * 8 * 0.01);
+      CHECK(shared[k].wall_seconds == doctest::Approx(shared_free[k].wall_seconds + 2 * 8 * 0.01).epsilon(0.05));
+    }
+    CHECK(shared[0].wall_seconds == two(0.01)[0].wall_seconds);  // the same on every run
+  }
+
   TEST_CASE("a simulated sleep overshoots, and a task woken from a wait runs late, by the cost model's OS figures") {
     auto times = [](double wake, double overshoot) {
       asgd::sim::cost_model c = asgd::sim::cost_model::machine();

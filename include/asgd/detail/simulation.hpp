@@ -62,6 +62,8 @@ class simulation_hooks {
   virtual void decode(std::size_t coordinates) = 0;
   /// A gradient over `samples` samples, `factor` times its drawn duration.
   virtual void gradient(std::size_t samples, double factor) = 0;
+  /// An evaluation of the problem's test set (in a pause, its node's workers waiting), on a core.
+  virtual void evaluation() = 0;
   /// Takes the lock named `key` (first come, first served), waiting in virtual time.
   virtual void acquire(const void* key) = 0;
   virtual void release(const void* key) = 0;
@@ -174,6 +176,10 @@ inline void charge_decode(std::size_t coordinates) {
 inline void charge_gradient(std::size_t samples, double factor) {
   if (auto* s = simulated()) [[unlikely]]
     s->gradient(samples, factor);
+}
+inline void charge_evaluation() {
+  if (auto* s = simulated()) [[unlikely]]
+    s->evaluation();
 }
 
 /// steady_clock's now, or the simulated task's virtual time on the same scale.

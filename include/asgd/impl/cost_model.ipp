@@ -35,6 +35,7 @@ inline constexpr rate_key rate_keys[] = {
     {"sleep_overshoot_seconds", &cost_model::sleep_overshoot_seconds, false},
     {"encode_seconds", &cost_model::encode_seconds, false},
     {"decode_seconds", &cost_model::decode_seconds, false},
+    {"evaluation_seconds", &cost_model::evaluation_seconds, false},
     {"link_latency_seconds", &cost_model::link_latency_seconds, false},
     {"link_bandwidth", &cost_model::link_bandwidth, true},
     {"slow_factor", &cost_model::slow_factor, true},

@@ -1,8 +1,9 @@
 #pragma once
 /// @file
 /// Measuring the machine the program runs on into a `sim::cost_model`: the store operations'
-/// costs (`calibrate_machine`), a problem's gradient (`calibrate_gradient`), an update rule's
-/// update (`calibrate_update`) and a quantizer's coding (`calibrate_quantizer`).
+/// costs (`calibrate_machine`), a problem's gradient (`calibrate_gradient`) and evaluation
+/// (`calibrate_evaluation`), an update rule's update (`calibrate_update`) and a quantizer's coding
+/// (`calibrate_quantizer`).
 ///
 /// Part of the deterministic simulator, which is in progress (docs/simulation.md). Figures from
 /// a busy or virtual machine drift (1.5-3x on the development VM): calibrate on a quiet machine,
@@ -189,6 +190,27 @@ duration calibrate_gradient(P& p, std::span<const float> x, std::size_t batch, s
   for (double l : logs) var += (l - mean) * (l - mean);
   const double sigma = logs.size() > 1 ? std::sqrt(var / static_cast<double>(logs.size() - 1)) : 0.0;
   return {std::exp(median), std::min(sigma, 4.0)};
+}
+
+/// Measures an evaluation of `p`'s test set on the model `x` (its dimension() floats): the
+/// median of `calls` calls after one warm-up, in seconds (cost_model::evaluation_seconds).
+/// @throws std::invalid_argument for 0 calls or a model of the wrong size
+template <evaluable_problem P>
+double calibrate_evaluation(const P& p, std::span<const float> x, std::size_t calls = 5) {
+  if (calls == 0) throw std::invalid_argument("asgd: sim::calibrate_evaluation: calls must be at least 1");
+  if (x.size() != static_cast<std::size_t>(p.dimension())) {
+    throw std::invalid_argument("asgd: sim::calibrate_evaluation: the model has " + std::to_string(x.size()) +
+                                " floats, the problem's dimension() is " + std::to_string(p.dimension()));
+  }
+  std::vector<double> times;
+  for (std::size_t c = 0; c <= calls; ++c) {  // call 0 warms up (a network sizes its buffers) and is not counted
+    const auto t0 = std::chrono::steady_clock::now();
+    (void)p.evaluate(x);
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (c > 0) times.push_back(t);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
 }
 
 /// The CPUs this process may run on, in increasing order (its affinity mask, where the OS has

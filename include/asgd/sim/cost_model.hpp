@@ -16,6 +16,7 @@
 /// cores = 2                                    # cores all tasks share (0: a core per task)
 /// slow_node = 0                                # node id, or "none"
 /// slow_factor = 3                              # its gradients take 3 times as long
+/// evaluation_seconds = 0.017                   # an evaluation of the test set, on a core (0: free)
 /// ```
 ///
 /// What `trainer::simulate` and `sim::run_in_process` charge (docs/simulation.md).
@@ -65,6 +66,8 @@ struct cost_model {
   double sleep_overshoot_seconds = 0.0;  // a sleep (a link delay of the in-process transport) lasts this much longer
   double encode_seconds = 0.0;           // the run's quantizer encoding one coordinate (calibrate_quantizer)
   double decode_seconds = 0.0;           // and decoding one
+  double evaluation_seconds = 0.0;       // one evaluation of the problem's test set in a pause, on a core
+                                         // (calibrate_evaluation; 0: evaluations take no virtual time)
   double link_latency_seconds = 0.0;     // a message between nodes: latency
   double link_bandwidth = 0.0;           // and bytes per second
   std::size_t slow_node = no_node;       // a straggler node, or no_node
@@ -95,7 +98,8 @@ struct cost_model {
   /// The quantizer's coding: identity's, 0.23 ns a coordinate each way (calibrate_quantizer over
   /// the MLP's size, four runs on 3 Dec 2026: encode 0.18-0.39 ns, decode 0.19-0.25 ns: the bytes
   /// copied out of cache); another quantizer's is its own (the 8-bit lattice: about 5 ns).
-  /// No shared
+  /// Evaluations: free (0), as what one costs is the problem's and its test set's (the MLP's on
+  /// Fashion-MNIST's 10,000 test images: 16-20 ms, 6 Dec 2026; calibrate_evaluation). No shared
   /// memory bandwidth: a machine of 2 cores cannot say what 64 cores share (its two copy at
   /// 398 GB/s together in cache, 97 GB/s from DRAM); set memory_bandwidth for the machine simulated.
   [[nodiscard]] static cost_model machine();

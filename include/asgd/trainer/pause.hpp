@@ -88,7 +88,10 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
         }
         if (!started) {
           std::optional<evaluation> eval;
-          if (evaluates) eval = problem_.evaluate(std::span<const float>(parameters_));
+          if (evaluates) {
+            detail::charge_evaluation();  // simulated: the cost model's time on a core, as other nodes train
+            eval = problem_.evaluate(std::span<const float>(parameters_));
+          }
           publish(sh, rep, eval);
         }
       } else {

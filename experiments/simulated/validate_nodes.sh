@@ -8,7 +8,11 @@
 # and this-machine.costs (the same on 2 shared cores, as the real runs have); and, beside each
 # real run, simulated with this-machine.costs and --calibrate (the gradient and the store
 # operations measured then: this machine's speed drifts from day to day). Node 0's training
-# seconds, real and calibrated (median, min-max) beside simulated, and the ratios.
+# seconds, real and calibrated (median, min-max) beside simulated, and the ratios; then, real
+# against calibrated, when the nodes' last steps ended (the mean over the nodes of the training
+# seconds at their last epoch's end): a node's training seconds run on to the final average,
+# which waits for the last node, and the OS shares 2 cores among 4 nodes' threads unevenly
+# where the simulated cores are fair.
 #
 #   experiments/simulated/validate_nodes.sh [--out DIR] [--runs N]   (default 3 runs: about 2 minutes)
 set -euo pipefail
@@ -60,6 +64,9 @@ names = sys.argv[2:]
 def seconds(path):
     r = json.loads(path.read_text())['runs'][0]
     return r['wall_seconds'] - r['pause_seconds']
+def steps_end(path):
+    runs = json.loads(path.read_text())['runs']
+    return statistics.mean(r['epochs'][-1]['seconds'] for r in runs)
 def spread(values, fmt):
     values = sorted(values)
     return f'{fmt(statistics.median(values))} ({fmt(values[0])}-{fmt(values[-1])})'
@@ -75,4 +82,12 @@ for k, name in enumerate(names):
     shared = seconds(out / f'sim_{k}_this-machine.json')
     print(f'| {name} | {spread(real, f2)} | {cluster:.3f} | {med / cluster:.1f} | {shared:.3f} | {med / shared:.1f} | '
           f'{spread(calibrated, f2)} | {med / statistics.median(calibrated):.1f} |')
+print()
+print('| method | the nodes\' last steps ended, real [s] | calibrated [s] | real / calibrated |')
+print('|---|---|---|---|')
+for k, name in enumerate(names):
+    real = [steps_end(p) for p in out.glob(f'real_{k}_*.json')]
+    calibrated = [steps_end(p) for p in out.glob(f'calibrated_{k}_*.json')]
+    print(f'| {name} | {spread(real, f2)} | {spread(calibrated, f2)} | '
+          f'{statistics.median(real) / statistics.median(calibrated):.2f} |')
 PY

@@ -12,7 +12,8 @@
 # against calibrated, when the nodes' last steps ended (the mean over the nodes of the training
 # seconds at their last epoch's end): a node's training seconds run on to the final average,
 # which waits for the last node, and the OS shares 2 cores among 4 nodes' threads unevenly
-# where the simulated cores are fair.
+# where the simulated cores are fair; and node 0's training seconds to 80% test accuracy (its
+# first evaluation at or above it, of 10 an epoch) with its final accuracy.
 #
 #   experiments/simulated/validate_nodes.sh [--out DIR] [--runs N]   (default 3 runs: about 2 minutes)
 set -euo pipefail
@@ -67,6 +68,11 @@ def seconds(path):
 def steps_end(path):
     runs = json.loads(path.read_text())['runs']
     return statistics.mean(r['epochs'][-1]['seconds'] for r in runs)
+def to_80(path):
+    r = json.loads(path.read_text())['runs'][0]
+    return next((e['seconds'] for e in r['evaluations'] if e['accuracy'] >= 0.80), float('nan'))
+def final(path):
+    return 100 * json.loads(path.read_text())['runs'][0]['final_evaluation']['accuracy']
 def spread(values, fmt):
     values = sorted(values)
     return f'{fmt(statistics.median(values))} ({fmt(values[0])}-{fmt(values[-1])})'
@@ -90,4 +96,14 @@ for k, name in enumerate(names):
     calibrated = [steps_end(p) for p in out.glob(f'calibrated_{k}_*.json')]
     print(f'| {name} | {spread(real, f2)} | {spread(calibrated, f2)} | '
           f'{statistics.median(real) / statistics.median(calibrated):.2f} |')
+print()
+print('| method | node 0 to 80%, real [s] | calibrated [s] | real / calibrated | final accuracy, real [%] | calibrated [%] |')
+print('|---|---|---|---|---|---|')
+for k, name in enumerate(names):
+    real = [to_80(p) for p in out.glob(f'real_{k}_*.json')]
+    calibrated = [to_80(p) for p in out.glob(f'calibrated_{k}_*.json')]
+    print(f'| {name} | {spread(real, f2)} | {spread(calibrated, f2)} | '
+          f'{statistics.median(real) / statistics.median(calibrated):.2f} | '
+          f'{spread([final(p) for p in out.glob(f"real_{k}_*.json")], f2)} | '
+          f'{spread([final(p) for p in out.glob(f"calibrated_{k}_*.json")], f2)} |')
 PY

@@ -73,6 +73,9 @@ def to_80(path):
     return next((e['seconds'] for e in r['evaluations'] if e['accuracy'] >= 0.80), float('nan'))
 def final(path):
     return 100 * json.loads(path.read_text())['runs'][0]['final_evaluation']['accuracy']
+def both(k, measure):  # a measure of method k's real runs and of their calibrated simulations
+    return ([measure(p) for p in out.glob(f'real_{k}_*.json')],
+            [measure(p) for p in out.glob(f'calibrated_{k}_*.json')])
 def spread(values, fmt):
     values = sorted(values)
     return f'{fmt(statistics.median(values))} ({fmt(values[0])}-{fmt(values[-1])})'
@@ -81,8 +84,7 @@ print('| method | real [s] | simulated, a core per node [s] | real / simulated |
       'simulated, 2 shared cores [s] | real / simulated | 2 shared cores, calibrated [s] | real / simulated |')
 print('|---|---|---|---|---|---|---|---|')
 for k, name in enumerate(names):
-    real = [seconds(p) for p in out.glob(f'real_{k}_*.json')]
-    calibrated = [seconds(p) for p in out.glob(f'calibrated_{k}_*.json')]
+    real, calibrated = both(k, seconds)
     med = statistics.median(real)
     cluster = seconds(out / f'sim_{k}_cluster.json')
     shared = seconds(out / f'sim_{k}_this-machine.json')
@@ -92,18 +94,16 @@ print()
 print('| method | the nodes\' last steps ended, real [s] | calibrated [s] | real / calibrated |')
 print('|---|---|---|---|')
 for k, name in enumerate(names):
-    real = [steps_end(p) for p in out.glob(f'real_{k}_*.json')]
-    calibrated = [steps_end(p) for p in out.glob(f'calibrated_{k}_*.json')]
+    real, calibrated = both(k, steps_end)
     print(f'| {name} | {spread(real, f2)} | {spread(calibrated, f2)} | '
           f'{statistics.median(real) / statistics.median(calibrated):.2f} |')
 print()
 print('| method | node 0 to 80%, real [s] | calibrated [s] | real / calibrated | final accuracy, real [%] | calibrated [%] |')
 print('|---|---|---|---|---|---|')
 for k, name in enumerate(names):
-    real = [to_80(p) for p in out.glob(f'real_{k}_*.json')]
-    calibrated = [to_80(p) for p in out.glob(f'calibrated_{k}_*.json')]
+    real, calibrated = both(k, to_80)
+    real_final, calibrated_final = both(k, final)
     print(f'| {name} | {spread(real, f2)} | {spread(calibrated, f2)} | '
           f'{statistics.median(real) / statistics.median(calibrated):.2f} | '
-          f'{spread([final(p) for p in out.glob(f"real_{k}_*.json")], f2)} | '
-          f'{spread([final(p) for p in out.glob(f"calibrated_{k}_*.json")], f2)} |')
+          f'{spread(real_final, f2)} | {spread(calibrated_final, f2)} |')
 PY

@@ -671,28 +671,29 @@ TEST_SUITE("concurrency") {
     CHECK(store.version() == 8 * 3000 + 500 * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7));
   }
 
-  TEST_CASE("bounded_staleness: a worker K + 1 ahead of an idle one waits until it moves") {
+  TEST_CASE("bounded_staleness: a worker K ahead of an idle one reads, and waits to update until it moves") {
     constexpr std::size_t K = 2;
     asgd::consistency::bounded_staleness<K>::store store(asgd::consistency::bounded_staleness<K>{}, {4, 2},
                                                          std::vector<float>(4, 0.0f));
     auto fast = store.make_worker(0), idle = store.make_worker(1);
     const std::vector<float> g(4, -1.0f);
-    auto step = [&](auto& w) {
+    std::atomic<int> phase{0};  // 1: the fast worker's read returned; 2: its update did
+    auto step = [&](auto& w, bool report) {
       auto h = store.read(w);
+      if (report) phase.store(1);
       store.apply(w, h, {0, 4}, g, asgd_test::identity_direction{}, asgd_test::constant_lr{1.0});
+      if (report) phase.store(2);
     };
-    for (std::size_t k = 0; k <= K; ++k) step(fast);  // clocks K + 1 and 0: the next read must wait
-    std::atomic<bool> started{false};
-    std::thread ahead([&] {
-      step(fast);
-      started.store(true);
-    });
+    for (std::size_t k = 0; k < K; ++k) step(fast, false);  // clocks K and 0
+    std::thread ahead([&] { step(fast, true); });  // may start its step; its update would lead by K + 1
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    CHECK_FALSE(started.load());  // still waiting for the idle worker
-    step(idle);                   // the idle worker moves: the fast one may go on
+    CHECK(phase.load() == 1);  // read, and still waiting to land its update
+    CHECK(store.version() == K);
+    step(idle, false);  // the idle worker moves: the fast one lands its update
     ahead.join();
-    CHECK(started.load());
-    CHECK(store.version() == K + 3);
+    CHECK(phase.load() == 2);
+    CHECK(store.version() == K + 2);
+    CHECK(store.max_lead() <= K);
     store.finish(fast);
     store.finish(idle);
   }

@@ -266,6 +266,24 @@ TEST_SUITE("nodes") {
     }
   }
 
+  TEST_CASE("max_lag beside bounded staleness: a worker waiting for the lag holds no other worker back" *
+            doctest::timeout(300)) {
+    // A worker that waits for a late round must not keep the store's bound on the others (they
+    // would wait for its clock while one of them holds a step of that round: the run hung).
+    asgd::settings s = base;
+    s.epochs = 1;
+    s.averaging = {.every = 4, .max_lag = 1};
+    for (int repeat = 0; repeat < 3; ++repeat) {
+      const auto reports = asgd::run_in_process(2, [&](std::size_t, asgd::transport::in_process ep) {
+        return asgd::trainer<logistic_regression, c::bounded_staleness<1>, t::all_reduce>{data().problem, s, ep};
+      });
+      for (const auto& r : reports) {
+        CHECK(r.steps == (16000 + 31) / 32);  // 2 nodes, batch 16
+        CHECK(r.final_evaluation->accuracy >= single_node_accuracy() - 0.02);
+      }
+    }
+  }
+
   TEST_CASE("a straggler slows its partners but the run ends" * doctest::timeout(300)) {
     asgd::settings s = base;
     s.epochs = 1;

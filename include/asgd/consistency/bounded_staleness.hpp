@@ -112,8 +112,9 @@ struct bounded_staleness {
     /// A finished worker no longer holds anyone back.
     void finish(worker& w) noexcept { tick(w.id, done); }
 
-    /// A paused worker (the trainer pauses all of them for an evaluation or a checkpoint) holds
-    /// nobody back until resume() gives it its clock again.
+    /// A paused worker (the trainer pauses all of them for an evaluation or a checkpoint, and a
+    /// node's worker while it waits for a late round: settings.averaging.max_lag) holds nobody
+    /// back until resume() gives it its clock again.
     void pause(worker& w) noexcept {
       base_.pause(w.inner);
       w.paused_clock = clocks_[w.id].value.load(std::memory_order_relaxed);

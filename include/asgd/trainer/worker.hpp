@@ -192,13 +192,24 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
       const std::uint64_t landed = sh.rounds_landed.load(std::memory_order_relaxed);
       if (landed < p.triggers.size() && p.triggers[landed] <= k + 1) std::this_thread::yield();
     }
-    // A bounded lag: wait while the oldest round not mixed in is more than max_lag steps old. Its
-    // steps are done (each worker counts its step before it waits), so the averager can take it.
+    // A bounded lag: wait while the oldest round not mixed in is more than max_lag steps old;
+    // the averager takes it once its steps are done (each worker counts its step before it
+    // waits). The waiting worker is paused meanwhile: a store that holds the others back for it
+    // (bounded_staleness's clocks) must not, or a worker held back inside a step of that round
+    // would never end it.
+    bool paused = false;
     while (p.max_lag > 0 && !sh.stop.load(std::memory_order_relaxed)) {
       const std::uint64_t landed = sh.rounds_landed.load(std::memory_order_acquire);
       if (landed >= p.triggers.size() || k + 1 <= p.triggers[landed] + p.max_lag) break;
+      if (!paused) {
+        if constexpr (requires { store.pause(c.part); }) store.pause(c.part);
+        paused = true;
+      }
       if (p.rounds_on_workers) drive_round(p, store, sh);  // the round is this worker's to land
       detail::pause_polling();
+    }
+    if (paused) {
+      if constexpr (requires { store.resume(c.part); }) store.resume(c.part);
     }
   }
 }

@@ -656,8 +656,9 @@ TEST_SUITE("stores") {
 
   TEST_CASE("bounded_staleness: every read holds the first (own clock - K) updates of each worker") {
     // Two workers, one store, one thread: a random interleaving of reads and applies over random
-    // blocks, none of which would wait. Worker 0 adds 1 to the coordinates it updates, worker 1 adds 1000, so each value of
-    // a view says how many updates of each worker it holds, coordinate by coordinate.
+    // blocks, none of which would wait. Worker 0 adds 1 to the coordinates it updates, worker 1
+    // adds 1000, so each value of a view says how many updates of each worker it holds,
+    // coordinate by coordinate.
     constexpr std::size_t d = 8;
     for (const std::size_t K : {0u, 1u, 2u, 5u}) {
       CAPTURE(K);

@@ -161,17 +161,12 @@ struct bounded_staleness {
     // Waits until the slowest running worker is at most `bound_` updates behind; returns its clock.
     std::uint64_t wait_for_slowest(std::size_t id) {
       const std::uint64_t own = clocks_[id].value.load(std::memory_order_relaxed);
-      for (;;) {
-        const std::uint64_t seen = ticks_.value.load(std::memory_order_acquire);
-        const std::uint64_t lead = own - slowest(own);
-        if (lead <= bound_) {
-          std::uint64_t prev = max_lead_.load(std::memory_order_relaxed);
-          while (lead > prev && !max_lead_.compare_exchange_weak(prev, lead, std::memory_order_relaxed)) {
-          }
-          return own - lead;
-        }
-        detail::wait_for_change(ticks_.value, seen, std::memory_order_acquire);
+      const std::uint64_t slowest_clock = wait_for_clock(id, own > bound_ ? own - bound_ : 0);
+      const std::uint64_t lead = own - slowest_clock;
+      std::uint64_t prev = max_lead_.load(std::memory_order_relaxed);
+      while (lead > prev && !max_lead_.compare_exchange_weak(prev, lead, std::memory_order_relaxed)) {
       }
+      return slowest_clock;
     }
 
     base base_;

@@ -293,33 +293,37 @@ TEST_SUITE("stores") {
     }
   }
 
-  TEST_CASE("replicas with other writers asks the rate again for each piece of a sync") {
+  TEST_CASE("replicas with other writers asks the rate again for each float of a small model's sync, each piece of a large one's") {
     // A worker descheduled within its sync pass must add the rest of its change at the rate of
     // then, not of its step. Each lr call here returns a new rate (1, 2, 3, ...): the step's is
-    // 1, the sync's first call 2 (the first piece lands the change rescaled to it), and where
-    // another thread may write, the pass asks again before each further piece of 16 floats.
+    // 1, the sync's first call 2 (the first float or piece lands the change rescaled to it), and
+    // where another thread may write, the pass asks again before each further float of a model
+    // of up to 1,024, each further piece (write_piece: 128 floats here) of a larger one.
     struct counting_lr {
       int* calls;
       double operator()(std::uint64_t) const noexcept { return ++*calls; }
     };
-    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
-      INFO(workers << " worker(s)");
-      const std::size_t d = 40;
-      asgd::consistency::replicas::store store(asgd::consistency::replicas{.sync_every = 1}, {d, workers},
-                                               std::vector<float>(d, 0.0f));
-      auto w = store.make_worker(0);
-      asgd_test::identity_direction dir;
-      const std::vector<float> ones(d, 1.0f);
-      int calls = 0;
-      auto h = store.read(w);
-      store.apply(w, h, {0, d}, ones, dir, counting_lr{&calls});
-      std::vector<float> out(d);
-      store.copy_to(out);
-      for (std::size_t i = 0; i < d; ++i) {
-        REQUIRE(out[i] == (workers == 1 ? -2.0f : -static_cast<float>(2 + i / 16)));
+    for (const std::size_t d : {std::size_t{40}, std::size_t{2048}}) {
+      for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+        INFO(d << " floats, " << workers << " worker(s)");
+        asgd::consistency::replicas::store store(asgd::consistency::replicas{.sync_every = 1}, {d, workers},
+                                                 std::vector<float>(d, 0.0f));
+        auto w = store.make_worker(0);
+        asgd_test::identity_direction dir;
+        const std::vector<float> ones(d, 1.0f);
+        int calls = 0;
+        auto h = store.read(w);
+        store.apply(w, h, {0, d}, ones, dir, counting_lr{&calls});
+        std::vector<float> out(d);
+        store.copy_to(out);
+        const std::size_t piece = asgd::detail::write_piece(d, asgd::detail::other_writers::possible);
+        const std::size_t per_ask = workers == 1 ? d : (d <= 1024 ? 1 : piece);
+        for (std::size_t i = 0; i < d; ++i) {
+          REQUIRE(out[i] == -static_cast<float>(2 + i / per_ask));
+        }
+        CHECK(calls == static_cast<int>(1 + d / per_ask));
+        store.finish(w);
       }
-      CHECK(calls == (workers == 1 ? 2 : 4));
-      store.finish(w);
     }
   }
 

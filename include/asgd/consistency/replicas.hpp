@@ -206,13 +206,19 @@ struct replicas {
     }
 
     // shared += replica - base in one racy pass; each new shared value is also written to the
-    // replica and the base when `take_back` is set. Where others write, the pass goes in pieces
-    // (detail::write_piece) and asks `rate_now` before each piece: a worker
-    // descheduled within its pass, for the rest of a run at worst, adds the rest of its change
-    // scaled from the rate it holds it at (`held`; 0: none to rescale) to the run's present one,
-    // not at the early rate (on a sparse least-squares problem, such late changes left final
-    // models 0.5-4 from the minimiser, of 14.8, in 13 of 2,700 runs of six such processes at
-    // once on two cores; 2 with the pieces).
+    // replica and the base when `take_back` is set. Where others write, the pass asks
+    // `rate_now` as it goes: a worker descheduled within its pass, for the rest of a run at
+    // worst, adds the rest of its change scaled from the rate it holds it at (`held`; 0: none
+    // to rescale) to the run's present one, not at the early rate (on a sparse least-squares
+    // problem, such late changes left final models 0.5-4 from the minimiser, of 14.8, in 13 of
+    // 2,700 runs of six such processes at once on two cores; 2 with pieces of 16 floats).
+    // A model of up to 1,024 floats asks for every float, inside its read-modify-write, one
+    // float at a time; a larger one before each piece (detail::write_piece), to keep the pass
+    // vectorised. Asked once per piece of 16, the question came before the code that makes the
+    // piece's stores: a worker descheduled in between at its first sync (in each of the 3 such
+    // failures traced) landed its first change, from the starting model, at the end of the
+    // run, at the rate of its start (a dense least-squares model of 20 floats ended 0.39 from
+    // the minimiser, of 4.7, in 7 of 1,800 test runs, six processes at once on two cores).
     template <class RateNow>
     void add_change(worker& w, bool take_back, RateNow&& rate_now, double held) {
       const float* base = w.base.data();
@@ -220,6 +226,29 @@ struct replicas {
       const std::size_t n = model_.size();
       // In a simulated run the pass lands whole at the end of its time (not chunk by chunk).
       detail::charge_update(n);
+      if (held > 0.0 && others_ == detail::other_writers::possible && n <= 1024) {
+        auto add = [&](std::size_t k, float shared) {
+          const double now = rate_now();
+          const float mine =
+              now == held ? replica[k] : base[k] + static_cast<float>(now / held) * (replica[k] - base[k]);
+          return added(shared, mine, base[k]);
+        };
+        // One float at a time (racy_update's blocks would compute 64 before storing any).
+        float* const back = take_back ? w.replica.data() : nullptr;
+        float* const back_base = take_back ? w.base.data() : nullptr;
+        for (std::size_t k = 0; k < n; ++k) detail::racy_update_one(model_.data(), k, add, back, others_, back_base);
+      } else {
+        add_change_in_pieces(w, take_back, rate_now, held);
+      }
+      pushed_.set(w.id, w.updates);
+      w.since_sync = 0;
+      w.sync_now = false;
+    }
+    template <class RateNow>
+    void add_change_in_pieces(worker& w, bool take_back, RateNow& rate_now, double held) {
+      const float* base = w.base.data();
+      const float* replica = w.replica.data();
+      const std::size_t n = model_.size();
       const std::size_t piece = detail::write_piece(n, others_);
       for (std::size_t a = 0; a < n; a += piece) {
         const std::size_t len = std::min(piece, n - a);
@@ -240,9 +269,6 @@ struct replicas {
               back, others_, back_base);
         }
       }
-      pushed_.set(w.id, w.updates);
-      w.since_sync = 0;
-      w.sync_now = false;
     }
     // The change added, and the sums taken back: replica = base = the new shared values.
     template <class RateNow>

@@ -228,6 +228,9 @@ enum class other_writers {
   return v == was ? now : v + (now - was);
 }
 
+/// One float of racy_update (below): `x[i] <- f(i, x[i])`, checked, and copied to `also[i]` and
+/// `also2[i]` where not null. A caller that must look something up just before each store (a
+/// replica's sync asks for the rate) loops over this itself.
 template <class F>
 void racy_update_one(float* x, std::size_t i, F& f, float* also, other_writers others, float* also2) noexcept {
   const float was = racy_load(x[i]);

@@ -229,8 +229,9 @@ enum class other_writers {
 }
 
 /// One float of racy_update (below): `x[i] <- f(i, x[i])`, checked, and copied to `also[i]` and
-/// `also2[i]` where not null. A caller that must look something up just before each store (a
-/// replica's sync asks for the rate) loops over this itself.
+/// `also2[i]` where not null. A caller that must look something up between a float's load and
+/// its store (the rate: a replica's sync for every float, a small HOGWILD! update for each
+/// piece) loops over this itself.
 template <class F>
 void racy_update_one(float* x, std::size_t i, F& f, float* also, other_writers others, float* also2) noexcept {
   const float was = racy_load(x[i]);

@@ -98,6 +98,34 @@ class shared_array_store {
   apply_result apply(worker& w, view_handle& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
     const bool measured = measures(w);
     const std::uint64_t tau = measured ? staleness(h.version()) : 0;
+    if (W == write_kind::racy && !lone_ && !solo_ && others_ == other_writers::possible && !r.empty() &&
+        r.size() < racy_block && !simulated()) {
+      // A small update (racy_update's one-float-at-a-time path anyway) asks for the rate of
+      // each piece inside the piece's first read-modify-write, after its load: asked before
+      // the piece, the question came before the code that makes its stores, which a worker's
+      // first update runs for the first time, and a worker descheduled there landed the piece
+      // at the end of the run at its early rate.
+      float* const x = model_.data() + r.begin;
+      float* const also = w.snapshot.data() + r.begin;
+      const std::size_t piece = write_piece(r.size(), others_);
+      float rate = 0.0f;
+      auto write = [&](std::size_t k, float v) {
+        if (k % piece == 0) rate = static_cast<float>(lr(tau));
+        return v - rate * dir(r.begin + k, g[k], v);
+      };
+      for (std::size_t k = 0; k < r.size(); ++k) racy_update_one(x, k, write, also, others_, nullptr);
+    } else {
+      apply_in_pieces(w, r, g, dir, lr, tau);
+    }
+    if constexpr (W == write_kind::racy) w.current = lone_ || solo_ ? param_range{0, 0} : r;
+    count_update(w);
+    // The next step's read of these coordinates is this update's: its version is now's.
+    if constexpr (W == write_kind::racy) w.version = measures(w) ? version() : 0;
+    return {true, tau, 0, measured};
+  }
+
+  template <class Dir, class Lr>
+  void apply_in_pieces(worker& w, param_range r, std::span<const float> g, Dir& dir, Lr& lr, std::uint64_t tau) {
     for_each_piece(r.size(), [&](std::size_t a, std::size_t b, float rate) {
       const param_range piece{r.begin + a, r.begin + b};
       const auto gp = g.subspan(a, b - a);
@@ -111,11 +139,6 @@ class shared_array_store {
         timed_step_dense<W>(model_.data(), piece, gp, dir, rate);
       }
     }, lr, tau);
-    if constexpr (W == write_kind::racy) w.current = lone_ || solo_ ? param_range{0, 0} : r;
-    count_update(w);
-    // The next step's read of these coordinates is this update's: its version is now's.
-    if constexpr (W == write_kind::racy) w.version = measures(w) ? version() : 0;
-    return {true, tau, 0, measured};
   }
 
   template <class Dir, class Lr>

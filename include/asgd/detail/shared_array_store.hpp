@@ -98,22 +98,30 @@ class shared_array_store {
   apply_result apply(worker& w, view_handle& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
     const bool measured = measures(w);
     const std::uint64_t tau = measured ? staleness(h.version()) : 0;
-    if (W == write_kind::racy && !lone_ && !solo_ && others_ == other_writers::possible && !r.empty() &&
+    if (W != write_kind::plain && !lone_ && !solo_ && others_ == other_writers::possible && !r.empty() &&
         r.size() < racy_block && !simulated()) {
-      // A small update (racy_update's one-float-at-a-time path anyway) asks for the rate of
-      // each piece inside the piece's first read-modify-write, after its load: asked before
-      // the piece, the question came before the code that makes its stores, which a worker's
-      // first update runs for the first time, and a worker descheduled there landed the piece
-      // at the end of the run at its early rate.
+      // A small update (racy_update's one-float-at-a-time path anyway; atomic_add's adds) asks
+      // for the rate of each piece inside the piece's first read-modify-write, after its load:
+      // asked before the piece, the question came before the code that makes its stores, which
+      // a worker's first update runs for the first time, and a worker descheduled there landed
+      // the piece at the end of the run at its early rate.
       float* const x = model_.data() + r.begin;
-      float* const also = w.snapshot.data() + r.begin;
       const std::size_t piece = write_piece(r.size(), others_);
       float rate = 0.0f;
-      auto write = [&](std::size_t k, float v) {
+      auto rate_at = [&](std::size_t k) {
         if (k % piece == 0) rate = static_cast<float>(lr(tau));
-        return v - rate * dir(r.begin + k, g[k], v);
+        return rate;
       };
-      for (std::size_t k = 0; k < r.size(); ++k) racy_update_one(x, k, write, also, others_, nullptr);
+      if constexpr (W == write_kind::racy) {
+        auto write = [&](std::size_t k, float v) { return v - rate_at(k) * dir(r.begin + k, g[k], v); };
+        float* const also = w.snapshot.data() + r.begin;
+        for (std::size_t k = 0; k < r.size(); ++k) racy_update_one(x, k, write, also, others_, nullptr);
+      } else {  // atomic_add: the same question, between the load and the add
+        for (std::size_t k = 0; k < r.size(); ++k) {
+          const float was = racy_load(x[k]);
+          atomic_add(x[k], -rate_at(k) * dir(r.begin + k, g[k], was));
+        }
+      }
     } else {
       apply_in_pieces(w, r, g, dir, lr, tau);
     }

@@ -357,6 +357,33 @@ TEST_SUITE("concurrency") {
     CHECK(late->progress == claims.claimed() - 1);
   }
 
+  TEST_CASE("step_claims: a step's rate watch holds once the run moved on past where its rate was asked") {
+    // A write checks the watch at each entry and asks again where it holds (shared_array_store).
+    asgd::detail::step_claims claims(2);
+    claims.start(0);
+    const std::uint64_t end = 100000;
+    const auto mine = claims.take(0, end);
+    REQUIRE(mine);
+    auto claim_runs = [&](int runs) {
+      for (int i = 0; i < runs; ++i) {
+        for (std::uint64_t k = 0; k < asgd::detail::step_claims::max_claim; ++k) REQUIRE(claims.take(1, end));
+      }
+    };
+    auto ask = [&](std::uint64_t) { return static_cast<double>(claims.landing(mine->progress, end)); };
+    asgd::detail::landing_rate lr(ask, &claims, mine->progress);
+    CHECK(lr(0) == 0.0);
+    claim_runs(1);  // a run of the other worker: the step is not away yet
+    CHECK_FALSE(lr.watch()());
+    claim_runs(9);  // away: a question now lands where the run is
+    CHECK(lr.watch()());
+    CHECK(lr(0) == static_cast<double>(claims.claimed() - 1));
+    CHECK_FALSE(lr.watch()());
+    claim_runs(1);  // and moves with it
+    CHECK(lr.watch()());
+    CHECK(lr(0) == static_cast<double>(claims.claimed() - 1));
+    CHECK_FALSE(lr.watch()());
+  }
+
   TEST_CASE_TEMPLATE("a worker descheduled mid-run lands its steps at the run's present rate" * doctest::timeout(600),
                      Mode, asgd::consistency::locked, asgd::consistency::replicas) {
     // Two workers, every gradient 1: each coordinate of the model is minus the sum of the rates its

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -290,6 +291,67 @@ TEST_SUITE("stores") {
       std::vector<float> out(4);
       store.copy_to(out);
       CHECK(out == std::vector<float>{2.0f, -2.0f, -6.0f, 5.0f});
+    }
+  }
+
+  TEST_CASE_TEMPLATE("a lock-free store beside other writers asks for the rate again at the entry where the run moved on",
+                     Mode, asgd::consistency::hogwild, asgd::consistency::atomic_add,
+                     asgd::consistency::bounded_staleness<2>) {
+    // A worker descheduled within its write while the others move the run on must land the
+    // rest of the write at the rate of then. Each lr call returns a new rate (1, 2, 3, ...);
+    // its watch() holds once the test's counter (the run) passed where it was at that call.
+    // The direction of entry 5 moves the run on, so entry 6, loaded after that, asks again.
+    struct watched_lr {
+      std::atomic<std::uint64_t>* run;
+      std::uint64_t* limit;
+      int* calls;
+      double operator()(std::uint64_t) const noexcept {
+        *limit = run->load();
+        return ++*calls;
+      }
+      [[nodiscard]] asgd::detail::rate_watch watch() const noexcept { return {*run, *limit}; }
+    };
+    constexpr std::size_t d = 40;  // pieces of 16 entries (write_piece)
+    for (const bool moves : {false, true}) {
+      for (const bool sparse : {false, true}) {
+        INFO((sparse ? "sparse" : "dense") << (moves ? ", the run moves on at entry 5" : ", the run stays"));
+        typename Mode::store store(Mode{}, {d, 2}, std::vector<float>(d, 0.0f));
+        auto w = store.make_worker(0);
+        std::atomic<std::uint64_t> run{0};
+        std::uint64_t limit = 0;
+        int calls = 0;
+        auto dir = [&](std::size_t i, float g, float) {
+          if (moves && i == 5) run.fetch_add(1);
+          return g;
+        };
+        const std::vector<float> ones(d, 1.0f);
+        if (sparse) {
+          std::vector<std::uint32_t> idx(d);
+          for (std::size_t i = 0; i < d; ++i) idx[i] = static_cast<std::uint32_t>(i);
+          auto h = store.read_sparse(w);
+          store.apply_sparse(w, h, idx, ones, dir, watched_lr{&run, &limit, &calls});
+        } else {
+          auto h = store.read(w);
+          store.apply(w, h, {0, d}, ones, dir, watched_lr{&run, &limit, &calls});
+        }
+        std::vector<float> out(d);
+        store.copy_to(out);
+        // Where the run stays, a question per piece: 0-15, 16-31, 32-39. Where it moves, entry 6
+        // asks again: a sparse write starts a new piece there (6-21, 22-37, 38-39), a small
+        // dense one keeps its pieces (6-15, 16-31, 32-39).
+        auto rate = [&](std::size_t i) -> float {
+          if (!moves) return static_cast<float>(1 + i / 16);
+          if (i < 6) return 1.0f;
+          if (sparse) return static_cast<float>(2 + (i - 6) / 16);
+          return i < 16 ? 2.0f : static_cast<float>(2 + i / 16);
+        };
+        for (std::size_t i = 0; i < d; ++i) {
+          INFO("entry " << i);
+          REQUIRE(out[i] == -rate(i));
+        }
+        CHECK(calls == (moves ? 4 : 3));
+        store.finish(w);
+      }
     }
   }
 

@@ -17,6 +17,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace asgd::inline v0::detail {
 
@@ -104,12 +105,22 @@ class shared_array_store {
       // for the rate of each piece inside the piece's first read-modify-write, after its load:
       // asked before the piece, the question came before the code that makes its stores, which
       // a worker's first update runs for the first time, and a worker descheduled there landed
-      // the piece at the end of the run at its early rate.
+      // the piece at the end of the run at its early rate. It asks again at any float whose
+      // load comes after the run moved on (lr.watch(), as a sparse update does).
       float* const x = model_.data() + r.begin;
       const std::size_t piece = write_piece(r.size(), others_);
       float rate = 0.0f;
+      rate_watch watch;
       auto rate_at = [&](std::size_t k) {
-        if (k % piece == 0) rate = static_cast<float>(lr(tau));
+        if constexpr (requires { lr.watch(); }) {
+          static_assert(std::is_same_v<decltype(lr.watch()), rate_watch>);
+          if (k % piece == 0 || watch()) {
+            rate = static_cast<float>(lr(tau));
+            watch = lr.watch();
+          }
+        } else if (k % piece == 0) {
+          rate = static_cast<float>(lr(tau));
+        }
         return rate;
       };
       if constexpr (W == write_kind::racy) {
@@ -160,15 +171,21 @@ class shared_array_store {
     } else {
       charge_update(idx.size());
     }
-    for_each_piece(idx.size(), [&](std::size_t a, std::size_t b, float rate) {
-      if (lone_) {
-        step_sparse<write_kind::plain>(model_.data(), idx.subspan(a, b - a), g.subspan(a, b - a), dir, rate);
-      } else if (solo_) {
-        step_sparse<write_kind::racy>(model_.data(), idx.subspan(a, b - a), g.subspan(a, b - a), dir, rate,
-                                      other_writers::none);
-      } else {
-        step_sparse<W>(model_.data(), idx.subspan(a, b - a), g.subspan(a, b - a), dir, rate, others_);
+    for_each_piece(idx.size(), [&](std::size_t a, std::size_t b, float rate) -> std::size_t {
+      const auto ip = idx.subspan(a, b - a);
+      const auto gp = g.subspan(a, b - a);
+      if (lone_) return a + step_sparse<write_kind::plain>(model_.data(), ip, gp, dir, rate);
+      if (solo_) return a + step_sparse<write_kind::racy>(model_.data(), ip, gp, dir, rate, other_writers::none);
+      // Beside other writers, an entry whose rate went out of date since the piece asked for it
+      // (lr.watch(): this worker was descheduled while the others moved the run on) starts a
+      // new piece, which asks again: a sleep at any entry, not only between pieces, lands the
+      // rest of the update at the run's late rate.
+      if constexpr (requires { lr.watch(); }) {
+        if (others_ == other_writers::possible) {
+          return a + step_sparse<W>(model_.data(), ip, gp, dir, rate, others_, lr.watch());
+        }
       }
+      return a + step_sparse<W>(model_.data(), ip, gp, dir, rate, others_);
     }, lr, tau);
     count_update(w);
     return {true, tau, 0, measured};
@@ -274,14 +291,20 @@ class shared_array_store {
   // pieces after it at the run's late rate, not all of the rest at its early one (which left a
   // sparse least-squares model 0.65 from the minimiser, of 14.8, where the run's own losses had
   // reached 1e-9).
+  // A write that returns where it stopped (before b: its rate went out of date) goes on from
+  // there with a new piece.
   template <class Write, class Lr>
   void for_each_piece(std::size_t n, Write&& write, Lr& lr, std::uint64_t tau) {
     const std::size_t piece = write_piece(n, others_);
     std::size_t a = 0;
     do {  // once at least: a step asks for its rate even when it writes nothing
       const std::size_t b = std::min(n, a + piece);
-      write(a, b, static_cast<float>(lr(tau)));
-      a = b;
+      if constexpr (std::is_void_v<decltype(write(a, b, 0.0f))>) {
+        write(a, b, static_cast<float>(lr(tau)));
+        a = b;
+      } else {
+        a = write(a, b, static_cast<float>(lr(tau)));
+      }
     } while (a < n);
   }
 

@@ -8,8 +8,10 @@
 #include <asgd/types.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 
 namespace asgd::inline v0::detail {
@@ -111,23 +113,51 @@ inline void timed_racy_copy(const float* from, float* to, std::size_t n) {
   racy_copy(from, to, n);
 }
 
+/// Whether the run moved on past a limit since a write asked for its rate (the limit:
+/// step_claims::moved_past): one relaxed load of the claims counter, cheap enough for a write
+/// to check at each entry.
+class rate_watch {
+ public:
+  rate_watch() noexcept = default;  // never holds
+  rate_watch(const std::atomic<std::uint64_t>& claimed, std::uint64_t limit) noexcept
+      : claimed_(&claimed), limit_(limit) {}
+  [[nodiscard]] bool operator()() const noexcept { return claimed_->load(std::memory_order_relaxed) > limit_; }
+
+ private:
+  inline static const std::atomic<std::uint64_t> none_{0};
+  const std::atomic<std::uint64_t>* claimed_ = &none_;
+  std::uint64_t limit_ = std::numeric_limits<std::uint64_t>::max();
+};
+
+/// A write's stop condition that never holds.
+struct never_stop {
+  constexpr bool operator()() const noexcept { return false; }
+};
+
 /// The same for sparse entries (unique indices); a racy write checks each store against other
-/// writers unless told there are none (racy_checked_value).
-template <write_kind W, class Dir>
-void step_sparse(float* x, std::span<const std::uint32_t> idx, std::span<const float> g, Dir& dir, float lr,
-                 [[maybe_unused]] other_writers others = other_writers::possible) noexcept {
+/// writers unless told there are none (racy_checked_value). A racy or atomic write stops before
+/// the first entry at which `stop()`, asked after the entry's load, holds (the rate it was
+/// given is out of date); returns the entries written.
+template <write_kind W, class Dir, class Stop = never_stop>
+std::size_t step_sparse(float* x, std::span<const std::uint32_t> idx, std::span<const float> g, Dir& dir, float lr,
+                        [[maybe_unused]] other_writers others = other_writers::possible,
+                        [[maybe_unused]] Stop&& stop = {}) noexcept {
   for (std::size_t k = 0; k < idx.size(); ++k) {
     const std::size_t i = idx[k];
     if constexpr (W == write_kind::plain) {
       x[i] -= lr * dir(i, g[k], x[i]);
     } else if constexpr (W == write_kind::racy) {
       const float was = racy_load(x[i]);
+      if (stop()) [[unlikely]] return k;
       const float v = was - lr * dir(i, g[k], was);
       racy_store(x[i], others == other_writers::possible ? racy_checked_value(x[i], was, v) : v);
     } else {
-      atomic_add(x[i], -lr * dir(i, g[k], racy_load(x[i])));
+      const float was = racy_load(x[i]);
+      if (stop()) [[unlikely]] return k;
+      atomic_add(x[i], -lr * dir(i, g[k], was));
     }
   }
+  return idx.size();
 }
 
 /// `x[i] <- x[i] + delta[i]` for every i: an averaging round's in-place mix (LAP-SGD's

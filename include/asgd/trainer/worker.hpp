@@ -103,7 +103,10 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
     }
   };
   auto rate_for = [&](std::uint64_t landed) { return landed == at ? lr_now : rate_at(p, landed); };
-  auto lr = [&](std::uint64_t tau) { return rate_for(landing()) * settings_.staleness.factor(tau, p.workers); };
+  auto ask = [&](std::uint64_t tau) { return rate_for(landing()) * settings_.staleness.factor(tau, p.workers); };
+  const detail::step_claims* claims = nullptr;
+  if constexpr (!consistency_type::lockstep) claims = &*sh.claims;
+  detail::landing_rate lr(ask, claims, at);
   auto land = [&] {  // between the gradient and the write
     // The next step's claim is a compare-and-swap, which waits for this thread's pending stores
     // to drain. Here they are the gradient's, to private lines; after the update they would be

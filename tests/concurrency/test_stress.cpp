@@ -372,14 +372,16 @@ TEST_SUITE("concurrency") {
     auto ask = [&](std::uint64_t) { return static_cast<double>(claims.landing(mine->progress, end)); };
     asgd::detail::landing_rate lr(ask, &claims, mine->progress);
     CHECK(lr(0) == 0.0);
+    const asgd::detail::rate_watch first = lr.watch();  // taken right after asking, as a store does
     claim_runs(1);  // a run of the other worker: the step is not away yet
-    CHECK_FALSE(lr.watch()());
+    CHECK_FALSE(first());
     claim_runs(9);  // away: a question now lands where the run is
-    CHECK(lr.watch()());
+    CHECK(first());
     CHECK(lr(0) == static_cast<double>(claims.claimed() - 1));
-    CHECK_FALSE(lr.watch()());
+    const asgd::detail::rate_watch second = lr.watch();
+    CHECK_FALSE(second());
     claim_runs(1);  // and moves with it
-    CHECK(lr.watch()());
+    CHECK(second());
     CHECK(lr(0) == static_cast<double>(claims.claimed() - 1));
     CHECK_FALSE(lr.watch()());
   }

@@ -17,7 +17,6 @@
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 namespace asgd::inline v0::detail {
 
@@ -113,7 +112,6 @@ class shared_array_store {
       rate_watch watch;
       auto rate_at = [&](std::size_t k) {
         if constexpr (requires { lr.watch(); }) {
-          static_assert(std::is_same_v<decltype(lr.watch()), rate_watch>);
           if (k % piece == 0 || watch()) {
             rate = static_cast<float>(lr(tau));
             watch = lr.watch();
@@ -157,6 +155,7 @@ class shared_array_store {
       } else {
         timed_step_dense<W>(model_.data(), piece, gp, dir, rate);
       }
+      return b;
     }, lr, tau);
   }
 
@@ -291,20 +290,14 @@ class shared_array_store {
   // pieces after it at the run's late rate, not all of the rest at its early one (which left a
   // sparse least-squares model 0.65 from the minimiser, of 14.8, where the run's own losses had
   // reached 1e-9).
-  // A write that returns where it stopped (before b: its rate went out of date) goes on from
-  // there with a new piece.
+  // `write` returns where it stopped: b, or before b where its rate went out of date, and the
+  // next piece starts there.
   template <class Write, class Lr>
   void for_each_piece(std::size_t n, Write&& write, Lr& lr, std::uint64_t tau) {
     const std::size_t piece = write_piece(n, others_);
     std::size_t a = 0;
     do {  // once at least: a step asks for its rate even when it writes nothing
-      const std::size_t b = std::min(n, a + piece);
-      if constexpr (std::is_void_v<decltype(write(a, b, 0.0f))>) {
-        write(a, b, static_cast<float>(lr(tau)));
-        a = b;
-      } else {
-        a = write(a, b, static_cast<float>(lr(tau)));
-      }
+      a = write(a, std::min(n, a + piece), static_cast<float>(lr(tau)));
     } while (a < n);
   }
 

@@ -193,34 +193,26 @@ class step_claims {
 };
 
 /// A step's learning rate as a store asks for it, `ask(tau)`, with watch(): a check of whether
-/// the run has moved on since the last answer so far that a new question would be answered
-/// otherwise (the worker was away meanwhile: step_claims::landing). A store checks it at each
-/// entry of a write and asks again where it holds: asking at each entry (a schedule's
-/// evaluation) cost 16% of sparse HOGWILD!'s throughput. Without claims (lockstep modes) the
-/// run never moves on while a step writes.
+/// the run has moved on since the rate was asked so far that a new question would be answered
+/// otherwise (the worker was away meanwhile: step_claims::landing). A store takes the watch
+/// right after asking, checks it at each entry of a write and asks again where it holds: asking
+/// at each entry (a schedule's evaluation) cost 16% of sparse HOGWILD!'s throughput. Without
+/// claims (lockstep modes) the run never moves on while a step writes.
 template <class Ask>
 class landing_rate {
  public:
-  landing_rate(Ask& ask, const step_claims* claims, std::uint64_t at) noexcept
-      : ask_(ask), claims_(claims), at_(at), limit_(claims != nullptr ? claims->moved_past(at) : no_limit) {}
+  landing_rate(Ask& ask, const step_claims* claims, std::uint64_t at) noexcept : ask_(ask), claims_(claims), at_(at) {}
 
-  double operator()(std::uint64_t tau) {
-    const double rate = ask_(tau);
-    // The limit moves only once the run passed it (the worker was away): then with the run.
-    if (claims_ != nullptr && claims_->claimed() > limit_) [[unlikely]] limit_ = claims_->moved_past(at_);
-    return rate;
-  }
-  /// The check for the rate last answered.
+  double operator()(std::uint64_t tau) { return ask_(tau); }
+  /// The check for a rate asked just now.
   [[nodiscard]] rate_watch watch() const noexcept {
-    return claims_ != nullptr ? rate_watch(claims_->counter(), limit_) : rate_watch();
+    return claims_ != nullptr ? rate_watch(claims_->counter(), claims_->moved_past(at_)) : rate_watch();
   }
 
  private:
   Ask& ask_;
   const step_claims* claims_;
   std::uint64_t at_;
-  static constexpr std::uint64_t no_limit = std::numeric_limits<std::uint64_t>::max();
-  std::uint64_t limit_;
 };
 
 }  // namespace asgd::inline v0::detail

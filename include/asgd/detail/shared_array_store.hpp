@@ -98,8 +98,7 @@ class shared_array_store {
   apply_result apply(worker& w, view_handle& h, param_range r, std::span<const float> g, Dir&& dir, Lr&& lr) {
     const bool measured = measures(w);
     const std::uint64_t tau = measured ? staleness(h.version()) : 0;
-    if (W != write_kind::plain && !lone_ && !solo_ && others_ == other_writers::possible && !r.empty() &&
-        r.size() < racy_block && !simulated()) {
+    if (W != write_kind::plain && !lone_ && !solo_ && !r.empty() && r.size() < racy_block && !simulated()) {
       // A small update (racy_update's one-float-at-a-time path anyway; atomic_add's adds) asks
       // for the rate of each piece inside the piece's first read-modify-write, after its load:
       // asked before the piece, the question came before the code that makes its stores, which
@@ -175,16 +174,15 @@ class shared_array_store {
       const auto gp = g.subspan(a, b - a);
       if (lone_) return a + step_sparse<write_kind::plain>(model_.data(), ip, gp, dir, rate);
       if (solo_) return a + step_sparse<write_kind::racy>(model_.data(), ip, gp, dir, rate, other_writers::none);
-      // Beside other writers, an entry whose rate went out of date since the piece asked for it
-      // (lr.watch(): this worker was descheduled while the others moved the run on) starts a
-      // new piece, which asks again: a sleep at any entry, not only between pieces, lands the
-      // rest of the update at the run's late rate.
+      // Several workers here (neither lone nor solo). An entry whose rate went out of date since
+      // the piece asked for it (lr.watch(): this worker was descheduled while the others moved
+      // the run on) starts a new piece, which asks again: a sleep at any entry, not only
+      // between pieces, lands the rest of the update at the run's late rate.
       if constexpr (requires { lr.watch(); }) {
-        if (others_ == other_writers::possible) {
-          return a + step_sparse<W>(model_.data(), ip, gp, dir, rate, others_, lr.watch());
-        }
+        return a + step_sparse<W>(model_.data(), ip, gp, dir, rate, others_, lr.watch());
+      } else {
+        return a + step_sparse<W>(model_.data(), ip, gp, dir, rate, others_);
       }
-      return a + step_sparse<W>(model_.data(), ip, gp, dir, rate, others_);
     }, lr, tau);
     count_update(w);
     return {true, tau, 0, measured};

@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""The curves of the simulated shared-memory sweeps, as the Leashed-SGD paper draws them.
+
+    experiments/simulated/plot.py RUN_DIR OUTPUT_DIR [--momentum MOMENTUM_DIR] [--target PERCENT]
+
+RUN_DIR holds experiments/simulated/run.sh's reports (MODE_tTHREADS.json, every mode at
+momentum 0.9); MOMENTUM_DIR, if given, experiments/simulated/momentum.sh's. Writes to OUTPUT_DIR:
+  sim_time_to_target.png   simulated seconds to the test-accuracy target (80% unless --target)
+                           against threads, each mode at momentum 0.9
+  sim_staleness.png        mean staleness against threads (the 99th percentile dashed)
+  sim_throughput.png       samples/s against threads, as a multiple of sequential SGD's
+  sim_momentum.png         (with --momentum) time to the target and final accuracy against
+                           threads, each mode at its best momentum (highest median final
+                           accuracy over the seeds) beside the same mode at 0.9
+Uses Debian's python3-matplotlib.
+"""
+import json
+import pathlib
+import re
+import statistics
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+LABELS = {
+    "hogwild": "HOGWILD!",
+    "leashed": "Leashed-SGD",
+    "leashed-b1": "Leashed-SGD, persistence 1",
+    "locked": "lock-based",
+    "replicas": "replicas (H = 4)",
+    "bounded_staleness": "bounded staleness (K = 4)",
+    "synchronous": "synchronous",
+    "atomic_add": "atomic add",
+}
+
+
+def reach(report, target):
+    return next((e["seconds"] for e in report["evaluations"] if e["accuracy"] >= target), None)
+
+
+def load_runs(folder):
+    """{mode: {threads: report}} from run.sh's MODE_tTHREADS.json."""
+    runs = {}
+    for path in sorted(folder.glob("*_t*.json")):
+        m = re.fullmatch(r"(.+)_t(\d+)\.json", path.name)
+        if m:
+            runs.setdefault(m[1], {})[int(m[2])] = json.loads(path.read_text())["runs"][0]
+    return runs
+
+
+def load_momentum(folder):
+    """{(mode, threads, momentum): [report per seed]} from momentum.sh's files."""
+    runs = {}
+    for path in sorted(folder.glob("*.json")):
+        m = re.fullmatch(r"(.+)_t(\d+)_m([0-9.]+)_s(\d+)\.json", path.name)
+        if m:
+            runs.setdefault((m[1], int(m[2]), float(m[3])), []).append(json.loads(path.read_text())["runs"][0])
+    return runs
+
+
+def by_threads(series):
+    """The modes' lines: every mode but sequential, in LABELS' order, then any other."""
+    order = [m for m in LABELS if m in series] + sorted(m for m in series if m not in LABELS and m != "sequential")
+    return [(m, sorted(series[m].items())) for m in order]
+
+
+def finish(ax, logy):
+    """Log scales where there is something to scale (a smoke run may reach no target), a legend
+    where there are lines."""
+    ax.set_xscale("log", base=2)
+    xs = sorted({float(x) for line in ax.get_lines() if line.get_marker() not in (None, "None", "") for x in line.get_xdata()})
+    if xs:
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+    if logy and any(len(line.get_xdata()) for line in ax.get_lines()):
+        ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7 if ax.get_subplotspec().get_geometry()[1] == 1 else 6)
+
+
+def plot_lines(path, title, ylabel, series, logy=False, reference=None, note=None):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for mode, points in by_threads(series):
+        xs = [t for t, v in points if v is not None]
+        ys = [v for t, v in points if v is not None]
+        if xs:
+            ax.plot(xs, ys, marker="o", label=LABELS.get(mode, mode))
+    if reference is not None:
+        ax.axhline(reference[1], color="grey", linestyle=":", label=reference[0])
+    finish(ax, logy)
+    ax.set_xlabel("threads (simulated)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if note:
+        ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7, color="grey")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_runs(runs, out, target):
+    seq = runs.get("sequential", {}).get(1)
+    pct = f"{100 * target:g}%"
+    times = {m: {t: reach(r, target) for t, r in v.items()} for m, v in runs.items() if m != "sequential"}
+    plot_lines(out / "sim_time_to_target.png", f"Time to {pct} test accuracy (MLP, momentum 0.9, simulated)",
+               "simulated seconds", times, logy=True,
+               reference=("sequential SGD", reach(seq, target)) if seq and reach(seq, target) else None,
+               note="a mode that never reached the target at a thread count has no point there")
+    stale = {m: {t: r["staleness"]["mean"] for t, r in v.items()} for m, v in runs.items() if m != "sequential"}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    never = []  # modes whose updates are never stale (synchronous): nothing to draw on a log scale
+    for i, (mode, points) in enumerate(by_threads(stale)):
+        points = [(t, v) for t, v in points if v > 0]
+        if not points:
+            never.append(LABELS.get(mode, mode))
+            continue
+        color = f"C{i}"
+        ax.plot([t for t, _ in points], [v for _, v in points], marker="o", color=color, label=LABELS.get(mode, mode))
+        ax.plot([t for t, _ in points], [runs[mode][t]["staleness"]["p99"] for t, _ in points], linestyle="--",
+                color=color, alpha=0.5)
+    if never:
+        ax.text(0.99, 0.01, "staleness 0 at every thread count: " + ", ".join(never), transform=ax.transAxes,
+                fontsize=7, color="grey", ha="right")
+    finish(ax, True)
+    ax.set_xlabel("threads (simulated)")
+    ax.set_ylabel("staleness [updates] (mean; p99 dashed)")
+    ax.set_title("Staleness against threads (MLP, simulated)")
+    fig.tight_layout()
+    fig.savefig(out / "sim_staleness.png", dpi=110)
+    plt.close(fig)
+    if seq:
+        speed = {m: {t: r["samples_per_second"] / seq["samples_per_second"] for t, r in v.items()}
+                 for m, v in runs.items() if m != "sequential"}
+        plot_lines(out / "sim_throughput.png", "Throughput against threads (MLP, simulated)",
+                   "samples/s / sequential SGD's", speed, logy=True, reference=("sequential SGD", 1.0))
+
+
+def plot_momentum(runs, out, target):
+    pct = f"{100 * target:g}%"
+    modes = sorted({m for m, t, _ in runs if m != "sequential"}, key=lambda m: list(LABELS).index(m) if m in LABELS else 99)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for i, mode in enumerate(modes):
+        threads = sorted({t for m, t, _ in runs if m == mode})
+        best_t, best_a, nine_t, nine_a = [], [], [], []
+        for t in threads:
+            present = [mu for m, tt, mu in runs if m == mode and tt == t]
+            top = max(present, key=lambda mu: statistics.median(100 * r["final_evaluation"]["accuracy"] for r in runs[(mode, t, mu)]))
+            for mu, times, accs in ((top, best_t, best_a), (0.9, nine_t, nine_a)):
+                reports = runs.get((mode, t, mu), [])
+                got = [x for x in (reach(r, target) for r in reports) if x is not None]
+                # The median over the seeds that got there, where most did.
+                times.append(statistics.median(got) if reports and 2 * len(got) > len(reports) else None)
+                accs.append(statistics.median(100 * r["final_evaluation"]["accuracy"] for r in reports) if reports else None)
+        color = f"C{i}"
+        label = LABELS.get(mode, mode)
+        for ax, best, nine in ((left, best_t, nine_t), (right, best_a, nine_a)):
+            ax.plot([t for t, v in zip(threads, best) if v is not None], [v for v in best if v is not None],
+                    marker="o", color=color, label=f"{label}, best momentum")
+            ax.plot([t for t, v in zip(threads, nine) if v is not None], [v for v in nine if v is not None],
+                    marker="x", linestyle=":", color=color, label=f"{label}, 0.9")
+    finish(left, True)
+    finish(right, False)
+    left.get_legend() and left.get_legend().remove()  # one legend for both panels
+    for ax in (left, right):
+        ax.set_xlabel("threads (simulated)")
+    left.set_ylabel(f"simulated seconds to {pct} (median, seeds that got there)")
+    left.set_title(f"Time to {pct}: each mode at its best momentum")
+    right.set_ylabel("final test accuracy [%] (median of the seeds)")
+    right.set_title("Final accuracy after 2 epochs")
+    fig.tight_layout()
+    fig.savefig(out / "sim_momentum.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv):
+    if len(argv) < 2 or argv[0].startswith("-"):
+        sys.exit(__doc__)
+    run_dir, out = pathlib.Path(argv[0]), pathlib.Path(argv[1])
+    target = float(argv[argv.index("--target") + 1]) / 100 if "--target" in argv else 0.80
+    out.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(run_dir)
+    if not runs:
+        sys.exit(f"plot.py: no MODE_tTHREADS.json reports in {run_dir}")
+    plot_runs(runs, out, target)
+    if "--momentum" in argv:
+        momentum = load_momentum(pathlib.Path(argv[argv.index("--momentum") + 1]))
+        if not momentum:
+            sys.exit("plot.py: no momentum.sh reports in the --momentum folder")
+        plot_momentum(momentum, out, target)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

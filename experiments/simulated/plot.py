@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The curves of the simulated shared-memory sweeps, as the Leashed-SGD paper draws them.
 
-    experiments/simulated/plot.py RUN_DIR OUTPUT_DIR [--momentum MOMENTUM_DIR] [--target PERCENT]
+    experiments/simulated/plot.py RUN_DIR OUTPUT_DIR [--momentum MOMENTUM_DIR] [--nodes NODES_DIR]
+                                  [--target PERCENT]
 
 RUN_DIR holds experiments/simulated/run.sh's reports (MODE_tTHREADS.json, every mode at
 momentum 0.9); MOMENTUM_DIR, if given, experiments/simulated/momentum.sh's. Writes to OUTPUT_DIR:
@@ -12,6 +13,9 @@ momentum 0.9); MOMENTUM_DIR, if given, experiments/simulated/momentum.sh's. Writ
   sim_momentum.png         (with --momentum) time to the target and final accuracy against
                            threads, each mode at its best momentum (highest median final
                            accuracy over the seeds) beside the same mode at 0.9
+  sim_nodes.png            (with --nodes: experiments/simulated/nodes.sh's reports) virtual time
+                           until every node reached 70% test accuracy, and the final accuracy,
+                           against nodes, each method (medians over the seeds)
 Uses Debian's python3-matplotlib.
 """
 import json
@@ -19,6 +23,9 @@ import pathlib
 import re
 import statistics
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from nodes_table import NAMES, summary  # noqa: E402
 
 import matplotlib
 
@@ -175,6 +182,36 @@ def plot_momentum(runs, out, target):
     plt.close(fig)
 
 
+def plot_nodes(folder, out, target=70.0):
+    runs = {}  # (method, nodes) -> [summary per seed]
+    for path in sorted(folder.glob("*.json")):
+        m = re.fullmatch(r"(\w+?)_n(\d+)_s(\d+)\.json", path.name)
+        if m:
+            runs.setdefault((m[1], int(m[2])), []).append(summary(path, [target]))
+    if not runs:
+        sys.exit(f"plot.py: no nodes.sh reports in {folder}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for method, label in NAMES.items():
+        counts = sorted(n for (k, n) in runs if k == method)
+        times = [(n, [r[target] for r in runs[(method, n)]]) for n in counts]
+        # A point where every seed got there: the median over them, in milliseconds.
+        reached = [(n, 1e3 * statistics.median(v)) for n, v in times if None not in v]
+        left.plot([n for n, _ in reached], [v for _, v in reached], marker="o", label=label)
+        right.plot(counts, [statistics.median(r["accuracy"] for r in runs[(method, n)]) for n in counts], marker="o",
+                   label=label)
+    finish(left, True)
+    finish(right, False)
+    left.set_ylabel(f"virtual ms until every node reached {target:g}%")
+    left.set_title(f"Time to {target:g}% against nodes (no point: a seed never got there)")
+    right.set_ylabel("final test accuracy [%] (after the final average)")
+    right.set_title("Final accuracy")
+    for ax in (left, right):
+        ax.set_xlabel("nodes (simulated, one worker each, node 0 2x slower)")
+    fig.tight_layout()
+    fig.savefig(out / "sim_nodes.png", dpi=110)
+    plt.close(fig)
+
+
 def main(argv):
     if len(argv) < 2 or argv[0].startswith("-"):
         sys.exit(__doc__)
@@ -190,6 +227,8 @@ def main(argv):
         if not momentum:
             sys.exit("plot.py: no momentum.sh reports in the --momentum folder")
         plot_momentum(momentum, out, target)
+    if "--nodes" in argv:
+        plot_nodes(pathlib.Path(argv[argv.index("--nodes") + 1]), out)
 
 
 if __name__ == "__main__":

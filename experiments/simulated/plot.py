@@ -25,6 +25,7 @@ import statistics
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from momentum_table import load as load_momentum  # noqa: E402
 from nodes_table import NAMES, summary  # noqa: E402
 
 import matplotlib
@@ -55,16 +56,6 @@ def load_runs(folder):
         m = re.fullmatch(r"(.+)_t(\d+)\.json", path.name)
         if m:
             runs.setdefault(m[1], {})[int(m[2])] = json.loads(path.read_text())["runs"][0]
-    return runs
-
-
-def load_momentum(folder):
-    """{(mode, threads, momentum): [report per seed]} from momentum.sh's files."""
-    runs = {}
-    for path in sorted(folder.glob("*.json")):
-        m = re.fullmatch(r"(.+)_t(\d+)_m([0-9.]+)_s(\d+)\.json", path.name)
-        if m:
-            runs.setdefault((m[1], int(m[2]), float(m[3])), []).append(json.loads(path.read_text())["runs"][0])
     return runs
 
 

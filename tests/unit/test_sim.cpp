@@ -352,8 +352,11 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
       "sleep_overshoot_seconds = 1e-4\n"
       "encode_seconds = 6e-9\n"
       "decode_seconds = 4e-9\n"
-      "evaluation_seconds = 0.02\n");
+      "evaluation_seconds = 0.02\n"
+      "link_all_reduce = halving_doubling\n");
   CHECK(m.gradient_per_sample == asgd::sim::duration{1e-5, 0.5});
+  CHECK(m.link_all_reduce == asgd::sim::all_reduce_model::halving_doubling);
+  CHECK(machine.link_all_reduce == asgd::sim::all_reduce_model::in_process);
   CHECK(m.link_bandwidth == 1.25e8);
   CHECK(m.slow_node == 3);
   CHECK(m.slow_factor == 2.5);
@@ -374,6 +377,14 @@ TEST_CASE("sim: a cost model file overrides the machine's figures and reads back
   CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(m)) == m);
   CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(machine)) == machine);
   CHECK(asgd::sim::parse_cost_model("slow_node = none").slow_node == cost_model::no_node);
+  for (const auto& [name, model] : {std::pair{"in_process", asgd::sim::all_reduce_model::in_process},
+                                     std::pair{"ring", asgd::sim::all_reduce_model::ring},
+                                     std::pair{"recursive_doubling", asgd::sim::all_reduce_model::recursive_doubling},
+                                     std::pair{"open_mpi", asgd::sim::all_reduce_model::open_mpi}}) {
+    const cost_model named = asgd::sim::parse_cost_model(std::string("link_all_reduce = ") + name);
+    CHECK(named.link_all_reduce == model);
+    CHECK(asgd::sim::parse_cost_model(asgd::sim::to_text(named)) == named);
+  }
 
   const auto file = std::filesystem::temp_directory_path() / "asgd_test_cost_model.txt";
   {
@@ -398,7 +409,7 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   };
   CHECK(error("\ncopy_bandwith = 1e9") ==
         "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, cores, "
-        "copy_bandwidth, shared_copy_bandwidth, shared_write_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, "
+        "link_all_reduce, copy_bandwidth, shared_copy_bandwidth, shared_write_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, "
         "lock_seconds, "
         "line_handover_seconds, wake_seconds, wake_cpu_seconds, sleep_overshoot_seconds, encode_seconds, decode_seconds, "
         "evaluation_seconds, link_latency_seconds, link_bandwidth, slow_factor)");
@@ -409,6 +420,9 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
         "asgd: cost model m.txt line 1: gradient_per_sample = 'lognormal(1e-6)' is not seconds or "
         "lognormal(median, sigma)");
   CHECK(error("slow_node = 1.5") == "asgd: cost model m.txt line 1: slow_node = '1.5' is not a node id or 'none'");
+  CHECK(error("link_all_reduce = tree") ==
+        "asgd: cost model m.txt line 1: link_all_reduce = 'tree' is not in_process, ring, halving_doubling, "
+        "recursive_doubling or open_mpi");
   CHECK(error("cores = -2") ==
         "asgd: cost model m.txt line 1: cores = '-2' is not a whole number of cores (0: a core per task)");
   CHECK(error("copy_bandwidth = 0") == "asgd: cost model m.txt: copy_bandwidth = 0: must be a finite number > 0");
@@ -420,6 +434,47 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   CHECK(error("wake_seconds = 1e-5\nwake_cpu_seconds = 2e-5") ==
         "asgd: cost model m.txt: wake_cpu_seconds = 2e-05: must be at most wake_seconds (1e-05), the wake-up it is "
         "part of");
+}
+
+TEST_CASE("sim: a cluster's all-reduce costs its collective's messages and sums, by the algorithm's formula") {
+  using asgd::sim::all_reduce_model;
+  asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+  c.link_latency_seconds = 5e-5;
+  c.link_bandwidth = 1e9;
+  c.update_bandwidth = 1.2e10;  // a sum of 4 bytes a float: 12 bytes at 12 GB/s, 1 ns a float
+  constexpr std::size_t bytes = 4'000'000;  // a million floats
+  CHECK(c.all_reduce_seconds(4, bytes) == 0.0);  // in_process: its copies are charged as they happen
+  c.link_all_reduce = all_reduce_model::ring;
+  CHECK(c.all_reduce_seconds(1, bytes) == 0.0);
+  // 4 nodes: 3 steps of reduce-scatter, 3 of all-gather, each a quarter of the vector (1 ms on the
+  // link) after 50 us; three quarters of the vector summed on each node (0.75 ms).
+  CHECK(c.all_reduce_seconds(4, bytes) == doctest::Approx(6 * (5e-5 + 1e-3) + 0.75e-3));
+  c.link_all_reduce = all_reduce_model::halving_doubling;
+  // 4 nodes: 2 halving and 2 doubling steps; 2 x 3/4 of the vector sent, 3/4 summed.
+  CHECK(c.all_reduce_seconds(4, bytes) == doctest::Approx(4 * 5e-5 + 2 * 0.75 * 4e-3 + 0.75e-3));
+  // 6 nodes: the 2 beyond 4 fold into a partner and get the mean back: two whole vectors more on
+  // the link and one summed.
+  CHECK(c.all_reduce_seconds(6, bytes) ==
+        doctest::Approx(c.all_reduce_seconds(4, bytes) + 2 * (5e-5 + 4e-3) + 1e-3));
+  // At 256 nodes the ring's 510 latencies dominate; halving-doubling takes 16.
+  CHECK(c.all_reduce_seconds(256, bytes) == doctest::Approx(16 * 5e-5 + 2 * 255.0 / 256 * 4e-3 + 255.0 / 256 * 1e-3));
+  c.link_all_reduce = all_reduce_model::ring;
+  const double ring256 = c.all_reduce_seconds(256, bytes);
+  CHECK(ring256 == doctest::Approx(510 * (5e-5 + 4e-3 / 256) + 255.0 / 256 * 1e-3));
+  // Recursive doubling: log2(p) exchanges of the whole vector, each summed; at 6 nodes the fold
+  // of the 2 beyond 4, as halving-doubling's.
+  c.link_all_reduce = all_reduce_model::recursive_doubling;
+  CHECK(c.all_reduce_seconds(4, bytes) == doctest::Approx(2 * (5e-5 + 4e-3 + 1e-3)));
+  CHECK(c.all_reduce_seconds(6, bytes) ==
+        doctest::Approx(c.all_reduce_seconds(4, bytes) + 2 * (5e-5 + 4e-3) + 1e-3));
+  const double doubling_small = c.all_reduce_seconds(256, 9996);
+  CHECK(doubling_small == doctest::Approx(8 * (5e-5 + 9996 / 1e9 + 9996 * 3 / 1.2e10)));
+  // Open MPI's decision: recursive doubling under 10,000 bytes, the ring from there.
+  c.link_all_reduce = all_reduce_model::open_mpi;
+  CHECK(c.all_reduce_seconds(256, 9996) == doubling_small);
+  CHECK(c.all_reduce_seconds(256, bytes) == ring256);
+  c.link_all_reduce = all_reduce_model::ring;
+  CHECK(c.all_reduce_seconds(256, 9996) > 10 * doubling_small);  // 510 latencies for 2,499 floats
 }
 
 TEST_CASE("sim: durations draw the same sequence for a seed; lognormal draws centre on the median") {

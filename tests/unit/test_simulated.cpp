@@ -479,6 +479,49 @@ TEST_SUITE("simulated trainer") {
     CHECK(end[0] == doctest::Approx(1.0 + 7e-3 + 4e-3));
   }
 
+  TEST_CASE("a cluster's all-reduce takes its collective's time from the last node's joining, and copies nothing") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.copy_bandwidth = 4e9;
+    c.shared_copy_bandwidth = 1e9;  // 4 ms a vector, were the in-process mean's copies charged
+    c.link_latency_seconds = 5e-5;
+    c.link_bandwidth = 1e9;
+    constexpr std::size_t n = 1000000, nodes = 4;
+    for (const auto model : {asgd::sim::all_reduce_model::ring, asgd::sim::all_reduce_model::halving_doubling}) {
+      c.link_all_reduce = model;
+      const double collective = c.all_reduce_seconds(nodes, n * sizeof(float));
+      REQUIRE(collective > 0.0);
+      for (const bool split : {false, true}) {
+        CAPTURE(static_cast<int>(model));
+        CAPTURE(split);
+        auto group = asgd::transport::in_process::group(nodes);
+        std::array<std::vector<float>, nodes> v;
+        std::array<double, nodes> end{};
+        std::array<bool, nodes> ready_early{};
+        for (std::size_t k = 0; k < nodes; ++k) v[k].assign(n, static_cast<float>(k));
+        asgd::sim::simulation sim(c, 3);
+        sim.run(nodes, [&](asgd::sim::task& t) {
+          auto* hooks = asgd::detail::simulated();
+          const std::size_t k = t.id();
+          if (k == 2) hooks->sleep(1.0);  // the others wait for node 2
+          if (split) {  // post_mean and await_mean, as non-blocking rounds take it
+            const std::uint64_t ticket = group[k].post_mean(v[k]);
+            if (k == 2) ready_early[k] = group[k].mean_ready(ticket);  // the mean is computed, not yet delivered
+            group[k].await_mean(ticket, v[k]);
+          } else {
+            group[k].all_reduce_mean(v[k]);
+          }
+          end[k] = hooks->now();
+        });
+        for (std::size_t k = 0; k < nodes; ++k) {
+          CAPTURE(k);
+          CHECK(v[k][7] == 1.5f);
+          CHECK(end[k] == doctest::Approx(1.0 + collective));
+        }
+        CHECK_FALSE(ready_early[2]);
+      }
+    }
+  }
+
   TEST_CASE("a woken task waits out the wake-up's latency holding no core, then does the OS's part on one") {
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();
     c.cores = 1;

@@ -88,6 +88,10 @@ class simulation_hooks {
   virtual void sleep(double seconds) = 0;
   /// What a message of `bytes` takes on the simulated network: latency plus bytes at bandwidth.
   [[nodiscard]] virtual double link_seconds(std::size_t bytes) const = 0;
+  /// What an all-reduce of `bytes` among `nodes` takes on the simulated network from its last
+  /// node's joining (a cluster's collective: sim::cost_model::all_reduce_seconds), or -1 where the
+  /// cost model keeps the in-process transport's own (its copies charged as they happen).
+  [[nodiscard]] virtual double all_reduce_seconds(std::size_t nodes, std::size_t bytes) const = 0;
 };
 
 class event_log;

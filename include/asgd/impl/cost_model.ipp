@@ -41,6 +41,16 @@ inline constexpr rate_key rate_keys[] = {
     {"slow_factor", &cost_model::slow_factor, true},
 };
 
+struct all_reduce_name {
+  std::string_view name;
+  all_reduce_model model;
+};
+inline constexpr all_reduce_name all_reduce_names[] = {{"in_process", all_reduce_model::in_process},
+                                                       {"ring", all_reduce_model::ring},
+                                                       {"halving_doubling", all_reduce_model::halving_doubling},
+                                                       {"recursive_doubling", all_reduce_model::recursive_doubling},
+                                                       {"open_mpi", all_reduce_model::open_mpi}};
+
 inline std::string_view trim(std::string_view s) {
   const auto b = s.find_first_not_of(" \t\r");
   if (b == std::string_view::npos) return {};
@@ -111,6 +121,37 @@ inline void check(const cost_model& m, const std::string& where) {
 
 ASGD_DECL void cost_model::validate() const { cost_format::check(*this, "asgd: cost model"); }
 
+ASGD_DECL double cost_model::all_reduce_seconds(std::size_t nodes, std::size_t bytes) const {
+  if (link_all_reduce == all_reduce_model::in_process || nodes < 2) return 0.0;
+  const double n = static_cast<double>(nodes), b = static_cast<double>(bytes);
+  const double alpha = link_latency_seconds, beta = link_bandwidth;
+  // Adding another node's part of the vector into one's own: a float read twice and written once.
+  auto sums = [&](double part_bytes) { return part_bytes * 3.0 / update_bandwidth; };
+  all_reduce_model algorithm = link_all_reduce;
+  if (algorithm == all_reduce_model::open_mpi) {
+    algorithm = bytes < 10000 ? all_reduce_model::recursive_doubling : all_reduce_model::ring;
+  }
+  if (algorithm == all_reduce_model::ring) {
+    // n - 1 steps of reduce-scatter (each with a sum) and n - 1 of all-gather, 1/n of the vector a step.
+    const double step = alpha + b / n / beta;
+    return 2.0 * (n - 1.0) * step + sums((n - 1.0) / n * b);
+  }
+  std::size_t p = 1;
+  unsigned rounds = 0;
+  while (2 * p <= nodes) {
+    p *= 2;
+    ++rounds;
+  }
+  const double pd = static_cast<double>(p);
+  double t = algorithm == all_reduce_model::recursive_doubling
+                 ? rounds * (alpha + b / beta + sums(b))
+                 : 2.0 * rounds * alpha + 2.0 * (pd - 1.0) / pd * b / beta + sums((pd - 1.0) / pd * b);
+  // The nodes beyond a power of two fold into a partner first (its vector sent and added) and
+  // get the mean back at the end.
+  if (p < nodes) t += 2.0 * (alpha + b / beta) + sums(b);
+  return t;
+}
+
 ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view name) {
   cost_model m = cost_model::machine();
   std::vector<std::string> seen;
@@ -155,6 +196,19 @@ ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view na
       m.slow_node = *v;
       continue;
     }
+    if (key == "link_all_reduce") {
+      bool named = false;
+      for (const auto& a : cost_format::all_reduce_names) {
+        if (a.name != value) continue;
+        m.link_all_reduce = a.model;
+        named = true;
+      }
+      if (!named) {
+        fail("link_all_reduce = '" + std::string(value) +
+             "' is not in_process, ring, halving_doubling, recursive_doubling or open_mpi");
+      }
+      continue;
+    }
     bool known = false;
     for (const auto& k : cost_format::rate_keys) {
       if (k.name != key) continue;
@@ -164,7 +218,7 @@ ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view na
       known = true;
     }
     if (!known) {
-      std::string keys = "gradient_per_sample, slow_node, cores";
+      std::string keys = "gradient_per_sample, slow_node, cores, link_all_reduce";
       for (const auto& k : cost_format::rate_keys) keys += ", " + std::string(k.name);
       fail("unknown key '" + key + "' (the keys: " + keys + ")");
     }
@@ -191,6 +245,8 @@ ASGD_DECL std::string to_text(const cost_model& m) {
   for (const auto& k : cost_format::rate_keys) out += std::string(k.name) + " = " + cost_format::text_of(m.*k.field) + "\n";
   out += "slow_node = " + (m.slow_node == cost_model::no_node ? std::string("none") : std::to_string(m.slow_node)) + "\n";
   out += "cores = " + std::to_string(m.cores) + "\n";
+  for (const auto& a : cost_format::all_reduce_names)
+    if (a.model == m.link_all_reduce) out += "link_all_reduce = " + std::string(a.name) + "\n";
   return out;
 }
 

@@ -55,6 +55,10 @@ ASGD_DECL void in_process::on_round_called(void (*wake)(void*) noexcept, void* a
 }
 
 ASGD_DECL void in_process::all_reduce_mean(std::span<float> v) {
+  if (cluster_all_reduce()) {  // the link's time runs from the last node's joining (hub::reduce)
+    await_generation(post_mean_arriving(v, detail::clock_now() + hub_->straggler_delay(node_)), v, true);
+    return;
+  }
   delay_own_message(v.size_bytes());
   await_generation(post_mean_arriving(v, detail::clock_now()), v, false);
 }
@@ -106,7 +110,11 @@ ASGD_DECL void in_process::await_generation(std::uint64_t generation, std::span<
     // so a waiter may find itself the last.
     if (h.arrived >= h.live()) h.reduce(node_, v.size());
   }
-  if (h.reducer != node_) detail::charge_copy_from(v.data(), v.size());  // the mean, written from the last arriver's core
+  if (h.on_network) {
+    detail::charge_wrote(v.data());  // the mean came in over the link, into this node's vector
+  } else if (h.reducer != node_) {
+    detail::charge_copy_from(v.data(), v.size());  // the mean, written from the last arriver's core
+  }
   // A posted message still on the simulated link (post_mean's): the mean is ready once it is in.
   using clock = std::chrono::steady_clock;
   const auto ready = clock::time_point(clock::duration(h.ready_at.load(std::memory_order_relaxed)));
@@ -128,14 +136,23 @@ ASGD_DECL void in_process::hub::reduce(std::size_t node, std::size_t length) {
     members.push_back(contributions[k].data());
   }
   mean_into(members, length);
-  // Each member's vector read and written once; another node's comes from its core first, and
-  // writing the mean into it then invalidates the copy that core kept.
-  for (const float* m : members) {
-    detail::charge_copy_from(m, length);
-    detail::charge_take_over(m, length);
+  // A cluster's collective (the simulated cost model's ring or halving-doubling) is on the link
+  // from the last arrival on: its messages and every node's share of the sums, no node's copies.
+  const auto* sim = detail::simulated();
+  const double network = sim != nullptr ? sim->all_reduce_seconds(members.size(), length * sizeof(float)) : -1.0;
+  on_network = network >= 0.0;
+  if (!on_network) {
+    // Each member's vector read and written once; another node's comes from its core first, and
+    // writing the mean into it then invalidates the copy that core kept.
+    for (const float* m : members) {
+      detail::charge_copy_from(m, length);
+      detail::charge_take_over(m, length);
+    }
   }
   reducer = node;
-  ready_at.store(last_arrival.time_since_epoch().count(), std::memory_order_relaxed);
+  const auto ready = last_arrival + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                        std::chrono::duration<double>(on_network ? network : 0.0));
+  ready_at.store(ready.time_since_epoch().count(), std::memory_order_relaxed);
   arrived = 0;
   posted.store(0, std::memory_order_relaxed);
   ++reduce_generation;

@@ -17,6 +17,7 @@
 /// slow_node = 0                                # node id, or "none"
 /// slow_factor = 3                              # its gradients take 3 times as long
 /// evaluation_seconds = 0.017                   # an evaluation of the test set, on a core (0: free)
+/// link_all_reduce = open_mpi                   # in_process, ring, halving_doubling, recursive_doubling
 /// ```
 ///
 /// What `trainer::simulate` and `sim::run_in_process` charge (docs/simulation.md).
@@ -42,6 +43,30 @@ struct duration {
   /// One draw from `g` (the same sequence of draws for the same seed on every host).
   [[nodiscard]] double draw(rng& g) const { return sigma == 0.0 ? median : median * std::exp(sigma * g.normal()); }
   friend bool operator==(const duration&, const duration&) = default;
+};
+
+/// How an all-reduce over the simulated link is charged (the cost model's `link_all_reduce`).
+enum class all_reduce_model {
+  /// What transport::in_process does: each node's vector is one message on the link, then the
+  /// last node to arrive reads every vector and writes the mean into each, on its core (the
+  /// copies charged as they happen). The cost of one process's in-process nodes.
+  in_process,
+  /// A cluster's ring all-reduce (NCCL's ring; Open MPI's for large vectors): a reduce-scatter
+  /// and an all-gather of n - 1 steps each, every step a message of 1/n of the vector to the next
+  /// node: 2 (n - 1) (latency + bytes / (n bandwidth)).
+  ring,
+  /// Rabenseifner's all-reduce (MPICH's for long vectors): a reduce-scatter by recursive
+  /// halving, an all-gather by recursive doubling, 2 log2(p) steps with p the largest power of
+  /// two <= n, each node's bytes 2 (p - 1) / p of the vector. Here and in recursive_doubling,
+  /// the n - p nodes beyond p first hand their vector to a partner and at the end get the mean
+  /// back (two messages of the whole vector more).
+  halving_doubling,
+  /// Recursive doubling: log2(p) steps, each an exchange of the whole vector with a partner and
+  /// its sum (Open MPI's and MPICH's for short vectors).
+  recursive_doubling,
+  /// Open MPI's fixed decision (coll/tuned, for a sum): recursive doubling for vectors under
+  /// 10,000 bytes, the ring for longer ones.
+  open_mpi,
 };
 
 /// The costs of the simulated machine, in seconds and bytes per second.
@@ -73,6 +98,7 @@ struct cost_model {
   std::size_t slow_node = no_node;       // a straggler node, or no_node
   double slow_factor = 1.0;              // its gradients take this many times as long
   std::size_t cores = 0;                 // cores that all tasks share (0: a core per task)
+  all_reduce_model link_all_reduce = all_reduce_model::in_process;  // how an all-reduce is charged
 
   /// This development machine (2 vCPU AMD Zen 5 VM) for a model that stays in cache like the
   /// Fashion-MNIST MLP's 101,770 floats, from its measured figures in docs/performance.md: a
@@ -85,7 +111,8 @@ struct cost_model {
   /// 2026; without a spread, workers that start together stay in step for ever). A std::mutex lock and unlock 14 ns:
   /// calibrate_machine, three runs on 2 Dec 2026 (13-15 ns; they also gave copies of 81-92 GB/s,
   /// updates of 140-161 GB/s, atomics of 5.7-6.3 ns and hand-overs of 227-247 ns). A 10 Gb/s
-  /// link with 5 us of latency: the network of the simulator's planned scale runs. No wake-up
+  /// link with 5 us of latency: the network of the simulator's planned scale runs, its
+  /// all-reduce the in-process transport's (all_reduce_model::in_process). No wake-up
   /// latency and no sleep overshoot: those are an OS's (calibrate_machine measures them, and a
   /// model of this machine's in-process runs sets them: experiments/simulated/this-machine.costs).
   /// A copy of the MLP's model that the other core has just written: 11.1-11.4 GB/s (three runs
@@ -107,6 +134,13 @@ struct cost_model {
   /// @throws std::invalid_argument naming the first field that is negative, not finite, or 0
   /// where a rate must be positive
   ASGD_DECL void validate() const;
+
+  /// With a cluster's all-reduce (`link_all_reduce` other than in_process): the seconds from
+  /// the last of `nodes` nodes joining an all-reduce of `bytes` until every node holds the mean,
+  /// the messages on the link plus each node's sums (its share of the vector added at
+  /// update_bandwidth, 12 bytes a float as in x += y). 0 for in_process, whose costs are the
+  /// messages and copies the transport charges as it makes them, and for one node.
+  [[nodiscard]] ASGD_DECL double all_reduce_seconds(std::size_t nodes, std::size_t bytes) const;
 
   friend bool operator==(const cost_model&, const cost_model&) = default;
 };

@@ -113,6 +113,9 @@ class simulation {
       }
       void sleep(double /*seconds*/) override {}
       [[nodiscard]] double link_seconds(std::size_t bytes) const override { return sim_->link_seconds(bytes); }
+      [[nodiscard]] double all_reduce_seconds(std::size_t nodes, std::size_t bytes) const override {
+        return sim_->all_reduce_seconds(nodes, bytes);
+      }
 
      private:
       const simulation* sim_;
@@ -136,6 +139,10 @@ class simulation {
 
   [[nodiscard]] double link_seconds(std::size_t bytes) const {
     return costs_.link_latency_seconds + static_cast<double>(bytes) / costs_.link_bandwidth;
+  }
+  [[nodiscard]] double all_reduce_seconds(std::size_t nodes, std::size_t bytes) const {
+    return costs_.link_all_reduce == sim::all_reduce_model::in_process ? -1.0
+                                                                        : costs_.all_reduce_seconds(nodes, bytes);
   }
 
   // Runs f on task t with t's hooks installed on its thread.
@@ -305,6 +312,9 @@ class simulation {
       if (seconds > 0.0) task_.advance(seconds + sim_.costs_.sleep_overshoot_seconds);
     }
     [[nodiscard]] double link_seconds(std::size_t bytes) const override { return sim_.link_seconds(bytes); }
+    [[nodiscard]] double all_reduce_seconds(std::size_t nodes, std::size_t bytes) const override {
+      return sim_.all_reduce_seconds(nodes, bytes);
+    }
 
    private:
     // `bytes` at this task's own bandwidth; with a shared memory bandwidth, also a turn on the

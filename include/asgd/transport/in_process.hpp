@@ -96,7 +96,8 @@ class in_process {
   /// @returns the ticket that mean_ready and await_mean take.
   /// @throws transport_error when the group has failed.
   std::uint64_t post_mean(std::span<float> v) {
-    return post_mean_arriving(v, detail::clock_now() + hub_->delay(node_, v.size_bytes()));
+    const auto own = cluster_all_reduce() ? hub_->straggler_delay(node_) : hub_->delay(node_, v.size_bytes());
+    return post_mean_arriving(v, detail::clock_now() + own);
   }
   /// Whether the all-reduce of `ticket` is complete (its mean is in `v`). Never blocks.
   [[nodiscard]] bool mean_ready(std::uint64_t ticket) const noexcept {
@@ -237,6 +238,7 @@ class in_process {
     std::uint64_t reduce_generation = 0;
     std::vector<float*> members;  // the all-reduce's contributions, gathered by its last arrival
     std::size_t reducer = 0;      // the node that computed the last mean
+    bool on_network = false;      // and whether it was charged as a cluster's collective (no copies)
     // Mirrors for readers without the mutex: all-reduces completed (reduce_generation, released
     // after the mean is written), and the nodes that have joined the next one.
     std::atomic<std::uint64_t> completed{0};
@@ -272,6 +274,12 @@ class in_process {
       if (from == settings.straggler) s += settings.straggler_delay;
       return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
     }
+    // The straggler's extra delay alone (a cluster's collective charges the link from the last
+    // node's joining on).
+    [[nodiscard]] std::chrono::steady_clock::duration straggler_delay(std::size_t from) const {
+      const double s = from == settings.straggler ? settings.straggler_delay : 0.0;
+      return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+    }
     // Called with the mutex held.
     ASGD_DECL void check_failed(std::size_t node, std::string_view op) const;
     // Gossip groups: node `node` is gone (it left, or missed a collective's timeout); the others
@@ -293,6 +301,13 @@ class in_process {
   // Replaces each of the `n` floats of every member's vector by their mean over the members,
   // summed in the members' order.
   ASGD_DECL static void mean_into(std::span<float* const> members, std::size_t n) noexcept;
+
+  // Whether this simulated run's cost model charges an all-reduce as a cluster's collective
+  // (sim::all_reduce_model ring or halving_doubling) instead of the in-process mean's copies.
+  [[nodiscard]] static bool cluster_all_reduce() {
+    const auto* sim = detail::simulated();
+    return sim != nullptr && sim->all_reduce_seconds(1, 0) >= 0.0;
+  }
 
   // The all-reduce pays its own node's share of the simulated link before joining.
   void delay_own_message(std::size_t bytes) const {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Simulated decentralized scaling: all-reduce SGD, D-PSGD, AD-PSGD and SwarmSGD at 16, 64 and
 # 256 in-process nodes of one worker each, in virtual time (asgd-train --simulate), over the
-# cluster network of experiments/simulated/cluster.costs (10 Gb/s, 50 us a message, this
-# machine's per-core costs) with node 0 a straggler that computes 2x slower. The Fashion-MNIST
+# cluster network of experiments/simulated/cluster-open-mpi.costs (10 Gb/s, 50 us a message,
+# all-reduces as Open MPI runs them, this machine's per-core costs; --costs
+# experiments/simulated/cluster.costs charges the in-process transport's mean instead) with node 0 a straggler that computes 2x slower. The Fashion-MNIST
 # MLP for EPOCHS epochs (an epoch is one pass over the data by all nodes together), iid shards,
 # every node evaluated twice an epoch, seeds 1..SEEDS. Deterministic: a rerun gives the same JSON
 # but for host_seconds. One JSON report per run, resumable (finished runs are kept).
@@ -16,7 +17,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/build-release/experiments/simulated-nodes"
-costs="$root/experiments/simulated/cluster.costs"
+costs="$root/experiments/simulated/cluster-open-mpi.costs"
 node_counts="16 64 256"
 seeds=2
 epochs=4

@@ -15,7 +15,8 @@ momentum 0.9); MOMENTUM_DIR, if given, experiments/simulated/momentum.sh's. Writ
                            accuracy over the seeds) beside the same mode at 0.9
   sim_nodes.png            (with --nodes: experiments/simulated/nodes.sh's reports) virtual time
                            until every node reached 70% test accuracy, and the final accuracy,
-                           against nodes, each method (medians over the seeds)
+                           against nodes, each method (medians over the seeds), titled with
+                           the link and the all-reduce model of the runs' cost model
 Uses Debian's python3-matplotlib.
 """
 import json
@@ -196,8 +197,16 @@ def plot_nodes(folder, out, target=70.0):
     left.set_title(f"Time to {target:g}% against nodes (no point: a seed never got there)")
     right.set_ylabel("final test accuracy [%] (after the final average)")
     right.set_title("Final accuracy")
+    # The runs' link, and how their cost model charged an all-reduce (in_process when a report
+    # predates the key).
+    costs = dict(re.findall(r"^(\w+) = (.+)$", json.loads(next(folder.glob("*.json")).read_text()).get("cost_model", ""),
+                            re.M))
     for ax in (left, right):
         ax.set_xlabel("nodes (simulated, one worker each, node 0 2x slower)")
+    if "link_bandwidth" in costs:
+        fig.suptitle(f"link {float(costs['link_bandwidth']) * 8 / 1e9:g} Gb/s, "
+                     f"{float(costs['link_latency_seconds']) * 1e6:g} us a message; "
+                     f"all-reduce: {costs.get('link_all_reduce', 'in_process')}")
     fig.tight_layout()
     fig.savefig(out / "sim_nodes.png", dpi=110)
     plt.close(fig)

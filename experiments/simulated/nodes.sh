@@ -3,13 +3,14 @@
 # 256 in-process nodes of one worker each, in virtual time (asgd-train --simulate), over the
 # cluster network of experiments/simulated/cluster-open-mpi.costs (10 Gb/s, 50 us a message,
 # all-reduces as Open MPI runs them, this machine's per-core costs; --costs
-# experiments/simulated/cluster.costs charges the in-process transport's mean instead) with node 0 a straggler that computes 2x slower. The Fashion-MNIST
-# MLP for EPOCHS epochs (an epoch is one pass over the data by all nodes together), iid shards,
-# every node evaluated twice an epoch, seeds 1..SEEDS. Deterministic: a rerun gives the same JSON
-# but for host_seconds. One JSON report per run, resumable (finished runs are kept).
+# experiments/simulated/cluster.costs charges the in-process transport's mean instead), with
+# node 0 a straggler that computes 2x slower. The Fashion-MNIST MLP for EPOCHS epochs (an epoch
+# is one pass over the data by all nodes together), iid shards, every node evaluated EVALS times
+# an epoch (default 2), seeds 1..SEEDS. Deterministic: a rerun gives the same JSON but for
+# host_seconds. One JSON report per run, resumable (finished runs are kept).
 #
 #   experiments/simulated/nodes.sh [--out DIR] [--costs FILE] [--nodes "16 64 256"] [--seeds N]
-#                                  [--epochs E] [--jobs J] [--smoke]
+#                                  [--epochs E] [--evals EVALS] [--jobs J] [--smoke]
 #
 # --smoke runs SwarmSGD and all-reduce at 4 nodes for 2 evaluations, for the test suite.
 # --jobs runs J simulations at once (each is one OS thread at a time). Then:
@@ -21,6 +22,7 @@ costs="$root/experiments/simulated/cluster-open-mpi.costs"
 node_counts="16 64 256"
 seeds=2
 epochs=4
+evals=2
 jobs=1
 smoke=0
 while (($#)); do
@@ -30,9 +32,10 @@ while (($#)); do
     --nodes) node_counts=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
+    --evals) evals=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    *) echo "usage: nodes.sh [--out DIR] [--costs FILE] [--nodes \"N...\"] [--seeds N] [--epochs E] [--jobs J] [--smoke]" >&2
+    *) echo "usage: nodes.sh [--out DIR] [--costs FILE] [--nodes \"N...\"] [--seeds N] [--epochs E] [--evals EVALS] [--jobs J] [--smoke]" >&2
        exit 2 ;;
   esac
 done
@@ -67,7 +70,7 @@ pids=()
 for nodes in $node_counts; do
   for ((seed = 1; seed <= seeds; seed++)); do
     for name in allreduce dpsgd adpsgd swarm; do
-      run "$name" "$nodes" "$seed" --epochs "$epochs" --evals-per-epoch 2 &
+      run "$name" "$nodes" "$seed" --epochs "$epochs" --evals-per-epoch "$evals" &
       pids+=($!)
       if ((${#pids[@]} >= jobs)); then
         wait "${pids[0]}"

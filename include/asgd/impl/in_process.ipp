@@ -136,8 +136,8 @@ ASGD_DECL void in_process::hub::reduce(std::size_t node, std::size_t length) {
     members.push_back(contributions[k].data());
   }
   mean_into(members, length);
-  // A cluster's collective (the simulated cost model's ring or halving-doubling) is on the link
-  // from the last arrival on: its messages and every node's share of the sums, no node's copies.
+  // A cluster's collective (a simulated cost model's link_all_reduce other than in_process) is on
+  // the link from the last arrival on: its messages and every node's share of the sums, no copies.
   const auto* sim = detail::simulated();
   const double network = sim != nullptr ? sim->all_reduce_seconds(members.size(), length * sizeof(float)) : -1.0;
   on_network = network >= 0.0;

@@ -204,8 +204,12 @@ ASGD_DECL cost_model parse_cost_model(std::string_view text, std::string_view na
         named = true;
       }
       if (!named) {
-        fail("link_all_reduce = '" + std::string(value) +
-             "' is not in_process, ring, halving_doubling, recursive_doubling or open_mpi");
+        std::string names;  // "a, b or c", from the table the loop above reads
+        for (std::size_t k = 0; k < std::size(cost_format::all_reduce_names); ++k) {
+          const bool last = k + 1 == std::size(cost_format::all_reduce_names);
+          names += (k == 0 ? "" : last ? " or " : ", ") + std::string(cost_format::all_reduce_names[k].name);
+        }
+        fail("link_all_reduce = '" + std::string(value) + "' is not " + names);
       }
       continue;
     }

@@ -2,7 +2,7 @@
 """The curves of the simulated shared-memory sweeps, as the Leashed-SGD paper draws them.
 
     experiments/simulated/plot.py RUN_DIR OUTPUT_DIR [--momentum MOMENTUM_DIR] [--nodes NODES_DIR]
-                                  [--target PERCENT]
+                                  [--nodes-lr NODES_LR_DIR] [--target PERCENT]
 
 RUN_DIR holds experiments/simulated/run.sh's reports (MODE_tTHREADS.json, every mode at
 momentum 0.9); MOMENTUM_DIR, if given, experiments/simulated/momentum.sh's. Writes to OUTPUT_DIR:
@@ -17,6 +17,10 @@ momentum 0.9); MOMENTUM_DIR, if given, experiments/simulated/momentum.sh's. Writ
                            until every node reached 70% test accuracy, and the final accuracy,
                            against nodes, each method (medians over the seeds), titled with
                            the link and the all-reduce model of the runs' cost model
+  sim_nodes_lr.png         (with --nodes-lr: experiments/simulated/nodes_lr.sh's reports) at
+                           the same steps a node, virtual time until every node reached 75% at
+                           the learning rate that got there soonest, and the best final
+                           accuracy over the rates, against nodes; dashed: at the default 0.01
 Uses Debian's python3-matplotlib.
 """
 import json
@@ -212,6 +216,50 @@ def plot_nodes(folder, out, target=70.0):
     plt.close(fig)
 
 
+def plot_nodes_lr(folder, out, target=75.0):
+    runs = {}  # method -> {nodes: {lr: summary}}
+    for path in sorted(folder.glob("lr_*/*_s1.json")):
+        m = re.fullmatch(r"(\w+?)_n(\d+)_s1\.json", path.name)
+        if m:
+            runs.setdefault(m[1], {}).setdefault(int(m[2]), {})[float(path.parent.name[3:])] = summary(path, [target])
+    if not runs:
+        sys.exit(f"plot.py: no nodes_lr.sh reports in {folder}/lr_*/")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for method, label in NAMES.items():
+        if method not in runs:
+            continue
+        counts = sorted(runs[method])
+        best, default = [], []
+        for n in counts:
+            reached = {lr: r[target] for lr, r in runs[method][n].items() if r[target] is not None}
+            if reached:
+                # Ties (the evaluations' spacing) go to the better final accuracy.
+                lr = min(reached, key=lambda x: (reached[x], -runs[method][n][x]["accuracy"]))
+                best.append((n, 1e3 * reached[lr], lr))
+            if reached.get(0.01) is not None:
+                default.append((n, 1e3 * reached[0.01]))
+        line, = left.plot([b[0] for b in best], [b[1] for b in best], marker="o", label=label)
+        for n, ms, lr in best:
+            left.annotate(f"{lr:g}", (n, ms), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                          color=line.get_color())
+        left.plot([d[0] for d in default], [d[1] for d in default], ls="--", marker=".", color=line.get_color())
+        right.plot(counts, [max(r["accuracy"] for r in runs[method][n].values()) for n in counts], marker="o",
+                   color=line.get_color(), label=label)
+        right.plot(counts, [runs[method][n][0.01]["accuracy"] if 0.01 in runs[method][n] else float("nan")
+                            for n in counts], ls="--", marker=".", color=line.get_color())
+    finish(left, True)
+    finish(right, False)
+    left.set_ylabel(f"virtual ms until every node reached {target:g}%")
+    left.set_title(f"Time to {target:g}% at the soonest learning rate (labelled)")
+    right.set_ylabel("final test accuracy [%], the best rate's")
+    right.set_title("Best final accuracy over the rates")
+    for ax in (left, right):
+        ax.set_xlabel("nodes, 234 steps each (node 0 2x slower); dashed: lr 0.01")
+    fig.tight_layout()
+    fig.savefig(out / "sim_nodes_lr.png", dpi=110)
+    plt.close(fig)
+
+
 def main(argv):
     if len(argv) < 2 or argv[0].startswith("-"):
         sys.exit(__doc__)
@@ -229,6 +277,8 @@ def main(argv):
         plot_momentum(momentum, out, target)
     if "--nodes" in argv:
         plot_nodes(pathlib.Path(argv[argv.index("--nodes") + 1]), out)
+    if "--nodes-lr" in argv:
+        plot_nodes_lr(pathlib.Path(argv[argv.index("--nodes-lr") + 1]), out)
 
 
 if __name__ == "__main__":

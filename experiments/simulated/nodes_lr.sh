@@ -42,12 +42,22 @@ for nodes in $node_counts; do
     exit 2
   fi
 done
-# The largest node counts first: their runs are the longest, so --jobs keeps both cores busy.
+# One nodes.sh per node count, rate and method, J at a time; the largest node counts first, as
+# their runs are the longest.
+pids=()
 for nodes in $(printf '%s\n' $node_counts | sort -rn); do
   epochs=$((nodes / 16))
   warmup=$(python3 -c "print(f'{$share * $epochs:g}')")
   for lr in $lrs; do
-    "$here/nodes.sh" --out "$out/lr_$lr" --nodes "$nodes" --seeds 1 --epochs "$epochs" \
-      --evals $((32 / epochs)) --lr "$lr" --warmup "$warmup" --methods "$methods" --jobs "$jobs"
+    for name in $methods; do
+      "$here/nodes.sh" --out "$out/lr_$lr" --nodes "$nodes" --seeds 1 --epochs "$epochs" \
+        --evals $((32 / epochs)) --lr "$lr" --warmup "$warmup" --methods "$name" &
+      pids+=($!)
+      if ((${#pids[@]} >= jobs)); then
+        wait "${pids[0]}"
+        pids=("${pids[@]:1}")
+      fi
+    done
   done
 done
+for pid in "${pids[@]}"; do wait "$pid"; done

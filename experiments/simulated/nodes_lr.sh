@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Does a tuned learning rate make more nodes pay? experiments/simulated/nodes.sh at the same
 # steps a node (234 at batch 16: NODES / 16 epochs, 32 evaluations in all) for each learning rate
-# of a grid, one seed, over cluster-open-mpi.costs unless --costs names another cost model:
-# DIR/lr_X/ holds nodes.sh's reports at rate X.
+# of a grid, seeds 1..SEEDS (default 1), over cluster-open-mpi.costs unless --costs names another
+# cost model: DIR/lr_X/ holds nodes.sh's reports at rate X.
 # Every rate decays by the cosine schedule; --warmup-share F adds a linear warm-up over that share
 # of the run. Resumable like nodes.sh. Then: experiments/simulated/nodes_lr_table.py DIR [TARGET%...]
 #
 #   experiments/simulated/nodes_lr.sh [--out DIR] [--costs FILE] [--lrs "0.01 0.02 0.04 0.08"]
 #                                     [--nodes "16 64 256"] [--methods "allreduce dpsgd adpsgd swarm"]
-#                                     [--warmup-share F] [--jobs J] [--smoke]
+#                                     [--seeds N] [--warmup-share F] [--jobs J] [--smoke]
 #
 # --smoke runs nodes.sh --smoke at each rate (4 nodes, 40 steps), for the test suite.
 set -euo pipefail
@@ -19,6 +19,7 @@ node_counts="16 64 256"
 methods="allreduce dpsgd adpsgd swarm"
 share=0
 costs=()
+seeds=1
 jobs=1
 smoke=0
 while (($#)); do
@@ -28,10 +29,11 @@ while (($#)); do
     --lrs) lrs=$2; shift 2 ;;
     --nodes) node_counts=$2; shift 2 ;;
     --methods) methods=$2; shift 2 ;;
+    --seeds) seeds=$2; shift 2 ;;
     --warmup-share) share=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    *) echo "usage: nodes_lr.sh [--out DIR] [--costs FILE] [--lrs \"X...\"] [--nodes \"N...\"] [--methods \"NAME...\"] [--warmup-share F] [--jobs J] [--smoke]" >&2
+    *) echo "usage: nodes_lr.sh [--out DIR] [--costs FILE] [--lrs \"X...\"] [--nodes \"N...\"] [--methods \"NAME...\"] [--seeds N] [--warmup-share F] [--jobs J] [--smoke]" >&2
        exit 2 ;;
   esac
 done
@@ -53,8 +55,8 @@ for nodes in $(printf '%s\n' $node_counts | sort -rn); do
   warmup=$(python3 -c "print(f'{$share * $epochs:g}')")
   for lr in $lrs; do
     for name in $methods; do
-      "$here/nodes.sh" --out "$out/lr_$lr" "${costs[@]}" --nodes "$nodes" --seeds 1 --epochs "$epochs" \
-        --evals $((32 / epochs)) --lr "$lr" --warmup "$warmup" --methods "$name" &
+      "$here/nodes.sh" --out "$out/lr_$lr" "${costs[@]}" --nodes "$nodes" --seeds "$seeds" \
+        --epochs "$epochs" --evals $((32 / epochs)) --lr "$lr" --warmup "$warmup" --methods "$name" &
       pids+=($!)
       if ((${#pids[@]} >= jobs)); then
         wait "${pids[0]}"

@@ -17,9 +17,9 @@ momentum 0.9); MOMENTUM_DIR, if given, experiments/simulated/momentum.sh's. Writ
                            until every node reached 70% test accuracy, and the final accuracy,
                            against nodes, each method (medians over the seeds), titled with
                            the link and the all-reduce model of the runs' cost model
-  sim_nodes_lr.png         (with --nodes-lr: experiments/simulated/nodes_lr.sh's reports) at
-                           the same steps a node, virtual time until every node reached 75% at
-                           the learning rate that got there soonest, and the best final
+  sim_nodes_lr.png         (with --nodes-lr: experiments/simulated/nodes_lr.sh's reports, seed
+                           1) at the same steps a node, virtual time until every node reached
+                           75% at the learning rate that got there soonest, and the best final
                            accuracy over the rates, against nodes; dashed: at the default 0.01
 Uses Debian's python3-matplotlib.
 """

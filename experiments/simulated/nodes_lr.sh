@@ -37,6 +37,10 @@ while (($#)); do
        exit 2 ;;
   esac
 done
+if ! python3 -c 'import sys; sys.exit(not 0 <= float(sys.argv[1]) < 1)' "$share" 2>/dev/null; then
+  echo "nodes_lr.sh: --warmup-share $share: a share of the run, from 0 to under 1" >&2
+  exit 2
+fi
 if ((smoke)); then
   for lr in $lrs; do "$here/nodes.sh" --smoke --out "$out/lr_$lr" --lr "$lr"; done
   exit 0
@@ -52,7 +56,7 @@ done
 pids=()
 for nodes in $(printf '%s\n' $node_counts | sort -rn); do
   epochs=$((nodes / 16))
-  warmup=$(python3 -c "print(f'{$share * $epochs:g}')")
+  warmup=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) * int(sys.argv[2]):g}")' "$share" "$epochs")
   for lr in $lrs; do
     for name in $methods; do
       "$here/nodes.sh" --out "$out/lr_$lr" "${costs[@]}" --nodes "$nodes" --seeds "$seeds" \

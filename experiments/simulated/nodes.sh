@@ -79,17 +79,12 @@ if ((smoke)); then
   exit 0
 fi
 
-pids=()
+source "$root/experiments/job_pool.sh"
 for nodes in $node_counts; do
   for ((seed = 1; seed <= seeds; seed++)); do
     for name in $methods; do
-      run "$name" "$nodes" "$seed" --epochs "$epochs" --evals-per-epoch "$evals" &
-      pids+=($!)
-      if ((${#pids[@]} >= jobs)); then
-        wait "${pids[0]}"
-        pids=("${pids[@]:1}")
-      fi
+      pool_start run "$name" "$nodes" "$seed" --epochs "$epochs" --evals-per-epoch "$evals"
     done
   done
 done
-for pid in "${pids[@]}"; do wait "$pid"; done
+pool_finish

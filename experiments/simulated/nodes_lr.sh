@@ -53,20 +53,15 @@ for nodes in $node_counts; do
 done
 # One nodes.sh per node count, rate and method, J at a time; the largest node counts first, as
 # their runs are the longest.
-pids=()
+source "$here/../job_pool.sh"
 for nodes in $(printf '%s\n' $node_counts | sort -rn); do
   epochs=$((nodes / 16))
   warmup=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) * int(sys.argv[2]):g}")' "$share" "$epochs")
   for lr in $lrs; do
     for name in $methods; do
-      "$here/nodes.sh" --out "$out/lr_$lr" "${costs[@]}" --nodes "$nodes" --seeds "$seeds" \
-        --epochs "$epochs" --evals $((32 / epochs)) --lr "$lr" --warmup "$warmup" --methods "$name" &
-      pids+=($!)
-      if ((${#pids[@]} >= jobs)); then
-        wait "${pids[0]}"
-        pids=("${pids[@]:1}")
-      fi
+      pool_start "$here/nodes.sh" --out "$out/lr_$lr" "${costs[@]}" --nodes "$nodes" --seeds "$seeds" \
+        --epochs "$epochs" --evals $((32 / epochs)) --lr "$lr" --warmup "$warmup" --methods "$name"
     done
   done
 done
-for pid in "${pids[@]}"; do wait "$pid"; done
+pool_finish

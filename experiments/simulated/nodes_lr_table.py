@@ -23,17 +23,34 @@ def median_of(seeds, key):
     return None if None in values else statistics.median(values)
 
 
+def load(folder, targets, seed=None):
+    """{(method, nodes): {lr: [summary per seed]}} from nodes_lr.sh's DIR/lr_X/ reports (one
+    seed's only where `seed` is given)."""
+    runs = {}
+    for d in pathlib.Path(folder).glob("lr_*"):
+        lr = float(d.name[3:])
+        for p in sorted(d.glob("*.json")):
+            m = re.fullmatch(r"(\w+?)_n(\d+)_s(\d+)\.json", p.name)
+            if m and seed in (None, int(m[3])):
+                runs.setdefault((m[1], int(m[2])), {}).setdefault(lr, []).append(summary(p, targets))
+    return runs
+
+
+def soonest(by_lr, target):
+    """The rate whose median time to `target` is least (ties to the better final accuracy) and
+    that time, or None where no rate got there in every seed."""
+    reached = {lr: median_of(s, target) for lr, s in by_lr.items() if median_of(s, target) is not None}
+    if not reached:
+        return None
+    best = min(reached, key=lambda lr: (reached[lr], -median_of(by_lr[lr], "accuracy")))
+    return best, reached[best]
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     targets = [float(t) for t in sys.argv[2:]] or [70.0, 75.0]
-    runs = {}  # (method, nodes) -> {lr: [summary per seed]}
-    for d in pathlib.Path(sys.argv[1]).glob("lr_*"):
-        lr = float(d.name[3:])
-        for p in sorted(d.glob("*.json")):
-            m = re.fullmatch(r"(\w+?)_n(\d+)_s\d+\.json", p.name)
-            if m:
-                runs.setdefault((m[1], int(m[2])), {}).setdefault(lr, []).append(summary(p, targets))
+    runs = load(sys.argv[1], targets)  # (method, nodes) -> {lr: [summary per seed]}
     if not runs:
         sys.exit(f"nodes_lr_table.py: no reports under {sys.argv[1]}/lr_*/")
     lrs = sorted({lr for by_lr in runs.values() for lr in by_lr})
@@ -58,10 +75,9 @@ def main():
                     accs = [s["accuracy"] for s in seeds]
                     cell += f" ({min(accs):.1f}-{max(accs):.1f}, {len(seeds)} seeds)"
                 row.append(cell)
-            reached = {lr: median_of(s, last) for lr, s in by_lr.items() if median_of(s, last) is not None}
-            if reached:
-                best = min(reached, key=lambda lr: (reached[lr], -median_of(by_lr[lr], "accuracy")))
-                row.append(f"lr {best:g}: {1e3 * reached[best]:.1f} ms")
+            best = soonest(by_lr, last)
+            if best is not None:
+                row.append(f"lr {best[0]:g}: {1e3 * best[1]:.1f} ms")
             else:
                 best = max(by_lr, key=lambda lr: median_of(by_lr[lr], "accuracy"))
                 row.append(f"none; best final at lr {best:g}")

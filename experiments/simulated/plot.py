@@ -31,6 +31,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from momentum_table import load as load_momentum  # noqa: E402
+from nodes_lr_table import load as load_nodes_lr, soonest  # noqa: E402
 from nodes_table import NAMES, summary  # noqa: E402
 
 import matplotlib
@@ -217,11 +218,9 @@ def plot_nodes(folder, out, target=70.0):
 
 
 def plot_nodes_lr(folder, out, target=75.0):
-    runs = {}  # method -> {nodes: {lr: summary}}
-    for path in sorted(folder.glob("lr_*/*_s1.json")):
-        m = re.fullmatch(r"(\w+?)_n(\d+)_s1\.json", path.name)
-        if m:
-            runs.setdefault(m[1], {}).setdefault(int(m[2]), {})[float(path.parent.name[3:])] = summary(path, [target])
+    runs = {}  # method -> {nodes: {lr: [seed 1's summary]}}
+    for (method, nodes), by_lr in load_nodes_lr(folder, [target], seed=1).items():
+        runs.setdefault(method, {})[nodes] = by_lr
     if not runs:
         sys.exit(f"plot.py: no nodes_lr.sh reports in {folder}/lr_*/")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -231,21 +230,20 @@ def plot_nodes_lr(folder, out, target=75.0):
         counts = sorted(runs[method])
         best, default = [], []
         for n in counts:
-            reached = {lr: r[target] for lr, r in runs[method][n].items() if r[target] is not None}
-            if reached:
-                # Ties (the evaluations' spacing) go to the better final accuracy.
-                lr = min(reached, key=lambda x: (reached[x], -runs[method][n][x]["accuracy"]))
-                best.append((n, 1e3 * reached[lr], lr))
-            if reached.get(0.01) is not None:
-                default.append((n, 1e3 * reached[0.01]))
+            by_lr = runs[method][n]
+            first = soonest(by_lr, target)
+            if first is not None:
+                best.append((n, 1e3 * first[1], first[0]))
+            if 0.01 in by_lr and by_lr[0.01][0][target] is not None:
+                default.append((n, 1e3 * by_lr[0.01][0][target]))
         line, = left.plot([b[0] for b in best], [b[1] for b in best], marker="o", label=label)
         for n, ms, lr in best:
             left.annotate(f"{lr:g}", (n, ms), textcoords="offset points", xytext=(4, 4), fontsize=7,
                           color=line.get_color())
         left.plot([d[0] for d in default], [d[1] for d in default], ls="--", marker=".", color=line.get_color())
-        right.plot(counts, [max(r["accuracy"] for r in runs[method][n].values()) for n in counts], marker="o",
+        right.plot(counts, [max(r[0]["accuracy"] for r in runs[method][n].values()) for n in counts], marker="o",
                    color=line.get_color(), label=label)
-        right.plot(counts, [runs[method][n][0.01]["accuracy"] if 0.01 in runs[method][n] else float("nan")
+        right.plot(counts, [runs[method][n][0.01][0]["accuracy"] if 0.01 in runs[method][n] else float("nan")
                             for n in counts], ls="--", marker=".", color=line.get_color())
     finish(left, True)
     finish(right, False)

@@ -116,6 +116,10 @@ struct settings {
   /// without blocking, which evaluates a copy of the model in the background
   /// (`background_evaluations`).
   bool evaluate_epochs = false;
+  /// Evaluate at an epoch's end (evaluate_epochs, or an on_epoch callback) only where the
+  /// epochs done reach a multiple of this, and at the run's end; the other epoch ends are
+  /// reported without an evaluation. For runs of many short epochs (nodes on small shards).
+  std::size_t epochs_per_evaluation = 1;
   std::size_t evaluations_per_epoch = 0;  ///< evaluate this often within each epoch too (0: only as above)
   /// A node that averages without blocking evaluates during training on a thread of its own,
   /// from a copy of the model, while its workers go on: when its workers waited, the other
@@ -143,6 +147,7 @@ struct settings {
               << ", .sample_order = " << (s.sample_order == sampling::shared ? "shared" : "sharded")
               << ", .log_every = " << s.log_every << ", .evaluate = " << (s.evaluate ? "true" : "false")
               << ", .evaluate_epochs = " << (s.evaluate_epochs ? "true" : "false")
+              << ", .epochs_per_evaluation = " << s.epochs_per_evaluation
               << ", .evaluations_per_epoch = " << s.evaluations_per_epoch
               << ", .background_evaluations = " << (s.background_evaluations ? "true" : "false")
               << ", .averaging = " << s.averaging

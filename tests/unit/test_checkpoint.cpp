@@ -113,6 +113,26 @@ TEST_SUITE("checkpoint") {
     CHECK(r.to_json().find("\"evaluations\": [{\"step\": 62") != std::string::npos);
   }
 
+  TEST_CASE("epochs_per_evaluation evaluates every n-th epoch's end and the last, and reports every epoch") {
+    auto s = base_settings(5);
+    s.evaluate_epochs = true;
+    s.epochs_per_evaluation = 2;
+    trainer_t<> t{instance().problem, s};
+    std::vector<bool> evaluated;
+    t.on_epoch([&](const asgd::epoch_progress& e) { evaluated.push_back(e.eval.has_value()); });
+    const auto r = t.run();
+    CHECK(evaluated == std::vector<bool>{false, true, false, true, true});
+    REQUIRE(r.epochs.size() == 5);
+    for (std::size_t e = 0; e < 5; ++e) CHECK(r.epochs[e].eval.has_value() == evaluated[e]);
+    REQUIRE(r.evaluations.size() == 3);
+    CHECK(r.evaluations[0].step == 2 * r.steps / 5);
+    CHECK(r.evaluations[2].step == r.steps);
+
+    trainer_t<> every{instance().problem, base_settings(5)};
+    every.run();
+    CHECK(params(t) == params(every));  // evaluating less often changes no step
+  }
+
   TEST_CASE("epoch pauses do not change a sequential run") {
     trainer_t<> a{instance().problem, base_settings(3)};
     a.run();

@@ -101,6 +101,7 @@ TEST_SUITE("trainer") {
     fails({.staleness = {.type = asgd::staleness_scaling::kind::inverse}, .staleness_every = 8},
           "settings.staleness_every = 8: must be 0 or 1 when staleness scaling is on");
     fails({.compute_slowdown = 0.5}, "settings.compute_slowdown = 0.5: must be a number in [1, 1000]");
+    fails({.epochs_per_evaluation = 0}, "settings.epochs_per_evaluation = 0: must be in [1, 1e6]");
 
     asgd::trainer<ls, asgd::consistency::sequential> seq{small_problem(), {.threads = 2}};
     CHECK_THROWS_WITH_AS(seq.run(), doctest::Contains("consistency::sequential{} runs at most 1 worker thread"),

@@ -24,6 +24,7 @@ void check_gpu(const options& o, bool threads_given) {
   if (!o.checkpoint.empty() || !o.resume.empty()) refuse("--checkpoint and --resume apply to --device cpu");
   if (o.target_accuracy > 0.0) refuse("--target-accuracy applies to --device cpu (a GPU run is evaluated at its end)");
   if (o.evals_per_epoch > 0) refuse("--evals-per-epoch applies to --device cpu (a GPU run is evaluated at its end)");
+  if (o.epochs_per_eval != 1) refuse("--epochs-per-eval applies to --device cpu (a GPU run is evaluated at its end)");
   if (o.sample_order != asgd::sampling::shared) refuse("--sampling sharded applies to --device cpu");
   if (o.shards != asgd::sharding{}) refuse("--shard and --shard-sizes apply to --device cpu");
   if (o.staleness.type != asgd::staleness_scaling::kind::none) refuse("--staleness-scaling applies to --device cpu");

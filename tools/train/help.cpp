@@ -126,6 +126,8 @@ output and failure
   --replay FILE                   replay a recording in virtual time (--simulate COSTS, else
                                   machine): the same model as the recorded run, bit for bit
   --evals-per-epoch N             also evaluate the test set N times per epoch (for curves)
+  --epochs-per-eval N             evaluate at every N-th epoch's end only, and at the end
+                                  (runs of many short epochs: nodes on small shards) (1)
   --target-accuracy P             report the training time to P% test accuracy (evaluates
                                   10 times per epoch unless --evals-per-epoch says otherwise)
   --checkpoint FILE               write checkpoints (atomically) to FILE ...

@@ -197,6 +197,8 @@ options parse(int argc, const char* const* argv) {
     } else if (arg == "--evals-per-epoch") {
       o.evals_per_epoch = integer<std::size_t>(arg, take(), 0, 1000);
       given.evals = true;
+    } else if (arg == "--epochs-per-eval") {
+      o.epochs_per_eval = integer<std::size_t>(arg, take(), 1, 1000000);
     } else if (arg == "--target-accuracy") {
       o.target_accuracy = real(arg, take(), 0.0, 100.0, true);
     } else if (arg == "--nodes") {

@@ -67,6 +67,7 @@ struct options {
   std::uint64_t checkpoint_every = 0;
   std::filesystem::path resume;
   std::size_t evals_per_epoch = 0;
+  std::size_t epochs_per_eval = 1;  // evaluate at every n-th epoch's end (and the last)
   bool background_evaluations = true;  // non-blocking nodes evaluate beside their workers
   double target_accuracy = 0.0;  // report the training time to this test accuracy (0: none)
   // Nodes that average (in_process: --nodes threads groups; mpi: one node per rank).

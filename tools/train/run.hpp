@@ -72,6 +72,7 @@ inline asgd::settings settings_for(const options& o, std::size_t max_workers) {
           .sample_order = o.sample_order,
           .evaluate = true,
           .evaluate_epochs = true,
+          .epochs_per_evaluation = o.epochs_per_eval,
           .evaluations_per_epoch = o.evals_per_epoch,
           .background_evaluations = o.background_evaluations,
           .averaging = o.averaging,

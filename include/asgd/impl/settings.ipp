@@ -15,6 +15,8 @@ ASGD_DECL void settings::validate() const {
                   "must be at most 2^53 (step numbers must stay exact in a double)");
   detail::require(batch >= 1, "settings", "batch", batch, "must be at least 1");
   detail::require(std::isfinite(lr) && lr > 0.0f, "settings", "lr", lr, "must be a finite number > 0");
+  detail::require(epochs_per_evaluation >= 1 && epochs_per_evaluation <= 1000000, "settings", "epochs_per_evaluation",
+                  epochs_per_evaluation, "must be in [1, 1e6]");
   detail::require(evaluations_per_epoch <= 1000, "settings", "evaluations_per_epoch", evaluations_per_epoch,
                   "must be at most 1000");
   lr_schedule.validate();

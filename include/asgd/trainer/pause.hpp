@@ -25,6 +25,8 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       const std::uint64_t first_epoch = sh.reported_step / p.steps_per_epoch;
       const std::uint64_t done_epochs = k / p.steps_per_epoch;
       const bool epoch_end = p.epoch_pauses && done_epochs > first_epoch;
+      const std::uint64_t every = settings_.epochs_per_evaluation;
+      const bool epoch_evaluated = epoch_end && (done_epochs / every > first_epoch / every || k == p.total_steps);
       const bool eval_due = p.evaluate_every > 0 && k / p.evaluate_every > sh.reported_step / p.evaluate_every;
       const bool checkpoint_due = checkpoint_every_ > 0 && k / checkpoint_every_ > sh.checkpointed_step / checkpoint_every_;
       // A pause for a blocking average alone neither copies nor checks the parameters: with an
@@ -42,7 +44,7 @@ void trainer<Problem, Policies...>::on_pause(const plan& p, store_type& store, s
       rep.step = k;
       rep.epoch = static_cast<double>(k) / static_cast<double>(p.steps_per_epoch);
       rep.trained = trained;
-      const bool evaluates = evaluable_problem<Problem> && (epoch_end || eval_due);
+      const bool evaluates = evaluable_problem<Problem> && (epoch_evaluated || eval_due);
       if (epoch_end) {
         rep.first_epoch = first_epoch;
         rep.done_epochs = done_epochs;

@@ -6,12 +6,13 @@
 # experiments/simulated/cluster.costs charges the in-process transport's mean instead), with
 # node 0 a straggler that computes 2x slower. The Fashion-MNIST MLP for EPOCHS epochs (an epoch
 # is one pass over the data by all nodes together), iid shards, every node evaluated EVALS times
-# an epoch (default 2), seeds 1..SEEDS, at asgd-train's learning rate (0.01, cosine decay)
-# unless --lr and --warmup (epochs of linear warm-up) say otherwise. Deterministic: a rerun gives
+# an epoch (default 2; --evals 0 --epochs-per-eval K: at every K-th epoch's end only), seeds
+# 1..SEEDS, at asgd-train's learning rate (0.01, cosine decay) unless --lr and --warmup (epochs
+# of linear warm-up) say otherwise. Deterministic: a rerun gives
 # the same JSON but for host_seconds. One JSON report per run, resumable (finished runs are kept).
 #
 #   experiments/simulated/nodes.sh [--out DIR] [--costs FILE] [--nodes "16 64 256"] [--seeds N]
-#                                  [--epochs E] [--evals EVALS] [--lr X] [--warmup E]
+#                                  [--epochs E] [--evals EVALS] [--epochs-per-eval K] [--lr X] [--warmup E]
 #                                  [--methods "allreduce dpsgd adpsgd swarm"] [--jobs J] [--smoke]
 #
 # --smoke runs SwarmSGD and all-reduce at 4 nodes for 2 evaluations, for the test suite.
@@ -28,7 +29,7 @@ evals=2
 jobs=1
 smoke=0
 methods="allreduce dpsgd adpsgd swarm"
-schedule=()
+options=()  # given to every run
 while (($#)); do
   case "$1" in
     --out) out=$2; shift 2 ;;
@@ -37,12 +38,13 @@ while (($#)); do
     --seeds) seeds=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     --evals) evals=$2; shift 2 ;;
-    --lr) schedule+=(--lr "$2"); shift 2 ;;
-    --warmup) schedule+=(--warmup "$2"); shift 2 ;;
+    --epochs-per-eval) options+=(--epochs-per-eval "$2"); shift 2 ;;
+    --lr) options+=(--lr "$2"); shift 2 ;;
+    --warmup) options+=(--warmup "$2"); shift 2 ;;
     --methods) methods=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    *) echo "usage: nodes.sh [--out DIR] [--costs FILE] [--nodes \"N...\"] [--seeds N] [--epochs E] [--evals EVALS] [--lr X] [--warmup E] [--methods \"NAME...\"] [--jobs J] [--smoke]" >&2
+    *) echo "usage: nodes.sh [--out DIR] [--costs FILE] [--nodes \"N...\"] [--seeds N] [--epochs E] [--evals EVALS] [--epochs-per-eval K] [--lr X] [--warmup E] [--methods \"NAME...\"] [--jobs J] [--smoke]" >&2
        exit 2 ;;
   esac
 done
@@ -70,7 +72,7 @@ run() {  # run NAME NODES SEED ARGS...
   echo "$(date +%T) $name nodes=$nodes seed=$seed"
   # shellcheck disable=SC2086  # a configuration is a list of options
   "$train" --simulate "$costs" --nodes "$nodes" --threads 1 --seed "$seed" --straggler-slowdown 2 --quiet \
-    --json "$file.tmp" ${configs[$name]} "${schedule[@]}" "$@" >/dev/null
+    --json "$file.tmp" ${configs[$name]} "${options[@]}" "$@" >/dev/null
   mv "$file.tmp" "$file"
 }
 

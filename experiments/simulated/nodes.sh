@@ -8,11 +8,12 @@
 # is one pass over the data by all nodes together), iid shards, every node evaluated EVALS times
 # an epoch (default 2; --evals 0 --epochs-per-eval K: at every K-th epoch's end only), seeds
 # 1..SEEDS, at asgd-train's learning rate (0.01, cosine decay) unless --lr and --warmup (epochs
-# of linear warm-up) say otherwise. Deterministic: a rerun gives
-# the same JSON but for host_seconds. One JSON report per run, resumable (finished runs are kept).
+# of linear warm-up) say otherwise. Deterministic: a rerun gives the same JSON but for
+# host_seconds. One JSON report per run, resumable (finished runs are kept).
 #
 #   experiments/simulated/nodes.sh [--out DIR] [--costs FILE] [--nodes "16 64 256"] [--seeds N]
-#                                  [--epochs E] [--evals EVALS] [--epochs-per-eval K] [--lr X] [--warmup E]
+#                                  [--epochs E] [--evals EVALS] [--epochs-per-eval K]
+#                                  [--lr X] [--warmup E]
 #                                  [--methods "allreduce dpsgd adpsgd swarm"] [--jobs J] [--smoke]
 #
 # --smoke runs SwarmSGD and all-reduce at 4 nodes for 2 evaluations, for the test suite.

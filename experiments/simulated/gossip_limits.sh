@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# What keeps gossip from gaining with the node count: NODES simulated nodes of one worker, each
+# taking one of the papers' epochs (3,750 steps at batch 16: NODES epochs over iid shards, 64
+# evaluations of every node in all, node 0 2x slower), at one learning rate (default 0.02,
+# SwarmSGD's and AD-PSGD's best in docs/results.md; cosine decay, momentum 0.9), against two
+# references that count in the same steps:
+#
+#   alone        one node on batch 16 for 3,750 steps (a real run; the same for every NODES)
+#   mean         one node on batch 16 x NODES for 3,750 steps: the nodes' exact mean, which
+#                all-reduce SGD at the same rate computes (a real run)
+#   swarm        SwarmSGD, 8 local steps on average, over cluster-open-mpi.costs (10 Gb/s, 50 us)
+#   swarm_h1     SwarmSGD with 1 local step on average: twice as many interactions as steps
+#   swarm_free   SwarmSGD over free-network.costs (an exchange lands as soon as it is sent)
+#   swarm_h1_free
+#   adpsgd       AD-PSGD (ring, every step) over cluster-open-mpi.costs
+#   adpsgd_free  AD-PSGD over free-network.costs
+#   dpsgd        D-PSGD (ring, blocking rounds every step) over cluster-open-mpi.costs
+#   alone_shard  SwarmSGD's nodes with no exchange (--no-exchange): each on its shard alone
+#
+# One JSON report per run in DIR/CONFIG_nNODES_sSEED.json, resumable; deterministic (a rerun
+# gives the same reports but for the seconds of the real runs and the host's seconds). Then
+# experiments/simulated/gossip_limits_table.py DIR [TARGET%...]: the steps a node took to each
+# target.
+#
+#   experiments/simulated/gossip_limits.sh [--out DIR] [--nodes "16 64"] [--lr X] [--seeds N]
+#                                          [--configs "NAME..."] [--jobs J] [--smoke]
+#
+# --smoke runs every configuration at 4 nodes for 40 steps, for the test suite.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out="$root/build-release/experiments/simulated-gossip-limits"
+node_counts="16 64"
+lr=0.02
+seeds=1
+jobs=1
+smoke=0
+all="alone mean swarm swarm_h1 swarm_free swarm_h1_free adpsgd adpsgd_free dpsgd alone_shard"
+configs=$all
+while (($#)); do
+  case "$1" in
+    --out) out=$2; shift 2 ;;
+    --nodes) node_counts=$2; shift 2 ;;
+    --lr) lr=$2; shift 2 ;;
+    --seeds) seeds=$2; shift 2 ;;
+    --configs) configs=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --smoke) smoke=1; shift ;;
+    *) echo "usage: gossip_limits.sh [--out DIR] [--nodes \"N...\"] [--lr X] [--seeds N] [--configs \"NAME...\"] [--jobs J] [--smoke]" >&2
+       exit 2 ;;
+  esac
+done
+for name in $configs; do
+  [[ " $all " == *" $name "* ]] || { echo "gossip_limits.sh: no configuration '$name' ($all)" >&2; exit 2; }
+done
+if ((smoke)); then node_counts=4; fi
+for nodes in $node_counts; do
+  # 64 evaluations in all: 64 / NODES an epoch, or one at every (NODES / 64)-th epoch's end.
+  if ((!smoke && (nodes < 2 || (64 % nodes != 0 && nodes % 64 != 0)))); then
+    echo "gossip_limits.sh: $nodes nodes: a divisor or a multiple of 64, from 2 on" >&2
+    exit 2
+  fi
+done
+source "$root/experiments/asgd_train.sh"
+mkdir -p "$out"
+cluster="$here/cluster-open-mpi.costs"
+free="$here/free-network.costs"
+declare -A simulated=(
+  [swarm]="$cluster --topology swarm --local-steps 8"
+  [swarm_h1]="$cluster --topology swarm --local-steps 1"
+  [swarm_free]="$free --topology swarm --local-steps 8"
+  [swarm_h1_free]="$free --topology swarm --local-steps 1"
+  [adpsgd]="$cluster --topology adpsgd --local-steps 1"
+  [adpsgd_free]="$free --topology adpsgd --local-steps 1"
+  [dpsgd]="$cluster --topology ring --avg-every 1 --blocking"
+  [alone_shard]="$cluster --topology swarm --local-steps 8 --no-exchange"
+)
+
+run() {  # run NAME NODES SEED
+  local name=$1 nodes=$2 seed=$3 length
+  local file="$out/${name}_n${nodes}_s${seed}.json"
+  if [ -s "$file" ]; then return; fi
+  if ((smoke)); then
+    length=(--steps 40 --evals-per-epoch 0)
+  elif [[ $name == alone ]]; then
+    length=(--epochs 1 --evals-per-epoch 64)  # 3,750 steps at batch 16
+  elif ((nodes <= 64)); then
+    length=(--epochs "$nodes" --evals-per-epoch $((64 / nodes)))
+  else
+    length=(--epochs "$nodes" --evals-per-epoch 0 --epochs-per-eval $((nodes / 64)))
+  fi
+  echo "$(date +%T) $name nodes=$nodes seed=$seed"
+  local common=(--seed "$seed" --lr "$lr" --quiet --json "$file.tmp")
+  case $name in
+    alone) "$train" --mode sequential --batch 16 "${common[@]}" "${length[@]}" >/dev/null ;;
+    mean) "$train" --mode sequential --batch $((16 * nodes)) "${common[@]}" "${length[@]}" >/dev/null ;;
+    *)
+      # shellcheck disable=SC2086  # a configuration is a list of options
+      "$train" --simulate ${simulated[$name]} --nodes "$nodes" --threads 1 --straggler-slowdown 2 \
+        "${common[@]}" "${length[@]}" >/dev/null ;;
+  esac
+  mv "$file.tmp" "$file"
+}
+
+source "$root/experiments/job_pool.sh"
+# shellcheck disable=SC2086  # a list of counts
+for nodes in $(printf '%s\n' $node_counts | sort -rn); do  # the longest runs first
+  for ((seed = 1; seed <= seeds; seed++)); do
+    for name in $configs; do
+      [[ $name == alone ]] || pool_start run "$name" "$nodes" "$seed"
+    done
+  done
+done
+if [[ " $configs " == *" alone "* ]]; then  # one run serves every node count
+  for ((seed = 1; seed <= seeds; seed++)); do pool_start run alone 1 "$seed"; done
+fi
+pool_finish

@@ -3,7 +3,10 @@
 the steps a node had taken (its own steps, at batch 16 but for `mean`) when its model first
 evaluated at each TARGET% test accuracy, as "median node / last node" ("-": a node never did), and
 the final test accuracy (after the final average); medians over the seeds run. Steps count in
-the evaluations' spacing (about 59 steps: 64 evaluations in 3,750 steps).
+the evaluations' spacing (3,750 steps over the evaluations: 59 steps for gossip_limits.sh's 64). Then how the nodes
+mixed: a node's interactions (rounds), the due ones it skipped while its last was in flight, the
+mean steps from an interaction's due step to its average landing (mix lag), and the virtual ms
+an interaction took (exchange seconds over rounds); medians over the nodes.
 
     experiments/simulated/gossip_limits_table.py DIR [TARGET%...]     (target: 85 by default)
 """
@@ -37,13 +40,27 @@ def steps_to(path, targets):
     return out
 
 
+def mixing(path):
+    """Medians over a run's nodes of its interactions, skipped ones, mix lag and ms an
+    interaction; None for a run without nodes."""
+    nodes = [r["node"] for r in json.loads(path.read_text())["runs"] if r.get("node", {}).get("nodes", 1) > 1]
+    if not nodes:
+        return None
+    return {
+        "rounds": statistics.median(n["rounds"] for n in nodes),
+        "skipped": statistics.median(n["skipped_interactions"] for n in nodes),
+        "lag": statistics.median(n["mix_lag"] for n in nodes),
+        "ms": statistics.median(1e3 * n["exchange_seconds"] / max(n["rounds"], 1) for n in nodes),
+    }
+
+
 def load(folder, targets):
-    """{(config, nodes): [steps_to per seed]} from DIR/CONFIG_nNODES_sSEED.json."""
+    """{(config, nodes): [(steps_to, mixing) per seed]} from DIR/CONFIG_nNODES_sSEED.json."""
     runs = {}
     for p in sorted(pathlib.Path(folder).glob("*.json")):
         m = re.fullmatch(r"(\w+?)_n(\d+)_s(\d+)\.json", p.name)
         if m and m[1] in NAMES:
-            runs.setdefault((m[1], int(m[2])), []).append(steps_to(p, targets))
+            runs.setdefault((m[1], int(m[2])), []).append((steps_to(p, targets), mixing(p)))
     return runs
 
 
@@ -66,6 +83,8 @@ def main():
     if not runs:
         sys.exit(f"gossip_limits_table.py: no reports under {sys.argv[1]}")
     counts = sorted({n for (name, n) in runs if name != "alone"})
+    models = sorted({json.loads(p.read_text())["model"] for p in pathlib.Path(sys.argv[1]).glob("*_n*_s*.json")})
+    print("Model: " + ", ".join(models) + "\n")
     seeds = max(len(s) for s in runs.values())
     print("Each cell: a node's steps to " + ", ".join(f"{t:g}%" for t in targets) +
           " (median node / last node); final test accuracy" + (f"; medians of {seeds} seeds" if seeds > 1 else ""))
@@ -77,7 +96,23 @@ def main():
         row = [label]
         for n in counts:
             found = runs.get((name, 1 if name == "alone" else n))
-            row.append(cell(found, targets) if found else "")
+            row.append(cell([s for s, _ in found], targets) if found else "")
+        if any(row[1:]):
+            print("| " + " | ".join(row) + " |")
+    print()
+    print("Each cell: a node's interactions, skipped; mix lag in steps; ms an interaction")
+    print()
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name, label in NAMES.items():
+        row = [label]
+        for n in counts:
+            found = [m for _, m in runs.get((name, n), []) if m is not None]
+            if found:
+                med = {k: statistics.median(m[k] for m in found) for k in found[0]}
+                row.append(f"{med['rounds']:.0f}, {med['skipped']:.0f}; {med['lag']:.1f}; {med['ms']:.2f}")
+            else:
+                row.append("")
         if any(row[1:]):
             print("| " + " | ".join(row) + " |")
 

@@ -3,8 +3,8 @@
 the steps a node had taken (its own steps, at batch 16 but for `mean`) when its model first
 evaluated at each TARGET% test accuracy, as "median node / last node" ("-": a node never did), and
 the final test accuracy (after the final average); medians over the seeds run. Steps count in
-the evaluations' spacing (3,750 steps over the evaluations: 59 steps for gossip_limits.sh's 64). Then how the nodes
-mixed: a node's interactions (rounds), the due ones it skipped while its last was in flight, the
+the evaluations' spacing (3,750 steps over the evaluations: 59 steps for gossip_limits.sh's 64).
+Then how the nodes mixed: a node's interactions (rounds), the due ones it skipped while its last was in flight, the
 mean steps from an interaction's due step to its average landing (mix lag), and the virtual ms
 an interaction took (exchange seconds over rounds); medians over the nodes.
 
@@ -30,9 +30,8 @@ NAMES = {
 }
 
 
-def steps_to(path, targets):
+def steps_to(runs, targets):
     """{target: (median node's step, last node's step) or None, "accuracy": final %}."""
-    runs = json.loads(path.read_text())["runs"]
     out = {"accuracy": 100 * runs[0]["final_evaluation"]["accuracy"]}
     for t in targets:
         firsts = [next((e["step"] for e in r["evaluations"] if e["accuracy"] >= t / 100), None) for r in runs]
@@ -40,10 +39,10 @@ def steps_to(path, targets):
     return out
 
 
-def mixing(path):
+def mixing(runs):
     """Medians over a run's nodes of its interactions, skipped ones, mix lag and ms an
     interaction; None for a run without nodes."""
-    nodes = [r["node"] for r in json.loads(path.read_text())["runs"] if r.get("node", {}).get("nodes", 1) > 1]
+    nodes = [r["node"] for r in runs if r.get("node", {}).get("nodes", 1) > 1]
     if not nodes:
         return None
     return {
@@ -55,13 +54,32 @@ def mixing(path):
 
 
 def load(folder, targets):
-    """{(config, nodes): [(steps_to, mixing) per seed]} from DIR/CONFIG_nNODES_sSEED.json."""
-    runs = {}
+    """{(config, nodes): [(steps_to, mixing) per seed]} from DIR/CONFIG_nNODES_sSEED.json, and the
+    models the reports name."""
+    runs, models = {}, set()
     for p in sorted(pathlib.Path(folder).glob("*.json")):
         m = re.fullmatch(r"(\w+?)_n(\d+)_s(\d+)\.json", p.name)
         if m and m[1] in NAMES:
-            runs.setdefault((m[1], int(m[2])), []).append((steps_to(p, targets), mixing(p)))
-    return runs
+            report = json.loads(p.read_text())
+            models.add(report["model"])
+            runs.setdefault((m[1], int(m[2])), []).append((steps_to(report["runs"], targets), mixing(report["runs"])))
+    return runs, models
+
+
+def print_table(head, rows):
+    """A markdown table of the rows that have a cell filled."""
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        if any(row[1:]):
+            print("| " + " | ".join(row) + " |")
+
+
+def mixing_cell(found):
+    if not found:
+        return ""
+    med = {k: statistics.median(m[k] for m in found) for k in found[0]}
+    return f"{med['rounds']:.0f}, {med['skipped']:.0f}; {med['lag']:.1f}; {med['ms']:.2f}"
 
 
 def cell(seeds, targets):
@@ -79,42 +97,26 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     targets = [float(t) for t in sys.argv[2:]] or [85.0]
-    runs = load(sys.argv[1], targets)
+    runs, models = load(sys.argv[1], targets)
     if not runs:
         sys.exit(f"gossip_limits_table.py: no reports under {sys.argv[1]}")
     counts = sorted({n for (name, n) in runs if name != "alone"})
-    models = sorted({json.loads(p.read_text())["model"] for p in pathlib.Path(sys.argv[1]).glob("*_n*_s*.json")})
-    print("Model: " + ", ".join(models) + "\n")
+    print("Model: " + ", ".join(sorted(models)) + "\n")
     seeds = max(len(s) for s in runs.values())
     print("Each cell: a node's steps to " + ", ".join(f"{t:g}%" for t in targets) +
           " (median node / last node); final test accuracy" + (f"; medians of {seeds} seeds" if seeds > 1 else ""))
     print()
     head = ["configuration"] + [f"{n} nodes" for n in counts]
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
+    rows = []
     for name, label in NAMES.items():
-        row = [label]
-        for n in counts:
-            found = runs.get((name, 1 if name == "alone" else n))
-            row.append(cell([s for s, _ in found], targets) if found else "")
-        if any(row[1:]):
-            print("| " + " | ".join(row) + " |")
+        found = [runs.get((name, 1 if name == "alone" else n)) for n in counts]  # alone: one run for all
+        rows.append([label] + [cell([s for s, _ in f], targets) if f else "" for f in found])
+    print_table(head, rows)
     print()
     print("Each cell: a node's interactions, skipped; mix lag in steps; ms an interaction")
     print()
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for name, label in NAMES.items():
-        row = [label]
-        for n in counts:
-            found = [m for _, m in runs.get((name, n), []) if m is not None]
-            if found:
-                med = {k: statistics.median(m[k] for m in found) for k in found[0]}
-                row.append(f"{med['rounds']:.0f}, {med['skipped']:.0f}; {med['lag']:.1f}; {med['ms']:.2f}")
-            else:
-                row.append("")
-        if any(row[1:]):
-            print("| " + " | ".join(row) + " |")
+    print_table(head, [[label] + [mixing_cell([m for _, m in runs.get((name, n), []) if m is not None]) for n in counts]
+                       for name, label in NAMES.items()])
 
 
 if __name__ == "__main__":

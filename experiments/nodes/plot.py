@@ -35,7 +35,7 @@ LABELS = {
     "swarm-h4": "random pairs in rounds (H=4)",
     "swarm-h4-qsgd8": "random pairs in rounds + 8-bit QSGD",
     "swarm-event-h4": "SwarmSGD (event-driven, H=4 geometric)",
-    "swarm-event-h4-lattice": "SwarmSGD (event-driven) + lattice 8-bit",
+    "swarm-event-h4-lattice": "SwarmSGD (event-driven) + lattice 16-bit",
     "dpsgd-ring": "D-PSGD (ring, H=1)",
 }
 NAME = re.compile(r"^mlp_(?P<config>[a-z0-9-]+)_s(?P<seed>\d+)\.json$")

@@ -4,7 +4,8 @@
 # cluster network (10 Gb/s, 50 us a message) with node 0 a straggler that computes 2x slower,
 # under all-reduce SGD (a blocking average after every step), blocking local SGD and
 # non-blocking LAP-SGD (every 8 steps), D-PSGD (ring, every step, blocking), AD-PSGD, and
-# SwarmSGD (8 local steps on average; exact, lattice-quantized, QSGD 8-bit), D-PSGD with 8-bit
+# SwarmSGD (8 local steps on average; exact, lattice-quantized at 16 bits a coordinate as the
+# authors' code quantizes, QSGD 8-bit), D-PSGD with 8-bit
 # QSGD differences against a reference per link (quantize::differences), on iid and
 # Dirichlet(0.1) shards, seeds 1..RUNS. Every node evaluates its own model 10 times an epoch, in
 # a pause that is not training time (--inline-evaluations: in the background, 40 evaluations an
@@ -57,7 +58,7 @@ configs=("all-reduce SGD|--topology all_reduce --avg-every 1 --blocking"
          "D-PSGD (ring)|--topology ring --avg-every 1 --blocking"
          "AD-PSGD|--topology adpsgd --local-steps 1"
          "SwarmSGD|--topology swarm --local-steps 8"
-         "SwarmSGD, lattice 8-bit|--topology swarm --local-steps 8 --quantize lattice"
+         "SwarmSGD, lattice 16-bit|--topology swarm --local-steps 8 --quantize lattice --lattice-bits 16"
          "SwarmSGD, QSGD 8-bit|--topology swarm --local-steps 8 --quantize qsgd8"
          "D-PSGD, 8-bit differences|--topology ring --avg-every 1 --blocking --quantize diff-qsgd8")
 echo "$nodes $where, 1 worker each, $model, $epochs epochs, node 0 computes 2x slower; target $target%"

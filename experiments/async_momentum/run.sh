@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Time to 85% test accuracy against momentum, real runs: the Fashion-MNIST MLP (asgd-train's
 # defaults: batch 16, lr 0.01, cosine schedule) for 2 epochs with 20 evaluations an epoch, each
-# configuration MODE:THREADS:MOMENTUM run with seeds 1-6, the configurations alternated seed by
+# configuration MODE:THREADS:MOMENTUM[:LR] run with seeds 1-6, the configurations alternated seed by
 # seed (this machine drifts by 1.5-3x within an hour: a ratio is taken within a batch), BATCHES
 # times. Then a table: the training seconds to 85%, and the per-seed ratio to the first
 # configuration's run of the same seed and batch (the baseline: sequential SGD at 0.9 unless the
 # first configuration says otherwise), with samples/s and final accuracy.
 #
-#   experiments/async_momentum/run.sh [--out DIR] [--batches N] [--smoke] [MODE:THREADS:MOMENTUM...]
+#   experiments/async_momentum/run.sh [--out DIR] [--batches N] [--smoke] [MODE:THREADS:MOMENTUM[:LR]...]
 #
+# LR, the learning rate, defaults to asgd-train's 0.01.
 # Defaults: 4 batches of sequential:1:0.9 sequential:1:0.8 hogwild:2:0.85 hogwild:2:0.8
 # replicas:2:0.85 replicas:2:0.8 replicas:2:0.75 (168 runs, about 6 minutes on 2 cores). Resumable:
 # finished runs are kept. --smoke runs two configurations for 300 steps, one batch, one seed.
@@ -25,7 +26,7 @@ while (($#)); do
     --batches) batches=$2; shift 2 ;;
     --smoke) seeds=1; batches=1; length=(--steps 300); configs=(sequential:1:0.9 hogwild:2:0.8); shift ;;
     *:*:*) configs+=("$1"); shift ;;
-    *) echo "usage: run.sh [--out DIR] [--batches N] [--smoke] [MODE:THREADS:MOMENTUM...]" >&2; exit 2 ;;
+    *) echo "usage: run.sh [--out DIR] [--batches N] [--smoke] [MODE:THREADS:MOMENTUM[:LR]...]" >&2; exit 2 ;;
   esac
 done
 ((${#configs[@]})) || configs=(sequential:1:0.9 sequential:1:0.8 hogwild:2:0.85 hogwild:2:0.8 replicas:2:0.85
@@ -36,10 +37,10 @@ mkdir -p "$out"
 for ((b = 1; b <= batches; b++)); do
   for s in $seeds; do
     for c in "${configs[@]}"; do
-      IFS=: read -r mode threads momentum <<<"$c"
-      file="$out/${mode}_t${threads}_m${momentum}_s${s}_b$b.json"
+      IFS=: read -r mode threads momentum lr <<<"$c"
+      file="$out/${mode}_t${threads}_m${momentum}${lr:+_lr$lr}_s${s}_b$b.json"
       [ -s "$file" ] && continue
-      if ! log=$("$train" --mode "$mode" --threads "$threads" --momentum "$momentum" "${length[@]}" --evals-per-epoch 20 \
+      if ! log=$("$train" --mode "$mode" --threads "$threads" --momentum "$momentum" --lr "${lr:-0.01}" "${length[@]}" --evals-per-epoch 20 \
                  --target-accuracy 85 --seed "$s" --quiet --json "$file.part" 2>&1); then
         printf 'run.sh: %s seed %s failed:\n%s\n' "$c" "$s" "$log" >&2
         exit 1
@@ -54,12 +55,13 @@ import json, pathlib, re, statistics, sys
 out, configs = pathlib.Path(sys.argv[1]), sys.argv[2:]
 runs = {}  # config -> {(seed, batch): (seconds to 85% or None, samples/s, final accuracy)}
 for path in out.glob('*.json'):
-    m = re.fullmatch(r'(.+)_t(\d+)_m([0-9.]+)_s(\d+)_b(\d+)\.json', path.name)
+    m = re.fullmatch(r'(.+)_t(\d+)_m([0-9.]+)(?:_lr([0-9.]+))?_s(\d+)_b(\d+)\.json', path.name)
     if not m:
         continue
     r = json.loads(path.read_text())['runs'][0]
     reach = next((e['seconds'] for e in r['evaluations'] if e['accuracy'] >= 0.85), None)
-    runs.setdefault(f'{m[1]}:{m[2]}:{m[3]}', {})[(int(m[4]), int(m[5]))] = (
+    name = f'{m[1]}:{m[2]}:{m[3]}' + (f':{m[4]}' if m[4] else '')
+    runs.setdefault(name, {})[(int(m[5]), int(m[6]))] = (
         reach, r['samples_per_second'], 100 * r['final_evaluation']['accuracy'])
 def spread(values, fmt):
     return f'{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})' if values else '-'

@@ -87,6 +87,10 @@ struct node_report {
   /// node went on without them, and its final average is over the nodes left.
   std::vector<std::size_t> lost_nodes;
   double exchange_seconds = 0.0;     ///< time in rounds: snapshot, encode, exchange, decode, mix
+  /// Gossip over transport::in_process: of that time, the time spent waiting for a published
+  /// copy's lock (this node's, or a partner's) while another node's access held it; 0 for a
+  /// transport that does not measure it (MPI's window locks may be taken lazily).
+  double copy_wait_seconds = 0.0;
   double overlap = 0.0;              ///< share of exchange_seconds during which the workers kept computing
   double mix_lag = 0.0;              ///< mean node steps from a round's due step to its average landing (0 blocking)
   std::uint64_t mix_lag_max = 0;     ///< the most such steps
@@ -211,6 +215,7 @@ struct report {
       j.field("topology", n.topology).field("transport", n.transport).field("quantizer", n.quantizer);
       j.field("shard_samples", n.shard_samples).field("shard_classes", n.shard_classes);
       j.field("blocking", n.blocking).field("rounds", n.rounds).field("exchange_seconds", n.exchange_seconds);
+      j.field("copy_wait_seconds", n.copy_wait_seconds);
       j.field("overlap", n.overlap).field("mix_lag", n.mix_lag).field("mix_lag_max", n.mix_lag_max);
       j.field("rounds_early", n.rounds_early).field("averager_scheduling", n.averager_scheduling);
       j.field("bytes_sent", n.bytes_sent).field("bits_sent", n.bits_sent);

@@ -7,10 +7,12 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <mutex>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
@@ -203,6 +205,28 @@ TEST_SUITE("nodes") {
     std::vector<std::vector<std::byte>> got;
     const std::size_t peer[] = {1};
     CHECK_THROWS_WITH_AS(a.exchange(0, peer, {}, got), doctest::Contains("node 1 left: test"), asgd::transport_error);
+
+    // Gossip's wait for a copy's lock: node 1 publishes while node 0 holds its copy averaging.
+    auto gossip = asgd::transport::in_process::group(2);
+    any_transport c = gossip[0], d = gossip[1];
+    c.open_gossip(4);
+    d.open_gossip(4);
+    auto write = [](std::span<const std::byte>, std::uint64_t, std::vector<std::byte>& out) {
+      out.assign(4, std::byte{1});
+    };
+    d.publish(write);
+    std::atomic<bool> holding{false};
+    std::thread averaging([&] {
+      CHECK(c.average_with(1, [&](std::span<const std::byte> copy, std::vector<std::byte>& out) {
+        holding.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        out.assign(copy.begin(), copy.end());
+      }));
+    });
+    while (!holding.load()) std::this_thread::yield();
+    d.publish(write);
+    averaging.join();
+    CHECK(d.copy_wait_seconds() > 0.0);
   }
 }
 

@@ -819,6 +819,42 @@ TEST_SUITE("simulated trainer") {
     check_group(asgd::topology::swarm{}, false);
   }
 
+  TEST_CASE("a gossip node reports the time it waited for copies that others' exchanges held") {
+    // 4 nodes of 1 worker interacting at every step: an average holds the partner's copy for
+    // both messages, so on a slow link the others queue for it; on a free one they hardly do.
+    auto group = [](double latency) {
+      asgd::sim::cost_model c = straggling();
+      c.link_latency_seconds = latency;
+      c.link_bandwidth = 1e18;
+      return asgd::sim::run_in_process(
+          4,
+          [&](std::size_t, asgd::transport::in_process ep) {
+            asgd::settings s = simulated_settings(1);
+            s.averaging = {.every = 1};
+            return asgd::trainer<ls, asgd::consistency::hogwild, asgd::topology::swarm>{simulated_problem(), s,
+                                                                                         std::move(ep)};
+          },
+          c, 7);
+    };
+    const auto slow = group(1e-3);
+    const auto again = group(1e-3);
+    const auto free = group(0.0);
+    double slow_waits = 0.0, free_waits = 0.0;
+    for (std::size_t k = 0; k < 4; ++k) {
+      CAPTURE(k);
+      REQUIRE(slow[k].node);
+      REQUIRE(free[k].node);
+      CHECK(slow[k].node->rounds > 0);
+      CHECK(slow[k].node->copy_wait_seconds >= 0.0);
+      CHECK(slow[k].node->copy_wait_seconds <= slow[k].node->exchange_seconds);
+      CHECK(slow[k].node->copy_wait_seconds == again[k].node->copy_wait_seconds);
+      slow_waits += slow[k].node->copy_wait_seconds;
+      free_waits += free[k].node->copy_wait_seconds;
+    }
+    CHECK(slow_waits > 1e-3);  // at least one whole message's wait, in all
+    CHECK(free_waits < slow_waits);
+  }
+
   TEST_CASE("non-blocking rounds start when their first node is due, not when their last one is") {
     // Node 1 computes 4 times slower. Each node runs 1 worker and averages in the background
     // every 8 steps. Waiting for its last node, every round lands when node 1 is due, by which

@@ -267,15 +267,20 @@ void print_nodes(const std::vector<asgd::report>& reports, const options& o, boo
       continue;
     }
     const asgd::node_report& n = *r.node;
+    char waited[64] = "";
+    if (gossip && n.copy_wait_seconds > 0.0) {
+      std::snprintf(waited, sizeof waited, ", %.3f s waiting for copies", n.copy_wait_seconds);
+    }
     const std::string rounds =
         gossip ? std::to_string(n.rounds) + " interactions started (" + std::to_string(n.skipped_interactions) +
                      " more folded in), " + std::to_string(n.pushes_received) + " received"
                : std::to_string(n.rounds) + " rounds";
     std::printf("  node %zu: %llu samples (%llu classes), test acc %.2f%%, %s, %.3f s exchanging (%.0f%% overlapped, "
-                "landing %.1f steps late, at most %llu), %.2f MB sent, consensus distance %.3g\n",
+                "landing %.1f steps late, at most %llu%s), %.2f MB sent, consensus distance %.3g\n",
                 n.node, static_cast<unsigned long long>(n.shard_samples), static_cast<unsigned long long>(n.shard_classes),
                 r.final_evaluation ? 100.0 * r.final_evaluation->accuracy : 0.0, rounds.c_str(),
                 n.exchange_seconds, 100.0 * n.overlap, n.mix_lag, static_cast<unsigned long long>(n.mix_lag_max),
+                waited,
                 static_cast<double>(n.bytes_sent) / 1e6,
                 n.final_consensus_distance);
     if (!n.lost_nodes.empty()) {

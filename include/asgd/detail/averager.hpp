@@ -69,6 +69,14 @@ class averager {
   [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
   [[nodiscard]] std::uint64_t bits_sent() const noexcept { return bits_sent_; }
   [[nodiscard]] std::uint64_t pushes_received() const noexcept { return pushes_received_; }
+  // Gossip: the time spent waiting for published copies' locks, where the transport measures it.
+  [[nodiscard]] double copy_wait_seconds() const noexcept {
+    if constexpr (requires { transport_.copy_wait_seconds(); }) {
+      return transport_.copy_wait_seconds();
+    } else {
+      return 0.0;
+    }
+  }
   // The nodes the group dropped (a transport that drops nodes: lost_nodes()); none otherwise.
   [[nodiscard]] std::vector<std::size_t> lost_nodes() const {
     if constexpr (requires { transport_.lost_nodes(); }) {

@@ -49,6 +49,7 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
       n.bytes_sent = a.averager->bytes_sent();
       n.bits_sent = a.averager->bits_sent();
       n.pushes_received = a.averager->pushes_received();
+      n.copy_wait_seconds = a.averager->copy_wait_seconds();
       n.lost_nodes = a.averager->lost_nodes();
     }
     n.consensus = a.consensus;

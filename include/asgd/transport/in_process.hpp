@@ -159,7 +159,9 @@ class in_process {
   template <class F>
   void publish(F&& f) {
     published_slot& slot = hub_->published[node_];
+    const auto asked = detail::clock_now();
     std::lock_guard lock(slot.mutex);
+    waited_since(asked);
     slot.scratch.clear();
     std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.changes, slot.scratch);
     std::swap(slot.bytes, slot.scratch);
@@ -183,7 +185,9 @@ class in_process {
   bool average_with(std::size_t peer, F&& f) {
     if (!check_peer(peer, "average_with")) return false;
     published_slot& slot = hub_->published[peer];
+    const auto asked = detail::clock_now();
     std::lock_guard lock(slot.mutex);
+    waited_since(asked);
     if (slot.bytes.empty()) return false;
     slot.scratch.clear();
     std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.scratch);
@@ -193,6 +197,12 @@ class in_process {
     ++slot.changes;
     return true;
   }
+
+  /// Gossip: the seconds this node waited for a published copy's lock, its own in publish() and
+  /// a peer's in read_published() and average_with(), while another node's access held it
+  /// (virtual seconds in a simulated run). average_with() holds the peer's copy for the read,
+  /// the average and the write, both messages included, so on a slow link partners queue there.
+  [[nodiscard]] double copy_wait_seconds() const noexcept { return copy_wait_seconds_; }
 
   /// The nodes a gossip group dropped: those that left, and those that did not arrive at a
   /// collective within the timeout (a dropped node that comes back gets a transport_error).
@@ -330,8 +340,14 @@ class in_process {
 
   in_process(std::shared_ptr<hub> h, std::size_t node) : hub_(std::move(h)), node_(node) {}
 
+  // Called by this node's gossip calls (one averager at a time), after taking a copy's lock.
+  void waited_since(std::chrono::steady_clock::time_point asked) noexcept {
+    copy_wait_seconds_ += std::chrono::duration<double>(detail::clock_now() - asked).count();
+  }
+
   std::shared_ptr<hub> hub_;
   std::size_t node_;
+  double copy_wait_seconds_ = 0.0;
 };
 
 }  // namespace asgd::inline v0::transport

@@ -180,6 +180,18 @@ class one_of : public detail::policy_choice<Ts...> {
     });
   }
 
+  /// Gossip: the time spent waiting for published copies' locks, where the transport held
+  /// measures it (else 0).
+  [[nodiscard]] double copy_wait_seconds() const {
+    return this->visit([](const auto& t) -> double {
+      if constexpr (requires { t.copy_wait_seconds(); }) {
+        return t.copy_wait_seconds();
+      } else {
+        return 0.0;
+      }
+    });
+  }
+
   /// Tells the peers this node is gone, where the transport held can.
   void leave(std::string_view why) noexcept {
     this->visit([&](auto& t) {

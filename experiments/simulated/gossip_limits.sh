@@ -13,6 +13,8 @@
 #   swarm_h1     SwarmSGD with 1 local step on average: an interaction due at every step
 #   swarm_free   SwarmSGD over free-network.costs (an exchange lands as soon as it is sent)
 #   swarm_h1_free
+#   swarm_lattice SwarmSGD, H = 8, its copies quantized by the 16-bit lattice (the authors' width; half
+#                the bytes), over cluster-open-mpi.costs with the lattice's coding charged
 #   adpsgd       AD-PSGD (ring, every step) over cluster-open-mpi.costs
 #   adpsgd_free  AD-PSGD over free-network.costs
 #   dpsgd        D-PSGD (ring, blocking rounds every step) over cluster-open-mpi.costs
@@ -30,8 +32,9 @@
 #
 # The cost models charge this machine's gradient of the MLP; with --model cnn, the CNN's
 # (cnn_gradient below, measured here with asgd-train --model cnn --simulate machine --calibrate)
-# in copies of them under DIR. --smoke runs every configuration at 4 nodes for 40 steps, for the
-# test suite.
+# in copies of them under DIR; swarm_lattice's copy also charges the lattice's encoding and decoding
+# (lattice_coding below, measured the same way with --quantize lattice). --smoke runs every
+# configuration at 4 nodes for 40 steps, for the test suite.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -42,9 +45,12 @@ seeds=1
 evals=64
 model=mlp
 cnn_gradient="lognormal(3.4e-05, 0.15)"  # seconds: the CNN's gradient per sample, 7 Dec 2026
+# seconds a coordinate: the 16-bit lattice's encoding and decoding here, 7 Dec 2026 (three
+# calibrations: encode 2.04-2.19 ns, decode 1.81-1.98 ns)
+lattice_coding=(2.1e-9 1.9e-9)
 jobs=1
 smoke=0
-all="alone mean swarm swarm_h1 swarm_free swarm_h1_free adpsgd adpsgd_free dpsgd alone_shard"
+all="alone mean swarm swarm_h1 swarm_free swarm_h1_free swarm_lattice adpsgd adpsgd_free dpsgd alone_shard"
 configs=$all
 while (($#)); do
   case "$1" in
@@ -87,11 +93,15 @@ if [[ $model == cnn ]]; then  # the same networks, with the CNN's gradient
     printf -v "$f" '%s' "$out/cnn-$(basename "${!f}")"
   done
 fi
+lattice_costs="$out/lattice-$(basename "$cluster")"  # the network's costs, and the lattice's coding
+{ cat "$cluster"; echo "encode_seconds = ${lattice_coding[0]}"; echo "decode_seconds = ${lattice_coding[1]}"; } \
+  >"$lattice_costs"
 declare -A simulated=(
   [swarm]="$cluster --topology swarm --local-steps 8"
   [swarm_h1]="$cluster --topology swarm --local-steps 1"
   [swarm_free]="$free --topology swarm --local-steps 8"
   [swarm_h1_free]="$free --topology swarm --local-steps 1"
+  [swarm_lattice]="$lattice_costs --topology swarm --local-steps 8 --quantize lattice --lattice-bits 16"
   [adpsgd]="$cluster --topology adpsgd --local-steps 1"
   [adpsgd_free]="$free --topology adpsgd --local-steps 1"
   [dpsgd]="$cluster --topology ring --avg-every 1 --blocking"

@@ -2,11 +2,14 @@
 """The table of experiments/simulated/gossip_limits.sh's runs: per configuration and node count,
 the steps a node had taken (its own steps, at batch 16 but for `mean`) when its model first
 evaluated at each TARGET% test accuracy, as "median node / last node" ("-": a node never did), and
-the final test accuracy (after the final average); medians over the seeds run. Steps count in
+the final test accuracy (after the final average); medians over the seeds run, with the median
+node's range over them (min-max) where several seeds ran. Steps count in
 the evaluations' spacing (3,750 steps over the evaluations: 59 steps for gossip_limits.sh's 64).
 Then how the nodes mixed: a node's interactions (rounds), the due ones it skipped while its last was in flight, the
-mean steps from an interaction's due step to its average landing (mix lag), and the virtual ms
-an interaction took (exchange seconds over rounds); medians over the nodes.
+mean steps from an interaction's due step to its average landing (mix lag), the virtual ms
+an interaction took (exchange seconds over rounds), and of those the ms spent waiting for a
+published copy's lock held by another node's exchange ("-" in reports without it); medians over
+the nodes.
 
     experiments/simulated/gossip_limits_table.py DIR [TARGET%...]     (target: 85 by default)
 """
@@ -24,6 +27,7 @@ NAMES = {
     "swarm_h1": "SwarmSGD, H = 1",
     "swarm_free": "SwarmSGD, H = 8, free network",
     "swarm_h1_free": "SwarmSGD, H = 1, free network",
+    "swarm_lattice": "SwarmSGD, H = 8, 16-bit lattice",
     "adpsgd": "AD-PSGD",
     "adpsgd_free": "AD-PSGD, free network",
     "alone_shard": "no exchange: each node on its shard alone",
@@ -40,8 +44,9 @@ def steps_to(runs, targets):
 
 
 def mixing(runs):
-    """Medians over a run's nodes of its interactions, skipped ones, mix lag and ms an
-    interaction; None for a run without nodes."""
+    """Medians over a run's nodes of its interactions, skipped ones, mix lag, ms an interaction
+    and ms of it waiting for copies (None where the reports do not say); None for a run without
+    nodes."""
     nodes = [r["node"] for r in runs if r.get("node", {}).get("nodes", 1) > 1]
     if not nodes:
         return None
@@ -50,6 +55,8 @@ def mixing(runs):
         "skipped": statistics.median(n["skipped_interactions"] for n in nodes),
         "lag": statistics.median(n["mix_lag"] for n in nodes),
         "ms": statistics.median(1e3 * n["exchange_seconds"] / max(n["rounds"], 1) for n in nodes),
+        "wait": statistics.median(1e3 * n["copy_wait_seconds"] / max(n["rounds"], 1) for n in nodes)
+        if all("copy_wait_seconds" in n for n in nodes) else None,
     }
 
 
@@ -78,8 +85,10 @@ def print_table(head, rows):
 def mixing_cell(found):
     if not found:
         return ""
-    med = {k: statistics.median(m[k] for m in found) for k in found[0]}
-    return f"{med['rounds']:.0f}, {med['skipped']:.0f}; {med['lag']:.1f}; {med['ms']:.2f}"
+    med = {k: statistics.median(m[k] for m in found) for k in found[0] if k != "wait"}
+    waits = [m["wait"] for m in found if m["wait"] is not None]
+    wait = f"{statistics.median(waits):.2f}" if len(waits) == len(found) else "-"
+    return f"{med['rounds']:.0f}, {med['skipped']:.0f}; {med['lag']:.1f}; {med['ms']:.2f}, {wait}"
 
 
 def cell(seeds, targets):
@@ -89,7 +98,9 @@ def cell(seeds, targets):
         if None in reached:
             parts.append("-")
         else:
-            parts.append(f"{statistics.median(m for m, _ in reached):.0f} / {statistics.median(l for _, l in reached):.0f}")
+            mid = [m for m, _ in reached]
+            spread = f" ({min(mid):.0f}-{max(mid):.0f})" if len(mid) > 1 else ""
+            parts.append(f"{statistics.median(mid):.0f}{spread} / {statistics.median(l for _, l in reached):.0f}")
     return ", ".join(parts) + f"; {statistics.median(s['accuracy'] for s in seeds):.1f}%"
 
 
@@ -104,7 +115,8 @@ def main():
     print("Model: " + ", ".join(sorted(models)) + "\n")
     seeds = max(len(s) for s in runs.values())
     print("Each cell: a node's steps to " + ", ".join(f"{t:g}%" for t in targets) +
-          " (median node / last node); final test accuracy" + (f"; medians of {seeds} seeds" if seeds > 1 else ""))
+          " (median node / last node); final test accuracy" +
+          (f"; medians of {seeds} seeds, the median node's range over them in brackets" if seeds > 1 else ""))
     print()
     head = ["configuration"] + [f"{n} nodes" for n in counts]
     rows = []
@@ -113,7 +125,7 @@ def main():
         rows.append([label] + [cell([s for s, _ in f], targets) if f else "" for f in found])
     print_table(head, rows)
     print()
-    print("Each cell: a node's interactions, skipped; mix lag in steps; ms an interaction")
+    print("Each cell: a node's interactions, skipped; mix lag in steps; ms an interaction, of them waiting for copies")
     print()
     print_table(head, [[label] + [mixing_cell([m for _, m in runs.get((name, n), []) if m is not None]) for n in counts]
                        for name, label in NAMES.items()])

@@ -261,9 +261,7 @@ ASGD_DECL bool in_process::read_published(std::size_t peer, std::vector<std::byt
   if (!check_peer(peer, "read_published")) return false;
   published_slot& slot = hub_->published[peer];
   {
-    const auto asked = detail::clock_now();
-    std::lock_guard lock(slot.mutex);
-    waited_since(asked);
+    const auto lock = lock_copy(slot);
     if (slot.bytes.empty()) return false;
     detail::charge_copy(slot.bytes.size() / sizeof(float));
     out.assign(slot.bytes.begin(), slot.bytes.end());

@@ -159,9 +159,7 @@ class in_process {
   template <class F>
   void publish(F&& f) {
     published_slot& slot = hub_->published[node_];
-    const auto asked = detail::clock_now();
-    std::lock_guard lock(slot.mutex);
-    waited_since(asked);
+    const auto lock = lock_copy(slot);
     slot.scratch.clear();
     std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.changes, slot.scratch);
     std::swap(slot.bytes, slot.scratch);
@@ -185,9 +183,7 @@ class in_process {
   bool average_with(std::size_t peer, F&& f) {
     if (!check_peer(peer, "average_with")) return false;
     published_slot& slot = hub_->published[peer];
-    const auto asked = detail::clock_now();
-    std::lock_guard lock(slot.mutex);
-    waited_since(asked);
+    const auto lock = lock_copy(slot);
     if (slot.bytes.empty()) return false;
     slot.scratch.clear();
     std::forward<F>(f)(std::span<const std::byte>(slot.bytes), slot.scratch);
@@ -340,9 +336,13 @@ class in_process {
 
   in_process(std::shared_ptr<hub> h, std::size_t node) : hub_(std::move(h)), node_(node) {}
 
-  // Called by this node's gossip calls (one averager at a time), after taking a copy's lock.
-  void waited_since(std::chrono::steady_clock::time_point asked) noexcept {
+  // Takes a published copy's lock for this node's gossip call (one averager at a time), adding
+  // the time it waited to copy_wait_seconds.
+  [[nodiscard]] std::unique_lock<detail::mutex> lock_copy(published_slot& slot) {
+    const auto asked = detail::clock_now();
+    std::unique_lock lock(slot.mutex);
     copy_wait_seconds_ += std::chrono::duration<double>(detail::clock_now() - asked).count();
+    return lock;
   }
 
   std::shared_ptr<hub> hub_;

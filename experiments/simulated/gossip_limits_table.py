@@ -3,13 +3,12 @@
 the steps a node had taken (its own steps, at batch 16 but for `mean`) when its model first
 evaluated at each TARGET% test accuracy, as "median node / last node" ("-": a node never did), and
 the final test accuracy (after the final average); medians over the seeds run, with the median
-node's range over them (min-max) where several seeds ran. Steps count in
-the evaluations' spacing (3,750 steps over the evaluations: 59 steps for gossip_limits.sh's 64).
-Then how the nodes mixed: a node's interactions (rounds), the due ones it skipped while its last was in flight, the
-mean steps from an interaction's due step to its average landing (mix lag), the virtual ms
-an interaction took (exchange seconds over rounds), and of those the ms spent waiting for a
-published copy's lock held by another node's exchange ("-" in reports without it); medians over
-the nodes.
+node's range over them (min-max) where several seeds ran. Steps count in the evaluations' spacing
+(3,750 steps over the evaluations: 59 steps for gossip_limits.sh's 64). Then how the nodes mixed:
+a node's interactions (rounds), the due ones it skipped while its last was in flight, the mean
+steps from an interaction's due step to its average landing (mix lag), the virtual ms an
+interaction took (exchange seconds over rounds), and of those the ms spent waiting for a published
+copy's lock held by another node's exchange ("-" in reports without it); medians over the nodes.
 
     experiments/simulated/gossip_limits_table.py DIR [TARGET%...]     (target: 85 by default)
 """

@@ -169,8 +169,6 @@ TEST_SUITE("gossip") {
         const still_run r = run_still(4, topo, {.every = 4, .blocking = blocking}, 600, 20);
         const auto [spread, mean_error] = spread_and_mean_error(r);
         CHECK(mean_error < 1e-5);  // the sum of the models moves only by float rounding
-        // Started at 4 * 32 * 1.25 = 160: a thousandth of it, a hundredth where events fold.
-        CHECK(spread < (blocking ? 0.16 : 1.6));
         std::uint64_t started = 0, received = 0, due = 0;
         for (const auto& rep : r.reports) {
           REQUIRE(rep.node);
@@ -183,6 +181,14 @@ TEST_SUITE("gossip") {
           CHECK((rep.node->topology.rfind("swarm", 0) == 0 || rep.node->topology.rfind("adpsgd", 0) == 0));
         }
         CHECK(received == started);  // each interaction changed one copy, and each change was taken
+        // Started at 4 * 32 * 1.25 = 160: a thousandth of it, a hundredth where events fold (about
+        // 140 interactions a node, 550 in all). A starved averager folds most events (in a run
+        // niced against two busy loops on two cores: 3-7 interactions a node, spread 2-3.5), so
+        // the bound is also what the interactions taken guarantee: an exact average of a random
+        // pair of four nodes on a ring or a complete graph leaves at most 3/4 of the spread in
+        // expectation (0.76-0.77 an interaction in those starved runs); 0.9 allows for stale copies.
+        CAPTURE(started);
+        CHECK(spread < std::max(blocking ? 0.16 : 1.6, 160.0 * std::pow(0.9, static_cast<double>(started))));
         CHECK(due >= 4 * (600 / 4) / 2);  // events taken or folded into a later one: about 150 a node
         if (blocking) CHECK(due == started);  // the workers wait for each: none is folded
       }

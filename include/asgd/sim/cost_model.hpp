@@ -124,7 +124,9 @@ struct cost_model {
   /// against 7.4 us otherwise: about 7 GB/s of the model's bytes).
   /// The quantizer's coding: identity's, 0.23 ns a coordinate each way (calibrate_quantizer over
   /// the MLP's size, four runs on 3 Dec 2026: encode 0.18-0.39 ns, decode 0.19-0.25 ns: the bytes
-  /// copied out of cache); another quantizer's is its own (the 8-bit lattice: about 5 ns).
+  /// copied out of cache); another quantizer's is its own (the lattice's, at 8 or 16 bits: 2.1-2.8
+  /// ns each way, `asgd-train --simulate machine --calibrate --nodes 2 --quantize lattice
+  /// --lattice-bits B`, two runs each on 7 Dec 2026).
   /// Evaluations: free (0), as what one costs is the problem's and its test set's (the MLP's on
   /// Fashion-MNIST's 10,000 test images: 16-20 ms, 6 Dec 2026; calibrate_evaluation). No shared
   /// memory bandwidth: a machine of 2 cores cannot say what 64 cores share (its two copy at

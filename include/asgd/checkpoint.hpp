@@ -17,7 +17,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -147,9 +146,9 @@ ASGD_DECL std::vector<std::uint8_t> seal_checkpoint(std::span<const std::uint8_t
 ///         checksum mismatch
 ASGD_DECL std::span<const std::uint8_t> open_checkpoint(std::span<const std::uint8_t> file, const std::string& name);
 
-/// Reads a whole file (for open_checkpoint).
+/// Reads a whole file (for open_checkpoint). A std::filesystem::path converts to `path` implicitly.
 /// @throws checkpoint_error when it cannot be read
-ASGD_DECL std::vector<std::uint8_t> read_checkpoint_file(const std::filesystem::path& path);
+ASGD_DECL std::vector<std::uint8_t> read_checkpoint_file(const std::string& path);
 
 /// Writes a random engine's complete state.
 inline void save_rng(const rng& g, byte_writer& w) {

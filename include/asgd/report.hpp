@@ -10,7 +10,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -229,8 +228,9 @@ struct report {
     return j.str();
   }
 
-  /// Writes to_json() to `path` atomically (temporary file, fsync, rename).
-  void write_json(const std::filesystem::path& path) const { detail::write_file_atomically(path, to_json() + "\n"); }
+  /// Writes to_json() to `path` atomically (temporary file, fsync, rename). A
+  /// std::filesystem::path converts to `path` implicitly.
+  void write_json(const std::string& path) const { detail::write_file_atomically(path, to_json() + "\n"); }
 
  private:
   static void write_histogram(detail::json_writer& j, std::string_view name, const metrics::histogram& h) {

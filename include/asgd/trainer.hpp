@@ -36,7 +36,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -184,10 +183,11 @@ class trainer {
   /// other node: at a checkpoint all nodes land the rounds due so far, meet, take the gossip
   /// pushes left for them into their models, write, and meet again, so the files form a cut that
   /// no exchange crosses. A node's last checkpoint is the last one before its final average.
+  /// A std::filesystem::path converts to `file` implicitly.
   /// (A template, as resume_from(), so that an explicit instantiation of the trainer leaves the
   /// checkpoint code out; a translation unit that calls either compiles it.)
   template <int = 0>
-  void checkpoint_to(std::filesystem::path file, std::uint64_t every_steps) {
+  void checkpoint_to(std::string file, std::uint64_t every_steps) {
     checkpoint_file_ = std::move(file);
     checkpoint_every_ = every_steps;
     checkpoints_ = checkpoint_members();
@@ -199,7 +199,7 @@ class trainer {
   /// same model, bit for bit, as one that was never interrupted; so does a run of blocking
   /// sequential nodes (each reads `file` + ".node<k>", and all must be at the same step).
   template <int = 0>
-  void resume_from(std::filesystem::path file) {
+  void resume_from(std::string file) {
     resume_file_ = std::move(file);
     checkpoints_ = checkpoint_members();
   }
@@ -580,7 +580,7 @@ class trainer {
     void (trainer::*read_start)(const plan&, resume_state&, shared_state&, std::vector<float>&) const;
     void (trainer::*read_workers)(byte_reader&, const plan&, std::vector<worker_context>&);
     void (trainer::*read_averaging)(byte_reader&, const plan&, shared_state&);
-    void (*check_writable)(const std::filesystem::path&, std::string_view);
+    void (*check_writable)(const std::string&, std::string_view);
   };
   template <int = 0>
   static const checkpoint_code* checkpoint_members() noexcept {
@@ -599,9 +599,9 @@ class trainer {
   [[no_unique_address]] std::conditional_t<holds_transport, transport_type, detail::no_transport> transport_{};
   [[no_unique_address]] quantizer_type quantizer_{};
   std::function<void(const epoch_progress&)> on_epoch_;
-  std::filesystem::path checkpoint_file_;
+  std::string checkpoint_file_;
   std::uint64_t checkpoint_every_ = 0;
-  std::filesystem::path resume_file_;
+  std::string resume_file_;
   const checkpoint_code* checkpoints_ = nullptr;  // set by checkpoint_to() and resume_from()
   // What simulate() gave (null: not simulated). A pointer, so that this header needs only the
   // type's name: the cost model's header and its file parser cost every trainer's translation

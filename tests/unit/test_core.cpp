@@ -252,6 +252,19 @@ TEST_SUITE("core") {
     fs::remove_all(dir);
   }
 
+  TEST_CASE("directory_of and file_name_of split a file name as std::filesystem::path does") {
+    // The trainer's headers split file names without <filesystem>; these are the cases it meets.
+    for (const std::string name : {"out.json", "dir/out.json", "/out.json", "/a/b/out.json", "a//out.json", "./x",
+                                   "../x/y.ckpt", "//x"}) {
+      const std::filesystem::path p(name);
+      const std::string parent = p.has_parent_path() ? p.parent_path().string() : ".";
+      CAPTURE(name);
+      CHECK(asgd::detail::directory_of(name) == parent);
+      CHECK(asgd::detail::file_name_of(name) == p.filename().string());
+    }
+    CHECK(asgd::detail::directory_of("dir/") == "dir");  // the file name is empty: check_writable refuses it
+  }
+
   TEST_CASE("start_thread counts a thread until its function returns; a refused start counts none") {
     const std::size_t before = asgd::detail::started_threads.load();
     std::size_t inside = 0;

@@ -13,7 +13,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
@@ -120,7 +119,7 @@ ASGD_DECL checkpoint_start read_checkpoint_head(byte_reader& r, const run_names&
                                                 const settings& s, std::span<float> model);
 
 /// A run's checkpoint file: `file` itself for a lone node, `file` + ".node<k>" for node k.
-ASGD_DECL std::filesystem::path node_file(const run_plan& p, const std::filesystem::path& file);
+ASGD_DECL std::string node_file(const run_plan& p, const std::string& file);
 
 }  // namespace asgd::inline v0::detail
 

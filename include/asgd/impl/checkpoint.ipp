@@ -8,7 +8,8 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <system_error>
+
+#include <sys/stat.h>
 
 namespace asgd::inline v0 {
 
@@ -83,16 +84,16 @@ ASGD_DECL std::span<const std::uint8_t> open_checkpoint(std::span<const std::uin
   return payload;
 }
 
-ASGD_DECL std::vector<std::uint8_t> read_checkpoint_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw checkpoint_error("asgd: " + path.string() + ": no such file");
+ASGD_DECL std::vector<std::uint8_t> read_checkpoint_file(const std::string& path) {
+  struct ::stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw checkpoint_error("asgd: " + path + ": no such file");
   // C's streams, not <fstream>: that header cost every trainer's translation unit compile time.
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!in) throw checkpoint_error("asgd: " + path.string() + ": cannot open: " + std::strerror(errno));
+  if (!in) throw checkpoint_error("asgd: " + path + ": cannot open: " + std::strerror(errno));
   std::vector<std::uint8_t> bytes;
   std::uint8_t chunk[1 << 16];
   for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, in.get())) > 0;) bytes.insert(bytes.end(), chunk, chunk + n);
-  if (std::ferror(in.get()) != 0) throw checkpoint_error("asgd: " + path.string() + ": read error");
+  if (std::ferror(in.get()) != 0) throw checkpoint_error("asgd: " + path + ": read error");
   return bytes;
 }
 

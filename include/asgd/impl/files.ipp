@@ -9,27 +9,35 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <system_error>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace asgd::inline v0::detail {
 
-ASGD_DECL void check_writable(const std::filesystem::path& path, std::string_view what) {
+// stat(2)'s file type of `path` (S_IFDIR, S_IFREG, ...), or 0 where it cannot be read.
+inline ::mode_t file_type_of(const std::string& path) {
+  struct ::stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? (st.st_mode & S_IFMT) : 0;
+}
+
+ASGD_DECL void check_writable(const std::string& path, std::string_view what) {
   auto fail = [&](const std::string& why) {
-    throw std::runtime_error("asgd: cannot write " + std::string(what) + " '" + path.string() + "': " + why);
+    throw std::runtime_error("asgd: cannot write " + std::string(what) + " '" + path + "': " + why);
   };
   if (path.empty()) fail("the file name is empty");
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) fail("it is a directory");
-  const std::filesystem::path dir = directory_of(path);
-  if (!std::filesystem::is_directory(dir, ec)) {
-    fail(std::filesystem::exists(dir, ec) ? "'" + dir.string() + "' is not a directory"
-                                          : "the directory '" + dir.string() + "' does not exist");
+  if (file_type_of(path) == S_IFDIR) fail("it is a directory");
+  const std::string dir = directory_of(path);
+  const ::mode_t dir_type = file_type_of(dir);
+  if (dir_type != S_IFDIR) {
+    fail(dir_type != 0 ? "'" + dir + "' is not a directory" : "the directory '" + dir + "' does not exist");
   }
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) fail("the directory '" + dir.string() + "': " + std::strerror(errno));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) fail("the directory '" + dir + "': " + std::strerror(errno));
 }
 
 ASGD_DECL std::string host_name() {
@@ -38,32 +46,32 @@ ASGD_DECL std::string host_name() {
   return buf;
 }
 
-ASGD_DECL void remove_orphaned_temporaries(const std::filesystem::path& path, const std::string& host) {
-  const std::string prefix = path.filename().string() + ".tmp." + host + ".";
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(directory_of(path), ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
+ASGD_DECL void remove_orphaned_temporaries(const std::string& path, const std::string& host) {
+  const std::string prefix = file_name_of(path) + ".tmp." + host + ".";
+  const std::string dir = directory_of(path);
+  const std::unique_ptr<::DIR, int (*)(::DIR*)> listing(::opendir(dir.c_str()), &::closedir);
+  if (!listing) return;
+  while (const ::dirent* entry = ::readdir(listing.get())) {
+    const std::string_view name = entry->d_name;
     if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string_view digits = std::string_view(name).substr(prefix.size());
+    const std::string_view digits = name.substr(prefix.size());
     long pid = 0;
     const auto [end_of_number, err] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
     if (err != std::errc{} || end_of_number != digits.data() + digits.size() || pid <= 0) continue;
     if (pid == ::getpid()) continue;
     if (::kill(static_cast<::pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
-    std::error_code ignored;
-    std::filesystem::remove(it->path(), ignored);
+    (void)::unlink((dir + "/" + std::string(name)).c_str());
   }
 }
 
-ASGD_DECL void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
+ASGD_DECL void write_file_atomically(const std::string& path, std::string_view bytes) {
   const std::string host = host_name();
   remove_orphaned_temporaries(path, host);
-  const std::filesystem::path tmp = path.string() + ".tmp." + host + "." + std::to_string(::getpid());
+  const std::string tmp = path + ".tmp." + host + "." + std::to_string(::getpid());
   auto fail = [&](const char* what) {
     const std::string reason = std::strerror(errno);
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw std::runtime_error("asgd: cannot write " + path.string() + ": " + what + ": " + reason);
+    (void)::unlink(tmp.c_str());
+    throw std::runtime_error("asgd: cannot write " + path + ": " + what + ": " + reason);
   };
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("open");

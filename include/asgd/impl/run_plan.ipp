@@ -183,9 +183,9 @@ ASGD_DECL checkpoint_start read_checkpoint_head(byte_reader& r, const run_names&
   return at;
 }
 
-ASGD_DECL std::filesystem::path node_file(const run_plan& p, const std::filesystem::path& file) {
+ASGD_DECL std::string node_file(const run_plan& p, const std::string& file) {
   if (p.nodes <= 1) return file;
-  return std::filesystem::path(file.string() + ".node" + std::to_string(p.node));
+  return file + ".node" + std::to_string(p.node);
 }
 
 }  // namespace asgd::inline v0::detail

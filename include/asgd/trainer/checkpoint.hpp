@@ -40,9 +40,9 @@ template <class Problem, class... Policies>
 template <int>
 void trainer<Problem, Policies...>::read_checkpoint_start(const plan& p, resume_state& from, shared_state& sh,
                                                           std::vector<float>& initial) const {
-  const std::filesystem::path file = detail::node_file(p, resume_file_);
+  const std::string file = detail::node_file(p, resume_file_);
   from.bytes = read_checkpoint_file(file);
-  from.reader.emplace(open_checkpoint(from.bytes, file.string()), file.string());
+  from.reader.emplace(open_checkpoint(from.bytes, file), file);
   const detail::checkpoint_start at = detail::read_checkpoint_head(*from.reader, names(), p, settings_, initial);
   sh.version_offset = at.version;
   sh.time_offset = at.seconds;

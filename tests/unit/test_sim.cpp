@@ -2,6 +2,7 @@
 // host; failures cancel the others without a hang.
 #include <doctest/doctest.h>
 
+#include <asgd/detail/streaming.hpp>
 #include <asgd/sim/barrier.hpp>
 #include <asgd/sim/calibrate.hpp>
 #include <asgd/sim/cost_model.hpp>
@@ -409,7 +410,9 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   };
   CHECK(error("\ncopy_bandwith = 1e9") ==
         "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, cores, "
-        "link_all_reduce, copy_bandwidth, shared_copy_bandwidth, shared_write_bandwidth, update_bandwidth, memory_bandwidth, atomic_seconds, "
+        "link_all_reduce, copy_bandwidth, shared_copy_bandwidth, shared_write_bandwidth, stream_write_bandwidth, stream_read_bandwidth, "
+        "gradient_pull_bandwidth, update_bandwidth, "
+        "memory_bandwidth, atomic_seconds, "
         "lock_seconds, "
         "line_handover_seconds, wake_seconds, wake_cpu_seconds, sleep_overshoot_seconds, encode_seconds, decode_seconds, "
         "evaluation_seconds, link_latency_seconds, link_bandwidth, slow_factor)");
@@ -431,6 +434,13 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   CHECK(error("gradient_per_sample = lognormal(1e-6, 9)") ==
         "asgd: cost model m.txt: gradient_per_sample = 9: sigma must be a finite number in [0, 4]");
   CHECK(error("link_bandwidth = inf").find("link_bandwidth = inf: must be a finite number > 0") != std::string::npos);
+  CHECK(error("stream_write_bandwidth = 3e10") ==
+        "asgd: cost model m.txt: stream_read_bandwidth = 0: must be > 0 where stream_write_bandwidth is not (3e+10): "
+        "streaming stores are priced both ways or not at all");
+  CHECK(error("stream_read_bandwidth = 3e10") ==
+        "asgd: cost model m.txt: stream_read_bandwidth = 3e+10: must be 0 where stream_write_bandwidth is: streaming "
+        "stores are priced both ways or not at all");
+  CHECK(error("stream_write_bandwidth = 3e10\nstream_read_bandwidth = 3e10") == "no error");
   CHECK(error("wake_seconds = 1e-5\nwake_cpu_seconds = 2e-5") ==
         "asgd: cost model m.txt: wake_cpu_seconds = 2e-05: must be at most wake_seconds (1e-05), the wake-up it is "
         "part of");
@@ -542,6 +552,11 @@ TEST_CASE("sim: calibrating this machine gives a valid model; the gradient and l
   CHECK(m.wake_cpu_seconds >= 0.0);
   CHECK(m.wake_cpu_seconds <= m.wake_seconds);
   const asgd::sim::cost_model machine = asgd::sim::cost_model::machine();
+  // Streaming stores measured where the build has them, else left unpriced (0).
+  for (double v : {m.stream_write_bandwidth, m.stream_read_bandwidth}) {
+    CHECK(std::isfinite(v));
+    CHECK((asgd::detail::streaming_stores ? v > 0.0 : v == 0.0));
+  }
   CHECK(m.gradient_per_sample == machine.gradient_per_sample);
   CHECK(m.link_bandwidth == machine.link_bandwidth);
   CHECK(m.link_latency_seconds == machine.link_latency_seconds);
@@ -680,6 +695,38 @@ TEST_CASE("sim: a problem's gradient calibrates to a lognormal per sample; bad a
   CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient(p, two, 10), doctest::Contains("the model has 2 floats"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient(p, x, 10, 0), doctest::Contains("calls must be at least 1"),
+                       std::invalid_argument);
+}
+
+// Reads the whole model at each call and counts the calls that did not see `expected`.
+struct reading_all {
+  std::vector<float> expected;
+  std::size_t calls = 0, wrong = 0;
+  std::size_t dimension() const { return expected.size(); }
+  std::size_t num_samples() const { return 100; }
+  float gradient(std::span<const float> w, asgd::batch_view /*batch*/, std::span<float> g) {
+    ++calls;
+    if (!std::equal(w.begin(), w.end(), expected.begin())) ++wrong;
+    std::fill(g.begin(), g.end(), 0.0f);
+    return 0.0f;
+  }
+};
+
+TEST_CASE("sim: a gradient's in-place reads of another core's model calibrate to a rate; each call sees the whole model") {
+  std::vector<float> x(1 << 14);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 97) - 48.0f;
+  reading_all p{x};
+  const double b = asgd::sim::calibrate_gradient_pull(p, x, 4, 20);
+  CHECK(std::isfinite(b));
+  CHECK(b > 0.0);
+  CHECK(p.calls == 2 * 21);  // a pair per call and the warm-up pair
+  CHECK(p.wrong == 0);       // the other thread's write had landed whole before each gradient
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient_pull(p, x, 0), doctest::Contains("batch 0 must be in [1, 100]"),
+                       std::invalid_argument);
+  const std::vector<float> two{1.0f, 2.0f};
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient_pull(p, two, 4), doctest::Contains("the model has 2 floats"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient_pull(p, x, 4, 0), doctest::Contains("calls must be at least 1"),
                        std::invalid_argument);
 }
 

@@ -35,6 +35,15 @@ asgd::settings simulated_settings(std::size_t threads) {
   return {.threads = threads, .epochs = 2, .batch = 8, .lr = 0.02f, .seed = 11};
 }
 
+// The virtual time that `f`, called on a simulated task, takes.
+template <class F>
+double virtual_seconds(F&& f) {
+  auto* hooks = asgd::detail::simulated();
+  const double t0 = hooks->now();
+  f();
+  return hooks->now() - t0;
+}
+
 struct simulated_run {
   asgd::report report;
   std::vector<float> model;
@@ -354,24 +363,19 @@ TEST_SUITE("simulated trainer") {
     asgd::sim::simulation sim(c, 3);
     sim.run(2, [&](asgd::sim::task& t) {
       auto* hooks = asgd::detail::simulated();
-      auto timed = [&](auto&& f) {
-        const double t0 = hooks->now();
-        f();
-        return hooks->now() - t0;
-      };
       if (t.id() == 0) {
         asgd::detail::charge_wrote(&buffer);
-        took[0] = timed([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // its own lines
+        took[0] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // its own lines
         hooks->sleep(2.0);
         asgd::detail::charge_wrote(&buffer);  // task 1's copies are stale now
       } else {
         hooks->sleep(1.0);
-        took[1] = timed([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // task 0's lines come over
-        took[2] = timed([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // here already
-        took[3] = timed([&] { asgd::detail::charge_copy_from(&buffer, n); });      // a copy from this core
+        took[1] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // task 0's lines come over
+        took[2] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // here already
+        took[3] = virtual_seconds([&] { asgd::detail::charge_copy_from(&buffer, n); });      // a copy from this core
         hooks->sleep(2.0);
-        took[4] = timed([&] { asgd::detail::charge_copy_from(&buffer, n); });  // rewritten: from task 0 again
-        took[5] = timed([&] { asgd::detail::charge_read_in_place(&buffer, n); });
+        took[4] = virtual_seconds([&] { asgd::detail::charge_copy_from(&buffer, n); });  // rewritten: from task 0 again
+        took[5] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffer, n); });
       }
     });
     CHECK(took[0] == 0.0);
@@ -395,20 +399,15 @@ TEST_SUITE("simulated trainer") {
     asgd::sim::simulation sim(c, 3);
     sim.run(2, [&](asgd::sim::task& t) {
       auto* hooks = asgd::detail::simulated();
-      auto timed = [&](auto&& f) {
-        const double t0 = hooks->now();
-        f();
-        return hooks->now() - t0;
-      };
       if (t.id() == 0) {
         asgd::detail::charge_copy_from(&buffer, n);  // its own read: it costs its writes nothing
-        took[0] = timed([&] { asgd::detail::charge_overwrite(&buffer, n); });
+        took[0] = virtual_seconds([&] { asgd::detail::charge_overwrite(&buffer, n); });
         hooks->sleep(1.0);  // task 1 reads it meanwhile
-        took[1] = timed([&] { asgd::detail::charge_overwrite(&buffer, n); });
-        took[2] = timed([&] { asgd::detail::charge_overwrite(&buffer, n); });  // nobody read it since
+        took[1] = virtual_seconds([&] { asgd::detail::charge_overwrite(&buffer, n); });
+        took[2] = virtual_seconds([&] { asgd::detail::charge_overwrite(&buffer, n); });  // nobody read it since
         hooks->sleep(1.0);  // task 1 reads it again
-        took[3] = timed([&] { asgd::detail::charge_update_of(&buffer, n); });
-        took[4] = timed([&] { asgd::detail::charge_update_of(&buffer, n); });
+        took[3] = virtual_seconds([&] { asgd::detail::charge_update_of(&buffer, n); });
+        took[4] = virtual_seconds([&] { asgd::detail::charge_update_of(&buffer, n); });
       } else {
         hooks->sleep(0.5);
         asgd::detail::charge_copy_from(&buffer, n);
@@ -437,6 +436,88 @@ TEST_SUITE("simulated trainer") {
       }
     });
     CHECK(free_write == 0.0);
+  }
+
+  TEST_CASE("a streamed write takes no lines back, and its lines come from memory for every reader") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.copy_bandwidth = 4e9;           // 1 ms for a million floats
+    c.shared_copy_bandwidth = 1e9;    // 4 ms
+    c.shared_write_bandwidth = 2e9;   // 2 ms
+    c.stream_write_bandwidth = 8e9;   // 0.5 ms
+    c.stream_read_bandwidth = 0.5e9;  // 8 ms
+    c.update_bandwidth = 12e9;        // 1 ms for a million coordinates
+    c.memory_bandwidth = 0.0;
+    constexpr std::size_t n = 1000000;
+    const int buffer = 0;
+    std::array<double, 7> took{};
+    asgd::sim::simulation sim(c, 3);
+    sim.run(2, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      if (t.id() == 0) {
+        REQUIRE(asgd::detail::simulated_streams());
+        asgd::detail::charge_overwrite(&buffer, n);
+        hooks->sleep(1.0);  // task 1 reads it meanwhile
+        took[0] = virtual_seconds([&] { asgd::detail::charge_stream(&buffer, n); });  // nothing taken back
+        took[1] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // the writer's own read: memory
+        took[2] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // in its cache now
+        hooks->sleep(1.0);  // task 1 reads it meanwhile
+        asgd::detail::charge_stream(&buffer, n);
+        took[3] = virtual_seconds([&] { asgd::detail::charge_update_of(&buffer, n); });  // from memory, then the update
+        took[4] = virtual_seconds([&] { asgd::detail::charge_update_of(&buffer, n); });
+      } else {
+        hooks->sleep(0.5);
+        asgd::detail::charge_copy_from(&buffer, n);  // written by task 0: from its core
+        hooks->sleep(0.5);
+        took[5] = virtual_seconds([&] { asgd::detail::charge_copy_from(&buffer, n); });  // streamed: from memory
+        took[6] = virtual_seconds([&] { asgd::detail::charge_copy_from(&buffer, n); });  // in its cache now
+      }
+    });
+    CHECK(took[0] == doctest::Approx(0.5e-3));
+    CHECK(took[1] == doctest::Approx(8e-3));
+    CHECK(took[2] == 0.0);
+    CHECK(took[3] == doctest::Approx(9e-3));
+    CHECK(took[4] == doctest::Approx(1e-3));
+    CHECK(took[5] == doctest::Approx(8e-3));
+    CHECK(took[6] == doctest::Approx(1e-3));
+    // A gradient's in-place read pulls at the gradient pull bandwidth where the cost model has
+    // one; a pass's read (a build's source) keeps the copy's figures.
+    c.gradient_pull_bandwidth = 0.25e9;  // 16 ms
+    const int other = 0;                 // a buffer written plainly
+    std::array<double, 6> pulled{};
+    asgd::sim::simulation reads(c, 3);
+    reads.run(2, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      if (t.id() == 0) {
+        for (int round = 0; round < 2; ++round) {  // at 0 s and 2 s
+          asgd::detail::charge_stream(&buffer, n);
+          asgd::detail::charge_overwrite(&other, n);
+          hooks->sleep(2.0 - hooks->now());
+        }
+      } else {
+        hooks->sleep(1.0);
+        pulled[0] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffer, n); });  // streamed
+        pulled[1] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&other, n); });   // written
+        pulled[2] = virtual_seconds([&] { asgd::detail::charge_pull(&buffer, n); });  // read already: nothing
+        pulled[3] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffer, n); });
+        hooks->sleep(2.0);  // both written again meanwhile
+        pulled[4] = virtual_seconds([&] { asgd::detail::charge_pull(&buffer, n); });  // from memory
+        pulled[5] = virtual_seconds([&] { asgd::detail::charge_pull(&other, n); });   // from task 0's core
+      }
+    });
+    CHECK(pulled[0] == doctest::Approx(16e-3));
+    CHECK(pulled[1] == doctest::Approx(16e-3));
+    CHECK(pulled[2] == 0.0);
+    CHECK(pulled[3] == 0.0);
+    CHECK(pulled[4] == doctest::Approx(8e-3));
+    CHECK(pulled[5] == doctest::Approx(4e-3));
+    // Not priced where the cost model leaves the stream bandwidths at 0: the stores charge a
+    // plain write then.
+    c.stream_write_bandwidth = c.stream_read_bandwidth = 0.0;
+    bool priced = true;
+    asgd::sim::simulation plain(c, 3);
+    plain.run(1, [&](asgd::sim::task&) { priced = asgd::detail::simulated_streams(); });
+    CHECK_FALSE(priced);
+    CHECK_FALSE(asgd::detail::simulated_streams());  // outside a simulation
   }
 
   TEST_CASE("an in-process all-reduce reads the other nodes' vectors, and they read the mean, across cores") {

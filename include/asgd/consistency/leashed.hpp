@@ -266,23 +266,33 @@ class leashed::store {
   template <class Leaving, class Build, class Lr>
   apply_result publish(worker& w, pinned* read, Leaving&& leaving, Build& build, Lr& lr, std::size_t max_failures) {
     const std::size_t chunk = mode_.check_concurrent_updates ? check_every : dimension_;
+    // In a simulated run whose cost model prices streaming stores, a streamed build is charged
+    // as one: its source pulled where another core wrote it (from memory, where that core
+    // streamed it), its stores at the stream bandwidth, nothing taken back from readers.
+    const bool streamed = stream_ && detail::simulated_streams();
     auto chunked = [&](const float* from, float* to, float step, slot_id current) {
       // The buffer being built was a version that other workers built from (read) while it was
       // published: on hardware its lines are first taken back from their cores. Charged for the
       // whole buffer, before the build, in a simulated run.
-      detail::charge_overwrite(to, dimension_);
+      if (!streamed) detail::charge_overwrite(to, dimension_);
       for (std::size_t lo = 0; lo < dimension_; lo += chunk) {
         build(from, to, step, lo, std::min(lo + chunk, dimension_));
         // A version is built at about a copy's speed (slower from a version another core
         // built); in a simulated run, others may publish meanwhile, and the CAS that follows
         // fails as it would on hardware.
-        detail::charge_copy_from(from, std::min(chunk, dimension_ - lo));
+        const std::size_t n = std::min(chunk, dimension_ - lo);
+        if (streamed) {
+          detail::charge_pull(from, n);
+          detail::charge_stream(to, n);
+        } else {
+          detail::charge_copy_from(from, n);
+        }
         if (mode_.check_concurrent_updates && !chain_.is_current(current)) {
-          detail::charge_wrote(to);
+          if (!streamed) detail::charge_wrote(to);
           return false;
         }
       }
-      detail::charge_wrote(to);
+      if (!streamed) detail::charge_wrote(to);
       return true;
     };
     return read != nullptr ? chain_.publish(w.building, *read, leaving, chunked, lr, max_failures)

@@ -84,9 +84,9 @@ struct synchronous {
     // Between the end of one round and the first barrier of the next, nobody writes the model.
     // (In a simulated run, the gradient's reads of the slices other workers updated take their
     // lines from those workers' cores first.)
-    detail::view_handle read(worker& w) const {
+    detail::view_handle read(worker& /*w*/) const {
       if (detail::simulated() != nullptr) [[unlikely]]
-        charge_others_slices(w);
+        charge_slices_read();
       return {model_.span(), version_};
     }
     detail::reader_handle read_sparse(worker& /*w*/) const noexcept {
@@ -115,8 +115,15 @@ struct synchronous {
         for (const deposit& dep : deposits_) {  // the sum reads each deposit on its worker's core
           if (const std::size_t n = overlap(own, dep.range); n > 0) detail::charge_copy_from(dep.values.data(), n);
         }
-        // The slice's lines were read by the other workers' gradients: they come back first.
-        detail::charge_update_of(model_.data() + own.begin, own.size());
+        if (detail::simulated_streams()) {
+          // Streamed out (step_with_mean): the rule's arithmetic as an update, the stores at the
+          // stream bandwidth, no line taken back from the gradients that read the slice.
+          detail::charge_update(own.size());
+          detail::charge_stream(model_.data() + own.begin, own.size());
+        } else {
+          // The slice's lines were read by the other workers' gradients: they come back first.
+          detail::charge_update_of(model_.data() + own.begin, own.size());
+        }
         step_with_mean(own, dir, step);
       }
       return end_round(w);
@@ -197,11 +204,11 @@ struct synchronous {
       return lo < hi ? hi - lo : 0;
     }
 
-    void charge_others_slices(const worker& w) const {
+    // The gradient reads every slice in place: the others' from their cores (or from memory,
+    // where they streamed them), its own from its cache unless it streamed it out last round.
+    void charge_slices_read() const {
       if (workers_ == 1) return;
-      for (std::size_t k = 0; k < slices_.size(); ++k) {
-        if (k != w.id) detail::charge_copy_from(model_.data() + slices_[k].begin, slices_[k].size());
-      }
+      for (const param_range& slice : slices_) detail::charge_read_in_place(model_.data() + slice.begin, slice.size());
     }
 
     // The update of slice `own` with the mean of the round's deposits, a block at a time: the

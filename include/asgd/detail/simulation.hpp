@@ -28,12 +28,19 @@ class simulation_hooks {
   virtual void copy(std::size_t floats) = 0;
   /// A copy of `floats` floats out of the buffer `source`: at the shared copy bandwidth when
   /// another task wrote it last and this task has not read it since (its lines come from that
-  /// task's core), else as copy(). This task is then a reader of `source` until someone writes it.
+  /// task's core; at the stream read bandwidth when any task, this one too, streamed it: from
+  /// memory), else as copy(). This task is then a reader of `source` until someone writes it.
   virtual void copy_from(const void* source, std::size_t floats) = 0;
-  /// A read of `floats` floats of `buffer` in place, the reads themselves charged elsewhere (a
-  /// gradient's): when another task wrote it last and this task has not read it since, its lines
-  /// first come from that task's core, at the shared copy bandwidth. This task is then a reader.
+  /// A gradient's read of `floats` floats of `buffer` in place, the reads themselves charged
+  /// elsewhere (in the gradient's time): when another task wrote it last, or any task streamed
+  /// it, and this task has not read it since, its lines first come from that task's core (from
+  /// memory), at the gradient pull bandwidth (where the cost model has none: as pull()). This
+  /// task is then a reader.
   virtual void read_in_place(const void* buffer, std::size_t floats) = 0;
+  /// A pass's read of `floats` floats of `buffer` (a build's source, its writes charged
+  /// elsewhere): when pulled as above, at the shared copy bandwidth (the stream read bandwidth
+  /// for a streamed buffer), as a copy reads; nothing otherwise. This task is then a reader.
+  virtual void pull(const void* buffer, std::size_t floats) = 0;
   /// This task wrote the buffer `buffer` (the next copy_from by another task pays for it).
   virtual void wrote(const void* buffer) = 0;
   /// This task writes `floats` floats of `buffer`, the cost of the writes themselves charged
@@ -46,6 +53,15 @@ class simulation_hooks {
   /// holds the lines the read copied, and the writes first invalidate them there (at the shared
   /// write bandwidth, as overwrite() takes lines back from readers). Then as wrote(buffer).
   virtual void take_over(const void* buffer, std::size_t floats) = 0;
+  /// Whether the cost model prices streaming stores (its stream bandwidths are not 0): a store
+  /// that writes a buffer through stream_fill then charges it with stream(), else as a plain write.
+  [[nodiscard]] virtual bool prices_streams() const = 0;
+  /// This task writes `floats` floats of `buffer` with streaming stores, from values in its own
+  /// cache (their reads charged elsewhere): at the stream write bandwidth, through the memory
+  /// system, and no line taken back from readers (a streaming store invalidates their copies
+  /// without reading them). The lines are then in memory only: the next read of `buffer` by any
+  /// task, this one included, comes from there, at the stream read bandwidth.
+  virtual void stream(const void* buffer, std::size_t floats) = 0;
   /// A model write: `coordinates` updated (read, modified, written) at the update bandwidth.
   virtual void update(std::size_t coordinates) = 0;
   /// update() of `coordinates` starting at `buffer`, whose lines first come from another task's
@@ -141,6 +157,10 @@ inline void charge_read_in_place(const void* buffer, std::size_t floats) {
   if (auto* s = simulated()) [[unlikely]]
     s->read_in_place(buffer, floats);
 }
+inline void charge_pull(const void* buffer, std::size_t floats) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->pull(buffer, floats);
+}
 inline void charge_wrote(const void* buffer) {
   if (auto* s = simulated()) [[unlikely]]
     s->wrote(buffer);
@@ -152,6 +172,15 @@ inline void charge_take_over(const void* buffer, std::size_t floats) {
 inline void charge_overwrite(const void* buffer, std::size_t floats) {
   if (auto* s = simulated()) [[unlikely]]
     s->overwrite(buffer, floats);
+}
+/// True in a simulated run whose cost model prices streaming stores (simulation_hooks::stream).
+[[nodiscard]] inline bool simulated_streams() {
+  auto* s = simulated();
+  return s != nullptr && s->prices_streams();
+}
+inline void charge_stream(const void* buffer, std::size_t floats) {
+  if (auto* s = simulated()) [[unlikely]]
+    s->stream(buffer, floats);
 }
 inline void charge_update(std::size_t coordinates) {
   if (auto* s = simulated()) [[unlikely]]

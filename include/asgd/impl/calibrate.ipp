@@ -2,6 +2,7 @@
 // The definitions of <asgd/sim/calibrate.hpp>'s functions (ASGD_DECL: inline unless
 // ASGD_SEPARATE_COMPILATION, then compiled once through <asgd/src.hpp>).
 
+#include <asgd/detail/streaming.hpp>
 #include <asgd/detail/sync.hpp>
 #include <asgd/sim/calibrate.hpp>
 
@@ -221,6 +222,51 @@ ASGD_DECL cost_model calibrate_machine(const calibration_settings& s) {
     // bandwidth, not a division by noise.
     const double extra = std::max(after_read - alone, 0.01 * alone);
     m.shared_write_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(extra, 1e-12);
+  }
+
+  // Streaming stores (detail::stream_fill), where this build has them: this thread streams `a`
+  // out, computed from a private array in its cache, after the other thread read `a` (as a
+  // worker streams a version or slice that the other read last); then the other streams it and
+  // this thread copies it (its lines come from memory). Without them both stay 0: streamed
+  // writes are charged as plain ones, as such a build writes them.
+  if constexpr (detail::streaming_stores) {
+    calibration::turns turn;
+    std::vector<float> theirs(n), source(n, 0.75f);
+    std::thread other([&] {
+      for (std::size_t r = 0; r < 2 * s.repeats; ++r) {
+        turn.wait_for(1);
+        if (r < s.repeats) {
+          std::copy(a.begin(), a.end(), theirs.begin());
+        } else {
+          detail::stream_fill(a.data(), 0, n, [&](float* out, std::size_t lo, std::size_t hi) {
+            for (std::size_t i = lo; i < hi; ++i) out[i - lo] = theirs[i] * 0.5f + 1.0f;
+          });
+        }
+        turn.give(2);
+      }
+    });
+    const double streamed_out = median_seconds(s.repeats, [&] {
+      turn.give(1);
+      turn.wait_for(2);
+      const auto t0 = clock::now();
+      detail::stream_fill(a.data(), 0, n, [&](float* out, std::size_t lo, std::size_t hi) {
+        for (std::size_t i = lo; i < hi; ++i) out[i - lo] = source[i] * 0.5f + 1.0f;
+      });
+      return seconds_since(t0);
+    });
+    const double streamed_in = median_seconds(s.repeats, [&] {
+      turn.give(1);
+      turn.wait_for(2);
+      const auto t0 = clock::now();
+      std::copy(a.begin(), a.end(), b.begin());
+      const double t = seconds_since(t0);
+      keep(b[n / 2]);
+      return t;
+    });
+    other.join();
+    keep(theirs[n / 2]);
+    m.stream_write_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(streamed_out, 1e-12);
+    m.stream_read_bandwidth = static_cast<double>(n * sizeof(float)) / std::max(streamed_in, 1e-12);
   }
 
   // A wake-up: two threads hand a turn back and forth through a condition variable, each waiting

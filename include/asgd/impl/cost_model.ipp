@@ -25,6 +25,9 @@ inline constexpr rate_key rate_keys[] = {
     {"copy_bandwidth", &cost_model::copy_bandwidth, true},
     {"shared_copy_bandwidth", &cost_model::shared_copy_bandwidth, true},
     {"shared_write_bandwidth", &cost_model::shared_write_bandwidth, false},
+    {"stream_write_bandwidth", &cost_model::stream_write_bandwidth, false},
+    {"stream_read_bandwidth", &cost_model::stream_read_bandwidth, false},
+    {"gradient_pull_bandwidth", &cost_model::gradient_pull_bandwidth, false},
     {"update_bandwidth", &cost_model::update_bandwidth, true},
     {"memory_bandwidth", &cost_model::memory_bandwidth, false},
     {"atomic_seconds", &cost_model::atomic_seconds, false},
@@ -111,6 +114,13 @@ inline void check(const cost_model& m, const std::string& where) {
     if (!std::isfinite(v) || v < 0.0 || (k.positive && v == 0.0)) {
       fail(k.name, v, k.positive ? "must be a finite number > 0" : "must be a finite number >= 0");
     }
+  }
+  if ((m.stream_write_bandwidth == 0.0) != (m.stream_read_bandwidth == 0.0)) {
+    fail("stream_read_bandwidth", m.stream_read_bandwidth,
+         (m.stream_write_bandwidth == 0.0 ? std::string("must be 0 where stream_write_bandwidth is")
+                                          : "must be > 0 where stream_write_bandwidth is not (" +
+                                                text_of(m.stream_write_bandwidth) + ")") +
+             ": streaming stores are priced both ways or not at all");
   }
   if (m.wake_cpu_seconds > m.wake_seconds) {
     fail("wake_cpu_seconds", m.wake_cpu_seconds,

@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -85,9 +86,12 @@ class simulation {
       void copy(std::size_t /*floats*/) override {}
       void copy_from(const void* /*source*/, std::size_t /*floats*/) override {}
       void read_in_place(const void* /*buffer*/, std::size_t /*floats*/) override {}
+      void pull(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void wrote(const void* /*buffer*/) override {}
       void overwrite(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void take_over(const void* /*buffer*/, std::size_t /*floats*/) override {}
+      [[nodiscard]] bool prices_streams() const override { return false; }
+      void stream(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void update(std::size_t /*coordinates*/) override {}
       void update_of(const void* /*buffer*/, std::size_t /*coordinates*/) override {}
       void atomic(const void* /*line*/) override {}
@@ -131,6 +135,7 @@ class simulation {
     lines_.clear();
     writers_.clear();
     readers_.clear();
+    streamed_.clear();
     locks_.clear();
     parked_.clear();
     memory_free_at_ = 0.0;
@@ -174,21 +179,37 @@ class simulation {
 
     void copy(std::size_t floats) override { transfer(4.0 * static_cast<double>(floats), sim_.costs_.copy_bandwidth); }
     void copy_from(const void* source, std::size_t floats) override {
-      transfer(4.0 * static_cast<double>(floats),
-               pulls(source) ? sim_.costs_.shared_copy_bandwidth : sim_.costs_.copy_bandwidth);
+      transfer(4.0 * static_cast<double>(floats), pulls(source) ? pull_bandwidth(source) : sim_.costs_.copy_bandwidth);
       reads(source);
     }
     void read_in_place(const void* buffer, std::size_t floats) override {
-      if (pulls(buffer)) compute(4.0 * static_cast<double>(floats) / sim_.costs_.shared_copy_bandwidth);
+      if (pulls(buffer)) {
+        const double gradient = sim_.costs_.gradient_pull_bandwidth;
+        compute(4.0 * static_cast<double>(floats) / (gradient > 0.0 ? gradient : pull_bandwidth(buffer)));
+      }
+      reads(buffer);
+    }
+    void pull(const void* buffer, std::size_t floats) override {
+      if (pulls(buffer)) compute(4.0 * static_cast<double>(floats) / pull_bandwidth(buffer));
       reads(buffer);
     }
     void wrote(const void* buffer) override {
       sim_.writers_[buffer] = task_.id();
       sim_.readers_.erase(buffer);
+      sim_.streamed_.erase(buffer);
+    }
+    [[nodiscard]] bool prices_streams() const override { return sim_.costs_.stream_write_bandwidth > 0.0; }
+    void stream(const void* buffer, std::size_t floats) override {
+      transfer(4.0 * static_cast<double>(floats), sim_.costs_.stream_write_bandwidth);
+      wrote(buffer);
+      sim_.streamed_.insert(buffer);
     }
     void take_over(const void* buffer, std::size_t floats) override {
       const auto it = sim_.writers_.find(buffer);
-      if (it != sim_.writers_.end() && it->second != task_.id()) invalidate_elsewhere(floats);
+      // (A streamed buffer's lines are in memory, not in its writer's cache.)
+      if (it != sim_.writers_.end() && it->second != task_.id() && !sim_.streamed_.contains(buffer)) {
+        invalidate_elsewhere(floats);
+      }
       wrote(buffer);
     }
     void overwrite(const void* buffer, std::size_t floats) override {
@@ -199,11 +220,18 @@ class simulation {
       transfer(12.0 * static_cast<double>(coordinates), sim_.costs_.update_bandwidth);
     }
     void update_of(const void* buffer, std::size_t coordinates) override {
-      std::size_t& last = sim_.writers_.try_emplace(buffer, task_.id()).first->second;
-      // The lines come from the other task's core first: 4 bytes a coordinate at the shared
-      // copy bandwidth (as copy_from charges a copy of them), then the update as usual.
-      if (last != task_.id()) compute(4.0 * static_cast<double>(coordinates) / sim_.costs_.shared_copy_bandwidth);
-      last = task_.id();
+      if (sim_.streamed_.contains(buffer)) {
+        // Streamed: the lines come from memory, unless this task has read them since.
+        if (pulls(buffer)) compute(4.0 * static_cast<double>(coordinates) / pull_bandwidth(buffer));
+        sim_.streamed_.erase(buffer);
+        sim_.writers_[buffer] = task_.id();
+      } else {
+        std::size_t& last = sim_.writers_.try_emplace(buffer, task_.id()).first->second;
+        // The lines come from the other task's core first: 4 bytes a coordinate at the shared
+        // copy bandwidth (as copy_from charges a copy of them), then the update as usual.
+        if (last != task_.id()) compute(4.0 * static_cast<double>(coordinates) / sim_.costs_.shared_copy_bandwidth);
+        last = task_.id();
+      }
       take_back(buffer, coordinates);
       sim_.readers_.erase(buffer);
       update(coordinates);
@@ -343,13 +371,18 @@ class simulation {
       core = start + seconds;
       task_.advance(core - task_.now());
     }
-    // Whether reading `buffer` moves its lines from another core: another task wrote it last,
-    // and this task has not read it since (its cache holds them then).
+    // Whether reading `buffer` moves its lines to this task's core: another task wrote it last,
+    // or any task streamed it (its lines are in memory then), and this task has not read it
+    // since (its cache holds them then).
     [[nodiscard]] bool pulls(const void* buffer) const {
       const auto it = sim_.writers_.find(buffer);
-      if (it == sim_.writers_.end() || it->second == task_.id()) return false;
+      if (it == sim_.writers_.end() || (it->second == task_.id() && !sim_.streamed_.contains(buffer))) return false;
       const auto r = sim_.readers_.find(buffer);
       return r == sim_.readers_.end() || std::find(r->second.begin(), r->second.end(), task_.id()) == r->second.end();
+    }
+    // Where pulled lines come from: memory for a streamed buffer, else the writer's core.
+    [[nodiscard]] double pull_bandwidth(const void* buffer) const {
+      return sim_.streamed_.contains(buffer) ? sim_.costs_.stream_read_bandwidth : sim_.costs_.shared_copy_bandwidth;
     }
     // This task reads `buffer` until someone writes it.
     void reads(const void* buffer) {
@@ -393,6 +426,7 @@ class simulation {
   std::unordered_map<const void*, std::size_t> lines_;  // the task that touched a shared word last
   std::unordered_map<const void*, std::size_t> writers_;  // the task that wrote a buffer last (copy_from)
   std::unordered_map<const void*, std::vector<std::size_t>> readers_;  // tasks that read it since
+  std::unordered_set<const void*> streamed_;  // buffers last written with streaming stores (stream)
   std::unordered_map<const void*, lock_state> locks_;
   std::unordered_map<const void*, std::vector<std::size_t>> parked_;
 };

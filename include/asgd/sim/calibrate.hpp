@@ -223,7 +223,7 @@ double calibrate_gradient_pull(P& p, std::span<const float> x, std::size_t batch
   const auto samples = static_cast<std::size_t>(p.num_samples());
   calibration::check_gradient_calls("calibrate_gradient_pull", dim, samples, x.size(), batch, calls);
   std::vector<float> model(x.begin(), x.end()), g(dim);
-  auto write = [&](float* out, std::size_t lo, std::size_t hi) { std::copy(x.begin() + lo, x.begin() + hi, out); };
+  auto write = [&](float* out, std::size_t lo, std::size_t hi) { std::copy(x.data() + lo, x.data() + hi, out); };
   std::atomic<int> turn{0};  // 1: the other thread writes the model; 2: it has
   auto wait_for = [&turn](int v) {
     for (int spins = 0; turn.load(std::memory_order_acquire) != v; ++spins) {

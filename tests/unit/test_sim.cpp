@@ -411,7 +411,7 @@ TEST_CASE("sim: a bad cost model names the line and what is wrong") {
   CHECK(error("\ncopy_bandwith = 1e9") ==
         "asgd: cost model m.txt line 2: unknown key 'copy_bandwith' (the keys: gradient_per_sample, slow_node, cores, "
         "link_all_reduce, copy_bandwidth, shared_copy_bandwidth, shared_write_bandwidth, stream_write_bandwidth, stream_read_bandwidth, "
-        "gradient_pull_bandwidth, update_bandwidth, "
+        "update_bandwidth, "
         "memory_bandwidth, atomic_seconds, "
         "lock_seconds, "
         "line_handover_seconds, wake_seconds, wake_cpu_seconds, sleep_overshoot_seconds, encode_seconds, decode_seconds, "
@@ -695,38 +695,6 @@ TEST_CASE("sim: a problem's gradient calibrates to a lognormal per sample; bad a
   CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient(p, two, 10), doctest::Contains("the model has 2 floats"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient(p, x, 10, 0), doctest::Contains("calls must be at least 1"),
-                       std::invalid_argument);
-}
-
-// Reads the whole model at each call and counts the calls that did not see `expected`.
-struct reading_all {
-  std::vector<float> expected;
-  std::size_t calls = 0, wrong = 0;
-  std::size_t dimension() const { return expected.size(); }
-  std::size_t num_samples() const { return 100; }
-  float gradient(std::span<const float> w, asgd::batch_view /*batch*/, std::span<float> g) {
-    ++calls;
-    if (!std::equal(w.begin(), w.end(), expected.begin())) ++wrong;
-    std::fill(g.begin(), g.end(), 0.0f);
-    return 0.0f;
-  }
-};
-
-TEST_CASE("sim: a gradient's in-place reads of another core's model calibrate to a rate; each call sees the whole model") {
-  std::vector<float> x(1 << 14);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 97) - 48.0f;
-  reading_all p{x};
-  const double b = asgd::sim::calibrate_gradient_pull(p, x, 4, 20);
-  CHECK(std::isfinite(b));
-  CHECK(b > 0.0);
-  CHECK(p.calls == 2 * 21);  // a pair per call and the warm-up pair
-  CHECK(p.wrong == 0);       // the other thread's write had landed whole before each gradient
-  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient_pull(p, x, 0), doctest::Contains("batch 0 must be in [1, 100]"),
-                       std::invalid_argument);
-  const std::vector<float> two{1.0f, 2.0f};
-  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient_pull(p, two, 4), doctest::Contains("the model has 2 floats"),
-                       std::invalid_argument);
-  CHECK_THROWS_WITH_AS(asgd::sim::calibrate_gradient_pull(p, x, 4, 0), doctest::Contains("calls must be at least 1"),
                        std::invalid_argument);
 }
 

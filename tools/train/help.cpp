@@ -116,9 +116,9 @@ output and failure
                                   COSTS is "machine" (this library's development machine) or
                                   a cost-model file (docs/simulation.md); times are virtual
   --calibrate                     with --simulate: measure this machine first (the gradient of
-                                  the network at --batch and its reads of another core's
-                                  model, an evaluation, copies, streamed writes, updates,
-                                  atomics, locks, hand-overs, wake-ups, sleep overshoot) and
+                                  the network at --batch, an evaluation, copies, streamed
+                                  writes, updates, atomics, locks, hand-overs, wake-ups,
+                                  sleep overshoot) and
                                   use its figures in place of the cost model's;
                                   the link, cores and slow node stay the model's
   --record FILE                   record the run's interleaving (one --mode: sequential,

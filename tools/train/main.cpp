@@ -86,7 +86,6 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   const std::vector<asgd::sim::duration> gradients =
       asgd::sim::on_each_cpu([&] { return asgd::sim::calibrate_gradient(p, x, o.batch, 301); });
   m.gradient_per_sample = asgd::sim::pooled(gradients);
-  m.gradient_pull_bandwidth = asgd::sim::calibrate_gradient_pull(p, x, o.batch);
   // An evaluation in a pause takes a core from the other nodes' training: the mean of each core's.
   const std::vector<double> evaluations = asgd::sim::on_each_cpu([&] { return asgd::sim::calibrate_evaluation(p, x); });
   m.evaluation_seconds =
@@ -104,14 +103,12 @@ asgd::sim::cost_model calibrated_costs(const options& o, const asgd::problems::n
   m.sleep_overshoot_seconds = measured.sleep_overshoot_seconds;
   if (lead) {
     std::fprintf(stderr,
-                 "asgd-train: calibrated this machine: a sample's gradient %.3g us (sigma %.2f) at batch %zu (reading "
-                 "another core's model in place: %.3g us more), copies "
+                 "asgd-train: calibrated this machine: a sample's gradient %.3g us (sigma %.2f) at batch %zu, copies "
                  "%.3g GB/s (%.3g GB/s of another core's model; rewriting one another core read: %.3g GB/s more; streamed "
                  "out %.3g GB/s, read back %.3g GB/s), atomics "
                  "%.3g ns, locks %.3g ns, hand-overs %.3g ns, "
                  "wake-ups %.3g us (%.3g us of CPU), sleeps overshoot %.3g us, an evaluation %.3g ms\n",
-                 1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch,
-                 1e6 * 4.0 * static_cast<double>(net.dimension()) / m.gradient_pull_bandwidth, m.copy_bandwidth / 1e9,
+                 1e6 * m.gradient_per_sample.median, m.gradient_per_sample.sigma, o.batch, m.copy_bandwidth / 1e9,
                  m.shared_copy_bandwidth / 1e9, m.shared_write_bandwidth / 1e9, m.stream_write_bandwidth / 1e9,
                  m.stream_read_bandwidth / 1e9, 1e9 * m.atomic_seconds, 1e9 * m.lock_seconds, 1e9 * m.line_handover_seconds, 1e6 * m.wake_seconds,
                  1e6 * m.wake_cpu_seconds, 1e6 * m.sleep_overshoot_seconds, 1e3 * m.evaluation_seconds);

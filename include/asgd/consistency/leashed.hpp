@@ -125,9 +125,13 @@ class leashed::store {
 
   pinned read(worker& /*w*/) const {
     pinned p{chain_.current(), dimension_};
-    // In a simulated run: the gradient reads the version in place, and a version that another
-    // worker built comes from that worker's core first.
+    // In a simulated run: a version that another worker built (or any streamed out) comes from
+    // there first.
     detail::charge_read_in_place(p.data(), dimension_);
+    // Unless this worker is alone, the version is in memory (streamed out, its own too) or in
+    // the cache of the thread that built it: one pass in order brings it into this core's
+    // cache faster than the gradient's product would take it.
+    if (!lone_) detail::touch_lines(p.data(), dimension_);
     return p;
   }
   pinned read_sparse(worker& /*w*/) const { return {chain_.current(), dimension_}; }
@@ -282,7 +286,7 @@ class leashed::store {
         // fails as it would on hardware.
         const std::size_t n = std::min(chunk, dimension_ - lo);
         if (streamed) {
-          detail::charge_pull(from, n);
+          detail::charge_read_in_place(from, n);
           detail::charge_stream(to, n);
         } else {
           detail::charge_copy_from(from, n);

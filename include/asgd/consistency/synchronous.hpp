@@ -82,11 +82,15 @@ struct synchronous {
     worker make_worker(std::size_t id) const { return {id, {}, {}, {}}; }
 
     // Between the end of one round and the first barrier of the next, nobody writes the model.
-    // (In a simulated run, the gradient's reads of the slices other workers updated take their
-    // lines from those workers' cores first.)
+    // With several workers every slice was streamed out to memory last round: one pass in order
+    // brings the model into this core's cache faster than the gradient's product would take it.
+    // (In a simulated run, that pass pulls the slices other workers updated.)
     detail::view_handle read(worker& /*w*/) const {
-      if (detail::simulated() != nullptr) [[unlikely]]
-        charge_slices_read();
+      if (workers_ > 1) {
+        if (detail::simulated() != nullptr) [[unlikely]]
+          charge_slices_read();
+        detail::touch_lines(model_.data(), model_.size());
+      }
       return {model_.span(), version_};
     }
     detail::reader_handle read_sparse(worker& /*w*/) const noexcept {
@@ -204,10 +208,10 @@ struct synchronous {
       return lo < hi ? hi - lo : 0;
     }
 
-    // The gradient reads every slice in place: the others' from their cores (or from memory,
-    // where they streamed them), its own from its cache unless it streamed it out last round.
+    // The pass before the gradient reads every slice: the others' from their cores (or from
+    // memory, where they streamed them), its own from its cache unless it streamed it out (a
+    // simulated run's charge for its lines; the pass's own time is theirs).
     void charge_slices_read() const {
-      if (workers_ == 1) return;
       for (const param_range& slice : slices_) detail::charge_read_in_place(model_.data() + slice.begin, slice.size());
     }
 

@@ -31,16 +31,13 @@ class simulation_hooks {
   /// task's core; at the stream read bandwidth when any task, this one too, streamed it: from
   /// memory), else as copy(). This task is then a reader of `source` until someone writes it.
   virtual void copy_from(const void* source, std::size_t floats) = 0;
-  /// A gradient's read of `floats` floats of `buffer` in place, the reads themselves charged
-  /// elsewhere (in the gradient's time): when another task wrote it last, or any task streamed
-  /// it, and this task has not read it since, its lines first come from that task's core (from
-  /// memory), at the gradient pull bandwidth (where the cost model has none: as pull()). This
-  /// task is then a reader.
+  /// A read of `floats` floats of `buffer` in place, the reads themselves charged elsewhere (a
+  /// gradient's, a build's) or no more than the lines' coming (a pass that brings the buffer into
+  /// this core's cache: detail::touch_lines): when another task wrote it last, or any task
+  /// streamed it, and this task has not read it since, its lines first come from that task's
+  /// core (from memory), at the shared copy bandwidth (the stream read bandwidth for a streamed
+  /// buffer). This task is then a reader.
   virtual void read_in_place(const void* buffer, std::size_t floats) = 0;
-  /// A pass's read of `floats` floats of `buffer` (a build's source, its writes charged
-  /// elsewhere): when pulled as above, at the shared copy bandwidth (the stream read bandwidth
-  /// for a streamed buffer), as a copy reads; nothing otherwise. This task is then a reader.
-  virtual void pull(const void* buffer, std::size_t floats) = 0;
   /// This task wrote the buffer `buffer` (the next copy_from by another task pays for it).
   virtual void wrote(const void* buffer) = 0;
   /// This task writes `floats` floats of `buffer`, the cost of the writes themselves charged
@@ -156,10 +153,6 @@ inline void charge_copy_from(const void* source, std::size_t floats) {
 inline void charge_read_in_place(const void* buffer, std::size_t floats) {
   if (auto* s = simulated()) [[unlikely]]
     s->read_in_place(buffer, floats);
-}
-inline void charge_pull(const void* buffer, std::size_t floats) {
-  if (auto* s = simulated()) [[unlikely]]
-    s->pull(buffer, floats);
 }
 inline void charge_wrote(const void* buffer) {
   if (auto* s = simulated()) [[unlikely]]

@@ -27,7 +27,6 @@ inline constexpr rate_key rate_keys[] = {
     {"shared_write_bandwidth", &cost_model::shared_write_bandwidth, false},
     {"stream_write_bandwidth", &cost_model::stream_write_bandwidth, false},
     {"stream_read_bandwidth", &cost_model::stream_read_bandwidth, false},
-    {"gradient_pull_bandwidth", &cost_model::gradient_pull_bandwidth, false},
     {"update_bandwidth", &cost_model::update_bandwidth, true},
     {"memory_bandwidth", &cost_model::memory_bandwidth, false},
     {"atomic_seconds", &cost_model::atomic_seconds, false},

@@ -2,9 +2,8 @@
 /// @file
 /// Measuring the machine the program runs on into a `sim::cost_model`: the store operations'
 /// costs (`calibrate_machine`), a problem's gradient (`calibrate_gradient`) and evaluation
-/// (`calibrate_evaluation`) and its in-place reads of another core's lines
-/// (`calibrate_gradient_pull`), an update rule's update (`calibrate_update`) and a quantizer's
-/// coding (`calibrate_quantizer`).
+/// (`calibrate_evaluation`), an update rule's update (`calibrate_update`) and a quantizer's coding
+/// (`calibrate_quantizer`).
 ///
 /// Part of the deterministic simulator, which is in progress (docs/simulation.md). Figures from
 /// a busy or virtual machine drift (1.5-3x on the development VM): calibrate on a quiet machine,
@@ -13,12 +12,10 @@
 #include <asgd/concepts.hpp>
 #include <asgd/detail/config.hpp>
 #include <asgd/detail/step.hpp>
-#include <asgd/detail/streaming.hpp>
 #include <asgd/random.hpp>
 #include <asgd/sim/cost_model.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -28,7 +25,6 @@
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -147,23 +143,6 @@ coding_seconds calibrate_quantizer(const Q& q, std::size_t dimension, std::size_
   return {per_coordinate(enc), per_coordinate(dec)};
 }
 
-namespace calibration {
-// The checks of a gradient calibration's arguments; `what` names the function.
-inline void check_gradient_calls(std::string_view what, std::size_t dim, std::size_t samples, std::size_t floats,
-                                 std::size_t batch, std::size_t calls) {
-  const std::string name = "asgd: sim::" + std::string(what) + ": ";
-  if (calls == 0) throw std::invalid_argument(name + "calls must be at least 1");
-  if (batch == 0 || batch > samples) {
-    throw std::invalid_argument(name + "batch " + std::to_string(batch) + " must be in [1, " + std::to_string(samples) +
-                                "], the problem's samples");
-  }
-  if (floats != dim) {
-    throw std::invalid_argument(name + "the model has " + std::to_string(floats) +
-                                " floats, the problem's dimension() is " + std::to_string(dim));
-  }
-}
-}  // namespace calibration
-
 /// Measures `p`'s dense gradient at `batch` samples on the model `x` (its dimension() floats):
 /// `calls` calls after one warm-up; the duration's median is the median time per sample and its
 /// sigma the spread of the logarithms of the calls' times (a lognormal fitted to them). As in a
@@ -178,7 +157,15 @@ template <problem P>
 duration calibrate_gradient(P& p, std::span<const float> x, std::size_t batch, std::size_t calls = 31) {
   const auto dim = static_cast<std::size_t>(p.dimension());
   const auto samples = static_cast<std::size_t>(p.num_samples());
-  calibration::check_gradient_calls("calibrate_gradient", dim, samples, x.size(), batch, calls);
+  if (calls == 0) throw std::invalid_argument("asgd: sim::calibrate_gradient: calls must be at least 1");
+  if (batch == 0 || batch > samples) {
+    throw std::invalid_argument("asgd: sim::calibrate_gradient: batch " + std::to_string(batch) + " must be in [1, " +
+                                std::to_string(samples) + "], the problem's samples");
+  }
+  if (x.size() != dim) {
+    throw std::invalid_argument("asgd: sim::calibrate_gradient: the model has " + std::to_string(x.size()) +
+                                " floats, the problem's dimension() is " + std::to_string(dim));
+  }
   std::vector<float> model(x.begin(), x.end()), g(dim), velocity(dim);
   std::vector<std::size_t> rows(batch);
   std::vector<double> logs;
@@ -205,65 +192,6 @@ duration calibrate_gradient(P& p, std::span<const float> x, std::size_t batch, s
   for (double l : logs) var += (l - mean) * (l - mean);
   const double sigma = logs.size() > 1 ? std::sqrt(var / static_cast<double>(logs.size() - 1)) : 0.0;
   return {std::exp(median), std::min(sigma, 4.0)};
-}
-
-/// Measures what `p`'s gradient at `batch` pays more when it reads in place a model that another
-/// core has just written (cost_model::gradient_pull_bandwidth): `calls` gradients on a model this
-/// thread wrote, alternated with `calls` on one a second thread wrote (with streaming stores
-/// where the build has them, as Leashed-SGD's versions and `synchronous`'s slices are written;
-/// plainly otherwise), the same rows for each pair; the difference of the medians, as the
-/// model's bytes per second. Where reading another core's lines costs nothing measurable (less
-/// than 1% of the gradient), a rate that charges that 1%. On the MLP at batch 16 (7 Dec 2026,
-/// the AMD EPYC VM): 33-36 us more a gradient, where a copy of the model from the other core
-/// takes 6-10 us; a GEMM's packing reads the weights in an order the prefetchers do not follow.
-/// @throws std::invalid_argument as calibrate_gradient
-template <problem P>
-double calibrate_gradient_pull(P& p, std::span<const float> x, std::size_t batch, std::size_t calls = 101) {
-  const auto dim = static_cast<std::size_t>(p.dimension());
-  const auto samples = static_cast<std::size_t>(p.num_samples());
-  calibration::check_gradient_calls("calibrate_gradient_pull", dim, samples, x.size(), batch, calls);
-  std::vector<float> model(x.begin(), x.end()), g(dim);
-  auto write = [&](float* out, std::size_t lo, std::size_t hi) { std::copy(x.data() + lo, x.data() + hi, out); };
-  std::atomic<int> turn{0};  // 1: the other thread writes the model; 2: it has
-  auto wait_for = [&turn](int v) {
-    for (int spins = 0; turn.load(std::memory_order_acquire) != v; ++spins) {
-      if (spins > 4096) std::this_thread::yield();
-    }
-  };
-  std::thread other([&] {
-    for (std::size_t c = 0; c <= calls; ++c) {
-      wait_for(1);
-      detail::stream_fill(model.data(), 0, dim, write);
-      turn.store(2, std::memory_order_release);
-    }
-  });
-  std::vector<std::size_t> rows(batch);
-  std::vector<double> own, theirs;
-  rng draws(0xCA11u);
-  for (std::size_t c = 0; c <= calls; ++c) {  // pair 0 warms caches up and is not counted
-    for (std::size_t k = 0; k < batch; ++k) {
-      rows[k] = std::min(samples - 1, static_cast<std::size_t>(draws.uniform() * static_cast<double>(samples)));
-    }
-    for (const bool mine : {true, false}) {
-      if (mine) {
-        write(model.data(), 0, dim);
-      } else {
-        turn.store(1, std::memory_order_release);
-        wait_for(2);
-        turn.store(0, std::memory_order_relaxed);
-      }
-      const auto t0 = std::chrono::steady_clock::now();
-      (void)p.gradient(std::span<const float>(model), batch_view(rows), std::span<float>(g));
-      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (c > 0) (mine ? own : theirs).push_back(t);
-    }
-  }
-  other.join();
-  std::sort(own.begin(), own.end());
-  std::sort(theirs.begin(), theirs.end());
-  const double base = own[own.size() / 2];
-  const double extra = std::max(theirs[theirs.size() / 2] - base, 0.01 * base);
-  return static_cast<double>(dim * sizeof(float)) / std::max(extra, 1e-12);
 }
 
 /// Measures an evaluation of `p`'s test set on the model `x` (its dimension() floats): the

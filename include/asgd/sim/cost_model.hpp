@@ -15,7 +15,6 @@
 /// shared_write_bandwidth = 7e9                 # writing lines other cores read (0: not charged)
 /// stream_write_bandwidth = 3e10                # streaming stores (0: charged as plain writes)
 /// stream_read_bandwidth = 3.3e10               # reading what they wrote (0 with the above)
-/// gradient_pull_bandwidth = 1.2e10             # a gradient's in-place reads of another core's lines
 /// cores = 2                                    # cores all tasks share (0: a core per task)
 /// slow_node = 0                                # node id, or "none"
 /// slow_factor = 3                              # its gradients take 3 times as long
@@ -90,11 +89,6 @@ struct cost_model {
                                          // readers (0: such writes charged as plain ones)
   double stream_read_bandwidth = 0.0;    // reading a buffer so written, by any task, the writer too, before
                                          // it read it since: its lines come from memory (0 with the above)
-  double gradient_pull_bandwidth = 0.0;  // a gradient reading in place a model that another core wrote (or any
-                                         // core streamed) last: what its reads cost more than of a model in
-                                         // its own cache, as the model's bytes per second; the problem's
-                                         // access pattern (calibrate_gradient_pull) (0: at the shared copy or
-                                         // stream read bandwidth, as a copy's)
   double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
   double memory_bandwidth = 0.0;         // copies and updates of all tasks together (0: no shared limit)
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)
@@ -139,10 +133,7 @@ struct cost_model {
   /// here (0: written as plain writes are charged), as the figures above predate them;
   /// calibrate_machine measures them (7 Dec 2026, the AMD EPYC VM: the MLP's model streamed out
   /// in 13 us, about 31 GB/s, where a plain rewrite of it after the other core's read took 69 us;
-  /// the other core's copy of it 11-12 us, as of a plainly written one). A gradient's in-place
-  /// reads of another core's lines: not priced here (0: as a copy of them), measured per problem
-  /// by calibrate_gradient_pull (7 Dec 2026, the MLP at batch 16: 33-36 us more than on a model
-  /// in the reader's cache, about 12 GB/s of the model's bytes, where its copy takes 6-10 us).
+  /// the other core's copy of it 11-12 us, as of a plainly written one).
   /// The quantizer's coding: identity's, 0.23 ns a coordinate each way (calibrate_quantizer over
   /// the MLP's size, four runs on 3 Dec 2026: encode 0.18-0.39 ns, decode 0.19-0.25 ns: the bytes
   /// copied out of cache); another quantizer's is its own (the lattice's, at 8 or 16 bits: 2.1-2.8

@@ -86,7 +86,6 @@ class simulation {
       void copy(std::size_t /*floats*/) override {}
       void copy_from(const void* /*source*/, std::size_t /*floats*/) override {}
       void read_in_place(const void* /*buffer*/, std::size_t /*floats*/) override {}
-      void pull(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void wrote(const void* /*buffer*/) override {}
       void overwrite(const void* /*buffer*/, std::size_t /*floats*/) override {}
       void take_over(const void* /*buffer*/, std::size_t /*floats*/) override {}
@@ -183,13 +182,6 @@ class simulation {
       reads(source);
     }
     void read_in_place(const void* buffer, std::size_t floats) override {
-      if (pulls(buffer)) {
-        const double gradient = sim_.costs_.gradient_pull_bandwidth;
-        compute(4.0 * static_cast<double>(floats) / (gradient > 0.0 ? gradient : pull_bandwidth(buffer)));
-      }
-      reads(buffer);
-    }
-    void pull(const void* buffer, std::size_t floats) override {
       if (pulls(buffer)) compute(4.0 * static_cast<double>(floats) / pull_bandwidth(buffer));
       reads(buffer);
     }

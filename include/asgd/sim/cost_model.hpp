@@ -87,8 +87,8 @@ struct cost_model {
                                          // `synchronous` slice: detail::stream_fill), values from this core's
                                          // cache: the buffer's bytes per second; no lines taken back from
                                          // readers (0: such writes charged as plain ones)
-  double stream_read_bandwidth = 0.0;    // reading a buffer so written, by any task, the writer too, before
-                                         // it read it since: its lines come from memory (0 with the above)
+  double stream_read_bandwidth = 0.0;    // reading a buffer so written, by a task that has not read it since
+                                         // (its writer too): its lines come from memory (0 with the above)
   double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
   double memory_bandwidth = 0.0;         // copies and updates of all tasks together (0: no shared limit)
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)

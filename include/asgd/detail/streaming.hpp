@@ -73,8 +73,8 @@ void stream_fill(float* to, std::size_t lo, std::size_t hi, Fill&& fill) {
 /// the hardware prefetchers' pace before a reader that takes it in another order: a matrix
 /// product's packing, whose misses then each wait for a line. The MLP's gradient at batch 16 on
 /// a model the other core had just streamed out (the development VM, 7 Dec 2026, medians of 300
-/// alternated calls, two runs): 86-106 us with this pass first (10-11 us of it), 111-155 us
-/// without, 75-94 us on a model in its own cache; a pass of prefetch hints instead gained 3-4%.
+/// alternated calls, three to six runs): 86-106 us with this pass first (10-11 us of it), 107-155 us
+/// without, 71-94 us on a model in its own cache; a pass of prefetch hints instead gained 2-4%.
 inline void touch_lines(const float* p, std::size_t n) noexcept {
   constexpr std::size_t per_line = 64 / sizeof(float);
   float sum = 0.0f;

@@ -398,6 +398,36 @@ TEST_SUITE("simulated trainer") {
     CHECK(took[5] == 0.0);
   }
 
+  TEST_CASE("lines pulled by a read in place or an update take their turn on the shared memory bandwidth") {
+    asgd::sim::cost_model c = asgd::sim::cost_model::machine();
+    c.copy_bandwidth = 4e9;
+    c.shared_copy_bandwidth = 4e9;  // 1 ms for a million floats, each task alone
+    c.update_bandwidth = 1e18;      // an update's own 12 bytes a coordinate: 12 ms on the shared limit
+    c.memory_bandwidth = 1e9;       // 4 ms for them, all tasks together
+    constexpr std::size_t n = 1000000;
+    const std::array<int, 3> buffers{};
+    std::array<double, 3> took{};
+    asgd::sim::simulation sim(c, 3);
+    sim.run(3, [&](asgd::sim::task& t) {
+      auto* hooks = asgd::detail::simulated();
+      if (t.id() == 0) {
+        for (const int& b : buffers) asgd::detail::charge_wrote(&b);
+        return;
+      }
+      hooks->sleep(1.0);  // both after task 0 wrote, at the same virtual time
+      took[t.id()] = virtual_seconds([&] { asgd::detail::charge_read_in_place(&buffers[t.id()], n); });
+      if (t.id() == 1) {
+        hooks->sleep(1.0);  // alone on the memory system now
+        took[0] = virtual_seconds([&] { asgd::detail::charge_update_of(&buffers[0], n); });
+      }
+    });
+    // The two pulls one after the other at the shared 1 GB/s: one ends at 4 ms, the other at 8.
+    CHECK(std::min(took[1], took[2]) == doctest::Approx(4e-3));
+    CHECK(std::max(took[1], took[2]) == doctest::Approx(8e-3));
+    // The update: its pull (4 ms at the shared limit, 1 ms at the task's own) and its own bytes.
+    CHECK(took[0] == doctest::Approx(16e-3));
+  }
+
   TEST_CASE("writing a buffer that another task read since costs the shared write bandwidth") {
     asgd::sim::cost_model c = asgd::sim::cost_model::machine();
     c.copy_bandwidth = 4e9;           // 1 ms for a million floats

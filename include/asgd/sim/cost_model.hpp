@@ -90,7 +90,7 @@ struct cost_model {
   double stream_read_bandwidth = 0.0;    // reading a buffer so written, by a task that has not read it since
                                          // (its writer too): its lines come from memory (0 with the above)
   double update_bandwidth = 0.0;         // a dense update x -= lr g: 12 bytes per coordinate
-  double memory_bandwidth = 0.0;         // copies and updates of all tasks together (0: no shared limit)
+  double memory_bandwidth = 0.0;         // bytes all tasks move together: copies, updates, streams, pulls (0: no shared limit)
   double atomic_seconds = 0.0;           // one lock-prefixed read-modify-write (a CAS, a fetch_add)
   double lock_seconds = 0.0;             // taking and releasing an uncontended lock
   double line_handover_seconds = 0.0;    // a cache line moving to another core, one way

@@ -182,7 +182,7 @@ class simulation {
       reads(source);
     }
     void read_in_place(const void* buffer, std::size_t floats) override {
-      if (pulls(buffer)) compute(4.0 * static_cast<double>(floats) / pull_bandwidth(buffer));
+      if (pulls(buffer)) transfer(4.0 * static_cast<double>(floats), pull_bandwidth(buffer));
       reads(buffer);
     }
     void wrote(const void* buffer) override {
@@ -214,14 +214,14 @@ class simulation {
     void update_of(const void* buffer, std::size_t coordinates) override {
       if (sim_.streamed_.contains(buffer)) {
         // Streamed: the lines come from memory, unless this task has read them since.
-        if (pulls(buffer)) compute(4.0 * static_cast<double>(coordinates) / pull_bandwidth(buffer));
+        if (pulls(buffer)) transfer(4.0 * static_cast<double>(coordinates), pull_bandwidth(buffer));
         sim_.streamed_.erase(buffer);
         sim_.writers_[buffer] = task_.id();
       } else {
         std::size_t& last = sim_.writers_.try_emplace(buffer, task_.id()).first->second;
         // The lines come from the other task's core first: 4 bytes a coordinate at the shared
         // copy bandwidth (as copy_from charges a copy of them), then the update as usual.
-        if (last != task_.id()) compute(4.0 * static_cast<double>(coordinates) / sim_.costs_.shared_copy_bandwidth);
+        if (last != task_.id()) transfer(4.0 * static_cast<double>(coordinates), sim_.costs_.shared_copy_bandwidth);
         last = task_.id();
       }
       take_back(buffer, coordinates);
@@ -340,6 +340,8 @@ class simulation {
     // `bytes` at this task's own bandwidth; with a shared memory bandwidth, also a turn on the
     // memory system, which serves transfers one after another in the order they start (tasks
     // run in clock order, so starts come in time order): a transfer ends when both are done.
+    // Copies, updates, streams and every pull of lines another core wrote or streamed out (by a
+    // copy, a read in place or an update alike) take this path.
     void transfer(double bytes, double own_bandwidth) {
       double seconds = bytes / own_bandwidth;
       if (const double shared = sim_.costs_.memory_bandwidth; shared > 0.0) {

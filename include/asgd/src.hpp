@@ -13,9 +13,12 @@
 #include <asgd/impl/checkpoint.ipp>
 #include <asgd/impl/cost_model.ipp>
 #include <asgd/impl/crc32.ipp>
+#include <asgd/impl/crew.ipp>
+#include <asgd/impl/event_log.ipp>
 #include <asgd/impl/files.ipp>
 #include <asgd/impl/in_process.ipp>
 #include <asgd/impl/run_plan.ipp>
+#include <asgd/impl/run_state.ipp>
 #include <asgd/impl/sampler.ipp>
 #include <asgd/impl/settings.ipp>
 #include <asgd/impl/shards.ipp>

@@ -6,12 +6,14 @@
 #include <asgd/concepts.hpp>
 #include <asgd/consistency/hogwild.hpp>
 #include <asgd/detail/checks.hpp>
+#include <asgd/detail/crew.hpp>
 #include <asgd/detail/describe.hpp>
 #include <asgd/detail/event_log.hpp>
 #include <asgd/detail/files.hpp>
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/node_policies.hpp>
 #include <asgd/detail/run_plan.hpp>
+#include <asgd/detail/run_state.hpp>
 #include <asgd/detail/sampler.hpp>
 #include <asgd/detail/simulation.hpp>
 #include <asgd/detail/slots.hpp>
@@ -400,56 +402,11 @@ class trainer {
     return s;
   }
 
-  // What the run shares between workers and the caller.
-  struct shared_state {
-    std::optional<detail::step_claims> claims;  // free-running modes' steps of the segment
-    std::vector<detail::event_log>* logs = nullptr;  // a recorded or replayed run's, one a worker
-    alignas(detail::cache_line) std::atomic<bool> stop{false};
-    // A node's steps done, which its averager waits for (detail/steps_done.hpp).
-    detail::steps_done done_steps;
-    alignas(detail::cache_line) std::atomic<bool> workers_done{false};
-    std::chrono::steady_clock::time_point workers_end;  // written before workers_done is set
-    // Rounds mixed in so far (the averager's next_round after each), for workers bounding the lag.
-    alignas(detail::cache_line) std::atomic<std::uint64_t> rounds_landed{0};
+  // What the run shares between workers and the caller: detail::run_state, and the averaging.
+  struct shared_state : detail::run_state {
     averaging_state avg;
-    std::mutex error_mutex;
-    std::exception_ptr error;
-    std::chrono::steady_clock::time_point start;
-    // Keeps the first error of any thread (worker, averager, pause) and stops the run.
-    void fail(std::exception_ptr e) {
-      {
-        std::lock_guard lock(error_mutex);
-        if (!error) error = std::move(e);
-      }
-      stop.store(true, std::memory_order_relaxed);
-    }
-    // Written only in pauses, while every worker waits at the barrier.
-    std::uint64_t segment_end = 0;
-    std::uint64_t reported_step = 0;    // last step at which epochs were reported
-    std::uint64_t checkpointed_step = 0;
-    double paused = 0.0;                // seconds spent in pauses
-    detail::time_anchor segment_start;  // the clocks when the workers last started or resumed
-    double time_offset = 0.0;           // training seconds before a resume
-    std::uint64_t version_offset = 0;   // updates applied before a resume
-    std::uint64_t started_at = 0;       // the step this run started from (a checkpoint's, or 0)
-    std::uint64_t restored_steps = 0;   // steps the workers' statistics held at the start
-    std::vector<std::optional<evaluation>> epoch_eval;
-    std::vector<evaluation_point> evaluations;
-    // A non-blocking node's evaluation in the background (trainer/pause.hpp): the thread, and
-    // the copy of the model it evaluates. Joined at the next pause and after the workers.
-    std::thread evaluator;
-    std::vector<float> evaluated;
   };
-
-  // What one pause reports: the evaluation taken there (if due) and the finished epochs'
-  // progress, recorded by publish() once the evaluation is done.
-  struct pause_report {
-    std::uint64_t step = 0;
-    double epoch = 0.0;
-    double trained = 0.0;  // training seconds at the pause
-    std::uint64_t first_epoch = 0, done_epochs = 0;  // the epochs [first, done) that ended
-    std::vector<epoch_progress> progress;            // on_epoch's calls for them, eval still empty
-  };
+  using pause_report = detail::pause_report;
 
   // The barrier's completion, which cannot throw: the other workers wait for the phase it ends.
   struct pause_completion {
@@ -489,7 +446,6 @@ class trainer {
   // store that holds changes back lands them at `rate` too (rescale_pending).
   void record_landing(worker_context& c, store_type& store, const shared_state& sh, std::uint64_t landed, double rate);
   void on_pause(const plan& p, store_type& store, std::vector<worker_context>& ctx, shared_state& sh) noexcept;
-  void publish(shared_state& sh, pause_report& rep, const std::optional<evaluation>& eval);
   static void join_evaluator(shared_state& sh) {
     if (sh.evaluator.joinable()) sh.evaluator.join();
   }

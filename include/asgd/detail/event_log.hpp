@@ -11,6 +11,7 @@
 // Outside a recorded or replayed run the slot is null and each point is one thread-local load
 // and a branch, as the simulation's hooks are.
 
+#include <asgd/detail/config.hpp>
 #include <asgd/detail/memory.hpp>
 #include <asgd/detail/simulation.hpp>
 
@@ -89,17 +90,11 @@ class alignas(cache_line) event_log {
   /// The next logged entry, which must be of `kind`.
   /// @throws sim::replay_error when it is another kind or the log is spent
   const entry& next(replay_event kind) {
-    if (next_ >= entries_.size()) {
-      throw sim::replay_error("asgd: replay: worker " + std::to_string(worker_) + " reached " + replay_event_name(kind) +
-                              " after the " + std::to_string(entries_.size()) +
-                              " events its recording holds: the run replayed takes more steps than the run recorded");
-    }
+    if (next_ >= entries_.size()) [[unlikely]]
+      spent(kind);
     const entry& e = entries_[next_];
-    if (e.kind != kind) {
-      throw sim::replay_error("asgd: replay: worker " + std::to_string(worker_) + "'s event " + std::to_string(next_) +
-                              " is " + replay_event_name(kind) + " in the run replayed and " +
-                              replay_event_name(e.kind) + " in the recording: the runs differ");
-    }
+    if (e.kind != kind) [[unlikely]]
+      differs(kind, e.kind);
     ++next_;
     return e;
   }
@@ -113,6 +108,11 @@ class alignas(cache_line) event_log {
   [[nodiscard]] std::size_t left() const noexcept { return entries_.size() - next_; }
 
  private:
+  // next()'s errors, out of line: every step of a trainer calls next(), so every trainer's
+  // translation unit would compile them again.
+  [[noreturn]] ASGD_DECL void spent(replay_event kind) const;
+  [[noreturn]] ASGD_DECL void differs(replay_event replayed, replay_event recorded) const;
+
   std::vector<entry> entries_;
   std::size_t next_ = 0;
   std::size_t worker_;
@@ -172,3 +172,7 @@ inline void replay_moved(const void* key) {
 }
 
 }  // namespace asgd::inline v0::detail
+
+#if !defined(ASGD_SEPARATE_COMPILATION)
+#include <asgd/impl/event_log.ipp>
+#endif

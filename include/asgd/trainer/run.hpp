@@ -122,72 +122,49 @@ report trainer<Problem, Policies...>::run() {
   sh.start = detail::clock_now();
   sh.segment_start = {detail::time_stamp(), sh.time_offset};
   {
-    std::thread averager;
-    std::vector<std::thread> threads;
-    threads.reserve(p.workers);
-    std::optional<std::size_t> averager_task;
-    // When a worker cannot be started: those started must not wait for those that never ran;
-    // these leave the pause and the store in their place, and the stop flag ends the others' loops.
-    auto leave_unstarted = [&](std::size_t started) {
-      sh.fail(std::current_exception());
-      for (std::size_t w = started; w < ctx.size(); ++w) {
-        pause.arrive_and_drop();
-        store.finish(ctx[w].part);
+    // The run's code on its threads; detail::run_crew_threads starts and joins them, the same
+    // code for every trainer.
+    struct crew final : detail::run_crew {
+      trainer& t;
+      const plan& p;
+      store_type& store;
+      std::vector<worker_context>& ctx;
+      shared_state& sh;
+      pause_barrier& pause;
+      crew(trainer& t_, const plan& p_, store_type& store_, std::vector<worker_context>& ctx_, shared_state& sh_,
+           pause_barrier& pause_)
+          : t(t_), p(p_), store(store_), ctx(ctx_), sh(sh_), pause(pause_) {}
+      void work(std::size_t w) override { t.work(ctx[w], p, store, sh, pause); }
+      void average(std::string_view scheduling) override {
+        if (!scheduling.empty()) sh.avg.scheduling = scheduling;  // written before any round, read after the join
+        t.average_in_background(p, store, sh);
       }
-      if (p.averaging) wake_averager(sh);
-    };
-    if (nested) {
-      std::vector<std::size_t> tasks;
-      try {
-        if (p.averaging && !settings_.averaging.blocking) {
-          averager_task = outer->spawn([&] { average_in_background(p, store, sh); });
+      // The workers started must not wait for those that never ran: these leave the pause and
+      // the store in their place, and the stop flag ends the others' loops.
+      void start_failed(std::size_t started) override {
+        sh.fail(std::current_exception());
+        for (std::size_t w = started; w < ctx.size(); ++w) {
+          pause.arrive_and_drop();
+          store.finish(ctx[w].part);
         }
-        for (auto& c : ctx) tasks.push_back(outer->spawn([&, cp = &c] { work(*cp, p, store, sh, pause); }));
-      } catch (...) {
-        leave_unstarted(tasks.size());
+        if (p.averaging) t.wake_averager(sh);
       }
-      for (std::size_t id : tasks) outer->join(id);
-    } else if (simulating) {
-      try {
-        extras->run(p.workers, [&](std::size_t id) { work(ctx[id], p, store, sh, pause); }, p.node);
-      } catch (...) {
-        sh.fail(std::current_exception());  // a task that could not start; work() catches the rest
+      void workers_finished() override {
+        sh.workers_end = detail::clock_now();
+        join_evaluator(sh);  // the last pause's evaluation, if it runs in the background
+        fold_times(ctx, sh.segment_start, t.anchor_now(sh));
+        sh.workers_done.store(true, std::memory_order_release);
       }
-    } else {
-      try {
-        if (p.averaging && !settings_.averaging.blocking && !p.rounds_on_workers) {
-          averager = detail::start_thread("averager thread", [&] {
-            // Written before any round, read after the join.
-            std::string refused;
-            if (settings_.averaging.realtime_averager) refused = detail::request_realtime_scheduling();
-            sh.avg.scheduling = !settings_.averaging.realtime_averager ? "default"
-                                : refused.empty() ? "real-time"
-                                                  : "default (real-time refused: " + refused + ")";
-            average_in_background(p, store, sh);
-          });
-        }
-        for (auto& c : ctx) {
-          threads.push_back(detail::start_thread(
-              "worker thread " + std::to_string(c.id) + " of " + std::to_string(p.workers),
-              [&, cp = &c] { work(*cp, p, store, sh, pause); }));
-        }
-      } catch (...) {
-        leave_unstarted(threads.size());
-      }
-    }
-    for (auto& t : threads) t.join();
-    sh.workers_end = detail::clock_now();
-    join_evaluator(sh);  // the last pause's evaluation, if it runs in the background
-    fold_times(ctx, sh.segment_start, anchor_now(sh));
-    sh.workers_done.store(true, std::memory_order_release);
-    if (averager.joinable()) {
-      wake_averager(sh);
-      averager.join();
-    }
-    if (averager_task) {
-      wake_averager(sh);
-      outer->join(*averager_task);
-    }
+      void wake_averager() override { t.wake_averager(sh); }
+    } threads(*this, p, store, ctx, sh, pause);
+    detail::crew_shape shape;
+    shape.workers = p.workers;
+    shape.node = p.node;
+    shape.averager = p.averaging && !settings_.averaging.blocking && !p.rounds_on_workers;
+    shape.realtime_averager = settings_.averaging.realtime_averager;
+    shape.outer = nested ? outer : nullptr;
+    shape.simulation = !nested && simulating ? extras.get() : nullptr;
+    detail::run_crew_threads(shape, threads);
     if (p.averaging && !sh.error) {
       try {
         finish_averaging(p, store, sh);
@@ -219,17 +196,8 @@ report trainer<Problem, Policies...>::run() {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - host_start).count(),
         simulating ? extras->switches() : 0};
   }
-  if (on_epoch_ && !r.epochs.empty() && sh.reported_step < p.total_steps) {
-    const epoch_record& last = r.epochs.back();
-    epoch_progress ep;
-    ep.epoch = last.epoch;
-    ep.epochs = r.epochs.size();
-    ep.steps = ep.total_steps = p.total_steps;
-    ep.train_loss = last.train_loss;
-    ep.eval = last.eval;
-    ep.seconds = seconds - sh.paused + sh.time_offset;
-    ep.samples_per_second = r.samples_per_second;
-    on_epoch_(ep);
+  if (on_epoch_) {
+    if (const std::optional<epoch_progress> last = detail::last_epoch_progress(r, p, sh, seconds)) on_epoch_(*last);
   }
   return r;
 }

@@ -14,14 +14,8 @@ report trainer<Problem, Policies...>::summarize(const plan& p, const store_type&
   r.consistency = detail::describe(consistency_);
   r.update_rule = detail::describe(update_);
   r.selector = detail::describe(selector_);
-  r.used = settings_;
-  r.used.staleness_every = p.staleness_every;
-  r.wall_seconds = seconds;
-  r.pause_seconds = sh.paused;
-  r.resumed_at_step = sh.started_at;
-
   const std::vector<const worker_stats*> stats = stats_of(ctx);
-  detail::add_worker_totals(r, stats, settings_.batch, seconds - sh.paused, sh.restored_steps);
+  detail::add_run_totals(r, p, sh, stats, settings_, seconds);
   r.model_version = sh.version_offset + store.version();
   const store_stats ss = store.stats();
   r.peak_live_versions = ss.peak_live_versions;

@@ -12,10 +12,24 @@
 #   headers only           the three fine-grained headers, nothing used
 #
 #   scripts/compile-time.sh [runs]        CXX and CXXFLAGS (default -O3 -DNDEBUG, CMake's Release) apply
+#   scripts/compile-time.sh --instructions
 #
 # Run it on a quiet machine: the figures are CPU time, but two compilers on two cores share caches.
+# With --instructions it counts, once per TU, the instructions the compiler executes (valgrind's
+# cachegrind without its cache model, about 30x slower): two runs gave the same count to six
+# digits, where the CPU time of this script's VMs drifts 1.3-2x within a day, so a change of a few
+# percent shows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+instructions=false
+if [[ ${1:-} == --instructions ]]; then
+  instructions=true
+  command -v valgrind >/dev/null || {
+    echo "compile-time.sh: --instructions needs valgrind (apt-get install valgrind)" >&2
+    exit 1
+  }
+  set -- 1
+fi
 runs=${1:-3}
 cxx=${CXX:-c++}
 flags=(-std=c++20 ${CXXFLAGS:--O3 -DNDEBUG} -Iinclude -isystem /usr/include/eigen3)
@@ -43,9 +57,20 @@ print(f"{r.ru_utime + r.ru_stime:.2f} {r.ru_maxrss}")
 EOF
 }
 
+# One compile under cachegrind: prints the instructions of the driver and its children (cc1plus, as).
+count() {
+  valgrind --tool=cachegrind --cache-sim=no --trace-children=yes --cachegrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+    awk '/I *refs/ { gsub(",", "", $NF); n += $NF } END { print n }'
+}
+
 row() {  # row NAME SOURCE [FLAG...]
   local name=$1 source=$2 cpu=() mem=() i out
   shift 2
+  if $instructions; then
+    out=$(count "$cxx" "${flags[@]}" "$@" -c "$source" -o "$tmp/out.o")
+    printf '%-26s %8.2fe9 instructions\n' "$name" "$(python3 -c "print($out / 1e9)")"
+    return
+  fi
   for ((i = 0; i < runs; i++)); do
     out=$(measure "$cxx" "${flags[@]}" "$@" -c "$source" -o "$tmp/out.o")
     cpu+=("${out% *}")
@@ -59,8 +84,12 @@ print(f"{sys.argv[1]:<26} {statistics.median(cpu):7.2f} s  ({min(cpu):.2f}-{max(
 EOF
 }
 
-echo "$($cxx --version | head -1); flags: ${flags[*]}; median of $runs runs (min-max)"
-printf '%-26s %9s  %11s  %10s\n' "translation unit" "CPU" "" "peak memory"
+if $instructions; then
+  echo "$($cxx --version | head -1); flags: ${flags[*]}; instructions executed, one run each"
+else
+  echo "$($cxx --version | head -1); flags: ${flags[*]}; median of $runs runs (min-max)"
+  printf '%-26s %9s  %11s  %10s\n' "translation unit" "CPU" "" "peak memory"
+fi
 row "umbrella + trainer" examples/01_minimal.cpp
 row "fine-grained + trainer" "$tmp/implicit/main.cpp"
 row "... separate" "$tmp/implicit/main.cpp" -DASGD_SEPARATE_COMPILATION

@@ -76,8 +76,9 @@ struct pause_duties {
   bool evaluation_due = false;  // an evaluation is due, at an epoch's end or between
   bool checkpoint_due = false;
   std::uint64_t first_epoch = 0, done_epochs = 0;  // the epochs [first, done) that ended
-  /// Whether the pause copies the model out (and checks it): a pause for a blocking average
-  /// alone does not (with an average after every step, that was two passes over the model a step).
+  /// Whether the pause copies the model out and checks it. A pause for a blocking average alone
+  /// does not: with an average after every step, that was two passes over the model a step, on a
+  /// core the other nodes need. Every step's loss is still checked.
   [[nodiscard]] bool copies_model() const noexcept { return epoch_end || evaluation_due || checkpoint_due; }
 };
 

@@ -27,7 +27,7 @@
 # target.
 #
 #   experiments/simulated/gossip_limits.sh [--out DIR] [--nodes "16 64"] [--lr X] [--seeds N]
-#                                          [--model mlp|cnn] [--evals EVALS]
+#                                          [--first-seed S] [--model mlp|cnn] [--evals EVALS]
 #                                          [--configs "NAME..."] [--jobs J] [--smoke]
 #
 # The cost models charge this machine's gradient of the MLP; with --model cnn, the CNN's
@@ -42,6 +42,7 @@ out=""
 node_counts="16 64"
 lr=0.02
 seeds=1
+first_seed=1  # seeds first_seed .. first_seed + seeds - 1 (another seed of a long run alone)
 evals=64
 model=mlp
 cnn_gradient="lognormal(3.4e-05, 0.15)"  # seconds: the CNN's gradient per sample, 7 Dec 2026
@@ -58,12 +59,13 @@ while (($#)); do
     --nodes) node_counts=$2; shift 2 ;;
     --lr) lr=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
+    --first-seed) first_seed=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
     --evals) evals=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    *) echo "usage: gossip_limits.sh [--out DIR] [--nodes \"N...\"] [--lr X] [--seeds N] [--model mlp|cnn] [--evals EVALS] [--configs \"NAME...\"] [--jobs J] [--smoke]" >&2
+    *) echo "usage: gossip_limits.sh [--out DIR] [--nodes \"N...\"] [--lr X] [--seeds N] [--first-seed S] [--model mlp|cnn] [--evals EVALS] [--configs \"NAME...\"] [--jobs J] [--smoke]" >&2
        exit 2 ;;
   esac
 done
@@ -137,13 +139,13 @@ run() {  # run NAME NODES SEED
 source "$root/experiments/job_pool.sh"
 # shellcheck disable=SC2086  # a list of counts
 for nodes in $(printf '%s\n' $node_counts | sort -rn); do  # the longest runs first
-  for ((seed = 1; seed <= seeds; seed++)); do
+  for ((seed = first_seed; seed < first_seed + seeds; seed++)); do
     for name in $configs; do
       [[ $name == alone ]] || pool_start run "$name" "$nodes" "$seed"
     done
   done
 done
 if [[ " $configs " == *" alone "* ]]; then  # one run serves every node count
-  for ((seed = 1; seed <= seeds; seed++)); do pool_start run alone 1 "$seed"; done
+  for ((seed = first_seed; seed < first_seed + seeds; seed++)); do pool_start run alone 1 "$seed"; done
 fi
 pool_finish

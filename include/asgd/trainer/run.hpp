@@ -156,7 +156,7 @@ report trainer<Problem, Policies...>::run() {
         sh.workers_done.store(true, std::memory_order_release);
       }
       void wake_averager() override { t.wake_averager(sh); }
-    } threads(*this, p, store, ctx, sh, pause);
+    } on_threads(*this, p, store, ctx, sh, pause);
     detail::crew_shape shape;
     shape.workers = p.workers;
     shape.node = p.node;
@@ -164,7 +164,7 @@ report trainer<Problem, Policies...>::run() {
     shape.realtime_averager = settings_.averaging.realtime_averager;
     shape.outer = nested ? outer : nullptr;
     shape.simulation = !nested && simulating ? extras.get() : nullptr;
-    detail::run_crew_threads(shape, threads);
+    detail::run_crew_threads(shape, on_threads);
     if (p.averaging && !sh.error) {
       try {
         finish_averaging(p, store, sh);

@@ -342,6 +342,22 @@ TEST_SUITE("concurrency") {
     CHECK(std::count(taken.begin(), taken.end(), 1) == static_cast<std::ptrdiff_t>(end));
   }
 
+  TEST_CASE("step_claims: a lone worker takes every step of each segment once, in order") {
+    // One worker takes its claimed steps without a CAS (no thief can reach its word).
+    asgd::detail::step_claims claims(1);
+    std::uint64_t next = 0;
+    for (const std::uint64_t end : {std::uint64_t{1}, std::uint64_t{1000}, std::uint64_t{1001}, std::uint64_t{5000}}) {
+      claims.start(next);
+      while (const auto s = claims.take(0, end)) {
+        REQUIRE(s->index == next);
+        CHECK(s->progress == next);
+        ++next;
+      }
+      CHECK(next == end);
+      CHECK_FALSE(claims.take(0, end));
+    }
+  }
+
   TEST_CASE("step_claims: a worker that wakes behind takes its steps at the run's progress") {
     asgd::detail::step_claims claims(2);
     claims.start(0);

@@ -108,11 +108,12 @@ void trainer<Problem, Policies...>::step(worker_context& c, std::uint64_t k, std
   if constexpr (!consistency_type::lockstep) claims = &*sh.claims;
   detail::landing_rate lr(ask, claims, at);
   auto land = [&] {  // between the gradient and the write
-    // The next step's claim is a compare-and-swap, which waits for this thread's pending stores
-    // to drain. Here they are the gradient's, to private lines; after the update they would be
-    // the update's last stores to the shared model, whose lines the other workers may hold
-    // (3-6% of two sparse HOGWILD! workers' time was spent so). The price: a worker descheduled
-    // between two steps holds one begun step that no other worker can take.
+    // Beside other workers, the next step's claim is a compare-and-swap, which waits for this
+    // thread's pending stores to drain. Here they are the gradient's, to private lines; after
+    // the update they would be the update's last stores to the shared model, whose lines the
+    // other workers may hold (3-6% of two sparse HOGWILD! workers' time was spent so). The
+    // price: a worker descheduled between two steps holds one begun step that no other worker
+    // can take.
     if (next != nullptr) *next = sh.claims->take(c.id, sh.segment_end);
     if constexpr (!consistency_type::lockstep) {
       const std::uint64_t landed = landing();

@@ -33,8 +33,8 @@ namespace asgd::inline v0::detail {
 /// (uncontended but at the end: the owner's own line); a lone worker, which no thief can reach,
 /// with a plain load and store (the CAS, a locked instruction that waits for the step's stores
 /// to drain, cost it about 4 of its 33 ns of bookkeeping a step). Indices only grow, so a word
-/// never takes a value twice (no ABA). All relaxed: a step index orders nothing; what a step reads and writes
-/// is ordered by the store it goes through.
+/// never takes a value twice (no ABA). All relaxed: a step index orders nothing; what a step
+/// reads and writes is ordered by the store it goes through.
 ///
 /// A recording worker (detail/event_log.hpp) logs the steps it takes and the landings it asks
 /// for; a replaying one gets them from its log and touches no shared word here.

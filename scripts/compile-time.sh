@@ -10,6 +10,9 @@
 #   ... separate           the same with ASGD_SEPARATE_COMPILATION (as the example builds it)
 #   asgd_src.cpp           <asgd/src.hpp>: the non-template functions, compiled once
 #   headers only           the three fine-grained headers, nothing used
+#   fine-grained, precompiled  fine-grained + trainer (and ... separate) with those three
+#                          headers precompiled (CMake's target_precompile_headers); the
+#                          precompiled header is built first with the same flags, not counted
 #
 #   scripts/compile-time.sh [runs]        CXX and CXXFLAGS (default -O3 -DNDEBUG, CMake's Release) apply
 #   scripts/compile-time.sh --instructions
@@ -46,6 +49,16 @@ cmp -s examples/06_instantiate_once/line_trainer.hpp "$tmp/implicit/line_trainer
 }
 printf '#include <asgd/consistency/leashed.hpp>\n#include <asgd/trainer.hpp>\n#include <asgd/update/momentum.hpp>\n' \
   >"$tmp/headers.cpp"
+# The precompiled headers: GCC finds NAME.gch, Clang NAME.pch, beside a header that -include names.
+pch_ext=gch
+$cxx --version | grep -qi clang && pch_ext=pch
+for mode in header_only separate; do
+  mkdir "$tmp/pch_$mode"
+  cp "$tmp/headers.cpp" "$tmp/pch_$mode/asgd_pch.hpp"
+  define=()
+  [[ $mode == separate ]] && define=(-DASGD_SEPARATE_COMPILATION)
+  "$cxx" "${flags[@]}" "${define[@]}" -x c++-header "$tmp/pch_$mode/asgd_pch.hpp" -o "$tmp/pch_$mode/asgd_pch.hpp.$pch_ext"
+done
 
 # One compile: prints "cpu_seconds peak_kib", read from the child's rusage.
 measure() {
@@ -98,3 +111,8 @@ row "the instantiating TU" "$tmp/line_trainer.cpp"
 row "... separate" "$tmp/line_trainer.cpp" -DASGD_SEPARATE_COMPILATION
 row "asgd_src.cpp" "$tmp/asgd_src.cpp" -DASGD_SEPARATE_COMPILATION
 row "headers only" "$tmp/headers.cpp"
+# -Werror=invalid-pch: a precompiled header that does not fit fails the run instead of being
+# skipped in silence.
+row "fine-grained, precompiled" "$tmp/implicit/main.cpp" -Werror=invalid-pch -include "$tmp/pch_header_only/asgd_pch.hpp"
+row "... separate, precompiled" "$tmp/implicit/main.cpp" -DASGD_SEPARATE_COMPILATION -Werror=invalid-pch \
+  -include "$tmp/pch_separate/asgd_pch.hpp"
